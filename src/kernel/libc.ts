@@ -42,7 +42,11 @@ export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
+export const SO_RCVTIMEO = 20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
 export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 export const NETLINK_GET_STRICT_CHK = 12;
 export const O_RDONLY = 0;
@@ -118,6 +122,40 @@ export function pollIn(fd: number, timeoutMs: number): boolean {
   pfd.writeInt16LE(1 /* POLLIN */, 4);
   const n = check('poll', c.poll(pfd, 1, timeoutMs));
   return n > 0;
+}
+/**
+ * sendto() on a koffi worker thread, for requests whose kernel work is slow (rtnetlink
+ * handles a request inside sendmsg: RTM_DELLINK of a veth costs ~30 ms there). Only
+ * for calls that return on their own; errno is not observable across threads.
+ */
+export function sendtoAsync(fd: number, buf: Buffer, addr: Buffer | null): Promise<number> {
+  return new Promise((resolve, reject) => {
+    c.sendto.async(fd, buf, buf.length, 0, addr, addr ? addr.length : 0, (err: unknown, rc: number | bigint) => {
+      if (err) return reject(err);
+      const n = Number(rc);
+      if (n < 0) return reject(new SyscallError('sendto', 0, '(async)'));
+      resolve(n);
+    });
+  });
+}
+/**
+ * poll(POLLIN) on a koffi worker thread. The timeout bounds how long the worker is
+ * held: never park an indefinitely blocking call on the threadpool (spikes.md §1).
+ */
+export function pollInAsync(fd: number, timeoutMs: number): Promise<boolean> {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(1 /* POLLIN */, 4);
+  return new Promise((resolve, reject) => {
+    c.poll.async(pfd, 1, timeoutMs, (err: unknown, rc: number) => {
+      if (err) return reject(err);
+      // rc < 0 is EINTR in practice; report "not ready" and let the caller loop.
+      resolve(rc > 0);
+    });
+  });
+}
+export function setsockoptBuffer(fd: number, level: number, name: number, value: Buffer): void {
+  check('setsockopt', c.setsockopt(fd, level, name, value, value.length));
 }
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
   const b = Buffer.alloc(4);

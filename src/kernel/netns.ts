@@ -15,7 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_CLOEXEC, O_RDONLY, EINVAL, ENOENT,
-  SyscallError, close, mount, open, setns, umount2, unshare,
+  AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
+  SyscallError, bind, close, mount, open, setns, setsockoptInt, socket, sockaddrIn, umount2, unshare,
 } from './libc.js';
 import { SwitchyardError } from '../errors.js';
 
@@ -141,4 +142,42 @@ export function assertRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new SwitchyardError('forbidden', 'NOT_ROOT', 'switchyard must run as root (it creates namespaces and network devices)');
   }
+}
+
+/** What openSocketInNetns creates. */
+export interface NetnsSocketSpec {
+  family: 4 | 6;
+  protocol: 'udp' | 'tcp';
+  /** IPv4 address and port to bind inside the namespace (SO_REUSEADDR set); omitted = unbound. */
+  bindV4?: { ip: string; port: number };
+}
+
+/**
+ * A non-blocking, close-on-exec socket created (and bound) inside the namespace at nsPath;
+ * returns its fd for Node to wrap: `dgram…bind({fd})`, `net.Server.listen({fd})`, or
+ * `new net.Socket({fd}).connect(...)`. A socket keeps the namespace it was created in for
+ * life, whatever thread later uses it; creating it later from Node (e.g. `dgram.bind(port,
+ * addr)` inside a window) would land in the daemon's namespace (research/spikes.md §3).
+ */
+export function openSocketInNetns(nsPath: string, spec: NetnsSocketSpec): number {
+  const domain = spec.family === 4 ? AF_INET : AF_INET6;
+  const type = (spec.protocol === 'udp' ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+  return withNetns(nsPath, () => {
+    const fd = socket(domain, type, 0);
+    try {
+      if (spec.bindV4) {
+        setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        bind(fd, sockaddrIn(spec.bindV4.ip, spec.bindV4.port));
+      }
+      return fd;
+    } catch (err) {
+      close(fd);
+      throw err;
+    }
+  });
+}
+
+/** Closes an fd from openSocketInNetns that was never handed to Node. */
+export function closeSocketFd(fd: number): void {
+  close(fd);
 }

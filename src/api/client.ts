@@ -1,0 +1,239 @@
+/**
+ * A typed client for the daemon's API over its unix socket, used by the CLI, the
+ * end-to-end tests and the benchmarks. Failures come back as SwitchyardError: the kind is
+ * rebuilt from the HTTP status (http-status.ts), the code from the `Switchyard-Error-Code`
+ * header, the message from Docker's `{"message": …}` body.
+ */
+import { Agent, request, type IncomingMessage } from 'node:http';
+import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
+import { forbidden, invalid, SwitchyardError, unavailable } from '../errors.js';
+import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
+import { defaultCodeOf, errorKindOf } from './http-status.js';
+
+export const DEFAULT_HOST = 'unix:///run/switchyard/switchyard.sock';
+
+export interface ClientOptions {
+  /** `unix:///path.sock` (or a bare absolute path). */
+  host?: string;
+}
+
+/** The socket path of a `-H`/SWITCHYARD_HOST value; only unix sockets are served. */
+export function socketPathOf(host: string): string {
+  if (host.startsWith('unix://')) {
+    const path = host.slice('unix://'.length);
+    if (path.startsWith('/')) return path;
+  } else if (host.startsWith('/')) {
+    return host;
+  }
+  throw invalid('BAD_HOST', `invalid host "${host}": expected unix:///absolute/path.sock`, 'host');
+}
+
+interface CallOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+}
+
+export class SwitchyardClient {
+  readonly host: string;
+  private readonly socketPath: string;
+  private readonly agent = new Agent({ keepAlive: true });
+
+  constructor(options: ClientOptions = {}) {
+    this.host = options.host ?? DEFAULT_HOST;
+    this.socketPath = socketPathOf(this.host);
+  }
+
+  /** Frees pooled connections (idle ones do not keep the process alive either way). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  // --- system -------------------------------------------------------------------------
+
+  async ping(): Promise<{ apiVersion: string }> {
+    const res = await this.send('GET', '/_ping', {});
+    await this.readBody(res);
+    return { apiVersion: String(res.headers['api-version'] ?? '') };
+  }
+
+  version(): Promise<Record<string, unknown>> {
+    return this.json('GET', '/version');
+  }
+
+  info(): Promise<Record<string, unknown>> {
+    return this.json('GET', '/info');
+  }
+
+  firewallReload(): Promise<void> {
+    return this.call('POST', '/firewall/reload');
+  }
+
+  // --- networks -----------------------------------------------------------------------
+
+  /** `filters` is Docker's JSON form (model/filters.ts filtersToJson). */
+  listNetworks(filters?: string): Promise<DockerNetwork[]> {
+    return this.json('GET', '/networks', { query: { filters } });
+  }
+
+  inspectNetwork(ref: string): Promise<DockerNetwork> {
+    return this.json('GET', `/networks/${encodeURIComponent(ref)}`);
+  }
+
+  createNetwork(req: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {
+    return this.json('POST', '/networks/create', { body: req });
+  }
+
+  removeNetwork(ref: string): Promise<void> {
+    return this.call('DELETE', `/networks/${encodeURIComponent(ref)}`);
+  }
+
+  connectNetwork(network: string, sandbox: string, endpointConfig: EndpointSettingsRequest = {}): Promise<void> {
+    return this.call('POST', `/networks/${encodeURIComponent(network)}/connect`, {
+      body: { Container: sandbox, EndpointConfig: endpointConfig },
+    });
+  }
+
+  disconnectNetwork(network: string, sandbox: string, force = false): Promise<void> {
+    return this.call('POST', `/networks/${encodeURIComponent(network)}/disconnect`, {
+      body: { Container: sandbox, Force: force },
+    });
+  }
+
+  async pruneNetworks(filters?: string): Promise<string[]> {
+    const res = await this.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters } });
+    return res.NetworksDeleted ?? [];
+  }
+
+  // --- sandboxes ----------------------------------------------------------------------
+
+  createSandbox(req: SandboxCreateRequest): Promise<{ Id: string; Warnings: string[] }> {
+    return this.json('POST', '/sandboxes/create', { body: req });
+  }
+
+  startSandbox(ref: string): Promise<void> {
+    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/start`);
+  }
+
+  stopSandbox(ref: string, timeoutSeconds?: number): Promise<void> {
+    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/stop`, { query: { t: timeoutSeconds } });
+  }
+
+  async waitSandbox(ref: string): Promise<number> {
+    const res = await this.json<{ StatusCode: number }>('POST', `/sandboxes/${encodeURIComponent(ref)}/wait`);
+    return res.StatusCode;
+  }
+
+  removeSandbox(ref: string, force = false): Promise<void> {
+    return this.call('DELETE', `/sandboxes/${encodeURIComponent(ref)}`, { query: { force: force ? 1 : undefined } });
+  }
+
+  renameSandbox(ref: string, name: string): Promise<void> {
+    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/rename`, { query: { name } });
+  }
+
+  listSandboxes(all = false): Promise<SandboxSummary[]> {
+    return this.json('GET', '/sandboxes/json', { query: { all: all ? 1 : undefined } });
+  }
+
+  inspectSandbox(ref: string): Promise<SandboxInspect> {
+    return this.json('GET', `/sandboxes/${encodeURIComponent(ref)}/json`);
+  }
+
+  /** The log as a byte stream; with follow it ends when the sandbox stops. */
+  async sandboxLogs(ref: string, follow = false): Promise<IncomingMessage> {
+    return this.send('GET', `/sandboxes/${encodeURIComponent(ref)}/logs`, { query: { follow: follow ? 1 : undefined } });
+  }
+
+  // --- transport ----------------------------------------------------------------------
+
+  /** A call whose answer has no body of interest (204, or 200 with an empty body). */
+  private async call(method: string, path: string, options: CallOptions = {}): Promise<void> {
+    const res = await this.send(method, path, options);
+    await this.readBody(res);
+  }
+
+  private async json<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    const res = await this.send(method, path, options);
+    const raw = await this.readBody(res);
+    try {
+      return JSON.parse(raw) as T;
+    } catch (err) {
+      throw new SwitchyardError('internal', 'BAD_RESPONSE', `the daemon sent invalid JSON for ${method} ${path}`, { cause: err });
+    }
+  }
+
+  /** Sends a request; resolves with a 2xx response, rejects with the daemon's error otherwise. */
+  private send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+    }
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { socketPath: this.socketPath, agent: this.agent, method, path: path + queryString(options.query), headers },
+        (res) => {
+          if ((res.statusCode ?? 500) < 300) return resolve(res);
+          this.readBody(res).then(
+            (raw) => reject(errorFromResponse(res, raw)),
+            reject,
+          );
+        },
+      );
+      req.on('error', (err) => reject(this.connectionError(err as NodeJS.ErrnoException)));
+      req.end(body);
+    });
+  }
+
+  private readBody(res: IncomingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    });
+  }
+
+  private connectionError(err: NodeJS.ErrnoException): SwitchyardError {
+    if (err.code === 'EACCES') {
+      return forbidden(
+        'DAEMON_PERMISSION_DENIED',
+        `permission denied while trying to connect to the Switchyard daemon socket at ${this.host}`,
+      );
+    }
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+      return unavailable(
+        'DAEMON_UNREACHABLE',
+        `Cannot connect to the Switchyard daemon at ${this.host}. Is the daemon running?`,
+        err,
+      );
+    }
+    return unavailable('DAEMON_CONNECTION_FAILED', `connection to the Switchyard daemon at ${this.host} failed: ${err.message}`, err);
+  }
+}
+
+function queryString(query: CallOptions['query']): string {
+  if (!query) return '';
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+function errorFromResponse(res: IncomingMessage, raw: string): SwitchyardError {
+  const status = res.statusCode ?? 500;
+  const kind = errorKindOf(status);
+  let message = raw.trim();
+  try {
+    const parsed = JSON.parse(raw) as { message?: unknown };
+    if (typeof parsed.message === 'string') message = parsed.message;
+  } catch {
+    // not JSON: keep the raw text
+  }
+  if (message === '') message = `the daemon answered ${status} ${res.statusMessage ?? ''}`.trim();
+  const code = res.headers['switchyard-error-code'];
+  return new SwitchyardError(kind, typeof code === 'string' && code !== '' ? code : defaultCodeOf(kind), message);
+}

@@ -1,0 +1,85 @@
+/**
+ * Docker Engine API network routes (moby v28.5.2 api/server/router/network/network_routes.go;
+ * research/docker-networking.md §1.2): the shapes and status codes the docker CLI expects.
+ */
+import type { Engine, EndpointSettingsRequest } from '../engine/types.js';
+import { invalid } from '../errors.js';
+import { compareApiVersions } from './api-version.js';
+import { networkView } from './docker-views.js';
+import { boolQuery, empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
+
+export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
+  const list = {
+    async handle(ctx: { query: URLSearchParams }) {
+      const networks = await engine.listNetworks(ctx.query.get('filters') ?? undefined);
+      // API ≥ 1.28: the list leaves Containers empty (28.x keeps the key).
+      return json(200, networks.map((n) => networkView(n, { withContainers: false })));
+    },
+  };
+  routes.add('GET', '/networks', list);
+
+  // Literal routes first: /networks/create and /networks/prune are not network names for POST.
+  routes.add('POST', '/networks/create', {
+    async handle(ctx) {
+      const body = await objectBody(ctx, 'POST /networks/create');
+      // EnableIPv4 exists from API 1.48; older clients never meant to set it.
+      if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete body['EnableIPv4'];
+      const created = await engine.createNetwork(body);
+      return json(201, { Id: created.id, Warning: created.warning });
+    },
+  });
+
+  routes.add('POST', '/networks/prune', {
+    async handle(ctx) {
+      const names = await engine.pruneNetworks(ctx.query.get('filters') ?? undefined);
+      return json(200, { NetworksDeleted: names });
+    },
+  });
+
+  routes.add('GET', '/networks/{id}', {
+    async handle(ctx) {
+      if (ctx.query.has('verbose')) boolQuery(ctx.query, 'verbose'); // accepted; no swarm services to add
+      const details = await engine.inspectNetwork(ctx.params['id']!);
+      return json(200, networkView(details, { withContainers: true }));
+    },
+  });
+
+  routes.add('DELETE', '/networks/{id}', {
+    async handle(ctx) {
+      await engine.removeNetwork(ctx.params['id']!);
+      return empty(204);
+    },
+  });
+
+  routes.add('POST', '/networks/{id}/connect', {
+    async handle(ctx) {
+      const body = await objectBody(ctx, 'POST /networks/{id}/connect');
+      const container = requiredString(body, 'Container');
+      const settings = endpointSettingsOf(body['EndpointConfig']);
+      if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete settings.GwPriority;
+      await engine.connect(ctx.params['id']!, container, settings);
+      return empty(200);
+    },
+  });
+
+  routes.add('POST', '/networks/{id}/disconnect', {
+    async handle(ctx) {
+      const body = await objectBody(ctx, 'POST /networks/{id}/disconnect');
+      const container = requiredString(body, 'Container');
+      const force = body['Force'];
+      if (force !== undefined && force !== null && typeof force !== 'boolean') {
+        throw invalid('BAD_FIELD', 'Force must be a boolean', 'Force');
+      }
+      await engine.disconnect(ctx.params['id']!, container, force === true);
+      return empty(200);
+    },
+  });
+}
+
+function endpointSettingsOf(value: unknown): EndpointSettingsRequest {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid('BAD_FIELD', 'EndpointConfig must be a JSON object', 'EndpointConfig');
+  }
+  return { ...(value as EndpointSettingsRequest) };
+}

@@ -1,0 +1,117 @@
+/**
+ * Switchyard's own sandbox routes (docs/api/openapi.yaml). They mirror Docker's container
+ * routes where the idea carries over (create → 201 {Id, Warnings}, start/stop/delete → 204,
+ * wait → {StatusCode}); the read-only ones are also served under /containers so that
+ * `docker ps` and `docker inspect` work against the daemon.
+ */
+import type { Engine, SandboxCreateRequest } from '../engine/types.js';
+import { invalid } from '../errors.js';
+import { sandboxInspectView, sandboxSummaryView } from './docker-views.js';
+import { boolQuery, empty, intQuery, json, objectBody, streamed, type RouteTable } from './http-context.js';
+import { streamLogFile } from './log-stream.js';
+
+export interface SandboxRouteOptions {
+  engine: Engine;
+  now?: () => Date;
+}
+
+export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOptions): void {
+  const { engine } = options;
+  const now = options.now ?? (() => new Date());
+
+  routes.add('POST', '/sandboxes/create', {
+    async handle(ctx) {
+      const body = (await objectBody(ctx, 'POST /sandboxes/create')) as unknown as SandboxCreateRequest;
+      // Docker takes the name from the query; accept it there too.
+      const name = ctx.query.get('name');
+      if (name !== null && body.Name === undefined) body.Name = name;
+      if (!Array.isArray(body.Cmd) || body.Cmd.length === 0 || !body.Cmd.every((a) => typeof a === 'string')) {
+        throw invalid('MISSING_FIELD', 'Cmd is required: a non-empty array of strings (the command to run)', 'Cmd');
+      }
+      const created = await engine.createSandbox(body);
+      return json(201, { Id: created.id, Warnings: created.warnings });
+    },
+  });
+
+  for (const base of ['/sandboxes', '/containers']) {
+    routes.add('GET', `${base}/json`, {
+      async handle(ctx) {
+        const list = await engine.listSandboxes(boolQuery(ctx.query, 'all'));
+        const at = now();
+        return json(200, list.map((d) => sandboxSummaryView(d, at)));
+      },
+    });
+
+    routes.add('GET', `${base}/{id}/json`, {
+      async handle(ctx) {
+        return json(200, sandboxInspectView(await engine.inspectSandbox(ctx.params['id']!)));
+      },
+    });
+
+    routes.add('POST', `${base}/{id}/start`, {
+      async handle(ctx) {
+        await engine.startSandbox(ctx.params['id']!);
+        return empty(204);
+      },
+    });
+
+    routes.add('POST', `${base}/{id}/stop`, {
+      async handle(ctx) {
+        const timeout = intQuery(ctx.query, 't') ?? intQuery(ctx.query, 'timeout');
+        await engine.stopSandbox(ctx.params['id']!, timeout);
+        return empty(204);
+      },
+    });
+
+    routes.add('POST', `${base}/{id}/wait`, {
+      longLived: true,
+      async handle(ctx) {
+        const { exitCode } = await engine.waitSandbox(ctx.params['id']!);
+        return json(200, { StatusCode: exitCode });
+      },
+    });
+
+    routes.add('DELETE', `${base}/{id}`, {
+      async handle(ctx) {
+        await engine.removeSandbox(ctx.params['id']!, boolQuery(ctx.query, 'force'));
+        return empty(204);
+      },
+    });
+
+    routes.add('POST', `${base}/{id}/rename`, {
+      async handle(ctx) {
+        const name = ctx.query.get('name');
+        if (!name) throw invalid('MISSING_FIELD', 'query parameter "name" is required (the new name)', 'name');
+        await engine.renameSandbox(ctx.params['id']!, name);
+        return empty(204);
+      },
+    });
+  }
+
+  routes.add('GET', '/sandboxes/{id}/logs', {
+    longLived: true,
+    async handle(ctx) {
+      const ref = ctx.params['id']!;
+      const follow = boolQuery(ctx.query, 'follow');
+      // Resolve both before the 200 goes out, so an unknown name is still a clean 404.
+      const path = await engine.sandboxLogPath(ref);
+      const stopped = follow ? engine.waitSandbox(ref) : Promise.resolve();
+      stopped.catch(() => undefined); // a removed sandbox simply ends the stream
+      ctx.res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      ctx.res.flushHeaders();
+      try {
+        await streamLogFile({ path, out: ctx.res, follow, stopped, signal: ctx.signal });
+      } finally {
+        ctx.res.end();
+      }
+      return streamed;
+    },
+  });
+
+  routes.add('POST', '/firewall/reload', {
+    async handle() {
+      await engine.firewallReload();
+      return empty(204);
+    },
+  });
+}

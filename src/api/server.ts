@@ -1,0 +1,258 @@
+/**
+ * The daemon's HTTP/1.1 API on a unix socket. This file is the plumbing around the route
+ * handlers: Docker's versioned paths and headers, the body limit, JSON errors with
+ * `Content-Type: application/json` exactly (the docker client decodes errors only then:
+ * moby client/request.go checkResponseErr), a cap on concurrent requests, and logging.
+ */
+import { connect } from 'node:net';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import type { Engine } from '../engine/types.js';
+import { asSwitchyardError, conflict, invalid, notFound, unavailable, SwitchyardError } from '../errors.js';
+import { checkApiVersion, MAX_API_VERSION, splitVersionedPath } from './api-version.js';
+import { httpStatusOf } from './http-status.js';
+import type { Reply, RequestContext, RouteHandler } from './http-context.js';
+import { Router } from './router.js';
+import { addNetworkRoutes } from './routes-networks.js';
+import { addSandboxRoutes } from './routes-sandboxes.js';
+import { addSystemRoutes, type VersionInfo } from './routes-system.js';
+
+export type { VersionInfo } from './routes-system.js';
+
+export interface RequestLogEntry {
+  method: string;
+  url: string;
+  status: number;
+  durationMs: number;
+  /** Set for failed requests. */
+  error?: SwitchyardError;
+}
+
+export interface ApiServerOptions {
+  engine: Engine;
+  version: VersionInfo;
+  /** Called once per finished request. */
+  log?: (entry: RequestLogEntry) => void;
+  /** Largest accepted request body (default 1 MiB); larger ones get 413. */
+  maxBodyBytes?: number;
+  /** Most short requests served at once (default 256); more get 503. */
+  maxConcurrentRequests?: number;
+  /** Clock for `docker ps`-style status texts (tests pass a fixed one). */
+  now?: () => Date;
+}
+
+export interface ApiServer {
+  listen(socketPath: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const JSON_TYPE = 'application/json';
+
+export function createApiServer(options: ApiServerOptions): ApiServer {
+  const router = new Router<RouteHandler>();
+  addSystemRoutes(router, options.engine, options.version);
+  addNetworkRoutes(router, options.engine);
+  addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
+
+  const limits = {
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxConcurrent: options.maxConcurrentRequests ?? 256,
+  };
+  let inFlight = 0;
+  const serverHeader = `Switchyard/${options.version.version} (linux)`;
+
+  const server: Server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    void serve(req, res);
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    setCommonHeaders(res, serverHeader);
+
+    let counted = false;
+    let failure: SwitchyardError | undefined;
+    try {
+      const url = new URL(req.url ?? '/', 'http://switchyard');
+      const { version, path } = splitVersionedPath(url.pathname);
+      const apiVersion = checkApiVersion(version);
+      const method = req.method ?? 'GET';
+      const match = router.match(method, path);
+      if (match === undefined) throw notFound('PAGE_NOT_FOUND', 'page not found');
+
+      if (!match.handler.longLived) {
+        if (inFlight >= limits.maxConcurrent) {
+          throw unavailable('TOO_MANY_REQUESTS', `too many concurrent requests (limit ${limits.maxConcurrent}): retry later`);
+        }
+        inFlight++;
+        counted = true;
+      }
+
+      let bodyPromise: Promise<unknown> | undefined;
+      const ctx: RequestContext = {
+        method,
+        path,
+        params: match.params,
+        query: url.searchParams,
+        apiVersion,
+        body: () => (bodyPromise ??= readJsonBody(req, limits.maxBodyBytes)),
+        signal: abort.signal,
+        req,
+        res,
+      };
+      const reply = await match.handler.handle(ctx);
+      // Drain an unread body so the connection can be reused.
+      if (bodyPromise === undefined) req.resume();
+      sendReply(res, reply);
+    } catch (err) {
+      failure = asSwitchyardError(err);
+      sendError(req, res, failure);
+    } finally {
+      if (counted) inFlight--;
+      options.log?.({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        status: res.statusCode,
+        durationMs: performance.now() - started,
+        ...(failure ? { error: failure } : {}),
+      });
+    }
+  }
+
+  return {
+    async listen(socketPath: string): Promise<void> {
+      await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+      await removeStaleSocket(socketPath);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      // Root and the socket's group only, like /var/run/docker.sock.
+      await chmod(socketPath, 0o660);
+    },
+    close(): Promise<void> {
+      return new Promise((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        // Followed log streams and waits would keep close() pending forever.
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function setCommonHeaders(res: ServerResponse, serverHeader: string): void {
+  res.setHeader('Server', serverHeader);
+  res.setHeader('Api-Version', MAX_API_VERSION);
+  res.setHeader('Ostype', 'linux');
+  res.setHeader('Docker-Experimental', 'false');
+}
+
+function sendReply(res: ServerResponse, reply: Reply): void {
+  switch (reply.kind) {
+    case 'streamed':
+      return;
+    case 'empty':
+      res.writeHead(reply.status, { 'Content-Length': '0' });
+      res.end();
+      return;
+    case 'text':
+      res.writeHead(reply.status, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(reply.body)),
+      });
+      res.end(reply.body);
+      return;
+    case 'json': {
+      const body = `${JSON.stringify(reply.body)}\n`;
+      res.writeHead(reply.status, { 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    }
+  }
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, err: SwitchyardError): void {
+  if (res.headersSent) {
+    // A stream failed half-way: all we can do is cut it.
+    res.destroy(err);
+    return;
+  }
+  const status = httpStatusOf(err);
+  const body = `${JSON.stringify({ message: err.message })}\n`;
+  const headers: Record<string, string> = {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Switchyard-Error-Code': err.code,
+  };
+  // An unread body would be parsed as the next request: close instead of draining a big one.
+  if (!req.complete) headers['Connection'] = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Reads and parses the body; undefined when empty. */
+function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const tooLarge = (): SwitchyardError =>
+    invalid('BODY_TOO_LARGE', `request body is larger than the limit of ${maxBytes} bytes`, 'body');
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > maxBytes) return Promise.reject(tooLarge());
+
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (err) => reject(invalid('BAD_BODY', `could not read the request body: ${err.message}`, 'body')));
+    req.on('end', () => {
+      if (size > maxBytes) return;
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (raw.trim() === '') return resolve(undefined);
+      try {
+        resolve(JSON.parse(raw));
+      } catch (err) {
+        reject(invalid('BAD_JSON', `invalid JSON in request body: ${(err as Error).message}`, 'body'));
+      }
+    });
+  });
+}
+
+/**
+ * A socket file left by a daemon that died is removed; one that still answers belongs to
+ * a running daemon, and taking it over would cut that daemon off from its clients.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let stat;
+  try {
+    stat = await lstat(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!stat.isSocket()) {
+    throw conflict('SOCKET_PATH_TAKEN', `cannot listen on ${socketPath}: the path exists and is not a socket`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) {
+    throw conflict('SOCKET_IN_USE', `cannot listen on ${socketPath}: another daemon is already serving it`);
+  }
+  await unlink(socketPath);
+}

@@ -1,0 +1,67 @@
+/**
+ * The engine's view of the host (the namespace the daemon runs in), built on the
+ * kernel layer.
+ */
+import * as fs from 'node:fs';
+import type { HostPorts } from '../engine/context.js';
+import type { Rtnl } from '../kernel/netlink/index.js';
+import { deleteNetns, ensureNetns, isNetnsMount } from '../kernel/netns.js';
+import { writeSysctl } from '../kernel/sysctl.js';
+import { parseResolvConf } from '../model/etc-files.js';
+
+export interface HostPortsOptions {
+  rtnl: Rtnl;
+  openRtnl: (nsPath: string) => Rtnl;
+  ipForward: boolean;
+  log: (msg: string) => void;
+}
+
+export function makeHostPorts(o: HostPortsOptions): HostPorts {
+  const forwarding = new Set<4 | 6>();
+  const readOr = (file: string, dflt: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return dflt;
+    }
+  };
+  return {
+    reservedPrefixes() {
+      // Docker skips pools overlapping the host's on-link routes and nameservers
+      // (libnetwork/netutils InferReservedNetworks).
+      const out: string[] = [];
+      for (const family of [4, 6] as const) {
+        for (const r of o.rtnl.listRoutes(family)) {
+          if (r.dst !== 'default' && !r.gateway) out.push(r.dst);
+        }
+      }
+      for (const ns of parseResolvConf(readOr('/etc/resolv.conf', '')).nameservers) {
+        out.push(ns.includes(':') ? `${ns}/128` : `${ns}/32`);
+      }
+      return out;
+    },
+    ensureSandboxNetns(nsPath) {
+      ensureNetns(nsPath);
+      const rt = o.openRtnl(nsPath);
+      try {
+        rt.setLink('lo', { up: true });
+      } finally {
+        rt.close();
+      }
+    },
+    deleteSandboxNetns(nsPath) {
+      deleteNetns(nsPath);
+    },
+    sandboxNetnsPresent(nsPath) {
+      return isNetnsMount(nsPath);
+    },
+    hostResolvConf: () => readOr('/etc/resolv.conf', ''),
+    hostEtcHosts: () => readOr('/etc/hosts', '127.0.0.1\tlocalhost\n'),
+    ensureForwarding(family) {
+      if (!o.ipForward || forwarding.has(family)) return;
+      if (family === 4) writeSysctl('net.ipv4.ip_forward', '1');
+      else writeSysctl('net.ipv6.conf.all.forwarding', '1');
+      forwarding.add(family);
+    },
+  };
+}

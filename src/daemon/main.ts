@@ -1,0 +1,196 @@
+/**
+ * `switchyard daemon`: the one place that builds concrete classes and wires them
+ * together. Start-up order: flags → root check → threadpool warm-up (before any
+ * setns) → directories → store → kernel handles → reconcile → API socket.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseDaemonFlags, type DaemonFlags } from './flags.js';
+import { makeHostPorts } from './host-ports.js';
+import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
+import { Rtnl } from '../kernel/netlink/index.js';
+import { Nft } from '../kernel/nftables.js';
+import { pinProcessNetns } from '../kernel/netns-pin.js';
+import { Firewall } from '../services/firewall/firewall.js';
+import { DnsService } from '../services/dns/service.js';
+import { openLmdbStore } from '../store/lmdb-store.js';
+import { EngineState } from '../engine/state.js';
+import { KeyedMutex } from '../engine/locks.js';
+import type { EngineContext } from '../engine/context.js';
+import { SwitchyardEngine } from '../engine/engine.js';
+import { EngineDnsDirectory } from '../engine/dns-directory.js';
+import { ensurePredefinedNetworks } from '../engine/network-ops.js';
+import { reconcile } from '../engine/reconcile.js';
+import { startExitPoller } from '../engine/sandbox-ops.js';
+import { BridgeDriver, firewallSpec } from '../drivers/bridge.js';
+import { hostDriver, nullDriver } from '../drivers/passive.js';
+import { createApiServer } from '../api/server.js';
+import { SwitchyardError, asSwitchyardError } from '../errors.js';
+
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+
+function makeLogger(level: DaemonFlags['logLevel']) {
+  const min = LEVELS[level];
+  return (lvl: keyof typeof LEVELS, msg: string) => {
+    if (LEVELS[lvl] >= min) process.stderr.write(`${new Date().toISOString()} ${lvl} ${msg}\n`);
+  };
+}
+
+function readHostId(dataRoot: string): string {
+  const file = path.join(dataRoot, 'host-id');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    const id = randomBytes(16).toString('hex');
+    fs.writeFileSync(file, `${id}\n`, { mode: 0o600 });
+    return id;
+  }
+}
+
+/** One daemon per data root: a second one would fight over the same kernel objects. */
+function takePidFile(execRoot: string): string {
+  const file = path.join(execRoot, 'switchyard.pid');
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (pid && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new SwitchyardError('conflict', 'DAEMON_RUNNING', `another switchyard daemon (pid ${pid}) uses ${execRoot}`);
+      } catch (err) {
+        if (err instanceof SwitchyardError) throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof SwitchyardError) throw err;
+  }
+  fs.writeFileSync(file, `${process.pid}\n`);
+  return file;
+}
+
+export async function runDaemon(argv: string[]): Promise<void> {
+  let flags: DaemonFlags;
+  try {
+    flags = parseDaemonFlags(argv);
+    assertRoot();
+  } catch (err) {
+    process.stderr.write(`Error: ${asSwitchyardError(err).message}\n`);
+    process.exit(2);
+  }
+  const log = makeLogger(flags.logLevel);
+  try {
+    await startDaemon(flags, log);
+  } catch (err) {
+    log('error', `daemon failed to start: ${asSwitchyardError(err).message}`);
+    process.exit(1);
+  }
+}
+
+export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof makeLogger>): Promise<() => Promise<void>> {
+  await warmThreadpool();
+  for (const dir of [flags.dataRoot, path.join(flags.dataRoot, 'sandboxes'), flags.execRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const pidFile = takePidFile(flags.execRoot);
+  ensureNetnsDir(path.join(flags.execRoot, 'netns'));
+
+  const store = await openLmdbStore({ path: path.join(flags.dataRoot, 'store') });
+  const rtnl = Rtnl.open();
+  const openRtnl = (nsPath: string) => Rtnl.open(nsPath);
+  const firewall = new Firewall(() => Nft.open(), { enabled: flags.firewall });
+  firewall.ensureBase();
+
+  const info = (m: string) => log('info', m);
+  const state = new EngineState(store);
+  const ctx: EngineContext = {
+    config: {
+      dataRoot: flags.dataRoot,
+      execRoot: flags.execRoot,
+      ...(flags.bip ? { bip: flags.bip } : {}),
+      defaultPools: flags.pools,
+      mtu: flags.mtu,
+      defaultBindIp: flags.ip,
+      firewall: flags.firewall,
+      ipForward: flags.ipForward,
+      dns: flags.dns,
+      hostId: readHostId(flags.dataRoot),
+      hostName: os.hostname(),
+    },
+    state,
+    locks: new KeyedMutex(),
+    drivers: new Map(),
+    host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, log: info }),
+    dns: undefined as unknown as EngineContext['dns'],
+    upstreams: new Map(),
+    random: (n) => randomBytes(n),
+    now: () => new Date(),
+    log: info,
+  };
+  const dns = new DnsService({ directory: new EngineDnsDirectory(ctx), log: (m) => log('debug', `dns: ${m}`) });
+  ctx.dns = dns;
+  ctx.drivers.set('bridge', new BridgeDriver({ rtnl, openRtnl, firewall, defaultMtu: flags.mtu, log: info }));
+  ctx.drivers.set('host', hostDriver());
+  ctx.drivers.set('null', nullDriver());
+
+  const bridgeNetworks = () => [...state.networks.values()].filter((n) => n.driver === 'bridge').map(firewallSpec);
+  const engine = new SwitchyardEngine(ctx, {
+    async reload() {
+      firewall.reload(bridgeNetworks());
+    },
+  });
+
+  const { strayClaims } = await state.load();
+  const report = await reconcile(ctx, engine.runtime, {
+    links: () => rtnl.listLinks().map((l) => l.name),
+    deleteLink: (name) => rtnl.deleteLinkAsync(name),
+    pinNetnsFromProcess: (pid, nsPath) => pinProcessNetns(pid, nsPath),
+  }, strayClaims);
+  await ensurePredefinedNetworks(ctx);
+  firewall.reload(bridgeNetworks());
+  info(`reconciled: ${JSON.stringify(report)}`);
+  startExitPoller(ctx, engine.runtime);
+
+  // The table is ours to keep: if someone flushes or deletes it, put it back within seconds.
+  const watchdog = setInterval(() => {
+    try {
+      if (flags.firewall && !firewall.present()) {
+        log('warn', 'nftables table inet switchyard is missing: restoring it');
+        firewall.reload(bridgeNetworks());
+      }
+    } catch (err) {
+      log('warn', `firewall check: ${String(err)}`);
+    }
+  }, 2000);
+  watchdog.unref();
+
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const api = createApiServer({
+    engine,
+    version: { version: pkg.version },
+    log: (e) => {
+      if (e.error && e.status >= 500) log('error', `${e.method} ${e.url} → ${e.status}: ${e.error.message}`);
+      else log('debug', `${e.method} ${e.url} → ${e.status} (${e.durationMs.toFixed(2)} ms)`);
+    },
+  });
+  await api.listen(flags.socket);
+  info(`switchyard daemon ready on unix://${flags.socket} (data root ${flags.dataRoot}, exec root ${flags.execRoot}, firewall ${flags.firewall})`);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(watchdog);
+    if (engine.runtime.poller) clearInterval(engine.runtime.poller);
+    await api.close().catch(() => {});
+    await dns.close().catch(() => {});
+    await store.close().catch(() => {});
+    rtnl.close();
+    fs.rmSync(pidFile, { force: true });
+    info('stopped; sandboxes keep running and keep their networking');
+  };
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      void stop().then(() => process.exit(0));
+    });
+  }
+  return stop;
+}

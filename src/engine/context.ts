@@ -1,0 +1,83 @@
+/**
+ * Everything an engine operation needs, built once by the daemon. Operations are
+ * plain functions over this context, grouped by resource (networks, endpoints,
+ * sandboxes), so each file stays small and the daemon is the only place that
+ * knows concrete classes.
+ */
+import type { AddressPool } from '../model/ipam.js';
+import type { NetworkDriver } from '../drivers/types.js';
+import type { EngineState } from './state.js';
+import type { KeyedMutex } from './locks.js';
+import type { NetworkRecord } from './types.js';
+
+export interface EngineConfig {
+  dataRoot: string;
+  execRoot: string;
+  /** --bip: CIDR with the gateway address, e.g. 172.17.0.1/16 */
+  bip?: string;
+  defaultPools: AddressPool[];
+  mtu: number;
+  /** --ip: default host address for published ports. */
+  defaultBindIp: string;
+  firewall: boolean;
+  ipForward: boolean;
+  /** --dns: upstream resolvers for every sandbox. */
+  dns: string[];
+  /** Stable per-host id (ULA derivation, info). */
+  hostId: string;
+  hostName: string;
+}
+
+/** What touches the host, behind small ports so operations stay readable. */
+export interface HostPorts {
+  /** On-link routes and nameservers of the daemon's namespace, as CIDRs (IPAM avoids them). */
+  reservedPrefixes(): string[];
+  /** Creates the sandbox namespace (pinned at nsPath) with loopback up. */
+  ensureSandboxNetns(nsPath: string): void;
+  deleteSandboxNetns(nsPath: string): void;
+  sandboxNetnsPresent(nsPath: string): boolean;
+  /** The host's /etc/resolv.conf and /etc/hosts text. */
+  hostResolvConf(): string;
+  hostEtcHosts(): string;
+  /** Turns on forwarding in the daemon's namespace for a family, once. */
+  ensureForwarding(family: 4 | 6): void;
+}
+
+export interface DnsPort {
+  attach(sandboxId: string, nsPath: string): void;
+  detach(sandboxId: string): void;
+}
+
+export interface PortsPort {
+  /** Publishes a running sandbox's ports; returns the bindings made (host ports resolved). */
+  publish(sandboxId: string): Promise<void>;
+  unpublish(sandboxId: string): Promise<void>;
+}
+
+export interface EngineContext {
+  config: EngineConfig;
+  state: EngineState;
+  locks: KeyedMutex;
+  drivers: Map<string, NetworkDriver>;
+  host: HostPorts;
+  dns: DnsPort;
+  ports?: PortsPort;
+  /** Per-sandbox upstream resolvers, decided when its resolv.conf is written. */
+  upstreams: Map<string, { servers: string[]; fromSandboxNs: boolean }>;
+  random: (n: number) => Uint8Array;
+  now: () => Date;
+  log: (msg: string) => void;
+}
+
+export function driverOf(ctx: EngineContext, net: NetworkRecord): NetworkDriver {
+  const d = ctx.drivers.get(net.driver);
+  if (!d) throw new Error(`no driver ${net.driver}`);
+  return d;
+}
+
+/** RFC 3339 with nanoseconds, as Docker writes `Created`. */
+export function timestamp(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -1,0 +1,82 @@
+/**
+ * The embedded DNS's view of the records: who may resolve whom. Names are indexed per
+ * network and the index is rebuilt lazily after any change (the state's generation
+ * moves), so a query costs a couple of map lookups and a removed sandbox stops
+ * resolving at the very next query.
+ */
+import type { DnsDirectory, LocalAddresses, UpstreamSet } from '../services/dns/types.js';
+import type { EngineContext } from './context.js';
+import type { EndpointRecord } from './types.js';
+
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+
+export class EngineDnsDirectory implements DnsDirectory {
+  private generation = -1;
+  private readonly index = new Map<string, Map<string, EndpointRecord[]>>();
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  private namesOf(netId: string): Map<string, EndpointRecord[]> {
+    if (this.generation !== this.ctx.state.generation) {
+      this.index.clear();
+      this.generation = this.ctx.state.generation;
+    }
+    let names = this.index.get(netId);
+    if (names) return names;
+    names = new Map();
+    for (const ep of this.ctx.state.endpointsOfNetwork(netId)) {
+      if (this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status !== 'running') continue;
+      for (const n of ep.dnsNames) {
+        const key = n.toLowerCase();
+        const list = names.get(key);
+        if (list) list.push(ep);
+        else names.set(key, [ep]);
+      }
+    }
+    this.index.set(netId, names);
+    return names;
+  }
+
+  /** The asker's endpoints on user-defined networks (the default bridge has no name resolution). */
+  private askerNetworks(sandboxId: string): { netId: string; netName: string }[] {
+    const out: { netId: string; netName: string }[] = [];
+    for (const ep of this.ctx.state.endpointsOfSandbox(sandboxId)) {
+      const net = this.ctx.state.networks.get(ep.networkId);
+      if (net && !net.predefined) out.push({ netId: net.id, netName: net.name.toLowerCase() });
+    }
+    return out;
+  }
+
+  lookup(sandboxId: string, name: string): LocalAddresses | null {
+    let found: LocalAddresses | null = null;
+    for (const { netId, netName } of this.askerNetworks(sandboxId)) {
+      const names = this.namesOf(netId);
+      let eps = names.get(name);
+      if (!eps && name.endsWith(`.${netName}`)) eps = names.get(name.slice(0, -netName.length - 1));
+      if (!eps) continue;
+      found ??= { v4: [], v6: [] };
+      for (const ep of eps) {
+        if (ep.ipv4) found.v4.push(bare(ep.ipv4));
+        if (ep.ipv6) found.v6.push(bare(ep.ipv6));
+      }
+    }
+    return found;
+  }
+
+  reverse(sandboxId: string, ip: string): string | null {
+    for (const { netId } of this.askerNetworks(sandboxId)) {
+      const owner = this.ctx.state.usedAddresses(netId).get(ip);
+      if (!owner) continue;
+      const ep = this.ctx.state.endpoints.get(owner);
+      const net = this.ctx.state.networks.get(netId);
+      if (ep && net && this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running') {
+        return `${ep.dnsNames[0]}.${net.name}`;
+      }
+    }
+    return null;
+  }
+
+  upstreams(sandboxId: string): UpstreamSet {
+    return this.ctx.upstreams.get(sandboxId) ?? { servers: [], fromSandboxNs: false };
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Endpoints: a sandbox's attachment to a network. Planning (pure, over the
+ * in-memory state) picks the interface name, MAC and addresses; the store claims the
+ * addresses create-only; the driver makes the kernel match.
+ *
+ * The default route belongs to the earliest-connected endpoint on a non-internal
+ * network, so connecting another network never moves it (Docker moves it by name
+ * order and priority, which breaks published ports: moby#20179, moby#21741).
+ */
+import type { EngineContext } from './context.js';
+import { driverOf } from './context.js';
+import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxRecord } from './types.js';
+import type { AddressClaim } from './state.js';
+import { endpointAddresses } from './state.js';
+import { planPool, pickAddress } from '../model/ipam.js';
+import { cidrContains, formatIp, parseCidr, parseIp, parseMac, randomMac, type IpAddress } from '../model/ip.js';
+import { newId, shortId, validateAlias } from '../model/names.js';
+import { conflict, forbidden, invalid } from '../errors.js';
+import { checkBridgeCapacity, findNetwork } from './network-ops.js';
+import { findSandbox } from './sandbox-lookup.js';
+import { writeSandboxFiles } from './sandbox-files.js';
+
+export const sbLock = (id: string): string => `sb:${id}`;
+
+export interface PlannedEndpoint {
+  endpoint: EndpointRecord;
+  claims: AddressClaim[];
+}
+
+/** Lowest free ethN in the sandbox (Docker numbers them in connect order). */
+function nextIfname(existing: EndpointRecord[]): string {
+  const taken = new Set(existing.map((e) => e.ifname));
+  for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
+}
+
+function staticAddress(net: NetworkRecord, text: string | undefined, family: 4 | 6, field: string): IpAddress | undefined {
+  if (!text) return undefined;
+  const addr = parseIp(text, field);
+  if (addr.family !== family) throw invalid('INVALID_ADDRESS', `${text} is not an IPv${family} address`, field);
+  if (net.predefined) throw invalid('STATIC_IP_DEFAULT_NETWORK', 'user specified IP address is supported on user defined networks only', field);
+  const pool = net.pools.find((p) => parseCidr(p.subnet).family === family);
+  if (!pool || !pool.userSubnet) {
+    throw invalid('STATIC_IP_NO_SUBNET', 'user specified IP address is supported only when connecting to networks with user configured subnets', field);
+  }
+  if (!cidrContains(parseCidr(pool.subnet), addr)) {
+    throw invalid('STATIC_IP_OUTSIDE', `no configured subnet or ip-range contain the IP address ${text}`, field);
+  }
+  return addr;
+}
+
+/**
+ * Plans an endpoint of `sb` on `net`: validates the settings, picks ethN, the MAC and
+ * the addresses (static ones checked, dynamic ones first-free), with no side effect.
+ * `extraUsed` holds addresses planned earlier in the same operation.
+ */
+export function planEndpoint(
+  ctx: EngineContext,
+  net: NetworkRecord,
+  sb: SandboxRecord,
+  settings: EndpointSettingsRequest,
+  siblings: EndpointRecord[],
+  extraUsed: Map<string, Set<bigint>> = new Map(),
+): PlannedEndpoint {
+  if (siblings.some((e) => e.networkId === net.id)) {
+    throw forbidden('ENDPOINT_EXISTS', `endpoint with name ${sb.name} already exists in network ${net.name}`);
+  }
+  const aliases = (settings.Aliases ?? []).map((a, i) => validateAlias(a, `EndpointConfig.Aliases[${i}]`));
+  if (aliases.length && net.predefined) {
+    throw invalid('ALIAS_DEFAULT_NETWORK', 'network-scoped alias is supported only for containers in user defined networks', 'Aliases');
+  }
+  const ipam = settings.IPAMConfig ?? {};
+  const want4 = staticAddress(net, ipam.IPv4Address, 4, 'IPAMConfig.IPv4Address');
+  const want6 = staticAddress(net, ipam.IPv6Address, 6, 'IPAMConfig.IPv6Address');
+  const id = newId(ctx.random(32));
+  const mac = settings.MacAddress ? parseMac(settings.MacAddress, 'MacAddress') : randomMac(ctx.random(6));
+  const used = ctx.state.usedValues(net.id);
+  const extra = extraUsed.get(net.id) ?? new Set<bigint>();
+  const ep: EndpointRecord = {
+    id,
+    networkId: net.id,
+    sandboxId: sb.id,
+    ifname: nextIfname(siblings),
+    hostIfname: `syv${id.slice(0, 10)}`,
+    mac,
+    aliases,
+    links: settings.Links ?? [],
+    dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
+    order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
+    ...(ipam.IPv4Address ? { staticIPv4: ipam.IPv4Address } : {}),
+    ...(ipam.IPv6Address ? { staticIPv6: ipam.IPv6Address } : {}),
+  };
+  const claims: AddressClaim[] = [];
+  for (const pool of net.pools) {
+    const subnet = parseCidr(pool.subnet);
+    const family = subnet.family;
+    const plan = planPool({
+      subnet,
+      ipRange: pool.ipRange ? parseCidr(pool.ipRange) : undefined,
+      gateway: pool.gateway ? parseIp(pool.gateway) : undefined,
+      auxAddresses: pool.auxAddresses ? Object.fromEntries(Object.entries(pool.auxAddresses).map(([k, v]) => [k, parseIp(v)])) : undefined,
+    });
+    const preferred = family === 4 ? want4 : want6;
+    if (preferred && (used.has(preferred.value) || extra.has(preferred.value) || plan.reserved.has(preferred.value))) {
+      throw conflict('ADDRESS_IN_USE', `Address already in use: ${formatIp(preferred)} on network ${net.name}`);
+    }
+    const usedAll = extra.size ? new Set([...used, ...extra]) : used;
+    const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name });
+    extra.add(addr.value);
+    const text = formatIp(addr);
+    claims.push({ networkId: net.id, ip: text, owner: id });
+    if (family === 4) {
+      ep.ipv4 = `${text}/${subnet.prefix}`;
+      if (pool.gateway) ep.gateway = pool.gateway;
+    } else {
+      ep.ipv6 = `${text}/${subnet.prefix}`;
+      if (pool.gateway) ep.ipv6Gateway = pool.gateway;
+    }
+  }
+  extraUsed.set(net.id, extra);
+  return { endpoint: ep, claims };
+}
+
+/** The endpoint that carries the default route: the earliest connected on a non-internal network. */
+export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[]): EndpointRecord | undefined {
+  return endpoints
+    .filter((e) => {
+      const n = ctx.state.networks.get(e.networkId);
+      return n && !n.internal && (e.gateway || e.ipv6Gateway);
+    })
+    .sort((a, b) => a.order - b.order)[0];
+}
+
+/** Creates the kernel side of an endpoint for a running sandbox. */
+export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[]): void {
+  const net = ctx.state.networks.get(ep.networkId)!;
+  checkBridgeCapacity(ctx, net);
+  const gw = gatewayEndpoint(ctx, all);
+  driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+}
+
+export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
+  const net = ctx.state.networks.get(ep.networkId);
+  if (!net || !sb.nsPath) return;
+  await driverOf(ctx, net).leave(net, ep, { id: sb.id, nsPath: sb.nsPath });
+}
+
+
+export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettingsRequest): Promise<void> {
+  const net = findNetwork(ctx, netRef);
+  const sb0 = findSandbox(ctx, sbRef);
+  if (sb0.networkMode === 'host' || net.driver === 'host') {
+    throw invalid('HOST_NETWORK', 'cannot connect container to host network - container must be created in host network mode', 'Container');
+  }
+  if (sb0.networkMode.startsWith('container:')) {
+    throw invalid('SHARED_NETNS', 'container sharing network namespace with another container or host cannot be connected to any other network', 'Container');
+  }
+  if (sb0.networkMode === 'none' || net.driver === 'null') {
+    throw invalid('NONE_NETWORK', 'container cannot be connected to multiple networks with one of the networks in private (none) mode', 'Container');
+  }
+  await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id);
+    if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${sbRef} was removed concurrently`);
+    if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${netRef} was removed concurrently`);
+    const siblings = ctx.state.endpointsOfSandbox(sb.id);
+    const { endpoint, claims } = planEndpoint(ctx, net, sb, settings, siblings);
+    await ctx.state.commit({ endpoints: [endpoint], claims });
+    if (sb.state.status !== 'running') return; // joined when the sandbox starts
+    try {
+      joinEndpoint(ctx, sb, endpoint, [...siblings, endpoint]);
+      writeSandboxFiles(ctx, sb);
+    } catch (err) {
+      await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
+      await ctx.state.commit({ removeEndpoints: [endpoint.id], releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })) });
+      throw err;
+    }
+  });
+}
+
+
+export async function disconnect(ctx: EngineContext, netRef: string, sbRef: string, force: boolean): Promise<void> {
+  const net = findNetwork(ctx, netRef);
+  let sb0: SandboxRecord;
+  try {
+    sb0 = findSandbox(ctx, sbRef);
+  } catch (err) {
+    if (force) return; // the sandbox is gone, and so are its endpoints
+    throw err;
+  }
+  if (sb0.networkMode === 'host' || net.driver === 'host') {
+    throw invalid('HOST_NETWORK', 'cannot disconnect container from host network - container was created in host network mode', 'Container');
+  }
+  await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id);
+    if (!sb) return;
+    const all = ctx.state.endpointsOfSandbox(sb.id);
+    const ep = all.find((e) => e.networkId === net.id);
+    if (!ep) throw forbidden('NOT_CONNECTED', `container ${sb.name} is not connected to network ${net.name}`);
+    if (sb.state.status === 'running') {
+      const before = gatewayEndpoint(ctx, all);
+      await leaveEndpoint(ctx, sb, ep);
+      const rest = all.filter((e) => e.id !== ep.id);
+      const after = gatewayEndpoint(ctx, rest);
+      if (before?.id === ep.id && after) {
+        const n2 = ctx.state.networks.get(after.networkId)!;
+        driverOf(ctx, n2).setGateway(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
+      }
+    }
+    await ctx.state.commit({
+      removeEndpoints: [ep.id],
+      releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
+    });
+    if (sb.state.status === 'running') writeSandboxFiles(ctx, sb);
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * The engine: the operations users ask for, each under the locks of what it touches.
+ * It implements the `Engine` contract the API serves; the operations themselves live
+ * in network-ops, endpoint-ops and sandbox-ops.
+ */
+import type { EngineContext } from './context.js';
+import type { Engine, EngineInfo, EndpointSettingsRequest, NetworkDetails, SandboxCreateRequest, SandboxDetails } from './types.js';
+import * as net from './network-ops.js';
+import * as ep from './endpoint-ops.js';
+import * as sbx from './sandbox-ops.js';
+import { findSandbox } from './sandbox-lookup.js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface FirewallControl {
+  reload(): Promise<void>;
+}
+
+export class SwitchyardEngine implements Engine {
+  readonly runtime = new sbx.SandboxRuntime();
+
+  constructor(
+    readonly ctx: EngineContext,
+    private readonly firewall: FirewallControl,
+  ) {}
+
+  createNetwork(req: unknown) {
+    return net.createNetwork(this.ctx, req);
+  }
+  async listNetworks(filters?: string): Promise<NetworkDetails[]> {
+    return net.listNetworks(this.ctx, filters);
+  }
+  async inspectNetwork(ref: string): Promise<NetworkDetails> {
+    return net.inspectNetwork(this.ctx, ref);
+  }
+  removeNetwork(ref: string) {
+    return net.removeNetwork(this.ctx, ref);
+  }
+  pruneNetworks(filters?: string) {
+    return net.pruneNetworks(this.ctx, filters);
+  }
+  connect(networkRef: string, sandboxRef: string, settings: EndpointSettingsRequest) {
+    return ep.connect(this.ctx, networkRef, sandboxRef, settings ?? {});
+  }
+  disconnect(networkRef: string, sandboxRef: string, force: boolean) {
+    return ep.disconnect(this.ctx, networkRef, sandboxRef, force);
+  }
+
+  createSandbox(req: SandboxCreateRequest) {
+    return sbx.createSandbox(this.ctx, req);
+  }
+  startSandbox(ref: string) {
+    return sbx.startSandbox(this.ctx, this.runtime, ref);
+  }
+  stopSandbox(ref: string, timeoutSeconds?: number) {
+    return sbx.stopSandbox(this.ctx, this.runtime, ref, timeoutSeconds);
+  }
+  removeSandbox(ref: string, force: boolean) {
+    return sbx.removeSandbox(this.ctx, this.runtime, ref, force);
+  }
+  renameSandbox(ref: string, newName: string) {
+    return sbx.renameSandbox(this.ctx, ref, newName);
+  }
+  async listSandboxes(all: boolean): Promise<SandboxDetails[]> {
+    return [...this.ctx.state.sandboxes.values()]
+      .filter((s) => all || s.state.status === 'running')
+      .sort((a, b) => (a.created < b.created ? 1 : -1))
+      .map((s) => sbx.sandboxDetails(this.ctx, s));
+  }
+  async inspectSandbox(ref: string): Promise<SandboxDetails> {
+    return sbx.sandboxDetails(this.ctx, findSandbox(this.ctx, ref));
+  }
+  waitSandbox(ref: string) {
+    return sbx.waitSandbox(this.ctx, this.runtime, ref);
+  }
+  async sandboxLogPath(ref: string): Promise<string> {
+    return path.join(findSandbox(this.ctx, ref).dir, 'output.log');
+  }
+
+  firewallReload() {
+    return this.firewall.reload();
+  }
+
+  async info(): Promise<EngineInfo> {
+    const sandboxes = [...this.ctx.state.sandboxes.values()];
+    return {
+      id: this.ctx.config.hostId,
+      name: this.ctx.config.hostName,
+      networks: this.ctx.state.networks.size,
+      sandboxes: sandboxes.length,
+      running: sandboxes.filter((s) => s.state.status === 'running').length,
+      dataRoot: this.ctx.config.dataRoot,
+      execRoot: this.ctx.config.execRoot,
+      firewall: this.ctx.config.firewall,
+      kernelVersion: os.release(),
+      warnings: [],
+    };
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Network operations: create, inspect, list, remove, prune, and the predefined
+ * networks. Each one validates everything first, writes the record, then makes the
+ * kernel match; a failure undoes both.
+ */
+import type { EngineContext } from './context.js';
+import { driverOf, timestamp, ZERO_TIME } from './context.js';
+import type { NetworkDetails, NetworkRecord, PoolRecord } from './types.js';
+import { validateNetworkCreate, type NetworkSpec } from '../model/network-spec.js';
+import { validateDriverOptions } from '../model/bridge-options.js';
+import { DEFAULT_POOLS, pickSubnet, planPool, ulaPoolFromHostId } from '../model/ipam.js';
+import { cidrsOverlap, formatCidr, formatIp, parseCidr, tryParseCidr, type Cidr } from '../model/ip.js';
+import { newId, resolveRef, shortId } from '../model/names.js';
+import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS } from '../model/filters.js';
+import type { NetworkCreateRequest } from '../model/network-spec.js';
+import { conflict, forbidden, invalid } from '../errors.js';
+import { UndoLog } from './undo.js';
+import { BRIDGE_OPT, MAX_BRIDGE_PORTS } from '../drivers/bridge.js';
+
+export const PREDEFINED = ['bridge', 'host', 'none'] as const;
+const RESERVED_NAMES = new Set(['bridge', 'host', 'none', 'default']);
+const CREATABLE_DRIVERS = new Set(['bridge']);
+const NETWORKS_LOCK = 'networks';
+
+export const netLock = (id: string): string => `net:${id}`;
+
+export function findNetwork(ctx: EngineContext, ref: string): NetworkRecord {
+  return resolveRef(ref, [...ctx.state.networks.values()], 'network');
+}
+
+export function details(ctx: EngineContext, net: NetworkRecord): NetworkDetails {
+  const endpoints = ctx.state
+    .endpointsOfNetwork(net.id)
+    .map((endpoint) => ({ endpoint, sandbox: ctx.state.sandboxes.get(endpoint.sandboxId) }))
+    .filter((e) => e.sandbox?.state.status === 'running')
+    .map((e) => ({ endpoint: e.endpoint, sandboxName: e.sandbox!.name }));
+  return { network: net, endpoints };
+}
+
+/** Subnets of every network, for overlap checks and pool picking. */
+function subnetsInUse(ctx: EngineContext, except?: string): Cidr[] {
+  const out: Cidr[] = [];
+  for (const n of ctx.state.networks.values()) {
+    if (n.id === except) continue;
+    for (const p of n.pools) out.push(parseCidr(p.subnet));
+  }
+  return out;
+}
+
+function reserved(ctx: EngineContext): Cidr[] {
+  return ctx.host.reservedPrefixes().map((c) => tryParseCidr(c)).filter((c): c is Cidr => !!c);
+}
+
+/** Turns the validated IPAM request into pool records, picking default subnets where none was given. */
+export function planPools(ctx: EngineContext, spec: Pick<NetworkSpec, 'enableIPv4' | 'enableIPv6' | 'ipam' | 'name'>): PoolRecord[] {
+  const pools: PoolRecord[] = [];
+  const inUse = subnetsInUse(ctx);
+  for (const cfg of spec.ipam.config) {
+    for (const other of inUse) {
+      if (cidrsOverlap(cfg.subnet, other)) {
+        throw forbidden('POOL_OVERLAP', `invalid pool request: Pool overlaps with other one on this address space (${formatCidr(cfg.subnet)} overlaps ${formatCidr(other)})`);
+      }
+    }
+    const plan = planPool({ subnet: cfg.subnet, ipRange: cfg.ipRange, gateway: cfg.gateway, auxAddresses: cfg.auxAddresses });
+    pools.push({
+      subnet: formatCidr(cfg.subnet),
+      ...(cfg.ipRange ? { ipRange: formatCidr(cfg.ipRange) } : {}),
+      ...(plan.gateway ? { gateway: formatIp(plan.gateway) } : {}),
+      ...(cfg.auxAddresses && Object.keys(cfg.auxAddresses).length
+        ? { auxAddresses: Object.fromEntries(Object.entries(cfg.auxAddresses).map(([k, v]) => [k, formatIp(v)])) }
+        : {}),
+      userSubnet: true,
+    });
+  }
+  const has = (family: 4 | 6) => spec.ipam.config.some((c) => c.subnet.family === family);
+  if (spec.enableIPv4 && !has(4)) {
+    const subnet = pickSubnet({ pools: ctx.config.defaultPools.length ? ctx.config.defaultPools : [...DEFAULT_POOLS], inUse, reserved: reserved(ctx), family: 4 });
+    const plan = planPool({ subnet });
+    pools.push({ subnet: formatCidr(subnet), gateway: formatIp(plan.gateway!), userSubnet: false });
+  }
+  if (spec.enableIPv6 && !has(6)) {
+    const subnet = pickSubnet({ pools: [ulaPoolFromHostId(ctx.config.hostId)], inUse, reserved: reserved(ctx), family: 6 });
+    const plan = planPool({ subnet });
+    pools.push({ subnet: formatCidr(subnet), gateway: formatIp(plan.gateway!), userSubnet: false });
+  }
+  return pools;
+}
+
+export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{ id: string; warning: string }> {
+  const spec = validateNetworkCreate((req ?? {}) as NetworkCreateRequest);
+  if (RESERVED_NAMES.has(spec.name)) {
+    throw forbidden('PREDEFINED_NETWORK', `operation is not permitted on predefined ${spec.name} network`);
+  }
+  if (spec.driver === 'host' || spec.driver === 'null') {
+    throw forbidden('SINGLETON_DRIVER', `only one instance of "${spec.driver}" network is allowed`);
+  }
+  if (!CREATABLE_DRIVERS.has(spec.driver)) {
+    throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: bridge)`, 'Driver');
+  }
+  validateDriverOptions(spec.driver, spec.options);
+  return ctx.locks.withLocks([NETWORKS_LOCK], async () => {
+    if (ctx.state.networkByName(spec.name)) throw conflict('NETWORK_EXISTS', `network with name ${spec.name} already exists`);
+    const id = newId(ctx.random(32));
+    const bridgeName = spec.options[BRIDGE_OPT.name] || `sy-${shortId(id)}`;
+    for (const n of ctx.state.networks.values()) {
+      if (n.bridgeName === bridgeName) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridgeName} is already used by network ${n.name}`);
+    }
+    const net: NetworkRecord = {
+      id,
+      name: spec.name,
+      driver: spec.driver,
+      created: timestamp(ctx.now()),
+      scope: 'local',
+      enableIPv4: spec.enableIPv4,
+      enableIPv6: spec.enableIPv6,
+      ipamDriver: spec.ipam.driver,
+      ipamOptions: spec.ipam.options,
+      pools: planPools(ctx, spec),
+      internal: spec.internal,
+      attachable: spec.attachable,
+      ingress: false,
+      options: spec.options,
+      labels: spec.labels,
+      predefined: false,
+      bridgeName,
+    };
+    await applyNewNetwork(ctx, net);
+    return { id, warning: '' };
+  });
+}
+
+/** Writes the record, then the kernel state; undoes both on failure. */
+async function applyNewNetwork(ctx: EngineContext, net: NetworkRecord): Promise<void> {
+  const driver = driverOf(ctx, net);
+  await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
+    await ctx.state.commit({ networks: [net] });
+    undo.push('network record', () => ctx.state.commit({ removeNetworks: [net.id] }));
+    if (net.pools.some((p) => p.subnet.includes(':'))) ctx.host.ensureForwarding(6);
+    if (net.pools.some((p) => !p.subnet.includes(':'))) ctx.host.ensureForwarding(4);
+    undo.push('network kernel state', () => driver.deleteNetwork(net));
+    driver.ensureNetwork(net);
+  });
+}
+
+export function inspectNetwork(ctx: EngineContext, ref: string): NetworkDetails {
+  return details(ctx, findNetwork(ctx, ref));
+}
+
+export function listNetworks(ctx: EngineContext, filtersJson?: string): NetworkDetails[] {
+  const filters = validateNetworkFilters(parseFilters(filtersJson, NETWORK_LIST_FILTERS));
+  return [...ctx.state.networks.values()]
+    .filter((n) => matchNetwork(filters, networkFilterView(ctx, n)))
+    .map((n) => details(ctx, n));
+}
+
+function networkFilterView(ctx: EngineContext, n: NetworkRecord) {
+  return {
+    id: n.id,
+    name: n.name,
+    driver: n.driver,
+    scope: n.scope,
+    labels: n.labels,
+    builtin: n.predefined,
+    endpointCount: ctx.state.endpointsOfNetwork(n.id).length,
+  };
+}
+
+export async function removeNetwork(ctx: EngineContext, ref: string): Promise<void> {
+  const net = findNetwork(ctx, ref);
+  if (net.predefined) throw forbidden('PREDEFINED_NETWORK', `${net.name} is a pre-defined network and cannot be removed`);
+  await ctx.locks.withLocks([NETWORKS_LOCK, netLock(net.id)], async () => {
+    if (!ctx.state.networks.has(net.id)) throw invalidGone(ref);
+    const endpoints = ctx.state.endpointsOfNetwork(net.id);
+    const active = endpoints.filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running');
+    if (active.length) {
+      const names = active.map((e) => ctx.state.sandboxes.get(e.sandboxId)?.name ?? e.sandboxId).join(', ');
+      throw forbidden('NETWORK_IN_USE', `error while removing network: network ${net.name} has active endpoints (${names})`);
+    }
+    // Stopped sandboxes only keep a reservation on this network: it goes with the network.
+    await ctx.state.commit({
+      removeNetworks: [net.id],
+      removeEndpoints: endpoints.map((e) => e.id),
+    });
+    await driverOf(ctx, net).deleteNetwork(net);
+  });
+}
+
+function invalidGone(ref: string) {
+  return conflict('NETWORK_GONE', `network ${ref} was removed concurrently`);
+}
+
+export async function pruneNetworks(ctx: EngineContext, filtersJson?: string): Promise<string[]> {
+  const matches = pruneMatcher(parseFilters(filtersJson, NETWORK_PRUNE_FILTERS), ctx.now().getTime());
+  const removed: string[] = [];
+  for (const net of [...ctx.state.networks.values()]) {
+    if (net.predefined) continue;
+    if (!matches({ labels: net.labels, createdMs: Date.parse(net.created) })) continue;
+    if (ctx.state.endpointsOfNetwork(net.id).some((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running')) continue;
+    try {
+      await removeNetwork(ctx, net.id);
+      removed.push(net.name);
+    } catch (err) {
+      ctx.log(`prune ${net.name}: ${String(err)}`);
+    }
+  }
+  return removed;
+}
+
+/** Endpoints of running sandboxes on a bridge, for the per-bridge port limit. */
+export function checkBridgeCapacity(ctx: EngineContext, net: NetworkRecord): void {
+  if (net.driver !== 'bridge') return;
+  const attached = ctx.state
+    .endpointsOfNetwork(net.id)
+    .filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running').length;
+  if (attached >= MAX_BRIDGE_PORTS) {
+    throw forbidden(
+      'BRIDGE_FULL',
+      `network ${net.name} is full: a Linux bridge holds at most ${MAX_BRIDGE_PORTS} ports (BR_PORT_BITS=10); spread sandboxes over several networks`,
+    );
+  }
+}
+
+/**
+ * Makes sure the predefined networks exist: `bridge` (the default, like docker0, on
+ * --bip or the first free default pool), `host` and `none`. Called at start.
+ */
+export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
+  const existing = (name: string) => [...ctx.state.networks.values()].find((n) => n.predefined && n.name === name);
+  const base = {
+    scope: 'local' as const,
+    enableIPv4: true,
+    enableIPv6: false,
+    ipamDriver: 'default',
+    ipamOptions: {},
+    internal: false,
+    attachable: false,
+    ingress: false,
+    labels: {},
+    predefined: true,
+  };
+  if (!existing('host')) {
+    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'host', driver: 'host', created: ZERO_TIME, pools: [], options: {} }] });
+  }
+  if (!existing('none')) {
+    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'none', driver: 'null', created: ZERO_TIME, pools: [], options: {} }] });
+  }
+  const current = existing('bridge');
+  const wanted = defaultBridgePool(ctx, current);
+  if (current && current.pools[0]?.subnet === wanted.subnet && current.pools[0]?.gateway === wanted.gateway) return;
+  if (current) {
+    if (ctx.state.endpointsOfNetwork(current.id).length) {
+      ctx.log(`--bip ${ctx.config.bip} differs from the default bridge's ${current.pools[0]?.subnet}, which has endpoints: keeping it`);
+      return;
+    }
+    await driverOf(ctx, current).deleteNetwork(current);
+    await ctx.state.commit({ removeNetworks: [current.id] });
+  }
+  const net: NetworkRecord = {
+    ...base,
+    id: newId(ctx.random(32)),
+    name: 'bridge',
+    driver: 'bridge',
+    created: timestamp(ctx.now()),
+    pools: [wanted],
+    options: {
+      'com.docker.network.bridge.default_bridge': 'true',
+      [BRIDGE_OPT.icc]: 'true',
+      [BRIDGE_OPT.masquerade]: 'true',
+      [BRIDGE_OPT.hostBinding]: ctx.config.defaultBindIp,
+      [BRIDGE_OPT.name]: 'sy0',
+      [BRIDGE_OPT.mtu]: String(ctx.config.mtu),
+    },
+    bridgeName: 'sy0',
+  };
+  await applyNewNetwork(ctx, net);
+}
+
+function defaultBridgePool(ctx: EngineContext, current: NetworkRecord | undefined): PoolRecord {
+  if (ctx.config.bip) {
+    const given = parseCidr(ctx.config.bip, '--bip', 'bip');
+    const gateway = given.address === given.network ? planPool({ subnet: given }).gateway! : { family: given.family, value: given.address };
+    return { subnet: formatCidr(given), gateway: formatIp(gateway), userSubnet: true };
+  }
+  if (current?.pools[0]) return current.pools[0];
+  const inUse = subnetsInUse(ctx);
+  const subnet = pickSubnet({ pools: ctx.config.defaultPools.length ? ctx.config.defaultPools : [...DEFAULT_POOLS], inUse, reserved: reserved(ctx), family: 4 });
+  return { subnet: formatCidr(subnet), gateway: formatIp(planPool({ subnet }).gateway!), userSubnet: false };
+}

@@ -1,0 +1,134 @@
+/**
+ * Start-up reconciliation: the store says what should exist, the kernel says what
+ * does. Missing pieces are recreated (bridges, addresses, firewall, veths of running
+ * sandboxes, DNS sockets); pieces Switchyard owns that no record explains are removed
+ * (links named syv… and sy-…, namespace pins, address claims, sandbox directories).
+ * Running sandboxes are never restarted: their processes and traffic go on.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EngineContext } from './context.js';
+import { driverOf } from './context.js';
+import type { SandboxRecord } from './types.js';
+import type { SandboxRuntime } from './sandbox-ops.js';
+import { onProcessExit } from './sandbox-ops.js';
+import { gatewayEndpoint } from './endpoint-ops.js';
+import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
+import { isSandboxProcessAlive, readExitCode } from '../kernel/sandbox-process.js';
+
+export interface KernelInventory {
+  /** Link names in the daemon's namespace. */
+  links(): string[];
+  deleteLink(name: string): Promise<void>;
+  /** Re-pins a live process's namespace at nsPath (after an outside unmount). */
+  pinNetnsFromProcess(pid: number, nsPath: string): void;
+}
+
+export interface ReconcileReport {
+  sandboxesKept: number;
+  sandboxesExited: number;
+  endpointsRejoined: number;
+  linksRemoved: string[];
+  netnsRemoved: string[];
+  claimsRemoved: number;
+}
+
+export async function reconcile(
+  ctx: EngineContext,
+  runtime: SandboxRuntime,
+  kernel: KernelInventory,
+  strayClaims: string[],
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0 };
+  await ctx.state.deleteKeys(strayClaims);
+  report.claimsRemoved = strayClaims.length;
+
+  for (const net of ctx.state.networks.values()) {
+    try {
+      driverOf(ctx, net).ensureNetwork(net);
+    } catch (err) {
+      ctx.log(`reconcile network ${net.name}: ${String(err)}`);
+    }
+  }
+
+  const exited: { sb: SandboxRecord; code: number }[] = [];
+  for (const sb of ctx.state.sandboxes.values()) {
+    if (sb.state.status !== 'running') continue;
+    if (!isSandboxProcessAlive(sb.state.pid, sb.state.pidStart)) {
+      exited.push({ sb, code: readExitCode(sb.dir) ?? 137 });
+      continue;
+    }
+    report.sandboxesKept++;
+    report.endpointsRejoined += restoreRunning(ctx, kernel, sb);
+  }
+  for (const { sb, code } of exited) {
+    report.sandboxesExited++;
+    await onProcessExit(ctx, runtime, sb.id, sb.state.pid, code);
+  }
+
+  await collectGarbage(ctx, kernel, report);
+  return report;
+}
+
+/** Brings a live sandbox's kernel side back to its records; returns endpoints recreated. */
+function restoreRunning(ctx: EngineContext, kernel: KernelInventory, sb: SandboxRecord): number {
+  let rejoined = 0;
+  const ownNs = sb.nsPath && sb.networkMode !== 'host' && !sb.networkMode.startsWith('container:');
+  if (ownNs && !ctx.host.sandboxNetnsPresent(sb.nsPath!)) kernel.pinNetnsFromProcess(sb.state.pid, sb.nsPath!);
+  if (ownNs) {
+    const endpoints = ctx.state.endpointsOfSandbox(sb.id);
+    const gw = gatewayEndpoint(ctx, endpoints);
+    for (const ep of endpoints) {
+      const net = ctx.state.networks.get(ep.networkId)!;
+      const driver = driverOf(ctx, net);
+      if (driver.endpointPresent(net, ep)) continue;
+      try {
+        driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+        rejoined++;
+      } catch (err) {
+        ctx.log(`reconcile ${sb.name}: endpoint on ${net.name}: ${String(err)}`);
+      }
+    }
+  }
+  try {
+    writeSandboxFiles(ctx, sb);
+    if (sb.nsPath && usesEmbeddedDns(ctx, sb)) ctx.dns.attach(sb.id, sb.nsPath);
+  } catch (err) {
+    ctx.log(`reconcile ${sb.name}: ${String(err)}`);
+  }
+  return rejoined;
+}
+
+async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, report: ReconcileReport): Promise<void> {
+  const wantedLinks = new Set<string>();
+  for (const net of ctx.state.networks.values()) if (net.bridgeName) wantedLinks.add(net.bridgeName);
+  for (const ep of ctx.state.endpoints.values()) {
+    if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostIfname) wantedLinks.add(ep.hostIfname);
+  }
+  for (const name of kernel.links()) {
+    const ours = name.startsWith('syv') || name.startsWith('sy-') || name === 'sy0';
+    if (!ours || wantedLinks.has(name)) continue;
+    await kernel.deleteLink(name).catch((err) => ctx.log(`gc link ${name}: ${String(err)}`));
+    report.linksRemoved.push(name);
+  }
+  const nsDir = path.join(ctx.config.execRoot, 'netns');
+  const wantedNs = new Set<string>();
+  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.nsPath) wantedNs.add(path.basename(sb.nsPath));
+  for (const entry of safeReaddir(nsDir)) {
+    if (wantedNs.has(entry)) continue;
+    ctx.host.deleteSandboxNetns(path.join(nsDir, entry));
+    report.netnsRemoved.push(entry);
+  }
+  const sbDir = path.join(ctx.config.dataRoot, 'sandboxes');
+  for (const entry of safeReaddir(sbDir)) {
+    if (!ctx.state.sandboxes.has(entry)) fs.rmSync(path.join(sbDir, entry), { recursive: true, force: true });
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

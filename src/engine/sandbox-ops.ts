@@ -1,0 +1,346 @@
+/**
+ * Sandboxes: create, start, stop, remove, rename, wait. A sandbox keeps its
+ * endpoints (and so its addresses) while it exists, stopped or running, so a restart
+ * gets the same addresses and no other sandbox can take them in between (Docker
+ * releases them on stop: moby#26284, moby#49781). Its kernel side (namespace,
+ * interfaces, DNS sockets, ports) exists only while it runs.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EngineContext } from './context.js';
+import { timestamp, ZERO_TIME } from './context.js';
+import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxCreateRequest, SandboxDetails, SandboxRecord } from './types.js';
+import type { AddressClaim } from './state.js';
+import { endpointAddresses } from './state.js';
+import { findNetwork } from './network-ops.js';
+import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
+import { findSandbox } from './sandbox-lookup.js';
+import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
+import { UndoLog } from './undo.js';
+import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
+import { parseMac } from '../model/ip.js';
+import { parsePortSpec, parseExposeSpec } from '../model/port-spec.js';
+import { conflict, invalid } from '../errors.js';
+import {
+  isSandboxProcessAlive, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
+} from '../kernel/sandbox-process.js';
+import { randomName } from '../model/random-name.js';
+import { parseLink } from '../model/etc-files.js';
+
+const SANDBOXES_LOCK = 'sandboxes';
+
+/** Waiters and child handles: runtime facts that are not records. */
+export class SandboxRuntime {
+  readonly waiters = new Map<string, ((code: number) => void)[]>();
+  /** Sandboxes whose process is the daemon's child (their exit is an event, not a poll). */
+  readonly children = new Set<string>();
+  poller: NodeJS.Timeout | undefined;
+}
+
+export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDetails {
+  return {
+    sandbox: sb,
+    endpoints: ctx.state.endpointsOfSandbox(sb.id).map((endpoint) => ({ endpoint, network: ctx.state.networks.get(endpoint.networkId)! })),
+  };
+}
+
+function strings(v: unknown, field: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid('INVALID_FIELD', `${field} must be an array of strings`, field);
+  return v as string[];
+}
+
+interface NetworkChoice {
+  mode: string;
+  primary?: NetworkRecord;
+  target?: SandboxRecord;
+}
+
+function chooseNetworkMode(ctx: EngineContext, req: SandboxCreateRequest): NetworkChoice {
+  const mode = req.NetworkMode || 'bridge';
+  if (typeof mode !== 'string') throw invalid('INVALID_FIELD', 'NetworkMode must be a string', 'NetworkMode');
+  if (mode === 'host' || mode === 'none') return { mode };
+  if (mode.startsWith('container:')) {
+    const target = findSandbox(ctx, mode.slice('container:'.length));
+    if (target.networkMode.startsWith('container:')) {
+      return { mode: target.networkMode, target: ctx.state.sandboxes.get(target.networkMode.slice(10)) };
+    }
+    return { mode: `container:${target.id}`, target };
+  }
+  const primary = findNetwork(ctx, mode);
+  if (primary.driver === 'host') return { mode: 'host' };
+  if (primary.driver === 'null') return { mode: 'none' };
+  return { mode: primary.name, primary };
+}
+
+function checkSharedModeOptions(req: SandboxCreateRequest, mode: string): void {
+  const shared = mode.startsWith('container:');
+  if (!shared && mode !== 'host') return;
+  const conflicts: [unknown, string][] = shared
+    ? [[req.Hostname, 'hostname'], [req.Dns?.length, 'dns'], [req.PortSpecs?.length, 'publish'], [req.PublishAll, 'publish-all'], [req.MacAddress, 'mac-address'], [req.Links?.length, 'link'], [req.Expose?.length, 'expose']]
+    : [[req.Links?.length, 'link'], [req.MacAddress, 'mac-address']];
+  for (const [v, name] of conflicts) {
+    if (v) throw invalid('CONFLICTING_OPTIONS', `conflicting options: ${name} and the network mode ${mode}`, name);
+  }
+}
+
+export async function createSandbox(ctx: EngineContext, req: SandboxCreateRequest): Promise<{ id: string; warnings: string[] }> {
+  if (!req || typeof req !== 'object') throw invalid('INVALID_BODY', 'request body must be a JSON object');
+  const cmd = strings(req.Cmd, 'Cmd');
+  if (!cmd.length) throw invalid('NO_COMMAND', 'no command given: a sandbox runs a host command', 'Cmd');
+  const env = strings(req.Env, 'Env');
+  const name = req.Name ? validateSandboxName(req.Name.replace(/^\//, ''), 'Name') : undefined;
+  const hostname = req.Hostname ? validateHostname(req.Hostname, 'Hostname') : undefined;
+  const choice = chooseNetworkMode(ctx, req);
+  checkSharedModeOptions(req, choice.mode);
+  const warnings: string[] = [];
+  let portSpecs = strings(req.PortSpecs, 'PortSpecs');
+  if (choice.mode === 'host' && (portSpecs.length || req.PublishAll)) {
+    warnings.push('Published ports are discarded when using host network mode');
+    portSpecs = [];
+  }
+  const publish = portSpecs.flatMap((spec, i) => parsePortSpec(spec, `PortSpecs[${i}]`));
+  const expose = strings(req.Expose, 'Expose').flatMap((spec, i) => parseExposeSpec(spec, `Expose[${i}]`));
+  const mac = req.MacAddress ? parseMac(req.MacAddress, 'MacAddress') : undefined;
+  const links = strings(req.Links, 'Links').map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
+  const extra = Object.entries(req.EndpointsConfig ?? {});
+  if (extra.length && (choice.mode === 'host' || choice.mode === 'none' || choice.target)) {
+    throw invalid('CONFLICTING_OPTIONS', `a sandbox in ${choice.mode} mode cannot be connected to other networks`, 'EndpointsConfig');
+  }
+  const nets: { net: NetworkRecord; settings: EndpointSettingsRequest }[] = [];
+  if (choice.primary) nets.push({ net: choice.primary, settings: (req.EndpointsConfig ?? {})[choice.primary.name] ?? (req.EndpointsConfig ?? {})[choice.primary.id] ?? {} });
+  for (const [ref, settings] of extra) {
+    const net = findNetwork(ctx, ref);
+    if (net.id === choice.primary?.id) continue;
+    if (net.driver === 'host' || net.driver === 'null') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
+    nets.push({ net, settings: settings ?? {} });
+  }
+  const netLocks = nets.map((n) => `net:${n.net.id}`);
+  return ctx.locks.withLocks([SANDBOXES_LOCK, ...netLocks], async () => {
+    const finalName = name ?? uniqueRandomName(ctx);
+    const clash = ctx.state.sandboxByName(finalName);
+    if (clash) {
+      throw conflict('NAME_IN_USE', `Conflict. The container name "/${finalName}" is already in use by container "${clash.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    const id = newId(ctx.random(32));
+    const sb: SandboxRecord = {
+      id,
+      name: finalName,
+      hostname: hostname ?? (choice.mode === 'host' ? ctx.config.hostName : shortId(id)),
+      created: timestamp(ctx.now()),
+      command: cmd,
+      env,
+      networkMode: choice.mode,
+      state: { status: 'created', pid: 0, exitCode: 0, startedAt: ZERO_TIME, finishedAt: ZERO_TIME, error: '' },
+      dns: { servers: strings(req.Dns, 'Dns'), search: strings(req.DnsSearch, 'DnsSearch'), options: strings(req.DnsOptions, 'DnsOptions') },
+      links,
+      publish,
+      publishAll: !!req.PublishAll && choice.mode !== 'host',
+      expose,
+      ports: [],
+      autoRemove: !!req.AutoRemove,
+      ...(mac ? { macAddress: mac } : {}),
+      dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
+    };
+    const endpoints: EndpointRecord[] = [];
+    const claims: AddressClaim[] = [];
+    const planned = new Map<string, Set<bigint>>();
+    for (const [i, { net, settings }] of nets.entries()) {
+      const s = i === 0 && mac && !settings.MacAddress ? { ...settings, MacAddress: mac } : settings;
+      const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
+      endpoints.push(p.endpoint);
+      claims.push(...p.claims);
+    }
+    await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
+    return { id, warnings };
+  });
+}
+
+function resolveLink(ctx: EngineContext, text: string, field: string): { name: string; alias: string } {
+  const { name, alias } = parseLink(text, field);
+  const target = findSandbox(ctx, name);
+  return { name: target.name, alias: alias === name ? target.name : alias };
+}
+
+function uniqueRandomName(ctx: EngineContext): string {
+  for (let i = 0; i < 20; i++) {
+    const n = randomName(ctx.random(4));
+    if (!ctx.state.sandboxByName(n)) return n;
+  }
+  return `sandbox_${Buffer.from(ctx.random(6)).toString('hex')}`;
+}
+
+const netnsPathOf = (ctx: EngineContext, id: string): string => path.join(ctx.config.execRoot, 'netns', shortId(id));
+
+export async function startSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string): Promise<void> {
+  const sb0 = findSandbox(ctx, ref);
+  await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id);
+    if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${ref} was removed concurrently`);
+    if (sb.state.status === 'running') return;
+    await bringUp(ctx, runtime, sb);
+  });
+}
+
+/** Creates the kernel side and the process of a sandbox, undoing all of it on failure. */
+async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: SandboxRecord): Promise<void> {
+  const sb: SandboxRecord = { ...sb0, ports: [] };
+  const endpoints = ctx.state.endpointsOfSandbox(sb.id);
+  await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
+    fs.mkdirSync(sb.dir, { recursive: true });
+    if (sb.networkMode.startsWith('container:')) {
+      const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
+      if (!target || target.state.status !== 'running' || !target.nsPath) {
+        throw conflict('TARGET_NOT_RUNNING', `cannot join the network namespace of ${target?.name ?? sb.networkMode}: it is not running`);
+      }
+      sb.nsPath = target.nsPath;
+    } else if (sb.networkMode === 'host') {
+      delete sb.nsPath;
+    } else {
+      sb.nsPath = netnsPathOf(ctx, sb.id);
+      ctx.host.ensureSandboxNetns(sb.nsPath);
+      const nsPath = sb.nsPath;
+      undo.push('sandbox netns', () => ctx.host.deleteSandboxNetns(nsPath));
+      for (const ep of endpoints) joinEndpoint(ctx, sb, ep, endpoints);
+    }
+    writeSandboxFiles(ctx, sb);
+    if (sb.nsPath && usesEmbeddedDns(ctx, sb)) {
+      ctx.dns.attach(sb.id, sb.nsPath);
+      undo.push('dns', () => ctx.dns.detach(sb.id));
+    }
+    // The record must say "running" before ports are published, since publishing reads it.
+    sb.state = { ...sb.state, status: 'running', pid: 0, exitCode: 0, error: '', startedAt: timestamp(ctx.now()) };
+    await ctx.state.commit({ sandboxes: [sb] });
+    undo.push('running state', () => ctx.state.commit({ sandboxes: [{ ...sb, state: { ...sb.state, status: 'exited', pid: 0, exitCode: 128 } }] }));
+    if (ctx.ports) {
+      await ctx.ports.publish(sb.id);
+      undo.push('ports', () => ctx.ports!.unpublish(sb.id));
+    }
+    const proc = await startSandboxProcess({
+      dir: sb.dir,
+      nsPath: sb.nsPath,
+      hostname: sb.hostname,
+      command: sb.command,
+      env: sb.env,
+      logPath: path.join(sb.dir, 'output.log'),
+    });
+    undo.push('process', () => killSandboxSession(proc.pid, proc.pidStart));
+    const current = ctx.state.sandboxes.get(sb.id)!;
+    const running: SandboxRecord = { ...current, state: { ...current.state, pid: proc.pid, pidStart: proc.pidStart } };
+    await ctx.state.commit({ sandboxes: [running] });
+    runtime.children.add(sb.id);
+    void proc.exited.then((code) => {
+      runtime.children.delete(sb.id);
+      return onProcessExit(ctx, runtime, sb.id, proc.pid, code);
+    });
+  });
+}
+
+/** The process of a sandbox ended (event from the child, or found dead by the poller). */
+export async function onProcessExit(ctx: EngineContext, runtime: SandboxRuntime, id: string, pid: number, code: number): Promise<void> {
+  let autoRemove = false;
+  await ctx.locks.withLocks([sbLock(id)], async () => {
+    const sb = ctx.state.sandboxes.get(id);
+    if (!sb || sb.state.status !== 'running' || sb.state.pid !== pid) return;
+    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? code);
+    autoRemove = sb.autoRemove;
+  });
+  if (autoRemove) await removeSandbox(ctx, runtime, id, true).catch((err) => ctx.log(`auto-remove ${id.slice(0, 12)}: ${String(err)}`));
+}
+
+/** Removes the kernel side of a stopped sandbox and records its exit. */
+async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: SandboxRecord, exitCode: number): Promise<void> {
+  const step = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      ctx.log(`tear down ${sb.name}: ${what}: ${String(err)}`);
+    }
+  };
+  await step('dns', () => ctx.dns.detach(sb.id));
+  if (ctx.ports) await step('ports', () => ctx.ports!.unpublish(sb.id));
+  if (sb.nsPath && !sb.networkMode.startsWith('container:') && sb.networkMode !== 'host') {
+    await step('netns', () => ctx.host.deleteSandboxNetns(sb.nsPath!));
+  }
+  const done: SandboxRecord = {
+    ...ctx.state.sandboxes.get(sb.id)!,
+    ports: [],
+    state: { ...sb.state, status: 'exited', pid: 0, exitCode, finishedAt: timestamp(ctx.now()) },
+  };
+  await ctx.state.commit({ sandboxes: [done] });
+  for (const resolve of runtime.waiters.get(sb.id) ?? []) resolve(exitCode);
+  runtime.waiters.delete(sb.id);
+}
+
+export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string, timeoutSeconds = 10): Promise<void> {
+  const sb0 = findSandbox(ctx, ref);
+  let autoRemove = false;
+  await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id);
+    if (!sb || sb.state.status !== 'running') return;
+    await stopSandboxProcess(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
+    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? 137);
+    autoRemove = sb.autoRemove;
+  });
+  if (autoRemove) await removeSandbox(ctx, runtime, sb0.id, true);
+}
+
+export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string, force: boolean): Promise<void> {
+  const sb0 = findSandbox(ctx, ref);
+  await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id);
+    if (!sb) return;
+    if (sb.state.status === 'running') {
+      if (!force) {
+        throw conflict('SANDBOX_RUNNING', `cannot remove container "${sb.name}": container is running: stop the container before removing or force remove`);
+      }
+      killSandboxSession(sb.state.pid, sb.state.pidStart);
+      await tearDown(ctx, runtime, sb, 137);
+    }
+    const endpoints = ctx.state.endpointsOfSandbox(sb.id);
+    await ctx.state.commit({
+      removeSandboxes: [sb.id],
+      removeEndpoints: endpoints.map((e) => e.id),
+      releases: endpoints.flatMap((e) => endpointAddresses(e).map((ip) => ({ networkId: e.networkId, ip }))),
+    });
+    fs.rmSync(sb.dir, { recursive: true, force: true });
+  });
+}
+
+export async function renameSandbox(ctx: EngineContext, ref: string, newName: string): Promise<void> {
+  const name = validateSandboxName(newName.replace(/^\//, ''), 'name');
+  const sb0 = findSandbox(ctx, ref);
+  await ctx.locks.withLocks([SANDBOXES_LOCK, sbLock(sb0.id)], async () => {
+    const sb = ctx.state.sandboxes.get(sb0.id)!;
+    const clash = ctx.state.sandboxByName(name);
+    if (clash && clash.id !== sb.id) throw conflict('NAME_IN_USE', `Error when allocating new name: Conflict. The container name "/${name}" is already in use by container "${clash.id}"`);
+    const endpoints = ctx.state.endpointsOfSandbox(sb.id).map((e) => ({ ...e, dnsNames: e.dnsNames.map((n) => (n === sb.name ? name : n)) }));
+    await ctx.state.commit({ sandboxes: [{ ...sb, name }], endpoints });
+  });
+}
+
+export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string): Promise<{ exitCode: number }> {
+  const sb = findSandbox(ctx, ref);
+  if (sb.state.status !== 'running') return { exitCode: sb.state.exitCode };
+  return new Promise((resolve) => {
+    const list = runtime.waiters.get(sb.id) ?? [];
+    list.push((exitCode) => resolve({ exitCode }));
+    runtime.waiters.set(sb.id, list);
+  });
+}
+
+/**
+ * Sandboxes whose process is not the daemon's child (it was started before the daemon
+ * restarted) are checked once a second; an exit found here is handled like any other.
+ */
+export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 1000): void {
+  runtime.poller = setInterval(() => {
+    for (const sb of ctx.state.sandboxes.values()) {
+      if (sb.state.status !== 'running' || runtime.children.has(sb.id) || !sb.state.pid) continue;
+      if (!isSandboxProcessAlive(sb.state.pid, sb.state.pidStart)) {
+        void onProcessExit(ctx, runtime, sb.id, sb.state.pid, readExitCode(sb.dir) ?? 137);
+      }
+    }
+  }, everyMs);
+  runtime.poller.unref();
+}

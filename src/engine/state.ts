@@ -1,0 +1,211 @@
+/**
+ * The engine's records: held in memory for reads (a connect must not wait on a
+ * disk read), written through to the store in one transaction per operation.
+ *
+ * Store schema (docs/STORE.md "Schema (engine)"):
+ *   /networks/<id>          NetworkRecord
+ *   /sandboxes/<id>         SandboxRecord
+ *   /endpoints/<id>         EndpointRecord
+ *   /ipam/<netid>/<ip>      the endpoint id holding that address
+ * An address is claimed with a create-only compare (createRevision = 0) in the same
+ * transaction that writes the endpoint, so it can never be handed out twice, not
+ * even by two daemons sharing an etcd.
+ */
+import type { Store, Op, Compare } from '../store/contract.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types.js';
+import { conflict } from '../errors.js';
+import { parseIp } from '../model/ip.js';
+
+export const KEY = {
+  networks: '/networks/',
+  sandboxes: '/sandboxes/',
+  endpoints: '/endpoints/',
+  ipam: '/ipam/',
+  network: (id: string) => `/networks/${id}`,
+  sandbox: (id: string) => `/sandboxes/${id}`,
+  endpoint: (id: string) => `/endpoints/${id}`,
+  address: (netId: string, ip: string) => `/ipam/${netId}/${ip}`,
+};
+
+export interface AddressClaim {
+  networkId: string;
+  ip: string; // bare address
+  owner: string; // endpoint id
+}
+
+export interface Change {
+  networks?: NetworkRecord[];
+  sandboxes?: SandboxRecord[];
+  endpoints?: EndpointRecord[];
+  claims?: AddressClaim[];
+  removeNetworks?: string[];
+  removeSandboxes?: string[];
+  removeEndpoints?: string[];
+  releases?: { networkId: string; ip: string }[];
+}
+
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+
+/** The bare addresses an endpoint holds. */
+export function endpointAddresses(ep: EndpointRecord): string[] {
+  const out: string[] = [];
+  if (ep.ipv4) out.push(bare(ep.ipv4));
+  if (ep.ipv6) out.push(bare(ep.ipv6));
+  return out;
+}
+
+export class EngineState {
+  readonly networks = new Map<string, NetworkRecord>();
+  readonly sandboxes = new Map<string, SandboxRecord>();
+  readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly byNetwork = new Map<string, Set<string>>();
+  private readonly bySandbox = new Map<string, Set<string>>();
+  private gen = 0;
+  /** networkId → bare address → endpoint id. */
+  private readonly used = new Map<string, Map<string, string>>();
+  /** networkId → numeric addresses held, the allocator's input. */
+  private readonly usedNumbers = new Map<string, Set<bigint>>();
+
+  constructor(private readonly store: Store) {}
+
+  async load(): Promise<{ strayClaims: string[] }> {
+    for (const kv of await this.store.range(KEY.networks)) this.setNetwork(JSON.parse(kv.value));
+    for (const kv of await this.store.range(KEY.sandboxes)) this.sandboxes.set(kv.key.slice(KEY.sandboxes.length), JSON.parse(kv.value));
+    for (const kv of await this.store.range(KEY.endpoints)) this.setEndpoint(JSON.parse(kv.value));
+    // Claims without a live endpoint can only come from a bug or a hand edit: report them.
+    const stray: string[] = [];
+    for (const kv of await this.store.range(KEY.ipam)) {
+      const [netId, ip] = kv.key.slice(KEY.ipam.length).split('/') as [string, string];
+      if (this.used.get(netId)?.get(ip) !== kv.value) stray.push(kv.key);
+    }
+    return { strayClaims: stray };
+  }
+
+  /** Deletes store keys directly (reconcile's clean-up of stray claims). */
+  async deleteKeys(keys: string[]): Promise<void> {
+    if (!keys.length) return;
+    await this.store.txn({ compare: [], success: keys.map((key) => ({ type: 'delete', key }) as Op) });
+  }
+
+  /** Writes a change atomically, then applies it to memory. Address claims are create-only. */
+  async commit(change: Change): Promise<void> {
+    const compare: Compare[] = [];
+    const ops: Op[] = [];
+    for (const n of change.networks ?? []) ops.push({ type: 'put', key: KEY.network(n.id), value: JSON.stringify(n) });
+    for (const s of change.sandboxes ?? []) ops.push({ type: 'put', key: KEY.sandbox(s.id), value: JSON.stringify(s) });
+    for (const e of change.endpoints ?? []) ops.push({ type: 'put', key: KEY.endpoint(e.id), value: JSON.stringify(e) });
+    for (const c of change.claims ?? []) {
+      const key = KEY.address(c.networkId, c.ip);
+      compare.push({ key, target: 'createRevision', op: '=', value: 0 });
+      ops.push({ type: 'put', key, value: c.owner });
+    }
+    for (const id of change.removeNetworks ?? []) ops.push({ type: 'delete', key: KEY.network(id) });
+    for (const id of change.removeSandboxes ?? []) ops.push({ type: 'delete', key: KEY.sandbox(id) });
+    for (const id of change.removeEndpoints ?? []) ops.push({ type: 'delete', key: KEY.endpoint(id) });
+    for (const r of change.releases ?? []) ops.push({ type: 'delete', key: KEY.address(r.networkId, r.ip) });
+    if (!ops.length) return;
+    const res = await this.store.txn({ compare, success: ops });
+    if (!res.succeeded) {
+      const ips = (change.claims ?? []).map((c) => c.ip).join(', ');
+      throw conflict('ADDRESS_IN_USE', `address already in use: ${ips}`);
+    }
+    this.apply(change);
+  }
+
+  private apply(change: Change): void {
+    this.gen++;
+    for (const r of change.releases ?? []) this.release(r.networkId, r.ip);
+    for (const id of change.removeEndpoints ?? []) this.unsetEndpoint(id);
+    for (const id of change.removeSandboxes ?? []) {
+      this.sandboxes.delete(id);
+      this.bySandbox.delete(id);
+    }
+    for (const id of change.removeNetworks ?? []) {
+      this.networks.delete(id);
+      this.byNetwork.delete(id);
+      this.used.delete(id);
+      this.usedNumbers.delete(id);
+    }
+    for (const n of change.networks ?? []) this.setNetwork(n);
+    for (const s of change.sandboxes ?? []) this.sandboxes.set(s.id, s);
+    for (const e of change.endpoints ?? []) this.setEndpoint(e);
+    for (const c of change.claims ?? []) this.claim(c.networkId, c.ip, c.owner);
+  }
+
+  private setNetwork(n: NetworkRecord): void {
+    this.networks.set(n.id, n);
+    if (!this.byNetwork.has(n.id)) this.byNetwork.set(n.id, new Set());
+  }
+
+  private setEndpoint(e: EndpointRecord): void {
+    const old = this.endpoints.get(e.id);
+    if (old) this.unsetEndpoint(e.id);
+    this.endpoints.set(e.id, e);
+    if (!this.byNetwork.has(e.networkId)) this.byNetwork.set(e.networkId, new Set());
+    this.byNetwork.get(e.networkId)!.add(e.id);
+    if (!this.bySandbox.has(e.sandboxId)) this.bySandbox.set(e.sandboxId, new Set());
+    this.bySandbox.get(e.sandboxId)!.add(e.id);
+    for (const ip of endpointAddresses(e)) this.claim(e.networkId, ip, e.id);
+  }
+
+  private unsetEndpoint(id: string): void {
+    const e = this.endpoints.get(id);
+    if (!e) return;
+    this.endpoints.delete(id);
+    this.byNetwork.get(e.networkId)?.delete(id);
+    this.bySandbox.get(e.sandboxId)?.delete(id);
+    for (const ip of endpointAddresses(e)) this.release(e.networkId, ip, id);
+  }
+
+  private usedOf(netId: string): Map<string, string> {
+    let m = this.used.get(netId);
+    if (!m) this.used.set(netId, (m = new Map()));
+    return m;
+  }
+
+  private claim(netId: string, ip: string, owner: string): void {
+    this.usedOf(netId).set(ip, owner);
+    this.usedValues(netId).add(parseIp(ip).value);
+  }
+
+  private release(netId: string, ip: string, owner?: string): void {
+    const m = this.used.get(netId);
+    if (!m || (owner && m.get(ip) !== owner)) return;
+    m.delete(ip);
+    this.usedNumbers.get(netId)?.delete(parseIp(ip).value);
+  }
+
+  /** The addresses held on a network, as numbers (the allocator's input). */
+  usedValues(netId: string): Set<bigint> {
+    let s = this.usedNumbers.get(netId);
+    if (!s) this.usedNumbers.set(netId, (s = new Set()));
+    return s;
+  }
+
+  /** Bumped on every change; caches derived from the records compare against it. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  usedAddresses(netId: string): ReadonlyMap<string, string> {
+    return this.usedOf(netId);
+  }
+
+  endpointsOfNetwork(netId: string): EndpointRecord[] {
+    return [...(this.byNetwork.get(netId) ?? [])].map((id) => this.endpoints.get(id)!);
+  }
+
+  endpointsOfSandbox(sbId: string): EndpointRecord[] {
+    return [...(this.bySandbox.get(sbId) ?? [])].map((id) => this.endpoints.get(id)!).sort((a, b) => a.order - b.order);
+  }
+
+  networkByName(name: string): NetworkRecord | undefined {
+    for (const n of this.networks.values()) if (n.name === name) return n;
+    return undefined;
+  }
+
+  sandboxByName(name: string): SandboxRecord | undefined {
+    for (const s of this.sandboxes.values()) if (s.name === name) return s;
+    return undefined;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Rtnl: rtnetlink for one network namespace, through one in-process socket.
+ *
+ * Every call is synchronous (the kernel answers in microseconds) except those named
+ * …Async, which are the ones with real kernel cost (veth deletion ~30 ms). A Rtnl
+ * opened with a namespace path acts in that namespace for its whole life, whichever
+ * namespace the calling thread is in (spikes.md §2).
+ */
+import * as addresses from './addresses.js';
+import * as links from './links.js';
+import * as neighbours from './neighbours.js';
+import * as routes from './routes.js';
+import { NetlinkSocket } from './socket.js';
+import type { IpFamily } from './address-codec.js';
+
+export type { AddressInfo, AddAddressOptions } from './addresses.js';
+export type { BridgePortOptions, LinkInfo, LinkRef, NewLinkOptions, SetLinkOptions, VethOptions, VxlanData } from './links.js';
+export type { FdbSpec, NeighbourSpec } from './neighbours.js';
+export type { RouteInfo, RouteSpec } from './routes.js';
+export type { IpFamily } from './address-codec.js';
+export { macvlanInfoData, vxlanInfoData, MACVLAN_MODE } from './links.js';
+export { RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL } from './routes.js';
+export { NetlinkError } from './message.js';
+export { NetlinkSocket } from './socket.js';
+
+export class Rtnl {
+  private constructor(private readonly sock: NetlinkSocket) {}
+
+  /** rtnetlink in the namespace pinned at nsPath (the caller's own when omitted). */
+  static open(nsPath?: string): Rtnl {
+    return new Rtnl(NetlinkSocket.open(nsPath));
+  }
+
+  get nsPath(): string | undefined {
+    return this.sock.nsPath;
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  // links
+  getLink(ref: links.LinkRef): links.LinkInfo | null {
+    return links.getLink(this.sock, ref);
+  }
+  listLinks(): links.LinkInfo[] {
+    return links.listLinks(this.sock);
+  }
+  /** Create-or-verify a bridge with a fixed MAC (`mac`, or a random local one). */
+  ensureBridge(o: { name: string; mtu?: number; up?: boolean; mac?: string }): links.LinkInfo {
+    return links.ensureBridge(this.sock, o);
+  }
+  /** One RTM_NEWLINK: host end here (master/up), peer directly inside peer.nsFd's namespace. */
+  createVeth(o: links.VethOptions): { index: number } {
+    return links.createVeth(this.sock, o);
+  }
+  /** Any link kind (vxlan, macvlan…); `data` holds raw IFLA_INFO_DATA attributes. */
+  createLink(kind: string, o: links.NewLinkOptions): { index: number } {
+    return links.createLink(this.sock, kind, o);
+  }
+  setLink(ref: links.LinkRef, o: links.SetLinkOptions): void {
+    links.setLink(this.sock, ref, o);
+  }
+  setBridgePort(index: number, o: links.BridgePortOptions): void {
+    links.setBridgePort(this.sock, index, o);
+  }
+  /** Already gone = success. */
+  deleteLink(ref: links.LinkRef): void {
+    links.deleteLink(this.sock, ref);
+  }
+  /** deleteLink without blocking the event loop for the kernel's ~30 ms. */
+  deleteLinkAsync(ref: links.LinkRef): Promise<void> {
+    return links.deleteLinkAsync(this.sock, ref);
+  }
+
+  // addresses
+  /** Already there = success. */
+  addAddress(index: number, cidr: string, o?: addresses.AddAddressOptions): void {
+    addresses.addAddress(this.sock, index, cidr, o);
+  }
+  /** Already gone = success. */
+  deleteAddress(index: number, cidr: string): void {
+    addresses.deleteAddress(this.sock, index, cidr);
+  }
+  listAddresses(index?: number): addresses.AddressInfo[] {
+    return addresses.listAddresses(this.sock, index);
+  }
+
+  // routes
+  /** Replace semantics (`ip route replace`). */
+  addRoute(r: routes.RouteSpec): void {
+    routes.addRoute(this.sock, r);
+  }
+  /** Already gone = success. */
+  deleteRoute(r: routes.RouteSpec): void {
+    routes.deleteRoute(this.sock, r);
+  }
+  /** Main table unless `table` says otherwise ('all' for every table). */
+  listRoutes(family: IpFamily, o?: { table?: number | 'all' }): routes.RouteInfo[] {
+    return routes.listRoutes(this.sock, family, o);
+  }
+
+  // neighbours and bridge FDB
+  addNeighbour(n: neighbours.NeighbourSpec): void {
+    neighbours.addNeighbour(this.sock, n);
+  }
+  deleteNeighbour(n: neighbours.NeighbourSpec): void {
+    neighbours.deleteNeighbour(this.sock, n);
+  }
+  addFdb(f: neighbours.FdbSpec): void {
+    neighbours.addFdb(this.sock, f);
+  }
+  deleteFdb(f: neighbours.FdbSpec): void {
+    neighbours.deleteFdb(this.sock, f);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Neighbour (ARP/NDP) and bridge forwarding-database entries over rtnetlink:
+ * RTM_{NEW,DEL}NEIGH (linux/neighbour.h). The overlay driver uses both: static
+ * neighbours inside sandboxes, and FDB entries that point a MAC (or the all-zero
+ * flood entry) at a remote VTEP, as `bridge fdb append … dst <ip>` does (spikes.md §7).
+ */
+import { ipFamily, ipToBytes, macToBytes } from './address-codec.js';
+import {
+  ENOENT, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkError, RTM_DELNEIGH, RTM_NEWNEIGH, attr,
+  encodeMessage, encodeNdMsg, u32Attr,
+} from './message.js';
+import type { NetlinkSocket } from './socket.js';
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_BRIDGE = 7;
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+const NDA_VNI = 7;
+const NUD_PERMANENT = 0x80;
+/** The entry belongs to the device itself (the vxlan FDB), not to its bridge master. */
+const NTF_SELF = 0x02;
+
+export interface NeighbourSpec {
+  index: number;
+  ip: string;
+  mac: string;
+}
+
+export interface FdbSpec {
+  /** The device owning the entry, e.g. a vxlan link. */
+  index: number;
+  /** 00:00:00:00:00:00 is the flood (BUM) entry. */
+  mac: string;
+  /** Remote tunnel endpoint. */
+  dst?: string;
+  vni?: number;
+}
+
+function neighbourMessage(type: number, flags: number, n: NeighbourSpec): Buffer {
+  const ip = ipToBytes(n.ip, 'ip');
+  const attrs = [attr(NDA_DST, ip)];
+  if (type === RTM_NEWNEIGH) attrs.push(attr(NDA_LLADDR, macToBytes(n.mac)));
+  return encodeMessage({ type, flags: NLM_F_REQUEST | flags }, [
+    encodeNdMsg({ family: ipFamily(ip) === 4 ? AF_INET : AF_INET6, index: n.index, state: NUD_PERMANENT }),
+    ...attrs,
+  ]);
+}
+
+/** A permanent neighbour entry (`ip neigh replace IP lladdr MAC dev X nud permanent`). */
+export function addNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
+  sock.request(neighbourMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, n), `add neighbour ${n.ip} lladdr ${n.mac} dev ${n.index}`);
+}
+
+/** Already gone = success. */
+export function deleteNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
+  ignoreGone(() => sock.request(neighbourMessage(RTM_DELNEIGH, 0, n), `delete neighbour ${n.ip} dev ${n.index}`));
+}
+
+function fdbMessage(type: number, flags: number, f: FdbSpec): Buffer {
+  const attrs = [attr(NDA_LLADDR, macToBytes(f.mac))];
+  if (f.dst !== undefined) attrs.push(attr(NDA_DST, ipToBytes(f.dst, 'dst')));
+  if (f.vni !== undefined) attrs.push(u32Attr(NDA_VNI, f.vni));
+  return encodeMessage({ type, flags: NLM_F_REQUEST | flags }, [
+    encodeNdMsg({ family: AF_BRIDGE, index: f.index, state: NUD_PERMANENT, flags: NTF_SELF }),
+    ...attrs,
+  ]);
+}
+
+/** `bridge fdb append MAC dev X dst IP`: APPEND lets one MAC point at several VTEPs. */
+export function addFdb(sock: NetlinkSocket, f: FdbSpec): void {
+  sock.request(fdbMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, f), `add fdb ${f.mac} dev ${f.index}${f.dst ? ` dst ${f.dst}` : ''}`);
+}
+
+/** Already gone = success. */
+export function deleteFdb(sock: NetlinkSocket, f: FdbSpec): void {
+  ignoreGone(() => sock.request(fdbMessage(RTM_DELNEIGH, 0, f), `delete fdb ${f.mac} dev ${f.index}`));
+}
+
+function ignoreGone(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof NetlinkError && (err.errno === ENOENT || err.kind === 'not-found'))) throw err;
+  }
+}

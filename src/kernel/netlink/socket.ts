@@ -1,0 +1,212 @@
+/**
+ * An rtnetlink socket (NETLINK_ROUTE) driven in process through koffi.
+ *
+ * A socket belongs to the network namespace it was created in, for its whole life
+ * and whichever thread uses it (spikes.md §2), so `open(nsPath)` creates it inside a
+ * short synchronous setns window and the caller never has to switch again.
+ *
+ * Requests are synchronous by default: rtnetlink does its work inside sendmsg and the
+ * answer is already queued when sendto returns, so a blocking recv costs microseconds.
+ * Slow operations (veth deletion ~30 ms of kernel time) go through `requestAsync`, which
+ * runs sendto on a koffi worker and then waits with a bounded poll() on a worker
+ * (never an indefinitely blocking recv: that starves the libuv threadpool and hangs
+ * process exit, spikes.md §1). Replies are matched to requests by sequence number, so
+ * sync and async requests can share the socket.
+ */
+import { SwitchyardError } from '../../errors.js';
+import {
+  AF_NETLINK, EAGAIN, MSG_DONTWAIT, MSG_TRUNC, NETLINK_CAP_ACK, NETLINK_EXT_ACK, SOCK_CLOEXEC, SOCK_RAW, SOL_NETLINK,
+  SOL_SOCKET, SO_RCVTIMEO, SyscallError, bind, close, pollInAsync, recv, sendto, sendtoAsync, setsockoptBuffer,
+  setsockoptInt, socket,
+} from '../libc.js';
+import { withNetns, withNetnsFd } from '../netns.js';
+import {
+  NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLMSG_HDRLEN, NetlinkError,
+  parseDonePayload, parseErrorPayload, splitMessages, type NlMessage,
+} from './message.js';
+
+const NETLINK_ROUTE = 0;
+const RECV_BUFFER = 64 * 1024;
+/** A synchronous request never waits longer than this for the kernel (it answers in µs). */
+const SYNC_TIMEOUT_MS = 5_000;
+const ASYNC_TIMEOUT_MS = 30_000;
+/** Upper bound on how long one poll() holds a worker thread. */
+const POLL_SLICE_MS = 100;
+
+/** struct sockaddr_nl for the kernel: family AF_NETLINK, pid 0, no groups. */
+function sockaddrNl(): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt16LE(AF_NETLINK, 0);
+  return b;
+}
+const KERNEL = sockaddrNl();
+
+interface Pending {
+  what: string;
+  dump: boolean;
+  replies: Buffer[];
+  done: boolean;
+  error?: Error;
+}
+
+export interface AsyncRequestOptions {
+  timeoutMs?: number;
+}
+
+/** The nlmsghdr-less part of a reply returned by request(). */
+export function messagePayload(msg: Buffer): Buffer {
+  return msg.subarray(NLMSG_HDRLEN, msg.readUInt32LE(0));
+}
+
+export class NetlinkSocket {
+  readonly nsPath: string | undefined;
+  private readonly fd: number;
+  private readonly buf = Buffer.alloc(RECV_BUFFER);
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private closed = false;
+
+  private constructor(fd: number, nsPath: string | undefined) {
+    this.fd = fd;
+    this.nsPath = nsPath;
+  }
+
+  /** A socket inside the netns pinned at nsPath (the caller's own netns when omitted). */
+  static open(nsPath?: string): NetlinkSocket {
+    const fd = nsPath ? withNetns(nsPath, createSocket) : createSocket();
+    return new NetlinkSocket(fd, nsPath);
+  }
+
+  /** A socket inside the namespace open at nsFd (e.g. a sandbox's, handed in by a caller). */
+  static openAt(nsFd: number): NetlinkSocket {
+    return new NetlinkSocket(withNetnsFd(nsFd, createSocket), `netns fd ${nsFd}`);
+  }
+
+  /**
+   * Sends one request (built by encodeMessage; seq is assigned here) and returns the
+   * reply messages, whole (header included), without the final ACK / NLMSG_DONE.
+   * Non-dump requests always get NLM_F_ACK so completion is explicit.
+   */
+  request(msg: Buffer, what?: string): Buffer[] {
+    const p = this.begin(msg, what);
+    try {
+      sendto(this.fd, msg, KERNEL);
+      while (!p.done) this.pump(0);
+    } finally {
+      this.pending.delete(msg.readUInt32LE(8));
+    }
+    return finish(p);
+  }
+
+  /** request() without blocking the event loop, for slow kernel operations. */
+  async requestAsync(msg: Buffer, what?: string, opts: AsyncRequestOptions = {}): Promise<Buffer[]> {
+    const p = this.begin(msg, what);
+    const seq = msg.readUInt32LE(8);
+    const deadline = Date.now() + (opts.timeoutMs ?? ASYNC_TIMEOUT_MS);
+    try {
+      await sendtoAsync(this.fd, msg, KERNEL);
+      while (!p.done) {
+        this.assertOpen();
+        if (this.pump(MSG_DONTWAIT)) continue;
+        const left = deadline - Date.now();
+        if (left <= 0) throw timeout(p.what);
+        await pollInAsync(this.fd, Math.min(POLL_SLICE_MS, left));
+      }
+    } finally {
+      this.pending.delete(seq);
+    }
+    return finish(p);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    close(this.fd);
+  }
+
+  private begin(msg: Buffer, what: string | undefined): Pending {
+    this.assertOpen();
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    const flags = msg.readUInt16LE(6);
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    if (!dump) msg.writeUInt16LE(flags | NLM_F_ACK, 6);
+    msg.writeUInt32LE(this.seq, 8);
+    msg.writeUInt32LE(0, 12);
+    const p: Pending = { what: what ?? `netlink request type ${msg.readUInt16LE(4)}`, dump, replies: [], done: false };
+    this.pending.set(this.seq, p);
+    return p;
+  }
+
+  /** Reads one datagram and routes its messages; false when nothing was waiting (MSG_DONTWAIT). */
+  private pump(flags: number): boolean {
+    let n: number;
+    try {
+      n = recv(this.fd, this.buf, flags | MSG_TRUNC);
+    } catch (err) {
+      if (err instanceof SyscallError && err.errno === EAGAIN) {
+        if (flags & MSG_DONTWAIT) return false;
+        throw timeout([...this.pending.values()].map((p) => p.what).join(', '));
+      }
+      throw err;
+    }
+    if (n > this.buf.length) {
+      throw new SwitchyardError('internal', 'NETLINK_TRUNCATED', `netlink reply of ${n} bytes did not fit the ${this.buf.length}-byte buffer`);
+    }
+    for (const m of splitMessages(this.buf.subarray(0, n))) this.route(m);
+    return true;
+  }
+
+  private route(m: NlMessage): void {
+    const p = this.pending.get(m.header.seq);
+    if (!p || p.done) return; // a late reply to a request that timed out
+    switch (m.header.type) {
+      case NLMSG_NOOP:
+        return;
+      case NLMSG_ERROR: {
+        const reply = parseErrorPayload(m.payload, m.header.flags);
+        if (reply.errno !== 0) p.error = new NetlinkError(p.what, reply);
+        p.done = true;
+        return;
+      }
+      case NLMSG_DONE: {
+        const reply = parseDonePayload(m.payload, m.header.flags);
+        if (reply.errno !== 0) p.error = new NetlinkError(p.what, reply);
+        p.done = true;
+        return;
+      }
+      default:
+        p.replies.push(Buffer.from(m.raw)); // copy: the receive buffer is reused
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SwitchyardError('internal', 'NETLINK_CLOSED', `netlink socket${this.nsPath ? ` for ${this.nsPath}` : ''} is closed`);
+  }
+}
+
+function createSocket(): number {
+  const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  try {
+    // Extended ack: the kernel explains EINVAL & co. in text (NLMSGERR_ATTR_MSG).
+    setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+    // Cap acks to the request's header: errors then never echo our whole request back.
+    setsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+    const tv = Buffer.alloc(16); // struct timeval { time_t sec; suseconds_t usec; }
+    tv.writeBigInt64LE(BigInt(SYNC_TIMEOUT_MS / 1000), 0);
+    setsockoptBuffer(fd, SOL_SOCKET, SO_RCVTIMEO, tv);
+    bind(fd, KERNEL); // pid 0: the kernel assigns our port id
+    return fd;
+  } catch (err) {
+    close(fd);
+    throw err;
+  }
+}
+
+function finish(p: Pending): Buffer[] {
+  if (p.error) throw p.error;
+  return p.replies;
+}
+
+function timeout(what: string): SwitchyardError {
+  return new SwitchyardError('unavailable', 'NETLINK_TIMEOUT', `${what}: no answer from the kernel in time`);
+}

@@ -1,0 +1,211 @@
+/**
+ * The embedded DNS server at 127.0.0.11:53 inside every sandbox's namespace, served by the
+ * daemon process itself: no process per sandbox.
+ *
+ * For each sandbox, a UDP and a TCP socket are created and bound inside its namespace
+ * (kernel/netns.ts openSocketInNetns) and handed to Node by fd; Node's event loop polls
+ * sockets from any namespace alike. The socket a query arrives on tells which sandbox
+ * asked, and the directory answers for that sandbox (research/spikes.md §3).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import type { DecodedPacket } from 'dns-packet';
+import { SwitchyardError } from '../../errors.js';
+import { closeSocketFd, openSocketInNetns } from '../../kernel/netns.js';
+import { resolveQuery, responseLimit, type Transport } from './answer.js';
+import { fastAnswer } from './fast-answer.js';
+import { Forwarder } from './forwarder.js';
+import { FrameReader, frame } from './tcp-framing.js';
+import type { DnsDirectory, DnsServiceOptions } from './types.js';
+import { RCODE, rcodeResponse } from './wire.js';
+
+export const RESOLVER_IP = '127.0.0.11';
+export const RESOLVER_PORT = 53;
+const DEFAULT_TTL_S = 5;
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 1800;
+const DEFAULT_MAX_FORWARDS = 1024;
+const DEFAULT_TCP_IDLE_MS = 10_000;
+/** Round-robin counter wraps here (stays a small integer). */
+const ROTATION_MOD = 1 << 30;
+
+interface Attachment {
+  sandboxId: string;
+  nsPath: string;
+  udp: dgram.Socket;
+  tcp: net.Server;
+  clients: Set<net.Socket>;
+  closed: boolean;
+}
+
+export class DnsService {
+  private readonly directory: DnsDirectory;
+  private readonly ttl: number;
+  private readonly tcpIdleMs: number;
+  private readonly log: (msg: string) => void;
+  private readonly forwarder: Forwarder;
+  private readonly attachments = new Map<string, Attachment>();
+  private rotation = 0;
+
+  constructor(opts: DnsServiceOptions) {
+    this.directory = opts.directory;
+    this.ttl = opts.localTtlSeconds ?? DEFAULT_TTL_S;
+    this.tcpIdleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_MS;
+    this.log = opts.log ?? (() => {});
+    this.forwarder = new Forwarder({
+      timeoutMs: opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      maxInFlight: opts.maxForwardsInFlight ?? DEFAULT_MAX_FORWARDS,
+      log: this.log,
+    });
+  }
+
+  /** Sandboxes currently served. */
+  attached(): string[] {
+    return [...this.attachments.keys()];
+  }
+
+  /**
+   * Binds UDP and TCP 127.0.0.11:53 inside nsPath (lo must be up) and starts answering for
+   * sandboxId. Idempotent: a sandbox already attached is left as it is.
+   */
+  attach(sandboxId: string, nsPath: string): void {
+    if (this.attachments.has(sandboxId)) return;
+    const udpFd = this.openListener(sandboxId, nsPath, 'udp');
+    let tcpFd: number;
+    try {
+      tcpFd = this.openListener(sandboxId, nsPath, 'tcp');
+    } catch (err) {
+      closeSocketFd(udpFd);
+      throw err;
+    }
+    const att: Attachment = {
+      sandboxId, nsPath, clients: new Set(), closed: false,
+      udp: dgram.createSocket('udp4'),
+      tcp: net.createServer({ noDelay: true }),
+    };
+    att.udp.on('message', (msg, rinfo) => this.onUdpQuery(att, msg, rinfo.port, rinfo.address));
+    att.udp.on('error', (err) => this.log(`dns: sandbox ${sandboxId}: udp: ${err.message}`));
+    att.udp.bind({ fd: udpFd });
+    att.tcp.on('connection', (conn) => this.onTcpClient(att, conn));
+    att.tcp.on('error', (err) => this.log(`dns: sandbox ${sandboxId}: tcp: ${err.message}`));
+    att.tcp.listen({ fd: tcpFd });
+    this.attachments.set(sandboxId, att);
+  }
+
+  /** Closes that sandbox's sockets (and its TCP clients). Idempotent. */
+  detach(sandboxId: string): void {
+    const att = this.attachments.get(sandboxId);
+    if (!att) return;
+    this.attachments.delete(sandboxId);
+    this.shut(att);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.attachments.values()];
+    this.attachments.clear();
+    this.forwarder.close();
+    await Promise.all(all.map((att) => this.shut(att)));
+  }
+
+  private openListener(sandboxId: string, nsPath: string, protocol: 'udp' | 'tcp'): number {
+    try {
+      return openSocketInNetns(nsPath, { family: 4, protocol, bindV4: { ip: RESOLVER_IP, port: RESOLVER_PORT } });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new SwitchyardError('unavailable', 'DNS_LISTEN_FAILED',
+        `sandbox ${sandboxId}: cannot listen on ${protocol} ${RESOLVER_IP}:${RESOLVER_PORT} in ${nsPath} (is lo up?): ${why}`,
+        { field: 'nsPath', cause: err });
+    }
+  }
+
+  private shut(att: Attachment): Promise<void> {
+    att.closed = true;
+    for (const c of att.clients) c.destroy();
+    att.clients.clear();
+    const udpClosed = new Promise<void>((resolve) => {
+      try {
+        att.udp.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+    const tcpClosed = new Promise<void>((resolve) => att.tcp.close(() => resolve()));
+    return Promise.all([udpClosed, tcpClosed]).then(() => undefined);
+  }
+
+  private onUdpQuery(att: Attachment, msg: Buffer, port: number, address: string): void {
+    this.handle(att, msg, 'udp', (answer) => {
+      if (!att.closed) att.udp.send(answer, port, address);
+    });
+  }
+
+  private onTcpClient(att: Attachment, conn: net.Socket): void {
+    if (att.closed) { conn.destroy(); return; }
+    att.clients.add(conn);
+    const reader = new FrameReader();
+    conn.setTimeout(this.tcpIdleMs, () => conn.destroy());
+    conn.on('data', (chunk) => {
+      // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
+      for (const msg of reader.push(chunk)) {
+        this.handle(att, msg, 'tcp', (answer) => {
+          if (!conn.destroyed) conn.write(frame(answer));
+        });
+      }
+    });
+    conn.on('error', () => conn.destroy());
+    conn.on('close', () => att.clients.delete(conn));
+  }
+
+  /** Decodes, decides, and sends: at once for a local answer, later for a forward. */
+  private handle(att: Attachment, msg: Buffer, transport: Transport, send: (answer: Buffer) => void): void {
+    this.rotation = (this.rotation + 1) % ROTATION_MOD;
+    let fast: Buffer | null;
+    try {
+      fast = fastAnswer(msg, { directory: this.directory, sandboxId: att.sandboxId, transport, rotation: this.rotation, ttl: this.ttl });
+    } catch {
+      fast = null; // the general path reports directory failures
+    }
+    if (fast) {
+      send(fast);
+      return;
+    }
+    let query: DecodedPacket;
+    try {
+      query = dnsPacket.decode(msg);
+    } catch {
+      const formerr = rcodeResponse(msg, RCODE.FORMERR);
+      if (formerr) send(formerr);
+      return;
+    }
+    let resolution;
+    try {
+      resolution = resolveQuery(query, { directory: this.directory, sandboxId: att.sandboxId, transport, rotation: this.rotation, ttl: this.ttl });
+    } catch (err) {
+      this.log(`dns: sandbox ${att.sandboxId}: directory failed: ${err instanceof Error ? err.message : String(err)}`);
+      const servfail = rcodeResponse(msg, RCODE.SERVFAIL);
+      if (servfail) send(servfail);
+      return;
+    }
+    if (resolution.kind === 'local') {
+      send(dnsPacket.encode(resolution.response));
+    } else if (resolution.kind === 'forward') {
+      this.forward(att, msg, query, transport, send);
+    }
+  }
+
+  private forward(att: Attachment, msg: Buffer, query: DecodedPacket, transport: Transport, send: (answer: Buffer) => void): void {
+    let upstreams;
+    try {
+      upstreams = this.directory.upstreams(att.sandboxId);
+    } catch (err) {
+      this.log(`dns: sandbox ${att.sandboxId}: directory failed: ${err instanceof Error ? err.message : String(err)}`);
+      const servfail = rcodeResponse(msg, RCODE.SERVFAIL);
+      if (servfail) send(servfail);
+      return;
+    }
+    const udpLimit = responseLimit(query, 'udp');
+    void this.forwarder.forward({ query: msg, transport, udpLimit, upstreams, nsPath: att.nsPath }).then((answer) => {
+      if (answer) send(answer);
+    });
+  }
+}

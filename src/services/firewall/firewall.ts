@@ -1,0 +1,126 @@
+/**
+ * Switchyard's firewall service: keeps `table inet switchyard` in step with the bridge
+ * networks. Rendering is in ruleset.ts (pure); this class decides what to render and
+ * applies it as one nftables transaction per call.
+ *
+ * Cost model: ensureNetwork/deleteNetwork change a few hash-set elements and at most one
+ * small chain, never the rest of the table, so their cost barely grows with the number of
+ * networks, unlike a ruleset rewrite (moby#53466). Numbers in docs/FIREWALL.md.
+ */
+import { SwitchyardError } from '../../errors.js';
+import type { NftListing } from './observed.js';
+import { bridgesIn, hasTable } from './observed.js';
+import type { FirewallNetwork } from './ruleset.js';
+import { FAMILY, NAMES, TABLE, renderBase, renderDeleteNetwork, renderFlushMembership, renderNetwork, validateBridge } from './ruleset.js';
+
+export type { FirewallNetwork } from './ruleset.js';
+
+/** The part of kernel/nftables.ts's Nft that the firewall uses (a fake in unit tests). */
+export interface NftPort {
+  run(commands: string): string;
+  listJson(what: string): NftListing;
+}
+
+export interface FirewallOptions {
+  /** false (`--firewall=false`): every method returns at once and nftables is never opened. */
+  enabled: boolean;
+}
+
+export class Firewall {
+  readonly enabled: boolean;
+  private port: NftPort | undefined;
+  private readonly openPort: () => NftPort;
+
+  /** `nft` may be a factory so that a disabled firewall never even opens libnftables. */
+  constructor(nft: NftPort | (() => NftPort), options: FirewallOptions) {
+    this.enabled = options.enabled;
+    this.openPort = typeof nft === 'function' ? nft : () => nft;
+  }
+
+  /** Creates the table, its sets, maps, user chain and base chains if missing; keeps elements and user rules. */
+  ensureBase(): void {
+    if (!this.enabled) return;
+    this.nft().run(renderBase());
+  }
+
+  /** Creates or updates one network's rules (idempotent). Recreates the base first if the table was deleted. */
+  ensureNetwork(net: FirewallNetwork): void {
+    if (!this.enabled) return;
+    const text = renderNetwork(net);
+    try {
+      this.nft().run(text);
+    } catch (err) {
+      if (!isNftFailure(err) || this.present()) throw err;
+      // The table was deleted from outside. Recreate it with this network; reload() with
+      // the full list of networks restores the others.
+      this.nft().run(renderBase() + text);
+    }
+  }
+
+  /** Removes one network's rules. Unknown bridge, or no table at all, is success. */
+  deleteNetwork(bridge: string): void {
+    if (!this.enabled) return;
+    const text = renderDeleteNetwork(bridge);
+    try {
+      this.nft().run(text);
+    } catch (err) {
+      if (!isNftFailure(err) || this.present()) throw err;
+    }
+  }
+
+  /** Is `table inet switchyard` there? (false when disabled: nothing is looked at.) */
+  present(): boolean {
+    if (!this.enabled) return false;
+    return hasTable(this.nft().listJson('tables'));
+  }
+
+  /**
+   * Makes the table match `networks` in one transaction: recreates whatever is missing
+   * (after `nft flush ruleset` or `nft delete table inet switchyard`), rebuilds the
+   * membership sets and masquerade chains, and removes networks that are no longer
+   * wanted. The user chain's rules and the published/DNAT elements are kept when the
+   * table exists; when it was deleted, the user chain comes back empty.
+   */
+  reload(networks: FirewallNetwork[]): void {
+    if (!this.enabled) return;
+    networks.forEach((n, i) => validateBridge(n.bridge, `networks[${i}].bridge`));
+    const wanted = new Set(networks.map((n) => n.bridge));
+    const stale = [...this.observedBridges()].filter((b) => !wanted.has(b));
+    this.nft().run(
+      renderBase() + renderFlushMembership() + stale.map(renderDeleteNetwork).join('') + networks.map(renderNetwork).join(''),
+    );
+  }
+
+  /** Bridges the table currently has rules for (empty when the table is absent). */
+  observedBridges(): Set<string> {
+    if (!this.enabled || !this.present()) return new Set();
+    const t = `${FAMILY} ${TABLE}`;
+    const what = [
+      `chains ${FAMILY}`,
+      `set ${t} ${NAMES.bridges}`,
+      `set ${t} ${NAMES.icc}`,
+      `set ${t} ${NAMES.internal}`,
+      `map ${t} ${NAMES.postroutingOut}`,
+    ];
+    return bridgesIn(what.map((w) => this.listOrEmpty(w)));
+  }
+
+  /** A listing, or nothing when the object is missing (a half-deleted table is what reload repairs). */
+  private listOrEmpty(what: string): NftListing {
+    try {
+      return this.nft().listJson(what);
+    } catch (err) {
+      if (isNftFailure(err)) return { nftables: [] };
+      throw err;
+    }
+  }
+
+  private nft(): NftPort {
+    this.port ??= this.openPort();
+    return this.port;
+  }
+}
+
+function isNftFailure(err: unknown): boolean {
+  return err instanceof SwitchyardError && err.code === 'NFT_FAILED';
+}
