@@ -11,10 +11,11 @@ import type {
   EndpointRecord,
   NetworkDetails,
   NetworkRecord,
-  PortBinding,
+  PublishedPort,
   SandboxDetails,
   SandboxRecord,
 } from '../engine/types.js';
+import { hostPortText, portKey } from '../model/port-spec.js';
 import { humanDuration } from './human-duration.js';
 
 /** Docker's zero time, shown for timestamps that never happened. */
@@ -261,14 +262,12 @@ function splitCidr(cidr: string | undefined): { address: string; prefixLen: numb
   return { address: cidr.slice(0, slash), prefixLen: Number(cidr.slice(slash + 1)) };
 }
 
-const portKey = (port: number, proto: string): string => `${port}/${proto}`;
-
 /** Every container port that is exposed or published, as "80/tcp" keys, sorted like Go. */
 function containerPortKeys(s: SandboxRecord): string[] {
   const keys = new Set<string>();
-  for (const e of s.expose) keys.add(portKey(e.port, e.proto));
-  for (const p of s.publish) keys.add(portKey(p.containerPort, p.proto));
-  for (const b of s.ports) keys.add(portKey(b.containerPort, b.proto));
+  for (const e of s.expose) keys.add(portKey(e));
+  for (const p of s.publish) keys.add(portKey(p));
+  for (const b of s.ports) keys.add(portKey(b));
   return [...keys].sort();
 }
 
@@ -276,9 +275,7 @@ function containerPortKeys(s: SandboxRecord): string[] {
 function portBindingsRequested(s: SandboxRecord): Record<string, DockerPortBinding[]> {
   const out: Record<string, DockerPortBinding[]> = {};
   for (const p of s.publish) {
-    const hostPort =
-      p.hostPort === 0 ? '' : p.hostPortEnd !== undefined ? `${p.hostPort}-${p.hostPortEnd}` : String(p.hostPort);
-    (out[portKey(p.containerPort, p.proto)] ??= []).push({ HostIp: p.hostIp, HostPort: hostPort });
+    (out[portKey(p)] ??= []).push({ HostIp: p.hostIp, HostPort: hostPortText(p) });
   }
   return sortedRecord(out);
 }
@@ -288,7 +285,7 @@ function portsBound(s: SandboxRecord): Record<string, DockerPortBinding[] | null
   const out: Record<string, DockerPortBinding[] | null> = {};
   for (const key of containerPortKeys(s)) out[key] = null;
   for (const b of s.ports) {
-    const key = portKey(b.containerPort, b.proto);
+    const key = portKey(b);
     const list = out[key] ?? [];
     list.push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
     out[key] = list;
@@ -355,14 +352,14 @@ export function sandboxStatusText(s: SandboxRecord, now: Date): string {
 
 function summaryPorts(s: SandboxRecord): SandboxSummaryPort[] {
   const running = s.state.status === 'running';
-  const bound: PortBinding[] = running ? s.ports : [];
+  const bound: PublishedPort[] = running ? s.ports : [];
   const ports: SandboxSummaryPort[] = bound.map((b) => ({
     IP: b.hostIp,
     PrivatePort: b.containerPort,
     PublicPort: b.hostPort,
     Type: b.proto,
   }));
-  const published = new Set(bound.map((b) => portKey(b.containerPort, b.proto)));
+  const published = new Set(bound.map((b) => portKey(b)));
   for (const key of containerPortKeys(s)) {
     if (published.has(key)) continue;
     const [port, proto] = key.split('/');

@@ -6,7 +6,7 @@
 import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
 import { DEFAULT_HOST, socketPathOf } from '../api/client.js';
-import { buildNetworkCreateRequest, type NetworkCreateRequest } from './network-create-request.js';
+import type { NetworkCreateRequest } from './network-create-request.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from './flags.js';
 import { COMMANDS, commandKey, type CommandSpec } from './command-specs.js';
 
@@ -45,11 +45,15 @@ export interface ParseContext {
 
 /** Parses the whole command line; throws `invalid` (exit status 2) for usage errors. */
 export function parseCommandLine(argv: readonly string[], context: ParseContext): Plan {
-  const { host, rest } = parseGlobalFlags(argv, context);
+  const { host, hostFlag, rest } = parseGlobalFlags(argv, context);
   if (rest.length === 0) return { host, command: { name: 'help', topic: '' } };
 
   const [word, ...args] = rest as [string, ...string[]];
-  if (word === 'daemon') return { host, command: { name: 'daemon', args } };
+  if (word === 'daemon') {
+    // `switchyard -H unix:///x.sock daemon` means the daemon should listen there.
+    const ownHost = args.some((a) => a === '-H' || a === '--host' || a.startsWith('--host=') || /^-H./.test(a));
+    return { host, command: { name: 'daemon', args: hostFlag !== undefined && !ownHost ? ['--host', hostFlag, ...args] : args } };
+  }
 
   // Two-word commands (network …, firewall …) are looked up by their first word.
   let key = word;
@@ -77,8 +81,12 @@ export function parseCommandLine(argv: readonly string[], context: ParseContext)
 const GROUPS = new Set(Object.keys(COMMANDS).filter((k) => k.includes(' ')).map((k) => k.split(' ')[0]!));
 const isGroup = (word: string): boolean => GROUPS.has(word);
 
-function parseGlobalFlags(argv: readonly string[], context: ParseContext): { host: string; rest: string[] } {
-  let host = context.env['SWITCHYARD_HOST'] || DEFAULT_HOST;
+function parseGlobalFlags(
+  argv: readonly string[],
+  context: ParseContext,
+): { host: string; hostFlag: string | undefined; rest: string[] } {
+  let hostFlag: string | undefined;
+  const hostOf = (): string => hostFlag ?? (context.env['SWITCHYARD_HOST'] || DEFAULT_HOST);
   let i = 0;
   for (; i < argv.length; i++) {
     const token = argv[i]!;
@@ -86,21 +94,22 @@ function parseGlobalFlags(argv: readonly string[], context: ParseContext): { hos
     if (token === '-H' || token === '--host') {
       const value = argv[++i];
       if (value === undefined) throw usage('flag needs an argument: --host', '');
-      host = value;
+      hostFlag = value;
     } else if (token.startsWith('--host=')) {
-      host = token.slice('--host='.length);
+      hostFlag = token.slice('--host='.length);
     } else if (token.startsWith('-H')) {
-      host = token.slice(2).replace(/^=/, '');
+      hostFlag = token.slice(2).replace(/^=/, '');
     } else if (token === '-h' || token === '--help') {
-      return { host, rest: [] };
+      return { host: hostOf(), hostFlag, rest: [] };
     } else if (token === '-v' || token === '--version') {
-      return { host, rest: ['version'] };
+      return { host: hostOf(), hostFlag, rest: ['version'] };
     } else {
       throw usage(`unknown flag: ${token}`, '');
     }
   }
+  const host = hostOf();
   socketPathOf(host); // fail early, naming the flag, on a host we cannot use
-  return { host, rest: argv.slice(i) };
+  return { host, hostFlag, rest: argv.slice(i) };
 }
 
 function withHelp(flags: FlagSpecs): FlagSpecs {
@@ -124,5 +133,3 @@ function checkArgCount(key: string, spec: CommandSpec, flags: ParsedFlags): void
 function usage(message: string, topic: string): Error {
   return invalid('USAGE', topic ? `${message}. See 'switchyard ${topic} --help'` : `${message}. See 'switchyard --help'`, 'args');
 }
-
-export { buildNetworkCreateRequest };

@@ -6,6 +6,7 @@ import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/ty
 import { invalid } from '../errors.js';
 import type { Command, ParseContext } from './command-line.js';
 import type { FlagSpecs, ParsedFlags } from './flags.js';
+import { keyValues } from './key-values.js';
 import { buildNetworkCreateRequest } from './network-create-request.js';
 
 export interface CommandSpec {
@@ -382,16 +383,4 @@ function buildRun(f: ParsedFlags, context: ParseContext): Command {
 
 function nonEmpty<K extends string>(key: K, values: string[]): { [P in K]?: string[] } {
   return (values.length > 0 ? { [key]: values } : {}) as { [P in K]?: string[] };
-}
-
-/** KEY=VALUE flags into a map; a bare KEY means an empty value (docker's MapOpts). */
-export function keyValues(entries: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of entries) {
-    const eq = entry.indexOf('=');
-    const key = eq < 0 ? entry : entry.slice(0, eq);
-    if (key === '') throw invalid('USAGE', `invalid argument "${entry}" for "--${flag}": expected KEY=VALUE`, flag);
-    out[key] = eq < 0 ? '' : entry.slice(eq + 1);
-  }
-  return out;
 }

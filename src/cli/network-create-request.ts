@@ -6,7 +6,7 @@
  */
 import { invalid } from '../errors.js';
 import { cidrContains, tryParseCidr, tryParseIp, type Cidr } from '../model/ip.js';
-import { keyValues } from './command-specs.js';
+import { keyValues } from './key-values.js';
 
 export interface NetworkCreateFlags {
   name: string;

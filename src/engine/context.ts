@@ -8,7 +8,7 @@ import type { AddressPool } from '../model/ipam.js';
 import type { NetworkDriver } from '../drivers/types.js';
 import type { EngineState } from './state.js';
 import type { KeyedMutex } from './locks.js';
-import type { NetworkRecord } from './types.js';
+import type { ExposedPort, NetworkRecord, PortRequest, PublishedPort } from './types.js';
 
 export interface EngineConfig {
   dataRoot: string;
@@ -48,10 +48,35 @@ export interface DnsPort {
   detach(sandboxId: string): void;
 }
 
+/** Where a sandbox's ports are published: its gateway endpoint (Docker's rule). */
+export interface PublishTarget {
+  bridge: string;
+  containerIPv4?: string;
+  containerIPv6?: string;
+  /** The network's host_binding_ipv4 option, else the daemon's --ip (default 0.0.0.0). */
+  defaultHostIp: string;
+}
+
+export interface PublishRequest {
+  sandboxId: string;
+  requests: PortRequest[];
+  publishAll: boolean;
+  expose: ExposedPort[];
+  target: PublishTarget;
+}
+
+/** The port-publishing service (services/ports), as the engine sees it. */
 export interface PortsPort {
-  /** Publishes a running sandbox's ports; returns the bindings made (host ports resolved). */
-  publish(sandboxId: string): Promise<void>;
-  unpublish(sandboxId: string): Promise<void>;
+  /**
+   * Reserves the host ports and installs the DNAT elements for a running sandbox; returns
+   * the bindings made (ephemeral ports resolved). On any conflict it undoes what it did
+   * and throws (conflict, naming the host address and port).
+   */
+  publish(req: PublishRequest): PublishedPort[];
+  /** Releases the host ports and removes the elements (already gone = success). */
+  unpublish(sandboxId: string, bindings: PublishedPort[]): void;
+  /** Re-reserves and re-installs exactly these bindings (after a daemon restart or a firewall reload). */
+  restore(req: PublishRequest, bindings: PublishedPort[]): void;
 }
 
 export interface EngineContext {

@@ -104,7 +104,12 @@ export function planEndpoint(
       throw conflict('ADDRESS_IN_USE', `Address already in use: ${formatIp(preferred)} on network ${net.name}`);
     }
     const usedAll = extra.size ? new Set([...used, ...extra]) : used;
-    const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name });
+    // Next-fit from the last address handed out keeps a pick O(1) however many are in use,
+    // and delays the reuse of a just-freed address (stale ARP and DNS caches elsewhere).
+    const cursorKey = `${net.id}/${family}`;
+    const after = preferred ? undefined : ctx.state.cursors.get(cursorKey);
+    const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name, ...(after !== undefined ? { after } : {}) });
+    if (!preferred) ctx.state.cursors.set(cursorKey, addr.value);
     extra.add(addr.value);
     const text = formatIp(addr);
     claims.push({ networkId: net.id, ip: text, owner: id });

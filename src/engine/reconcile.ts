@@ -14,6 +14,7 @@ import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
+import { publishRequest } from './publish.js';
 import { isSandboxProcessAlive, readExitCode } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
@@ -93,10 +94,17 @@ function restoreRunning(ctx: EngineContext, kernel: KernelInventory, sb: Sandbox
   try {
     writeSandboxFiles(ctx, sb);
     if (sb.nsPath && usesEmbeddedDns(ctx, sb)) ctx.dns.attach(sb.id, sb.nsPath);
+    restorePorts(ctx, sb);
   } catch (err) {
     ctx.log(`reconcile ${sb.name}: ${String(err)}`);
   }
   return rejoined;
+}
+
+/** Re-reserves a running sandbox's host ports and re-installs its DNAT elements. */
+export function restorePorts(ctx: EngineContext, sb: SandboxRecord): void {
+  const req = publishRequest(ctx, sb);
+  if (ctx.ports && req && sb.ports.length) ctx.ports.restore(req, sb.ports);
 }
 
 async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, report: ReconcileReport): Promise<void> {

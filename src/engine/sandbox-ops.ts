@@ -17,6 +17,7 @@ import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
+import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
 import { parseMac } from '../model/ip.js';
 import { parsePortSpec, parseExposeSpec } from '../model/port-spec.js';
@@ -208,13 +209,15 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       ctx.dns.attach(sb.id, sb.nsPath);
       undo.push('dns', () => ctx.dns.detach(sb.id));
     }
-    // The record must say "running" before ports are published, since publishing reads it.
     sb.state = { ...sb.state, status: 'running', pid: 0, exitCode: 0, error: '', startedAt: timestamp(ctx.now()) };
     await ctx.state.commit({ sandboxes: [sb] });
     undo.push('running state', () => ctx.state.commit({ sandboxes: [{ ...sb, state: { ...sb.state, status: 'exited', pid: 0, exitCode: 128 } }] }));
-    if (ctx.ports) {
-      await ctx.ports.publish(sb.id);
-      undo.push('ports', () => ctx.ports!.unpublish(sb.id));
+    const pub = ctx.ports && publishRequest(ctx, sb);
+    if (ctx.ports && pub) {
+      const ports = ctx.ports.publish(pub);
+      undo.push('ports', () => ctx.ports!.unpublish(sb.id, ports));
+      const cur = ctx.state.sandboxes.get(sb.id)!;
+      await ctx.state.commit({ sandboxes: [{ ...cur, ports }] });
     }
     const proc = await startSandboxProcess({
       dir: sb.dir,
@@ -258,7 +261,8 @@ async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: Sandbox
     }
   };
   await step('dns', () => ctx.dns.detach(sb.id));
-  if (ctx.ports) await step('ports', () => ctx.ports!.unpublish(sb.id));
+  const bound = ctx.state.sandboxes.get(sb.id)?.ports ?? [];
+  if (ctx.ports && bound.length) await step('ports', () => ctx.ports!.unpublish(sb.id, bound));
   if (sb.nsPath && !sb.networkMode.startsWith('container:') && sb.networkMode !== 'host') {
     await step('netns', () => ctx.host.deleteSandboxNetns(sb.nsPath!));
   }

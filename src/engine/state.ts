@@ -61,6 +61,8 @@ export class EngineState {
   private readonly byNetwork = new Map<string, Set<string>>();
   private readonly bySandbox = new Map<string, Set<string>>();
   private gen = 0;
+  /** Next-fit cursors of the allocator: `<netId>/<family>` → last address handed out. */
+  readonly cursors = new Map<string, bigint>();
   /** networkId → bare address → endpoint id. */
   private readonly used = new Map<string, Map<string, string>>();
   /** networkId → numeric addresses held, the allocator's input. */

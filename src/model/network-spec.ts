@@ -225,7 +225,8 @@ function validateIpam(req: NetworkCreateRequest, driver: DriverName, enableIPv4:
       throw invalid('UNKNOWN_OPTION', `unknown IPAM option ${JSON.stringify(key)} for the default IPAM driver`, `IPAM.Options.${key}`);
     }
   }
-  const serial = optionBool(options, IPAM_SERIAL_OPTION, false);
+  const serialText = options[IPAM_SERIAL_OPTION];
+  const serial = serialText === undefined ? false : parseBoolParam(serialText, `IPAM.Options.${IPAM_SERIAL_OPTION}`);
   const rawConfig = ipam.Config ?? [];
   if (!Array.isArray(rawConfig)) throw invalid('INVALID_TYPE', 'IPAM.Config must be an array', 'IPAM.Config');
 
@@ -352,6 +353,6 @@ export function validateNetworkCreate(body: unknown, opts: ValidateNetworkCreate
 /** Reads a boolean-ish query/option value the way dockerd does (strconv.ParseBool). */
 export function parseBoolParam(text: string, field: string): boolean {
   const value = parseGoBool(text);
-  if (value === undefined) throw invalid('INVALID_PARAMETER', `invalid value ${JSON.stringify(text)} for ${field}: want true or false`, field);
+  if (value === undefined) throw invalid('INVALID_OPTION', `invalid value ${JSON.stringify(text)} for ${field}: want true or false`, field);
   return value;
 }

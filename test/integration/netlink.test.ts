@@ -4,7 +4,8 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rtnl, RT_SCOPE_LINK, RT_TABLE_MAIN, type LinkInfo } from '../../src/kernel/netlink/index.js';
+import { Rtnl, RT_SCOPE_LINK, RT_TABLE_MAIN, macvlanInfoData, vxlanInfoData, type LinkInfo } from '../../src/kernel/netlink/index.js';
+import { ipToBytes } from '../../src/kernel/netlink/address-codec.js';
 import { readSysctl, writeSysctl } from '../../src/kernel/sysctl.js';
 import {
   AF_INET, O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_RAW, close, open, pollIn, recv, sendto, socket, sockaddrIn,
@@ -262,6 +263,51 @@ test('netlink errors carry kind, code and the kernel ext-ack text', async () => 
   });
 });
 
+test('createLink builds vxlan and macvlan devices; FDB and neighbour entries land', async () => {
+  await withNamespaces(['vx'], ([host]) => {
+    const rt = Rtnl.open(host!.path);
+    try {
+      const { index: under } = rt.createVeth({ name: 'syu0', up: true, peer: { name: 'syu0p', up: true } });
+      rt.addAddress(under, '10.97.0.1/24');
+      const vx = rt.createLink('vxlan', {
+        name: 'syvx0', mtu: 1450, up: true,
+        data: vxlanInfoData({ id: 42, local: ipToBytes('10.97.0.1'), port: 4789, learning: false, link: under }),
+      });
+      const shown = JSON.parse(inNs(host!.name, 'ip', ['-j', '-d', 'link', 'show', 'syvx0']).stdout)[0];
+      assert.equal(shown.ifindex, vx.index);
+      assert.equal(shown.mtu, 1450);
+      assert.equal(shown.linkinfo.info_kind, 'vxlan');
+      assert.equal(shown.linkinfo.info_data.id, 42);
+      assert.equal(shown.linkinfo.info_data.port, 4789);
+      assert.equal(shown.linkinfo.info_data.local, '10.97.0.1');
+      assert.equal(shown.linkinfo.info_data.learning, false);
+
+      const mv = rt.createLink('macvlan', { name: 'symv0', link: under, data: macvlanInfoData({ mode: 'bridge' }) });
+      const mvShown = JSON.parse(inNs(host!.name, 'ip', ['-j', '-d', 'link', 'show', 'symv0']).stdout)[0];
+      assert.equal(mvShown.linkinfo.info_data.mode, 'bridge');
+      assert.equal(rt.getLink(mv.index)?.link, under, 'macvlan sits on its lower device');
+
+      rt.addFdb({ index: vx.index, mac: '00:00:00:00:00:00', dst: '10.97.0.2' });
+      rt.addFdb({ index: vx.index, mac: '00:00:00:00:00:00', dst: '10.97.0.3' }); // append: a second VTEP
+      const fdb = inNs(host!.name, 'bridge', ['fdb', 'show', 'dev', 'syvx0']).stdout;
+      assert.match(fdb, /00:00:00:00:00:00 dst 10\.97\.0\.2 self permanent/);
+      assert.match(fdb, /00:00:00:00:00:00 dst 10\.97\.0\.3 self permanent/);
+      rt.deleteFdb({ index: vx.index, mac: '00:00:00:00:00:00', dst: '10.97.0.3' });
+      rt.deleteFdb({ index: vx.index, mac: '00:00:00:00:00:00', dst: '10.97.0.3' }); // already gone
+      assert.doesNotMatch(inNs(host!.name, 'bridge', ['fdb', 'show', 'dev', 'syvx0']).stdout, /10\.97\.0\.3/);
+
+      rt.addNeighbour({ index: under, ip: '10.97.0.9', mac: '02:00:00:00:00:09' });
+      assert.match(inNs(host!.name, 'ip', ['neigh', 'show', 'dev', 'syu0']).stdout, /10\.97\.0\.9 lladdr 02:00:00:00:00:09 PERMANENT/);
+      rt.deleteNeighbour({ index: under, ip: '10.97.0.9', mac: '02:00:00:00:00:09' });
+      rt.deleteNeighbour({ index: under, ip: '10.97.0.9', mac: '02:00:00:00:00:09' }); // already gone
+      // (vxlan traffic to the VTEPs above may leave INCOMPLETE entries of its own on syu0.)
+      assert.doesNotMatch(inNs(host!.name, 'ip', ['neigh', 'show', 'dev', 'syu0']).stdout, /10\.97\.0\.9/);
+    } finally {
+      rt.close();
+    }
+  });
+});
+
 test('deleteLink is idempotent and deleteLinkAsync keeps the event loop turning', async () => {
   await withNamespaces(['dl'], async ([host]) => {
     const rt = Rtnl.open(host!.path);
@@ -271,7 +317,7 @@ test('deleteLink is idempotent and deleteLinkAsync keeps the event loop turning'
       rt.deleteLink('syv0'); // already gone
       assert.equal(rt.getLink('syv0p'), null, 'the peer went with it');
 
-      const names = ['syd0', 'syd1', 'syd2', 'syd3', 'syd4', 'syd5'];
+      const names = Array.from({ length: 10 }, (_, i) => `syd${i}`);
       for (const name of names) rt.createVeth({ name, up: true, peer: { name: `${name}p`, up: true } });
       const ticks: number[] = [];
       const timer = setInterval(() => ticks.push(performance.now()), 1);
@@ -281,8 +327,11 @@ test('deleteLink is idempotent and deleteLinkAsync keeps the event loop turning'
       clearInterval(timer);
       const gaps = ticks.map((t, i) => t - (i ? ticks[i - 1]! : start));
       const maxGap = Math.max(...gaps, 0);
-      assert.ok(ticks.length >= 3, `event loop ticked ${ticks.length} times in ${elapsed.toFixed(1)} ms`);
-      assert.ok(maxGap < Math.max(elapsed / 2, 5), `longest event-loop stall ${maxGap.toFixed(1)} ms of ${elapsed.toFixed(1)} ms`);
+      // Synchronous deletion stalls the loop for the whole ~100 ms (measured: one gap ≈ 97 %
+      // of the window). Async leaves only scheduling noise; on a loaded 2-core machine that
+      // was seen reaching ~40 % of the window, hence the margin.
+      assert.ok(ticks.length >= 5, `event loop ticked ${ticks.length} times in ${elapsed.toFixed(1)} ms`);
+      assert.ok(maxGap < Math.max(elapsed * 0.75, 5), `longest event-loop stall ${maxGap.toFixed(1)} ms of ${elapsed.toFixed(1)} ms`);
       assert.deepEqual(rt.listLinks().map((l) => l.name), ['lo']);
       await rt.deleteLinkAsync('syd0'); // already gone
     } finally {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, invalid, notFound } from '../../errors.js';
 import { bytesToMac, localMac, macToBytes } from './address-codec.js';
 import {
-  EEXIST, ENODEV, NLA_F_NESTED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkError, RTM_DELLINK,
+  EEXIST, ENODEV, NLA_F_NESTED, NLM_F_CREATE, NLM_F_ECHO, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkError, RTM_DELLINK,
   RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, attr, be16Attr, decodeIfInfo, encodeIfInfo, encodeMessage, nestedAttr,
   parseAttrs, readS32, readStr, readU32, readU8, s32Attr, strAttr, u32Attr, u8Attr, IFINFOMSG_LEN,
 } from './message.js';
@@ -198,8 +198,8 @@ function newLinkMessage(kind: string, o: NewLinkOptions, data: () => Buffer[] = 
  * it was created in another namespace (nsFd). Already there = conflict LINK_EXISTS.
  */
 export function createLink(sock: NetlinkSocket, kind: string, o: NewLinkOptions): { index: number } {
-  requestCreate(sock, newLinkMessage(kind, o, () => (o.data ? [o.data] : [])), `create ${kind} link ${o.name}`);
-  return { index: o.nsFd === undefined ? requireLink(sock, o.name).index : 0 };
+  const replies = requestCreate(sock, newLinkMessage(kind, o, () => (o.data ? [o.data] : [])), `create ${kind} link ${o.name}`);
+  return { index: createdIndex(sock, replies, o) };
 }
 
 /**
@@ -210,9 +210,9 @@ export function createLink(sock: NetlinkSocket, kind: string, o: NewLinkOptions)
  */
 export function createVeth(sock: NetlinkSocket, o: VethOptions): { index: number } {
   const peer = { ...o.peer, mtu: o.peer.mtu ?? o.mtu };
-  requestCreate(sock, vethMessage(o), `create veth ${o.name} (peer ${peer.name})`);
+  const replies = requestCreate(sock, vethMessage(o), `create veth ${o.name} (peer ${peer.name})`);
   if (peer.up) bringPeerUp(sock, peer);
-  return { index: o.nsFd === undefined ? requireLink(sock, o.name).index : 0 };
+  return { index: createdIndex(sock, replies, o) };
 }
 
 /** The RTM_NEWLINK request of createVeth (pure; exported for tests). */
@@ -236,9 +236,21 @@ function bringPeerUp(sock: NetlinkSocket, peer: { name: string; nsFd?: number })
   }
 }
 
-function requestCreate(sock: NetlinkSocket, msg: Buffer, what: string): void {
+/**
+ * The new link's index from the kernel's echo (NLM_F_ECHO on RTM_NEWLINK, honoured since
+ * Linux 6.1), saving a lookup; a lookup by name otherwise. A link created in another
+ * namespace is not echoed to us and has no index here: 0.
+ */
+function createdIndex(sock: NetlinkSocket, replies: Buffer[], o: { name: string; nsFd?: number }): number {
+  if (o.nsFd !== undefined) return 0;
+  const echoed = replies.filter((m) => m.readUInt16LE(4) === RTM_NEWLINK).map(decodeLink).find((l) => l.name === o.name);
+  return echoed ? echoed.index : requireLink(sock, o.name).index;
+}
+
+function requestCreate(sock: NetlinkSocket, msg: Buffer, what: string): Buffer[] {
+  msg.writeUInt16LE(msg.readUInt16LE(6) | NLM_F_ECHO, 6);
   try {
-    sock.request(msg, what);
+    return sock.request(msg, what);
   } catch (err) {
     if (err instanceof NetlinkError && err.errno === EEXIST) {
       throw conflict('LINK_EXISTS', `${what}: a link by that name already exists${err.extAck ? ` (${err.extAck})` : ''}`);

@@ -17,6 +17,8 @@ export const NLM_F_REQUEST = 0x01;
 export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
 export const NLM_F_ECHO = 0x08;
+/** On a dump part: the set changed while it was dumped (retry for a consistent view). */
+export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;

@@ -21,7 +21,7 @@ import {
 } from '../libc.js';
 import { withNetns, withNetnsFd } from '../netns.js';
 import {
-  NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLMSG_HDRLEN, NetlinkError,
+  NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLMSG_HDRLEN, NetlinkError,
   parseDonePayload, parseErrorPayload, splitMessages, type NlMessage,
 } from './message.js';
 
@@ -32,6 +32,7 @@ const SYNC_TIMEOUT_MS = 5_000;
 const ASYNC_TIMEOUT_MS = 30_000;
 /** Upper bound on how long one poll() holds a worker thread. */
 const POLL_SLICE_MS = 100;
+const DUMP_ATTEMPTS = 3;
 
 /** struct sockaddr_nl for the kernel: family AF_NETLINK, pid 0, no groups. */
 function sockaddrNl(): Buffer {
@@ -43,10 +44,13 @@ const KERNEL = sockaddrNl();
 
 interface Pending {
   what: string;
-  dump: boolean;
   replies: Buffer[];
+  /** Some part of a dump carried NLM_F_DUMP_INTR. */
+  interrupted: boolean;
   done: boolean;
   error?: Error;
+  /** Set while an async request waits in poll(): a reply read by someone else wakes it. */
+  wake?: () => void;
 }
 
 export interface AsyncRequestOptions {
@@ -64,6 +68,7 @@ export class NetlinkSocket {
   private readonly buf = Buffer.alloc(RECV_BUFFER);
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
+  private polling: Promise<unknown> | null = null;
   private closed = false;
 
   private constructor(fd: number, nsPath: string | undefined) {
@@ -79,7 +84,7 @@ export class NetlinkSocket {
 
   /** A socket inside the namespace open at nsFd (e.g. a sandbox's, handed in by a caller). */
   static openAt(nsFd: number): NetlinkSocket {
-    return new NetlinkSocket(withNetnsFd(nsFd, createSocket), `netns fd ${nsFd}`);
+    return new NetlinkSocket(withNetnsFd(nsFd, createSocket), undefined);
   }
 
   /**
@@ -88,14 +93,18 @@ export class NetlinkSocket {
    * Non-dump requests always get NLM_F_ACK so completion is explicit.
    */
   request(msg: Buffer, what?: string): Buffer[] {
-    const p = this.begin(msg, what);
-    try {
-      sendto(this.fd, msg, KERNEL);
-      while (!p.done) this.pump(0);
-    } finally {
-      this.pending.delete(msg.readUInt32LE(8));
+    for (let attempt = 1; ; attempt++) {
+      const p = this.begin(msg, what);
+      try {
+        sendto(this.fd, msg, KERNEL);
+        while (!p.done) this.pump(0);
+      } finally {
+        this.pending.delete(msg.readUInt32LE(8));
+      }
+      // A dump that raced with a change is flagged NLM_F_DUMP_INTR and may be
+      // inconsistent: take it again (https://docs.kernel.org/userspace-api/netlink/intro.html).
+      if (!p.interrupted || attempt === DUMP_ATTEMPTS) return finish(p);
     }
-    return finish(p);
   }
 
   /** request() without blocking the event loop, for slow kernel operations. */
@@ -110,12 +119,20 @@ export class NetlinkSocket {
         if (this.pump(MSG_DONTWAIT)) continue;
         const left = deadline - Date.now();
         if (left <= 0) throw timeout(p.what);
-        await pollInAsync(this.fd, Math.min(POLL_SLICE_MS, left));
+        // Another request's recv may route our reply to us meanwhile: wake on that too.
+        await Promise.race([this.pollShared(Math.min(POLL_SLICE_MS, left)), new Promise<void>((r) => (p.wake = r))]);
+        p.wake = undefined;
       }
     } finally {
       this.pending.delete(seq);
     }
     return finish(p);
+  }
+
+  /** One poll() in flight per socket, however many async requests wait on it. */
+  private pollShared(timeoutMs: number): Promise<unknown> {
+    this.polling ??= pollInAsync(this.fd, timeoutMs).finally(() => (this.polling = null));
+    return this.polling;
   }
 
   close(): void {
@@ -132,7 +149,7 @@ export class NetlinkSocket {
     if (!dump) msg.writeUInt16LE(flags | NLM_F_ACK, 6);
     msg.writeUInt32LE(this.seq, 8);
     msg.writeUInt32LE(0, 12);
-    const p: Pending = { what: what ?? `netlink request type ${msg.readUInt16LE(4)}`, dump, replies: [], done: false };
+    const p: Pending = { what: what ?? `netlink request type ${msg.readUInt16LE(4)}`, replies: [], interrupted: false, done: false };
     this.pending.set(this.seq, p);
     return p;
   }
@@ -159,6 +176,12 @@ export class NetlinkSocket {
   private route(m: NlMessage): void {
     const p = this.pending.get(m.header.seq);
     if (!p || p.done) return; // a late reply to a request that timed out
+    this.deliver(p, m);
+    if (p.done) p.wake?.();
+  }
+
+  private deliver(p: Pending, m: NlMessage): void {
+    if (m.header.flags & NLM_F_DUMP_INTR) p.interrupted = true;
     switch (m.header.type) {
       case NLMSG_NOOP:
         return;

@@ -14,7 +14,7 @@ import type { DecodedPacket } from 'dns-packet';
 import { SwitchyardError } from '../../errors.js';
 import { closeSocketFd, openSocketInNetns } from '../../kernel/netns.js';
 import { resolveQuery, responseLimit, type Transport } from './answer.js';
-import { fastAnswer } from './fast-answer.js';
+import { fastAnswer, type FastAnswerContext } from './fast-answer.js';
 import { Forwarder } from './forwarder.js';
 import { FrameReader, frame } from './tcp-framing.js';
 import type { DnsDirectory, DnsServiceOptions } from './types.js';
@@ -36,6 +36,8 @@ interface Attachment {
   tcp: net.Server;
   clients: Set<net.Socket>;
   closed: boolean;
+  /** Reused for every fast-path query (keeps the hot path free of per-query objects). */
+  fast: FastAnswerContext;
 }
 
 export class DnsService {
@@ -80,6 +82,7 @@ export class DnsService {
     }
     const att: Attachment = {
       sandboxId, nsPath, clients: new Set(), closed: false,
+      fast: { directory: this.directory, sandboxId, transport: 'udp', rotation: 0, ttl: this.ttl },
       udp: dgram.createSocket('udp4'),
       tcp: net.createServer({ noDelay: true }),
     };
@@ -134,6 +137,11 @@ export class DnsService {
   }
 
   private onUdpQuery(att: Attachment, msg: Buffer, port: number, address: string): void {
+    const fast = this.tryFast(att, msg, 'udp');
+    if (fast) {
+      att.udp.send(fast, port, address);
+      return;
+    }
     this.handle(att, msg, 'udp', (answer) => {
       if (!att.closed) att.udp.send(answer, port, address);
     });
@@ -147,6 +155,11 @@ export class DnsService {
     conn.on('data', (chunk) => {
       // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
       for (const msg of reader.push(chunk)) {
+        const fast = this.tryFast(att, msg, 'tcp');
+        if (fast) {
+          conn.write(frame(fast));
+          continue;
+        }
         this.handle(att, msg, 'tcp', (answer) => {
           if (!conn.destroyed) conn.write(frame(answer));
         });
@@ -156,19 +169,21 @@ export class DnsService {
     conn.on('close', () => att.clients.delete(conn));
   }
 
+  /** The hot path (fast-answer.ts); null sends the query down the general path. */
+  private tryFast(att: Attachment, msg: Buffer, transport: Transport): Buffer | null {
+    this.rotation = (this.rotation + 1) % ROTATION_MOD;
+    const ctx = att.fast;
+    ctx.transport = transport;
+    ctx.rotation = this.rotation;
+    try {
+      return fastAnswer(msg, ctx);
+    } catch {
+      return null; // the general path reports directory failures
+    }
+  }
+
   /** Decodes, decides, and sends: at once for a local answer, later for a forward. */
   private handle(att: Attachment, msg: Buffer, transport: Transport, send: (answer: Buffer) => void): void {
-    this.rotation = (this.rotation + 1) % ROTATION_MOD;
-    let fast: Buffer | null;
-    try {
-      fast = fastAnswer(msg, { directory: this.directory, sandboxId: att.sandboxId, transport, rotation: this.rotation, ttl: this.ttl });
-    } catch {
-      fast = null; // the general path reports directory failures
-    }
-    if (fast) {
-      send(fast);
-      return;
-    }
     let query: DecodedPacket;
     try {
       query = dnsPacket.decode(msg);

@@ -1,0 +1,125 @@
+/**
+ * The Firewall service's decisions, against a fake nftables port that records the
+ * transactions it is given. Rule text itself is covered by firewall-ruleset.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SwitchyardError, internal } from '../../src/errors.js';
+import { Firewall, type NftPort } from '../../src/services/firewall/firewall.js';
+import type { NftListing } from '../../src/services/firewall/observed.js';
+
+const net = { bridge: 'br-a', subnets: ['10.1.0.0/24'], icc: true, masquerade: true, internal: false };
+
+/** A fake kernel: `table` says whether our table exists; `fail` makes the next run() fail. */
+class FakeNft implements NftPort {
+  runs: string[] = [];
+  lists: string[] = [];
+  table = true;
+  failNext = 0;
+  bridges: string[] = [];
+  run(commands: string): string {
+    this.runs.push(commands);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw internal('NFT_FAILED', 'Error: No such file or directory');
+    }
+    return '';
+  }
+  listJson(what: string): NftListing {
+    this.lists.push(what);
+    if (what === 'tables') return { nftables: this.table ? [{ table: { family: 'inet', name: 'switchyard' } }] : [] };
+    if (what === 'set inet switchyard bridges') return { nftables: [{ set: { family: 'inet', table: 'switchyard', name: 'bridges', elem: this.bridges } }] };
+    if (what.startsWith('set ') || what.startsWith('map ')) throw internal('NFT_FAILED', 'Error: No such file or directory');
+    return { nftables: [] };
+  }
+}
+
+test('disabled: no method opens nftables or runs anything', () => {
+  let opened = 0;
+  const fw = new Firewall(() => { opened++; return new FakeNft(); }, { enabled: false });
+  fw.ensureBase();
+  fw.ensureNetwork(net);
+  fw.deleteNetwork('br-a');
+  fw.reload([net]);
+  assert.equal(fw.present(), false);
+  assert.equal(fw.observedBridges().size, 0);
+  assert.equal(opened, 0);
+});
+
+test('the factory is called once, lazily', () => {
+  let opened = 0;
+  const fake = new FakeNft();
+  const fw = new Firewall(() => { opened++; return fake; }, { enabled: true });
+  assert.equal(opened, 0);
+  fw.ensureBase();
+  fw.ensureNetwork(net);
+  assert.equal(opened, 1);
+  assert.equal(fake.runs.length, 2);
+});
+
+test('ensureNetwork is one transaction; when the table was deleted it is recreated with the base in one more', () => {
+  const fake = new FakeNft();
+  const fw = new Firewall(fake, { enabled: true });
+  fw.ensureNetwork(net);
+  assert.equal(fake.runs.length, 1);
+  assert.doesNotMatch(fake.runs[0]!, /add table/);
+
+  fake.runs = [];
+  fake.table = false;
+  fake.failNext = 1;
+  fw.ensureNetwork(net);
+  assert.equal(fake.runs.length, 2);
+  assert.match(fake.runs[1]!, /^add table inet switchyard\n[\s\S]*add element inet switchyard bridges \{ "br-a" \}/);
+});
+
+test('ensureNetwork failing while the table exists is reported, not retried', () => {
+  const fake = new FakeNft();
+  fake.failNext = 1;
+  const fw = new Firewall(fake, { enabled: true });
+  assert.throws(() => fw.ensureNetwork(net), (e: unknown) => e instanceof SwitchyardError && e.code === 'NFT_FAILED');
+  assert.equal(fake.runs.length, 1);
+});
+
+test('deleteNetwork: no table means nothing to delete (success); other failures are reported', () => {
+  const fake = new FakeNft();
+  const fw = new Firewall(fake, { enabled: true });
+  fake.table = false;
+  fake.failNext = 1;
+  fw.deleteNetwork('br-a');
+  fake.table = true;
+  fake.failNext = 1;
+  assert.throws(() => fw.deleteNetwork('br-a'), /No such file/);
+});
+
+test('invalid input is refused before anything is run', () => {
+  const fake = new FakeNft();
+  const fw = new Firewall(fake, { enabled: true });
+  assert.throws(() => fw.ensureNetwork({ ...net, bridge: 'br"; flush ruleset' }), { code: 'FIREWALL_INVALID_BRIDGE' });
+  assert.throws(() => fw.reload([net, { ...net, bridge: 'x y' }]), (e: unknown) => e instanceof SwitchyardError && e.field === 'networks[1].bridge');
+  assert.equal(fake.runs.length, 0);
+});
+
+test('reload: one transaction = base + emptied memberships + stale networks removed + wanted networks', () => {
+  const fake = new FakeNft();
+  fake.bridges = ['br-a', 'br-old'];
+  const fw = new Firewall(fake, { enabled: true });
+  fw.reload([net]);
+  assert.equal(fake.runs.length, 1);
+  const text = fake.runs[0]!;
+  const at = (s: string): number => text.indexOf(s);
+  assert.ok(at('add table inet switchyard') === 0);
+  assert.ok(at('flush set inet switchyard bridges') > 0);
+  assert.ok(at('delete chain inet switchyard post-br-old') > at('flush set inet switchyard bridges'));
+  assert.ok(at('add element inet switchyard bridges { "br-a" }') > at('delete chain inet switchyard post-br-old'));
+  assert.doesNotMatch(text, /delete chain inet switchyard post-br-a\b/);
+  assert.doesNotMatch(text, /flush chain inet switchyard user|flush set inet switchyard published|flush map/);
+});
+
+test('reload with no table: nothing is listed beyond `list tables`, everything is created', () => {
+  const fake = new FakeNft();
+  fake.table = false;
+  const fw = new Firewall(fake, { enabled: true });
+  fw.reload([net]);
+  assert.deepEqual(fake.lists, ['tables']);
+  assert.match(fake.runs[0]!, /add chain inet switchyard user\n/);
+});
