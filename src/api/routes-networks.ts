@@ -6,17 +6,16 @@ import type { Engine, EndpointSettingsRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
 import { compareApiVersions } from './api-version.js';
 import { networkView } from './docker-views.js';
-import { boolQuery, empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
+import { empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
 
 export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
-  const list = {
-    async handle(ctx: { query: URLSearchParams }) {
+  routes.add('GET', '/networks', {
+    async handle(ctx) {
       const networks = await engine.listNetworks(ctx.query.get('filters') ?? undefined);
       // API ≥ 1.28: the list leaves Containers empty (28.x keeps the key).
       return json(200, networks.map((n) => networkView(n, { withContainers: false })));
     },
-  };
-  routes.add('GET', '/networks', list);
+  });
 
   // Literal routes first: /networks/create and /networks/prune are not network names for POST.
   routes.add('POST', '/networks/create', {
@@ -38,7 +37,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
 
   routes.add('GET', '/networks/{id}', {
     async handle(ctx) {
-      if (ctx.query.has('verbose')) boolQuery(ctx.query, 'verbose'); // accepted; no swarm services to add
+      // `verbose` and `scope` are accepted and change nothing: there are no swarm services.
       const details = await engine.inspectNetwork(ctx.params['id']!);
       return json(200, networkView(details, { withContainers: true }));
     },

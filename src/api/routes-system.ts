@@ -6,7 +6,7 @@
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import type { Engine, EngineInfo } from '../engine/types.js';
 import { MAX_API_VERSION, MIN_API_VERSION } from './api-version.js';
-import { empty, json, text, type RouteTable } from './http-context.js';
+import { empty, json, text, type RouteHandler, type RouteTable } from './http-context.js';
 
 export interface VersionInfo {
   /** Switchyard's version (package.json). */
@@ -19,8 +19,8 @@ export interface VersionInfo {
 const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
 
 export function addSystemRoutes(routes: RouteTable, engine: Engine, version: VersionInfo): void {
-  const ping = {
-    async handle(ctx: { method: string; res: import('node:http').ServerResponse }) {
+  const ping: RouteHandler = {
+    async handle(ctx) {
       ctx.res.setHeader('Swarm', 'inactive');
       ctx.res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
       ctx.res.setHeader('Pragma', 'no-cache');

@@ -93,6 +93,9 @@ export class BridgeDriver implements NetworkDriver {
     const br = this.o.rtnl.getLink(net.bridgeName!);
     if (!br) throw conflict('BRIDGE_MISSING', `bridge ${net.bridgeName} of network ${net.name} does not exist`);
     const mtu = bridgeMtu(net, this.o.defaultMtu);
+    // A sandbox restarted right after it stopped: the kernel may not have reclaimed the
+    // old namespace's veth yet, and it has this endpoint's name. It is dead; take it out.
+    if (this.o.rtnl.getLink(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     let host: { index: number };
     try {

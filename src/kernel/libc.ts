@@ -39,6 +39,12 @@ export const SOCK_RAW = 3;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const IPPROTO_SCTP = 132;
+/** <linux/in6.h>: a socket on [::] then does not also take the IPv4 port. */
+export const IPV6_V6ONLY = 26;
 export const SO_REUSEADDR = 2;
 export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
@@ -64,6 +70,10 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EINVAL = 22;
 export const ENOENT = 2;
+export const EPROTONOSUPPORT = 93;
+export const EAFNOSUPPORT = 97;
+export const EADDRINUSE = 98;
+export const EADDRNOTAVAIL = 99;
 
 /** The errno of the last failed call on this thread. */
 export function errno(): number {
@@ -84,7 +94,8 @@ const ERRNO_TEXT: Record<number, string> = {
   1: 'operation not permitted', 2: 'no such file or directory', 3: 'no such process',
   11: 'resource temporarily unavailable', 13: 'permission denied', 16: 'device or resource busy',
   17: 'file exists', 19: 'no such device', 22: 'invalid argument', 28: 'no space left on device',
-  34: 'numerical result out of range', 95: 'operation not supported', 98: 'address already in use',
+  34: 'numerical result out of range', 93: 'protocol not supported', 95: 'operation not supported',
+  97: 'address family not supported by protocol', 98: 'address already in use',
   99: 'cannot assign requested address', 105: 'no buffer space available',
 };
 export function errnoText(err: number): string {
@@ -161,6 +172,10 @@ export function setsockoptInt(fd: number, level: number, name: number, value: nu
   const b = Buffer.alloc(4);
   b.writeInt32LE(value, 0);
   check('setsockopt', c.setsockopt(fd, level, name, b, 4));
+}
+/** The port a bound AF_INET or AF_INET6 socket holds (both keep it at offset 2, big-endian). */
+export function boundPort(fd: number): number {
+  return getsockname(fd).readUInt16BE(2);
 }
 export function getsockname(fd: number, size = 128): Buffer {
   const buf = Buffer.alloc(size);

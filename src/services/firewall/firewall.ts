@@ -10,10 +10,13 @@
 import { SwitchyardError } from '../../errors.js';
 import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
-import type { FirewallNetwork } from './ruleset.js';
-import { FAMILY, NAMES, TABLE, renderBase, renderDeleteNetwork, renderFlushMembership, renderNetwork, validateBridge } from './ruleset.js';
+import type { FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
+import {
+  FAMILY, NAMES, TABLE, renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
+  renderFlushMembership, renderNetwork, validateBridge,
+} from './ruleset.js';
 
-export type { FirewallNetwork } from './ruleset.js';
+export type { FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
 
 /** The part of kernel/nftables.ts's Nft that the firewall uses (a fake in unit tests). */
 export interface NftPort {
@@ -65,6 +68,65 @@ export class Firewall {
       this.nft().run(text);
     } catch (err) {
       if (!isNftFailure(err) || this.present()) throw err;
+    }
+  }
+
+  /**
+   * Publishes host ports: their DNAT and published elements, one transaction, no rule
+   * touched. Idempotent for the same data. A DNAT key already there with other data can
+   * only be left over from a crash (the caller holds the host port), so it is removed
+   * and the add retried once; `onStale` hears about each. Recreates the base first if the
+   * table was deleted from outside.
+   */
+  addPorts(ports: PortElement[], onStale: (what: string) => void = () => {}): void {
+    if (!this.enabled || !ports.length) return;
+    const text = renderAddPorts(ports);
+    try {
+      this.nft().run(text);
+      return;
+    } catch (err) {
+      if (!isNftFailure(err)) throw err;
+      if (!this.present()) {
+        this.nft().run(renderBase() + text);
+        return;
+      }
+    }
+    for (const p of ports) {
+      try {
+        this.nft().run(renderDeleteDnatKey(p));
+        onStale(`${p.proto} ${p.hostIp || '*'}:${p.hostPort}`);
+      } catch (err) {
+        if (!isNftFailure(err)) throw err; // not there: fine
+      }
+    }
+    this.nft().run(text);
+  }
+
+  /**
+   * Unpublishes: removes the DNAT elements of `ports` and the `published` elements (the
+   * caller keeps those still used by another binding). Already gone, or no table, is success.
+   */
+  deletePorts(ports: PortElement[], published: PublishedElement[]): void {
+    if (!this.enabled) return;
+    const text = renderDeletePorts(ports, published);
+    if (!text) return;
+    try {
+      this.nft().run(text);
+    } catch (err) {
+      if (!isNftFailure(err)) throw err;
+      if (!this.present()) return;
+      // One element's key holds other data (a crash left it, or it was re-published
+      // since): remove the others one by one, never that one.
+      for (const p of ports) this.tryRun(renderDeletePorts([p], []));
+      for (const p of published) this.tryRun(renderDeletePorts([], [p]));
+    }
+  }
+
+  private tryRun(text: string): void {
+    try {
+      this.nft().run(text);
+    } catch (err) {
+      if (!isNftFailure(err)) throw err;
     }
   }
 

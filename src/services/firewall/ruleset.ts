@@ -60,6 +60,8 @@ export const NAMES = {
   /** maps (l4proto . host port) → (container address . container port), for every local address. */
   dnat4Any: 'dnat4-any',
   dnat6Any: 'dnat6-any',
+  /** filter chain at priority raw on prerouting: drops what must never be NATed or routed. */
+  rawPrerouting: 'raw-prerouting',
 } as const;
 
 /** The only per-network chain: masquerade of the network's subnets. */
@@ -123,12 +125,53 @@ export function renderBase(): string {
     `add map ${T} ${n.dnat6Any} { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add chain ${T} ${n.user}`,
     ...baseChain(n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
+    ...baseChain(n.rawPrerouting, 'type filter hook prerouting priority raw; policy accept;', rawPreroutingRules()),
     ...baseChain(n.prerouting, 'type nat hook prerouting priority dstnat; policy accept;', dnatRules()),
     ...baseChain(n.output, 'type nat hook output priority -100; policy accept;', dnatRules()),
-    ...baseChain(n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', [
-      `iifname vmap @${n.postroutingOut}`,
-    ]),
+    ...baseChain(n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', postroutingRules()),
   );
+}
+
+/**
+ * Loopback destinations arriving on any interface but lo are dropped before NAT sees them.
+ * Two reasons: (1) the DNAT rules run before routing, so without this a host on the local
+ * network could send to 127.0.0.1:<port> and reach a port published on 127.0.0.1 only
+ * (moby#45610, fixed in Docker 28 by a raw-table drop); (2) publishing on 127.0.0.1 needs
+ * route_localnet=1 on the bridges, which would otherwise let a sandbox with CAP_NET_RAW
+ * reach the host's 127.0.0.1 services (CVE-2020-8558). The kernel drops these packets as
+ * martians anyway wherever route_localnet is 0, and never routes ::1 from outside
+ * (RFC 4291 §2.5.3), so nothing legitimate is lost.
+ */
+function rawPreroutingRules(): string[] {
+  return [
+    `iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
+    `iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
+  ];
+}
+
+/**
+ * Source NAT that published ports need, before the per-network masquerade:
+ * - LOCALHOST: the host's own connection to 127.0.0.1:<port> is DNATed to a sandbox; the
+ *   reply could not come back to 127.0.0.1, so it leaves with the bridge's address
+ *   (the output route needs route_localnet=1 on the bridge, set by the ports service).
+ * - HAIRPIN: a sandbox reaching its own published port through a host address would get
+ *   a packet from itself and answer over lo; Docker masquerades `-s c -d c --dport p`
+ *   per port. One lookup does it here: the source is the container of a published
+ *   (address . proto . port), i.e. the DNAT target itself. A sandbox reaching *another*
+ *   sandbox's port on the same bridge keeps its address (conntrack undoes the DNAT on
+ *   the bridged reply, br_netfilter being built in).
+ * Hairpinned frames are bridged, so `iifname` is empty here (br_nf_post_routing passes no
+ * input device); these rules match on oifname and conntrack only.
+ */
+function postroutingRules(): string[] {
+  const n = NAMES;
+  const dnated = `oifname @${n.bridges} ct status dnat`;
+  return [
+    `${dnated} ip saddr 127.0.0.0/8 masquerade comment "LOCALHOST"`,
+    `${dnated} ip saddr . meta l4proto . th dport @${n.published4} masquerade comment "HAIRPIN"`,
+    `${dnated} ip6 saddr . meta l4proto . th dport @${n.published6} masquerade comment "HAIRPIN"`,
+    `iifname vmap @${n.postroutingOut}`,
+  ];
 }
 
 /**
@@ -146,11 +189,21 @@ function forwardRules(): string[] {
     // DOCKER-USER: the admin's rules see every forwarded packet before Switchyard's.
     `jump ${n.user} comment "USER RULES FIRST"`,
     `${same} iifname @${n.icc} accept comment "ICC"`,
-    `${same} drop comment "ICC DISABLED"`,
     // Docker 29 DOCKER-INTERNAL: nothing leaves or enters an internal bridge, not even
     // replies; placed before the conntrack accept on purpose.
     `iifname @${n.internal} drop comment "INTERNAL EGRESS"`,
     `oifname @${n.internal} drop comment "INTERNAL INGRESS"`,
+    // A connection DNATed to a published port is welcome from anywhere: outside, another
+    // network (isolation is about direct access, as with Docker's userland proxy), or the
+    // same bridge with ICC off (hairpin), and so are its replies (which ICC DISABLED would
+    // drop on the same bridge). Only DNATed flows: a sandbox on another network sending
+    // straight to the container address still meets ISOLATION below. (nft 1.0.6 cannot
+    // concatenate `ct reply proto-src`, hence one rule per direction.)
+    `oifname @${n.bridges} ct status dnat ct direction original ip daddr . meta l4proto . th dport @${n.published4} accept comment "PUBLISHED PORT (DNAT)"`,
+    `oifname @${n.bridges} ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @${n.published6} accept comment "PUBLISHED PORT (DNAT)"`,
+    `iifname @${n.bridges} ct status dnat ct direction reply ip saddr . meta l4proto . th sport @${n.published4} accept comment "PUBLISHED PORT (DNAT) REPLY"`,
+    `iifname @${n.bridges} ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @${n.published6} accept comment "PUBLISHED PORT (DNAT) REPLY"`,
+    `${same} drop comment "ICC DISABLED"`,
     `oifname @${n.bridges} ct state established,related accept comment "ESTABLISHED"`,
     // Docker's DOCKER-ISOLATION: no forwarding between two Switchyard bridges, either way.
     `iifname @${n.bridges} oifname @${n.bridges} drop comment "ISOLATION"`,
@@ -180,8 +233,10 @@ function dnatRules(): string[] {
   return [
     `${local} dnat ip to ip daddr . meta l4proto . th dport map @${n.dnat4} comment "DNAT"`,
     `${local} dnat ip to meta l4proto . th dport map @${n.dnat4Any} comment "DNAT"`,
-    `${local} dnat ip6 to ip6 daddr . meta l4proto . th dport map @${n.dnat6} comment "DNAT"`,
-    `${local} dnat ip6 to meta l4proto . th dport map @${n.dnat6Any} comment "DNAT"`,
+    // ::1 is never DNATed: the kernel will not route a ::1 source off lo (IPv6 has no
+    // route_localnet), so [::1]:<port> would hang; left alone it is refused at once.
+    `${local} ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @${n.dnat6} comment "DNAT"`,
+    `${local} ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @${n.dnat6Any} comment "DNAT"`,
   ];
 }
 
@@ -252,6 +307,110 @@ function removeMasquerade(bridge: string): string[] {
     `delete element ${T} ${NAMES.postroutingOut} { "${bridge}" }`,
     `delete chain ${T} ${chain}`,
   ];
+}
+
+// ---------------------------------------------------------------------------------------
+// Published ports: elements only, never rules.
+
+export type PortProto = 'tcp' | 'udp' | 'sctp';
+
+/** One published host port as the table sees it. */
+export interface PortElement {
+  family: 4 | 6;
+  /** The host address that answers, or '' for every local address of the family (the -any map). */
+  hostIp: string;
+  proto: PortProto;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+/** The forward filter's view of a published port: the container end only. */
+export type PublishedElement = Pick<PortElement, 'family' | 'containerIp' | 'proto' | 'containerPort'>;
+
+/**
+ * Adds the DNAT and published elements of `ports` (one `add element` statement per map,
+ * whatever the number of ports). `add` of an element already there with the same data is
+ * a no-op, so restoring is idempotent; the same key with other data fails the whole
+ * transaction (EBUSY), which is how a stale element is noticed.
+ */
+export function renderAddPorts(ports: PortElement[]): string {
+  const dnat = groupDnat(ports);
+  const published = groupPublished(ports);
+  return lines(...[...dnat, ...published].map(([map, elems]) => `add element ${T} ${map} { ${[...elems.values()].join(', ')} }`));
+}
+
+/**
+ * Removes the DNAT elements of `ports` and the given published elements. Idempotent, like
+ * the network removals: each element is added (with its data) then deleted in the same
+ * transaction, since nft 1.0.6 has no `destroy`.
+ */
+export function renderDeletePorts(ports: PortElement[], published: PublishedElement[]): string {
+  const out: string[] = [];
+  for (const [map, elems] of [...groupDnat(ports), ...groupPublished(published)]) {
+    out.push(`add element ${T} ${map} { ${[...elems.values()].join(', ')} }`);
+    out.push(`delete element ${T} ${map} { ${[...elems.keys()].join(', ')} }`);
+  }
+  return out.length ? lines(...out) : '';
+}
+
+/** Deletes one DNAT key whatever its data (used to clear an element left by a crash). */
+export function renderDeleteDnatKey(port: PortElement): string {
+  validatePort(port);
+  const [map, key] = dnatKey(port);
+  return lines(`delete element ${T} ${map} { ${key} }`);
+}
+
+/** The published set key of a port; equal strings mean the same element. */
+export function publishedKey(p: PublishedElement): string {
+  return `${p.family === 4 ? NAMES.published4 : NAMES.published6} ${p.containerIp} . ${p.proto} . ${p.containerPort}`;
+}
+
+/** map name → (key text → element text), keys deduplicated. */
+function groupDnat(ports: PortElement[]): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const p of ports) {
+    validatePort(p);
+    const [map, key] = dnatKey(p);
+    const elem = `${key} : ${p.containerIp} . ${p.containerPort}`;
+    if (!out.has(map)) out.set(map, new Map());
+    out.get(map)!.set(key, elem);
+  }
+  return out;
+}
+
+function groupPublished(ports: PublishedElement[]): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const p of ports) {
+    validatePublished(p);
+    const map = p.family === 4 ? NAMES.published4 : NAMES.published6;
+    const key = `${p.containerIp} . ${p.proto} . ${p.containerPort}`;
+    if (!out.has(map)) out.set(map, new Map());
+    out.get(map)!.set(key, key);
+  }
+  return out;
+}
+
+function dnatKey(p: PortElement): [string, string] {
+  if (p.hostIp === '') return [p.family === 4 ? NAMES.dnat4Any : NAMES.dnat6Any, `${p.proto} . ${p.hostPort}`];
+  return [p.family === 4 ? NAMES.dnat4 : NAMES.dnat6, `${p.hostIp} . ${p.proto} . ${p.hostPort}`];
+}
+
+const PROTOS: readonly string[] = ['tcp', 'udp', 'sctp'];
+const isPort = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 65535;
+const isFamilyAddr = (family: 4 | 6, a: string): boolean => (family === 4 ? isIPv4(a) : isIPv6(a));
+
+/** Everything below is pasted into nft text, so it is checked first. */
+function validatePublished(p: PublishedElement): void {
+  if (!PROTOS.includes(p.proto)) throw invalid('FIREWALL_INVALID_PORT', `protocol "${p.proto}" is not tcp, udp or sctp`, 'proto');
+  if (!isPort(p.containerPort)) throw invalid('FIREWALL_INVALID_PORT', `container port ${p.containerPort} is not 1-65535`, 'containerPort');
+  if (!isFamilyAddr(p.family, p.containerIp)) throw invalid('FIREWALL_INVALID_PORT', `container address "${p.containerIp}" is not an IPv${p.family} address`, 'containerIp');
+}
+
+function validatePort(p: PortElement): void {
+  validatePublished(p);
+  if (!isPort(p.hostPort)) throw invalid('FIREWALL_INVALID_PORT', `host port ${p.hostPort} is not 1-65535`, 'hostPort');
+  if (p.hostIp !== '' && !isFamilyAddr(p.family, p.hostIp)) throw invalid('FIREWALL_INVALID_PORT', `host address "${p.hostIp}" is not an IPv${p.family} address`, 'hostIp');
 }
 
 function addMember(set: string, element: string): string {
