@@ -98,9 +98,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     onHost: (cmd, args, o = {}) => run('nsenter', [`--net=${host.path}`, '--', cmd, ...args], o),
     inSandbox: (nsPath, cmd, args, o = {}) => run('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], o),
     async restart(o = {}) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill(o.kill ? 'SIGKILL' : 'SIGTERM');
-      await exited;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill(o.kill ? 'SIGKILL' : 'SIGTERM');
+        await exited;
+      }
       await launch(o.extraArgs);
     },
     async stop(o = {}) {

@@ -223,13 +223,13 @@ const JSON_TYPE = 'application/json';
 
 // ---------------------------------------------------------------------------------------
 
-test('the socket is created with mode 0660', async () => {
+test('the socket is created with mode 0660', { timeout: 10_000 }, async () => {
   const st = await stat(socketPath);
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o660);
 });
 
-test('HEAD and GET /_ping answer with the headers docker negotiates from', async () => {
+test('HEAD and GET /_ping answer with the headers docker negotiates from', { timeout: 10_000 }, async () => {
   const head = await http('HEAD', '/_ping');
   assert.equal(head.status, 200);
   assert.equal(head.body, '');
@@ -243,7 +243,7 @@ test('HEAD and GET /_ping answer with the headers docker negotiates from', async
   assert.equal(get.body, 'OK');
 });
 
-test('network routes answer at versioned and unversioned paths, with Content-Type exactly application/json', async () => {
+test('network routes answer at versioned and unversioned paths, with Content-Type exactly application/json', { timeout: 10_000 }, async () => {
   for (const path of ['/networks', '/networks/', '/v1.24/networks', '/v1.41/networks', '/v1.51/networks']) {
     const res = await http('GET', path);
     assert.equal(res.status, 200, path);
@@ -257,14 +257,14 @@ test('network routes answer at versioned and unversioned paths, with Content-Typ
   assert.deepEqual(Object.keys(JSON.parse(inspect.body).Containers), ['3'.repeat(64)]);
 });
 
-test('the filters query is handed to the engine as given', async () => {
+test('the filters query is handed to the engine as given', { timeout: 10_000 }, async () => {
   const filters = '{"name":{"netA":true}}';
   engine.calls = [];
   await http('GET', `/v1.51/networks?filters=${encodeURIComponent(filters)}`);
   assert.deepEqual(engine.calls, [['listNetworks', filters]]);
 });
 
-test('API versions outside 1.24-1.51 are refused with 400 and Docker wording', async () => {
+test('API versions outside 1.24-1.51 are refused with 400 and Docker wording', { timeout: 10_000 }, async () => {
   const old = await http('GET', '/v1.12/networks');
   assert.equal(old.status, 400);
   assert.equal(old.headers['content-type'], JSON_TYPE);
@@ -274,7 +274,7 @@ test('API versions outside 1.24-1.51 are refused with 400 and Docker wording', a
   assert.equal(JSON.parse(young.body).message, 'client version 1.99 is too new. Maximum supported API version is 1.51');
 });
 
-test('unknown paths and methods get 404 {"message":"page not found"}', async () => {
+test('unknown paths and methods get 404 {"message":"page not found"}', { timeout: 10_000 }, async () => {
   for (const [method, path] of [['GET', '/nope'], ['PUT', '/networks'], ['GET', '/v1.51/networks/x/y/z']] as const) {
     const res = await http(method, path);
     assert.equal(res.status, 404, `${method} ${path}`);
@@ -283,7 +283,7 @@ test('unknown paths and methods get 404 {"message":"page not found"}', async () 
   }
 });
 
-test('POST /networks/create: 201 {Id, Warning}; EnableIPv4 is dropped below API 1.48', async () => {
+test('POST /networks/create: 201 {Id, Warning}; EnableIPv4 is dropped below API 1.48', { timeout: 10_000 }, async () => {
   engine.calls = [];
   const body = JSON.stringify({ Name: 'n1', Driver: 'bridge', EnableIPv4: false });
   const res = await http('POST', '/v1.51/networks/create', body, { 'Content-Type': JSON_TYPE });
@@ -296,7 +296,7 @@ test('POST /networks/create: 201 {Id, Warning}; EnableIPv4 is dropped below API 
   assert.deepEqual(engine.calls, [['createNetwork', { Name: 'n1', Driver: 'bridge' }]]);
 });
 
-test('bad bodies: invalid JSON and non-objects are 400 naming the problem; oversized is 413', async () => {
+test('bad bodies: invalid JSON and non-objects are 400 naming the problem; oversized is 413', { timeout: 10_000 }, async () => {
   const bad = await http('POST', '/networks/create', '{"Name": ');
   assert.equal(bad.status, 400);
   assert.equal(bad.headers['content-type'], JSON_TYPE);
@@ -328,7 +328,7 @@ test('bad bodies: invalid JSON and non-objects are 400 naming the problem; overs
   assert.equal(chunked, 413);
 });
 
-test('error kinds map to Docker status codes with {"message"} bodies', async () => {
+test('error kinds map to Docker status codes with {"message"} bodies', { timeout: 10_000 }, async () => {
   const cases: [unknown, number][] = [
     [notFound('NETWORK_NOT_FOUND', 'network zz not found'), 404],
     [conflict('NETWORK_EXISTS', 'network with name n1 already exists'), 409],
@@ -349,7 +349,7 @@ test('error kinds map to Docker status codes with {"message"} bodies', async () 
   assert.equal(ok.body, '');
 });
 
-test('connect/disconnect: 200 with an empty body; Container is required', async () => {
+test('connect/disconnect: 200 with an empty body; Container is required', { timeout: 10_000 }, async () => {
   engine.calls = [];
   const res = await http('POST', '/v1.51/networks/netA/connect', JSON.stringify({
     Container: 'web', EndpointConfig: { IPAMConfig: {}, Aliases: [], Links: null, DriverOpts: {}, GwPriority: 0 },
@@ -368,13 +368,13 @@ test('connect/disconnect: 200 with an empty body; Container is required', async 
   assert.deepEqual(engine.calls, [['disconnect', 'netA', 'web', true]]);
 });
 
-test('prune answers {NetworksDeleted: [names]}', async () => {
+test('prune answers {NetworksDeleted: [names]}', { timeout: 10_000 }, async () => {
   const res = await http('POST', '/v1.51/networks/prune?filters=%7B%7D');
   assert.equal(res.status, 200);
   assert.deepEqual(JSON.parse(res.body), { NetworksDeleted: ['old1', 'old2'] });
 });
 
-test('sandbox routes: create 201, start/stop/delete 204, query flags parsed Docker-style', async () => {
+test('sandbox routes: create 201, start/stop/delete 204, query flags parsed Docker-style', { timeout: 10_000 }, async () => {
   engine.calls = [];
   const created = await http('POST', '/sandboxes/create?name=web', JSON.stringify({ Cmd: ['sleep', '1'] }));
   assert.equal(created.status, 201);
@@ -408,7 +408,7 @@ test('sandbox routes: create 201, start/stop/delete 204, query flags parsed Dock
   assert.equal(noName.status, 400);
 });
 
-test('sandbox list and inspect are Docker-shaped, also under /containers', async () => {
+test('sandbox list and inspect are Docker-shaped, also under /containers', { timeout: 10_000 }, async () => {
   const list = JSON.parse((await http('GET', '/sandboxes/json?all=1')).body);
   assert.equal(list[0].Names[0], '/web');
   assert.match(list[0].Status, /^Up /);
@@ -417,7 +417,7 @@ test('sandbox list and inspect are Docker-shaped, also under /containers', async
   assert.equal(inspect.State.Pid, 99);
 });
 
-test('wait and follow-logs stream until the sandbox stops, and are not capped', async () => {
+test('wait and follow-logs stream until the sandbox stops, and are not capped', { timeout: 10_000 }, async () => {
   engine.stopped = deferred();
   await writeFile(engine.logPath, 'hello\n');
   const wait = http('POST', '/sandboxes/web/wait');
@@ -445,7 +445,7 @@ test('wait and follow-logs stream until the sandbox stops, and are not capped', 
   assert.equal(once.body, 'hello\nworld\n');
 });
 
-test('more concurrent requests than the cap get 503', async () => {
+test('more concurrent requests than the cap get 503', { timeout: 10_000 }, async () => {
   const gate = deferred<void>();
   engine.gate = gate.promise;
   const held = [http('GET', '/networks'), http('GET', '/networks')];
@@ -459,7 +459,7 @@ test('more concurrent requests than the cap get 503', async () => {
   for (const r of await Promise.all(held)) assert.equal(r.status, 200);
 });
 
-test('the client rebuilds SwitchyardError from status, code header and message', async () => {
+test('the client rebuilds SwitchyardError from status, code header and message', { timeout: 10_000 }, async () => {
   const client = new SwitchyardClient({ host: `unix://${socketPath}` });
   try {
     assert.equal((await client.inspectNetwork('netA')).Name, 'netA');
@@ -476,7 +476,7 @@ test('the client rebuilds SwitchyardError from status, code header and message',
   }
 });
 
-test('the client reports an absent daemon as unavailable, naming the socket', async () => {
+test('the client reports an absent daemon as unavailable, naming the socket', { timeout: 10_000 }, async () => {
   const client = new SwitchyardClient({ host: `unix://${join(dir, 'absent.sock')}` });
   await assert.rejects(client.ping(), (err: SwitchyardError) => {
     assert.equal(err.kind, 'unavailable');
@@ -485,7 +485,7 @@ test('the client reports an absent daemon as unavailable, naming the socket', as
   });
 });
 
-test('listen refuses a socket another server answers on, and replaces a stale one', async () => {
+test('listen refuses a socket another server answers on, and replaces a stale one', { timeout: 10_000 }, async () => {
   const second = createApiServer({ engine, version: { version: '0' } });
   await assert.rejects(second.listen(socketPath), /another daemon is already serving it/);
 

@@ -151,7 +151,7 @@ async function cli(args: string[], stdinText?: string): Promise<{ status: number
   return { status, out: out.text(), err: err.text() };
 }
 
-test('network ls prints docker\'s table, sorted by name, 12-character IDs', async () => {
+test('network ls prints docker\'s table, sorted by name, 12-character IDs', { timeout: 10_000 }, async () => {
   const r = await cli(['network', 'ls']);
   assert.equal(r.status, 0);
   assert.equal(
@@ -168,7 +168,7 @@ test('network ls prints docker\'s table, sorted by name, 12-character IDs', asyn
   assert.equal(json[0].ID, 'aaaaaaaaaaaa');
 });
 
-test('network inspect prints a 4-space-indented JSON array; a missing name is reported and fails', async () => {
+test('network inspect prints a 4-space-indented JSON array; a missing name is reported and fails', { timeout: 10_000 }, async () => {
   const r = await cli(['network', 'inspect', 'bridge']);
   assert.equal(r.status, 0);
   assert.ok(r.out.startsWith('[\n    {\n        "Name": "bridge",\n        "Id": "bbbb'));
@@ -178,7 +178,7 @@ test('network inspect prints a 4-space-indented JSON array; a missing name is re
   assert.equal(mixed.err, 'Error: network nope not found\n');
 });
 
-test('network rm prints each name, goes on after a failure, and -f ignores missing ones', async () => {
+test('network rm prints each name, goes on after a failure, and -f ignores missing ones', { timeout: 10_000 }, async () => {
   engine.networks.push(network('gone1', 'd'), network('gone2', 'e'));
   const r = await cli(['network', 'rm', 'gone1', 'missing', 'gone2']);
   assert.equal(r.status, 1);
@@ -187,14 +187,14 @@ test('network rm prints each name, goes on after a failure, and -f ignores missi
   assert.equal((await cli(['network', 'rm', '-f', 'missing'])).status, 0);
 });
 
-test('network prune without -f and without a "y" on stdin removes nothing', async () => {
+test('network prune without -f and without a "y" on stdin removes nothing', { timeout: 10_000 }, async () => {
   const r = await cli(['network', 'prune']);
   assert.equal(r.status, 0);
   assert.match(r.out, /Are you sure you want to continue\? \[y\/N\]/);
   assert.doesNotMatch(r.out, /Deleted Networks/);
 });
 
-test('run without -d streams the output and exits with the command\'s status; --rm removes it', async () => {
+test('run without -d streams the output and exits with the command\'s status; --rm removes it', { timeout: 10_000 }, async () => {
   const r = await cli(['run', '--rm', '--name', 'once', '--', 'echo', 'hi', '3']);
   assert.equal(r.status, 3);
   assert.equal(r.out, 'hello from echo hi 3\n');
@@ -202,7 +202,7 @@ test('run without -d streams the output and exits with the command\'s status; --
   assert.equal([...engine.sandboxes.values()].some((s) => s.name === 'once'), false);
 });
 
-test('run -d prints the ID; ps, port, logs, stop, rm behave like docker', async () => {
+test('run -d prints the ID; ps, port, logs, stop, rm behave like docker', { timeout: 10_000 }, async () => {
   const started = await cli(['run', '-d', '--name', 'bg', 'sleep', '100']);
   assert.equal(started.status, 0);
   assert.match(started.out, /^[0-9a-f]{64}\n$/);
@@ -233,7 +233,7 @@ test('run -d prints the ID; ps, port, logs, stop, rm behave like docker', async 
   assert.equal(removed.status, 1);
 });
 
-test('run failures before the command starts exit with 125; an absent daemon is one clear line', async () => {
+test('run failures before the command starts exit with 125; an absent daemon is one clear line', { timeout: 10_000 }, async () => {
   const r = await cli(['run', '--name', 'x', '--network', 'nonet', '--', 'true']);
   assert.equal(r.status, 125);
   assert.equal(r.err, 'Error: network nonet not found\n');
@@ -248,7 +248,7 @@ test('run failures before the command starts exit with 125; an absent daemon is 
   assert.equal(ls, 1);
 });
 
-test('exec refuses a sandbox that is not running', async () => {
+test('exec refuses a sandbox that is not running', { timeout: 10_000 }, async () => {
   await cli(['run', '-d', '--name', 'ex', 'echo', 'x', '0']);
   const s = [...engine.sandboxes.values()].find((x) => x.name === 'ex')!;
   await engine.waitSandbox(s.id);

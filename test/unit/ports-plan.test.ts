@@ -19,7 +19,6 @@ test('families: 0.0.0.0 is IPv4 and IPv6 on one port, :: is IPv6 only, an addres
     ['0.0.0.0:8080:80', [[4, '0.0.0.0', '172.18.0.2'], [6, '::', 'fd00::2']]],
     ['[::]:8080:80', [[6, '::', 'fd00::2']]],
     ['127.0.0.1:8080:80', [[4, '127.0.0.1', '172.18.0.2']]],
-    ['[::1]:8080:80', [[6, '::1', 'fd00::2']]],
     ['[2001:DB8::0001]:8080:80', [[6, '2001:db8::1', 'fd00::2']]],
   ];
   for (const [spec, want] of cases) {
@@ -79,6 +78,16 @@ test('a default host address that is not an address is rejected, naming the fiel
     assert.ok(err instanceof SwitchyardError);
     assert.equal(err.code, 'INVALID_HOST_IP');
     assert.equal(err.field, 'PortBindings[0].HostIp');
+    return true;
+  });
+});
+
+test('[::1] is refused with a reason: IPv6 loopback cannot be DNATed into a bridge', () => {
+  assert.throws(() => plan(['8080:80', '[::1]:8081:80']), (err: unknown) => {
+    assert.ok(err instanceof SwitchyardError);
+    assert.equal(err.code, 'PORT_IPV6_LOOPBACK');
+    assert.equal(err.field, 'PortBindings[1].HostIp');
+    assert.match(err.message, /use 127\.0\.0\.1/);
     return true;
   });
 });

@@ -6,12 +6,13 @@
  * - no host address = the network's default (host_binding_ipv4, else the daemon's --ip);
  * - 0.0.0.0 = every IPv4 address AND every IPv6 address, with the SAME host port;
  * - :: = every IPv6 address only; a specific address = that address only;
+ * - [::1] is refused: the kernel never routes ::1 off lo, and there is no proxy;
  * - a family the container has no address in gets no binding (Docker, with the userland
  *   proxy off, skips it and logs; there is no proxy here to map IPv6 to IPv4).
  * - `-P`: every exposed port not already published gets an ephemeral host port.
  */
 import { invalid } from '../../errors.js';
-import { formatIp, isUnspecified, tryParseIp } from '../../model/ip.js';
+import { formatIp, isLoopback, isUnspecified, tryParseIp } from '../../model/ip.js';
 import { publishAllBindings, type ExposedPort, type PortBinding, type PortProtocol } from '../../model/port-spec.js';
 
 /** How the host port of one binding is chosen. */
@@ -76,6 +77,11 @@ function addressesFor(hostIpText: string, target: PlanInput['target'], field: st
   const ip = tryParseIp(hostIpText);
   if (ip === undefined) throw invalid('INVALID_HOST_IP', `host address "${hostIpText}" for a published port is not an IP address`, field);
   const hostIp = formatIp(ip);
+  if (ip.family === 6 && isLoopback(ip)) {
+    // The kernel never routes a ::1 source off lo (IPv6 has no route_localnet), so a DNAT
+    // from [::1] into a bridge cannot work; Docker needs its userland proxy for this.
+    throw invalid('PORT_IPV6_LOOPBACK', `cannot publish on [${hostIp}]: IPv6 loopback cannot be forwarded to a sandbox without a proxy process; use 127.0.0.1`, field);
+  }
   const out: AddressBinding[] = [];
   if (ip.family === 4) {
     if (target.containerIPv4) out.push({ family: 4, hostIp, containerIp: target.containerIPv4 });
