@@ -15,8 +15,15 @@ export async function runRunCommand(command: RunCommand, client: SwitchyardClien
   for (const warning of created.Warnings ?? []) io.stderr.write(`WARNING: ${warning}\n`);
   const id = created.Id;
 
-  if (command.detach) {
+  // `run` is one operation for the user: when the start fails (a port taken, a network
+  // full), the sandbox it just created goes too, so a failed run leaves nothing behind.
+  try {
     await client.startSandbox(id);
+  } catch (err) {
+    await client.removeSandbox(id, true).catch(() => undefined);
+    throw err;
+  }
+  if (command.detach) {
     io.stdout.write(`${id}\n`);
     return 0;
   }
@@ -24,12 +31,6 @@ export async function runRunCommand(command: RunCommand, client: SwitchyardClien
   const cleanUp = async (): Promise<void> => {
     if (command.removeAfter) await client.removeSandbox(id, true).catch(() => undefined);
   };
-  try {
-    await client.startSandbox(id);
-  } catch (err) {
-    await cleanUp();
-    throw err;
-  }
 
   // Ctrl-C or SIGTERM stops the sandbox (docker's signal proxy, simplified); the normal
   // path below then collects its exit status and removes it if asked.

@@ -15,6 +15,7 @@ import { Nft } from '../kernel/nftables.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
 import { Firewall } from '../services/firewall/firewall.js';
 import { DnsService } from '../services/dns/service.js';
+import { PortsService } from '../services/ports/service.js';
 import { openLmdbStore } from '../store/lmdb-store.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
@@ -22,7 +23,7 @@ import type { EngineContext } from '../engine/context.js';
 import { SwitchyardEngine } from '../engine/engine.js';
 import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
-import { reconcile } from '../engine/reconcile.js';
+import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller } from '../engine/sandbox-ops.js';
 import { BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
@@ -127,14 +128,28 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   };
   const dns = new DnsService({ directory: new EngineDnsDirectory(ctx), log: (m) => log('debug', `dns: ${m}`) });
   ctx.dns = dns;
+  const ports = new PortsService({ firewall, enabled: flags.firewall, log: info });
+  ctx.ports = ports;
   ctx.drivers.set('bridge', new BridgeDriver({ rtnl, openRtnl, firewall, defaultMtu: flags.mtu, log: info }));
   ctx.drivers.set('host', hostDriver());
   ctx.drivers.set('null', nullDriver());
 
   const bridgeNetworks = () => [...state.networks.values()].filter((n) => n.driver === 'bridge').map(firewallSpec);
+  /** Rebuilds the table from the records: networks first, then every running sandbox's ports. */
+  const reloadFirewall = () => {
+    firewall.reload(bridgeNetworks());
+    for (const sb of state.sandboxes.values()) {
+      if (sb.state.status !== 'running') continue;
+      try {
+        restorePorts(ctx, sb);
+      } catch (err) {
+        log('warn', `firewall reload: ports of ${sb.name}: ${String(err)}`);
+      }
+    }
+  };
   const engine = new SwitchyardEngine(ctx, {
     async reload() {
-      firewall.reload(bridgeNetworks());
+      reloadFirewall();
     },
   });
 
@@ -154,7 +169,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     try {
       if (flags.firewall && !firewall.present()) {
         log('warn', 'nftables table inet switchyard is missing: restoring it');
-        firewall.reload(bridgeNetworks());
+        reloadFirewall();
       }
     } catch (err) {
       log('warn', `firewall check: ${String(err)}`);
@@ -182,6 +197,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     if (engine.runtime.poller) clearInterval(engine.runtime.poller);
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
+    ports.close();
     await store.close().catch(() => {});
     rtnl.close();
     fs.rmSync(pidFile, { force: true });
