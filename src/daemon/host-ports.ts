@@ -18,6 +18,24 @@ export interface HostPortsOptions {
 
 export function makeHostPorts(o: HostPortsOptions): HostPorts {
   const forwarding = new Set<4 | 6>();
+  // Read again only when the file changes (one stat per connect instead of a read).
+  const hostResolv = {
+    mtime: -1,
+    text: '',
+    read(): string {
+      let mtime = 0;
+      try {
+        mtime = fs.statSync('/etc/resolv.conf').mtimeMs;
+      } catch {
+        /* no file: empty */
+      }
+      if (mtime !== this.mtime) {
+        this.text = readOr('/etc/resolv.conf', '');
+        this.mtime = mtime;
+      }
+      return this.text;
+    },
+  };
   const readOr = (file: string, dflt: string) => {
     try {
       return fs.readFileSync(file, 'utf8');
@@ -55,7 +73,7 @@ export function makeHostPorts(o: HostPortsOptions): HostPorts {
     sandboxNetnsPresent(nsPath) {
       return isNetnsMount(nsPath);
     },
-    hostResolvConf: () => readOr('/etc/resolv.conf', ''),
+    hostResolvConf: () => hostResolv.read(),
     hostEtcHosts: () => readOr('/etc/hosts', '127.0.0.1\tlocalhost\n'),
     ensureForwarding(family) {
       if (!o.ipForward || forwarding.has(family)) return;

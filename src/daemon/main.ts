@@ -130,7 +130,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   ctx.dns = dns;
   const ports = new PortsService({ firewall, enabled: flags.firewall, log: info });
   ctx.ports = ports;
-  ctx.drivers.set('bridge', new BridgeDriver({ rtnl, openRtnl, firewall, defaultMtu: flags.mtu, log: info }));
+  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, defaultMtu: flags.mtu, log: info });
+  ctx.drivers.set('bridge', bridge);
   ctx.drivers.set('host', hostDriver());
   ctx.drivers.set('null', nullDriver());
 
@@ -197,6 +198,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     if (engine.runtime.poller) clearInterval(engine.runtime.poller);
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
+    await bridge.settle();
     ports.close();
     await store.close().catch(() => {});
     rtnl.close();

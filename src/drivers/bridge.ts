@@ -9,7 +9,8 @@
 import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
 import type { Rtnl } from '../kernel/netlink/index.js';
 import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
-import { close, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
+import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
+import { withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import { conflict } from '../errors.js';
 
@@ -86,23 +87,46 @@ export class BridgeDriver implements NetworkDriver {
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const name = net.bridgeName!;
     this.o.firewall.deleteNetwork(name);
-    await this.o.rtnl.deleteLinkAsync(name);
+    const br = this.o.rtnl.getLink(name);
+    if (!br) return;
+    // Free the name at once (a network may be created again with it), then let the
+    // kernel's slow unregister run off the event loop.
+    this.o.rtnl.setLink(br.index, { up: false, name: `syd${net.id.slice(0, 10)}` });
+    this.background(br.index);
+  }
+
+  /** Kernel deletions still running in the background. */
+  private readonly pending = new Set<Promise<void>>();
+
+  private background(index: number): void {
+    const p: Promise<void> = this.o.rtnl
+      .deleteLinkAsync(index)
+      .catch((err) => this.o.log(`delete link ${index}: ${String(err)}`))
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Resolves when every background deletion has finished. */
+  async settle(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
-    const br = this.o.rtnl.getLink(net.bridgeName!);
-    if (!br) throw conflict('BRIDGE_MISSING', `bridge ${net.bridgeName} of network ${net.name} does not exist`);
+    // if_nametoindex is an ioctl (microseconds); RTM_GETLINK returns the whole link with
+    // its statistics. The daemon's thread is in the host namespace outside netns windows.
+    const brIndex = ifNameToIndex(net.bridgeName!);
+    if (!brIndex) throw conflict('BRIDGE_MISSING', `bridge ${net.bridgeName} of network ${net.name} does not exist`);
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     // A sandbox restarted right after it stopped: the kernel may not have reclaimed the
     // old namespace's veth yet, and it has this endpoint's name. It is dead; take it out.
-    if (this.o.rtnl.getLink(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
+    if (ifNameToIndex(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     let host: { index: number };
     try {
       host = this.o.rtnl.createVeth({
         name: ep.hostIfname!,
         mtu,
-        master: br.index,
+        master: brIndex,
         up: true,
         peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu },
       });
@@ -114,15 +138,15 @@ export class BridgeDriver implements NetworkDriver {
       // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
       // back out of the port it came in on (research/spikes.md §4).
       this.o.rtnl.setBridgePort(host.index, { hairpin: true });
+      const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
+      if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
       const rt = this.o.openRtnl(sb.nsPath);
       try {
-        const link = rt.getLink(ep.ifname);
-        if (!link) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
         if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0', sb.nsPath);
-        if (ep.ipv4) rt.addAddress(link.index, ep.ipv4);
-        if (ep.ipv6) rt.addAddress(link.index, ep.ipv6, { noDad: true });
-        rt.setLink(link.index, { up: true });
-        if (opts.gateway && !net.internal) this.routes(rt, link.index, ep, true);
+        if (ep.ipv4) rt.addAddress(index, ep.ipv4);
+        if (ep.ipv6) rt.addAddress(index, ep.ipv6, { noDad: true });
+        rt.setLink(index, { up: true });
+        if (opts.gateway && !net.internal) this.routes(rt, index, ep, true);
       } finally {
         rt.close();
       }
@@ -157,17 +181,20 @@ export class BridgeDriver implements NetworkDriver {
     // Free the interface name inside the sandbox at once (a reconnect may want it back),
     // then let the kernel's slow veth teardown run on the threadpool.
     try {
-      const rt = this.o.openRtnl(sb.nsPath);
-      try {
-        const link = rt.getLink(ep.ifname);
-        if (link) rt.setLink(link.index, { up: false, name: `syd${ep.id.slice(0, 10)}` });
-      } finally {
-        rt.close();
+      const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
+      if (index) {
+        const rt = this.o.openRtnl(sb.nsPath);
+        try {
+          rt.setLink(index, { up: false, name: `syd${ep.id.slice(0, 10)}` });
+        } finally {
+          rt.close();
+        }
       }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
-    await this.o.rtnl.deleteLinkAsync(ep.hostIfname!);
+    const host = ifNameToIndex(ep.hostIfname!);
+    if (host) this.background(host);
   }
 
   endpointPresent(net: NetworkRecord, ep: EndpointRecord): boolean {

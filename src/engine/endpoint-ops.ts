@@ -18,7 +18,7 @@ import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { checkBridgeCapacity, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
-import { writeSandboxFiles } from './sandbox-files.js';
+import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -172,7 +172,7 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
     if (sb.state.status !== 'running') return; // joined when the sandbox starts
     try {
       joinEndpoint(ctx, sb, endpoint, [...siblings, endpoint]);
-      writeSandboxFiles(ctx, sb);
+      refreshNaming(ctx, sb);
     } catch (err) {
       await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
       await ctx.state.commit({ removeEndpoints: [endpoint.id], releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })) });
@@ -214,6 +214,18 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
       removeEndpoints: [ep.id],
       releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
     });
-    if (sb.state.status === 'running') writeSandboxFiles(ctx, sb);
+    if (sb.state.status === 'running') refreshNaming(ctx, sb);
   });
+}
+
+/**
+ * After a connect or disconnect: rewrite what changed of /etc (usually only hosts) and
+ * start or stop the embedded DNS for the sandbox when its first user-defined network
+ * came or its last one went (resolv.conf switches between the two forms then).
+ */
+function refreshNaming(ctx: EngineContext, sb: SandboxRecord): void {
+  writeSandboxFiles(ctx, sb);
+  if (!sb.nsPath || sb.networkMode === 'host') return;
+  if (usesEmbeddedDns(ctx, sb)) ctx.dns.attach(sb.id, sb.nsPath);
+  else ctx.dns.detach(sb.id);
 }

@@ -37,8 +37,35 @@ function linkTargets(ctx: EngineContext, sb: SandboxRecord): LinkTarget[] {
   return out;
 }
 
+/** What each file was last written with: a connect usually changes only /etc/hosts. */
+const written = new Map<string, string>();
+
+/**
+ * Overwrites a file's content keeping its inode (the bind mount points at the inode).
+ * Writing then trimming with ftruncate costs ~10 µs; opening with O_TRUNC costs ~250 µs
+ * on ext4, which frees and reallocates the block every time.
+ */
 function writeInPlace(file: string, text: string): void {
-  fs.writeFileSync(file, text, { mode: 0o644 });
+  if (written.get(file) === text) return;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch {
+    fd = fs.openSync(file, 'w', 0o644);
+  }
+  try {
+    const buf = Buffer.from(text);
+    fs.writeSync(fd, buf, 0, buf.length, 0);
+    fs.ftruncateSync(fd, buf.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+  written.set(file, text);
+}
+
+/** Forgets a removed sandbox's files. */
+export function forgetSandboxFiles(sb: SandboxRecord): void {
+  for (const f of ['hosts', 'hostname', 'resolv.conf']) written.delete(path.join(sb.dir, f));
 }
 
 export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {

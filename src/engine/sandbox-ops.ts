@@ -15,7 +15,7 @@ import { endpointAddresses } from './state.js';
 import { findNetwork } from './network-ops.js';
 import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
-import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
+import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
 import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
@@ -189,6 +189,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
   const endpoints = ctx.state.endpointsOfSandbox(sb.id);
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
     fs.mkdirSync(sb.dir, { recursive: true });
+    forgetSandboxFiles(sb);
     if (sb.networkMode.startsWith('container:')) {
       const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
       if (!target || target.state.status !== 'running' || !target.nsPath) {
@@ -308,6 +309,8 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
       releases: endpoints.flatMap((e) => endpointAddresses(e).map((ip) => ({ networkId: e.networkId, ip }))),
     });
     fs.rmSync(sb.dir, { recursive: true, force: true });
+    forgetSandboxFiles(sb);
+    ctx.upstreams.delete(sb.id);
   });
 }
 

@@ -16,7 +16,10 @@ type Term =
   | { kind: 'bool'; value: boolean }
   | { kind: 'nil' }
   | { kind: 'call'; name: string }
-  | { kind: 'paren'; pipeline: Pipeline };
+  | { kind: 'paren'; pipeline: Pipeline; path: string[] };
+
+/** Marks a field chain token that follows a closing paren. */
+const CHAIN = '\u0000';
 
 /** A command: its first term applied to the rest (a function call or a method call). */
 type Command = Term[];
@@ -90,6 +93,11 @@ function lexAction(text: string): string[] {
       if (j < 0) throw templateError('unterminated raw string');
       tokens.push(text.slice(i, j + 1));
       i = j + 1;
+    } else if (c === ')' && text[i + 1] === '.' && /[A-Za-z_]/.test(text[i + 2] ?? '')) {
+      // `(index .X "k").Field`: a field chain right after a parenthesised pipeline.
+      const m = /^\.[A-Za-z0-9_.]+/.exec(text.slice(i + 1))!;
+      tokens.push(')', `${CHAIN}${m[0]}`);
+      i += 1 + m[0].length;
     } else if ('()|,'.includes(c)) {
       tokens.push(c);
       i++;
@@ -127,7 +135,8 @@ function parseTerm(word: string, ts: TokenStream): Term {
   if (word === '(') {
     const pipeline = parsePipeline(ts, ')');
     if (ts.next() !== ')') throw templateError('unclosed left paren');
-    return { kind: 'paren', pipeline };
+    if (ts.peek()?.startsWith(CHAIN)) return { kind: 'paren', pipeline, path: ts.next()!.slice(CHAIN.length + 1).split('.') };
+    return { kind: 'paren', pipeline, path: [] };
   }
   if (word.startsWith('"')) return { kind: 'string', value: JSON.parse(word) as string };
   if (word.startsWith('`')) return { kind: 'string', value: word.slice(1, -1) };
@@ -330,7 +339,7 @@ function evalTerm(term: Term, scope: Scope, args: unknown[], final: unknown): un
     case 'nil':
       return null;
     case 'paren':
-      return evalPipeline(term.pipeline, scope);
+      return term.path.reduce<unknown>((v, key) => lookup(v, key), evalPipeline(term.pipeline, scope));
     case 'call': {
       const fn = scope.functions[term.name];
       if (fn === undefined) throw templateError(`function ${JSON.stringify(term.name)} not defined`);

@@ -81,3 +81,9 @@ test('table formats print a header and align like Go\'s tabwriter (minwidth 10, 
   assert.equal(renderFormat('table {{.Name}}', []), 'NAME\n');
   assert.equal(alignTable('a\tb\nccc\td'), 'a         b\nccc       d');
 });
+
+test('a field chain after a parenthesised pipeline', () => {
+  const data = { NetworkSettings: { Networks: { netA: { IPAddress: '10.0.0.2' } } }, IPAM: { Config: [{ Gateway: '10.0.0.1' }] } };
+  assert.equal(renderTemplate('{{(index .NetworkSettings.Networks "netA").IPAddress}}', data), '10.0.0.2');
+  assert.equal(renderTemplate('{{(index .IPAM.Config 0).Gateway}}', data), '10.0.0.1');
+});
