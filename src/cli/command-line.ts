@@ -31,6 +31,7 @@ export type Command =
   | { name: 'start'; refs: string[] }
   | { name: 'rm'; refs: string[]; force: boolean }
   | { name: 'port'; sandbox: string; privatePort?: string }
+  | { name: 'rename'; sandbox: string; newName: string }
   | { name: 'firewall reload' };
 
 export interface Plan {

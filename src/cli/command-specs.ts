@@ -271,6 +271,14 @@ export const COMMANDS: Record<string, CommandSpec> = {
     build: (f) => ({ name: 'port', sandbox: f.positionals[0]!, ...opt('privatePort', f.positionals[1]) }),
   },
 
+  rename: {
+    summary: 'Rename a sandbox',
+    usage: 'SANDBOX NEW_NAME',
+    args: { min: 2, max: 2 },
+    flags: {},
+    build: (f) => ({ name: 'rename', sandbox: f.positionals[0]!, newName: f.positionals[1]! }),
+  },
+
   'firewall reload': {
     summary: "Re-apply Switchyard's nftables table",
     usage: '',

@@ -56,6 +56,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       case 'start':
       case 'rm':
       case 'port':
+      case 'rename':
         return await (await import('./sandbox-commands.js')).runSandboxCommand(command, client, io);
       case 'version':
       case 'info':

@@ -1,5 +1,5 @@
 /**
- * ps, inspect, logs, stop, start, rm and port: docker's container commands, for sandboxes.
+ * ps, inspect, logs, stop, start, rm, port and rename: docker's container commands, for sandboxes.
  */
 import type { SwitchyardClient } from '../api/client.js';
 import type { DockerPortBinding, SandboxSummary } from '../api/docker-views.js';
@@ -10,7 +10,7 @@ import type { CliIo } from './cli-io.js';
 import { forEachRef, inspectEach } from './multi-ref.js';
 import { formatList, goTimeString, type ListFormat } from './output-format.js';
 
-type SandboxCommand = Extract<Command, { name: 'ps' | 'inspect' | 'logs' | 'stop' | 'start' | 'rm' | 'port' }>;
+type SandboxCommand = Extract<Command, { name: 'ps' | 'inspect' | 'logs' | 'stop' | 'start' | 'rm' | 'port' | 'rename' }>;
 
 export async function runSandboxCommand(command: SandboxCommand, client: SwitchyardClient, io: CliIo): Promise<number> {
   switch (command.name) {
@@ -40,6 +40,10 @@ export async function runSandboxCommand(command: SandboxCommand, client: Switchy
         await client.removeSandbox(ref, command.force);
         io.stdout.write(`${ref}\n`);
       });
+    case 'rename':
+      // docker rename prints nothing on success.
+      await client.renameSandbox(command.sandbox, command.newName);
+      return 0;
     case 'port': {
       const sandbox = await client.inspectSandbox(command.sandbox);
       io.stdout.write(portLines(command.sandbox, sandbox.NetworkSettings.Ports, command.privatePort));

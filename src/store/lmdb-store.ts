@@ -68,7 +68,12 @@ const DEFAULTS = { historyRevisions: 10_000, leaseCheckIntervalMs: 250, flushInt
 
 export async function openLmdbStore(opts: LmdbStoreOptions): Promise<Store> {
   const store = new LmdbStore(opts);
-  store.start();
+  try {
+    store.start();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   return store;
 }
 
