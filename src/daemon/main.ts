@@ -12,6 +12,7 @@ import { makeHostPorts } from './host-ports.js';
 import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
+import { ifNameToIndex } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
 import { Firewall } from '../services/firewall/firewall.js';
 import { DnsService } from '../services/dns/service.js';
@@ -27,6 +28,7 @@ import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller } from '../engine/sandbox-ops.js';
 import { BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
+import { Graveyard } from '../drivers/graveyard.js';
 import { createApiServer } from '../api/server.js';
 import { SwitchyardError, asSwitchyardError } from '../errors.js';
 
@@ -130,7 +132,9 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   ctx.dns = dns;
   const ports = new PortsService({ firewall, enabled: flags.firewall, log: info });
   ctx.ports = ports;
-  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, defaultMtu: flags.mtu, log: info });
+  const graveyard = new Graveyard(rtnl, Rtnl.open(), info);
+  await graveyard.flush(); // leftovers of a crash
+  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, graveyard, defaultMtu: flags.mtu, log: info });
   ctx.drivers.set('bridge', bridge);
   ctx.drivers.set('host', hostDriver());
   ctx.drivers.set('null', nullDriver());
@@ -157,9 +161,13 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const { strayClaims } = await state.load();
   const report = await reconcile(ctx, engine.runtime, {
     links: () => rtnl.listLinks().map((l) => l.name),
-    deleteLink: (name) => rtnl.deleteLinkAsync(name),
+    deleteLink: async (name) => {
+      const index = ifNameToIndex(name);
+      if (index) graveyard.bury(index);
+    },
     pinNetnsFromProcess: (pid, nsPath) => pinProcessNetns(pid, nsPath),
   }, strayClaims);
+  await graveyard.flush(); // what reconcile took out of service is gone before we serve
   await ensurePredefinedNetworks(ctx);
   firewall.reload(bridgeNetworks());
   info(`reconciled: ${JSON.stringify(report)}`);
@@ -199,6 +207,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
     await bridge.settle();
+    graveyard.close();
     ports.close();
     await store.close().catch(() => {});
     rtnl.close();

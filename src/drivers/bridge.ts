@@ -11,6 +11,7 @@ import type { Rtnl } from '../kernel/netlink/index.js';
 import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns } from '../kernel/netns.js';
+import type { Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import { conflict } from '../errors.js';
 
@@ -32,6 +33,8 @@ export interface BridgeDriverOptions {
   /** Opens rtnetlink inside a sandbox namespace. */
   openRtnl: (nsPath: string) => Rtnl;
   firewall: FirewallPort;
+  /** Batched deletion of links that are out of service. */
+  graveyard: Graveyard;
   /** Daemon-wide default MTU (--mtu). */
   defaultMtu: number;
   log: (msg: string) => void;
@@ -87,28 +90,15 @@ export class BridgeDriver implements NetworkDriver {
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const name = net.bridgeName!;
     this.o.firewall.deleteNetwork(name);
-    const br = this.o.rtnl.getLink(name);
-    if (!br) return;
-    // Free the name at once (a network may be created again with it), then let the
-    // kernel's slow unregister run off the event loop.
-    this.o.rtnl.setLink(br.index, { up: false, name: `syd${net.id.slice(0, 10)}` });
-    this.background(br.index);
+    const index = ifNameToIndex(name);
+    // Free the name at once (a network may be created again with it); the kernel's slow
+    // unregister happens later, batched with others (graveyard.ts).
+    if (index) this.o.graveyard.bury(index, `syd${net.id.slice(0, 10)}`);
   }
 
-  /** Kernel deletions still running in the background. */
-  private readonly pending = new Set<Promise<void>>();
-
-  private background(index: number): void {
-    const p: Promise<void> = this.o.rtnl
-      .deleteLinkAsync(index)
-      .catch((err) => this.o.log(`delete link ${index}: ${String(err)}`))
-      .finally(() => this.pending.delete(p));
-    this.pending.add(p);
-  }
-
-  /** Resolves when every background deletion has finished. */
-  async settle(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+  /** Resolves when every batched deletion has finished. */
+  settle(): Promise<void> {
+    return this.o.graveyard.settle();
   }
 
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
@@ -194,7 +184,7 @@ export class BridgeDriver implements NetworkDriver {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
     const host = ifNameToIndex(ep.hostIfname!);
-    if (host) this.background(host);
+    if (host) this.o.graveyard.bury(host);
   }
 
   endpointPresent(net: NetworkRecord, ep: EndpointRecord): boolean {

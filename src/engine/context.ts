@@ -88,7 +88,7 @@ export interface EngineContext {
   dns: DnsPort;
   ports?: PortsPort;
   /** Per-sandbox upstream resolvers, decided when its resolv.conf is written. */
-  upstreams: Map<string, { servers: string[]; fromSandboxNs: boolean }>;
+  upstreams: Map<string, { servers: string[]; fromSandboxNs: boolean; userNdots?: boolean }>;
   random: (n: number) => Uint8Array;
   now: () => Date;
   log: (msg: string) => void;

@@ -10,17 +10,29 @@ import type { EndpointRecord } from './types.js';
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 
+interface AskerNetwork {
+  netId: string;
+  netName: string;
+}
+
 export class EngineDnsDirectory implements DnsDirectory {
   private generation = -1;
   private readonly index = new Map<string, Map<string, EndpointRecord[]>>();
+  /** Per asking sandbox, its user-defined networks: every query needs them, they change only with the state. */
+  private readonly askers = new Map<string, AskerNetwork[]>();
 
   constructor(private readonly ctx: EngineContext) {}
 
+  /** Drops every derived view when the state moved since they were built. */
+  private sync(): void {
+    if (this.generation === this.ctx.state.generation) return;
+    this.index.clear();
+    this.askers.clear();
+    this.generation = this.ctx.state.generation;
+  }
+
   private namesOf(netId: string): Map<string, EndpointRecord[]> {
-    if (this.generation !== this.ctx.state.generation) {
-      this.index.clear();
-      this.generation = this.ctx.state.generation;
-    }
+    this.sync();
     let names = this.index.get(netId);
     if (names) return names;
     names = new Map();
@@ -38,12 +50,16 @@ export class EngineDnsDirectory implements DnsDirectory {
   }
 
   /** The asker's endpoints on user-defined networks (the default bridge has no name resolution). */
-  private askerNetworks(sandboxId: string): { netId: string; netName: string }[] {
-    const out: { netId: string; netName: string }[] = [];
+  private askerNetworks(sandboxId: string): AskerNetwork[] {
+    this.sync();
+    const cached = this.askers.get(sandboxId);
+    if (cached) return cached;
+    const out: AskerNetwork[] = [];
     for (const ep of this.ctx.state.endpointsOfSandbox(sandboxId)) {
       const net = this.ctx.state.networks.get(ep.networkId);
       if (net && !net.predefined) out.push({ netId: net.id, netName: net.name.toLowerCase() });
     }
+    this.askers.set(sandboxId, out);
     return out;
   }
 

@@ -105,7 +105,17 @@ export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
   ctx.upstreams.set(sb.id, {
     servers: resolv.upstreams.map((u) => u.address),
     fromSandboxNs: resolv.upstreams.some((u) => !u.fromHost),
+    userNdots: userSetNdots(sb.dns.options),
   });
+}
+
+/**
+ * `--dns-option ndots:N` with N > 0 (moby sandbox_dns_unix.go, `ndotsSet`): the embedded
+ * DNS then answers an unknown single-label name with an empty NOERROR so the stub
+ * resolver goes on with its search domains instead of stopping at an upstream NXDOMAIN.
+ */
+function userSetNdots(options: readonly string[]): boolean {
+  return options.some((o) => /^ndots:[0-9]+$/.test(o) && Number(o.slice('ndots:'.length)) > 0);
 }
 
 function readOr(file: string, dflt: string): string {

@@ -26,6 +26,7 @@ export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFLA_LINK = 5;
 export const IFLA_MASTER = 10;
+export const IFLA_GROUP = 27;
 export const IFLA_PROTINFO = 12;
 export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
@@ -101,6 +102,8 @@ export interface SetLinkOptions {
   mtu?: number;
   name?: string;
   mac?: string;
+  /** Device group (IFLA_GROUP): a whole group can be deleted in one request. */
+  group?: number;
 }
 
 export interface BridgePortOptions {
@@ -301,6 +304,7 @@ export function setLink(sock: NetlinkSocket, ref: LinkRef, o: SetLinkOptions): v
   if (o.mac !== undefined) attrs.push(attr(IFLA_ADDRESS, macToBytes(o.mac)));
   if (o.master !== undefined) attrs.push(u32Attr(IFLA_MASTER, o.master ?? 0)); // 0 = nomaster
   if (o.name !== undefined) attrs.push(strAttr(IFLA_IFNAME, validName(o.name)));
+  if (o.group !== undefined) attrs.push(u32Attr(IFLA_GROUP, o.group));
   // A rename needs the index: IFLA_IFNAME would otherwise be read as the link to change.
   const target = o.name !== undefined && typeof ref === 'string' ? requireLink(sock, ref).index : ref;
   const send = (flags: { flags: number; change: number }, extra: Buffer[]): void => {
@@ -358,6 +362,20 @@ export function deleteLink(sock: NetlinkSocket, ref: LinkRef): void {
 export async function deleteLinkAsync(sock: NetlinkSocket, ref: LinkRef): Promise<void> {
   try {
     await sock.requestAsync(deleteMessage(ref), `delete link ${ref}`);
+  } catch (err) {
+    if (!isGone(err)) throw err;
+  }
+}
+
+/**
+ * Deletes every link of a device group in one request. The kernel unregisters them as one
+ * batch (rtnl_group_dellink → unregister_netdevice_many), paying the RCU grace period
+ * once for the whole group instead of once per device. No link in the group = success.
+ */
+export async function deleteGroupAsync(sock: NetlinkSocket, group: number): Promise<void> {
+  const msg = encodeMessage({ type: RTM_DELLINK, flags: NLM_F_REQUEST }, [encodeIfInfo({ index: 0 }), u32Attr(IFLA_GROUP, group)]);
+  try {
+    await sock.requestAsync(msg, `delete link group ${group}`);
   } catch (err) {
     if (!isGone(err)) throw err;
   }
