@@ -1,19 +1,17 @@
 /**
- * Data-path throughput (iperf3, one TCP stream), Switchyard against the same topology
- * built by hand without Switchyard, in one run:
- *   - sandbox ↔ sandbox on one bridge        vs  plain veth + bridge
- *   - outside → published port (DNAT)         vs  a routed path with one hand-written nft DNAT rule
+ * Data-path throughput (iperf3, one TCP stream), in one run, rounds alternating the paths:
+ *   - sandbox ↔ sandbox on one bridge:  Switchyard  vs  plain veth + bridge  vs  Docker containers
+ *   - outside → published port (DNAT):  Switchyard  vs  one hand-written nft DNAT rule  vs  Docker
+ * "outside" is a netns joined to the host netns by a veth, as a client on the LAN would be.
  *
- *   node dist/bench/datapath.js [--seconds 5] [--rounds 3]
+ *   node dist/bench/datapath.js [--seconds 5] [--rounds 3]        (Switchyard vs hand-built only)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
-
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
-const SECONDS = Number(values.seconds);
-const ROUNDS = Number(values.rounds);
+import type { DockerAnchor } from './anchors/docker.js';
 
 function sh(args: string[]): string {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
@@ -21,12 +19,12 @@ function sh(args: string[]): string {
   return r.stdout;
 }
 
-/** Runs an iperf3 server in nsPath (port 5201), a client from clientNs to addr:port; returns Gbit/s. */
-async function iperf(serverNs: string, clientNs: string, addr: string, port = 5201): Promise<number> {
+/** Runs an iperf3 server in serverNs (port 5201), a client from clientNs to addr:port; returns Gbit/s. */
+async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number, port = 5201): Promise<number> {
   const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
   try {
     await waitFor(() => sh(['nsenter', `--net=${serverNs}`, '--', 'ss', '-ltn']).includes(':5201'), 'iperf3 server');
-    const out = sh(['nsenter', `--net=${clientNs}`, '--', 'iperf3', '-c', addr, '-p', String(port), '-t', String(SECONDS), '-J']);
+    const out = sh(['nsenter', `--net=${clientNs}`, '--', 'iperf3', '-c', addr, '-p', String(port), '-t', String(seconds), '-J']);
     const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
     return j.end.sum_received.bits_per_second / 1e9;
   } finally {
@@ -34,12 +32,23 @@ async function iperf(serverNs: string, clientNs: string, addr: string, port = 52
   }
 }
 
+/** A veth from a host netns to a fresh "outside" netns: host side hostAddr/24, outside .2. */
+function outsideOf(hostNs: string, net: string, tag: string): TestNs {
+  const ext = makeNs(tag);
+  const hostIp = (...a: string[]) => sh(['nsenter', `--net=${hostNs}`, '--', 'ip', ...a]);
+  hostIp('link', 'add', 'syx0', 'type', 'veth', 'peer', 'name', 'syx1', 'netns', ext.name);
+  hostIp('addr', 'add', `${net}.1/24`, 'dev', 'syx0');
+  hostIp('link', 'set', 'syx0', 'up');
+  sh(['ip', '-n', ext.name, 'addr', 'add', `${net}.2/24`, 'dev', 'syx1']);
+  sh(['ip', '-n', ext.name, 'link', 'set', 'syx1', 'up']);
+  return ext;
+}
+
 /** The same shapes built by hand: a host ns with a bridge, two sandbox namespaces, an outside ns. */
 function manualTopology(): { host: TestNs; a: TestNs; b: TestNs; ext: TestNs } {
   const host = makeNs('mh');
   const a = makeNs('ma');
   const b = makeNs('mb');
-  const ext = makeNs('mx');
   const ip = (ns: TestNs, ...args: string[]) => sh(['ip', '-n', ns.name, ...args]);
   ip(host, 'link', 'add', 'sybr', 'type', 'bridge');
   ip(host, 'addr', 'add', '10.240.0.1/24', 'dev', 'sybr');
@@ -51,72 +60,76 @@ function manualTopology(): { host: TestNs; a: TestNs; b: TestNs; ext: TestNs } {
     ip(ns, 'link', 'set', 'eth0', 'up');
     ip(ns, 'route', 'add', 'default', 'via', '10.240.0.1');
   }
-  ip(host, 'link', 'add', 'syx0', 'type', 'veth', 'peer', 'name', 'syx1', 'netns', ext.name);
-  ip(host, 'addr', 'add', '198.18.3.1/24', 'dev', 'syx0');
-  ip(host, 'link', 'set', 'syx0', 'up');
-  ip(ext, 'addr', 'add', '198.18.3.2/24', 'dev', 'syx1');
-  ip(ext, 'link', 'set', 'syx1', 'up');
+  const ext = outsideOf(host.path, '198.18.3', 'mx');
   sh(['nsenter', `--net=${host.path}`, '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  return { host, a, b, ext };
-}
-
-function manualNat(host: TestNs): void {
   const rules = `table ip bench { chain pre { type nat hook prerouting priority dstnat; tcp dport 5201 dnat to 10.240.0.2:5201; }; }`;
   const r = spawnSync('nsenter', [`--net=${host.path}`, '--', 'nft', '-f', '-'], { input: rules, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
+  return { host, a, b, ext };
 }
 
-async function switchyardTopology(): Promise<{ d: TestDaemon; a: string; b: string; bIp: string; ext: TestNs }> {
-  const d = await startDaemon({ tag: 'dp' });
-  try {
-    return await buildOn(d);
-  } catch (err) {
-    await d.stop();
-    throw err;
-  }
-}
+interface Pair { server: string; client: string; addr: string; ext: TestNs }
 
-async function buildOn(d: TestDaemon): Promise<{ d: TestDaemon; a: string; b: string; bIp: string; ext: TestNs }> {
+async function switchyardPair(d: TestDaemon): Promise<Pair> {
   d.cli(['network', 'create', '--subnet', '10.241.0.0/24', 'dp']);
   d.cli(['run', '-d', '--name', 'sa', '--network', 'dp', '-p', '5201:5201', '--', 'sleep', 'infinity']);
   d.cli(['run', '-d', '--name', 'sb', '--network', 'dp', '--', 'sleep', 'infinity']);
   const inspect = (n: string) => JSON.parse(d.cli(['inspect', n]).stdout)[0];
-  const ext = makeNs('dx');
-  d.onHost('ip', ['link', 'add', 'syx0', 'type', 'veth', 'peer', 'name', 'syx1', 'netns', ext.name]);
-  d.onHost('ip', ['addr', 'add', '198.18.4.1/24', 'dev', 'syx0']);
-  d.onHost('ip', ['link', 'set', 'syx0', 'up']);
-  sh(['ip', '-n', ext.name, 'addr', 'add', '198.18.4.2/24', 'dev', 'syx1']);
-  sh(['ip', '-n', ext.name, 'link', 'set', 'syx1', 'up']);
-  return { d, a: inspect('sa').NetworkSettings.SandboxKey, b: inspect('sb').NetworkSettings.SandboxKey, bIp: inspect('sa').NetworkSettings.Networks.dp.IPAddress, ext };
+  return { server: inspect('sa').NetworkSettings.SandboxKey, client: inspect('sb').NetworkSettings.SandboxKey, addr: inspect('sa').NetworkSettings.Networks.dp.IPAddress, ext: outsideOf(d.host.path, '198.18.4', 'dx') };
+}
+
+async function dockerPair(dk: DockerAnchor): Promise<Pair> {
+  await dk.createNetwork('dp', '10.242.0.0/24');
+  const a = await dk.runContainer('dpa', 'dp', [[5201, 5201]]);
+  const b = await dk.runContainer('dpb', 'dp');
+  const na = await dk.netnsOf(a);
+  const nb = await dk.netnsOf(b);
+  return { server: na.path, client: nb.path, addr: na.ip('dp'), ext: outsideOf(dk.host.path, '198.18.5', 'dkx') };
+}
+
+export interface DatapathResult { gbps: Record<string, number[]>; seconds: number; rounds: number }
+
+/** `d`: a running Switchyard daemon (its host netns gets one extra veth); `docker`: optional anchor. */
+export async function runDatapath(opts: { d: TestDaemon; docker?: DockerAnchor; seconds: number; rounds: number }): Promise<DatapathResult> {
+  const manual = manualTopology();
+  const rows: Record<string, number[]> = {};
+  const add = (k: string, v: number) => (rows[k] ??= []).push(Math.round(v * 100) / 100);
+  const ext: TestNs[] = [manual.ext];
+  try {
+    const sy = await switchyardPair(opts.d);
+    ext.push(sy.ext);
+    const dk = opts.docker ? await dockerPair(opts.docker) : undefined;
+    if (dk) ext.push(dk.ext);
+    const S = opts.seconds;
+    for (let r = 0; r < opts.rounds; r++) {
+      add('bridge: plain veth+bridge', await iperf(manual.a.path, manual.b.path, '10.240.0.2', S));
+      add('bridge: switchyard', await iperf(sy.server, sy.client, sy.addr, S));
+      if (dk) add('bridge: docker', await iperf(dk.server, dk.client, dk.addr, S));
+      add('published: plain nft DNAT', await iperf(manual.a.path, manual.ext.path, '198.18.3.1', S));
+      add('published: switchyard', await iperf(sy.server, sy.ext.path, '198.18.4.1', S));
+      if (dk) add('published: docker', await iperf(dk.server, dk.ext.path, '198.18.5.1', S));
+    }
+  } finally {
+    for (const ns of [manual.host, manual.a, manual.b, ...ext]) removeNs(ns);
+    opts.d.cli(['rm', '-f', 'sa', 'sb'], { allowFail: true });
+    opts.d.cli(['network', 'rm', 'dp'], { allowFail: true });
+    if (opts.docker) {
+      for (const c of ['dpa', 'dpb']) await opts.docker.api('DELETE', `/containers/${c}?force=1`).catch(() => {});
+      await opts.docker.removeNetwork('dp').catch(() => {});
+    }
+  }
+  return { gbps: rows, seconds: opts.seconds, rounds: opts.rounds };
 }
 
 async function main(): Promise<void> {
-  const manual = manualTopology();
-  const rows: Record<string, number[]> = { plainBridge: [], syBridge: [], plainNat: [], syPublished: [] };
-  let sy: Awaited<ReturnType<typeof switchyardTopology>> | undefined;
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+  const d = await startDaemon({ tag: 'dp' });
   try {
-    manualNat(manual.host);
-    sy = await switchyardTopology();
-    for (let r = 0; r < ROUNDS; r++) {
-      rows.plainBridge!.push(await iperf(manual.a.path, manual.b.path, '10.240.0.2'));
-      rows.syBridge!.push(await iperf(sy.a, sy.b, sy.bIp));
-      rows.plainNat!.push(await iperf(manual.a.path, manual.ext.path, '198.18.3.1'));
-      rows.syPublished!.push(await iperf(sy.a, sy.ext.path, '198.18.4.1'));
-    }
+    const r = await runDatapath({ d, seconds: Number(values.seconds), rounds: Number(values.rounds) });
+    console.log(JSON.stringify(r, null, 2));
   } finally {
-    for (const ns of [manual.host, manual.a, manual.b, manual.ext]) removeNs(ns);
-    if (sy) {
-      removeNs(sy.ext);
-      await sy.d.stop();
-    }
+    await d.stop();
   }
-  const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-  const f = (x: number) => x.toFixed(1);
-  console.log(`| Path | Switchyard Gbit/s (median of ${ROUNDS}) | hand-built Gbit/s | ratio |`);
-  console.log('|---|---|---|---|');
-  console.log(`| sandbox ↔ sandbox, one bridge | ${f(med(rows.syBridge!))} | ${f(med(rows.plainBridge!))} (veth + bridge) | ${(med(rows.syBridge!) / med(rows.plainBridge!)).toFixed(2)} |`);
-  console.log(`| outside → published port | ${f(med(rows.syPublished!))} | ${f(med(rows.plainNat!))} (one nft DNAT rule) | ${(med(rows.syPublished!) / med(rows.plainNat!)).toFixed(2)} |`);
-  console.log(`\nraw: ${JSON.stringify(rows)}`);
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,34 +1,46 @@
 /**
- * `npm run bench`: Switchyard's own figures, measured through the daemon's API over its
- * unix socket, in a throwaway host namespace (the machine's networking is untouched).
+ * `npm run bench`: Switchyard's figures through its API over its unix socket, in throwaway
+ * namespaces (the machine's own networking is untouched); with `--vs docker,netavark,cni` the
+ * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
- *   npm run bench -- [--sandboxes 1000] [--iterations 200] [--out bench/results]
+ *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli] [--out bench/results]
  *
- * Writes a JSON file per run and prints a Markdown table for docs/BENCHMARKS.md.
+ * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
-import { summarize, time, type Summary } from './stats.js';
+import { summarize, time, Rounds, type Summary } from './stats.js';
+import { AnchorFiller, attachAtScale, attachByPorts, networkCreateRemove, scaleProbes, warmNetworks } from './attach.js';
+import { anchorVersions, availableAnchors, INSTALL_HINT, parseVs, startAnchors, stopAnchors, type Systems } from './systems.js';
+import { diffSnapshots, mainNamespaceSnapshot, rssMb } from './host-tools.js';
+import { cliStartup } from './cli-startup.js';
+import { dnsBench } from './dns.js';
+import { runDatapath } from './datapath.js';
+import { renderMarkdown } from './report.js';
 
 const { values } = parseArgs({
   options: {
-    sandboxes: { type: 'string', default: '1000' },
-    iterations: { type: 'string', default: '200' },
+    vs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    sandboxes: { type: 'string' },
+    iterations: { type: 'string' },
+    rounds: { type: 'string' },
+    'anchor-scale': { type: 'string' },
+    skip: { type: 'string', default: '' },
     out: { type: 'string', default: 'bench/results' },
   },
 });
-const LARGE = Number(values.sandboxes);
-const ITER = Number(values.iterations);
+const QUICK = values.quick!;
+const LARGE = Number(values.sandboxes ?? 1000);
+const ITER = Number(values.iterations ?? (QUICK ? 50 : 200));
+const ROUNDS = Number(values.rounds ?? (QUICK ? 10 : 30));
+const ANCHOR_SCALE = Number(values['anchor-scale'] ?? 100);
+const SKIP = new Set(values.skip!.split(',').filter(Boolean));
 const PER_NETWORK = 250;
-
-function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-  return Math.round((kb / 1024) * 10) / 10;
-}
 
 async function runSandboxes(d: TestDaemon, count: number, networks: string[], prefix: string): Promise<string[]> {
   const ids: string[] = [];
@@ -55,83 +67,123 @@ async function connectCycle(d: TestDaemon, sandboxes: string[], target: string):
   return { connect: summarize(c), disconnect: summarize(x) };
 }
 
-async function networkCycle(d: TestDaemon): Promise<{ create: Summary; remove: Summary }> {
-  const c: number[] = [];
-  const r: number[] = [];
-  // Creates in a row, then removes in a row: back-to-back create/remove pairs would measure
-  // the kernel still reclaiming the previous bridge (it holds the RTNL lock for part of it).
-  const ids: string[] = [];
-  const n = Math.min(ITER, 100);
-  for (let i = 0; i < n; i++) {
-    const [tc, res] = await time(() => d.client.createNetwork({ Name: `bnet${i}`, IPAM: { Config: [{ Subnet: `10.150.${i}.0/24` }] } }));
-    c.push(tc);
-    ids.push(res.Id);
-  }
-  for (const id of ids) {
-    const [tr] = await time(() => d.client.removeNetwork(id));
-    r.push(tr);
-  }
-  return { create: summarize(c), remove: summarize(r) };
-}
+const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 async function main(): Promise<void> {
   const started = new Date();
+  const asked = parseVs(values.vs);
+  const { use, missing } = availableAnchors(asked);
+  if (missing.length) console.error(`not installed, skipped: ${missing.join(', ')}. Install them with:\n  ${INSTALL_HINT}`);
+  const before = mainNamespaceSnapshot();
   const load0 = os.loadavg();
-  const d = await startDaemon({ tag: 'bench' });
-  const result: Record<string, unknown> = { started: started.toISOString(), machine: { cpus: os.cpus().length, kernel: os.release(), node: process.version } };
+  const result: Record<string, any> = {
+    started: started.toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    quick: QUICK,
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, kernel: os.release(), node: process.version, memGb: Math.round(os.totalmem() / 2 ** 30) },
+    anchors: use,
+    versions: anchorVersions(use),
+    settings: { sandboxes: LARGE, iterations: ITER, rounds: ROUNDS, anchorScale: ANCHOR_SCALE },
+  };
+  log(`anchors: ${use.join(', ') || 'none'}`);
+  const [tStart, d] = await time(() => startDaemon({ tag: 'bench' }));
+  result.daemonFirstStartMs = Math.round(tStart);
+  let anchors: Omit<Systems, 'sy'> = {};
+  let filler: AnchorFiller | undefined;
+  let warm: Awaited<ReturnType<typeof warmNetworks>> | undefined;
+  let probes: Awaited<ReturnType<typeof scaleProbes>> = [];
   try {
+    const starts = new Rounds();
+    for (let i = 0; i < (QUICK ? 3 : 5); i++) await starts.timed('restart at 0 endpoints', () => d.restart());
+    anchors = await startAnchors(use);
+    const s: Systems = { sy: d, ...anchors };
+
+    log('network create/remove');
+    const nets = await networkCreateRemove(s, Math.min(ITER, 100));
+    result.networks = nets.summaries();
+    result.networkCreate = result.networks['switchyard create'];
+    result.networkRemove = result.networks['switchyard remove'];
+
+    log('attach/detach with 0, 1, 32 published ports');
+    warm = await warmNetworks(s);
+    result.attachByPorts = (await attachByPorts(s, warm, ROUNDS)).summaries();
+
+    log('scale');
     const netCount = Math.max(1, Math.ceil(LARGE / PER_NETWORK));
-    const nets: string[] = [];
+    const homes: string[] = [];
     for (let i = 0; i < netCount; i++) {
-      nets.push(`home${i}`);
+      homes.push(`home${i}`);
       await d.client.createNetwork({ Name: `home${i}` });
     }
     await d.client.createNetwork({ Name: 'target' });
+    const scaleSystems = ['switchyard', ...use];
+    probes = await scaleProbes(s, warm, scaleSystems);
+    filler = new AnchorFiller(s, warm);
+    const scale = new Rounds();
+    const rss: Record<string, number> = {};
 
-    const net0 = await networkCycle(d);
-    result.networkCreate = net0.create;
-    result.networkRemove = net0.remove;
-
-    const small = await runSandboxes(d, 10, nets, 's');
+    const small = await runSandboxes(d, 10, homes, 's');
     result.rss10 = rssMb(d.proc.pid!);
     result.at10 = await connectCycle(d, small, 'target');
+    await filler.growTo(10, use);
+    await attachAtScale(s, warm, '10', ROUNDS, probes, scale);
 
-    const [tRun, large] = await time(() => runSandboxes(d, LARGE - 10, nets, 'l'));
-    result.runRateMs = Math.round((tRun / Math.max(1, LARGE - 10)) * 1000) / 1000;
+    const mid = await runSandboxes(d, 90, homes, 'm');
+    const midAnchors = use.filter(() => ANCHOR_SCALE >= 100);
+    await filler.growTo(100, midAnchors);
+    await attachAtScale(s, warm, '100', ROUNDS, probes.filter((p) => p.system === 'switchyard' || midAnchors.includes(p.system as never)), scale);
+    if (s.docker) rss['dockerd @100'] = rssMb(s.docker.proc.pid!);
+
+    const [tRun, large] = await time(() => runSandboxes(d, LARGE - 100, homes, 'l'));
+    result.runRateMs = Math.round((tRun / Math.max(1, LARGE - 100)) * 1000) / 1000;
     result.rssLarge = rssMb(d.proc.pid!);
-    result.atLarge = await connectCycle(d, [...small, ...large], 'target');
+    const bigAnchors = use.filter(() => ANCHOR_SCALE >= LARGE);
+    await filler.growTo(LARGE, bigAnchors);
+    await attachAtScale(s, warm, String(LARGE), ROUNDS, probes.filter((p) => p.system === 'switchyard' || bigAnchors.includes(p.system as never)), scale);
+    result.atLarge = await connectCycle(d, [...small, ...mid, ...large], 'target');
     result.sandboxes = LARGE;
+    result.attachAtScale = scale.summaries();
+    result.anchorRssMb = rss;
 
-    const [tRestart] = await time(() => d.restart());
-    result.restartWithReconcileMs = Math.round(tRestart);
+    log(`restart with reconcile at ${LARGE}`);
+    const restarts = new Rounds();
+    for (let i = 0; i < (QUICK ? 1 : 3); i++) await restarts.timed(`restart at ${LARGE} endpoints`, () => d.restart());
+    result.restarts = { ...starts.summaries(), ...restarts.summaries() };
+    result.restartWithReconcileMs = Math.round(restarts.samples[`restart at ${LARGE} endpoints`]![0]!);
     result.rssAfterRestart = rssMb(d.proc.pid!);
+
+    if (!SKIP.has('cli')) {
+      log('CLI start-up');
+      result.cliStartup = cliStartup(d, QUICK ? 20 : 30).summaries();
+    }
+    if (!SKIP.has('dns')) {
+      log('DNS (dnsperf)');
+      result.dns = await dnsBench(s, { rounds: QUICK ? 1 : 3, seconds: QUICK ? 3 : 10, rate: 1000 });
+    }
+    if (!SKIP.has('datapath')) {
+      log('data path (iperf3)');
+      result.datapath = await runDatapath({ d, docker: s.docker, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3 });
+    }
   } finally {
+    log('teardown');
+    for (const p of probes) await Promise.resolve(p.release()).catch((e) => console.error(`probe release: ${e}`));
+    filler?.release();
+    await warm?.release().catch((e) => console.error(`warm release: ${e}`));
+    await stopAnchors(anchors);
     const tStop = performance.now();
     await d.stop();
     result.teardownMs = Math.round(performance.now() - tStop);
   }
   result.load = { before: load0, after: os.loadavg() };
+  result.leftovers = diffSnapshots(before, mainNamespaceSnapshot());
   fs.mkdirSync(values.out!, { recursive: true });
-  const file = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify(result, null, 2));
-  printTable(result, file);
-}
-
-function printTable(r: Record<string, any>, file: string): void {
-  const row = (what: string, s: Summary) => `| ${what} | ${s.p50} | ${s.p99} | ${s.n} |`;
-  console.log(`\nResults written to ${file}\n`);
-  console.log('| Operation (through the API) | p50 ms | p99 ms | n |');
-  console.log('|---|---|---|---|');
-  console.log(row('network create', r.networkCreate));
-  console.log(row('network remove', r.networkRemove));
-  console.log(row('connect, 10 sandboxes on the host', r.at10.connect));
-  console.log(row('disconnect, 10 sandboxes', r.at10.disconnect));
-  console.log(row(`connect, ${r.sandboxes} sandboxes on the host`, r.atLarge.connect));
-  console.log(row(`disconnect, ${r.sandboxes} sandboxes`, r.atLarge.disconnect));
-  console.log(`\np50 connect ratio ${r.sandboxes}/10: ${(r.atLarge.connect.p50 / r.at10.connect.p50).toFixed(2)}`);
-  console.log(`daemon RSS: ${r.rss10} MB at 10 sandboxes, ${r.rssLarge} MB at ${r.sandboxes}, ${r.rssAfterRestart} MB after a restart`);
-  console.log(`run (create+start) per sandbox: ${r.runRateMs} ms; restart with reconcile at ${r.sandboxes}: ${r.restartWithReconcileMs} ms`);
-  console.log(`load average before ${r.load.before.map((x: number) => x.toFixed(2)).join(' ')}, after ${r.load.after.map((x: number) => x.toFixed(2)).join(' ')}`);
+  const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
+  fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
+  const md = renderMarkdown(result);
+  fs.writeFileSync(`${base}.md`, md);
+  console.log(md);
+  console.log(`\nResults written to ${base}.json and ${base}.md`);
+  if (result.leftovers.length) console.error(`WARNING: main namespace changed during the run: ${result.leftovers.join('; ')}`);
 }
 
 await main();

@@ -31,3 +31,23 @@ export async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const v = await fn();
   return [performance.now() - t0, v];
 }
+
+/** Latency samples per label, filled round by round (A/B interleaved) and summarized at the end. */
+export class Rounds {
+  readonly samples: Record<string, number[]> = {};
+
+  add(label: string, ms: number): void {
+    (this.samples[label] ??= []).push(ms);
+  }
+
+  async timed<T>(label: string, fn: () => Promise<T> | T): Promise<T> {
+    const t0 = performance.now();
+    const v = await fn();
+    this.add(label, performance.now() - t0);
+    return v;
+  }
+
+  summaries(): Record<string, Summary> {
+    return Object.fromEntries(Object.entries(this.samples).map(([k, v]) => [k, summarize(v)]));
+  }
+}

@@ -5,7 +5,7 @@
  * moby client/request.go checkResponseErr), a cap on concurrent requests, and logging.
  */
 import { connect } from 'node:net';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Engine } from '../engine/types.js';
@@ -17,6 +17,7 @@ import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
+import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
 
 export type { VersionInfo } from './routes-system.js';
 
@@ -43,7 +44,10 @@ export interface ApiServerOptions {
 }
 
 export interface ApiServer {
-  listen(socketPath: string): Promise<void>;
+  /** `gid`: the socket's group (--group); absent = root's group. Mode is 0660 either way. */
+  listen(socketPath: string, opts?: { gid?: number }): Promise<void>;
+  /** The optional TCP listener, mutual TLS only (tls.ts); resolves with the bound port. */
+  listenTls(at: TcpAddress, files: MutualTlsFiles): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -62,9 +66,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   let inFlight = 0;
   const serverHeader = `Switchyard/${options.version.version} (linux)`;
 
-  const server: Server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void serve(req, res);
-  });
+  };
+  const server: Server = createServer({ keepAliveTimeout: 5_000 }, handler);
+  // security: the TLS listener, when asked for (docs/SECURITY.md)
+  let tlsServer: import('node:https').Server | undefined;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -122,7 +129,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   }
 
   return {
-    async listen(socketPath: string): Promise<void> {
+    async listen(socketPath: string, opts: { gid?: number } = {}): Promise<void> {
       await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
       await removeStaleSocket(socketPath);
       await new Promise<void>((resolve, reject) => {
@@ -132,16 +139,21 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           resolve();
         });
       });
-      // Root and the socket's group only, like /var/run/docker.sock.
+      // Root and the socket's group only, like /var/run/docker.sock (dockerd --group).
       await chmod(socketPath, 0o660);
+      await chown(socketPath, 0, opts.gid ?? 0);
     },
-    close(): Promise<void> {
-      return new Promise((resolve) => {
-        if (!server.listening) return resolve();
-        server.close(() => resolve());
+    async listenTls(at: TcpAddress, files: MutualTlsFiles): Promise<number> {
+      tlsServer = createMutualTlsServer(files, handler);
+      return listenTcp(tlsServer, at);
+    },
+    async close(): Promise<void> {
+      await Promise.all([server, tlsServer].map((s) => new Promise<void>((resolve) => {
+        if (!s?.listening) return resolve();
+        s.close(() => resolve());
         // Followed log streams and waits would keep close() pending forever.
-        server.closeAllConnections();
-      });
+        s.closeAllConnections();
+      })));
     },
   };
 }

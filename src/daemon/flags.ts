@@ -1,6 +1,7 @@
 /**
  * `switchyard daemon` flags, dockerd-style (../shared/CLI-CONTRACT.md "Daemon").
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { invalid } from '../errors.js';
 import { parseAddressPool, type AddressPool } from '../model/ipam.js';
@@ -18,6 +19,12 @@ export interface DaemonFlags {
   ipForward: boolean;
   dns: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  // --- security (docs/SECURITY.md) ---
+  /** `--group NAME|GID`: the unix socket becomes root:NAME 0660; absent = root:root. */
+  group?: string;
+  /** `-H tcp://ADDR:PORT`: served only with mutual TLS (tls is then always set). */
+  tcp?: { host: string; port: number };
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 function bool(v: string | boolean | undefined, dflt: boolean, field: string): boolean {
@@ -31,7 +38,37 @@ function bool(v: string | boolean | undefined, dflt: boolean, field: string): bo
 export function socketPathOf(host: string): string {
   if (host.startsWith('unix://')) return host.slice('unix://'.length);
   if (host.startsWith('/')) return host;
-  throw invalid('INVALID_FLAG', `unsupported host ${JSON.stringify(host)}: only unix:///path.sock is served (no TCP listener)`, '--host');
+  throw invalid('INVALID_FLAG', `unsupported host ${JSON.stringify(host)}: use unix:///path.sock or tcp://ADDR:PORT`, '--host');
+}
+
+/** `tcp://127.0.0.1:2376`, `tcp://[::1]:2376`: an explicit address and port, nothing else. */
+export function tcpAddressOf(host: string): { host: string; port: number } {
+  const m = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d{1,5})$/.exec(host);
+  const addr = m?.[1]?.replace(/^\[|\]$/g, '') ?? '';
+  const port = Number(m?.[2]);
+  if (!m || !isIP(addr) || port < 1 || port > 65535) {
+    throw invalid('INVALID_FLAG', `invalid --host ${JSON.stringify(host)}: want tcp://ADDRESS:PORT with an IP address and a port 1-65535`, '--host');
+  }
+  return { host: addr, port };
+}
+
+/**
+ * The API gives root on the host to whoever reaches it, so a TCP listener exists only
+ * with mutual TLS, like dockerd's `--tlsverify` (and unlike dockerd, plain TCP or
+ * server-only TLS are refused outright instead of warned about).
+ */
+function tcpListener(hosts: string[], values: { tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string }): Pick<DaemonFlags, 'tcp' | 'tls'> {
+  const tcp = hosts.filter((h) => h.startsWith('tcp://'));
+  if (tcp.length === 0) return {};
+  if (tcp.length > 1) throw invalid('INVALID_FLAG', 'only one tcp:// --host may be given', '--host');
+  const address = tcpAddressOf(tcp[0]!);
+  if (!values.tlsverify) {
+    throw invalid('TLS_REQUIRED', `refusing to listen on ${tcp[0]} without --tlsverify: the API grants root on this host, so a TCP listener requires TLS client certificates (--tlsverify --tlscacert F --tlscert F --tlskey F)`, '--tlsverify');
+  }
+  for (const f of ['tlscacert', 'tlscert', 'tlskey'] as const) {
+    if (!values[f]) throw invalid('TLS_REQUIRED', `--tlsverify needs --${f} FILE`, `--${f}`);
+  }
+  return { tcp: address, tls: { caFile: values.tlscacert!, certFile: values.tlscert!, keyFile: values.tlskey! } };
 }
 
 export function parseDaemonFlags(argv: string[]): DaemonFlags {
@@ -43,7 +80,12 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     options: {
       'data-root': { type: 'string' },
       'exec-root': { type: 'string' },
-      host: { type: 'string', short: 'H' },
+      host: { type: 'string', short: 'H', multiple: true },
+      group: { type: 'string', short: 'G' },
+      tlsverify: { type: 'boolean' },
+      tlscacert: { type: 'string' },
+      tlscert: { type: 'string' },
+      tlskey: { type: 'string' },
       bip: { type: 'string' },
       'default-address-pool': { type: 'string', multiple: true },
       mtu: { type: 'string' },
@@ -61,12 +103,21 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
   const ip = values.ip ?? '0.0.0.0';
   parseIp(ip, '--ip');
   for (const d of values.dns ?? []) parseIp(d, '--dns');
+  const hosts = values.host ?? [];
+  const unixHosts = hosts.filter((h) => !h.startsWith('tcp://'));
+  if (unixHosts.length > 1) throw invalid('INVALID_FLAG', 'only one unix socket --host may be given', '--host');
+  const tcpPart = tcpListener(hosts, values);
+  if (values.group !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$|^\d+$/.test(values.group)) {
+    throw invalid('INVALID_FLAG', `invalid --group ${JSON.stringify(values.group)}: want a group name or number`, '--group');
+  }
   const level = values['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw invalid('INVALID_FLAG', `invalid --log-level ${level}`, '--log-level');
   return {
     dataRoot: values['data-root'] ?? '/var/lib/switchyard',
     execRoot,
-    socket: socketPathOf(values.host ?? "unix:///run/switchyard/switchyard.sock"),
+    socket: socketPathOf(unixHosts[0] ?? 'unix:///run/switchyard/switchyard.sock'),
+    ...tcpPart,
+    ...(values.group !== undefined ? { group: values.group } : {}),
     ...(values.bip ? { bip: values.bip } : {}),
     pools: (values['default-address-pool'] ?? []).map((p) => parseAddressPool(p)),
     mtu,

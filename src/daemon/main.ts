@@ -26,7 +26,7 @@ import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
 import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller } from '../engine/sandbox-ops.js';
-import { BridgeDriver, firewallSpec } from '../drivers/bridge.js';
+import { antiSpoofSpec, BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
 import { Graveyard } from '../drivers/graveyard.js';
 import { createApiServer } from '../api/server.js';
@@ -50,6 +50,15 @@ function readHostId(dataRoot: string): string {
     fs.writeFileSync(file, `${id}\n`, { mode: 0o600 });
     return id;
   }
+}
+
+/** `--group`: a name from /etc/group, or a number. */
+function groupId(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[0] === group);
+  const gid = line ? Number(line.split(':')[2]) : NaN;
+  if (!Number.isInteger(gid)) throw new SwitchyardError('invalid', 'UNKNOWN_GROUP', `--group ${group}: no such group in /etc/group`, { field: '--group' });
+  return gid;
 }
 
 /** One daemon per data root: a second one would fight over the same kernel objects. */
@@ -134,15 +143,22 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   ctx.ports = ports;
   const graveyard = new Graveyard(rtnl, Rtnl.open(), info);
   await graveyard.flush(); // leftovers of a crash
-  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, graveyard, defaultMtu: flags.mtu, log: info });
+  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info });
   ctx.drivers.set('bridge', bridge);
   ctx.drivers.set('host', hostDriver());
   ctx.drivers.set('null', nullDriver());
 
   const bridgeNetworks = () => [...state.networks.values()].filter((n) => n.driver === 'bridge').map(firewallSpec);
   /** Rebuilds the table from the records: networks first, then every running sandbox's ports. */
+  /** security: the anti-spoofing elements of every running sandbox's bridge endpoints (docs/SECURITY.md). */
+  const reloadAntiSpoof = () => {
+    const running = new Set([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').map((sb) => sb.id));
+    const bridged = new Set([...state.networks.values()].filter((n) => n.driver === 'bridge').map((n) => n.id));
+    firewall.reloadEndpoints([...state.endpoints.values()].filter((e) => e.hostIfname && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
+  };
   const reloadFirewall = () => {
     firewall.reload(bridgeNetworks());
+    reloadAntiSpoof();
     for (const sb of state.sandboxes.values()) {
       if (sb.state.status !== 'running') continue;
       try {
@@ -170,6 +186,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   await graveyard.flush(); // what reconcile took out of service is gone before we serve
   await ensurePredefinedNetworks(ctx);
   firewall.reload(bridgeNetworks());
+  reloadAntiSpoof();
   info(`reconciled: ${JSON.stringify(report)}`);
   startExitPoller(ctx, engine.runtime);
 
@@ -195,7 +212,12 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       else log('debug', `${e.method} ${e.url} → ${e.status} (${e.durationMs.toFixed(2)} ms)`);
     },
   });
-  await api.listen(flags.socket);
+  // security: socket group and the mutual-TLS TCP listener (docs/SECURITY.md)
+  await api.listen(flags.socket, flags.group !== undefined ? { gid: groupId(flags.group) } : {});
+  if (flags.tcp && flags.tls) {
+    const port = await api.listenTls(flags.tcp, flags.tls);
+    info(`switchyard daemon also listening on tcp://${flags.tcp.host}:${port} (TLS, client certificates required)`);
+  }
   info(`switchyard daemon ready on unix://${flags.socket} (data root ${flags.dataRoot}, exec root ${flags.execRoot}, firewall ${flags.firewall})`);
 
   let stopping = false;

@@ -35,9 +35,27 @@ export interface BridgeDriverOptions {
   firewall: FirewallPort;
   /** Batched deletion of links that are out of service. */
   graveyard: Graveyard;
+  /** Per-endpoint anti-spoofing (docs/SECURITY.md); absent = none. */
+  antiSpoof?: AntiSpoofPort;
   /** Daemon-wide default MTU (--mtu). */
   defaultMtu: number;
   log: (msg: string) => void;
+}
+
+/** The firewall's anti-spoofing half, as the driver sees it (services/firewall ensureEndpoint). */
+export interface AntiSpoofPort {
+  ensureEndpoint(e: { port: string; mac: string; ipv4?: string; ipv6?: string }): void;
+  deleteEndpoint(e: { port: string; mac: string; ipv4?: string; ipv6?: string }): void;
+}
+
+/** What the anti-spoofing sets need of an endpoint: its port, MAC and bare addresses. */
+export function antiSpoofSpec(ep: EndpointRecord): { port: string; mac: string; ipv4?: string; ipv6?: string } {
+  return {
+    port: ep.hostIfname!,
+    mac: ep.mac,
+    ...(ep.ipv4 ? { ipv4: ep.ipv4.split('/')[0]! } : {}),
+    ...(ep.ipv6 ? { ipv6: ep.ipv6.split('/')[0]! } : {}),
+  };
 }
 
 const boolOpt = (v: string | undefined, dflt: boolean): boolean =>
@@ -110,6 +128,9 @@ export class BridgeDriver implements NetworkDriver {
     // A sandbox restarted right after it stopped: the kernel may not have reclaimed the
     // old namespace's veth yet, and it has this endpoint's name. It is dead; take it out.
     if (ifNameToIndex(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
+    // security: the port's allowed sources are in place before it exists, so no frame of
+    // this endpoint is ever bridged unchecked (docs/SECURITY.md "Anti-spoofing").
+    this.o.antiSpoof?.ensureEndpoint(antiSpoofSpec(ep));
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     let host: { index: number };
     try {
@@ -120,6 +141,9 @@ export class BridgeDriver implements NetworkDriver {
         up: true,
         peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu },
       });
+    } catch (err) {
+      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+      throw err;
     } finally {
       close(nsFd);
     }
@@ -142,6 +166,7 @@ export class BridgeDriver implements NetworkDriver {
       }
     } catch (err) {
       this.o.rtnl.deleteLink(ep.hostIfname!);
+      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
       throw err;
     }
   }
@@ -185,6 +210,12 @@ export class BridgeDriver implements NetworkDriver {
     }
     const host = ifNameToIndex(ep.hostIfname!);
     if (host) this.o.graveyard.bury(host);
+    // security: the port's anti-spoofing elements go with it.
+    try {
+      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: anti-spoofing elements: ${String(err)}`);
+    }
   }
 
   endpointPresent(net: NetworkRecord, ep: EndpointRecord): boolean {

@@ -4,7 +4,7 @@
  * internal-only or none sandbox) nothing is published.
  */
 import type { EngineContext, PublishRequest } from './context.js';
-import type { SandboxRecord } from './types.js';
+import type { PublishedPort, SandboxRecord } from './types.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { BRIDGE_OPT } from '../drivers/bridge.js';
 
@@ -28,4 +28,44 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord): PublishRe
       defaultHostIp: net.options[BRIDGE_OPT.hostBinding] || ctx.config.defaultBindIp,
     },
   };
+}
+
+/**
+ * The bindings of `bindings` pointed at the target's current addresses: the same host
+ * ports, the gateway endpoint's container address (a binding whose family the target
+ * lacks is dropped).
+ */
+function retarget(req: PublishRequest, bindings: PublishedPort[]): PublishedPort[] {
+  const out: PublishedPort[] = [];
+  for (const b of bindings) {
+    const ip = b.hostIp.includes(':') ? req.target.containerIPv6 : req.target.containerIPv4;
+    if (ip) out.push({ ...b, containerIp: ip });
+  }
+  return out;
+}
+
+const sameTargets = (a: PublishedPort[], b: PublishedPort[]): boolean =>
+  a.length === b.length && a.every((p, i) => p.containerIp === b[i]!.containerIp);
+
+/**
+ * Ports follow the gateway endpoint (Docker moves them with the gateway too): after a
+ * connect or disconnect changed it, the DNAT elements must not keep pointing at an
+ * address that was released (and may be handed to another sandbox next). Keeps the host
+ * ports; also repairs a record left behind by a crash in the middle of a move.
+ */
+export async function repointPorts(ctx: EngineContext, sandboxId: string): Promise<void> {
+  const sb = ctx.state.sandboxes.get(sandboxId);
+  if (!ctx.ports || !sb || sb.state.status !== 'running') return;
+  const req = publishRequest(ctx, sb);
+  const wanted = req ? (sb.ports.length ? retarget(req, sb.ports) : undefined) : [];
+  if (wanted && sameTargets(wanted, sb.ports)) return;
+  if (sb.ports.length) ctx.ports.unpublish(sb.id, sb.ports);
+  let ports: PublishedPort[] = [];
+  if (req && wanted) {
+    ctx.ports.restore(req, wanted);
+    ports = wanted;
+  } else if (req) {
+    ports = ctx.ports.publish(req);
+  }
+  await ctx.state.commit({ sandboxes: [{ ...ctx.state.sandboxes.get(sandboxId)!, ports }] });
 }

@@ -227,6 +227,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       command: sb.command,
       env: sb.env,
       logPath: path.join(sb.dir, 'output.log'),
+      hiddenPaths: [ctx.config.dataRoot, ctx.config.execRoot], // docs/SECURITY.md
     });
     undo.push('process', () => killSandboxSession(proc.pid, proc.pidStart));
     const current = ctx.state.sandboxes.get(sb.id)!;

@@ -25,20 +25,33 @@ export interface SandboxProcessSpec {
   command: string[];
   env: string[];
   logPath: string;
+  /** Directories covered by an empty tmpfs for the command (the daemon's data and exec roots). */
+  hiddenPaths?: string[];
 }
 
 export const EXIT_FILE = 'exitcode';
 
-// $1 = dir, $2 = hostname, then the command. Exit 125 = the set-up failed (Docker's code
-// for "the daemon could not run the container").
-const WRAPPER = `d=$1; h=$2; shift 2
-mount --bind "$d/hosts" /etc/hosts && mount --bind "$d/hostname" /etc/hostname && mount --bind "$d/resolv.conf" /etc/resolv.conf && hostname "$h" || { echo 125 > "$d/${EXIT_FILE}.tmp"; mv "$d/${EXIT_FILE}.tmp" "$d/${EXIT_FILE}"; exit 125; }
-"$@" &
+// $1 = dir, $2 = hostname, $3 = how many paths to hide, those paths, then the command.
+// Exit 125 = the set-up failed (Docker's code for "the daemon could not run the container").
+//
+// security (docs/SECURITY.md "Sandboxes and the daemon"): a sandbox runs on the host's
+// filesystem, so the daemon's data and exec roots (the API socket, the store, other
+// sandboxes' files) are covered by an empty read-only tmpfs in the sandbox's mount
+// namespace, after the /etc bind mounts whose sources live under the data root. The
+// wrapper keeps its working directory in "$d" (a cwd survives an over-mount of an
+// ancestor) to record the exit status; the command starts in / instead, and without
+// CAP_SYS_ADMIN (it could unmount the tmpfs or setns back) and CAP_SYS_PTRACE (it could
+// walk /proc/<host pid>/root: proc(5) "/proc/pid/root", ptrace access mode checks).
+const WRAPPER = `d=$1; h=$2; n=$3; shift 3
+fail() { echo 125 > "$d/${EXIT_FILE}.tmp"; mv "$d/${EXIT_FILE}.tmp" "$d/${EXIT_FILE}"; exit 125; }
+mount --bind "$d/hosts" /etc/hosts && mount --bind "$d/hostname" /etc/hostname && mount --bind "$d/resolv.conf" /etc/resolv.conf && hostname "$h" && cd "$d" || fail
+while [ "$n" -gt 0 ]; do mount -t tmpfs -o ro,size=4k,nr_inodes=1,mode=0755 switchyard-hidden "$1" || fail; shift; n=$((n-1)); done
+(cd / && exec setpriv --bounding-set -sys_admin,-sys_ptrace --inh-caps -sys_admin,-sys_ptrace -- "$@") &
 c=$!
 trap 'kill -TERM $c 2>/dev/null' TERM
 trap 'kill -INT $c 2>/dev/null' INT
 while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || break; done
-echo $s > "$d/${EXIT_FILE}.tmp"; mv "$d/${EXIT_FILE}.tmp" "$d/${EXIT_FILE}"
+echo $s > ${EXIT_FILE}.tmp; mv ${EXIT_FILE}.tmp ${EXIT_FILE}
 exit $s`;
 
 export interface StartedProcess {
@@ -51,7 +64,7 @@ export interface StartedProcess {
 export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedProcess> {
   fs.rmSync(path.join(spec.dir, EXIT_FILE), { force: true });
   const out = fs.openSync(spec.logPath, 'a');
-  const inner = ['unshare', '--mount', '--uts', '--propagation', 'slave', '--', '/bin/sh', '-c', WRAPPER, 'sh', spec.dir, spec.hostname, ...spec.command];
+  const inner = ['unshare', '--mount', '--uts', '--propagation', 'slave', '--', '/bin/sh', '-c', WRAPPER, 'sh', spec.dir, spec.hostname, ...hiddenArgs(spec.hiddenPaths ?? []), ...spec.command];
   const argv = spec.nsPath ? ['nsenter', `--net=${spec.nsPath}`, '--', ...inner] : inner;
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
@@ -76,6 +89,14 @@ export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedPr
       resolve({ pid: child.pid!, pidStart: processStartTime(child.pid!) ?? '', exited });
     });
   });
+}
+
+/** The count, then the paths; "/" and relative paths are never hidden (that would hide everything, or nothing certain). */
+function hiddenArgs(paths: string[]): string[] {
+  const all = [...new Set(paths.filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => p !== '/');
+  // A path under another hidden one is hidden already (and no longer exists to mount on).
+  const wanted = all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)));
+  return [String(wanted.length), ...wanted];
 }
 
 function envObject(env: string[]): Record<string, string> {

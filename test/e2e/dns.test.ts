@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/netns.js';
+import { parseResolvConf } from '../../src/model/etc-files.js';
 
 interface InspectedSandbox {
   Id: string;
@@ -238,6 +239,10 @@ describe('embedded DNS (e2e)', () => {
     assert.deepEqual(digNs(ns, ['-x', webIp]).answers, ['web2.dnet.'], 'and is the PTR');
     assert.equal(digNs(ns, ['web', 'A']).status, 'NXDOMAIN', 'the old name does not');
     assert.deepEqual(digNs(ns, ['www', 'A']).answers, [webIp], 'aliases survive a rename');
+    const taken = d.cli(['rename', 'web2', 'cli1'], { allowFail: true });
+    assert.equal(taken.status, 1);
+    assert.match(taken.stderr, /already in use/);
+    assert.deepEqual(digNs(ns, ['web2', 'A']).answers, [webIp], 'a refused rename changes nothing');
     d.cli(['rename', 'web2', 'web']);
     up.take();
   });
@@ -259,6 +264,15 @@ describe('embedded DNS (e2e)', () => {
     // ahostsv4: only A lookups, so /etc/hosts answers and nothing goes to the upstream.
     assert.match(d.cli(['exec', 'b2', '--', 'getent', 'ahostsv4', 'bee']).stdout, new RegExp(`^${b1.replace(/\./g, '\\.')}\\s`));
     assert.deepEqual(up.take(), []);
+    // Connecting a default-bridge sandbox to a user-defined network switches it to the
+    // embedded DNS at once; disconnecting switches it back.
+    d.cli(['network', 'connect', 'dnet', 'b1']);
+    assert.match(d.cli(['exec', 'b1', '--', 'cat', '/etc/resolv.conf']).stdout, /^nameserver 127\.0\.0\.11$/m);
+    assert.deepEqual(a('b1', 'cli1'), [ipOf('cli1', 'dnet')]);
+    assert.deepEqual(a('cli1', 'b1'), [ipOf('b1', 'dnet')]);
+    d.cli(['network', 'disconnect', 'dnet', 'b1']);
+    assert.match(dig('b1', ['cli1', 'A']).status, /^no reply/);
+    assert.doesNotMatch(d.cli(['exec', 'b1', '--', 'cat', '/etc/resolv.conf']).stdout, /127\.0\.0\.11/);
   });
 
   test('--dns, --dns-search and --dns-option land in resolv.conf as with Docker', () => {
@@ -269,6 +283,15 @@ describe('embedded DNS (e2e)', () => {
     assert.match(resolv, new RegExp(`# ExtServers: \\[${UPSTREAM_IP.replace(/\./g, '\\.')} ${SILENT_IP.replace(/\./g, '\\.')}\\]`));
     assert.match(resolv, /# Overrides: \[nameservers search options\]/);
     assert.match(resolv, /# Option ndots from: override/);
+    // Without overrides: the host's search domains and options, plus ndots:0 (Docker's
+    // internal-resolver form), and the upstream named in the comments only.
+    const host = parseResolvConf(fs.readFileSync('/etc/resolv.conf', 'utf8'));
+    const plain = d.cli(['exec', 'cli1', '--', 'cat', '/etc/resolv.conf']).stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.deepEqual(plain, [
+      'nameserver 127.0.0.11',
+      ...(host.search.length ? [`search ${host.search.join(' ')}`] : []),
+      `options ${[...host.options, 'ndots:0'].join(' ')}`,
+    ]);
     // A user ndots: an unknown single-label name gets an empty NOERROR (the stub then tries
     // its search domains), not a forward.
     const single = dig('opts', ['nosuchname', 'A']);
@@ -339,6 +362,9 @@ describe('embedded DNS (e2e)', () => {
     // Some traffic over TCP so client connections exist too, then stop one and remove all.
     assert.deepEqual(dig('s2', ['+tcp', 'cli1', 'A']).answers, [ipOf('cli1', 'dnet')]);
     assert.deepEqual(dig('s2', ['+tcp', 'ext.example', 'A']).answers, ['198.51.100.7']);
+    d.cli(['stop', '-t', '0', 's1']);
+    d.cli(['start', 's1']);
+    assert.deepEqual(a('s1', 'cli1'), [ipOf('cli1', 'dnet')], 'a restarted sandbox is served again');
     d.cli(['stop', '-t', '0', 's1']);
     d.cli(['rm', '-f', ...names]);
     await waitFor(() => fds() === baseline, `daemon fds back to ${baseline} (now ${fds()})`);

@@ -10,13 +10,14 @@
 import { SwitchyardError } from '../../errors.js';
 import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
-import type { FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
+import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
 import {
+  renderAddEndpoint, renderAntiSpoofBase, renderDeleteEndpoint, renderFlushEndpoints,
   FAMILY, NAMES, TABLE, renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
   renderFlushMembership, renderNetwork, validateBridge,
 } from './ruleset.js';
 
-export type { FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
+export type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
 
 /** The part of kernel/nftables.ts's Nft that the firewall uses (a fake in unit tests). */
 export interface NftPort {
@@ -43,7 +44,34 @@ export class Firewall {
   /** Creates the table, its sets, maps, user chain and base chains if missing; keeps elements and user rules. */
   ensureBase(): void {
     if (!this.enabled) return;
-    this.nft().run(renderBase());
+    this.nft().run(renderBase() + renderAntiSpoofBase());
+  }
+
+  // --- anti-spoofing: table bridge switchyard (docs/FIREWALL.md "Anti-spoofing") ---
+
+  /** Lets the endpoint's port send only its own MAC and addresses (four elements, idempotent). */
+  ensureEndpoint(e: AntiSpoofEndpoint): void {
+    if (!this.enabled) return;
+    const text = renderAddEndpoint(e);
+    try {
+      this.nft().run(text);
+    } catch (err) {
+      if (!isNftFailure(err)) throw err;
+      // The bridge table was deleted from outside: recreate it (reloadEndpoints restores the others).
+      this.nft().run(renderAntiSpoofBase() + text);
+    }
+  }
+
+  /** Removes the endpoint's elements; already gone, or no table, is success. */
+  deleteEndpoint(e: AntiSpoofEndpoint): void {
+    if (!this.enabled) return;
+    this.tryRun(renderDeleteEndpoint(e));
+  }
+
+  /** Makes the anti-spoofing sets hold exactly `endpoints`, in one transaction. */
+  reloadEndpoints(endpoints: AntiSpoofEndpoint[]): void {
+    if (!this.enabled) return;
+    this.nft().run(renderAntiSpoofBase() + renderFlushEndpoints() + endpoints.map(renderAddEndpoint).join(''));
   }
 
   /** Creates or updates one network's rules (idempotent). Recreates the base first if the table was deleted. */

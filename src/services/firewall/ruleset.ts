@@ -428,3 +428,104 @@ function baseChain(name: string, spec: string, rules: string[]): string[] {
 function lines(...cmds: string[]): string {
   return cmds.join('\n') + '\n';
 }
+
+// ---------------------------------------------------------------------------------------
+// Anti-spoofing (docs/FIREWALL.md "Anti-spoofing"; docs/SECURITY.md): `table bridge switchyard`.
+//
+// Docker has none: a container with CAP_NET_ADMIN (or a raw socket) can send frames with
+// another container's IP or MAC and poison the gateway's ARP cache. The check must see the
+// bridge *port* a frame came in on, which only the bridge family does (in the inet family,
+// with br_netfilter, iifname is the bridge itself), so it lives in a second table of the
+// same name. Like the inet table, it is elements only: an endpoint is four `add element`s
+// keyed on its host-side veth name, never a rule.
+
+export const BRIDGE_FAMILY = 'bridge';
+const B = `${BRIDGE_FAMILY} ${TABLE}`;
+
+export const ANTISPOOF = {
+  /** set of ifname: host-side veths whose frames are checked. */
+  ports: 'ports',
+  /** set of (veth . MAC): the one source MAC each port may send. */
+  mac: 'endpoint-mac',
+  /** set of (veth . MAC . IPv4): the source addresses, for IPv4 and ARP. */
+  ip4: 'endpoint-ip4',
+  /** set of (veth . MAC . IPv6): the source addresses besides :: and link-local. */
+  ip6: 'endpoint-ip6',
+  prerouting: 'prerouting',
+  check: 'antispoof',
+} as const;
+
+/** One endpoint as the anti-spoofing sets see it. */
+export interface AntiSpoofEndpoint {
+  /** Host-side veth name (the bridge port). */
+  port: string;
+  mac: string;
+  /** Addresses without prefix length. */
+  ipv4?: string;
+  ipv6?: string;
+}
+
+/**
+ * The table, its sets and two chains. Priority -300 on the bridge prerouting hook runs
+ * before br_netfilter (priority 0) hands the frame to the IP hooks, so a spoofed packet
+ * never reaches conntrack, NAT or the inet forward filter. IPv6 `::` (DAD) and link-local
+ * sources (router and neighbour discovery) pass on a correct MAC; other IPv6 sources must
+ * be the endpoint's own. Frames of other EtherTypes are held to the MAC check only.
+ */
+export function renderAntiSpoofBase(): string {
+  const a = ANTISPOOF;
+  return lines(
+    `add table ${B}`,
+    `add set ${B} ${a.ports} { type ifname; }`,
+    `add set ${B} ${a.mac} { type ifname . ether_addr; }`,
+    `add set ${B} ${a.ip4} { type ifname . ether_addr . ipv4_addr; }`,
+    `add set ${B} ${a.ip6} { type ifname . ether_addr . ipv6_addr; }`,
+    `add chain ${B} ${a.check}`,
+    `flush chain ${B} ${a.check}`,
+    ...[
+      `iifname . ether saddr != @${a.mac} drop comment "MAC SPOOF"`,
+      `ether type arp iifname . arp saddr ether . arp saddr ip != @${a.ip4} drop comment "ARP SPOOF"`,
+      `ether type ip iifname . ether saddr . ip saddr != @${a.ip4} drop comment "IPV4 SPOOF"`,
+      `ether type ip6 ip6 saddr :: return comment "IPV6 DAD"`,
+      `ether type ip6 ip6 saddr fe80::/10 return comment "IPV6 LINK-LOCAL"`,
+      `ether type ip6 iifname . ether saddr . ip6 saddr != @${a.ip6} drop comment "IPV6 SPOOF"`,
+    ].map((r) => `add rule ${B} ${a.check} ${r}`),
+    ...baseChainIn(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [`iifname @${a.ports} jump ${a.check}`]),
+  );
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+function antiSpoofElements(e: AntiSpoofEndpoint): [string, string][] {
+  validateBridge(e.port, 'port');
+  const mac = e.mac.toLowerCase();
+  if (!MAC.test(mac)) throw invalid('FIREWALL_INVALID_ENDPOINT', `MAC address "${e.mac}" is not six colon-separated hex bytes`, 'mac');
+  if (e.ipv4 !== undefined && !isIPv4(e.ipv4)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv4}" is not an IPv4 address`, 'ipv4');
+  if (e.ipv6 !== undefined && !isIPv6(e.ipv6)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv6}" is not an IPv6 address`, 'ipv6');
+  const key = `"${e.port}" . ${mac}`;
+  return [
+    [ANTISPOOF.mac, key],
+    ...(e.ipv4 !== undefined ? [[ANTISPOOF.ip4, `${key} . ${e.ipv4}`] as [string, string]] : []),
+    ...(e.ipv6 !== undefined ? [[ANTISPOOF.ip6, `${key} . ${e.ipv6.toLowerCase()}`] as [string, string]] : []),
+    [ANTISPOOF.ports, `"${e.port}"`],
+  ];
+}
+
+/** Allows the endpoint's own sources on its port and turns the check on (idempotent). */
+export function renderAddEndpoint(e: AntiSpoofEndpoint): string {
+  return lines(...antiSpoofElements(e).map(([set, el]) => `add element ${B} ${set} { ${el} }`));
+}
+
+/** Removes the endpoint's elements; already gone is success (add-then-delete, as above). */
+export function renderDeleteEndpoint(e: AntiSpoofEndpoint): string {
+  return lines(...antiSpoofElements(e).flatMap(([set, el]) => [`add element ${B} ${set} { ${el} }`, `delete element ${B} ${set} { ${el} }`]));
+}
+
+/** Every anti-spoofing set emptied (reload re-adds the wanted endpoints in the same transaction). */
+export function renderFlushEndpoints(): string {
+  return lines(...[ANTISPOOF.ports, ANTISPOOF.mac, ANTISPOOF.ip4, ANTISPOOF.ip6].map((s) => `flush set ${B} ${s}`));
+}
+
+function baseChainIn(table: string, name: string, spec: string, rules: string[]): string[] {
+  return [`add chain ${table} ${name} { ${spec} }`, `flush chain ${table} ${name}`, ...rules.map((r) => `add rule ${table} ${name} ${r}`)];
+}
