@@ -42,7 +42,9 @@ export function mainNamespaceSnapshot(): { netns: string[]; links: string[]; nft
 export function diffSnapshots(a: ReturnType<typeof mainNamespaceSnapshot>, b: ReturnType<typeof mainNamespaceSnapshot>): string[] {
   const out: string[] = [];
   for (const k of ['netns', 'links', 'nftTables'] as const) {
-    const added = b[k].filter((x) => !a[k].includes(x));
+    // Other engineers' tests create and remove their own swy-* namespaces meanwhile: only ours count.
+    const ours = (x: string) => k !== 'netns' || /^swy-(bench|dock|nvk|nvk0|cni|cnk0|nvs|cns|nvb|cnb|nvd|mh|ma|mb|mx|dx|dkx|dp|prof)-/.test(x);
+    const added = b[k].filter((x) => !a[k].includes(x) && ours(x));
     if (added.length) out.push(`${k} left behind: ${added.join(', ')}`);
   }
   return out;

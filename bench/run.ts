@@ -21,6 +21,7 @@ import { cliStartup } from './cli-startup.js';
 import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
 import { renderMarkdown } from './report.js';
+import { retryCount, retryOnStaleSocket } from './client-retry.js';
 
 const { values } = parseArgs({
   options: {
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   log(`anchors: ${use.join(', ') || 'none'}`);
   const [tStart, d] = await time(() => startDaemon({ tag: 'bench' }));
   result.daemonFirstStartMs = Math.round(tStart);
+  d.client = retryOnStaleSocket(d.client);
   let anchors: Omit<Systems, 'sy'> = {};
   let filler: AnchorFiller | undefined;
   let warm: Awaited<ReturnType<typeof warmNetworks>> | undefined;
@@ -164,16 +166,28 @@ async function main(): Promise<void> {
       log('data path (iperf3)');
       result.datapath = await runDatapath({ d, docker: s.docker, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3 });
     }
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack ?? err}`);
+    process.exitCode = 1;
+    result.error = String(err);
   } finally {
     log('teardown');
-    for (const p of probes) await Promise.resolve(p.release()).catch((e) => console.error(`probe release: ${e}`));
-    filler?.release();
-    await warm?.release().catch((e) => console.error(`warm release: ${e}`));
-    await stopAnchors(anchors);
+    const step = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (e) {
+        console.error(`teardown ${what}: ${e}`);
+      }
+    };
+    for (const p of probes) await step('probe', () => p.release());
+    await step('anchor endpoints', () => filler?.release());
+    await step('warm networks', () => warm?.release());
+    await step('anchors', () => stopAnchors(anchors));
     const tStop = performance.now();
-    await d.stop();
+    await step('daemon', () => d.stop());
     result.teardownMs = Math.round(performance.now() - tStop);
   }
+  result.clientRetries = retryCount.n;
   result.load = { before: load0, after: os.loadavg() };
   result.leftovers = diffSnapshots(before, mainNamespaceSnapshot());
   fs.mkdirSync(values.out!, { recursive: true });

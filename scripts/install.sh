@@ -24,5 +24,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+# `npm install` honours package-lock.json; `npm ci` is not used because npm 11 rejects
+# this lock file (it wants entries for other platforms' optional lmdb/msgpackr binaries).
+npm install --no-audit --no-fund --loglevel=error
 npm run build --silent

@@ -10,7 +10,7 @@ import { Agent, request } from 'node:http';
 import { makeNs, removeNs, waitFor, type TestNs } from '../../test/helpers/netns.js';
 import { run } from '../host-tools.js';
 
-export const DOCKERD = '/usr/bin/dockerd';
+export const DOCKERD = '/usr/sbin/dockerd';
 const DOCKER_CLI = '/usr/bin/docker'; // the 20.10 client from docker.io, used once to import the image
 const API = '/v1.41';
 export const IMAGE = 'swybench/busybox:1';

@@ -63,7 +63,13 @@ export function intQuery(query: URLSearchParams, name: string): number | undefin
   if (!/^-?[0-9]+$/.test(value)) {
     throw invalid('BAD_QUERY_PARAMETER', `invalid value for query parameter "${name}": "${value}" is not an integer`, name);
   }
-  return Number(value);
+  // Like Go's strconv.Atoi in Docker's handlers: a number that does not fit is refused,
+  // not rounded (?t=99999999999999999999 once meant "stop at once" after rounding).
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) {
+    throw invalid('BAD_QUERY_PARAMETER', `invalid value for query parameter "${name}": "${value}" is out of range`, name);
+  }
+  return n;
 }
 
 /** The body as a JSON object, or a 400 that says what it was instead. */

@@ -6,6 +6,7 @@
  */
 import type { Engine, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
+import { validateDnsSettings } from '../model/etc-files.js';
 import { sandboxInspectView, sandboxSummaryView } from './docker-views.js';
 import { boolQuery, empty, intQuery, json, objectBody, streamed, type RouteTable } from './http-context.js';
 import { streamLogFile } from './log-stream.js';
@@ -28,6 +29,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
       if (!Array.isArray(body.Cmd) || body.Cmd.length === 0 || !body.Cmd.every((a) => typeof a === 'string')) {
         throw invalid('MISSING_FIELD', 'Cmd is required: a non-empty array of strings (the command to run)', 'Cmd');
       }
+      validateDnsSettings({ servers: body.Dns, search: body.DnsSearch, options: body.DnsOptions }); // before anything is recorded
       const created = await engine.createSandbox(body);
       return json(201, { Id: created.id, Warnings: created.warnings });
     },

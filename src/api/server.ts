@@ -70,6 +70,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     void serve(req, res);
   };
   const server: Server = createServer({ keepAliveTimeout: 5_000 }, handler);
+  // security: requests Node's HTTP parser refuses (unknown method, oversized headers, bad
+  // framing) get a JSON error too, not Node's bare "400 Bad Request" (docs/SECURITY.md).
+  server.on('clientError', answerClientError);
   // security: the TLS listener, when asked for (docs/SECURITY.md)
   let tlsServer: import('node:https').Server | undefined;
 
@@ -156,6 +159,19 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       })));
     },
   };
+}
+
+/** Node's parser codes for a request it could not read (node:http "Event: 'clientError'"). */
+function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  const message = tooLarge ? 'request headers are too large' : `malformed HTTP request: ${err.code ?? err.message}`;
+  const body = `${JSON.stringify({ message })}\n`;
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function setCommonHeaders(res: ServerResponse, serverHeader: string): void {

@@ -137,6 +137,23 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     now: () => new Date(),
     log: info,
   };
+  // security: deleting a sandbox's namespace takes its veths with it (no driver leave), so
+  // their anti-spoofing elements go at the same moment (docs/SECURITY.md "Anti-spoofing").
+  const deleteNetns = ctx.host.deleteSandboxNetns.bind(ctx.host);
+  ctx.host.deleteSandboxNetns = (nsPath) => {
+    deleteNetns(nsPath);
+    for (const sb of state.sandboxes.values()) {
+      if (sb.nsPath !== nsPath) continue;
+      for (const ep of state.endpointsOfSandbox(sb.id)) {
+        if (!ep.hostIfname) continue;
+        try {
+          firewall.deleteEndpoint(antiSpoofSpec(ep));
+        } catch (err) {
+          log('warn', `anti-spoofing elements of ${ep.hostIfname}: ${String(err)}`);
+        }
+      }
+    }
+  };
   const dns = new DnsService({ directory: new EngineDnsDirectory(ctx), log: (m) => log('debug', `dns: ${m}`) });
   ctx.dns = dns;
   const ports = new PortsService({ firewall, enabled: flags.firewall, log: info });

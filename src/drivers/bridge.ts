@@ -156,7 +156,13 @@ export class BridgeDriver implements NetworkDriver {
       if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
       const rt = this.o.openRtnl(sb.nsPath);
       try {
+        // Announce the address when the interface comes up (a gratuitous ARP, RFC 5227 §3;
+        // kernel ip-sysctl.rst arp_notify/ndisc_notify): an address held by a removed sandbox
+        // a moment ago is otherwise still cached with the old MAC by the host and the peers
+        // (REACHABLE for up to ~45 s), and traffic to the new holder is black-holed meanwhile.
+        if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1', sb.nsPath);
         if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0', sb.nsPath);
+        if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1', sb.nsPath);
         if (ep.ipv4) rt.addAddress(index, ep.ipv4);
         if (ep.ipv6) rt.addAddress(index, ep.ipv6, { noDad: true });
         rt.setLink(index, { up: true });
@@ -218,11 +224,28 @@ export class BridgeDriver implements NetworkDriver {
     }
   }
 
-  endpointPresent(net: NetworkRecord, ep: EndpointRecord): boolean {
+  endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
     const link = this.o.rtnl.getLink(ep.hostIfname!);
     if (!link) return false;
     const br = this.o.rtnl.getLink(net.bridgeName!);
-    return !!br && link.master === br.index;
+    if (!br || link.master !== br.index) return false;
+    return !sb || this.sandboxEndPresent(ep, sb);
+  }
+
+  /**
+   * The sandbox end is up with its addresses. A crash between creating the veth and
+   * configuring its sandbox end (join) leaves a pair that is there but down and bare.
+   */
+  private sandboxEndPresent(ep: EndpointRecord, sb: SandboxNs): boolean {
+    const rt = this.o.openRtnl(sb.nsPath);
+    try {
+      const peer = rt.getLink(ep.ifname);
+      if (!peer || !peer.up) return false;
+      const have = new Set(rt.listAddresses(peer.index).map((a) => a.cidr));
+      return (!ep.ipv4 || have.has(ep.ipv4)) && (!ep.ipv6 || have.has(ep.ipv6));
+    } finally {
+      rt.close();
+    }
   }
 
   ownsLink(name: string): boolean {

@@ -43,8 +43,8 @@ export interface NetworkDriver {
   setGateway(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, gateway: boolean): void;
   /** Removes the endpoint's interface; the slow kernel part may finish after the promise. */
   leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void>;
-  /** True when the endpoint's kernel state exists (for reconcile). */
-  endpointPresent(net: NetworkRecord, ep: EndpointRecord): boolean;
+  /** True when the endpoint's kernel state exists (for reconcile); with `sb`, its sandbox end is checked too. */
+  endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean;
   /** Host-side link names this driver owns (for reconcile's garbage collection). */
   ownsLink?(name: string): boolean;
 }

@@ -19,6 +19,7 @@ import { conflict, forbidden, invalid } from '../errors.js';
 import { checkBridgeCapacity, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
+import { repointPorts } from './publish.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -178,6 +179,7 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
       await ctx.state.commit({ removeEndpoints: [endpoint.id], releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })) });
       throw err;
     }
+    await repointPorts(ctx, sb.id); // a sandbox without a gateway endpoint may have one now
   });
 }
 
@@ -214,7 +216,10 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
       removeEndpoints: [ep.id],
       releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
     });
-    if (sb.state.status === 'running') refreshNaming(ctx, sb);
+    if (sb.state.status === 'running') {
+      refreshNaming(ctx, sb);
+      await repointPorts(ctx, sb.id); // the ports leave the released address with the gateway
+    }
   });
 }
 

@@ -14,7 +14,7 @@ import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
-import { publishRequest } from './publish.js';
+import { publishRequest, repointPorts } from './publish.js';
 import { isSandboxProcessAlive, readExitCode } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
@@ -61,6 +61,9 @@ export async function reconcile(
     }
     report.sandboxesKept++;
     report.endpointsRejoined += restoreRunning(ctx, kernel, sb);
+    // A crash in the middle of a connect or disconnect may have left the ports on an
+    // address the sandbox no longer holds.
+    await repointPorts(ctx, sb.id).catch((err) => ctx.log(`reconcile ${sb.name}: ports: ${String(err)}`));
   }
   for (const { sb, code } of exited) {
     report.sandboxesExited++;
@@ -82,7 +85,7 @@ function restoreRunning(ctx: EngineContext, kernel: KernelInventory, sb: Sandbox
     for (const ep of endpoints) {
       const net = ctx.state.networks.get(ep.networkId)!;
       const driver = driverOf(ctx, net);
-      if (driver.endpointPresent(net, ep)) continue;
+      if (driver.endpointPresent(net, ep, { id: sb.id, nsPath: sb.nsPath! })) continue;
       try {
         driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
         rejoined++;

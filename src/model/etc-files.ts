@@ -177,6 +177,26 @@ function validNameserver(text: string, field: string): IpAddress {
   return addr;
 }
 
+/**
+ * The create-time check of --dns, --dns-search and --dns-option, so that a bad value is
+ * refused before anything is recorded (not at start), and no value can add a line of
+ * its own to resolv.conf (resolv.conf(5) is line-based: a newline in a search domain
+ * would be a new directive). Non-string entries are left to the request's type checks.
+ */
+export function validateDnsSettings(s: { servers?: unknown; search?: unknown; options?: unknown }): void {
+  const each = (v: unknown, f: (x: string, i: number) => void) => {
+    if (Array.isArray(v)) v.forEach((x, i) => typeof x === 'string' && f(x, i));
+  };
+  each(s.servers, (d, i) => validNameserver(d, `Dns[${i}]`));
+  const word = /^[^\s#;\0]{1,253}$/;
+  each(s.search, (d, i) => {
+    if (!word.test(d)) throw invalid('INVALID_DNS_SEARCH', `invalid DNS search domain ${JSON.stringify(d)}: want a domain name without spaces`, `DnsSearch[${i}]`);
+  });
+  each(s.options, (o, i) => {
+    if (!word.test(o)) throw invalid('INVALID_DNS_OPTION', `invalid DNS option ${JSON.stringify(o)}: want one resolv.conf option without spaces`, `DnsOptions[${i}]`);
+  });
+}
+
 const hasNdots = (options: readonly string[]): boolean => options.some((o) => /^ndots:[0-9]+$/.test(o));
 
 export function renderResolvConf(input: ResolvConfInput): ResolvConfResult {

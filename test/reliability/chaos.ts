@@ -278,16 +278,35 @@ function probeTraffic(d: TestDaemon, obs: Observed, rnd: SeededRandom): { passed
     if (r.status === 0) passed++;
     else failures.push(`ping ${a.name} → ${b.name} (${b.ip}) on ${net} failed`);
   }
-  const gateway = obs.networks.find((n) => n.Name === SHARED_NET)?.IPAM.Config[0]?.Gateway;
+  const targets = dnatTargets(d);
   for (const s of running) {
     for (const b of s.NetworkSettings.Ports?.['80/tcp'] ?? []) {
-      if (!gateway) continue;
-      const r = spawnSync('nsenter', [`--net=${d.host.path}`, '--', 'socat', '-T2', '-', `TCP:${gateway}:${b.HostPort},connect-timeout=2`], { encoding: 'utf8', input: '' , timeout: 10_000 });
+      // From the host to the gateway address of the network the port leads to, as a client
+      // outside would come in: the reply goes back the way the request came.
+      const target = targets.get(Number(b.HostPort));
+      const gateway = Object.values(s.NetworkSettings.Networks ?? {}).find((e) => e.IPAddress === target)?.Gateway;
+      if (!gateway) {
+        failures.push(`published port ${b.HostPort} of ${nameOf(s)} leads to ${target ?? 'nothing'}, not to one of its addresses`);
+        continue;
+      }
+      const r = spawnSync('nsenter', [`--net=${d.host.path}`, '--', 'socat', '-T2', '-', `TCP:${gateway}:${b.HostPort},connect-timeout=2`], { encoding: 'utf8', input: '', timeout: 10_000 });
       if (r.stdout.trim() === 'ok') passed++;
-      else failures.push(`TCP to published port ${b.HostPort} of ${nameOf(s)} failed: ${r.stderr.trim() || r.stdout.trim() || r.status}`);
+      else {
+        const mac = Object.values(s.NetworkSettings.Networks ?? {}).find((e) => e.IPAddress === target)?.MacAddress;
+        const neigh = spawnSync('nsenter', [`--net=${d.host.path}`, '--', 'ip', 'neigh', 'show', target!], { encoding: 'utf8' }).stdout.trim();
+        failures.push(`TCP to published port ${gateway}:${b.HostPort} of ${nameOf(s)} (${target}, MAC ${mac}; host neighbour entry: ${neigh}) failed: ${r.stderr.trim() || r.status}`);
+      }
     }
   }
   return { passed, failures };
+}
+
+/** host port → container address, from the dnat4-any map. */
+function dnatTargets(d: TestDaemon): Map<number, string> {
+  const r = spawnSync('nsenter', [`--net=${d.host.path}`, '--', 'nft', 'list', 'map', 'inet', 'switchyard', 'dnat4-any'], { encoding: 'utf8' });
+  const out = new Map<number, string>();
+  for (const m of r.stdout.matchAll(/tcp \. (\d+) : ([0-9.]+) \. 80/g)) out.set(Number(m[1]), m[2]!);
+  return out;
 }
 
 /** Host ports of the clients' pools that no running sandbox holds must be bindable by anyone. */

@@ -31,6 +31,15 @@ export interface Observed {
 
 /** Reads the whole API view: every network (with containers) and every sandbox's inspect. */
 export async function observe(client: SwitchyardClient): Promise<Observed> {
+  try {
+    return await observeOnce(client);
+  } catch {
+    // A kept-alive connection the server closed at the same moment (EPIPE): once more.
+    return observeOnce(client);
+  }
+}
+
+async function observeOnce(client: SwitchyardClient): Promise<Observed> {
   const networks: DockerNetwork[] = [];
   for (const n of await client.listNetworks()) {
     try {
@@ -198,6 +207,7 @@ export function checkInvariants(d: TestDaemon, obs: Observed): string[] {
     .map((l) => l.split(' ')[4] ?? '')
     .filter((m) => m.startsWith(d.root + '/'));
   for (const m of mounts) {
+    if (m === nsDir) continue; // the pins' directory is itself a (private) mount point
     if (path.dirname(m) !== nsDir || !wantedPins.has(path.basename(m))) problems.push(`leaked mount ${m}`);
   }
   const counts = new Map<string, number>();
@@ -237,10 +247,33 @@ export function checkInvariants(d: TestDaemon, obs: Observed): string[] {
       const n = netById.get(ep.NetworkID);
       return n && n.Name !== 'bridge';
     });
+    const routes = run('nsenter', [`--net=${key}`, '--', 'ip', '-j', '-4', 'route', 'show', 'default']);
+    const defaults = routes.ok ? (JSON.parse(routes.out) as { gateway?: string; dev?: string }[]) : [];
+    const gateways = eps.map(([, ep]) => ep.Gateway).filter(Boolean);
+    if (gateways.length && defaults.length !== 1) problems.push(`sandbox ${name}: ${defaults.length} default routes, want 1 (via one of ${gateways.join(', ')})`);
+    if (!gateways.length && defaults.length) problems.push(`sandbox ${name}: a default route without a network`);
+    for (const r of defaults) if (!gateways.includes(r.gateway ?? '')) problems.push(`sandbox ${name}: default route via ${r.gateway} (${r.dev}), not one of its gateways`);
     const dns = run('nsenter', [`--net=${key}`, '--', 'ss', '-lnuH', 'src', '127.0.0.11', 'sport', '=', ':53']);
     const listening = dns.ok && dns.out.trim() !== '';
     if (userNet && !listening) problems.push(`sandbox ${name}: no DNS listener on 127.0.0.11:53`);
     if (!userNet && listening) problems.push(`sandbox ${name}: a DNS listener on 127.0.0.11:53 without a user-defined network`);
+  }
+
+  // --- processes: a sandbox's wrapper (its argv names the sandbox's directory) runs only
+  // for a running sandbox, and is the process inspect reports.
+  const sbDir = path.join(d.dataRoot, 'sandboxes') + '/';
+  const wantedPids = new Map(obs.sandboxes.filter((s) => s.State.Running).map((s) => [s.State.Pid, nameOf(s)]));
+  for (const entry of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const dir = argv.find((a) => a.startsWith(sbDir));
+    if (!dir || argv[0] === 'nsenter' || argv.includes('unshare') || !pidAlive(Number(entry))) continue;
+    if (!wantedPids.has(Number(entry))) problems.push(`leaked sandbox process ${entry} (${path.basename(dir).slice(0, 12)}) that no running sandbox owns`);
   }
 
   // --- nftables: port elements ↔ running sandboxes' published ports.

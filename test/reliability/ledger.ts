@@ -90,7 +90,8 @@ export class Ledger {
       const seen = new Set(Object.keys(s.NetworkSettings.Networks ?? {}));
       for (const n of e.nets) if (!seen.has(n)) out.push(`${client}: acknowledged connect of ${e.name} to ${n} is lost`);
       for (const n of seen) if (!e.nets.has(n)) out.push(`${client}: ${e.name} is on ${n}, which was disconnected or never connected (acknowledged)`);
-      if (e.state === 'running' && (e.fixedPort || e.ephemeral)) {
+      // Ports are published on the gateway endpoint: a sandbox on no network publishes nothing.
+      if (e.state === 'running' && (e.fixedPort || e.ephemeral) && seen.size) {
         const bound = (s.NetworkSettings.Ports?.['80/tcp'] ?? []).map((b) => Number(b.HostPort));
         if (!bound.length) out.push(`${client}: running ${e.name} publishes nothing`);
         if (e.fixedPort && !bound.includes(e.fixedPort)) out.push(`${client}: running ${e.name} does not publish ${e.fixedPort} (has ${bound.join(',')})`);

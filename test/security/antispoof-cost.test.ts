@@ -24,7 +24,7 @@ function endpoint(i: number, prefix = 'syv'): AntiSpoofEndpoint {
     port: `${prefix}${i.toString(16).padStart(10, '0')}`,
     mac: `02:42:0a:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}`,
     ipv4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-    ipv6: `fd00::${i.toString(16)}`,
+    ipv6: `fd00::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`,
   };
 }
 
