@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const groups = ['dist/test/unit', 'dist/test/integration', 'dist/test/e2e', 'dist/test/security'];
+const groups = ['dist/test/unit', 'dist/test/integration', 'dist/test/e2e', 'dist/test/security', 'dist/test/reliability'];
 const only = process.argv.slice(2);
 const files = [];
 for (const dir of groups) {

@@ -16,6 +16,37 @@ export interface SandboxRouteOptions {
   now?: () => Date;
 }
 
+const STRING_FIELDS = ['Name', 'Hostname', 'NetworkMode', 'MacAddress'] as const;
+const STRING_ARRAY_FIELDS = ['Env', 'PortSpecs', 'Expose', 'Dns', 'DnsSearch', 'DnsOptions', 'Links'] as const;
+const BOOL_FIELDS = ['PublishAll', 'AutoRemove'] as const;
+
+/**
+ * Every field of a create request has the type it is documented with (null = absent), so
+ * a wrong type is a 400 naming the field instead of a value quietly read as "not set"
+ * (found by the fuzzer: {"Hostname": false} created a sandbox).
+ */
+function checkFieldTypes(body: Record<string, unknown>): void {
+  const present = (f: string) => body[f] !== undefined && body[f] !== null;
+  for (const f of STRING_FIELDS) {
+    if (present(f) && typeof body[f] !== 'string') throw invalid('BAD_FIELD', `${f} must be a string`, f);
+  }
+  for (const f of STRING_ARRAY_FIELDS) {
+    if (present(f) && !(Array.isArray(body[f]) && (body[f] as unknown[]).every((x) => typeof x === 'string'))) {
+      throw invalid('BAD_FIELD', `${f} must be an array of strings`, f);
+    }
+  }
+  for (const f of BOOL_FIELDS) {
+    if (present(f) && typeof body[f] !== 'boolean') throw invalid('BAD_FIELD', `${f} must be a boolean`, f);
+  }
+  const eps = body['EndpointsConfig'];
+  if (present('EndpointsConfig')) {
+    if (typeof eps !== 'object' || Array.isArray(eps)) throw invalid('BAD_FIELD', 'EndpointsConfig must be an object of endpoint settings', 'EndpointsConfig');
+    for (const [k, v] of Object.entries(eps as Record<string, unknown>)) {
+      if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw invalid('BAD_FIELD', `EndpointsConfig.${k} must be an object`, `EndpointsConfig.${k}`);
+    }
+  }
+}
+
 export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOptions): void {
   const { engine } = options;
   const now = options.now ?? (() => new Date());
@@ -26,6 +57,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
       // Docker takes the name from the query; accept it there too.
       const name = ctx.query.get('name');
       if (name !== null && body.Name === undefined) body.Name = name;
+      checkFieldTypes(body as unknown as Record<string, unknown>);
       if (!Array.isArray(body.Cmd) || body.Cmd.length === 0 || !body.Cmd.every((a) => typeof a === 'string')) {
         throw invalid('MISSING_FIELD', 'Cmd is required: a non-empty array of strings (the command to run)', 'Cmd');
       }

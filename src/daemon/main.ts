@@ -14,6 +14,7 @@ import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
 import { ifNameToIndex } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
+import { stalePortElements } from './stale-ports.js';
 import { Firewall } from '../services/firewall/firewall.js';
 import { DnsService } from '../services/dns/service.js';
 import { PortsService } from '../services/ports/service.js';
@@ -191,6 +192,22 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     },
   });
 
+  /** Port elements a crash left behind (stale-ports.ts), after reconcile restored the live ones. */
+  const removeStalePorts = () => {
+    if (!flags.firewall) return;
+    const nft = Nft.open();
+    try {
+      const stale = stalePortElements(nft, state);
+      if (!stale.ports.length && !stale.published.length) return;
+      firewall.deletePorts(stale.ports, stale.published);
+      info(`removed ${stale.ports.length} stale DNAT and ${stale.published.length} stale published elements`);
+    } catch (err) {
+      log('warn', `stale port elements: ${String(err)}`);
+    } finally {
+      nft.close();
+    }
+  };
+
   const { strayClaims } = await state.load();
   const report = await reconcile(ctx, engine.runtime, {
     links: () => rtnl.listLinks().map((l) => l.name),
@@ -201,6 +218,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     pinNetnsFromProcess: (pid, nsPath) => pinProcessNetns(pid, nsPath),
   }, strayClaims);
   await graveyard.flush(); // what reconcile took out of service is gone before we serve
+  removeStalePorts();
   await ensurePredefinedNetworks(ctx);
   firewall.reload(bridgeNetworks());
   reloadAntiSpoof();

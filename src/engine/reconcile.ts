@@ -15,7 +15,7 @@ import { onProcessExit } from './sandbox-ops.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
-import { isSandboxProcessAlive, readExitCode } from '../kernel/sandbox-process.js';
+import { isSandboxProcessAlive, killSandboxSession, readExitCode, sandboxSessionsUnder } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
   /** Link names in the daemon's namespace. */
@@ -32,6 +32,7 @@ export interface ReconcileReport {
   linksRemoved: string[];
   netnsRemoved: string[];
   claimsRemoved: number;
+  processesStopped: string[];
 }
 
 export async function reconcile(
@@ -40,7 +41,7 @@ export async function reconcile(
   kernel: KernelInventory,
   strayClaims: string[],
 ): Promise<ReconcileReport> {
-  const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0 };
+  const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0, processesStopped: [] };
   await ctx.state.deleteKeys(strayClaims);
   report.claimsRemoved = strayClaims.length;
 
@@ -131,6 +132,15 @@ async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, repor
     report.netnsRemoved.push(entry);
   }
   const sbDir = path.join(ctx.config.dataRoot, 'sandboxes');
+  // A start cut by a crash after the process was spawned but before its pid was recorded
+  // (never acknowledged) leaves a process no running record owns: it goes, with its session.
+  const owned = new Set<number>();
+  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.state.pid) owned.add(sb.state.pid);
+  for (const { pid, dir } of sandboxSessionsUnder(sbDir)) {
+    if (owned.has(pid)) continue;
+    killSandboxSession(pid, undefined);
+    report.processesStopped.push(`${pid} (${path.basename(dir).slice(0, 12)})`);
+  }
   for (const entry of safeReaddir(sbDir)) {
     if (!ctx.state.sandboxes.has(entry)) fs.rmSync(path.join(sbDir, entry), { recursive: true, force: true });
   }

@@ -174,3 +174,27 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     /* already gone */
   }
 }
+
+/**
+ * Live sessions started for a sandbox directory under `root` (the wrapper's argv names
+ * the directory), found by scanning /proc: a daemon killed between spawning a sandbox's
+ * process and recording its pid leaves one that no record points at. Only session
+ * leaders count (the spawn is `detached`, so the wrapper leads its session).
+ */
+export function sandboxSessionsUnder(root: string): { pid: number; dir: string }[] {
+  const prefix = root.endsWith('/') ? root : `${root}/`;
+  const found: { pid: number; dir: string }[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const dir = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').find((a) => a.startsWith(prefix) && !a.slice(prefix.length).includes('/'));
+      if (!dir) continue;
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (rest[3] === entry && rest[0] !== 'Z') found.push({ pid: Number(entry), dir }); // field 6: session id
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

@@ -214,7 +214,8 @@ function checkNoOverlap(config: readonly IpamConfigSpec[], indexes: readonly num
 
 function validateIpam(req: NetworkCreateRequest, driver: DriverName, enableIPv4: boolean, enableIPv6: boolean) {
   const ipam = req.IPAM ?? {};
-  if (typeof ipam !== 'object') throw invalid('INVALID_TYPE', 'IPAM must be an object', 'IPAM');
+  // An array is an object to typeof: {"IPAM": [...]} was once taken for "no IPAM settings".
+  if (typeof ipam !== 'object' || Array.isArray(ipam)) throw invalid('INVALID_TYPE', 'IPAM must be an object', 'IPAM');
   const ipamDriver = optionalString(ipam.Driver, 'IPAM.Driver');
   if (ipamDriver !== '' && ipamDriver !== 'default') {
     throw new SwitchyardError('not-found', 'IPAM_DRIVER_NOT_FOUND', `plugin "${ipamDriver}" not found`, { field: 'IPAM.Driver' });
@@ -323,6 +324,10 @@ export function validateNetworkCreate(body: unknown, opts: ValidateNetworkCreate
   }
   const driverOptions = validateDriverOptions(driver, families.options);
   const { ipam, warnings } = validateIpam(req, driver, enableIPv4, enableIPv6);
+  const configFromObj: unknown = req.ConfigFrom;
+  if (configFromObj !== undefined && configFromObj !== null && (typeof configFromObj !== 'object' || Array.isArray(configFromObj))) {
+    throw invalid('INVALID_TYPE', 'ConfigFrom must be an object like {"Network": "NAME"}', 'ConfigFrom');
+  }
   const configFromRaw = req.ConfigFrom?.Network;
   const configFrom = optionalString(configFromRaw, 'ConfigFrom.Network');
   if (configOnly && configFrom !== '') {

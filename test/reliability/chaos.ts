@@ -320,8 +320,11 @@ function probeFreePorts(d: TestDaemon, obs: Observed, pools: number[]): string[]
   return bad ? bad.split(',').map((p) => `host port ${p} is held though no sandbox publishes it`) : [];
 }
 
-function classify(problems: string[], counts: ChaosCounts): void {
+/** Counts each distinct problem once, however many checks saw it. */
+function classify(problems: string[], counts: ChaosCounts, seen: Set<string>): void {
   for (const p of problems) {
+    if (seen.has(p)) continue;
+    seen.add(p);
     if (/held twice/.test(p)) counts.duplicated++;
     else if (/leaked|held though|stopped sandbox .* still|lists endpoint/.test(p)) counts.leaked++;
     else counts.lost++;
@@ -335,6 +338,7 @@ function classify(problems: string[], counts: ChaosCounts): void {
 export async function runChaos(d: TestDaemon, o: ChaosOptions): Promise<ChaosResult> {
   const counts: ChaosCounts = { kills: 0, acknowledged: 0, rejected: 0, inDoubt: 0, serverErrors: 0, checks: 0, probes: 0, lost: 0, duplicated: 0, leaked: 0 };
   const defects: string[] = [];
+  const seenProblems = new Set<string>();
   const rnd = new SeededRandom(o.seed);
   const admin = new SwitchyardClient({ host: `unix://${d.socket}` });
   await admin.createNetwork({ Name: SHARED_NET, Driver: 'bridge', IPAM: { Config: [{ Subnet: SHARED_SUBNET }] } });
@@ -381,7 +385,7 @@ export async function runChaos(d: TestDaemon, o: ChaosOptions): Promise<ChaosRes
     counts.probes += traffic.passed;
     const ports = probeFreePorts(d, obs, pools);
     const all = [...problems, ...contradictions, ...traffic.failures, ...ports];
-    classify(all, counts);
+    classify(all, counts, seenProblems);
     for (const p of all) defects.push(`${label}: ${p}`);
   };
 

@@ -26,7 +26,7 @@ export const badCidr: fc.Arbitrary<string> = fc.oneof(
 );
 
 export const badIp: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('300.1.1.1', '1.2.3', '1.2.3.4/24', '::g', 'localhost', '1.2.3.4;id', '', ' ', '1.2.3.4\0'),
+  fc.constantFrom('300.1.1.1', '1.2.3', '1.2.3.4/24', '::g', 'localhost', '1.2.3.4;id', ' ', '1.2.3.4\0'),
   fc.string({ maxLength: 12 }).map((s) => `${s}:::x`),
 );
 
