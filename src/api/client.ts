@@ -6,32 +6,25 @@
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
 import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
-import { forbidden, invalid, SwitchyardError, unavailable } from '../errors.js';
+import { forbidden, SwitchyardError, unavailable } from '../errors.js';
 import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
 import { defaultCodeOf, errorKindOf } from './http-status.js';
 
-export const DEFAULT_HOST = 'unix:///run/switchyard/switchyard.sock';
+export { DEFAULT_HOST, socketPathOf } from './host.js';
+import { DEFAULT_HOST, socketPathOf } from './host.js';
 
 export interface ClientOptions {
   /** `unix:///path.sock` (or a bare absolute path). */
   host?: string;
 }
 
-/** The socket path of a `-H`/SWITCHYARD_HOST value; only unix sockets are served. */
-export function socketPathOf(host: string): string {
-  if (host.startsWith('unix://')) {
-    const path = host.slice('unix://'.length);
-    if (path.startsWith('/')) return path;
-  } else if (host.startsWith('/')) {
-    return host;
-  }
-  throw invalid('BAD_HOST', `invalid host "${host}": expected unix:///absolute/path.sock`, 'host');
-}
-
 interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
 }
+
+/** A reused keep-alive socket that the server had already closed (see send). */
+class StaleSocketError extends Error {}
 
 export class SwitchyardClient {
   readonly host: string;
@@ -163,7 +156,21 @@ export class SwitchyardClient {
   }
 
   /** Sends a request; resolves with a 2xx response, rejects with the daemon's error otherwise. */
-  private send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
+  /**
+   * The server closes a keep-alive connection after it has been idle for a while; a request
+   * written on it at that very moment fails with ECONNRESET/EPIPE although the server never
+   * read it. That request is sent once more on a fresh connection.
+   */
+  private async send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
+    try {
+      return await this.sendOnce(method, path, options);
+    } catch (err) {
+      if (err instanceof StaleSocketError) return this.sendOnce(method, path, options);
+      throw err;
+    }
+  }
+
+  private sendOnce(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = {};
     if (body !== undefined) {
@@ -181,7 +188,11 @@ export class SwitchyardClient {
           );
         },
       );
-      req.on('error', (err) => reject(this.connectionError(err as NodeJS.ErrnoException)));
+      req.on('error', (err) => {
+        const e = err as NodeJS.ErrnoException;
+        if (req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) reject(new StaleSocketError());
+        else reject(this.connectionError(e));
+      });
       req.end(body);
     });
   }

