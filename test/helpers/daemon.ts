@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SwitchyardClient } from '../../src/api/client.js';
 import { makeNs, removeNs, waitFor, assertNoLeaks, type TestNs } from './netns.js';
 import { releaseNetnsDir } from '../../src/kernel/netns.js';
+import { sandboxSessionsUnder } from '../../src/kernel/sandbox-process.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = path.join(REPO, 'bin', 'switchyard');
@@ -118,6 +119,15 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         const exited = new Promise((resolve) => proc.once('exit', resolve));
         proc.kill('SIGTERM');
         await exited;
+      }
+      // Sandboxes the daemon could not remove (it died, or a test killed it): kill their
+      // sessions by PID so no process outlives the test.
+      for (const { pid } of sandboxSessionsUnder(path.join(dataRoot, 'sandboxes'))) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
       const nsDir = path.join(execRoot, 'netns');
       for (const entry of safeReaddir(nsDir)) {
