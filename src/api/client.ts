@@ -23,6 +23,11 @@ interface CallOptions {
   body?: unknown;
 }
 
+/** A path segment: `.` and `..` are sent escaped so no URL parser resolves them away. */
+function seg(ref: string): string {
+  return encodeURIComponent(ref).replace(/^\.{1,2}$/, (m) => m.replace(/\./g, '%2E'));
+}
+
 /** A reused keep-alive socket that the server had already closed (see send). */
 class StaleSocketError extends Error {}
 
@@ -69,7 +74,7 @@ export class SwitchyardClient {
   }
 
   inspectNetwork(ref: string): Promise<DockerNetwork> {
-    return this.json('GET', `/networks/${encodeURIComponent(ref)}`);
+    return this.json('GET', `/networks/${seg(ref)}`);
   }
 
   createNetwork(req: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {
@@ -77,17 +82,17 @@ export class SwitchyardClient {
   }
 
   removeNetwork(ref: string): Promise<void> {
-    return this.call('DELETE', `/networks/${encodeURIComponent(ref)}`);
+    return this.call('DELETE', `/networks/${seg(ref)}`);
   }
 
   connectNetwork(network: string, sandbox: string, endpointConfig: EndpointSettingsRequest = {}): Promise<void> {
-    return this.call('POST', `/networks/${encodeURIComponent(network)}/connect`, {
+    return this.call('POST', `/networks/${seg(network)}/connect`, {
       body: { Container: sandbox, EndpointConfig: endpointConfig },
     });
   }
 
   disconnectNetwork(network: string, sandbox: string, force = false): Promise<void> {
-    return this.call('POST', `/networks/${encodeURIComponent(network)}/disconnect`, {
+    return this.call('POST', `/networks/${seg(network)}/disconnect`, {
       body: { Container: sandbox, Force: force },
     });
   }
@@ -104,24 +109,24 @@ export class SwitchyardClient {
   }
 
   startSandbox(ref: string): Promise<void> {
-    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/start`);
+    return this.call('POST', `/sandboxes/${seg(ref)}/start`);
   }
 
   stopSandbox(ref: string, timeoutSeconds?: number): Promise<void> {
-    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/stop`, { query: { t: timeoutSeconds } });
+    return this.call('POST', `/sandboxes/${seg(ref)}/stop`, { query: { t: timeoutSeconds } });
   }
 
   async waitSandbox(ref: string): Promise<number> {
-    const res = await this.json<{ StatusCode: number }>('POST', `/sandboxes/${encodeURIComponent(ref)}/wait`);
+    const res = await this.json<{ StatusCode: number }>('POST', `/sandboxes/${seg(ref)}/wait`);
     return res.StatusCode;
   }
 
   removeSandbox(ref: string, force = false): Promise<void> {
-    return this.call('DELETE', `/sandboxes/${encodeURIComponent(ref)}`, { query: { force: force ? 1 : undefined } });
+    return this.call('DELETE', `/sandboxes/${seg(ref)}`, { query: { force: force ? 1 : undefined } });
   }
 
   renameSandbox(ref: string, name: string): Promise<void> {
-    return this.call('POST', `/sandboxes/${encodeURIComponent(ref)}/rename`, { query: { name } });
+    return this.call('POST', `/sandboxes/${seg(ref)}/rename`, { query: { name } });
   }
 
   listSandboxes(all = false): Promise<SandboxSummary[]> {
@@ -129,12 +134,12 @@ export class SwitchyardClient {
   }
 
   inspectSandbox(ref: string): Promise<SandboxInspect> {
-    return this.json('GET', `/sandboxes/${encodeURIComponent(ref)}/json`);
+    return this.json('GET', `/sandboxes/${seg(ref)}/json`);
   }
 
   /** The log as a byte stream; with follow it ends when the sandbox stops. */
   async sandboxLogs(ref: string, follow = false): Promise<IncomingMessage> {
-    return this.send('GET', `/sandboxes/${encodeURIComponent(ref)}/logs`, { query: { follow: follow ? 1 : undefined } });
+    return this.send('GET', `/sandboxes/${seg(ref)}/logs`, { query: { follow: follow ? 1 : undefined } });
   }
 
   // --- transport ----------------------------------------------------------------------

@@ -86,7 +86,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     let failure: SwitchyardError | undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://switchyard');
-      const { version, path } = splitVersionedPath(url.pathname);
+      // The path as sent: WHATWG URL parsing would resolve `.`/`..` (and %2E) segments, so a
+      // sandbox or network named "." would turn `GET /networks/.` into `GET /networks/`.
+      const raw = (req.url ?? '/').split('?')[0]!;
+      const { version, path } = splitVersionedPath(raw.startsWith('/') ? raw : `/${raw}`);
       const apiVersion = checkApiVersion(version);
       const method = req.method ?? 'GET';
       const match = router.match(method, path);
