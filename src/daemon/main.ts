@@ -228,8 +228,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   // The table is ours to keep: if someone flushes or deletes it, put it back within seconds.
   const watchdog = setInterval(() => {
     try {
-      if (flags.firewall && !firewall.present()) {
-        log('warn', 'nftables table inet switchyard is missing: restoring it');
+      if (flags.firewall && !firewall.complete()) {
+        log('warn', 'an nftables table of switchyard is missing: restoring it');
         reloadFirewall();
       }
     } catch (err) {

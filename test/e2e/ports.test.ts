@@ -64,3 +64,25 @@ describe('published ports (e2e)', () => {
     assert.ok(Number(m![1]) > 1024);
   });
 });
+
+describe('the firewall comes back by itself (e2e)', () => {
+  test('after an outside `nft flush ruleset`, the daemon restores its tables and published ports within seconds', async () => {
+    const d = await startDaemon({ tag: 'fwb' });
+    try {
+      d.cli(['run', '-d', '--name', 'fw1', '-p', '8181:80', '--', 'socat', 'TCP-LISTEN:80,fork,reuseaddr', 'SYSTEM:echo up']);
+      const key = JSON.parse(d.cli(['inspect', 'fw1']).stdout)[0].NetworkSettings.SandboxKey;
+      await waitFor(() => d.inSandbox(key, 'ss', ['-ltn']).stdout.includes(':80'), 'server up');
+      const reach = () => d.onHost('socat', ['-T2', '-', 'TCP:127.0.0.1:8181,connect-timeout=1'], { allowFail: true }).stdout.trim() === 'up';
+      assert.ok(reach(), 'published port answers before');
+      d.onHost('nft', ['flush', 'ruleset']);
+      assert.equal(d.onHost('nft', ['list', 'tables']).stdout.trim(), '', 'flushed');
+      await waitFor(() => {
+        const t = d.onHost('nft', ['list', 'tables']).stdout;
+        return t.includes('inet switchyard') && t.includes('bridge switchyard');
+      }, 'tables restored by the watchdog', 8000, 200);
+      await waitFor(() => reach(), 'published port answers again', 5000, 200);
+    } finally {
+      await d.stop();
+    }
+  });
+});

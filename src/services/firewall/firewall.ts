@@ -12,6 +12,7 @@ import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
 import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
 import {
+  BRIDGE_FAMILY,
   renderAddEndpoint, renderAntiSpoofBase, renderDeleteEndpoint, renderFlushEndpoints,
   FAMILY, NAMES, TABLE, renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
   renderFlushMembership, renderNetwork, validateBridge,
@@ -156,6 +157,13 @@ export class Firewall {
     } catch (err) {
       if (!isNftFailure(err)) throw err;
     }
+  }
+
+  /** Are both of our tables there (`inet` and the anti-spoofing `bridge` one)? False when disabled. */
+  complete(): boolean {
+    if (!this.enabled) return false;
+    const tables = this.nft().listJson('tables');
+    return hasTable(tables) && hasTable(tables, BRIDGE_FAMILY);
   }
 
   /** Is `table inet switchyard` there? (false when disabled: nothing is looked at.) */

@@ -23,9 +23,9 @@ function ours(o: Named): boolean {
   return o.family === FAMILY && o.table === TABLE;
 }
 
-/** True when a `list tables` listing contains `table inet switchyard`. */
-export function hasTable(tables: NftListing): boolean {
-  return objects(tables, 'table').some((t) => t.family === FAMILY && t.name === TABLE);
+/** True when a `list tables` listing contains our table of that family (default `inet`). */
+export function hasTable(tables: NftListing, family: string = FAMILY): boolean {
+  return objects(tables, 'table').some((t) => t.family === family && t.name === TABLE);
 }
 
 const PER_NETWORK_CHAIN = /^post-(.+)$/;
