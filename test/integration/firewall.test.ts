@@ -21,12 +21,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Nft } from '../../src/kernel/nftables.js';
 import { warmThreadpool } from '../../src/kernel/netns.js';
 import { Firewall, type FirewallNetwork } from '../../src/services/firewall/firewall.js';
-import { NETNS_DIR, assertNoLeaks, inNs, makeNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
+import { NETNS_DIR, assertNoLeaks, inNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
+import { Lab, connect as labConnect, ip } from '../helpers/lab.js';
 
 const PORT = 8000;
-const created: string[] = [];
-/** Namespaces of the running test, removed when it ends whatever happened. */
-const live: TestNs[] = [];
+const lab = new Lab({ v4: '10.91', v6: 'fd91' });
+const { created, live } = lab;
 
 before(async () => {
   // Nft.open enters the host netns briefly: start libuv's threads before the first setns.
@@ -55,46 +55,14 @@ interface Topology {
   fw: Firewall;
 }
 
-function ip(ns: TestNs, ...args: string[]): void {
-  inNs(ns.name, 'ip', args);
-}
 
-/**
- * A namespace whose new interfaces skip IPv6 duplicate address detection: while a
- * link-local address is tentative (~1 s), neighbour discovery through it stalls and a
- * connect can time out for reasons that have nothing to do with the firewall.
- */
-function makeTestNs(tag: string): TestNs {
-  const ns = makeNs(tag);
-  created.push(ns.name);
-  live.push(ns);
-  inNs(ns.name, 'sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
-  return ns;
-}
 
-function addBridge(host: TestNs, name: string, n: number): FirewallNetwork {
-  ip(host, 'link', 'add', name, 'type', 'bridge');
-  ip(host, 'addr', 'add', `10.91.${n}.1/24`, 'dev', name);
-  ip(host, 'addr', 'add', `fd91:${n}::1/64`, 'dev', name, 'nodad');
-  ip(host, 'link', 'set', name, 'up');
-  return { bridge: name, subnets: [`10.91.${n}.0/24`, `fd91:${n}::/64`], icc: true, masquerade: true, internal: false };
-}
 
-function addSandbox(host: TestNs, tag: string, bridge: string, n: number, h: number): Sandbox {
-  const ns = makeTestNs(tag);
-  const v4 = `10.91.${n}.${h}`;
-  const v6 = `fd91:${n}::${h}`;
-  ip(host, 'link', 'add', `syv${tag}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
-  ip(host, 'link', 'set', `syv${tag}`, 'master', bridge, 'up');
-  ip(ns, 'addr', 'add', `${v4}/24`, 'dev', 'eth0');
-  ip(ns, 'addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad');
-  ip(ns, 'link', 'set', 'eth0', 'up');
-  ip(ns, 'route', 'add', 'default', 'via', `10.91.${n}.1`);
-  ip(ns, '-6', 'route', 'add', 'default', 'via', `fd91:${n}::1`);
-  return { ns, v4, v6 };
-}
 
 const servers: ChildProcess[] = [];
+
+/** Connects from `from` to addr:port; the peer address the server saw, or null when unreachable. */
+const connect = (from: TestNs, addr: string, port = PORT): string | null => labConnect(from, addr, port);
 
 /** A TCP server on [::]:PORT (IPv4 too) that writes the peer address of each connection. */
 async function startServer(ns: TestNs): Promise<void> {
@@ -110,38 +78,22 @@ function stopServers(): void {
   }
 }
 
-/** Connects from `from` to addr:PORT; returns the peer address the server saw, or null when unreachable. */
-function connect(from: TestNs, addr: string, port = PORT): string | null {
-  const target = addr.includes(':') ? `TCP6:[${addr}]:${port}` : `TCP4:${addr}:${port}`;
-  const r = inNs(from.name, 'socat', ['-u', `${target},connect-timeout=0.5`, 'STDOUT'], { allowFail: true, timeoutMs: 5000 });
-  if (r.status !== 0) return null;
-  return canonical(r.stdout.trim().replace(/^\[|\]$/g, ''));
-}
 
-/** socat prints IPv6 peers fully expanded, and IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d. */
-function canonical(addr: string): string {
-  if (!addr.includes(':')) return addr;
-  const groups = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(groups);
-  if (!mapped) return groups;
-  const n = (parseInt(mapped[1]!, 16) << 16) | parseInt(mapped[2]!, 16);
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 /** Builds the topology, runs body, then tears everything down (Nft first: its socket pins the netns). */
 async function withTopology(body: (t: Topology) => Promise<void> | void, opts: { enabled?: boolean } = {}): Promise<void> {
   let nft: Nft | undefined;
   try {
-    const host = makeTestNs('fwh');
-    const ext = makeTestNs('fwx');
+    const host = lab.ns('fwh');
+    const ext = lab.ns('fwx');
     inNs(host.name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    const a = addBridge(host, 'sybrA', 1);
-    const b = addBridge(host, 'sybrB', 2);
-    const c = addBridge(host, 'sybrC', 3);
-    const s1 = addSandbox(host, 's1', 'sybrA', 1, 2);
-    const s2 = addSandbox(host, 's2', 'sybrA', 1, 3);
-    const s3 = addSandbox(host, 's3', 'sybrB', 2, 2);
-    const s4 = addSandbox(host, 's4', 'sybrC', 3, 2);
+    const a = lab.bridge(host, 'sybrA', 1);
+    const b = lab.bridge(host, 'sybrB', 2);
+    const c = lab.bridge(host, 'sybrC', 3);
+    const s1 = lab.sandbox(host, 's1', 'sybrA', 1, 2);
+    const s2 = lab.sandbox(host, 's2', 'sybrA', 1, 3);
+    const s3 = lab.sandbox(host, 's3', 'sybrB', 2, 2);
+    const s4 = lab.sandbox(host, 's4', 'sybrC', 3, 2);
     ip(host, 'link', 'add', 'syup0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext.name);
     ip(host, 'addr', 'add', '10.92.0.1/24', 'dev', 'syup0');
     ip(host, 'addr', 'add', 'fd92::1/64', 'dev', 'syup0', 'nodad');

@@ -23,7 +23,8 @@ import type { PublishRequest } from '../../src/engine/context.js';
 import type { PortRequest } from '../../src/engine/types.js';
 import { parsePortSpec, parseExposeSpec } from '../../src/model/port-spec.js';
 import { SwitchyardError } from '../../src/errors.js';
-import { NETNS_DIR, assertNoLeaks, inNs, makeNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
+import { NETNS_DIR, assertNoLeaks, inNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
+import { Lab, canonical, connect, ip } from '../helpers/lab.js';
 
 const TCP = 8000;
 const UDP = 8001;
@@ -32,9 +33,14 @@ const HOST2 = '10.94.0.3';
 const HOST6 = 'fd94::1';
 const EXT = '10.94.0.2';
 const EXT6 = 'fd94::2';
-const created: string[] = [];
-const live: TestNs[] = [];
+const lab = new Lab({ v4: '10.93', v6: 'fd93' });
+const { created, live } = lab;
 const children: ChildProcess[] = [];
+
+function addSandbox(host: TestNs, tag: string, bridge: string, n: number, h: number): Sandbox {
+  const s = lab.sandbox(host, tag, bridge, n, h, { hairpin: true });
+  return { id: `sandbox-${tag}-${s.ns.name}`, ns: s.ns, v4: s.v4, v6: s.v6, bridge };
+}
 
 before(async () => {
   await warmThreadpool();
@@ -65,43 +71,9 @@ interface Topology {
   log: string[];
 }
 
-function ip(ns: TestNs, ...args: string[]): void {
-  inNs(ns.name, 'ip', args);
-}
 
-function makeTestNs(tag: string): TestNs {
-  const ns = makeNs(tag);
-  created.push(ns.name);
-  live.push(ns);
-  // No DAD: a tentative address stalls neighbour discovery for ~1 s.
-  inNs(ns.name, 'sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
-  return ns;
-}
 
-function addBridge(host: TestNs, name: string, n: number): FirewallNetwork {
-  ip(host, 'link', 'add', name, 'type', 'bridge');
-  ip(host, 'addr', 'add', `10.93.${n}.1/24`, 'dev', name);
-  ip(host, 'addr', 'add', `fd93:${n}::1/64`, 'dev', name, 'nodad');
-  ip(host, 'link', 'set', name, 'up');
-  return { bridge: name, subnets: [`10.93.${n}.0/24`, `fd93:${n}::/64`], icc: true, masquerade: true, internal: false };
-}
 
-function addSandbox(host: TestNs, tag: string, bridge: string, n: number, h: number): Sandbox {
-  const ns = makeTestNs(tag);
-  const v4 = `10.93.${n}.${h}`;
-  const v6 = `fd93:${n}::${h}`;
-  const port = `syv${tag}`;
-  ip(host, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
-  ip(host, 'link', 'set', port, 'master', bridge, 'up');
-  // What BridgeDriver.join does for every port: hairpin, so DNAT back to the sender works.
-  inNs(host.name, 'bridge', ['link', 'set', 'dev', port, 'hairpin', 'on']);
-  ip(ns, 'addr', 'add', `${v4}/24`, 'dev', 'eth0');
-  ip(ns, 'addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad');
-  ip(ns, 'link', 'set', 'eth0', 'up');
-  ip(ns, 'route', 'add', 'default', 'via', `10.93.${n}.1`);
-  ip(ns, '-6', 'route', 'add', 'default', 'via', `fd93:${n}::1`);
-  return { id: `sandbox-${tag}-${ns.name}`, ns, v4, v6, bridge };
-}
 
 function spawnIn(ns: TestNs, args: string[]): ChildProcess {
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${ns.name}`, '--', ...args], { stdio: 'ignore' });
@@ -123,13 +95,6 @@ function stopChildren(): void {
   }
 }
 
-/** TCP connect from `from` to addr:port; the peer address the server saw, or null when unreachable. */
-function connect(from: TestNs, addr: string, port: number): string | null {
-  const target = addr.includes(':') ? `TCP6:[${addr}]:${port}` : `TCP4:${addr}:${port}`;
-  const r = inNs(from.name, 'socat', ['-u', `${target},connect-timeout=0.5`, 'STDOUT'], { allowFail: true, timeoutMs: 5000 });
-  if (r.status !== 0 || !r.stdout.trim()) return null;
-  return canonical(r.stdout.trim());
-}
 
 /** One UDP datagram to addr:port and the reply (the peer address the server saw), or null. */
 function udp(from: TestNs, addr: string, port: number): string | null {
@@ -139,16 +104,6 @@ function udp(from: TestNs, addr: string, port: number): string | null {
   return canonical(r.stdout.trim());
 }
 
-/** socat prints IPv6 peers expanded and in brackets, IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d. */
-function canonical(text: string): string {
-  const addr = text.replace(/^\[|\]$/g, '');
-  if (!addr.includes(':')) return addr;
-  const groups = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(groups);
-  if (!mapped) return groups;
-  const n = (parseInt(mapped[1]!, 16) << 16) | parseInt(mapped[2]!, 16);
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 /** Can a process in the host namespace bind addr:port (tcp)? The proof that a port is reserved or free. */
 function hostCanBind(t: Topology, port: number, addr = '0.0.0.0', proto: 'tcp' | 'udp' = 'tcp'): boolean {
@@ -183,11 +138,11 @@ async function withTopology(body: (t: Topology) => Promise<void> | void, opts: {
   let nft: Nft | undefined;
   let ports: PortsService | undefined;
   try {
-    const host = makeTestNs('pth');
-    const ext = makeTestNs('ptx');
+    const host = lab.ns('pth');
+    const ext = lab.ns('ptx');
     inNs(host.name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    const a = addBridge(host, 'sybrA', 1);
-    const b = addBridge(host, 'sybrB', 2);
+    const a = lab.bridge(host, 'sybrA', 1);
+    const b = lab.bridge(host, 'sybrB', 2);
     const s1 = addSandbox(host, 's1', 'sybrA', 1, 2);
     const s2 = addSandbox(host, 's2', 'sybrA', 1, 3);
     const s3 = addSandbox(host, 's3', 'sybrB', 2, 2);
