@@ -4,6 +4,8 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { invalid } from '../errors.js';
+import { DEFAULT_HOST, socketPathOf } from '../api/host.js';
+import { parseGoBool } from '../model/go-syntax.js';
 import { parseAddressPool, type AddressPool } from '../model/ipam.js';
 import { parseCidr, parseIp } from '../model/ip.js';
 
@@ -27,18 +29,13 @@ export interface DaemonFlags {
   tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
+/** dockerd's `--flag=true|false`, read as Go's strconv.ParseBool. */
 function bool(v: string | boolean | undefined, dflt: boolean, field: string): boolean {
   if (v === undefined) return dflt;
   if (typeof v === 'boolean') return v;
-  if (['1', 't', 'true', 'TRUE', 'True'].includes(v)) return true;
-  if (['0', 'f', 'false', 'FALSE', 'False'].includes(v)) return false;
-  throw invalid('INVALID_FLAG', `invalid boolean value ${JSON.stringify(v)} for ${field}`, field);
-}
-
-export function socketPathOf(host: string): string {
-  if (host.startsWith('unix://')) return host.slice('unix://'.length);
-  if (host.startsWith('/')) return host;
-  throw invalid('INVALID_FLAG', `unsupported host ${JSON.stringify(host)}: use unix:///path.sock or tcp://ADDR:PORT`, '--host');
+  const b = parseGoBool(v);
+  if (b === undefined) throw invalid('INVALID_FLAG', `invalid boolean value ${JSON.stringify(v)} for ${field}`, field);
+  return b;
 }
 
 /** `tcp://127.0.0.1:2376`, `tcp://[::1]:2376`: an explicit address and port, nothing else. */
@@ -115,7 +112,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
   return {
     dataRoot: values['data-root'] ?? '/var/lib/switchyard',
     execRoot,
-    socket: socketPathOf(unixHosts[0] ?? 'unix:///run/switchyard/switchyard.sock'),
+    socket: socketPathOf(unixHosts[0] ?? DEFAULT_HOST),
     ...tcpPart,
     ...(values.group !== undefined ? { group: values.group } : {}),
     ...(values.bip ? { bip: values.bip } : {}),

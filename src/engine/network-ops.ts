@@ -169,7 +169,7 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<vo
   const net = findNetwork(ctx, ref);
   if (net.predefined) throw forbidden('PREDEFINED_NETWORK', `${net.name} is a pre-defined network and cannot be removed`);
   await ctx.locks.withLocks([NETWORKS_LOCK, netLock(net.id)], async () => {
-    if (!ctx.state.networks.has(net.id)) throw invalidGone(ref);
+    if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${ref} was removed concurrently`);
     const endpoints = ctx.state.endpointsOfNetwork(net.id);
     const active = endpoints.filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running');
     if (active.length) {
@@ -183,10 +183,6 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<vo
     });
     await driverOf(ctx, net).deleteNetwork(net);
   });
-}
-
-function invalidGone(ref: string) {
-  return conflict('NETWORK_GONE', `network ${ref} was removed concurrently`);
 }
 
 export async function pruneNetworks(ctx: EngineContext, filtersJson?: string): Promise<string[]> {
