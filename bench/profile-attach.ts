@@ -15,7 +15,7 @@ import { SwitchyardClient } from '../src/api/client.js';
 import { retryOnStaleSocket } from './client-retry.js';
 import { summarize } from './stats.js';
 
-const { values } = parseArgs({ options: { sandboxes: { type: 'string', default: '1000' }, cycles: { type: 'string', default: '300' }, dir: { type: 'string', default: '/tmp/swy-prof' } } });
+const { values } = parseArgs({ options: { sandboxes: { type: 'string', default: '1000' }, cycles: { type: 'string', default: '300' }, dir: { type: 'string', default: '/tmp/swy-prof' }, plain: { type: 'boolean', default: false } } });
 const N = Number(values.sandboxes);
 const CYCLES = Number(values.cycles);
 
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     d.proc.kill('SIGTERM');
     await exited;
     fs.mkdirSync(values.dir!, { recursive: true });
-    const prof = spawn('nsenter', [`--net=${d.host.path}`, '--', process.execPath, '--cpu-prof', `--cpu-prof-dir=${values.dir}`, CLI, 'daemon', '--data-root', d.dataRoot, '--exec-root', d.execRoot, '-H', `unix://${d.socket}`, '--log-level', 'warn'], { stdio: 'ignore' });
+    const prof = spawn('nsenter', [`--net=${d.host.path}`, '--', process.execPath, ...(values.plain ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.dir}`]), CLI, 'daemon', '--data-root', d.dataRoot, '--exec-root', d.execRoot, '-H', `unix://${d.socket}`, '--log-level', 'warn'], { stdio: 'ignore' });
     const c = retryOnStaleSocket(new SwitchyardClient({ host: `unix://${d.socket}` }));
     await waitFor(() => c.ping().then(() => true, () => false), 'profiled daemon', 60_000, 50);
     const att: number[] = [];

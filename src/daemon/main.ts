@@ -12,6 +12,7 @@ import { makeHostPorts } from './host-ports.js';
 import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
+import { NftElements } from '../kernel/nft-elements.js';
 import { ifNameToIndex } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
 import { stalePortElements } from './stale-ports.js';
@@ -26,7 +27,7 @@ import { SwitchyardEngine } from '../engine/engine.js';
 import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
 import { reconcile, restorePorts } from '../engine/reconcile.js';
-import { startExitPoller } from '../engine/sandbox-ops.js';
+import { startExitPoller, stopExitPoller } from '../engine/sandbox-ops.js';
 import { antiSpoofSpec, BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
 import { Graveyard } from '../drivers/graveyard.js';
@@ -109,7 +110,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const store = await openLmdbStore({ path: path.join(flags.dataRoot, 'store') });
   const rtnl = Rtnl.open();
   const openRtnl = (nsPath: string) => Rtnl.open(nsPath);
-  const firewall = new Firewall(() => Nft.open(), { enabled: flags.firewall });
+  const firewall = new Firewall(() => Nft.open(), { enabled: flags.firewall, elements: () => NftElements.open() });
   firewall.ensureBase();
 
   const info = (m: string) => log('info', m);
@@ -260,7 +261,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     if (stopping) return;
     stopping = true;
     clearInterval(watchdog);
-    if (engine.runtime.poller) clearInterval(engine.runtime.poller);
+    stopExitPoller(engine.runtime);
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
     await bridge.settle();

@@ -7,10 +7,10 @@
  * of the way at once and lets the kernel's ~30 ms veth deletion run off the event loop.
  */
 import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
-import type { Rtnl } from '../kernel/netlink/index.js';
+import { Rtnl } from '../kernel/netlink/index.js';
 import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
-import { withNetns } from '../kernel/netns.js';
+import { withNetns, withNetnsFd } from '../kernel/netns.js';
 import type { Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import { conflict } from '../errors.js';
@@ -132,55 +132,73 @@ export class BridgeDriver implements NetworkDriver {
     // this endpoint is ever bridged unchecked (docs/SECURITY.md "Anti-spoofing").
     this.o.antiSpoof?.ensureEndpoint(antiSpoofSpec(ep));
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
-    let host: { index: number };
     try {
-      host = this.o.rtnl.createVeth({
-        name: ep.hostIfname!,
-        mtu,
-        master: brIndex,
-        up: true,
-        peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu },
-      });
-    } catch (err) {
-      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
-      throw err;
+      let host: { index: number };
+      try {
+        host = this.o.rtnl.createVeth({
+          name: ep.hostIfname!,
+          mtu,
+          master: brIndex,
+          up: true,
+          peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu },
+        });
+      } catch (err) {
+        this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+        throw err;
+      }
+      try {
+        this.o.rtnl.batch((b) => {
+          // Hairpin lets a sandbox reach its own published port through the host's address:
+          // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
+          // back out of the port it came in on (research/spikes.md §4).
+          b.setBridgePort(host.index, { hairpin: true });
+          // The host may still cache this address with the MAC of its previous holder (an
+          // entry stays REACHABLE for up to ~45 s): forget it, so the next packet (a published
+          // port's DNAT, a reply) resolves the new MAC instead of being black-holed. The
+          // gratuitous ARP below can race the bridge port's carrier and be dropped.
+          for (const cidr of [ep.ipv4, ep.ipv6]) {
+            if (cidr) b.deleteNeighbour({ index: brIndex, ip: cidr.split('/')[0]!, mac: ep.mac });
+          }
+        });
+        this.configureSandboxEnd(nsFd, net, ep, sb, opts);
+      } catch (err) {
+        this.o.rtnl.deleteLink(ep.hostIfname!);
+        this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+        throw err;
+      }
     } finally {
       close(nsFd);
     }
-    try {
-      // Hairpin lets a sandbox reach its own published port through the host's address:
-      // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
-      // back out of the port it came in on (research/spikes.md §4).
-      this.o.rtnl.setBridgePort(host.index, { hairpin: true });
-      // The host may still cache this address with the MAC of its previous holder (an
-      // entry stays REACHABLE for up to ~45 s): forget it, so the next packet (a published
-      // port's DNAT, a reply) resolves the new MAC instead of being black-holed. The
-      // gratuitous ARP below can race the bridge port's carrier and be dropped.
-      for (const cidr of [ep.ipv4, ep.ipv6]) {
-        if (cidr) this.o.rtnl.deleteNeighbour({ index: brIndex, ip: cidr.split('/')[0]!, mac: ep.mac });
-      }
-      const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
+  }
+
+  /**
+   * The sandbox end: per-interface sysctls, addresses, up, default route. One setns window
+   * (its index, the sysctls and a netlink socket made there), then one sendmsg for the rest.
+   */
+  private configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
+    const { index, rt } = withNetnsFd(nsFd, () => {
+      const index = ifNameToIndex(ep.ifname);
       if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
-      const rt = this.o.openRtnl(sb.nsPath);
-      try {
-        // Announce the address when the interface comes up (a gratuitous ARP, RFC 5227 §3;
-        // kernel ip-sysctl.rst arp_notify/ndisc_notify): an address held by a removed sandbox
-        // a moment ago is otherwise still cached with the old MAC by the host and the peers
-        // (REACHABLE for up to ~45 s), and traffic to the new holder is black-holed meanwhile.
-        if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1', sb.nsPath);
-        if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0', sb.nsPath);
-        if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1', sb.nsPath);
-        if (ep.ipv4) rt.addAddress(index, ep.ipv4);
-        if (ep.ipv6) rt.addAddress(index, ep.ipv6, { noDad: true });
-        rt.setLink(index, { up: true });
-        if (opts.gateway && !net.internal) this.routes(rt, index, ep, true);
-      } finally {
-        rt.close();
-      }
-    } catch (err) {
-      this.o.rtnl.deleteLink(ep.hostIfname!);
-      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
-      throw err;
+      // Announce the address when the interface comes up (a gratuitous ARP, RFC 5227 §3;
+      // kernel ip-sysctl.rst arp_notify/ndisc_notify): an address held by a removed sandbox
+      // a moment ago is otherwise still cached with the old MAC by the host and the peers
+      // (REACHABLE for up to ~45 s), and traffic to the new holder is black-holed meanwhile.
+      // The thread is inside the sandbox's namespace here, so /proc/sys/net is its.
+      if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1');
+      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0');
+      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1');
+      return { index, rt: Rtnl.open() };
+    });
+    try {
+      rt.batch((b) => {
+        if (ep.ipv4) b.addAddress(index, ep.ipv4);
+        if (ep.ipv6) b.addAddress(index, ep.ipv6, { noDad: true });
+        b.setUp(index);
+        // The route's gateway must be reachable through an up link: it comes after both.
+        if (opts.gateway && !net.internal) for (const r of this.defaultRoutes(index, ep)) b.addRoute(r);
+      });
+    } finally {
+      rt.close();
     }
   }
 
@@ -195,11 +213,15 @@ export class BridgeDriver implements NetworkDriver {
     }
   }
 
-  private routes(rt: Rtnl, oif: number, ep: EndpointRecord, add: boolean): void {
+  private defaultRoutes(oif: number, ep: EndpointRecord): { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] {
     const wanted: { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] = [];
     if (ep.ipv4 && ep.gateway) wanted.push({ dst: 'default', gateway: ep.gateway, oif, family: 4 });
     if (ep.ipv6 && ep.ipv6Gateway) wanted.push({ dst: 'default', gateway: ep.ipv6Gateway, oif, family: 6 });
-    for (const r of wanted) {
+    return wanted;
+  }
+
+  private routes(rt: Rtnl, oif: number, ep: EndpointRecord, add: boolean): void {
+    for (const r of this.defaultRoutes(oif, ep)) {
       if (add) rt.addRoute(r);
       else rt.deleteRoute(r);
     }

@@ -44,7 +44,11 @@ export interface HostPorts {
 }
 
 export interface DnsPort {
+  /** Serves the sandbox (opens its sockets if needed). */
   attach(sandboxId: string, nsPath: string): void;
+  /** Holds its sockets open but refuses every query (no user-defined network). */
+  park(sandboxId: string, nsPath: string): void;
+  /** Closes its sockets. */
   detach(sandboxId: string): void;
 }
 

@@ -19,7 +19,7 @@ import { conflict, forbidden, invalid } from '../errors.js';
 import { checkBridgeCapacity, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
-import { repointPorts } from './publish.js';
+import { movePorts, repointPorts } from './publish.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -169,17 +169,32 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
     if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${netRef} was removed concurrently`);
     const siblings = ctx.state.endpointsOfSandbox(sb.id);
     const { endpoint, claims } = planEndpoint(ctx, net, sb, settings, siblings);
-    await ctx.state.commit({ endpoints: [endpoint], claims });
-    if (sb.state.status !== 'running') return; // joined when the sandbox starts
+    const all = [...siblings, endpoint];
+    // A sandbox without a gateway endpoint may get one now, and its published ports go with
+    // it. They move before the endpoint exists in the kernel (a DNAT to an address that
+    // appears a moment later is harmless), so that the endpoint, its address claims and the
+    // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
+    const move = movePorts(ctx, sb, all, siblings);
     try {
-      joinEndpoint(ctx, sb, endpoint, [...siblings, endpoint]);
+      await ctx.state.commit({ endpoints: [endpoint], claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) });
+    } catch (err) {
+      move?.undo();
+      throw err;
+    }
+    if (sb.state.status !== 'running') return;
+    try {
+      joinEndpoint(ctx, sb, endpoint, all);
       refreshNaming(ctx, sb);
     } catch (err) {
       await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
-      await ctx.state.commit({ removeEndpoints: [endpoint.id], releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })) });
+      move?.undo();
+      await ctx.state.commit({
+        removeEndpoints: [endpoint.id],
+        releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
+        ...(move ? { sandboxes: [{ ...ctx.state.sandboxes.get(sb.id)!, ports: sb.ports }] } : {}),
+      });
       throw err;
     }
-    await repointPorts(ctx, sb.id); // a sandbox without a gateway endpoint may have one now
   });
 }
 
@@ -231,6 +246,8 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
 function refreshNaming(ctx: EngineContext, sb: SandboxRecord): void {
   writeSandboxFiles(ctx, sb);
   if (!sb.nsPath || sb.networkMode === 'host') return;
+  // Without a user-defined network the resolver is parked (REFUSED), not closed: a connect
+  // back to one then costs no socket work.
   if (usesEmbeddedDns(ctx, sb)) ctx.dns.attach(sb.id, sb.nsPath);
-  else ctx.dns.detach(sb.id);
+  else ctx.dns.park(sb.id, sb.nsPath);
 }

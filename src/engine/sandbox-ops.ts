@@ -23,7 +23,7 @@ import { parseMac } from '../model/ip.js';
 import { parsePortSpec, parseExposeSpec } from '../model/port-spec.js';
 import { conflict, invalid } from '../errors.js';
 import {
-  isSandboxProcessAlive, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
+  ProcessWatch, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
 } from '../kernel/sandbox-process.js';
 import { randomName } from '../model/random-name.js';
 import { parseLink } from '../model/etc-files.js';
@@ -36,6 +36,8 @@ export class SandboxRuntime {
   /** Sandboxes whose process is the daemon's child (their exit is an event, not a poll). */
   readonly children = new Set<string>();
   poller: NodeJS.Timeout | undefined;
+  /** The pidfds of the poller (startExitPoller). */
+  watch: ProcessWatch | undefined;
 }
 
 export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDetails {
@@ -190,6 +192,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
     fs.mkdirSync(sb.dir, { recursive: true });
     forgetSandboxFiles(sb);
+    let ownNetns = false;
     if (sb.networkMode.startsWith('container:')) {
       const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
       if (!target || target.state.status !== 'running' || !target.nsPath) {
@@ -199,6 +202,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
     } else if (sb.networkMode === 'host') {
       delete sb.nsPath;
     } else {
+      ownNetns = true;
       sb.nsPath = netnsPathOf(ctx, sb.id);
       ctx.host.ensureSandboxNetns(sb.nsPath);
       const nsPath = sb.nsPath;
@@ -208,6 +212,11 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
     writeSandboxFiles(ctx, sb);
     if (sb.nsPath && usesEmbeddedDns(ctx, sb)) {
       ctx.dns.attach(sb.id, sb.nsPath);
+      undo.push('dns', () => ctx.dns.detach(sb.id));
+    } else if (sb.nsPath && ownNetns && sb.networkMode !== 'none') {
+      // Its first user-defined network may come later (connect): the resolver's sockets are
+      // made now, answering REFUSED until then, so that connect does not pay for them.
+      ctx.dns.park(sb.id, sb.nsPath);
       undo.push('dns', () => ctx.dns.detach(sb.id));
     }
     sb.state = { ...sb.state, status: 'running', pid: 0, exitCode: 0, error: '', startedAt: timestamp(ctx.now()) };
@@ -339,30 +348,34 @@ export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
 
 /**
  * Sandboxes whose process is not the daemon's child (it was started before the daemon
- * restarted) are checked once a second; an exit found here is handled like any other.
+ * restarted) are watched through pidfds (kernel/sandbox-process.ts ProcessWatch): every
+ * `everyMs`, one poll() over all of them; an exit found here is handled like any other.
  */
-export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 1000): void {
-  // Each sandbox is still looked at about once per `everyMs`, but in slices every tenth of
-  // it: reading /proc for 1,000 sandboxes in one go blocks the event loop (and the DNS
-  // answers it serves) for 10-20 ms. kill(pid, 0) is the cheap liveness probe; the start
-  // time is compared only when it says alive, one slice at a time.
-  const SLICES = 10;
-  let queue: string[] = [];
-  let slice = 0;
+export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 100): void {
+  const watch = new ProcessWatch();
+  runtime.watch = watch;
+  const exited = (sb: SandboxRecord): void => {
+    void onProcessExit(ctx, runtime, sb.id, sb.state.pid!, readExitCode(sb.dir) ?? 137);
+  };
   runtime.poller = setInterval(() => {
-    if (!queue.length) {
-      queue = [...ctx.state.sandboxes.values()]
-        .filter((sb) => sb.state.status === 'running' && !runtime.children.has(sb.id) && sb.state.pid)
-        .map((sb) => sb.id);
-      slice = Math.max(1, Math.ceil(queue.length / SLICES));
+    const wanted = new Set<string>();
+    for (const sb of ctx.state.sandboxes.values()) {
+      if (sb.state.status !== 'running' || runtime.children.has(sb.id) || !sb.state.pid) continue;
+      wanted.add(sb.id);
+      if (!watch.has(sb.id, sb.state.pid) && !watch.watch(sb.id, sb.state.pid, sb.state.pidStart)) exited(sb);
     }
-    for (const id of queue.splice(0, slice)) {
+    for (const id of watch.keys()) if (!wanted.has(id)) watch.unwatch(id);
+    for (const id of watch.exited()) {
       const sb = ctx.state.sandboxes.get(id);
-      if (!sb || sb.state.status !== 'running' || runtime.children.has(id) || !sb.state.pid) continue;
-      if (!isSandboxProcessAlive(sb.state.pid, sb.state.pidStart)) {
-        void onProcessExit(ctx, runtime, sb.id, sb.state.pid, readExitCode(sb.dir) ?? 137);
-      }
+      if (sb && sb.state.status === 'running' && !runtime.children.has(id) && sb.state.pid) exited(sb);
     }
-  }, Math.max(10, Math.floor(everyMs / SLICES)));
+  }, everyMs);
   runtime.poller.unref();
+}
+
+/** Stops the poller and closes its pidfds. */
+export function stopExitPoller(runtime: SandboxRuntime): void {
+  if (runtime.poller) clearInterval(runtime.poller);
+  runtime.poller = undefined;
+  runtime.watch?.close();
 }

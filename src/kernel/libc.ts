@@ -27,6 +27,8 @@ const c = {
   umount2: lib.func('int umount2(const char *target, int flags)'),
   gettid: lib.func('int gettid()'),
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
+  // glibc 2.36 (Debian 12) wraps both; the kernel has had them since 5.3.
+  pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
 };
 
 export const AF_UNIX = 1;
@@ -133,6 +135,30 @@ export function pollIn(fd: number, timeoutMs: number): boolean {
   pfd.writeInt16LE(1 /* POLLIN */, 4);
   const n = check('poll', c.poll(pfd, 1, timeoutMs));
   return n > 0;
+}
+/**
+ * The fds of `fds` that are readable now (poll with timeout 0: one system call for all).
+ * A pidfd is readable once its process has exited (pidfd_open(2)).
+ */
+export function readableNow(fds: readonly number[]): number[] {
+  if (!fds.length) return [];
+  const pfd = Buffer.alloc(8 * fds.length);
+  fds.forEach((fd, i) => {
+    pfd.writeInt32LE(fd, 8 * i);
+    pfd.writeInt16LE(1 /* POLLIN */, 8 * i + 4);
+  });
+  for (;;) {
+    const n = c.poll(pfd, fds.length, 0);
+    if (n >= 0) break;
+    const e = errno();
+    if (e !== EINTR) throw new SyscallError('poll', e);
+  }
+  // revents: POLLIN, or POLLHUP/POLLERR/POLLNVAL (an fd that cannot be waited on is "done" too).
+  return fds.filter((_, i) => pfd.readInt16LE(8 * i + 6) !== 0);
+}
+/** A pidfd for pid (close it with close()); ESRCH when the process is gone. */
+export function pidfdOpen(pid: number): number {
+  return check('pidfd_open', c.pidfd_open(pid, 0), String(pid));
 }
 /**
  * sendto() on a koffi worker thread, for requests whose kernel work is slow (rtnetlink

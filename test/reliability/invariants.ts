@@ -256,7 +256,11 @@ export function checkInvariants(d: TestDaemon, obs: Observed): string[] {
     const dns = run('nsenter', [`--net=${key}`, '--', 'ss', '-lnuH', 'src', '127.0.0.11', 'sport', '=', ':53']);
     const listening = dns.ok && dns.out.trim() !== '';
     if (userNet && !listening) problems.push(`sandbox ${name}: no DNS listener on 127.0.0.11:53`);
-    if (!userNet && listening) problems.push(`sandbox ${name}: a DNS listener on 127.0.0.11:53 without a user-defined network`);
+    if (!userNet && listening) {
+      // Parked (docs/DNS.md): held open, but it must refuse to answer.
+      const q = run('nsenter', [`--net=${key}`, '--', 'dig', '+tries=1', '+time=2', '@127.0.0.11', 'probe.invalid', 'A']);
+      if (!/status: REFUSED/.test(q.out)) problems.push(`sandbox ${name}: the DNS listener answers without a user-defined network: ${q.out.split('\n').find((l) => l.includes('status:')) ?? q.out.trim().slice(-120)}`);
+    }
   }
 
   // --- processes: a sandbox's wrapper (its argv names the sandbox's directory) runs only

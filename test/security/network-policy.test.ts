@@ -2,8 +2,9 @@
  * Isolation between sandboxes, proven with real traffic (docs/SECURITY.md):
  * - an N×N reachability matrix (ping and TCP) over every kind of bridge network;
  * - internal networks reach nothing outside, and nothing outside reaches them;
- * - anti-spoofing: a sandbox cannot send with another sandbox's IPv4, IPv6 or MAC, nor
- *   poison the gateway's ARP cache; legitimate traffic still flows. Each spoof is also
+ * - anti-spoofing: a sandbox cannot send with another sandbox's IPv4, IPv6 (global or
+ *   link-local) or MAC, nor poison the gateway's ARP cache or anyone's IPv6 neighbour cache
+ *   with a neighbour advertisement; legitimate traffic still flows. Each spoof is also
  *   replayed with the anti-spoofing table removed, to show the probe would notice.
  */
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +12,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { eui64LinkLocal } from '../../src/services/firewall/ruleset.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { ALL_NODES, naArgs, raArgs, udpArgs } from '../helpers/ipv6-frames.js';
 import { makeNs, removeNs, sh, waitFor, type TestNs } from '../helpers/netns.js';
 
 interface NetView { IPAddress: string; GlobalIPv6Address: string; MacAddress: string; Gateway: string; IPv6Gateway: string }
@@ -178,10 +181,15 @@ describe('network policy (security)', () => {
     let seq = 0;
     const marker = () => `m${++seq}x${process.pid}`;
 
-    /** Runs the spoof with the table in place (must fail), then without it (must pass: the probe works). */
+    /**
+     * Runs the spoof with the check in place (must fail), then without it (must pass: the
+     * probe works), then after `firewall reload` (must fail again). The check is switched
+     * off by emptying its chain, not by deleting `table bridge switchyard`: the daemon's
+     * watchdog puts a missing table back within 2 s, which would race the control.
+     */
     const provedBlocked = async (spoof: () => Promise<boolean>) => {
       assert.equal(await spoof(), false, 'spoofed traffic got through');
-      d.onHost('nft', ['delete', 'table', 'bridge', 'switchyard']);
+      d.onHost('nft', ['flush', 'chain', 'bridge', 'switchyard', 'antispoof']);
       try {
         assert.equal(await spoof(), true, 'control: without anti-spoofing the same probe gets through');
       } finally {
@@ -190,12 +198,32 @@ describe('network policy (security)', () => {
       assert.equal(await spoof(), false, 'spoofed traffic got through after firewall reload');
     };
 
+    /** A sandbox's EUI-64 link-local address, once DAD is done with it (the kernel's own, checked). */
+    const linkLocal = async (sandboxKey: string, mac: string) => {
+      const ll = eui64LinkLocal(mac);
+      await waitFor(() => {
+        const out = d.inSandbox(sandboxKey, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']).stdout;
+        return (out.includes(`inet6 ${ll}/64`) && !out.includes('tentative')) || undefined;
+      }, `link-local ${ll} usable`);
+      return ll;
+    };
+
     test('legitimate traffic flows, IPv4 and IPv6, to peers and gateway', async () => {
       assert.equal(await sendFrom(n(s1).IPAddress, n(s3).IPAddress, 9999, 's3v4', marker()), true);
       assert.equal(await sendFrom(n(s1).GlobalIPv6Address, n(s3).GlobalIPv6Address, 9999, 's3v6', marker()), true);
       assert.equal(await sendFrom(n(s1).IPAddress, n(s1).Gateway, 9998, 'gw', marker()), true);
       assert.equal(d.inSandbox(k1(), 'ping', ['-c1', '-W2', n(s2).IPAddress], { allowFail: true }).status, 0);
       assert.equal(d.inSandbox(k1(), 'ping', ['-6', '-c1', '-W2', n(s2).GlobalIPv6Address], { allowFail: true }).status, 0);
+      // Link-local IPv6 (neighbour discovery from and for link-local addresses), on a
+      // dual-stack network and between two IPv4-only endpoints of the default bridge.
+      await linkLocal(k1(), n(s1).MacAddress);
+      const s2ll = await linkLocal(s2.NetworkSettings.SandboxKey, n(s2).MacAddress);
+      assert.equal(d.inSandbox(k1(), 'ping', ['-6', '-c1', '-W2', `${s2ll}%eth0`], { allowFail: true }).status, 0);
+      const b1 = inspect('bridge1').NetworkSettings;
+      const b2 = inspect('bridge2').NetworkSettings;
+      await linkLocal(b1.SandboxKey, b1.Networks.bridge!.MacAddress);
+      const b2ll = await linkLocal(b2.SandboxKey, b2.Networks.bridge!.MacAddress);
+      assert.equal(d.inSandbox(b1.SandboxKey, 'ping', ['-6', '-c1', '-W2', `${b2ll}%eth0`], { allowFail: true }).status, 0);
     });
 
     test("a sandbox cannot send with another sandbox's IPv4 address", async () => {
@@ -256,6 +284,98 @@ s.send(bc + mac + b"\\x08\\x06" + b"\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x02" + 
         }
       };
       await provedBlocked(poisoned);
+    });
+
+    test("a sandbox cannot claim another sandbox's or the gateway's IPv6 address in a neighbour advertisement", async () => {
+      // s1 advertises from its own global address (which passes the source check) to all
+      // nodes: unsolicited, override flag set, its own MAC as target link-layer address.
+      // An observer that already knows the target replaces the MAC at once (RFC 4861
+      // §7.2.5; no locktime applies to IPv6 neighbours).
+      const k3 = s3.NetworkSettings.SandboxKey;
+      type Run = (cmd: string, args: string[]) => { stdout: string };
+      const gateway: Run = (cmd, args) => d.onHost(cmd, args, { allowFail: true });
+      const onS3: Run = (cmd, args) => d.inSandbox(k3, cmd, args, { allowFail: true });
+      const entry = (run: Run, dev: string, target: string) => run('ip', ['-6', 'neigh', 'show', target, 'dev', dev]).stdout;
+      const poisoned = (run: Run, dev: string, target: string, owner: string) => async () => {
+        run('ping', ['-6', '-c1', '-W2', target]);
+        assert.match(entry(run, dev, target), new RegExp(`lladdr ${owner}`), `the observer first knows ${target} at ${owner}`);
+        try {
+          // An attacker repeats itself: a few advertisements, 400 ms apart.
+          for (let i = 0; i < 4; i++) {
+            d.inSandbox(k1(), 'python3', naArgs({ ifname: 'eth0', srcMac: n(s1).MacAddress, dstMac: ALL_NODES.mac, src: n(s1).GlobalIPv6Address, dst: ALL_NODES.ip }, target));
+            try {
+              await waitFor(() => entry(run, dev, target).includes(n(s1).MacAddress) || undefined, 'poisoned entry', 400);
+              return true;
+            } catch {
+              // not (yet) poisoned
+            }
+          }
+          return false;
+        } finally {
+          run('ip', ['-6', 'neigh', 'flush', 'dev', dev]);
+        }
+      };
+      const bridgeMac = /link\/ether (\S+)/.exec(d.onHost('ip', ['-o', 'link', 'show', 'dev', bridgeName]).stdout)?.[1];
+      assert.ok(bridgeMac, "the gateway's MAC");
+      // The gateway's entry for s2, s3's entry for s2, and s3's entry for its gateway (a
+      // man in the middle for everything s3 sends off the network).
+      await provedBlocked(poisoned(gateway, bridgeName, n(s2).GlobalIPv6Address, n(s2).MacAddress));
+      await provedBlocked(poisoned(onS3, 'eth0', n(s2).GlobalIPv6Address, n(s2).MacAddress));
+      await provedBlocked(poisoned(onS3, 'eth0', n(s3).IPv6Gateway, bridgeMac));
+      // s1 still advertises its own address: the gateway learns s1's MAC for it.
+      assert.equal(d.inSandbox(k1(), 'ping', ['-6', '-c1', '-W2', n(s1).IPv6Gateway], { allowFail: true }).status, 0);
+      assert.match(entry(gateway, bridgeName, n(s1).GlobalIPv6Address), new RegExp(`lladdr ${n(s1).MacAddress}`));
+    });
+
+    test("a sandbox cannot send from another sandbox's link-local address", async () => {
+      const k3 = s3.NetworkSettings.SandboxKey;
+      const s1ll = await linkLocal(k1(), n(s1).MacAddress);
+      const s2ll = await linkLocal(s2.NetworkSettings.SandboxKey, n(s2).MacAddress);
+      const s3ll = await linkLocal(k3, n(s3).MacAddress);
+      // One datagram from s1's port to s3's link-local address, built by hand (the source
+      // address is whatever s1 writes), logged by s3's UDP6 receiver when it arrives.
+      const datagram = async (src: string) => {
+        const m = marker();
+        d.inSandbox(k1(), 'python3', udpArgs({ ifname: 'eth0', srcMac: n(s1).MacAddress, dstMac: n(s3).MacAddress, src, dst: s3ll }, 9999, m));
+        try {
+          await waitFor(() => received('s3v6').includes(m) || undefined, `datagram ${m}`, 1500);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      assert.equal(await datagram(s1ll), true, "from s1's own link-local address");
+      await provedBlocked(() => datagram(s2ll));
+      // The gateway's link-local address is nobody's port either.
+      const gwll = /inet6 (fe80::\S+)\/64/.exec(d.onHost('ip', ['-6', '-o', 'addr', 'show', 'dev', bridgeName, 'scope', 'link']).stdout)?.[1];
+      assert.ok(gwll, 'the gateway has a link-local address');
+      await provedBlocked(() => datagram(gwll));
+    });
+
+    test("a sandbox cannot become its peers' IPv6 router with a router advertisement", async () => {
+      // From s1's own link-local address (a valid source): "I am a default router for 30 min".
+      // s3 accepts router advertisements (a host: accept_ra 1, forwarding 0).
+      const k3 = s3.NetworkSettings.SandboxKey;
+      const s1ll = await linkLocal(k1(), n(s1).MacAddress);
+      const viaS1 = () => d.inSandbox(k3, 'ip', ['-6', 'route', 'show', 'default']).stdout.includes(`via ${s1ll}`);
+      const rogue = async () => {
+        try {
+          for (let i = 0; i < 3; i++) {
+            d.inSandbox(k1(), 'python3', raArgs({ ifname: 'eth0', srcMac: n(s1).MacAddress, dstMac: ALL_NODES.mac, src: s1ll, dst: ALL_NODES.ip }));
+            try {
+              await waitFor(() => viaS1() || undefined, 'default route via s1', 400);
+              return true;
+            } catch {
+              // not (yet) installed
+            }
+          }
+          return false;
+        } finally {
+          d.inSandbox(k3, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
+        }
+      };
+      await provedBlocked(rogue);
+      assert.equal(viaS1(), false);
     });
 
     test('anti-spoofing elements follow the endpoints', () => {

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwitchyardError } from '../../src/errors.js';
 import {
-  renderBase, renderDeleteNetwork, renderFlushMembership, renderNetwork, splitSubnets, validateBridge,
+  ANTISPOOF, antiSpoofIpv6, eui64LinkLocal, ndTargetKey, renderAddEndpoint, renderAntiSpoofBase, renderBase, renderDeleteEndpoint,
+  renderDeleteNetwork, renderFlushEndpoints, renderFlushMembership, renderNetwork, splitSubnets, validateBridge,
   type FirewallNetwork,
 } from '../../src/services/firewall/ruleset.js';
 import { bridgesIn, hasTable } from '../../src/services/firewall/observed.js';
@@ -169,4 +170,144 @@ test('observed: our table is found among others, and bridges come from sets, the
     { nftables: [meta, { map: { family: 'inet', table: 'switchyard', name: 'postrouting-out', elem: [['br-c', { jump: { target: 'post-br-c' } }]] } }] },
   ]);
   assert.deepEqual([...found].sort(), ['br-a', 'br-b', 'br-c', 'br-orphan']);
+});
+
+// --- anti-spoofing: table bridge switchyard ---
+
+const B = 'bridge switchyard';
+
+test('EUI-64 link-local: U/L bit flipped, ff:fe in the middle, canonical text', () => {
+  assert.equal(eui64LinkLocal('02:42:ac:11:00:02'), 'fe80::42:acff:fe11:2');
+  assert.equal(eui64LinkLocal('02:42:AC:11:00:02'), 'fe80::42:acff:fe11:2');
+  // A universal MAC gets the bit set (RFC 4291 appendix A example shape).
+  assert.equal(eui64LinkLocal('00:11:22:33:44:55'), 'fe80::211:22ff:fe33:4455');
+  assert.equal(eui64LinkLocal('ff:ff:ff:ff:ff:ff'), 'fe80::fdff:ffff:feff:ffff');
+  for (const bad of ['', '02:42:ac:11:00', '02-42-ac-11-00-02', '02:42:ac:11:00:02 } drop']) {
+    assert.throws(() => eui64LinkLocal(bad), (e: unknown) => e instanceof SwitchyardError && e.code === 'FIREWALL_INVALID_ENDPOINT' && e.field === 'mac', bad);
+  }
+});
+
+test('ND target key: 128 bits in network byte order as one 0x integer; no zones, no IPv4', () => {
+  assert.equal(ndTargetKey('fd00::2'), '0xfd000000000000000000000000000002');
+  assert.equal(ndTargetKey('fe80::42:acff:fe11:2'), '0xfe800000000000000042acfffe110002');
+  assert.equal(ndTargetKey('FD00:205::A'), '0xfd00020500000000000000000000000a');
+  assert.equal(ndTargetKey('::'), `0x${'0'.repeat(32)}`);
+  assert.equal(ndTargetKey('::ffff:10.0.0.1'), '0x00000000000000000000ffff0a000001');
+  for (const bad of ['10.0.0.1', 'fe80::1%eth0', 'fd00::2 } drop', '']) {
+    assert.throws(() => ndTargetKey(bad), (e: unknown) => e instanceof SwitchyardError && e.code === 'FIREWALL_INVALID_ENDPOINT' && e.field === 'ipv6', bad);
+  }
+});
+
+test('anti-spoofing base: sets (nd6 on a raw payload), the check chain in order, the prerouting hook', () => {
+  assert.equal(renderAntiSpoofBase(), [
+    `add table ${B}`,
+    `add set ${B} ports { type ifname; }`,
+    `add set ${B} endpoint-mac { type ifname . ether_addr; }`,
+    `add set ${B} endpoint-ip4 { type ifname . ether_addr . ipv4_addr; }`,
+    `add set ${B} endpoint-ip6 { type ifname . ether_addr . ipv6_addr; }`,
+    `add set ${B} endpoint-nd6 { typeof iifname . ether saddr . @th,64,128; }`,
+    `add chain ${B} antispoof`,
+    `flush chain ${B} antispoof`,
+    `add rule ${B} antispoof iifname . ether saddr != @endpoint-mac drop comment "MAC SPOOF"`,
+    `add rule ${B} antispoof ether type arp iifname . arp saddr ether . arp saddr ip != @endpoint-ip4 drop comment "ARP SPOOF"`,
+    `add rule ${B} antispoof ether type ip iifname . ether saddr . ip saddr != @endpoint-ip4 drop comment "IPV4 SPOOF"`,
+    `add rule ${B} antispoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop comment "RA GUARD"`,
+    `add rule ${B} antispoof ether type ip6 icmpv6 type nd-neighbor-advert iifname . ether saddr . @th,64,128 != @endpoint-nd6 drop comment "ND SPOOF"`,
+    `add rule ${B} antispoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . ether saddr . @th,64,128 != @endpoint-nd6 drop comment "DAD SPOOF"`,
+    `add rule ${B} antispoof ether type ip6 ip6 saddr :: return comment "IPV6 DAD"`,
+    `add rule ${B} antispoof ether type ip6 iifname . ether saddr . ip6 saddr != @endpoint-ip6 drop comment "IPV6 SPOOF"`,
+    `add chain ${B} prerouting { type filter hook prerouting priority -300; policy accept; }`,
+    `flush chain ${B} prerouting`,
+    `add rule ${B} prerouting iifname @ports jump antispoof`,
+    '',
+  ].join('\n'));
+});
+
+test('anti-spoofing base: re-runnable (create-or-verify sets, flushed chains), no blanket link-local pass', () => {
+  const text = renderAntiSpoofBase();
+  assert.doesNotMatch(text, /fe80/, 'link-local sources are checked against the endpoint, not waved through');
+  assert.doesNotMatch(text, /\b(delete|flush ruleset|flush table|flush set)\b/);
+  for (const line of text.trim().split('\n')) assert.match(line, /^(add|flush) (table|set|chain|rule) bridge switchyard\b/);
+  // Every rule lands in a chain flushed earlier in the same text.
+  const flushed = new Set<string>();
+  for (const line of text.trim().split('\n')) {
+    const f = /^flush chain bridge switchyard (\S+)$/.exec(line);
+    if (f) flushed.add(f[1]!);
+    const r = /^add rule bridge switchyard (\S+) /.exec(line);
+    if (r) assert.ok(flushed.has(r[1]!), `rule in ${r[1]} before its flush`);
+  }
+  // The ND check comes before every early return.
+  const rules = text.split('\n').filter((l) => l.includes(' antispoof ') && l.startsWith('add rule'));
+  const nd = rules.findIndex((r) => r.includes('"ND SPOOF"'));
+  assert.ok(nd >= 0 && rules.slice(0, nd).every((r) => !/\breturn\b/.test(r)));
+});
+
+test('a dual-stack endpoint: MAC, IPv4, global and EUI-64 link-local IPv6 as sources and as ND targets', () => {
+  const ep = { port: 'syv3f2a19c0d1', mac: '02:42:AC:11:00:02', ipv4: '172.17.0.2', ipv6: 'FD00::2' };
+  const k = '"syv3f2a19c0d1" . 02:42:ac:11:00:02';
+  const elements = [
+    `endpoint-mac { ${k} }`,
+    `endpoint-ip4 { ${k} . 172.17.0.2 }`,
+    `endpoint-ip6 { ${k} . fd00::2 }`,
+    `endpoint-ip6 { ${k} . fe80::42:acff:fe11:2 }`,
+    `endpoint-nd6 { ${k} . 0xfd000000000000000000000000000002 }`,
+    `endpoint-nd6 { ${k} . 0xfe800000000000000042acfffe110002 }`,
+    `ports { "syv3f2a19c0d1" }`,
+  ];
+  assert.equal(renderAddEndpoint(ep), elements.map((e) => `add element ${B} ${e}`).join('\n') + '\n');
+  assert.equal(renderDeleteEndpoint(ep), elements.flatMap((e) => [`add element ${B} ${e}`, `delete element ${B} ${e}`]).join('\n') + '\n');
+  // Idempotent: the same input renders the same text (nft add element is create-or-keep).
+  assert.equal(renderAddEndpoint(ep), renderAddEndpoint({ ...ep }));
+});
+
+test('an IPv4-only endpoint still gets its link-local source and ND target; an IPv6-only one has no ip4 element', () => {
+  const v4only = renderAddEndpoint({ port: 'syva', mac: '02:42:0a:00:00:05', ipv4: '10.0.0.5' });
+  assert.equal(v4only, [
+    `add element ${B} endpoint-mac { "syva" . 02:42:0a:00:00:05 }`,
+    `add element ${B} endpoint-ip4 { "syva" . 02:42:0a:00:00:05 . 10.0.0.5 }`,
+    `add element ${B} endpoint-ip6 { "syva" . 02:42:0a:00:00:05 . fe80::42:aff:fe00:5 }`,
+    `add element ${B} endpoint-nd6 { "syva" . 02:42:0a:00:00:05 . 0xfe8000000000000000420afffe000005 }`,
+    `add element ${B} ports { "syva" }`,
+    '',
+  ].join('\n'));
+  const v6only = renderAddEndpoint({ port: 'syvb', mac: '02:42:0a:00:00:06', ipv6: 'fd00:1::6' });
+  assert.doesNotMatch(v6only, /endpoint-ip4/);
+  assert.equal((v6only.match(/endpoint-ip6/g) ?? []).length, 2);
+  assert.equal((v6only.match(/endpoint-nd6/g) ?? []).length, 2);
+  // A global address that is the link-local itself is listed once.
+  const same = renderAddEndpoint({ port: 'syvc', mac: '02:42:0a:00:00:07', ipv6: 'fe80::42:aff:fe00:7' });
+  assert.equal((same.match(/endpoint-nd6/g) ?? []).length, 1);
+});
+
+test("antiSpoofIpv6: an endpoint's own IPv6 addresses, canonical, global first, link-local always", () => {
+  assert.deepEqual(antiSpoofIpv6({ mac: '02:42:AC:11:00:02', ipv6: 'FD00:0::02' }), ['fd00::2', 'fe80::42:acff:fe11:2']);
+  assert.deepEqual(antiSpoofIpv6({ mac: '02:42:ac:11:00:02' }), ['fe80::42:acff:fe11:2']);
+  assert.deepEqual(antiSpoofIpv6({ mac: '02:42:ac:11:00:02', ipv6: 'fe80::42:acff:fe11:2' }), ['fe80::42:acff:fe11:2']);
+  assert.throws(() => antiSpoofIpv6({ mac: '02:42:ac:11:00:02', ipv6: '10.0.0.1' }), { code: 'FIREWALL_INVALID_ENDPOINT' });
+});
+
+test('reload empties every anti-spoofing set, the nd6 set included', () => {
+  assert.equal(renderFlushEndpoints(), [
+    `flush set ${B} ports`, `flush set ${B} endpoint-mac`, `flush set ${B} endpoint-ip4`, `flush set ${B} endpoint-ip6`, `flush set ${B} endpoint-nd6`, '',
+  ].join('\n'));
+  // Every set the base creates is flushed.
+  for (const set of [ANTISPOOF.ports, ANTISPOOF.mac, ANTISPOOF.ip4, ANTISPOOF.ip6, ANTISPOOF.nd6]) {
+    assert.match(renderAntiSpoofBase(), new RegExp(`add set ${B} ${set} `));
+    assert.match(renderFlushEndpoints(), new RegExp(`flush set ${B} ${set}\n`));
+  }
+});
+
+test('endpoint fields that could break out of the nft text are refused, naming the field', () => {
+  const ok = { port: 'syva', mac: '02:42:0a:00:00:05', ipv4: '10.0.0.5', ipv6: 'fd00::5' };
+  const cases: [Partial<typeof ok>, string][] = [
+    [{ port: 'syv"a' }, 'port'], [{ port: 'a b' }, 'port'],
+    [{ mac: '02:42:0a:00:00:05 } drop' }, 'mac'], [{ mac: '02:42:0a:00:00' }, 'mac'],
+    [{ ipv4: '10.0.0.5 } drop' }, 'ipv4'], [{ ipv4: 'fd00::5' }, 'ipv4'],
+    [{ ipv6: 'fe80::5%eth0' }, 'ipv6'], [{ ipv6: '10.0.0.5' }, 'ipv6'], [{ ipv6: 'fd00::5 } drop' }, 'ipv6'],
+  ];
+  for (const [patch, field] of cases) {
+    for (const render of [renderAddEndpoint, renderDeleteEndpoint]) {
+      assert.throws(() => render({ ...ok, ...patch }), (e: unknown) => e instanceof SwitchyardError && e.field === field, JSON.stringify(patch));
+    }
+  }
 });

@@ -44,10 +44,15 @@ function addressMessage(type: number, flags: number, index: number, cidr: string
   ]);
 }
 
+/** The RTM_NEWADDR of addAddress (for batches: EEXIST counts as success). */
+export function newAddressMessage(index: number, cidr: string, o: AddAddressOptions = {}): Buffer {
+  return addressMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, cidr, o);
+}
+
 /** Adds an address (IPv4 or IPv6). Already there = success. */
 export function addAddress(sock: NetlinkSocket, index: number, cidr: string, o: AddAddressOptions = {}): void {
   try {
-    sock.request(addressMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, cidr, o), `add address ${cidr} to link ${index}`);
+    sock.request(newAddressMessage(index, cidr, o), `add address ${cidr} to link ${index}`);
   } catch (err) {
     if (!(err instanceof NetlinkError && err.errno === EEXIST)) throw err;
   }

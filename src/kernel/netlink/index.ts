@@ -11,6 +11,7 @@ import * as links from './links.js';
 import * as neighbours from './neighbours.js';
 import * as routes from './routes.js';
 import { NetlinkSocket } from './socket.js';
+import { RtnlBatch } from './batch.js';
 import type { IpFamily } from './address-codec.js';
 
 export type { AddressInfo, AddAddressOptions } from './addresses.js';
@@ -22,6 +23,7 @@ export { macvlanInfoData, vxlanInfoData, MACVLAN_MODE } from './links.js';
 export { RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL } from './routes.js';
 export { NetlinkError } from './message.js';
 export { NetlinkSocket } from './socket.js';
+export { RtnlBatch } from './batch.js';
 
 export class Rtnl {
   private constructor(private readonly sock: NetlinkSocket) {}
@@ -29,6 +31,21 @@ export class Rtnl {
   /** rtnetlink in the namespace pinned at nsPath (the caller's own when omitted). */
   static open(nsPath?: string): Rtnl {
     return new Rtnl(NetlinkSocket.open(nsPath));
+  }
+
+  /** rtnetlink in the namespace open at nsFd (e.g. a sandbox's, already opened by the caller). */
+  static openAt(nsFd: number): Rtnl {
+    return new Rtnl(NetlinkSocket.openAt(nsFd));
+  }
+
+  /**
+   * Runs the requests `build` adds in ONE sendmsg, in order (see RtnlBatch). All of them run
+   * even if one fails; the first failure is thrown after.
+   */
+  batch(build: (b: RtnlBatch) => void): void {
+    const b = new RtnlBatch();
+    build(b);
+    this.sock.requestBatch(b.items);
   }
 
   get nsPath(): string | undefined {

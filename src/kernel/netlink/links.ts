@@ -330,15 +330,25 @@ export function setLink(sock: NetlinkSocket, ref: LinkRef, o: SetLinkOptions): v
  * tells the nested form from the legacy u8 port state; net/bridge/br_netlink.c).
  */
 export function setBridgePort(sock: NetlinkSocket, index: number, o: BridgePortOptions): void {
+  const msg = bridgePortMessage(index, o);
+  if (msg) sock.request(msg, `set bridge port ${index}`);
+}
+
+/** The RTM_SETLINK of setBridgePort; null when `o` sets nothing. */
+export function bridgePortMessage(index: number, o: BridgePortOptions): Buffer | null {
   const port: Buffer[] = [];
   if (o.hairpin !== undefined) port.push(u8Attr(IFLA_BRPORT_MODE, o.hairpin ? 1 : 0));
   if (o.learning !== undefined) port.push(u8Attr(IFLA_BRPORT_LEARNING, o.learning ? 1 : 0));
-  if (!port.length) return;
-  const msg = encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [
+  if (!port.length) return null;
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [
     encodeIfInfo({ family: AF_BRIDGE, index }),
     nestedAttr(IFLA_PROTINFO | NLA_F_NESTED, port),
   ]);
-  sock.request(msg, `set bridge port ${index}`);
+}
+
+/** RTM_SETLINK bringing the link at `index` up or down, nothing else. */
+export function linkUpMessage(index: number, up: boolean): Buffer {
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, linkSelector(index, upFlags(up)));
 }
 
 // ---- deleting ----

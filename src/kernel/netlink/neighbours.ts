@@ -54,7 +54,12 @@ export function addNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
 
 /** Already gone = success. */
 export function deleteNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
-  ignoreGone(() => sock.request(neighbourMessage(RTM_DELNEIGH, 0, n), `delete neighbour ${n.ip} dev ${n.index}`));
+  ignoreGone(() => sock.request(deleteNeighbourMessage(n), `delete neighbour ${n.ip} dev ${n.index}`));
+}
+
+/** The RTM_DELNEIGH of deleteNeighbour (for batches: ENOENT counts as success). */
+export function deleteNeighbourMessage(n: NeighbourSpec): Buffer {
+  return neighbourMessage(RTM_DELNEIGH, 0, n);
 }
 
 function fdbMessage(type: number, flags: number, f: FdbSpec): Buffer {

@@ -96,11 +96,17 @@ const describe = (r: RouteSpec): string =>
 
 /** Adds or replaces a route (NLM_F_REPLACE: `ip route replace`). */
 export function addRoute(sock: NetlinkSocket, r: RouteSpec): void {
+  sock.request(addRouteMessage(r), `add ${describe(r)}`);
+}
+
+/** The RTM_NEWROUTE of addRoute (replace semantics). */
+export function addRouteMessage(r: RouteSpec): Buffer {
   // Without a gateway the destination is on the link itself (RT_SCOPE_LINK), as iproute2 decides.
   const scope = r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  const msg = routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, { protocol: RTPROT_BOOT, scope, type: RTN_UNICAST });
-  sock.request(msg, `add ${describe(r)}`);
+  return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, { protocol: RTPROT_BOOT, scope, type: RTN_UNICAST });
 }
+
+export const describeRoute = (r: RouteSpec): string => describe(r);
 
 /** Deletes a route matching the spec. Already gone = success. */
 export function deleteRoute(sock: NetlinkSocket, r: RouteSpec): void {

@@ -36,6 +36,8 @@ interface Attachment {
   tcp: net.Server;
   clients: Set<net.Socket>;
   closed: boolean;
+  /** false = parked: the sockets stay open and every query gets REFUSED (no user-defined network). */
+  serving: boolean;
   /** Reused for every fast-path query (keeps the hot path free of per-query objects). */
   fast: FastAnswerContext;
 }
@@ -61,9 +63,9 @@ export class DnsService {
     });
   }
 
-  /** Sandboxes currently served. */
+  /** Sandboxes currently served (parked ones are not). */
   attached(): string[] {
-    return [...this.attachments.keys()];
+    return [...this.attachments.values()].filter((a) => a.serving).map((a) => a.sandboxId);
   }
 
   /**
@@ -71,7 +73,26 @@ export class DnsService {
    * sandboxId. Idempotent: a sandbox already attached is left as it is.
    */
   attach(sandboxId: string, nsPath: string): void {
-    if (this.attachments.has(sandboxId)) return;
+    this.open(sandboxId, nsPath).serving = true;
+  }
+
+  /**
+   * Holds the sandbox's sockets open without serving it: every query is REFUSED (a sandbox
+   * with no user-defined network has no embedded DNS in Docker). attach() later costs no
+   * system call. Opens the sockets if needed.
+   */
+  park(sandboxId: string, nsPath: string): void {
+    this.open(sandboxId, nsPath).serving = false;
+  }
+
+  /** Sandboxes whose sockets are open but parked. */
+  parked(): string[] {
+    return [...this.attachments.values()].filter((a) => !a.serving).map((a) => a.sandboxId);
+  }
+
+  private open(sandboxId: string, nsPath: string): Attachment {
+    const had = this.attachments.get(sandboxId);
+    if (had) return had;
     const udpFd = this.openListener(sandboxId, nsPath, 'udp');
     let tcpFd: number;
     try {
@@ -81,7 +102,7 @@ export class DnsService {
       throw err;
     }
     const att: Attachment = {
-      sandboxId, nsPath, clients: new Set(), closed: false,
+      sandboxId, nsPath, clients: new Set(), closed: false, serving: false,
       fast: { directory: this.directory, sandboxId, transport: 'udp', rotation: 0, ttl: this.ttl },
       udp: dgram.createSocket('udp4'),
       tcp: net.createServer({ noDelay: true }),
@@ -93,6 +114,7 @@ export class DnsService {
     att.tcp.on('error', (err) => this.log(`dns: sandbox ${sandboxId}: tcp: ${err.message}`));
     att.tcp.listen({ fd: tcpFd });
     this.attachments.set(sandboxId, att);
+    return att;
   }
 
   /** Closes that sandbox's sockets (and its TCP clients). Idempotent. */
@@ -137,6 +159,11 @@ export class DnsService {
   }
 
   private onUdpQuery(att: Attachment, msg: Buffer, port: number, address: string): void {
+    if (!att.serving) {
+      const refused = rcodeResponse(msg, RCODE.REFUSED);
+      if (refused) att.udp.send(refused, port, address);
+      return;
+    }
     const fast = this.tryFast(att, msg, 'udp');
     if (fast) {
       att.udp.send(fast, port, address);
@@ -155,6 +182,11 @@ export class DnsService {
     conn.on('data', (chunk) => {
       // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
       for (const msg of reader.push(chunk)) {
+        if (!att.serving) {
+          const refused = rcodeResponse(msg, RCODE.REFUSED);
+          if (refused) conn.write(frame(refused));
+          continue;
+        }
         const fast = this.tryFast(att, msg, 'tcp');
         if (fast) {
           conn.write(frame(fast));

@@ -8,6 +8,8 @@
  * networks, unlike a ruleset rewrite (moby#53466). Numbers in docs/FIREWALL.md.
  */
 import { SwitchyardError } from '../../errors.js';
+import type { ElementOp } from '../../kernel/nft-elements.js';
+import { addPortOps, antiSpoofOps, deleteAntiSpoofOps, deletePortOps } from './element-ops.js';
 import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
 import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
@@ -26,20 +28,50 @@ export interface NftPort {
   listJson(what: string): NftListing;
 }
 
+/** The part of kernel/nft-elements.ts's NftElements that the firewall uses. */
+export interface ElementsPort {
+  apply(ops: ElementOp[]): void;
+}
+
 export interface FirewallOptions {
   /** false (`--firewall=false`): every method returns at once and nftables is never opened. */
   enabled: boolean;
+  /**
+   * Writes set elements straight over nfnetlink (the fast path of ensureEndpoint,
+   * deleteEndpoint, addPorts, deletePorts). Whatever it refuses goes through the text path,
+   * which knows how to recover (table deleted from outside, stale keys). Absent: text only.
+   */
+  elements?: () => ElementsPort;
 }
 
 export class Firewall {
   readonly enabled: boolean;
   private port: NftPort | undefined;
   private readonly openPort: () => NftPort;
+  private elementsPort: ElementsPort | undefined;
+  private readonly openElements: (() => ElementsPort) | undefined;
 
   /** `nft` may be a factory so that a disabled firewall never even opens libnftables. */
   constructor(nft: NftPort | (() => NftPort), options: FirewallOptions) {
     this.enabled = options.enabled;
     this.openPort = typeof nft === 'function' ? nft : () => nft;
+    this.openElements = options.elements;
+  }
+
+  /**
+   * The fast path: true when `ops` were applied as one transaction. False (nothing changed:
+   * the batch is all or nothing) sends the caller down its text path.
+   */
+  private applyFast(ops: () => ElementOp[]): boolean {
+    if (!this.openElements) return false;
+    try {
+      this.elementsPort ??= this.openElements();
+      this.elementsPort.apply(ops());
+      return true;
+    } catch (err) {
+      if (err instanceof SwitchyardError) return false;
+      throw err;
+    }
   }
 
   /** Creates the table, its sets, maps, user chain and base chains if missing; keeps elements and user rules. */
@@ -50,10 +82,11 @@ export class Firewall {
 
   // --- anti-spoofing: table bridge switchyard (docs/FIREWALL.md "Anti-spoofing") ---
 
-  /** Lets the endpoint's port send only its own MAC and addresses (four elements, idempotent). */
+  /** Lets the endpoint's port send only its own MAC and addresses (one element per set and address, idempotent). */
   ensureEndpoint(e: AntiSpoofEndpoint): void {
     if (!this.enabled) return;
-    const text = renderAddEndpoint(e);
+    const text = renderAddEndpoint(e); // validates, whichever path applies it
+    if (this.applyFast(() => antiSpoofOps(e))) return;
     try {
       this.nft().run(text);
     } catch (err) {
@@ -66,7 +99,9 @@ export class Firewall {
   /** Removes the endpoint's elements; already gone, or no table, is success. */
   deleteEndpoint(e: AntiSpoofEndpoint): void {
     if (!this.enabled) return;
-    this.tryRun(renderDeleteEndpoint(e));
+    const text = renderDeleteEndpoint(e);
+    if (this.applyFast(() => deleteAntiSpoofOps(e))) return;
+    this.tryRun(text);
   }
 
   /** Makes the anti-spoofing sets hold exactly `endpoints`, in one transaction. */
@@ -110,6 +145,7 @@ export class Firewall {
   addPorts(ports: PortElement[], onStale: (what: string) => void = () => {}): void {
     if (!this.enabled || !ports.length) return;
     const text = renderAddPorts(ports);
+    if (this.applyFast(() => addPortOps(ports))) return;
     try {
       this.nft().run(text);
       return;
@@ -139,6 +175,7 @@ export class Firewall {
     if (!this.enabled) return;
     const text = renderDeletePorts(ports, published);
     if (!text) return;
+    if (this.applyFast(() => deletePortOps(ports, published))) return;
     try {
       this.nft().run(text);
     } catch (err) {

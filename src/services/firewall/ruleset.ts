@@ -14,6 +14,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../../errors.js';
+import { formatIpValue, tryParseIp } from '../../model/ip.js';
 
 export const FAMILY = 'inet';
 export const TABLE = 'switchyard';
@@ -436,8 +437,8 @@ function lines(...cmds: string[]): string {
 // another container's IP or MAC and poison the gateway's ARP cache. The check must see the
 // bridge *port* a frame came in on, which only the bridge family does (in the inet family,
 // with br_netfilter, iifname is the bridge itself), so it lives in a second table of the
-// same name. Like the inet table, it is elements only: an endpoint is four `add element`s
-// keyed on its host-side veth name, never a rule.
+// same name. Like the inet table, it is elements only: an endpoint is five to seven
+// `add element`s keyed on its host-side veth name, never a rule.
 
 export const BRIDGE_FAMILY = 'bridge';
 const B = `${BRIDGE_FAMILY} ${TABLE}`;
@@ -449,8 +450,16 @@ export const ANTISPOOF = {
   mac: 'endpoint-mac',
   /** set of (veth . MAC . IPv4): the source addresses, for IPv4 and ARP. */
   ip4: 'endpoint-ip4',
-  /** set of (veth . MAC . IPv6): the source addresses besides :: and link-local. */
+  /** set of (veth . MAC . IPv6): the source addresses besides `::`: the global one and the EUI-64 link-local. */
   ip6: 'endpoint-ip6',
+  /**
+   * set of (veth . MAC . 128-bit ICMPv6 payload at offset 8): the addresses a port may name
+   * as the *target* of a neighbour advertisement (or of a DAD probe), i.e. the same
+   * addresses as ip6. A `typeof` set on a raw payload: nft 1.0.6 has no `icmpv6` field for
+   * the ND target, and a `type … ipv6_addr` set refuses a raw payload (datatype mismatch),
+   * so elements are written as 0x… integers in network byte order (ndTargetKey).
+   */
+  nd6: 'endpoint-nd6',
   prerouting: 'prerouting',
   check: 'antispoof',
 } as const;
@@ -465,12 +474,23 @@ export interface AntiSpoofEndpoint {
   ipv6?: string;
 }
 
+/** The ICMPv6 bytes 8..23 of a neighbour solicitation or advertisement: the target address. */
+const ND_TARGET = '@th,64,128';
+
 /**
  * The table, its sets and two chains. Priority -300 on the bridge prerouting hook runs
  * before br_netfilter (priority 0) hands the frame to the IP hooks, so a spoofed packet
- * never reaches conntrack, NAT or the inet forward filter. IPv6 `::` (DAD) and link-local
- * sources (router and neighbour discovery) pass on a correct MAC; other IPv6 sources must
- * be the endpoint's own. Frames of other EtherTypes are held to the MAC check only.
+ * never reaches conntrack, NAT or the inet forward filter. An IPv6 source must be the
+ * endpoint's global address or its EUI-64 link-local one, except `::` (DAD, MLD before an
+ * address exists); a neighbour advertisement, whatever its source, and a DAD probe from
+ * `::` may only name those same addresses as target, so a sandbox cannot take over a
+ * peer's or the gateway's address in a neighbour cache. A sandbox is never a router on its
+ * network: its router advertisements and redirects are dropped (RA guard, RFC 6105), so it
+ * cannot become its peers' default router. Frames of other EtherTypes are held to the MAC
+ * check only.
+ *
+ * Re-runnable on an existing table: `add set` is create-or-verify and the check chain is
+ * flushed and re-filled, so the elements stay and an older table gains the new set.
  */
 export function renderAntiSpoofBase(): string {
   const a = ANTISPOOF;
@@ -480,14 +500,17 @@ export function renderAntiSpoofBase(): string {
     `add set ${B} ${a.mac} { type ifname . ether_addr; }`,
     `add set ${B} ${a.ip4} { type ifname . ether_addr . ipv4_addr; }`,
     `add set ${B} ${a.ip6} { type ifname . ether_addr . ipv6_addr; }`,
+    `add set ${B} ${a.nd6} { typeof iifname . ether saddr . ${ND_TARGET}; }`,
     `add chain ${B} ${a.check}`,
     `flush chain ${B} ${a.check}`,
     ...[
       `iifname . ether saddr != @${a.mac} drop comment "MAC SPOOF"`,
       `ether type arp iifname . arp saddr ether . arp saddr ip != @${a.ip4} drop comment "ARP SPOOF"`,
       `ether type ip iifname . ether saddr . ip saddr != @${a.ip4} drop comment "IPV4 SPOOF"`,
+      `ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop comment "RA GUARD"`,
+      `ether type ip6 icmpv6 type nd-neighbor-advert iifname . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "ND SPOOF"`,
+      `ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "DAD SPOOF"`,
       `ether type ip6 ip6 saddr :: return comment "IPV6 DAD"`,
-      `ether type ip6 ip6 saddr fe80::/10 return comment "IPV6 LINK-LOCAL"`,
       `ether type ip6 iifname . ether saddr . ip6 saddr != @${a.ip6} drop comment "IPV6 SPOOF"`,
     ].map((r) => `add rule ${B} ${a.check} ${r}`),
     ...baseChainIn(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [`iifname @${a.ports} jump ${a.check}`]),
@@ -496,17 +519,54 @@ export function renderAntiSpoofBase(): string {
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
+/**
+ * The link-local address the kernel gives an Ethernet interface by default
+ * (addr_gen_mode 0, RFC 4291 §2.5.1 and appendix A): fe80::/64 plus the modified EUI-64
+ * interface identifier, i.e. the MAC with the universal/local bit flipped and ff:fe
+ * inserted in the middle. 02:42:ac:11:00:02 → fe80::42:acff:fe11:2.
+ */
+export function eui64LinkLocal(mac: string): string {
+  const m = mac.toLowerCase();
+  if (!MAC.test(m)) throw invalid('FIREWALL_INVALID_ENDPOINT', `MAC address "${mac}" is not six colon-separated hex bytes`, 'mac');
+  const b = m.split(':').map((x) => parseInt(x, 16));
+  b[0]! ^= 0x02;
+  const iid = [b[0]!, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!].reduce((acc, x) => (acc << 8n) | BigInt(x), 0n);
+  return formatIpValue(6, (0xfe80n << 112n) | iid);
+}
+
+/** An IPv6 address as a 128-bit integer in network byte order, the way the nd6 set's raw payload key is written. */
+export function ndTargetKey(ipv6: string): string {
+  const addr = tryParseIp(ipv6);
+  if (addr?.family !== 6) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${ipv6}" is not an IPv6 address`, 'ipv6');
+  return `0x${addr.value.toString(16).padStart(32, '0')}`;
+}
+
+/**
+ * The IPv6 addresses an endpoint may send from and name as ND target, canonical text: its
+ * global address if it has one, then its EUI-64 link-local address. Every endpoint has the
+ * link-local one, IPv4-only ones too: the kernel gives the interface one unless IPv6 is
+ * disabled there. (Anything writing the ip6 and nd6 elements another way must use this.)
+ */
+export function antiSpoofIpv6(e: Pick<AntiSpoofEndpoint, 'mac' | 'ipv6'>): string[] {
+  const v6 = e.ipv6 === undefined ? undefined : tryParseIp(e.ipv6);
+  if (e.ipv6 !== undefined && v6?.family !== 6) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv6}" is not an IPv6 address`, 'ipv6');
+  const ll = eui64LinkLocal(e.mac);
+  const global = v6 ? formatIpValue(6, v6.value) : undefined;
+  return global === undefined || global === ll ? [ll] : [global, ll];
+}
+
 function antiSpoofElements(e: AntiSpoofEndpoint): [string, string][] {
   validateBridge(e.port, 'port');
   const mac = e.mac.toLowerCase();
   if (!MAC.test(mac)) throw invalid('FIREWALL_INVALID_ENDPOINT', `MAC address "${e.mac}" is not six colon-separated hex bytes`, 'mac');
   if (e.ipv4 !== undefined && !isIPv4(e.ipv4)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv4}" is not an IPv4 address`, 'ipv4');
-  if (e.ipv6 !== undefined && !isIPv6(e.ipv6)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv6}" is not an IPv6 address`, 'ipv6');
+  const own = antiSpoofIpv6(e);
   const key = `"${e.port}" . ${mac}`;
   return [
     [ANTISPOOF.mac, key],
     ...(e.ipv4 !== undefined ? [[ANTISPOOF.ip4, `${key} . ${e.ipv4}`] as [string, string]] : []),
-    ...(e.ipv6 !== undefined ? [[ANTISPOOF.ip6, `${key} . ${e.ipv6.toLowerCase()}`] as [string, string]] : []),
+    ...own.map((a): [string, string] => [ANTISPOOF.ip6, `${key} . ${a}`]),
+    ...own.map((a): [string, string] => [ANTISPOOF.nd6, `${key} . ${ndTargetKey(a)}`]),
     [ANTISPOOF.ports, `"${e.port}"`],
   ];
 }
@@ -523,7 +583,7 @@ export function renderDeleteEndpoint(e: AntiSpoofEndpoint): string {
 
 /** Every anti-spoofing set emptied (reload re-adds the wanted endpoints in the same transaction). */
 export function renderFlushEndpoints(): string {
-  return lines(...[ANTISPOOF.ports, ANTISPOOF.mac, ANTISPOOF.ip4, ANTISPOOF.ip6].map((s) => `flush set ${B} ${s}`));
+  return lines(...[ANTISPOOF.ports, ANTISPOOF.mac, ANTISPOOF.ip4, ANTISPOOF.ip6, ANTISPOOF.nd6].map((s) => `flush set ${B} ${s}`));
 }
 
 function baseChainIn(table: string, name: string, spec: string, rules: string[]): string[] {
