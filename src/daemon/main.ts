@@ -13,7 +13,7 @@ import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
 import { NftElements } from '../kernel/nft-elements.js';
-import { ifNameToIndex } from '../kernel/libc.js';
+import { ifNameToIndex, openFileLimit } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
 import { stalePortElements } from './stale-ports.js';
 import { Firewall } from '../services/firewall/firewall.js';
@@ -103,6 +103,9 @@ export async function runDaemon(argv: string[]): Promise<void> {
 
 export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof makeLogger>): Promise<() => Promise<void>> {
   await warmThreadpool();
+  // Two DNS sockets and a pidfd per sandbox: 1,000 sandboxes need more than 1,024 fds.
+  const nofile = openFileLimit();
+  if (nofile < 8192) log('warn', `open files limit is ${nofile}: raise the hard limit (ulimit -Hn) to run thousands of sandboxes`);
   for (const dir of [flags.dataRoot, path.join(flags.dataRoot, 'sandboxes'), flags.execRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
   const pidFile = takePidFile(flags.execRoot);
   ensureNetnsDir(path.join(flags.execRoot, 'netns'));

@@ -29,6 +29,7 @@ const c = {
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   // glibc 2.36 (Debian 12) wraps both; the kernel has had them since 5.3.
   pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
+  getrlimit: lib.func('int getrlimit(int resource, void *rlim)'),
 };
 
 export const AF_UNIX = 1;
@@ -155,6 +156,17 @@ export function readableNow(fds: readonly number[]): number[] {
   }
   // revents: POLLIN, or POLLHUP/POLLERR/POLLNVAL (an fd that cannot be waited on is "done" too).
   return fds.filter((_, i) => pfd.readInt16LE(8 * i + 6) !== 0);
+}
+const RLIMIT_NOFILE = 7;
+/**
+ * The soft limit on open files. (Node already raises it to the hard limit at start-up; the
+ * daemon warns when that is still low, since it holds several fds per sandbox.)
+ */
+export function openFileLimit(): number {
+  const r = Buffer.alloc(16); // struct rlimit { rlim_t cur; rlim_t max; }
+  check('getrlimit', c.getrlimit(RLIMIT_NOFILE, r));
+  const cur = r.readBigUInt64LE(0);
+  return cur > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(cur);
 }
 /** A pidfd for pid (close it with close()); ESRCH when the process is gone. */
 export function pidfdOpen(pid: number): number {
