@@ -138,8 +138,15 @@ async function lanesFor(s: Systems, w: Warm, tag: string, index: number, ports: 
   return lanes;
 }
 
+/**
+ * The untimed pause after each detach: a detach's asynchronous kernel work (veth and
+ * namespace teardown, RCU grace periods under the RTNL lock; Switchyard's batched link
+ * deletion 100 ms later) would otherwise land in the next system's timed attach.
+ */
+const settle = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+
 /** Attach/detach with 0, 1 and 32 published ports; rounds alternate systems and port counts. */
-export async function attachByPorts(s: Systems, w: Warm, rounds: number): Promise<Rounds> {
+export async function attachByPorts(s: Systems, w: Warm, rounds: number, settleMs = 0): Promise<Rounds> {
   const r = new Rounds();
   const byK = new Map<number, Lane[]>();
   for (const k of PORT_COUNTS) byK.set(k, await lanesFor(s, w, `p${k}`, 100 + k, portsFor(k, k * 100)));
@@ -149,6 +156,7 @@ export async function attachByPorts(s: Systems, w: Warm, rounds: number): Promis
         for (const lane of byK.get(k)!) {
           await r.timed(`${lane.system} attach ${k}p`, lane.attach);
           await r.timed(`${lane.system} detach ${k}p`, lane.detach);
+          await settle(settleMs);
         }
       }
     }
@@ -159,11 +167,12 @@ export async function attachByPorts(s: Systems, w: Warm, rounds: number): Promis
 }
 
 /** Attach/detach (1 port) with the given number of endpoints on the host, interleaved across systems. */
-export async function attachAtScale(s: Systems, w: Warm, label: string, rounds: number, lanes: Lane[], r: Rounds): Promise<void> {
+export async function attachAtScale(s: Systems, w: Warm, label: string, rounds: number, lanes: Lane[], r: Rounds, settleMs = 0): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     for (const lane of lanes) {
       await r.timed(`${lane.system} attach @${label}`, lane.attach);
       await r.timed(`${lane.system} detach @${label}`, lane.detach);
+      await settle(settleMs);
     }
   }
 }

@@ -3,7 +3,7 @@
  * namespaces (the machine's own networking is untouched); with `--vs docker,netavark,cni` the
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
- *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200]
+ *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
  *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli] [--out bench/results]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     iterations: { type: 'string' },
     rounds: { type: 'string' },
     'anchor-scale': { type: 'string' },
+    'settle-ms': { type: 'string' },
     skip: { type: 'string', default: '' },
     out: { type: 'string', default: 'bench/results' },
   },
@@ -40,6 +41,8 @@ const LARGE = Number(values.sandboxes ?? 1000);
 const ITER = Number(values.iterations ?? (QUICK ? 50 : 200));
 const ROUNDS = Number(values.rounds ?? (QUICK ? 10 : 30));
 const ANCHOR_SCALE = Number(values['anchor-scale'] ?? 100);
+/** Pause after each detach, untimed, so no system's attach runs into another's asynchronous teardown. */
+const SETTLE_MS = Number(values['settle-ms'] ?? 250);
 const SKIP = new Set(values.skip!.split(',').filter(Boolean));
 const PER_NETWORK = 250;
 
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, kernel: os.release(), node: process.version, memGb: Math.round(os.totalmem() / 2 ** 30) },
     anchors: use,
     versions: anchorVersions(use),
-    settings: { sandboxes: LARGE, iterations: ITER, rounds: ROUNDS, anchorScale: ANCHOR_SCALE },
+    settings: { sandboxes: LARGE, iterations: ITER, rounds: ROUNDS, anchorScale: ANCHOR_SCALE, settleMs: SETTLE_MS },
   };
   log(`anchors: ${use.join(', ') || 'none'}`);
   const [tStart, d] = await time(() => startDaemon({ tag: 'bench' }));
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
 
     log('attach/detach with 0, 1, 32 published ports');
     warm = await warmNetworks(s);
-    result.attachByPorts = (await attachByPorts(s, warm, ROUNDS)).summaries();
+    result.attachByPorts = (await attachByPorts(s, warm, ROUNDS, SETTLE_MS)).summaries();
 
     log('scale');
     const netCount = Math.max(1, Math.ceil(LARGE / PER_NETWORK));
@@ -128,12 +131,12 @@ async function main(): Promise<void> {
     result.rss10 = rssMb(d.proc.pid!);
     result.at10 = await connectCycle(d, small, 'target');
     await filler.growTo(10, use);
-    await attachAtScale(s, warm, '10', ROUNDS, probes, scale);
+    await attachAtScale(s, warm, '10', ROUNDS, probes, scale, SETTLE_MS);
 
     const mid = await runSandboxes(d, 90, homes, 'm');
     const midAnchors = use.filter(() => ANCHOR_SCALE >= 100);
     await filler.growTo(100, midAnchors);
-    await attachAtScale(s, warm, '100', ROUNDS, probes.filter((p) => p.system === 'switchyard' || midAnchors.includes(p.system as never)), scale);
+    await attachAtScale(s, warm, '100', ROUNDS, probes.filter((p) => p.system === 'switchyard' || midAnchors.includes(p.system as never)), scale, SETTLE_MS);
     if (s.docker) rss['dockerd @100'] = rssMb(s.docker.proc.pid!);
 
     const [tRun, large] = await time(() => runSandboxes(d, LARGE - 100, homes, 'l'));
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
     result.rssLarge = rssMb(d.proc.pid!);
     const bigAnchors = use.filter(() => ANCHOR_SCALE >= LARGE);
     await filler.growTo(LARGE, bigAnchors);
-    await attachAtScale(s, warm, String(LARGE), ROUNDS, probes.filter((p) => p.system === 'switchyard' || bigAnchors.includes(p.system as never)), scale);
+    await attachAtScale(s, warm, String(LARGE), ROUNDS, probes.filter((p) => p.system === 'switchyard' || bigAnchors.includes(p.system as never)), scale, SETTLE_MS);
     result.atLarge = await connectCycle(d, [...small, ...mid, ...large], 'target');
     result.sandboxes = LARGE;
     result.attachAtScale = scale.summaries();
