@@ -351,7 +351,7 @@ export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
  * restarted) are watched through pidfds (kernel/sandbox-process.ts ProcessWatch): every
  * `everyMs`, one poll() over all of them; an exit found here is handled like any other.
  */
-export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 100): void {
+export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 250): void {
   const watch = new ProcessWatch();
   runtime.watch = watch;
   const exited = (sb: SandboxRecord): void => {

@@ -146,3 +146,22 @@ test('an rtnetlink batch runs every request in order, tolerates listed errnos, a
   }
   assertNoLeaks([ns.name]);
 });
+
+test('hasTable asks the kernel for one table; the firewall watchdog check (complete) uses it', () => {
+  const l = lab(true);
+  const el = NftElements.open(l.ns.path);
+  try {
+    assert.equal(el.hasTable('inet', 'switchyard'), true);
+    assert.equal(el.hasTable('bridge', 'switchyard'), true);
+    assert.equal(el.hasTable('inet', 'nosuch'), false);
+    assert.equal(l.fw.complete(), true);
+    inNs(l.ns.name, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
+    assert.equal(el.hasTable('bridge', 'switchyard'), false);
+    assert.equal(l.fw.complete(), false);
+    // The text path agrees (a firewall without the fast path).
+    assert.equal(new Firewall(l.nft, { enabled: true }).complete(), false);
+  } finally {
+    el.close();
+    l.close();
+  }
+});

@@ -31,6 +31,8 @@ export interface NftPort {
 /** The part of kernel/nft-elements.ts's NftElements that the firewall uses. */
 export interface ElementsPort {
   apply(ops: ElementOp[]): void;
+  /** Is the table there? (a cheap probe for the watchdog) */
+  hasTable(family: 'inet' | 'bridge', name: string): boolean;
 }
 
 export interface FirewallOptions {
@@ -199,6 +201,16 @@ export class Firewall {
   /** Are both of our tables there (`inet` and the anti-spoofing `bridge` one)? False when disabled. */
   complete(): boolean {
     if (!this.enabled) return false;
+    if (this.openElements) {
+      // Two GETTABLE requests: libnftables' `list tables` builds its whole cache first
+      // (20-35 ms with 1,000 endpoints), a stall the DNS answers felt every 2 s.
+      try {
+        this.elementsPort ??= this.openElements();
+        return this.elementsPort.hasTable(FAMILY, TABLE) && this.elementsPort.hasTable(BRIDGE_FAMILY, TABLE);
+      } catch (err) {
+        if (!(err instanceof SwitchyardError)) throw err; // otherwise ask libnftables
+      }
+    }
     const tables = this.nft().listJson('tables');
     return hasTable(tables) && hasTable(tables, BRIDGE_FAMILY);
   }
