@@ -4,7 +4,7 @@
  * restarted under `node --cpu-prof` for the attach cycles only (NODE_OPTIONS=--cpu-prof does
  * not reach the daemon). Open the .cpuprofile in Chrome DevTools, or read the printed top list.
  *
- *   node dist/bench/profile-attach.js [--sandboxes 1000] [--cycles 300] [--dir /tmp/swy-prof]
+ *   node dist/bench/profile-attach.js [--sandboxes 1000] [--cycles 300] [--dir /tmp/swy-prof] [--plain] [--gap-ms 0]
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,9 +15,11 @@ import { SwitchyardClient } from '../src/api/client.js';
 import { retryOnStaleSocket } from './client-retry.js';
 import { summarize } from './stats.js';
 
-const { values } = parseArgs({ options: { sandboxes: { type: 'string', default: '1000' }, cycles: { type: 'string', default: '300' }, dir: { type: 'string', default: '/tmp/swy-prof' }, plain: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { sandboxes: { type: 'string', default: '1000' }, cycles: { type: 'string', default: '300' }, dir: { type: 'string', default: '/tmp/swy-prof' }, plain: { type: 'boolean', default: false }, 'gap-ms': { type: 'string', default: '0' } } });
 const N = Number(values.sandboxes);
 const CYCLES = Number(values.cycles);
+/** Untimed pause after each detach (the bench's --settle-ms). */
+const GAP_MS = Number(values['gap-ms']);
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[]; hitCount?: number }
 
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
       t = performance.now();
       await c.disconnectNetwork('att', probe);
       det.push(performance.now() - t);
+      if (GAP_MS) await new Promise((r) => setTimeout(r, GAP_MS));
     }
     c.close();
     console.log(`attach ${JSON.stringify(summarize(att))}\ndetach ${JSON.stringify(summarize(det))}`);
