@@ -9,12 +9,12 @@
  */
 import { SwitchyardError } from '../../errors.js';
 import type { ElementOp } from '../../kernel/nft-elements.js';
-import { addPortOps, antiSpoofOps, deleteAntiSpoofOps, deletePortOps } from './element-ops.js';
 import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
 import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
 import {
   BRIDGE_FAMILY,
+  addPortOps, antiSpoofOps, deleteAntiSpoofOps, deletePortOps,
   renderAddEndpoint, renderAntiSpoofBase, renderDeleteEndpoint, renderFlushEndpoints,
   FAMILY, NAMES, TABLE, renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
   renderFlushMembership, renderNetwork, validateBridge,

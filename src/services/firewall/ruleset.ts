@@ -11,10 +11,16 @@
  *
  * Every render* function returns nft commands for ONE transaction (Nft.run); each is
  * idempotent (create-or-verify), so running it twice leaves the same state.
+ *
+ * Per-endpoint and per-port elements are first built as structured operations
+ * (antiSpoofOps, addPortOps, deletePortOps: ElementOp of kernel/nft-elements.ts); their text
+ * is rendered from those, and the firewall's fast path encodes the very same operations as
+ * nfnetlink bytes, so the two paths cannot name different elements.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../../errors.js';
 import { formatIpValue, tryParseIp } from '../../model/ip.js';
+import type { ElementOp, ElementPart } from '../../kernel/nft-elements.js';
 
 export const FAMILY = 'inet';
 export const TABLE = 'switchyard';
@@ -336,9 +342,7 @@ export type PublishedElement = Pick<PortElement, 'family' | 'containerIp' | 'pro
  * transaction (EBUSY), which is how a stale element is noticed.
  */
 export function renderAddPorts(ports: PortElement[]): string {
-  const dnat = groupDnat(ports);
-  const published = groupPublished(ports);
-  return lines(...[...dnat, ...published].map(([map, elems]) => `add element ${T} ${map} { ${[...elems.values()].join(', ')} }`));
+  return lines(...[...bySet(addPortOps(ports))].map(([set, ops]) => `add element ${T} ${set} { ${ops.map(elementWithData).join(', ')} }`));
 }
 
 /**
@@ -348,18 +352,17 @@ export function renderAddPorts(ports: PortElement[]): string {
  */
 export function renderDeletePorts(ports: PortElement[], published: PublishedElement[]): string {
   const out: string[] = [];
-  for (const [map, elems] of [...groupDnat(ports), ...groupPublished(published)]) {
-    out.push(`add element ${T} ${map} { ${[...elems.values()].join(', ')} }`);
-    out.push(`delete element ${T} ${map} { ${[...elems.keys()].join(', ')} }`);
+  for (const [set, ops] of bySet(uniqueOps([...ports.map(dnatOp), ...published.map(publishedOp)]))) {
+    out.push(`add element ${T} ${set} { ${ops.map(elementWithData).join(', ')} }`);
+    out.push(`delete element ${T} ${set} { ${ops.map((o) => elementText(o.key)).join(', ')} }`);
   }
   return out.length ? lines(...out) : '';
 }
 
 /** Deletes one DNAT key whatever its data (used to clear an element left by a crash). */
 export function renderDeleteDnatKey(port: PortElement): string {
-  validatePort(port);
-  const [map, key] = dnatKey(port);
-  return lines(`delete element ${T} ${map} { ${key} }`);
+  const o = dnatOp(port);
+  return lines(`delete element ${T} ${o.set} { ${elementText(o.key)} }`);
 }
 
 /** The published set key of a port; equal strings mean the same element. */
@@ -367,35 +370,53 @@ export function publishedKey(p: PublishedElement): string {
   return `${p.family === 4 ? NAMES.published4 : NAMES.published6} ${p.containerIp} . ${p.proto} . ${p.containerPort}`;
 }
 
-/** map name → (key text → element text), keys deduplicated. */
-function groupDnat(ports: PortElement[]): Map<string, Map<string, string>> {
-  const out = new Map<string, Map<string, string>>();
-  for (const p of ports) {
-    validatePort(p);
-    const [map, key] = dnatKey(p);
-    const elem = `${key} : ${p.containerIp} . ${p.containerPort}`;
-    if (!out.has(map)) out.set(map, new Map());
-    out.get(map)!.set(key, elem);
-  }
+/**
+ * The elements of renderAddPorts as structured operations (the fast path encodes these):
+ * each DNAT key once (the last binding given for a key wins) and each published element once.
+ */
+export function addPortOps(ports: PortElement[]): ElementOp[] {
+  return [...uniqueOps(ports.map(dnatOp)), ...uniqueOps(ports.map(publishedOp))];
+}
+
+/** renderDeletePorts' elements: all added (with their data), then all deleted. */
+export function deletePortOps(ports: PortElement[], published: PublishedElement[]): ElementOp[] {
+  const adds = uniqueOps([...ports.map(dnatOp), ...published.map(publishedOp)]);
+  return [...adds, ...adds.map((o) => ({ ...o, op: 'delete' as const }))];
+}
+
+const addrPart = (family: 4 | 6, ip: string): ElementPart => (family === 4 ? { ipv4: ip } : { ipv6: ip });
+
+/** The DNAT map element of a binding: (host address .) proto . host port : container address . port. */
+function dnatOp(p: PortElement): ElementOp {
+  validatePort(p);
+  const data: ElementPart[] = [addrPart(p.family, p.containerIp), { port: p.containerPort }];
+  const any = p.hostIp === '';
+  const set = any ? (p.family === 4 ? NAMES.dnat4Any : NAMES.dnat6Any) : p.family === 4 ? NAMES.dnat4 : NAMES.dnat6;
+  const key: ElementPart[] = [...(any ? [] : [addrPart(p.family, p.hostIp)]), { proto: p.proto }, { port: p.hostPort }];
+  return { op: 'add', family: FAMILY, table: TABLE, set, key, data };
+}
+
+function publishedOp(p: PublishedElement): ElementOp {
+  validatePublished(p);
+  const set = p.family === 4 ? NAMES.published4 : NAMES.published6;
+  return { op: 'add', family: FAMILY, table: TABLE, set, key: [addrPart(p.family, p.containerIp), { proto: p.proto }, { port: p.containerPort }] };
+}
+
+/** One op per (set, key), in first-seen order; a later one's data wins. */
+function uniqueOps(ops: ElementOp[]): ElementOp[] {
+  const seen = new Map<string, ElementOp>();
+  for (const o of ops) seen.set(`${o.set} ${elementText(o.key)}`, o);
+  return [...seen.values()];
+}
+
+/** Ops grouped by set, sets and elements in first-seen order. */
+function bySet(ops: ElementOp[]): Map<string, ElementOp[]> {
+  const out = new Map<string, ElementOp[]>();
+  for (const o of ops) out.set(o.set, [...(out.get(o.set) ?? []), o]);
   return out;
 }
 
-function groupPublished(ports: PublishedElement[]): Map<string, Map<string, string>> {
-  const out = new Map<string, Map<string, string>>();
-  for (const p of ports) {
-    validatePublished(p);
-    const map = p.family === 4 ? NAMES.published4 : NAMES.published6;
-    const key = `${p.containerIp} . ${p.proto} . ${p.containerPort}`;
-    if (!out.has(map)) out.set(map, new Map());
-    out.get(map)!.set(key, key);
-  }
-  return out;
-}
-
-function dnatKey(p: PortElement): [string, string] {
-  if (p.hostIp === '') return [p.family === 4 ? NAMES.dnat4Any : NAMES.dnat6Any, `${p.proto} . ${p.hostPort}`];
-  return [p.family === 4 ? NAMES.dnat4 : NAMES.dnat6, `${p.hostIp} . ${p.proto} . ${p.hostPort}`];
-}
+const elementWithData = (o: ElementOp): string => (o.data ? `${elementText(o.key)} : ${elementText(o.data)}` : elementText(o.key));
 
 const PROTOS: readonly string[] = ['tcp', 'udp', 'sctp'];
 const isPort = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 65535;
@@ -555,20 +576,52 @@ export function antiSpoofIpv6(e: Pick<AntiSpoofEndpoint, 'mac' | 'ipv6'>): strin
   return global === undefined || global === ll ? [ll] : [global, ll];
 }
 
-function antiSpoofElements(e: AntiSpoofEndpoint): [string, string][] {
+/**
+ * The endpoint's elements, one per set and address, as structured operations: the text below
+ * is rendered from them, and the firewall's fast path (kernel/nft-elements.ts) encodes the
+ * same operations as bytes, so the two can never name different elements. Validates.
+ */
+export function antiSpoofOps(e: AntiSpoofEndpoint): ElementOp[] {
   validateBridge(e.port, 'port');
   const mac = e.mac.toLowerCase();
   if (!MAC.test(mac)) throw invalid('FIREWALL_INVALID_ENDPOINT', `MAC address "${e.mac}" is not six colon-separated hex bytes`, 'mac');
   if (e.ipv4 !== undefined && !isIPv4(e.ipv4)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv4}" is not an IPv4 address`, 'ipv4');
   const own = antiSpoofIpv6(e);
-  const key = `"${e.port}" . ${mac}`;
+  const key: ElementPart[] = [{ ifname: e.port }, { ether: mac }];
+  const op = (set: string, parts: ElementPart[]): ElementOp => ({ op: 'add', family: BRIDGE_FAMILY, table: TABLE, set, key: parts });
   return [
-    [ANTISPOOF.mac, key],
-    ...(e.ipv4 !== undefined ? [[ANTISPOOF.ip4, `${key} . ${e.ipv4}`] as [string, string]] : []),
-    ...own.map((a): [string, string] => [ANTISPOOF.ip6, `${key} . ${a}`]),
-    ...own.map((a): [string, string] => [ANTISPOOF.nd6, `${key} . ${ndTargetKey(a)}`]),
-    [ANTISPOOF.ports, `"${e.port}"`],
+    op(ANTISPOOF.mac, key),
+    ...(e.ipv4 !== undefined ? [op(ANTISPOOF.ip4, [...key, { ipv4: e.ipv4 }])] : []),
+    ...own.map((a) => op(ANTISPOOF.ip6, [...key, { ipv6: a }])),
+    // The nd6 key's last part is the raw 128-bit payload: the address's bytes (ndTargetKey in text).
+    ...own.map((a) => op(ANTISPOOF.nd6, [...key, { raw: Buffer.from(ndTargetKey(a).slice(2), 'hex') }])),
+    op(ANTISPOOF.ports, [{ ifname: e.port }]),
   ];
+}
+
+/** renderDeleteEndpoint's elements for the fast path: all added, then all deleted ("already gone" is success). */
+export function deleteAntiSpoofOps(e: AntiSpoofEndpoint): ElementOp[] {
+  const adds = antiSpoofOps(e);
+  return [...adds, ...adds.map((o) => ({ ...o, op: 'delete' as const }))];
+}
+
+/** nft's text for an element key or value: its parts joined by ` . `. */
+export function elementText(parts: ElementPart[]): string {
+  return parts
+    .map((p) => {
+      if ('ifname' in p) return `"${p.ifname}"`;
+      if ('ether' in p) return p.ether;
+      if ('ipv4' in p) return p.ipv4;
+      if ('ipv6' in p) return p.ipv6;
+      if ('proto' in p) return p.proto;
+      if ('port' in p) return String(p.port);
+      return `0x${p.raw.toString('hex')}`;
+    })
+    .join(' . ');
+}
+
+function antiSpoofElements(e: AntiSpoofEndpoint): [string, string][] {
+  return antiSpoofOps(e).map((o) => [o.set, elementText(o.key)]);
 }
 
 /** Allows the endpoint's own sources on its port and turns the check on (idempotent). */
