@@ -147,6 +147,9 @@ export class BridgeDriver implements NetworkDriver {
         throw err;
       }
       try {
+        // A bridge port needs no IPv6 address of its own: without this, its link-local address,
+        // DAD and multicast joins in the host's namespace come with every endpoint.
+        writeSysctl(['net', 'ipv6', 'conf', ep.hostIfname!, 'disable_ipv6'], '1');
         this.o.rtnl.batch((b) => {
           // Hairpin lets a sandbox reach its own published port through the host's address:
           // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed

@@ -60,6 +60,9 @@ describe('daemon options (e2e)', () => {
       assert.equal(new Set(ips).size, 40, 'all addresses distinct');
       const hostLinks = linksIn(d.host.name).filter((l) => l.startsWith('syv'));
       assert.equal(hostLinks.length, 40, 'one host-side veth per endpoint');
+      // Bridge ports carry no IPv6 address of their own (no link-local, DAD or MLD per endpoint).
+      assert.equal(d.onHost('ip', ['-6', '-o', 'addr', 'show', 'dev', hostLinks[0]!]).stdout.trim(), '');
+      assert.equal(d.onHost('cat', [`/proc/sys/net/ipv6/conf/${hostLinks[0]}/disable_ipv6`]).stdout.trim(), '1');
     } finally {
       await d.stop();
     }
