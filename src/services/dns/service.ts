@@ -85,11 +85,6 @@ export class DnsService {
     this.open(sandboxId, nsPath).serving = false;
   }
 
-  /** Sandboxes whose sockets are open but parked. */
-  parked(): string[] {
-    return [...this.attachments.values()].filter((a) => !a.serving).map((a) => a.sandboxId);
-  }
-
   private open(sandboxId: string, nsPath: string): Attachment {
     const had = this.attachments.get(sandboxId);
     if (had) return had;
