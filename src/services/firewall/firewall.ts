@@ -64,16 +64,21 @@ export class Firewall {
    * The fast path: true when `ops` were applied as one transaction. False (nothing changed:
    * the batch is all or nothing) sends the caller down its text path.
    */
-  private applyFast(ops: () => ElementOp[]): boolean {
+  private applyFast(ops: ElementOp[]): boolean {
     if (!this.openElements) return false;
     try {
-      this.elementsPort ??= this.openElements();
-      this.elementsPort.apply(ops());
+      this.elements()!.apply(ops);
       return true;
     } catch (err) {
       if (err instanceof SwitchyardError) return false;
       throw err;
     }
+  }
+
+  /** The nfnetlink element writer, opened on first use (callers check openElements and catch). */
+  private elements(): ElementsPort | undefined {
+    if (this.openElements) this.elementsPort ??= this.openElements();
+    return this.elementsPort;
   }
 
   /** Creates the table, its sets, maps, user chain and base chains if missing; keeps elements and user rules. */
@@ -87,8 +92,10 @@ export class Firewall {
   /** Lets the endpoint's port send only its own MAC and addresses (one element per set and address, idempotent). */
   ensureEndpoint(e: AntiSpoofEndpoint): void {
     if (!this.enabled) return;
-    const text = renderAddEndpoint(e); // validates, whichever path applies it
-    if (this.applyFast(() => antiSpoofOps(e))) return;
+    // The operations validate the input; the text is rendered from the same operations only
+    // when the fast path refuses.
+    if (this.applyFast(antiSpoofOps(e))) return;
+    const text = renderAddEndpoint(e);
     try {
       this.nft().run(text);
     } catch (err) {
@@ -101,9 +108,8 @@ export class Firewall {
   /** Removes the endpoint's elements; already gone, or no table, is success. */
   deleteEndpoint(e: AntiSpoofEndpoint): void {
     if (!this.enabled) return;
-    const text = renderDeleteEndpoint(e);
-    if (this.applyFast(() => deleteAntiSpoofOps(e))) return;
-    this.tryRun(text);
+    if (this.applyFast(deleteAntiSpoofOps(e))) return;
+    this.tryRun(renderDeleteEndpoint(e));
   }
 
   /** Makes the anti-spoofing sets hold exactly `endpoints`, in one transaction. */
@@ -146,8 +152,8 @@ export class Firewall {
    */
   addPorts(ports: PortElement[], onStale: (what: string) => void = () => {}): void {
     if (!this.enabled || !ports.length) return;
+    if (this.applyFast(addPortOps(ports))) return;
     const text = renderAddPorts(ports);
-    if (this.applyFast(() => addPortOps(ports))) return;
     try {
       this.nft().run(text);
       return;
@@ -175,9 +181,10 @@ export class Firewall {
    */
   deletePorts(ports: PortElement[], published: PublishedElement[]): void {
     if (!this.enabled) return;
+    const ops = deletePortOps(ports, published);
+    if (!ops.length) return;
+    if (this.applyFast(ops)) return;
     const text = renderDeletePorts(ports, published);
-    if (!text) return;
-    if (this.applyFast(() => deletePortOps(ports, published))) return;
     try {
       this.nft().run(text);
     } catch (err) {
@@ -205,8 +212,8 @@ export class Firewall {
       // Two GETTABLE requests: libnftables' `list tables` builds its whole cache first
       // (20-35 ms with 1,000 endpoints), a stall the DNS answers felt every 2 s.
       try {
-        this.elementsPort ??= this.openElements();
-        return this.elementsPort.hasTable(FAMILY, TABLE) && this.elementsPort.hasTable(BRIDGE_FAMILY, TABLE);
+        const port = this.elements()!;
+        return port.hasTable(FAMILY, TABLE) && port.hasTable(BRIDGE_FAMILY, TABLE);
       } catch (err) {
         if (!(err instanceof SwitchyardError)) throw err; // otherwise ask libnftables
       }
