@@ -72,18 +72,5 @@ export function assertNoLeaks(created: string[] = []): void {
   if (problems.length) throw new Error(`leak check failed: ${problems.join('; ')}`);
 }
 
-/** Polls fn until it returns a truthy value or the deadline passes. No fixed sleeps. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Moved to ./wait.ts (no kernel needed); re-exported so existing imports keep working. */
+export { waitFor } from './wait.js';

@@ -11,7 +11,7 @@
 import { describe, test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Store, WatchEvent } from '../../src/store/contract.js';
-import { waitFor } from './netns.js';
+import { waitFor } from './wait.js';
 
 const LEASE_WAIT_MS = 10_000;
 

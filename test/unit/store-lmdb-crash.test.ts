@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openLmdbStore } from '../../src/store/lmdb-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
-import { waitFor } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHILD_ENV = 'SWY_STORE_CRASH_CHILD';
 const PAD = 'x'.repeat(480); // ~500-byte values, like the engine's JSON records

@@ -12,7 +12,7 @@ import { open } from 'lmdb';
 import { openLmdbStore } from '../../src/store/lmdb-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
 import { storeConformance } from '../helpers/store-conformance.js';
-import { waitFor } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 function tempStorePath(tag: string): string {
   return join(mkdtempSync(join(tmpdir(), `swy-store-${tag}-`)), 'store');
