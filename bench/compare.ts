@@ -5,7 +5,7 @@
  * "Comparing two commits".
  *
  *   node dist/bench/compare.js --base DIR --head DIR [--label-base REF] [--label-head REF]
- *        [--sandboxes 10] [--cycles 100] [--networks 20] [--dns-rounds 6] [--dns-seconds 3] [--json FILE]
+ *        [--sandboxes 10] [--cycles 100] [--settle-ms 0] [--networks 20] [--dns-rounds 6] [--dns-seconds 3] [--json FILE]
  *
  * Each DIR is a built checkout. Its daemon is started by that checkout's own test harness
  * (DIR/dist/test/helpers/daemon.js: its own host namespace, private roots and socket, its own
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     'label-head': { type: 'string', default: 'head' },
     sandboxes: { type: 'string', default: '10' },
     cycles: { type: 'string', default: '100' },
+    'settle-ms': { type: 'string', default: '0' },
     networks: { type: 'string', default: '20' },
     'dns-rounds': { type: 'string', default: '6' },
     'dns-seconds': { type: 'string', default: '3' },
@@ -54,6 +55,8 @@ const CYCLES = Number(values.cycles);
 const NETWORKS = Number(values.networks);
 const DNS_ROUNDS = Number(values['dns-rounds']);
 const DNS_SECONDS = Number(values['dns-seconds']);
+/** Untimed pause after each detach (bench/run.ts --settle-ms): keeps one build's asynchronous teardown out of the other's attach. */
+const SETTLE_MS = Number(values['settle-ms']);
 
 /** What this script needs from a checkout's test/helpers/daemon.ts. */
 interface Daemon {
@@ -153,6 +156,7 @@ async function attachCycles(sides: [Side, Side]): Promise<void> {
     await both(sides, i, async (s) => {
       await timed(s, 'attach', () => s.api.call('POST', '/networks/att/connect', { Container: s.probe }));
       await timed(s, 'detach', () => s.api.call('POST', '/networks/att/disconnect', { Container: s.probe }));
+      if (SETTLE_MS) await new Promise((r) => setTimeout(r, SETTLE_MS));
     });
   }
 }
