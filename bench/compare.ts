@@ -5,7 +5,8 @@
  * "Comparing two commits".
  *
  *   node dist/bench/compare.js --base DIR --head DIR [--label-base REF] [--label-head REF]
- *        [--sandboxes 10] [--cycles 100] [--settle-ms 0] [--networks 20] [--dns-rounds 6] [--dns-seconds 3] [--json FILE]
+ *        [--sandboxes 10] [--cycles 100] [--settle-ms 0] [--networks 20] [--dns-rounds 6] [--dns-seconds 3]
+ *        [--orders 2] [--json FILE]
  *
  * Each DIR is a built checkout. Its daemon is started by that checkout's own test harness
  * (DIR/dist/test/helpers/daemon.js: its own host namespace, private roots and socket, its own
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     networks: { type: 'string', default: '20' },
     'dns-rounds': { type: 'string', default: '6' },
     'dns-seconds': { type: 'string', default: '3' },
+    orders: { type: 'string', default: '2' },
     json: { type: 'string' },
   },
 });
@@ -55,6 +57,8 @@ const CYCLES = Number(values.cycles);
 const NETWORKS = Number(values.networks);
 const DNS_ROUNDS = Number(values['dns-rounds']);
 const DNS_SECONDS = Number(values['dns-seconds']);
+/** Passes, each with fresh daemons; the build whose daemon starts first alternates between them. */
+const ORDERS = Number(values.orders);
 /** Untimed pause after each detach (bench/run.ts --settle-ms): keeps one build's asynchronous teardown out of the other's attach. */
 const SETTLE_MS = Number(values['settle-ms']);
 
@@ -120,9 +124,9 @@ async function both(sides: [Side, Side], i: number, fn: (s: Side) => Promise<voi
   for (const s of i % 2 ? [sides[1], sides[0]] : sides) await fn(s);
 }
 
-async function networkCreateRemove(sides: [Side, Side]): Promise<void> {
+async function networkCreateRemove(sides: [Side, Side], count: number): Promise<void> {
   const ids = new Map<Side, string[]>(sides.map((s) => [s, []]));
-  for (let i = 0; i < NETWORKS; i++) {
+  for (let i = 0; i < count; i++) {
     await both(sides, i, (s) =>
       timed(s, 'network create', async () => {
         const r = (await s.api.call('POST', '/networks/create', { Name: `cmp${i}`, IPAM: { Config: [{ Subnet: `10.150.${i}.0/24` }] } })) as { Id: string };
@@ -130,7 +134,7 @@ async function networkCreateRemove(sides: [Side, Side]): Promise<void> {
       }),
     );
   }
-  for (let i = 0; i < NETWORKS; i++) {
+  for (let i = 0; i < count; i++) {
     await both(sides, i, (s) => timed(s, 'network remove', () => s.api.call('DELETE', `/networks/${ids.get(s)![i]}`)));
   }
 }
@@ -151,8 +155,8 @@ async function populate(s: Side): Promise<void> {
 }
 
 /** One attach and one detach per side per cycle, adjacent in time, so that each pair shares the load of its moment. */
-async function attachCycles(sides: [Side, Side]): Promise<void> {
-  for (let i = 0; i < CYCLES; i++) {
+async function attachCycles(sides: [Side, Side], count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
     await both(sides, i, async (s) => {
       await timed(s, 'attach', () => s.api.call('POST', '/networks/att/connect', { Container: s.probe }));
       await timed(s, 'detach', () => s.api.call('POST', '/networks/att/disconnect', { Container: s.probe }));
@@ -161,11 +165,11 @@ async function attachCycles(sides: [Side, Side]): Promise<void> {
   }
 }
 
-function dns(sides: [Side, Side]): void {
+function dns(sides: [Side, Side], rounds: number): void {
   const names = `/tmp/swy-bench-compare-names.txt`;
   fs.writeFileSync(names, Array.from({ length: Math.min(N, 10) }, (_, i) => `s${i} A`).join('\n') + '\n');
   try {
-    for (let r = 0; r < DNS_ROUNDS; r++) {
+    for (let r = 0; r < rounds; r++) {
       for (const s of r % 2 ? [sides[1], sides[0]] : sides) {
         const out = runIn(s.dnsNs!, 'dnsperf', ['-s', '127.0.0.11', '-l', String(DNS_SECONDS), '-d', names], { timeoutMs: (DNS_SECONDS + 30) * 1000 }).stdout;
         const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1]);
@@ -246,42 +250,58 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const load0 = loadavg().map((l) => l.toFixed(1)).join(' ');
   const log = (m: string) => console.error(`[compare ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
-  const started: Side[] = [];
-  const hosts: string[] = [];
-  try {
-    for (const [dir, label, tag] of [[values.base!, values['label-base']!, 'cmpa'], [values.head!, values['label-head']!, 'cmpb']] as const) {
-      const daemon = await startFrom(dir, tag);
-      hosts.push(daemon.host.name);
-      started.push({ label, daemon, api: new Api(daemon.socket), samples: {} });
-      log(`${label}: daemon from ${dir} in ${daemon.host.name}`);
-    }
-    const sides = started as [Side, Side];
-    await networkCreateRemove(sides);
-    log(`network create/remove ×${NETWORKS}`);
-    for (const s of sides) await populate(s);
-    log(`${N} sandboxes running on each`);
-    await attachCycles(sides);
-    log(`attach/detach ×${CYCLES}`);
-    await rss(sides);
-    dns(sides);
-    log(`dnsperf ${DNS_ROUNDS} rounds × ${DNS_SECONDS} s`);
-    const table = report(sides);
-    const load = `load average ${load0} at the start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`;
-    console.log(`\n${table}\n\n(${N} sandboxes, ${CYCLES} attach cycles, ${NETWORKS} networks, ${DNS_ROUNDS}×${DNS_SECONDS} s of dnsperf; ${((Date.now() - t0) / 1000).toFixed(0)} s; ${load})`);
-    if (values.json) {
-      fs.writeFileSync(values.json, JSON.stringify({ options: { N, CYCLES, NETWORKS, DNS_ROUNDS, DNS_SECONDS }, load, sides: sides.map((s) => ({ label: s.label, samples: s.samples })) }, null, 2));
-    }
-  } finally {
-    for (const s of started) {
-      s.api.close();
-      await s.daemon.stop().catch((err) => console.error(`stopping ${s.label}: ${String(err)}`));
-    }
+  const builds = [
+    { dir: values.base!, label: values['label-base']!, tag: 'cmpa', samples: {} as Record<string, number[]> },
+    { dir: values.head!, label: values['label-head']!, tag: 'cmpb', samples: {} as Record<string, number[]> },
+  ];
+  const per = (total: number) => Math.max(1, Math.ceil(total / ORDERS));
+  let failed = false;
+  for (let pass = 0; pass < ORDERS && !failed; pass++) {
+    // The daemon started second did better at DNS in each of five runs on a loaded machine,
+    // whichever build it was: each pass swaps the start order, so that cancels out.
+    const order = pass % 2 ? [builds[1]!, builds[0]!] : builds;
+    const started: Side[] = [];
+    const hosts: string[] = [];
     try {
-      assertNoLeaks(hosts);
+      for (const b of order) {
+        const daemon = await startFrom(b.dir, b.tag);
+        hosts.push(daemon.host.name);
+        started.push({ label: b.label, daemon, api: new Api(daemon.socket), samples: b.samples });
+        log(`pass ${pass + 1}: ${b.label}: daemon from ${b.dir} in ${daemon.host.name}`);
+      }
+      const sides = (pass % 2 ? [started[1], started[0]] : started) as [Side, Side];
+      await networkCreateRemove(sides, per(NETWORKS));
+      for (const s of sides) await populate(s);
+      await attachCycles(sides, per(CYCLES));
+      await rss(sides);
+      dns(sides, per(DNS_ROUNDS));
+      log(`pass ${pass + 1} measured`);
     } catch (err) {
-      console.error(`warning: ${String(err)}`);
-      process.exitCode = 1;
+      failed = true;
+      console.error(`compare failed: ${err instanceof Error ? err.stack : String(err)}`);
+    } finally {
+      for (const s of started) {
+        s.api.close();
+        await s.daemon.stop().catch((err) => console.error(`stopping ${s.label}: ${String(err)}`));
+      }
+      try {
+        assertNoLeaks(hosts);
+      } catch (err) {
+        console.error(`warning: ${String(err)}`);
+        failed = true;
+      }
     }
+  }
+  if (failed) {
+    process.exitCode = 1;
+    return;
+  }
+  const sides = builds.map((b) => ({ label: b.label, samples: b.samples })) as unknown as [Side, Side];
+  const load = `load average ${load0} at the start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`;
+  const what = `${N} sandboxes, ${per(CYCLES) * ORDERS} attach cycles, ${per(NETWORKS) * ORDERS} networks, ${per(DNS_ROUNDS) * ORDERS}×${DNS_SECONDS} s of dnsperf, in ${ORDERS} pass(es) with the start order swapped`;
+  console.log(`\n${report(sides)}\n\n(${what}; ${((Date.now() - t0) / 1000).toFixed(0)} s; ${load})`);
+  if (values.json) {
+    fs.writeFileSync(values.json, JSON.stringify({ options: { N, CYCLES, NETWORKS, DNS_ROUNDS, DNS_SECONDS, ORDERS }, load, builds: builds.map((b) => ({ label: b.label, dir: b.dir, samples: b.samples })) }, null, 2));
   }
 }
 
