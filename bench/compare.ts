@@ -257,8 +257,8 @@ async function main(): Promise<void> {
   const per = (total: number) => Math.max(1, Math.ceil(total / ORDERS));
   let failed = false;
   for (let pass = 0; pass < ORDERS && !failed; pass++) {
-    // The daemon started second did better at DNS in each of five runs on a loaded machine,
-    // whichever build it was: each pass swaps the start order, so that cancels out.
+    // The daemon started second had the higher DNS q/s in each of seven single-pass runs on a
+    // loaded machine, whichever build it was: each pass swaps the start order to cancel that.
     const order = pass % 2 ? [builds[1]!, builds[0]!] : builds;
     const started: Side[] = [];
     const hosts: string[] = [];
