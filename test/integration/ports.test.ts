@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Nft } from '../../src/kernel/nftables.js';
 import { warmThreadpool } from '../../src/kernel/netns.js';
 import { Firewall, type FirewallNetwork } from '../../src/services/firewall/firewall.js';
+import { NoFirewall } from '../../src/services/firewall/no-firewall.js';
 import { PortsService } from '../../src/services/ports/service.js';
 import type { PublishRequest } from '../../src/engine/context.js';
 import type { PortRequest } from '../../src/engine/types.js';
@@ -66,7 +67,8 @@ interface Topology {
   s3: Sandbox;
   nets: FirewallNetwork[];
   nft: Nft;
-  fw: Firewall;
+  /** `--firewall=false` gets NoFirewall, as the daemon picks it. */
+  fw: Firewall | NoFirewall;
   ports: PortsService;
   log: string[];
 }
@@ -160,7 +162,7 @@ async function withTopology(body: (t: Topology) => Promise<void> | void, opts: {
     }
     nft = Nft.open(host.path);
     const enabled = opts.enabled ?? true;
-    const fw = new Firewall(nft, { enabled });
+    const fw = enabled ? new Firewall(nft) : new NoFirewall();
     fw.ensureBase();
     fw.ensureNetwork(a);
     fw.ensureNetwork(b);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwitchyardError, internal } from '../../src/errors.js';
 import { Firewall, type NftPort } from '../../src/services/firewall/firewall.js';
+import { NoFirewall } from '../../src/services/firewall/no-firewall.js';
 import type { NftListing } from '../../src/services/firewall/observed.js';
 
 const net = { bridge: 'br-a', subnets: ['10.1.0.0/24'], icc: true, masquerade: true, internal: false };
@@ -34,22 +35,25 @@ class FakeNft implements NftPort {
   }
 }
 
-test('disabled: no method opens nftables or runs anything', () => {
-  let opened = 0;
-  const fw = new Firewall(() => { opened++; return new FakeNft(); }, { enabled: false });
+test('disabled (NoFirewall, the daemon\'s pick for --firewall=false): every method is a no-op, nothing is ever missing', () => {
+  // NoFirewall takes no nftables handle at all, so none can be opened.
+  const fw = new NoFirewall();
+  assert.equal(fw.enabled, false);
   fw.ensureBase();
   fw.ensureNetwork(net);
   fw.deleteNetwork('br-a');
   fw.reload([net]);
-  assert.equal(fw.present(), false);
-  assert.equal(fw.observedBridges().size, 0);
-  assert.equal(opened, 0);
+  fw.allowEndpointSources({ port: 'syva', mac: '02:42:0a:00:00:05' });
+  fw.addPorts([{ family: 4, hostIp: '', proto: 'tcp', hostPort: 80, containerIp: '10.1.0.2', containerPort: 80 }]);
+  fw.guardForwarding(4);
+  assert.deepEqual(fw.removeStalePorts([]), { ports: [], published: [] });
+  assert.equal(fw.complete(), true);
 });
 
 test('the factory is called once, lazily', () => {
   let opened = 0;
   const fake = new FakeNft();
-  const fw = new Firewall(() => { opened++; return fake; }, { enabled: true });
+  const fw = new Firewall(() => { opened++; return fake; });
   assert.equal(opened, 0);
   fw.ensureBase();
   fw.ensureNetwork(net);
@@ -59,7 +63,7 @@ test('the factory is called once, lazily', () => {
 
 test('ensureNetwork is one transaction; when the table was deleted it is recreated with the base in one more', () => {
   const fake = new FakeNft();
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   fw.ensureNetwork(net);
   assert.equal(fake.runs.length, 1);
   assert.doesNotMatch(fake.runs[0]!, /add table/);
@@ -75,14 +79,14 @@ test('ensureNetwork is one transaction; when the table was deleted it is recreat
 test('ensureNetwork failing while the table exists is reported, not retried', () => {
   const fake = new FakeNft();
   fake.failNext = 1;
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   assert.throws(() => fw.ensureNetwork(net), (e: unknown) => e instanceof SwitchyardError && e.code === 'NFT_FAILED');
   assert.equal(fake.runs.length, 1);
 });
 
 test('deleteNetwork: no table means nothing to delete (success); other failures are reported', () => {
   const fake = new FakeNft();
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   fake.table = false;
   fake.failNext = 1;
   fw.deleteNetwork('br-a');
@@ -93,7 +97,7 @@ test('deleteNetwork: no table means nothing to delete (success); other failures 
 
 test('invalid input is refused before anything is run', () => {
   const fake = new FakeNft();
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   assert.throws(() => fw.ensureNetwork({ ...net, bridge: 'br"; flush ruleset' }), { code: 'FIREWALL_INVALID_BRIDGE' });
   assert.throws(() => fw.reload([net, { ...net, bridge: 'x y' }]), (e: unknown) => e instanceof SwitchyardError && e.field === 'networks[1].bridge');
   assert.equal(fake.runs.length, 0);
@@ -102,7 +106,7 @@ test('invalid input is refused before anything is run', () => {
 test('reload: one transaction = base + emptied memberships + stale networks removed + wanted networks', () => {
   const fake = new FakeNft();
   fake.bridges = ['br-a', 'br-old'];
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   fw.reload([net]);
   assert.equal(fake.runs.length, 1);
   const text = fake.runs[0]!;
@@ -118,7 +122,7 @@ test('reload: one transaction = base + emptied memberships + stale networks remo
 test('reload with no table: nothing is listed beyond `list tables`, everything is created', () => {
   const fake = new FakeNft();
   fake.table = false;
-  const fw = new Firewall(fake, { enabled: true });
+  const fw = new Firewall(fake);
   fw.reload([net]);
   assert.deepEqual(fake.lists, ['tables']);
   assert.match(fake.runs[0]!, /add chain inet switchyard user\n/);
