@@ -187,12 +187,22 @@ test('unpublished sandboxes are unreachable from outside, IPv6 included; a publi
     // Issue 3's path, element-only: allow the container port in the forward filter.
     t.nft.run(`add element inet switchyard published4 { ${t.s1.v4} . tcp . ${PORT} }`);
     t.nft.run(`add element inet switchyard published6 { ${t.s1.v6} . tcp . ${PORT} }`);
+    // security (direct routing, Docker 28's raw rule): on a masquerading network even the
+    // published container port is not reached by routing straight to the sandbox.
+    assert.equal(connect(t.ext, t.s1.v4), null, 'routed straight to a published container port');
+    assert.equal(connect(t.ext, t.s1.v6), null, 'routed straight to a published container port (IPv6)');
+    // Control: a routed network (masquerade off) is left to the forward filter, which lets
+    // exactly the published element through.
+    t.fw.ensureNetwork({ ...t.nets.a, masquerade: false });
     assert.equal(connect(t.ext, t.s1.v4), '10.92.0.2');
     assert.equal(connect(t.ext, t.s1.v6), 'fd92::2');
     assert.equal(connect(t.ext, t.s2.v4), null, 'only the published address and port');
     // Isolation still holds for a published port: another Switchyard bridge is not "outside".
     assert.equal(connect(t.s3.ns, t.s1.v4), null);
     assert.equal(connect(t.s3.ns, t.s1.v6), null);
+    // Masquerading again: direct routing is dropped again.
+    t.fw.ensureNetwork(t.nets.a);
+    assert.equal(connect(t.ext, t.s1.v4), null);
   });
 });
 

@@ -29,10 +29,7 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add map ${T} dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${T} dnat4-any { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} dnat6-any { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add set ${T} subnets4 { type ipv4_addr; flags interval; }`,
-    `add set ${T} subnets6 { type ipv6_addr; flags interval; }`,
-    `add set ${T} subnet-bridge4 { type ipv4_addr . ifname; flags interval; }`,
-    `add set ${T} subnet-bridge6 { type ipv6_addr . ifname; flags interval; }`,
+    `add set ${T} no-direct-routing { typeof fib daddr oifname; }`,
     `add chain ${T} user`,
     `add chain ${T} not-a-router`,
     `add chain ${T} forward { type filter hook forward priority filter; policy accept; }`,
@@ -57,8 +54,7 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `flush chain ${T} raw-prerouting`,
     `add rule ${T} raw-prerouting iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
     `add rule ${T} raw-prerouting iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
-    `add rule ${T} raw-prerouting ip daddr @subnets4 ip daddr . iifname != @subnet-bridge4 fib daddr type != local drop comment "DIRECT ROUTING"`,
-    `add rule ${T} raw-prerouting ip6 daddr @subnets6 ip6 daddr . iifname != @subnet-bridge6 fib daddr type != local drop comment "DIRECT ROUTING"`,
+    `add rule ${T} raw-prerouting iifname != @bridges fib daddr oifname @no-direct-routing fib daddr type != local drop comment "DIRECT ROUTING"`,
     ...['prerouting', 'output'].flatMap((chain) => [
       `add chain ${T} ${chain} { type nat hook ${chain} priority ${chain === 'output' ? '-100' : 'dstnat'}; policy accept; }`,
       `flush chain ${T} ${chain}`,
@@ -91,10 +87,7 @@ test('a normal network: memberships, ICC on, not internal, a masquerade chain fo
     `add element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
-    `add element ${T} subnets4 { 172.18.0.0/16 }`,
-    `add element ${T} subnet-bridge4 { 172.18.0.0/16 . "br-a" }`,
-    `add element ${T} subnets6 { fd00:1::/64 }`,
-    `add element ${T} subnet-bridge6 { fd00:1::/64 . "br-a" }`,
+    `add element ${T} no-direct-routing { "br-a" }`,
     `add chain ${T} post-br-a`,
     `flush chain ${T} post-br-a`,
     `add rule ${T} post-br-a oifname != "br-a" ip saddr { 172.18.0.0/16 } masquerade comment "MASQUERADE"`,
@@ -111,8 +104,7 @@ test('an internal network with ICC off: no masquerade even when asked, removals 
     `add element ${T} icc { "br-i" }`,
     `delete element ${T} icc { "br-i" }`,
     `add element ${T} internal { "br-i" }`,
-    `add element ${T} subnets4 { 172.19.0.0/16 }`,
-    `add element ${T} subnet-bridge4 { 172.19.0.0/16 . "br-i" }`,
+    `add element ${T} no-direct-routing { "br-i" }`,
     `add chain ${T} post-br-i`,
     `add element ${T} postrouting-out { "br-i" : jump post-br-i }`,
     `delete element ${T} postrouting-out { "br-i" }`,
@@ -140,6 +132,8 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
     `delete element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
+    `add element ${T} no-direct-routing { "br-a" }`,
+    `delete element ${T} no-direct-routing { "br-a" }`,
     `add chain ${T} post-br-a`,
     `add element ${T} postrouting-out { "br-a" : jump post-br-a }`,
     `delete element ${T} postrouting-out { "br-a" }`,
@@ -151,7 +145,7 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
 test('reload empties only the membership sets (published ports and DNAT stay)', () => {
   assert.equal(renderFlushMembership(), [
     `flush set ${T} bridges`, `flush set ${T} same-bridge`, `flush set ${T} icc`, `flush set ${T} internal`,
-    `flush set ${T} subnets4`, `flush set ${T} subnets6`, `flush set ${T} subnet-bridge4`, `flush set ${T} subnet-bridge6`, '',
+    `flush set ${T} no-direct-routing`, '',
   ].join('\n'));
 });
 

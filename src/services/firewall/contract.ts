@@ -26,8 +26,8 @@ export interface FirewallBackend {
   // --- networks ---
   /** Creates or updates one network's rules (idempotent). */
   ensureNetwork(net: FirewallNetwork): void;
-  /** Removes one network's rules; unknown, or already gone, is success. `subnets`: read back when absent. */
-  deleteNetwork(bridge: string, subnets?: string[]): void;
+  /** Removes one network's rules; unknown, or already gone, is success. */
+  deleteNetwork(bridge: string): void;
   /** Makes the rules match exactly `networks`, in one step (after a flush from outside, or at start). */
   reload(networks: FirewallNetwork[]): void;
 

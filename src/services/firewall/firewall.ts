@@ -13,7 +13,7 @@ import { SwitchyardError } from '../../errors.js';
 import type { ElementOp } from '../../kernel/nft-elements.js';
 import type { FirewallBackend } from './contract.js';
 import type { NftListing } from './observed.js';
-import { bridgesIn, hasTable, subnetsByBridge } from './observed.js';
+import { bridgesIn, hasTable } from './observed.js';
 import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PortProto, PublishedElement } from './ruleset.js';
 import {
   BRIDGE_FAMILY, FAMILY, NAMES, TABLE,
@@ -161,24 +161,14 @@ export class Firewall implements FirewallBackend {
     }
   }
 
-  /**
-   * Removes one network's rules. Unknown bridge, or no table at all, is success. Without
-   * `subnets`, those of its direct-routing elements are read back from the kernel.
-   */
-  deleteNetwork(bridge: string, subnets?: string[]): void {
-    validateBridge(bridge);
-    const text = renderDeleteNetwork(bridge, subnets ?? this.observedSubnets(bridge));
+  /** Removes one network's rules. Unknown bridge, or no table at all, is success. */
+  deleteNetwork(bridge: string): void {
+    const text = renderDeleteNetwork(bridge);
     try {
       this.nft().run(text);
     } catch (err) {
       if (!isNftFailure(err) || this.present()) throw err;
     }
-  }
-
-  /** The subnets the direct-routing sets hold for `bridge` (none when the table is absent). */
-  private observedSubnets(bridge: string): string[] {
-    const listings = [NAMES.subnetBridge4, NAMES.subnetBridge6].map((s) => this.listOrEmpty(`set ${T} ${s}`));
-    return subnetsByBridge(listings).get(bridge) ?? [];
   }
 
   // --- published ports ---
@@ -318,10 +308,9 @@ export class Firewall implements FirewallBackend {
     networks.forEach((n, i) => validateBridge(n.bridge, `networks[${i}].bridge`));
     const wanted = new Set(networks.map((n) => n.bridge));
     const stale = [...this.observedBridges()].filter((b) => !wanted.has(b));
-    // The membership flush empties the direct-routing sets too: stale networks need no subnets.
     this.nft().run(
       renderBase(this.guarded ? { notARouter: [...this.guarded] } : {}) + renderFlushMembership()
-        + stale.map((b) => renderDeleteNetwork(b)).join('') + networks.map(renderNetwork).join(''),
+        + stale.map(renderDeleteNetwork).join('') + networks.map(renderNetwork).join(''),
     );
   }
 
@@ -334,8 +323,6 @@ export class Firewall implements FirewallBackend {
       `set ${T} ${NAMES.icc}`,
       `set ${T} ${NAMES.internal}`,
       `map ${T} ${NAMES.postroutingOut}`,
-      `set ${T} ${NAMES.subnetBridge4}`,
-      `set ${T} ${NAMES.subnetBridge6}`,
     ];
     return bridgesIn(what.map((w) => this.listOrEmpty(w)));
   }

@@ -9,7 +9,7 @@ export class NoFirewall implements FirewallBackend {
   readonly enabled = false;
   ensureBase(): void {}
   ensureNetwork(_net: FirewallNetwork): void {}
-  deleteNetwork(_bridge: string, _subnets?: string[]): void {}
+  deleteNetwork(_bridge: string): void {}
   reload(_networks: FirewallNetwork[]): void {}
   allowEndpointSources(_e: AntiSpoofEndpoint): void {}
   revokeEndpointSources(_e: AntiSpoofEndpoint): void {}

@@ -1,7 +1,6 @@
 /**
- * Reading back what the kernel holds (nft's JSON listing), to find Switchyard's table, the
- * bridges it has rules for and the subnets it guards per bridge. Pure: the listings are
- * passed in.
+ * Reading back what the kernel holds (nft's JSON listing), to find Switchyard's table and
+ * the bridges it has rules for. Pure: the listings are passed in.
  */
 import { FAMILY, NAMES, TABLE } from './ruleset/names.js';
 
@@ -30,12 +29,11 @@ export function hasTable(tables: NftListing, family: string = FAMILY): boolean {
 }
 
 const PER_NETWORK_CHAIN = /^post-(.+)$/;
-const MEMBERSHIP = new Set<string>([NAMES.bridges, NAMES.icc, NAMES.internal, NAMES.postroutingOut]);
-const SUBNET_BRIDGE = new Set<string>([NAMES.subnetBridge4, NAMES.subnetBridge6]);
+const MEMBERSHIP = new Set<string>([NAMES.bridges, NAMES.icc, NAMES.internal, NAMES.noDirect, NAMES.postroutingOut]);
 
 /**
  * Every bridge the table mentions: members of the bridge sets, keys of the masquerade
- * vmap, bridges of the direct-routing sets, and names of per-network chains (so a chain
+ * vmap, and names of per-network chains (so a chain
  * orphaned by hand is found too). `listings` are `list chains inet` and `list set|map` of
  * those sets.
  */
@@ -56,29 +54,5 @@ export function bridgesIn(listings: NftListing[]): Set<string> {
       }
     }
   }
-  for (const bridge of subnetsByBridge(listings).keys()) found.add(bridge);
   return found;
-}
-
-/**
- * bridge → the subnets the direct-routing sets hold for it (`list set` of subnet-bridge4/6).
- * An element is `{ concat: [ { prefix: { addr, len } } | "addr", "ifname" ] }`.
- */
-export function subnetsByBridge(listings: NftListing[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const listing of listings) {
-    for (const o of objects(listing, 'set')) {
-      if (!ours(o) || !o.name || !SUBNET_BRIDGE.has(o.name)) continue;
-      const bits = o.name === NAMES.subnetBridge4 ? 32 : 128;
-      for (const e of o.elem ?? []) {
-        const parts = (e as { concat?: unknown[] }).concat;
-        if (!Array.isArray(parts) || parts.length !== 2 || typeof parts[1] !== 'string') continue;
-        const [key, bridge] = parts as [unknown, string];
-        const prefix = (key as { prefix?: { addr?: unknown; len?: unknown } }).prefix;
-        const subnet = typeof key === 'string' ? `${key}/${bits}` : prefix && typeof prefix.addr === 'string' ? `${prefix.addr}/${String(prefix.len)}` : undefined;
-        if (subnet) out.set(bridge, [...(out.get(bridge) ?? []), subnet]);
-      }
-    }
-  }
-  return out;
 }

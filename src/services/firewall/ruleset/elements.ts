@@ -5,7 +5,7 @@
  */
 import { invalid } from '../../../errors.js';
 import type { ElementOp, ElementPart } from '../../../kernel/nft-elements.js';
-import { formatCidr, formatCidrAddress, tryParseCidr, tryParseIp, type Cidr } from '../../../model/ip.js';
+import { formatCidrAddress, tryParseCidr, tryParseIp, type Cidr } from '../../../model/ip.js';
 
 /**
  * Bridge names become part of chain names and quoted strings in nft text, so only the
@@ -51,9 +51,6 @@ export function splitSubnets(subnets: string[], field = 'subnets'): { v4: string
   const { v4, v6 } = parseSubnets(subnets, field);
   return { v4: v4.map((s) => s.text), v6: v6.map((s) => s.text) };
 }
-
-/** The masked prefix, as an interval set element wants it. */
-export const maskedText = (s: SubnetText): string => formatCidr(s.cidr);
 
 /** Is `text` an address of that family? (model/ip.ts; no zones, no prefixes) */
 export function isFamilyAddr(family: 4 | 6, text: string): boolean {

@@ -38,12 +38,11 @@ export const NAMES = {
   dnat6Any: 'dnat6-any',
   /** filter chain at priority raw on prerouting: drops what must never be NATed or routed. */
   rawPrerouting: 'raw-prerouting',
-  /** interval sets of subnet: every network's subnets (raw prerouting, direct routing). */
-  subnets4: 'subnets4',
-  subnets6: 'subnets6',
-  /** interval sets of (subnet . ifname): the one bridge each network's addresses may be reached from. */
-  subnetBridge4: 'subnet-bridge4',
-  subnetBridge6: 'subnet-bridge6',
+  /**
+   * set of bridge names (typeof fib daddr oifname): networks whose sandboxes are not reached
+   * by routing straight to them from outside (every masquerading or internal network).
+   */
+  noDirect: 'no-direct-routing',
   /**
    * Regular chain jumped to at the end of `forward` by traffic that neither enters nor leaves
    * a Switchyard bridge: empty, or a drop per family whose forwarding the daemon turned on.

@@ -13,7 +13,7 @@
  * Every render* function returns nft commands for ONE transaction (Nft.run); each is
  * idempotent (create-or-verify), so running it twice leaves the same state.
  */
-import { baseChain, lines, maskedText, parseSubnets, validateBridge } from './elements.js';
+import { baseChain, lines, parseSubnets, validateBridge } from './elements.js';
 import { FAMILY, NAMES, postroutingChain, TABLE } from './names.js';
 
 const T = `${FAMILY} ${TABLE}`;
@@ -73,10 +73,7 @@ export function renderBase(o: BaseOptions = {}): string {
     `add map ${T} ${n.dnat6} { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${T} ${n.dnat4Any} { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} ${n.dnat6Any} { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add set ${T} ${n.subnets4} { type ipv4_addr; flags interval; }`,
-    `add set ${T} ${n.subnets6} { type ipv6_addr; flags interval; }`,
-    `add set ${T} ${n.subnetBridge4} { type ipv4_addr . ifname; flags interval; }`,
-    `add set ${T} ${n.subnetBridge6} { type ipv6_addr . ifname; flags interval; }`,
+    `add set ${T} ${n.noDirect} { typeof fib daddr oifname; }`,
     `add chain ${T} ${n.user}`,
     ...notARouterChain(o.notARouter),
     ...baseChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
@@ -116,20 +113,24 @@ function notARouterChain(families: ReadonlyArray<4 | 6> | undefined): string[] {
  *   the bridges, which would otherwise let a sandbox with CAP_NET_RAW reach the host's
  *   127.0.0.1 services (CVE-2020-8558). The kernel drops these packets as martians anyway
  *   wherever route_localnet is 0, and never routes ::1 from outside (RFC 4291 §2.5.3).
- * - Direct routing: a packet to an address of a network's subnet that does not come from
- *   that network's bridge (Docker 28's `raw PREROUTING -d <ctr> ! -i <bridge> -j DROP`).
- *   Without it a neighbour that routes the subnet via this host reaches every published
- *   container port whatever HostIp it was published on, and bypasses DNAT. Published ports
- *   are reached through the host's addresses (DNAT), which are not in the subnet. The
- *   bridge's own (gateway) address stays reachable as a local address, as with Docker.
+ * - Direct routing: a packet from outside Switchyard's bridges whose route leads into a
+ *   masquerading (or internal) network's bridge, unless it is for a local address such as
+ *   the gateway (Docker 28's `raw PREROUTING -d <ctr> ! -i <bridge> -j DROP`, per network
+ *   here: one set element instead of a rule per container, and one route lookup). Without it a neighbour that routes the subnet via this host reaches every
+ *   published container port whatever HostIp it was published on, bypassing DNAT.
+ *   Published ports are reached through the host's addresses (DNAT rewrites the
+ *   destination after this hook). From another Switchyard bridge the forward filter's
+ *   ISOLATION drops it. Raw is before conntrack, so replies are dropped too: a network
+ *   with masquerade off, whose sandboxes talk to the outside with their own addresses, is
+ *   not in the set (Docker 28 asks for gateway_mode=routed there; Switchyard has no gateway
+ *   modes yet), and the forward filter alone decides for it (published ports only).
  */
 function rawPreroutingRules(): string[] {
   const n = NAMES;
   return [
     `iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
     `iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
-    `ip daddr @${n.subnets4} ip daddr . iifname != @${n.subnetBridge4} fib daddr type != local drop comment "DIRECT ROUTING"`,
-    `ip6 daddr @${n.subnets6} ip6 daddr . iifname != @${n.subnetBridge6} fib daddr type != local drop comment "DIRECT ROUTING"`,
+    `iifname != @${n.bridges} fib daddr oifname @${n.noDirect} fib daddr type != local drop comment "DIRECT ROUTING"`,
   ];
 }
 
@@ -226,7 +227,7 @@ function dnatRules(): string[] {
   ];
 }
 
-/** Ensures one network: its set memberships (direct routing's included) and, when it masquerades, its post-<bridge> chain. */
+/** Ensures one network: its set memberships and, when it masquerades, its post-<bridge> chain. */
 export function renderNetwork(net: FirewallNetwork): string {
   validateBridge(net.bridge);
   const b = net.bridge;
@@ -237,7 +238,9 @@ export function renderNetwork(net: FirewallNetwork): string {
     addMember(NAMES.self, `"${b}" . "${b}"`),
     ...(net.icc ? [addMember(NAMES.icc, `"${b}"`)] : removeMember(NAMES.icc, `"${b}"`)),
     ...(net.internal ? [addMember(NAMES.internal, `"${b}"`)] : removeMember(NAMES.internal, `"${b}"`)),
-    ...ensureDirect(b, [...v4, ...v6].map(maskedText)),
+    // A network that does not masquerade is routed by design: its addresses are reached
+    // directly, so the forward filter alone decides (published ports only); see rawPreroutingRules.
+    ...(net.masquerade || net.internal ? [addMember(NAMES.noDirect, `"${b}"`)] : removeMember(NAMES.noDirect, `"${b}"`)),
     ...(masquerade ? ensureMasquerade(b, v4.map((s) => s.text), v6.map((s) => s.text)) : removeMasquerade(b)),
   );
 }
@@ -245,19 +248,17 @@ export function renderNetwork(net: FirewallNetwork): string {
 /**
  * Removes a network's elements and chains. Already gone is success: each object is added
  * (a no-op when present) and then deleted in the same transaction, because nft 1.0.6 has
- * no `destroy` command (added in 1.0.8). `subnets` are those its subnet-bridge elements
- * hold (the network's subnets; the firewall reads them back from the kernel).
+ * no `destroy` command (added in 1.0.8).
  */
-export function renderDeleteNetwork(bridge: string, subnets: string[] = []): string {
+export function renderDeleteNetwork(bridge: string): string {
   validateBridge(bridge);
   const b = bridge;
-  const { v4, v6 } = parseSubnets(subnets);
   return lines(
     ...removeMember(NAMES.bridges, `"${b}"`),
     ...removeMember(NAMES.self, `"${b}" . "${b}"`),
     ...removeMember(NAMES.icc, `"${b}"`),
     ...removeMember(NAMES.internal, `"${b}"`),
-    ...removeDirect(b, [...v4, ...v6].map(maskedText)),
+    ...removeMember(NAMES.noDirect, `"${b}"`),
     ...removeMasquerade(b),
   );
 }
@@ -268,7 +269,7 @@ export function renderDeleteNetwork(bridge: string, subnets: string[] = []): str
  */
 export function renderFlushMembership(): string {
   const n = NAMES;
-  return lines(...[n.bridges, n.self, n.icc, n.internal, n.subnets4, n.subnets6, n.subnetBridge4, n.subnetBridge6].map((s) => `flush set ${T} ${s}`));
+  return lines(...[n.bridges, n.self, n.icc, n.internal, n.noDirect].map((s) => `flush set ${T} ${s}`));
 }
 
 /**
@@ -298,28 +299,6 @@ function removeMasquerade(bridge: string): string[] {
     `delete element ${T} ${NAMES.postroutingOut} { "${bridge}" }`,
     `delete chain ${T} ${chain}`,
   ];
-}
-
-const subnetSets = (subnet: string): [string, string] =>
-  subnet.includes(':') ? [NAMES.subnets6, NAMES.subnetBridge6] : [NAMES.subnets4, NAMES.subnetBridge4];
-
-/**
- * raw prerouting's view of the network: its (masked) subnets, and its bridge as the one
- * interface they may be reached from. Interval sets (not a vmap to a per-network chain:
- * nft 1.0.6 fails a batch that creates an interval vmap and then a chain its elements jump to).
- */
-function ensureDirect(bridge: string, subnets: string[]): string[] {
-  return subnets.flatMap((s) => {
-    const [all, own] = subnetSets(s);
-    return [addMember(all, s), addMember(own, `${s} . "${bridge}"`)];
-  });
-}
-
-function removeDirect(bridge: string, subnets: string[]): string[] {
-  return subnets.flatMap((s) => {
-    const [all, own] = subnetSets(s);
-    return [...removeMember(all, s), ...removeMember(own, `${s} . "${bridge}"`)];
-  });
 }
 
 function addMember(set: string, element: string): string {
