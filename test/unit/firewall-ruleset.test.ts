@@ -231,7 +231,7 @@ test('anti-spoofing base: sets (nd6 on a raw payload), the check chain in order,
     `add chain ${B} prerouting { type filter hook prerouting priority -300; policy accept; }`,
     `flush chain ${B} prerouting`,
     `add rule ${B} prerouting iifname @ports jump antispoof`,
-    `add rule ${B} prerouting iifname "syv*" drop comment "UNKNOWN PORT"`,
+    `add rule ${B} prerouting iifname "syv*" iifname != @ports drop comment "UNKNOWN PORT"`,
     '',
   ].join('\n'));
 });

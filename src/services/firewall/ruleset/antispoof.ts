@@ -89,7 +89,7 @@ export function renderAntiSpoofBase(): string {
     ]),
     ...baseChain(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [
       `iifname @${a.ports} jump ${a.check}`,
-      `iifname "${SANDBOX_PORT_PREFIX}*" drop comment "UNKNOWN PORT"`,
+      `iifname "${SANDBOX_PORT_PREFIX}*" iifname != @${a.ports} drop comment "UNKNOWN PORT"`,
     ]),
   );
 }
