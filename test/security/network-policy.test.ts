@@ -168,6 +168,29 @@ describe('network policy (security)', () => {
     }
   });
 
+  test('a port published on 127.0.0.1 is not reachable by routing straight to the sandbox (direct routing, as Docker 28)', async () => {
+    d.cli(['run', '-d', '--name', 'pub1', '--network', 'usera', '-p', '127.0.0.1:8080:7000', '--', 'socat', 'TCP-LISTEN:7000,fork,reuseaddr', 'SYSTEM:echo reached']);
+    try {
+      const ip = view('pub1', 'usera').IPAddress;
+      const bridge = d.onHost('ip', ['-o', 'addr', 'show', 'to', '10.201.0.1']).stdout.split(/\s+/)[1]!;
+      // A LAN neighbour routes the sandbox subnet via the host and connects to the container port.
+      sh('ip', ['-n', ext.name, 'route', 'replace', '10.201.0.0/24', 'via', '192.0.2.1']);
+      const direct = async () => (await runAsync('nsenter', [`--net=${ext.path}`, '--', 'socat', '-T2', '-', `TCP:${ip}:7000,connect-timeout=2`])).stdout.includes('reached');
+      assert.equal(await direct(), false, 'routed straight to a port published on 127.0.0.1 only');
+      // Control: with the network out of the direct-routing set, the forward filter's published element lets it in.
+      d.onHost('nft', ['delete', 'element', 'inet', 'switchyard', 'no-direct-routing', `{ "${bridge}" }`]);
+      try {
+        assert.equal(await direct(), true, 'control: without the raw rule the published container port is reached directly');
+      } finally {
+        d.cli(['firewall', 'reload']);
+      }
+      assert.equal(await direct(), false, 'after firewall reload');
+    } finally {
+      d.cli(['rm', '-f', 'pub1']);
+      sh('ip', ['-n', ext.name, 'route', 'del', '10.201.0.0/24'], { allowFail: true });
+    }
+  });
+
   test('every bridge takes no router advertisements (accept_ra=0), IPv4-only ones included', () => {
     const bridges = d.onHost('ip', ['-o', 'link', 'show', 'type', 'bridge']).stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
     assert.ok(bridges.length >= Object.keys(NETWORKS).length, `bridges: ${bridges.join(', ')}`);
