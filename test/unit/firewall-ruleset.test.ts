@@ -324,3 +324,25 @@ test('endpoint fields that could break out of the nft text are refused, naming t
     }
   }
 });
+
+test('the forwarding guard chain: kept as it is when unknown, else flushed and holding one drop per guarded family', () => {
+  const chain = (text: string) => text.split('\n').filter((l) => l.includes(' not-a-router') && !l.includes('jump not-a-router'));
+  assert.deepEqual(chain(renderBase()), [`add chain ${T} not-a-router`]);
+  assert.deepEqual(chain(renderBase({ notARouter: [] })), [`add chain ${T} not-a-router`, `flush chain ${T} not-a-router`]);
+  assert.deepEqual(chain(renderBase({ notARouter: [6, 4] })), [
+    `add chain ${T} not-a-router`,
+    `flush chain ${T} not-a-router`,
+    `add rule ${T} not-a-router meta nfproto ipv4 drop comment "NOT A ROUTER"`,
+    `add rule ${T} not-a-router meta nfproto ipv6 drop comment "NOT A ROUTER"`,
+  ]);
+  // The jump is the forward chain's last rule: everything that enters or leaves a bridge has had its verdict.
+  const forward = renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} forward `));
+  assert.equal(forward.at(-1), `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`);
+  assert.ok(forward.slice(1, -1).every((r) => /[io]ifname @bridges|@same-bridge|@internal/.test(r)), 'every other verdict is about a bridge');
+});
+
+test('direct routing: masquerading and internal networks are in no-direct-routing, a network without masquerade (routed) is not', () => {
+  assert.match(renderNetwork(normal), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false, internal: true }), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false }), /add element inet switchyard no-direct-routing \{ "br-a" \}\ndelete element inet switchyard no-direct-routing \{ "br-a" \}\n/);
+});

@@ -127,3 +127,72 @@ test('reload with no table: nothing is listed beyond `list tables`, everything i
   assert.deepEqual(fake.lists, ['tables']);
   assert.match(fake.runs[0]!, /add chain inet switchyard user\n/);
 });
+
+test('the forwarding guard: one rule per family the daemon turned on, kept across ensureBase and reload, read back from the table at start', () => {
+  const fake = new FakeNft();
+  const fw = new Firewall(fake);
+  fw.ensureBase();
+  // The table holds no guard (none read back): the chain stays empty.
+  assert.match(fake.runs[0]!, /flush chain inet switchyard not-a-router\nadd chain inet switchyard forward/);
+  assert.ok(fake.lists.includes('chain inet switchyard not-a-router'), 'read back first');
+  fw.guardForwarding(4);
+  assert.match(fake.runs.at(-1)!, /flush chain inet switchyard not-a-router\nadd rule inet switchyard not-a-router meta nfproto ipv4 drop comment "NOT A ROUTER"\n/);
+  const runs = fake.runs.length;
+  fw.guardForwarding(4);
+  assert.equal(fake.runs.length, runs, 'once per family');
+  fw.guardForwarding(6);
+  fw.reload([net]);
+  assert.match(fake.runs.at(-1)!, /meta nfproto ipv4 drop[^\n]*\nadd rule inet switchyard not-a-router meta nfproto ipv6 drop/);
+
+  // A restarted daemon finds forwarding already on (it turned it on before): the guard it left is read back.
+  class Guarded extends FakeNft {
+    override listJson(what: string): NftListing {
+      if (what === 'chain inet switchyard not-a-router') {
+        return { nftables: [{ rule: { family: 'inet', table: 'switchyard', chain: 'not-a-router', expr: [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv6' } }, { drop: null }] } }] };
+      }
+      return super.listJson(what);
+    }
+  }
+  const again = new Guarded();
+  const fw2 = new Firewall(again);
+  fw2.ensureBase();
+  assert.match(again.runs[0]!, /flush chain inet switchyard not-a-router\nadd rule inet switchyard not-a-router meta nfproto ipv6 drop/);
+  assert.doesNotMatch(again.runs[0]!, /nfproto ipv4/);
+});
+
+test('removeStalePorts: elements no wanted binding explains are deleted in one transaction, the wanted ones kept', () => {
+  class Listing extends FakeNft {
+    override listJson(what: string): NftListing {
+      const t = { family: 'inet', table: 'switchyard' };
+      if (what === 'map inet switchyard dnat4-any') {
+        return { nftables: [{ map: { ...t, name: 'dnat4-any', elem: [
+          [{ concat: ['tcp', 8080] }, { concat: ['10.1.0.2', 80] }],
+          [{ concat: ['tcp', 9090] }, { concat: ['10.1.0.9', 90] }],
+        ] } }] };
+      }
+      if (what === 'set inet switchyard published4') {
+        return { nftables: [{ set: { ...t, name: 'published4', elem: [{ concat: ['10.1.0.2', 'tcp', 80] }, { concat: ['10.1.0.9', 'tcp', 90] }] } }] };
+      }
+      if (what.startsWith('map ') || what.startsWith('set ')) return { nftables: [] };
+      return super.listJson(what);
+    }
+  }
+  const fake = new Listing();
+  const fw = new Firewall(fake);
+  const stale = fw.removeStalePorts([{ family: 4, hostIp: '', proto: 'tcp', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80 }]);
+  assert.deepEqual(stale, {
+    ports: [{ family: 4, hostIp: '', proto: 'tcp', hostPort: 9090, containerIp: '10.1.0.9', containerPort: 90 }],
+    published: [{ family: 4, containerIp: '10.1.0.9', proto: 'tcp', containerPort: 90 }],
+  });
+  assert.equal(fake.runs.length, 1);
+  assert.match(fake.runs[0]!, /delete element inet switchyard dnat4-any \{ tcp \. 9090 \}/);
+  assert.match(fake.runs[0]!, /delete element inet switchyard published4 \{ 10\.1\.0\.9 \. tcp \. 90 \}/);
+  assert.doesNotMatch(fake.runs[0]!, /8080|10\.1\.0\.2/);
+  // Nothing stale: nothing run.
+  fake.runs = [];
+  fw.removeStalePorts([
+    { family: 4, hostIp: '', proto: 'tcp', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80 },
+    { family: 4, hostIp: '', proto: 'tcp', hostPort: 9090, containerIp: '10.1.0.9', containerPort: 90 },
+  ]);
+  assert.equal(fake.runs.length, 0);
+});

@@ -3,7 +3,7 @@
  *
  * Publishing a port is (1) reserving the host port with a bound socket in the daemon's
  * namespace (host-sockets.ts) and (2) adding a few elements to the maps and sets of
- * `table inet switchyard` in ONE nftables transaction per call (firewall/ruleset.ts):
+ * `table inet switchyard` in ONE nftables transaction per call (firewall/ruleset/ports.ts):
  * a DNAT element keyed by host address (or any address) and port, and a `published`
  * element that lets the DNATed flow through the forward filter. No rule is written, no
  * process started (Docker starts one docker-proxy per port and family), so the cost per
