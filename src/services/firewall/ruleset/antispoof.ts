@@ -16,7 +16,7 @@
 import { invalid } from '../../../errors.js';
 import type { ElementOp, ElementPart } from '../../../kernel/nft-elements.js';
 import { formatIpValue, tryParseIp } from '../../../model/ip.js';
-import { addThenDelete, baseChain, canonicalMac, elementText, isFamilyAddr, lines, validateBridge } from './elements.js';
+import { addThenDelete, canonicalMac, elementText, filledChain, isFamilyAddr, lines, validateBridge } from './elements.js';
 import { ANTISPOOF, BRIDGE_FAMILY, SANDBOX_PORT_PREFIX, TABLE } from './names.js';
 
 const B = `${BRIDGE_FAMILY} ${TABLE}`;
@@ -74,7 +74,7 @@ export function renderAntiSpoofBase(): string {
     `add set ${B} ${a.ip4} { type ifname . ether_addr . ipv4_addr; }`,
     `add set ${B} ${a.ip6} { type ifname . ether_addr . ipv6_addr; }`,
     `add set ${B} ${a.nd6} { typeof iifname . ether saddr . ${ND_TARGET}; }`,
-    ...baseChainRules(a.check, [
+    ...filledChain(B, a.check, undefined, [
       `iifname . ether saddr != @${a.mac} drop comment "MAC SPOOF"`,
       `ether type != { arp, ip, ip6 } drop comment "NOT UNTAGGED IP"`,
       `ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ether . arp saddr ip != @${a.ip4} drop comment "ARP SPOOF"`,
@@ -87,16 +87,11 @@ export function renderAntiSpoofBase(): string {
       `ether type ip6 ip6 saddr :: icmpv6 type { nd-router-solicit, nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return comment "IPV6 DAD"`,
       `ether type ip6 iifname . ether saddr . ip6 saddr != @${a.ip6} drop comment "IPV6 SPOOF"`,
     ]),
-    ...baseChain(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [
+    ...filledChain(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [
       `iifname @${a.ports} jump ${a.check}`,
       `iifname "${SANDBOX_PORT_PREFIX}*" iifname != @${a.ports} drop comment "UNKNOWN PORT"`,
     ]),
   );
-}
-
-/** A regular chain whose rules are flushed and written again. */
-function baseChainRules(name: string, rules: string[]): string[] {
-  return [`add chain ${B} ${name}`, `flush chain ${B} ${name}`, ...rules.map((r) => `add rule ${B} ${name} ${r}`)];
 }
 
 /**
@@ -169,8 +164,10 @@ export function renderAddEndpoint(e: AntiSpoofEndpoint): string {
 
 /** Removes the endpoint's elements; already gone is success (add-then-delete, as above). */
 export function renderDeleteEndpoint(e: AntiSpoofEndpoint): string {
-  // Each element's add right before its delete, as the goldens and older text had it.
-  return lines(...antiSpoofOps(e).flatMap((o) => [opText(o), opText({ ...o, op: 'delete' })]));
+  // The fast path's operations (all adds, then all deletes), written each add next to its delete.
+  const ops = deleteAntiSpoofOps(e);
+  const half = ops.length / 2;
+  return lines(...ops.slice(0, half).flatMap((o, i) => [opText(o), opText(ops[half + i]!)]));
 }
 
 /** Every anti-spoofing set emptied (reload re-adds the wanted endpoints in the same transaction). */

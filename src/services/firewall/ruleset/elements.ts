@@ -96,9 +96,13 @@ export function addThenDelete(ops: ElementOp[]): ElementOp[] {
   return [...ops, ...ops.map((o) => ({ ...o, op: 'delete' as const }))];
 }
 
-/** A base chain (created if missing) whose own rules are flushed and written again. */
-export function baseChain(table: string, name: string, spec: string, rules: string[]): string[] {
-  return [`add chain ${table} ${name} { ${spec} }`, `flush chain ${table} ${name}`, ...rules.map((r) => `add rule ${table} ${name} ${r}`)];
+/**
+ * A chain (created if missing; a base chain when `spec` gives its hook) whose own rules are
+ * flushed and written again, in both tables.
+ */
+export function filledChain(table: string, name: string, spec: string | undefined, rules: string[]): string[] {
+  const add = spec === undefined ? `add chain ${table} ${name}` : `add chain ${table} ${name} { ${spec} }`;
+  return [add, `flush chain ${table} ${name}`, ...rules.map((r) => `add rule ${table} ${name} ${r}`)];
 }
 
 /** Commands as one nft transaction text. */

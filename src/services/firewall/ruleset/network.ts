@@ -13,7 +13,7 @@
  * Every render* function returns nft commands for ONE transaction (Nft.run); each is
  * idempotent (create-or-verify), so running it twice leaves the same state.
  */
-import { baseChain, lines, parseSubnets, validateBridge } from './elements.js';
+import { filledChain, lines, parseSubnets, validateBridge } from './elements.js';
 import { FAMILY, NAMES, postroutingChain, TABLE } from './names.js';
 
 const T = `${FAMILY} ${TABLE}`;
@@ -76,11 +76,11 @@ export function renderBase(o: BaseOptions = {}): string {
     `add set ${T} ${n.noDirect} { typeof fib daddr oifname; }`,
     `add chain ${T} ${n.user}`,
     ...notARouterChain(o.notARouter),
-    ...baseChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
-    ...baseChain(T, n.rawPrerouting, 'type filter hook prerouting priority raw; policy accept;', rawPreroutingRules()),
-    ...baseChain(T, n.prerouting, 'type nat hook prerouting priority dstnat; policy accept;', dnatRules()),
-    ...baseChain(T, n.output, 'type nat hook output priority -100; policy accept;', dnatRules()),
-    ...baseChain(T, n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', postroutingRules()),
+    ...filledChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
+    ...filledChain(T, n.rawPrerouting, 'type filter hook prerouting priority raw; policy accept;', rawPreroutingRules()),
+    ...filledChain(T, n.prerouting, 'type nat hook prerouting priority dstnat; policy accept;', dnatRules()),
+    ...filledChain(T, n.output, 'type nat hook output priority -100; policy accept;', dnatRules()),
+    ...filledChain(T, n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', postroutingRules()),
   );
 }
 
