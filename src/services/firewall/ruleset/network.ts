@@ -116,8 +116,9 @@ function notARouterChain(families: ReadonlyArray<4 | 6> | undefined): string[] {
  * - Direct routing: a packet from outside Switchyard's bridges whose route leads into a
  *   masquerading (or internal) network's bridge, unless it is for a local address such as
  *   the gateway (Docker 28's `raw PREROUTING -d <ctr> ! -i <bridge> -j DROP`, per network
- *   here: one set element instead of a rule per container, and one route lookup). Without it a neighbour that routes the subnet via this host reaches every
- *   published container port whatever HostIp it was published on, bypassing DNAT.
+ *   here: one set element instead of a rule per container, and one route lookup). Without
+ *   it a neighbour that routes the subnet via this host reaches every published container
+ *   port whatever HostIp it was published on, bypassing DNAT.
  *   Published ports are reached through the host's addresses (DNAT rewrites the
  *   destination after this hook). From another Switchyard bridge the forward filter's
  *   ISOLATION drops it. Raw is before conntrack, so replies are dropped too: a network
