@@ -6,13 +6,18 @@ import * as fs from 'node:fs';
 import type { HostPorts } from '../engine/context.js';
 import type { Rtnl } from '../kernel/netlink/index.js';
 import { deleteNetns, ensureNetns, isNetnsMount } from '../kernel/netns.js';
-import { writeSysctl } from '../kernel/sysctl.js';
+import { readSysctl, writeSysctl } from '../kernel/sysctl.js';
 import { parseResolvConf } from '../model/etc-files.js';
 
 export interface HostPortsOptions {
   rtnl: Rtnl;
   openRtnl: (nsPath: string) => Rtnl;
   ipForward: boolean;
+  /**
+   * Forwarding of `family` was off and the daemon turned it on: the firewall then stops
+   * the host from forwarding what is not Switchyard's (docs/FIREWALL.md "Forwarding").
+   */
+  onForwardingEnabled?: (family: 4 | 6) => void;
   log: (msg: string) => void;
 }
 
@@ -77,8 +82,14 @@ export function makeHostPorts(o: HostPortsOptions): HostPorts {
     hostEtcHosts: () => readOr('/etc/hosts', '127.0.0.1\tlocalhost\n'),
     ensureForwarding(family) {
       if (!o.ipForward || forwarding.has(family)) return;
-      if (family === 4) writeSysctl('net.ipv4.ip_forward', '1');
-      else writeSysctl('net.ipv6.conf.all.forwarding', '1');
+      const key = family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+      // Already on: the host forwards by its admin's choice, and it stays their router.
+      // Off: Switchyard turns it on for its bridges only (Docker: FORWARD policy DROP).
+      if (readSysctl(key) !== '1') {
+        writeSysctl(key, '1');
+        o.onForwardingEnabled?.(family);
+        o.log(`turned on IPv${family} forwarding; traffic that no Switchyard bridge sends or receives is not forwarded`);
+      }
       forwarding.add(family);
     },
   };

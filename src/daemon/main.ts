@@ -15,10 +15,10 @@ import { Nft } from '../kernel/nftables.js';
 import { NftElements } from '../kernel/nft-elements.js';
 import { ifNameToIndex, openFileLimit } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
-import { stalePortElements } from './stale-ports.js';
 import { Firewall } from '../services/firewall/firewall.js';
+import { NoFirewall } from '../services/firewall/no-firewall.js';
 import { DnsService } from '../services/dns/service.js';
-import { PortsService } from '../services/ports/service.js';
+import { elementOf, PortsService } from '../services/ports/service.js';
 import { openLmdbStore } from '../store/lmdb-store.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
@@ -113,7 +113,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const store = await openLmdbStore({ path: path.join(flags.dataRoot, 'store') });
   const rtnl = Rtnl.open();
   const openRtnl = (nsPath: string) => Rtnl.open(nsPath);
-  const firewall = new Firewall(() => Nft.open(), { enabled: flags.firewall, elements: () => NftElements.open() });
+  const firewall = flags.firewall ? new Firewall(() => Nft.open(), { elements: () => NftElements.open() }) : new NoFirewall();
   firewall.ensureBase();
 
   const info = (m: string) => log('info', m);
@@ -135,7 +135,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     state,
     locks: new KeyedMutex(),
     drivers: new Map(),
-    host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, log: info }),
+    host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, onForwardingEnabled: (f) => firewall.guardForwarding(f), log: info }),
     dns: undefined as unknown as EngineContext['dns'],
     upstreams: new Map(),
     random: (n) => randomBytes(n),
@@ -152,7 +152,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       for (const ep of state.endpointsOfSandbox(sb.id)) {
         if (!ep.hostIfname) continue;
         try {
-          firewall.deleteEndpoint(antiSpoofSpec(ep));
+          firewall.revokeEndpointSources(antiSpoofSpec(ep));
         } catch (err) {
           log('warn', `anti-spoofing elements of ${ep.hostIfname}: ${String(err)}`);
         }
@@ -176,7 +176,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const reloadAntiSpoof = () => {
     const running = new Set([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').map((sb) => sb.id));
     const bridged = new Set([...state.networks.values()].filter((n) => n.driver === 'bridge').map((n) => n.id));
-    firewall.reloadEndpoints([...state.endpoints.values()].filter((e) => e.hostIfname && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
+    firewall.reloadEndpointSources([...state.endpoints.values()].filter((e) => e.hostIfname && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
   };
   const reloadFirewall = () => {
     firewall.reload(bridgeNetworks());
@@ -196,19 +196,13 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     },
   });
 
-  /** Port elements a crash left behind (stale-ports.ts), after reconcile restored the live ones. */
+  /** Port elements a crash left behind (Firewall.removeStalePorts), after reconcile restored the live ones. */
   const removeStalePorts = () => {
-    if (!flags.firewall) return;
-    const nft = Nft.open();
     try {
-      const stale = stalePortElements(nft, state);
-      if (!stale.ports.length && !stale.published.length) return;
-      firewall.deletePorts(stale.ports, stale.published);
-      info(`removed ${stale.ports.length} stale DNAT and ${stale.published.length} stale published elements`);
+      const stale = firewall.removeStalePorts([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').flatMap((sb) => sb.ports.map(elementOf)));
+      if (stale.ports.length || stale.published.length) info(`removed ${stale.ports.length} stale DNAT and ${stale.published.length} stale published elements`);
     } catch (err) {
       log('warn', `stale port elements: ${String(err)}`);
-    } finally {
-      nft.close();
     }
   };
 

@@ -8,12 +8,13 @@
  */
 import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
 import { Rtnl } from '../kernel/netlink/index.js';
-import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
+import type { JoinOptions, NetworkDriver, SandboxNs } from './types.js';
+import type { AntiSpoofEndpoint, AntiSpoofFirewall, FirewallNetwork, NetworkFirewall } from '../services/firewall/contract.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
 import type { Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import { conflict } from '../errors.js';
+import { conflict, SwitchyardError } from '../errors.js';
 
 export const BRIDGE_OPT = {
   name: 'com.docker.network.bridge.name',
@@ -32,24 +33,18 @@ export interface BridgeDriverOptions {
   rtnl: Rtnl;
   /** Opens rtnetlink inside a sandbox namespace. */
   openRtnl: (nsPath: string) => Rtnl;
-  firewall: FirewallPort;
+  firewall: NetworkFirewall;
   /** Batched deletion of links that are out of service. */
   graveyard: Graveyard;
   /** Per-endpoint anti-spoofing (docs/SECURITY.md); absent = none. */
-  antiSpoof?: AntiSpoofPort;
+  antiSpoof?: AntiSpoofFirewall;
   /** Daemon-wide default MTU (--mtu). */
   defaultMtu: number;
   log: (msg: string) => void;
 }
 
-/** The firewall's anti-spoofing half, as the driver sees it (services/firewall ensureEndpoint). */
-export interface AntiSpoofPort {
-  ensureEndpoint(e: { port: string; mac: string; ipv4?: string; ipv6?: string }): void;
-  deleteEndpoint(e: { port: string; mac: string; ipv4?: string; ipv6?: string }): void;
-}
-
 /** What the anti-spoofing sets need of an endpoint: its port, MAC and bare addresses. */
-export function antiSpoofSpec(ep: EndpointRecord): { port: string; mac: string; ipv4?: string; ipv6?: string } {
+export function antiSpoofSpec(ep: EndpointRecord): AntiSpoofEndpoint {
   return {
     port: ep.hostIfname!,
     mac: ep.mac,
@@ -66,7 +61,7 @@ export function bridgeMtu(net: NetworkRecord, defaultMtu: number): number {
   return v ? Number(v) : defaultMtu;
 }
 
-export function firewallSpec(net: NetworkRecord): { bridge: string; subnets: string[]; icc: boolean; masquerade: boolean; internal: boolean } {
+export function firewallSpec(net: NetworkRecord): FirewallNetwork {
   return {
     bridge: net.bridgeName!,
     subnets: net.pools.map((p) => p.subnet),
@@ -89,11 +84,18 @@ export class BridgeDriver implements NetworkDriver {
     const name = net.bridgeName!;
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     const br = this.o.rtnl.ensureBridge({ name, mtu, up: false });
-    // A bridge must not learn routes from router advertisements on its own segment.
+    // security: a bridge must not learn routes from router advertisements on its own
+    // segment, IPv4-only ones included (their link-local address would take a sandbox's RA
+    // as the host's default route), as Docker's setupDefaultSysctl does for every bridge.
+    // (A kernel without IPv6 has no such file, and takes no RA.)
+    try {
+      writeSysctl(['net', 'ipv6', 'conf', name, 'accept_ra'], '0');
+    } catch (err) {
+      if (!(err instanceof SwitchyardError && err.code === 'SYSCTL_NOT_FOUND')) throw err;
+    }
     const hasV6 = net.pools.some((p) => isV6(p.subnet));
     if (hasV6) {
       writeSysctl(['net', 'ipv6', 'conf', name, 'disable_ipv6'], '0');
-      writeSysctl(['net', 'ipv6', 'conf', name, 'accept_ra'], '0');
     }
     const inhibit = boolOpt(net.options[BRIDGE_OPT.inhibitIPv4], false);
     for (const pool of net.pools) {
@@ -130,7 +132,7 @@ export class BridgeDriver implements NetworkDriver {
     if (ifNameToIndex(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
     // security: the port's allowed sources are in place before it exists, so no frame of
     // this endpoint is ever bridged unchecked (docs/SECURITY.md "Anti-spoofing").
-    this.o.antiSpoof?.ensureEndpoint(antiSpoofSpec(ep));
+    this.o.antiSpoof?.allowEndpointSources(antiSpoofSpec(ep));
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     try {
       let host: { index: number };
@@ -143,7 +145,7 @@ export class BridgeDriver implements NetworkDriver {
           peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu },
         });
       } catch (err) {
-        this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+        this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
         throw err;
       }
       try {
@@ -166,7 +168,7 @@ export class BridgeDriver implements NetworkDriver {
         this.configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
         this.o.rtnl.deleteLink(ep.hostIfname!);
-        this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+        this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
         throw err;
       }
     } finally {
@@ -250,7 +252,7 @@ export class BridgeDriver implements NetworkDriver {
     if (host) this.o.graveyard.bury(host);
     // security: the port's anti-spoofing elements go with it.
     try {
-      this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+      this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: anti-spoofing elements: ${String(err)}`);
     }

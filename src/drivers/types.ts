@@ -1,23 +1,10 @@
 /**
  * The contract between the engine and a network driver. The engine owns records,
  * IPAM and the store; a driver only turns records into kernel state and back.
- * A driver never knows about the firewall's internals: it is handed a port
- * (`FirewallPort`) to declare what its networks need.
+ * A driver never knows about the firewall's internals: it is handed the slice of the
+ * firewall contract it uses (services/firewall/contract.ts) to declare what its networks need.
  */
 import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
-
-export interface FirewallNetworkSpec {
-  bridge: string;
-  subnets: string[];
-  icc: boolean;
-  masquerade: boolean;
-  internal: boolean;
-}
-
-export interface FirewallPort {
-  ensureNetwork(net: FirewallNetworkSpec): void;
-  deleteNetwork(bridge: string): void;
-}
 
 export interface SandboxNs {
   id: string;

@@ -57,7 +57,8 @@ export class Lab {
     const ns = this.ns(tag);
     const v4 = `${p4}.${n}.${h}`;
     const v6 = `${p6}:${n}::${h}`;
-    const port = `syv${tag}`;
+    // Not `syv…`: the anti-spoofing base drops frames of unregistered `syv…` ports (fail closed).
+    const port = `syl${tag}`;
     ip(host, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name);
     ip(host, 'link', 'set', port, 'master', bridge, 'up');
     // What BridgeDriver.join does for every port: hairpin, so DNAT back to the sender works.

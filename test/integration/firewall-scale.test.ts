@@ -52,7 +52,7 @@ test('one network change costs about the same with 0 and with 1,000 networks pre
   const ns = makeNs('fwscl');
   const nft = Nft.open(ns.path);
   try {
-    const fw = new Firewall(nft, { enabled: true });
+    const fw = new Firewall(nft);
     fw.ensureBase();
     const empty = measure(fw);
     const thousand = Array.from({ length: 1000 }, (_, i) => network(i));

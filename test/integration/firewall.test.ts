@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Nft } from '../../src/kernel/nftables.js';
 import { warmThreadpool } from '../../src/kernel/netns.js';
 import { Firewall, type FirewallNetwork } from '../../src/services/firewall/firewall.js';
+import { NoFirewall } from '../../src/services/firewall/no-firewall.js';
 import { NETNS_DIR, assertNoLeaks, inNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
 import { Lab, connect as labConnect, ip } from '../helpers/lab.js';
 
@@ -108,7 +109,7 @@ async function withTopology(body: (t: Topology) => Promise<void> | void, opts: {
       await waitFor(() => connect(host, target) !== null, `host reaches ${target}`);
     }
     nft = Nft.open(host.path);
-    const fw = new Firewall(nft, { enabled: opts.enabled ?? true });
+    const fw = new Firewall(nft);
     await body({ host, ext, s1, s2, s3, s4, nets: { a, b, c }, nft, fw });
   } finally {
     stopServers();
@@ -186,12 +187,22 @@ test('unpublished sandboxes are unreachable from outside, IPv6 included; a publi
     // Issue 3's path, element-only: allow the container port in the forward filter.
     t.nft.run(`add element inet switchyard published4 { ${t.s1.v4} . tcp . ${PORT} }`);
     t.nft.run(`add element inet switchyard published6 { ${t.s1.v6} . tcp . ${PORT} }`);
+    // security (direct routing, Docker 28's raw rule): on a masquerading network even the
+    // published container port is not reached by routing straight to the sandbox.
+    assert.equal(connect(t.ext, t.s1.v4), null, 'routed straight to a published container port');
+    assert.equal(connect(t.ext, t.s1.v6), null, 'routed straight to a published container port (IPv6)');
+    // Control: a routed network (masquerade off) is left to the forward filter, which lets
+    // exactly the published element through.
+    t.fw.ensureNetwork({ ...t.nets.a, masquerade: false });
     assert.equal(connect(t.ext, t.s1.v4), '10.92.0.2');
     assert.equal(connect(t.ext, t.s1.v6), 'fd92::2');
     assert.equal(connect(t.ext, t.s2.v4), null, 'only the published address and port');
     // Isolation still holds for a published port: another Switchyard bridge is not "outside".
     assert.equal(connect(t.s3.ns, t.s1.v4), null);
     assert.equal(connect(t.s3.ns, t.s1.v6), null);
+    // Masquerading again: direct routing is dropped again.
+    t.fw.ensureNetwork(t.nets.a);
+    assert.equal(connect(t.ext, t.s1.v4), null);
   });
 });
 
@@ -278,14 +289,13 @@ test('deleteNetwork removes every trace and is idempotent; ensure is idempotent'
 
 test('--firewall=false: nothing is touched, the host ruleset stays empty', async () => {
   await withTopology((t) => {
-    let opened = 0;
-    const fw = new Firewall(() => { opened++; return t.nft; }, { enabled: false });
+    // The daemon picks NoFirewall: it has no nftables handle at all.
+    const fw = new NoFirewall();
     fw.ensureBase();
     fw.ensureNetwork(t.nets.a);
     fw.reload([t.nets.a, t.nets.b]);
     fw.deleteNetwork('sybrA');
-    assert.equal(fw.present(), false);
-    assert.equal(opened, 0);
+    assert.equal(fw.complete(), true, 'nothing to restore');
     assert.equal(inNs(t.host.name, 'nft', ['list', 'ruleset']).stdout.trim(), '');
     // And traffic is whatever the kernel does without us: cross-bridge is routed.
     assert.equal(connect(t.s1.ns, t.s3.v4), t.s1.v4);

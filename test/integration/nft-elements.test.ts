@@ -39,7 +39,7 @@ function lab(fast: boolean): { ns: TestNs; nft: Nft; fw: Firewall; close: () => 
   const nft = Nft.open(ns.path);
   nft.run(renderBase() + renderAntiSpoofBase());
   let el: NftElements | undefined;
-  const fw = new Firewall(nft, { enabled: true, ...(fast ? { elements: () => (el = NftElements.open(ns.path)) } : {}) });
+  const fw = new Firewall(nft, { ...(fast ? { elements: () => (el = NftElements.open(ns.path)) } : {}) });
   return { ns, nft, fw, close: () => { el?.close(); nft.close(); removeNs(ns); } };
 }
 
@@ -52,7 +52,7 @@ test('elements written over nfnetlink are the ones libnftables writes for the sa
   const fast = lab(true);
   try {
     for (const l of [text, fast]) {
-      for (const e of ENDPOINTS) l.fw.ensureEndpoint(e);
+      for (const e of ENDPOINTS) l.fw.allowEndpointSources(e);
       l.fw.addPorts(PORTS);
     }
     const a = listing(text.ns);
@@ -62,8 +62,8 @@ test('elements written over nfnetlink are the ones libnftables writes for the sa
     // Deleting through each path leaves the same (empty) sets; deleting again is success.
     for (const l of [text, fast]) {
       for (const e of ENDPOINTS) {
-        l.fw.deleteEndpoint(e);
-        l.fw.deleteEndpoint(e);
+        l.fw.revokeEndpointSources(e);
+        l.fw.revokeEndpointSources(e);
       }
       l.fw.deletePorts(PORTS, PORTS);
       l.fw.deletePorts(PORTS, PORTS);
@@ -104,7 +104,7 @@ test('the firewall falls back to its text path when the fast one refuses (table 
   const l = lab(true);
   try {
     inNs(l.ns.name, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
-    l.fw.ensureEndpoint(ENDPOINTS[1]!); // the text path recreates the table with the elements
+    l.fw.allowEndpointSources(ENDPOINTS[1]!); // the text path recreates the table with the elements
     assert.match(listing(l.ns), /"syvbbbbbbbbbb" \. 02:42:ac:11:00:03 \. 10\.1\.0\.3/);
     // A stale DNAT key with other data: the text path removes it and adds the new one.
     l.fw.addPorts([{ ...PORTS[0]!, containerIp: '10.1.0.99' }]);
@@ -159,7 +159,7 @@ test('hasTable asks the kernel for one table; the firewall watchdog check (compl
     assert.equal(el.hasTable('bridge', 'switchyard'), false);
     assert.equal(l.fw.complete(), false);
     // The text path agrees (a firewall without the fast path).
-    assert.equal(new Firewall(l.nft, { enabled: true }).complete(), false);
+    assert.equal(new Firewall(l.nft).complete(), false);
   } finally {
     el.close();
     l.close();

@@ -61,7 +61,7 @@ test('publishing one more port costs the same with 0, 1,000 and 10,000 ports pub
   let ports: PortsService | undefined;
   try {
     inNs(ns.name, 'ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-    const fw = new Firewall(nft, { enabled: true });
+    const fw = new Firewall(nft);
     fw.ensureBase();
     fw.ensureNetwork({ bridge: BRIDGE, subnets: ['10.100.0.0/14', 'fd00:5::/64'], icc: true, masquerade: true, internal: false });
     const svc = new PortsService({ firewall: fw, enabled: true, netnsPath: ns.path, log: () => {} });

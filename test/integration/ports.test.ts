@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Nft } from '../../src/kernel/nftables.js';
 import { warmThreadpool } from '../../src/kernel/netns.js';
 import { Firewall, type FirewallNetwork } from '../../src/services/firewall/firewall.js';
+import { NoFirewall } from '../../src/services/firewall/no-firewall.js';
 import { PortsService } from '../../src/services/ports/service.js';
 import type { PublishRequest } from '../../src/engine/context.js';
 import type { PortRequest } from '../../src/engine/types.js';
@@ -66,7 +67,8 @@ interface Topology {
   s3: Sandbox;
   nets: FirewallNetwork[];
   nft: Nft;
-  fw: Firewall;
+  /** `--firewall=false` gets NoFirewall, as the daemon picks it. */
+  fw: Firewall | NoFirewall;
   ports: PortsService;
   log: string[];
 }
@@ -160,7 +162,7 @@ async function withTopology(body: (t: Topology) => Promise<void> | void, opts: {
     }
     nft = Nft.open(host.path);
     const enabled = opts.enabled ?? true;
-    const fw = new Firewall(nft, { enabled });
+    const fw = enabled ? new Firewall(nft) : new NoFirewall();
     fw.ensureBase();
     fw.ensureNetwork(a);
     fw.ensureNetwork(b);
@@ -213,7 +215,14 @@ test('-p 8080:8000 answers from outside (client address kept), the host, 127.0.0
     ip(t.ext, '-6', 'route', 'add', 'fd93::/16', 'via', HOST6);
     assert.equal(connect(t.ext, t.s2.v4, TCP), null);
     assert.equal(connect(t.ext, t.s2.v6, TCP), null);
-    assert.equal(connect(t.ext, t.s1.v4, TCP), EXT, 'a published container port, routed directly, as with Docker');
+    // security (direct routing): Docker 28 drops it in raw prerouting (moby#45610's fix), so
+    // does Switchyard on a masquerading network; a routed one (masquerade off) lets the
+    // forward filter admit the published container port.
+    assert.equal(connect(t.ext, t.s1.v4, TCP), null, 'a published container port, routed directly, is dropped as with Docker 28');
+    t.fw.ensureNetwork({ ...t.nets[0]!, masquerade: false });
+    assert.equal(connect(t.ext, t.s1.v4, TCP), EXT, 'control: on a routed network the published container port is reached directly');
+    assert.equal(connect(t.ext, t.s2.v4, TCP), null);
+    t.fw.ensureNetwork(t.nets[0]!);
     // The host port is really held: no other process on the host can take it.
     assert.equal(hostCanBind(t, 8080), false);
     assert.equal(hostCanBind(t, 8080, '::'), false);

@@ -133,6 +133,77 @@ describe('network policy (security)', () => {
     assert.deepEqual(await probe(ext.path, view('inner1', 'inner').IPAddress, 7000), [false, false]);
   });
 
+  test('forwarding: the host does not route between two uplinks, sandbox traffic still flows (the not-a-router guard)', async () => {
+    // A second "uplink" namespace: 198.51.100.1 (host) — 198.51.100.2, each side routing to the other via the host.
+    const up2 = makeNs('secup2');
+    const veth = `syy${up2.name.slice(-6)}`;
+    try {
+      d.onHost('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'syypeer', 'netns', up2.path]);
+      d.onHost('ip', ['addr', 'add', '198.51.100.1/24', 'dev', veth]);
+      d.onHost('ip', ['link', 'set', veth, 'up']);
+      sh('ip', ['-n', up2.name, 'addr', 'add', '198.51.100.2/24', 'dev', 'syypeer']);
+      sh('ip', ['-n', up2.name, 'link', 'set', 'syypeer', 'up']);
+      sh('ip', ['-n', up2.name, 'route', 'add', 'default', 'via', '198.51.100.1']);
+      const listener = spawn('nsenter', [`--net=${up2.path}`, '--', 'socat', 'TCP-LISTEN:8001,fork,reuseaddr', 'SYSTEM:echo uplink2'], { stdio: 'ignore' });
+      procs.push(listener);
+      await waitFor(() => sh('ip', ['netns', 'exec', up2.name, 'ss', '-Htln']).stdout.includes(':8001'), 'uplink2 listener');
+      // The daemon turned forwarding on for its first network (it was off in its fresh namespace).
+      assert.equal(d.onHost('sysctl', ['-n', 'net.ipv4.ip_forward']).stdout.trim(), '1');
+      const routed = async () => (await runAsync('nsenter', [`--net=${ext.path}`, '--', 'socat', '-T2', '-', 'TCP:198.51.100.2:8001,connect-timeout=2'])).stdout.includes('uplink2');
+      assert.equal(await routed(), false, 'uplink to uplink through the host');
+      // Sandboxes still reach both uplinks (masqueraded).
+      const fromSandbox = async (ip: string, port: number) => (await runAsync('nsenter', [`--net=${key('usera1')}`, '--', 'socat', '-T2', '-', `TCP:${ip}:${port},connect-timeout=2`])).stdout.trim() !== '';
+      assert.equal(await fromSandbox('192.0.2.2', 8000), true);
+      assert.equal(await fromSandbox('198.51.100.2', 8001), true);
+      // Control: with the guard's chain emptied the host routes between them; a reload puts it back.
+      d.onHost('nft', ['flush', 'chain', 'inet', 'switchyard', 'not-a-router']);
+      try {
+        assert.equal(await routed(), true, 'control: without the guard the host is a router');
+      } finally {
+        d.cli(['firewall', 'reload']);
+      }
+      assert.equal(await routed(), false, 'after firewall reload');
+    } finally {
+      removeNs(up2);
+    }
+  });
+
+  test('a port published on 127.0.0.1 is not reachable by routing straight to the sandbox (direct routing, as Docker 28)', async () => {
+    d.cli(['run', '-d', '--name', 'pub1', '--network', 'usera', '-p', '127.0.0.1:8080:7000', '--', 'socat', 'TCP-LISTEN:7000,fork,reuseaddr', 'SYSTEM:echo reached']);
+    try {
+      const ip = view('pub1', 'usera').IPAddress;
+      const bridge = d.onHost('ip', ['-o', 'addr', 'show', 'to', '10.201.0.1']).stdout.split(/\s+/)[1]!;
+      // A LAN neighbour routes the sandbox subnet via the host and connects to the container port.
+      sh('ip', ['-n', ext.name, 'route', 'replace', '10.201.0.0/24', 'via', '192.0.2.1']);
+      const direct = async () => (await runAsync('nsenter', [`--net=${ext.path}`, '--', 'socat', '-T2', '-', `TCP:${ip}:7000,connect-timeout=2`])).stdout.includes('reached');
+      assert.equal(await direct(), false, 'routed straight to a port published on 127.0.0.1 only');
+      // Control: with the network out of the direct-routing set, the forward filter's published element lets it in.
+      d.onHost('nft', ['delete', 'element', 'inet', 'switchyard', 'no-direct-routing', `{ "${bridge}" }`]);
+      try {
+        assert.equal(await direct(), true, 'control: without the raw rule the published container port is reached directly');
+      } finally {
+        d.cli(['firewall', 'reload']);
+      }
+      assert.equal(await direct(), false, 'after firewall reload');
+    } finally {
+      d.cli(['rm', '-f', 'pub1']);
+      sh('ip', ['-n', ext.name, 'route', 'del', '10.201.0.0/24'], { allowFail: true });
+    }
+  });
+
+  test('every bridge takes no router advertisements (accept_ra=0), IPv4-only ones included', () => {
+    const bridges = d.onHost('ip', ['-o', 'link', 'show', 'type', 'bridge']).stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
+    assert.ok(bridges.length >= Object.keys(NETWORKS).length, `bridges: ${bridges.join(', ')}`);
+    for (const br of bridges) assert.equal(d.onHost('sysctl', ['-n', `net.ipv6.conf.${br}.accept_ra`]).stdout.trim(), '0', br);
+    // Control: a bridge made by anyone else in the same namespace accepts them by default.
+    d.onHost('ip', ['link', 'add', 'syzctl', 'type', 'bridge']);
+    try {
+      assert.equal(d.onHost('sysctl', ['-n', 'net.ipv6.conf.syzctl.accept_ra']).stdout.trim(), '1');
+    } finally {
+      d.onHost('ip', ['link', 'del', 'syzctl']);
+    }
+  });
+
   describe('anti-spoofing', () => {
     let s1: Inspected;
     let s2: Inspected;

@@ -29,7 +29,9 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add map ${T} dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${T} dnat4-any { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} dnat6-any { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
+    `add set ${T} no-direct-routing { typeof fib daddr oifname; }`,
     `add chain ${T} user`,
+    `add chain ${T} not-a-router`,
     `add chain ${T} forward { type filter hook forward priority filter; policy accept; }`,
     `flush chain ${T} forward`,
     `add rule ${T} forward jump user comment "USER RULES FIRST"`,
@@ -47,10 +49,12 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add rule ${T} forward oifname @bridges ip6 daddr . meta l4proto . th dport @published6 accept comment "PUBLISHED PORT"`,
     `add rule ${T} forward oifname @bridges drop comment "UNPUBLISHED PORT DROP"`,
     `add rule ${T} forward iifname @bridges accept comment "OUTBOUND"`,
+    `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`,
     `add chain ${T} raw-prerouting { type filter hook prerouting priority raw; policy accept; }`,
     `flush chain ${T} raw-prerouting`,
     `add rule ${T} raw-prerouting iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
     `add rule ${T} raw-prerouting iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
+    `add rule ${T} raw-prerouting iifname != @bridges fib daddr oifname @no-direct-routing fib daddr type != local drop comment "DIRECT ROUTING"`,
     ...['prerouting', 'output'].flatMap((chain) => [
       `add chain ${T} ${chain} { type nat hook ${chain} priority ${chain === 'output' ? '-100' : 'dstnat'}; policy accept; }`,
       `flush chain ${T} ${chain}`,
@@ -83,6 +87,7 @@ test('a normal network: memberships, ICC on, not internal, a masquerade chain fo
     `add element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
+    `add element ${T} no-direct-routing { "br-a" }`,
     `add chain ${T} post-br-a`,
     `flush chain ${T} post-br-a`,
     `add rule ${T} post-br-a oifname != "br-a" ip saddr { 172.18.0.0/16 } masquerade comment "MASQUERADE"`,
@@ -99,6 +104,7 @@ test('an internal network with ICC off: no masquerade even when asked, removals 
     `add element ${T} icc { "br-i" }`,
     `delete element ${T} icc { "br-i" }`,
     `add element ${T} internal { "br-i" }`,
+    `add element ${T} no-direct-routing { "br-i" }`,
     `add chain ${T} post-br-i`,
     `add element ${T} postrouting-out { "br-i" : jump post-br-i }`,
     `delete element ${T} postrouting-out { "br-i" }`,
@@ -126,6 +132,8 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
     `delete element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
+    `add element ${T} no-direct-routing { "br-a" }`,
+    `delete element ${T} no-direct-routing { "br-a" }`,
     `add chain ${T} post-br-a`,
     `add element ${T} postrouting-out { "br-a" : jump post-br-a }`,
     `delete element ${T} postrouting-out { "br-a" }`,
@@ -136,7 +144,8 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
 
 test('reload empties only the membership sets (published ports and DNAT stay)', () => {
   assert.equal(renderFlushMembership(), [
-    `flush set ${T} bridges`, `flush set ${T} same-bridge`, `flush set ${T} icc`, `flush set ${T} internal`, '',
+    `flush set ${T} bridges`, `flush set ${T} same-bridge`, `flush set ${T} icc`, `flush set ${T} internal`,
+    `flush set ${T} no-direct-routing`, '',
   ].join('\n'));
 });
 
@@ -209,16 +218,20 @@ test('anti-spoofing base: sets (nd6 on a raw payload), the check chain in order,
     `add chain ${B} antispoof`,
     `flush chain ${B} antispoof`,
     `add rule ${B} antispoof iifname . ether saddr != @endpoint-mac drop comment "MAC SPOOF"`,
-    `add rule ${B} antispoof ether type arp iifname . arp saddr ether . arp saddr ip != @endpoint-ip4 drop comment "ARP SPOOF"`,
+    `add rule ${B} antispoof ether type != { arp, ip, ip6 } drop comment "NOT UNTAGGED IP"`,
+    `add rule ${B} antispoof ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ether . arp saddr ip != @endpoint-ip4 drop comment "ARP SPOOF"`,
+    `add rule ${B} antispoof ether type arp arp saddr ip 0.0.0.0 arp operation != request drop comment "ARP PROBE"`,
+    `add rule ${B} antispoof ether type arp arp saddr ip 0.0.0.0 iifname . arp saddr ether != @endpoint-mac drop comment "ARP PROBE"`,
     `add rule ${B} antispoof ether type ip iifname . ether saddr . ip saddr != @endpoint-ip4 drop comment "IPV4 SPOOF"`,
     `add rule ${B} antispoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop comment "RA GUARD"`,
     `add rule ${B} antispoof ether type ip6 icmpv6 type nd-neighbor-advert iifname . ether saddr . @th,64,128 != @endpoint-nd6 drop comment "ND SPOOF"`,
     `add rule ${B} antispoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . ether saddr . @th,64,128 != @endpoint-nd6 drop comment "DAD SPOOF"`,
-    `add rule ${B} antispoof ether type ip6 ip6 saddr :: return comment "IPV6 DAD"`,
+    `add rule ${B} antispoof ether type ip6 ip6 saddr :: icmpv6 type { nd-router-solicit, nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return comment "IPV6 DAD"`,
     `add rule ${B} antispoof ether type ip6 iifname . ether saddr . ip6 saddr != @endpoint-ip6 drop comment "IPV6 SPOOF"`,
     `add chain ${B} prerouting { type filter hook prerouting priority -300; policy accept; }`,
     `flush chain ${B} prerouting`,
     `add rule ${B} prerouting iifname @ports jump antispoof`,
+    `add rule ${B} prerouting iifname "syv*" iifname != @ports drop comment "UNKNOWN PORT"`,
     '',
   ].join('\n'));
 });
@@ -310,4 +323,26 @@ test('endpoint fields that could break out of the nft text are refused, naming t
       assert.throws(() => render({ ...ok, ...patch }), (e: unknown) => e instanceof SwitchyardError && e.field === field, JSON.stringify(patch));
     }
   }
+});
+
+test('the forwarding guard chain: kept as it is when unknown, else flushed and holding one drop per guarded family', () => {
+  const chain = (text: string) => text.split('\n').filter((l) => l.includes(' not-a-router') && !l.includes('jump not-a-router'));
+  assert.deepEqual(chain(renderBase()), [`add chain ${T} not-a-router`]);
+  assert.deepEqual(chain(renderBase({ notARouter: [] })), [`add chain ${T} not-a-router`, `flush chain ${T} not-a-router`]);
+  assert.deepEqual(chain(renderBase({ notARouter: [6, 4] })), [
+    `add chain ${T} not-a-router`,
+    `flush chain ${T} not-a-router`,
+    `add rule ${T} not-a-router meta nfproto ipv4 drop comment "NOT A ROUTER"`,
+    `add rule ${T} not-a-router meta nfproto ipv6 drop comment "NOT A ROUTER"`,
+  ]);
+  // The jump is the forward chain's last rule: everything that enters or leaves a bridge has had its verdict.
+  const forward = renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} forward `));
+  assert.equal(forward.at(-1), `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`);
+  assert.ok(forward.slice(1, -1).every((r) => /[io]ifname @bridges|@same-bridge|@internal/.test(r)), 'every other verdict is about a bridge');
+});
+
+test('direct routing: masquerading and internal networks are in no-direct-routing, a network without masquerade (routed) is not', () => {
+  assert.match(renderNetwork(normal), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false, internal: true }), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false }), /add element inet switchyard no-direct-routing \{ "br-a" \}\ndelete element inet switchyard no-direct-routing \{ "br-a" \}\n/);
 });

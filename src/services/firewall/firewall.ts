@@ -1,22 +1,25 @@
 /**
- * Switchyard's firewall service: keeps `table inet switchyard` in step with the bridge
- * networks. Rendering is in ruleset.ts (pure); this class decides what to render and
- * applies it as one nftables transaction per call.
+ * The nftables firewall backend (contract.ts): keeps `table inet switchyard` and
+ * `table bridge switchyard` in step with the networks, endpoints and published ports.
+ * Rendering is in ruleset/ (pure); this class decides what to render and applies it as one
+ * nftables transaction per call. `--firewall=false` uses NoFirewall (no-firewall.ts) instead.
  *
  * Cost model: ensureNetwork/deleteNetwork change a few hash-set elements and at most one
  * small chain, never the rest of the table, so their cost barely grows with the number of
- * networks, unlike a ruleset rewrite (moby#53466). Numbers in docs/FIREWALL.md.
+ * networks, unlike a ruleset rewrite (moby#53466). Per-endpoint and per-port elements go
+ * over nfnetlink in one batch when an element writer is given. Numbers in docs/FIREWALL.md.
  */
 import { SwitchyardError } from '../../errors.js';
 import type { ElementOp } from '../../kernel/nft-elements.js';
+import type { FirewallBackend } from './contract.js';
 import type { NftListing } from './observed.js';
 import { bridgesIn, hasTable } from './observed.js';
-import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PublishedElement } from './ruleset.js';
+import type { AntiSpoofEndpoint, FirewallNetwork, PortElement, PortProto, PublishedElement } from './ruleset.js';
 import {
-  BRIDGE_FAMILY,
-  addPortOps, antiSpoofOps, deleteAntiSpoofOps, deletePortOps,
+  BRIDGE_FAMILY, FAMILY, NAMES, TABLE,
+  addPortOps, antiSpoofOps, deleteAntiSpoofOps, deletePortOps, dnatKey, publishedKey,
   renderAddEndpoint, renderAntiSpoofBase, renderDeleteEndpoint, renderFlushEndpoints,
-  FAMILY, NAMES, TABLE, renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
+  renderAddPorts, renderBase, renderDeleteDnatKey, renderDeleteNetwork, renderDeletePorts,
   renderFlushMembership, renderNetwork, validateBridge,
 } from './ruleset.js';
 
@@ -36,26 +39,27 @@ export interface ElementsPort {
 }
 
 export interface FirewallOptions {
-  /** false (`--firewall=false`): every method returns at once and nftables is never opened. */
-  enabled: boolean;
   /**
-   * Writes set elements straight over nfnetlink (the fast path of ensureEndpoint,
-   * deleteEndpoint, addPorts, deletePorts). Whatever it refuses goes through the text path,
-   * which knows how to recover (table deleted from outside, stale keys). Absent: text only.
+   * Writes set elements straight over nfnetlink (the fast path of allowEndpointSources,
+   * revokeEndpointSources, addPorts, deletePorts). Whatever it refuses goes through the text
+   * path, which knows how to recover (table deleted from outside, stale keys). Absent: text only.
    */
   elements?: () => ElementsPort;
 }
 
-export class Firewall {
-  readonly enabled: boolean;
+const T = `${FAMILY} ${TABLE}`;
+
+export class Firewall implements FirewallBackend {
+  readonly enabled = true;
   private port: NftPort | undefined;
   private readonly openPort: () => NftPort;
   private elementsPort: ElementsPort | undefined;
   private readonly openElements: (() => ElementsPort) | undefined;
+  /** Families whose forwarding the daemon turned on (the not-a-router guard); undefined: not known yet. */
+  private guarded: Set<4 | 6> | undefined;
 
-  /** `nft` may be a factory so that a disabled firewall never even opens libnftables. */
-  constructor(nft: NftPort | (() => NftPort), options: FirewallOptions) {
-    this.enabled = options.enabled;
+  /** `nft` may be a factory so that nftables is opened on first use only. */
+  constructor(nft: NftPort | (() => NftPort), options: FirewallOptions = {}) {
     this.openPort = typeof nft === 'function' ? nft : () => nft;
     this.openElements = options.elements;
   }
@@ -81,17 +85,43 @@ export class Firewall {
     return this.elementsPort;
   }
 
-  /** Creates the table, its sets, maps, user chain and base chains if missing; keeps elements and user rules. */
+  /** The base of both tables, with the forwarding guard as known (kept as the kernel has it when not known). */
+  private base(): string {
+    return renderBase(this.guarded ? { notARouter: [...this.guarded] } : {}) + renderAntiSpoofBase();
+  }
+
+  /** Creates the tables, their sets, maps, user chain and base chains if missing; keeps elements and user rules. */
   ensureBase(): void {
-    if (!this.enabled) return;
-    this.nft().run(renderBase() + renderAntiSpoofBase());
+    this.guarded ??= this.observedGuard();
+    this.nft().run(this.base());
+  }
+
+  // --- forwarding (docs/FIREWALL.md "Forwarding") ---
+
+  guardForwarding(family: 4 | 6): void {
+    this.guarded ??= this.observedGuard();
+    if (this.guarded.has(family)) return;
+    this.guarded.add(family);
+    this.nft().run(renderBase({ notARouter: [...this.guarded] }));
+  }
+
+  /** The guard a previous daemon left in the table (it turned forwarding on; the sysctl stays). */
+  private observedGuard(): Set<4 | 6> {
+    const out = new Set<4 | 6>();
+    // No table or chain yet: no guard.
+    for (const o of this.listOrEmpty(`chain ${T} ${NAMES.notRouter}`).nftables) {
+      const rule = JSON.stringify(o['rule'] ?? '');
+      if (!rule.includes('"nfproto"')) continue;
+      if (rule.includes('"ipv4"')) out.add(4);
+      if (rule.includes('"ipv6"')) out.add(6);
+    }
+    return out;
   }
 
   // --- anti-spoofing: table bridge switchyard (docs/FIREWALL.md "Anti-spoofing") ---
 
   /** Lets the endpoint's port send only its own MAC and addresses (one element per set and address, idempotent). */
-  ensureEndpoint(e: AntiSpoofEndpoint): void {
-    if (!this.enabled) return;
+  allowEndpointSources(e: AntiSpoofEndpoint): void {
     // The operations validate the input; the text is rendered from the same operations only
     // when the fast path refuses.
     if (this.applyFast(antiSpoofOps(e))) return;
@@ -100,27 +130,26 @@ export class Firewall {
       this.nft().run(text);
     } catch (err) {
       if (!isNftFailure(err)) throw err;
-      // The bridge table was deleted from outside: recreate it (reloadEndpoints restores the others).
+      // The bridge table was deleted from outside: recreate it (reloadEndpointSources restores the others).
       this.nft().run(renderAntiSpoofBase() + text);
     }
   }
 
   /** Removes the endpoint's elements; already gone, or no table, is success. */
-  deleteEndpoint(e: AntiSpoofEndpoint): void {
-    if (!this.enabled) return;
+  revokeEndpointSources(e: AntiSpoofEndpoint): void {
     if (this.applyFast(deleteAntiSpoofOps(e))) return;
     this.tryRun(renderDeleteEndpoint(e));
   }
 
   /** Makes the anti-spoofing sets hold exactly `endpoints`, in one transaction. */
-  reloadEndpoints(endpoints: AntiSpoofEndpoint[]): void {
-    if (!this.enabled) return;
+  reloadEndpointSources(endpoints: AntiSpoofEndpoint[]): void {
     this.nft().run(renderAntiSpoofBase() + renderFlushEndpoints() + endpoints.map(renderAddEndpoint).join(''));
   }
 
+  // --- networks: table inet switchyard ---
+
   /** Creates or updates one network's rules (idempotent). Recreates the base first if the table was deleted. */
   ensureNetwork(net: FirewallNetwork): void {
-    if (!this.enabled) return;
     const text = renderNetwork(net);
     try {
       this.nft().run(text);
@@ -128,13 +157,12 @@ export class Firewall {
       if (!isNftFailure(err) || this.present()) throw err;
       // The table was deleted from outside. Recreate it with this network; reload() with
       // the full list of networks restores the others.
-      this.nft().run(renderBase() + text);
+      this.nft().run(renderBase(this.guarded ? { notARouter: [...this.guarded] } : {}) + text);
     }
   }
 
   /** Removes one network's rules. Unknown bridge, or no table at all, is success. */
   deleteNetwork(bridge: string): void {
-    if (!this.enabled) return;
     const text = renderDeleteNetwork(bridge);
     try {
       this.nft().run(text);
@@ -142,6 +170,8 @@ export class Firewall {
       if (!isNftFailure(err) || this.present()) throw err;
     }
   }
+
+  // --- published ports ---
 
   /**
    * Publishes host ports: their DNAT and published elements, one transaction, no rule
@@ -151,7 +181,7 @@ export class Firewall {
    * table was deleted from outside.
    */
   addPorts(ports: PortElement[], onStale: (what: string) => void = () => {}): void {
-    if (!this.enabled || !ports.length) return;
+    if (!ports.length) return;
     if (this.applyFast(addPortOps(ports))) return;
     const text = renderAddPorts(ports);
     try {
@@ -160,7 +190,7 @@ export class Firewall {
     } catch (err) {
       if (!isNftFailure(err)) throw err;
       if (!this.present()) {
-        this.nft().run(renderBase() + text);
+        this.nft().run(renderBase(this.guarded ? { notARouter: [...this.guarded] } : {}) + text);
         return;
       }
     }
@@ -180,7 +210,6 @@ export class Firewall {
    * caller keeps those still used by another binding). Already gone, or no table, is success.
    */
   deletePorts(ports: PortElement[], published: PublishedElement[]): void {
-    if (!this.enabled) return;
     const ops = deletePortOps(ports, published);
     if (!ops.length) return;
     if (this.applyFast(ops)) return;
@@ -197,6 +226,48 @@ export class Firewall {
     }
   }
 
+  /**
+   * Published-port elements that no running sandbox's binding explains, removed. A daemon
+   * killed between installing a sandbox's DNAT elements and recording its ports (sandbox
+   * start) leaves elements that send a host port to an address whose sandbox does not
+   * publish it: the host port is not reserved any more, and the address may be handed to
+   * another sandbox next (found by the chaos runner, docs/RELIABILITY.md).
+   */
+  removeStalePorts(wanted: PortElement[]): { ports: PortElement[]; published: PublishedElement[] } {
+    const keep = new Set([...wanted.map(dnatKey), ...wanted.map(publishedKey)]);
+    const ports: PortElement[] = [];
+    const published: PublishedElement[] = [];
+    for (const family of [4, 6] as const) {
+      for (const any of [false, true]) {
+        const map = family === 4 ? (any ? NAMES.dnat4Any : NAMES.dnat4) : any ? NAMES.dnat6Any : NAMES.dnat6;
+        for (const e of this.elementsOf('map', map)) {
+          const [hostIp, proto, hostPort, containerIp, containerPort] = any ? ['', ...e] : e;
+          const p: PortElement = { family, hostIp: String(hostIp), proto: proto as PortProto, hostPort: Number(hostPort), containerIp: String(containerIp), containerPort: Number(containerPort) };
+          if (!keep.has(dnatKey(p))) ports.push(p);
+        }
+      }
+      for (const [containerIp, proto, containerPort] of this.elementsOf('set', family === 4 ? NAMES.published4 : NAMES.published6)) {
+        const p: PublishedElement = { family, containerIp: String(containerIp), proto: proto as PortProto, containerPort: Number(containerPort) };
+        if (!keep.has(publishedKey(p))) published.push(p);
+      }
+    }
+    if (ports.length || published.length) this.deletePorts(ports, published);
+    return { ports, published };
+  }
+
+  /** A map's or set's elements, each flattened to its key (and data) parts; none when absent. */
+  private elementsOf(kind: 'map' | 'set', name: string): unknown[][] {
+    const listing = this.listOrEmpty(`${kind} ${T} ${name}`);
+    const obj = listing.nftables.map((e) => e[kind] as { elem?: unknown[] } | undefined).find(Boolean);
+    return (obj?.elem ?? []).map((e) => {
+      const parts = (Array.isArray(e) ? e : [e]).map((p) => {
+        const v = (p as { elem?: { val?: unknown } }).elem?.val ?? p;
+        return ((v as { concat?: unknown[] }).concat ?? [v]) as unknown[];
+      });
+      return parts.flat();
+    });
+  }
+
   private tryRun(text: string): void {
     try {
       this.nft().run(text);
@@ -205,9 +276,8 @@ export class Firewall {
     }
   }
 
-  /** Are both of our tables there (`inet` and the anti-spoofing `bridge` one)? False when disabled. */
+  /** Are both of our tables there (`inet` and the anti-spoofing `bridge` one)? */
   complete(): boolean {
-    if (!this.enabled) return false;
     if (this.openElements) {
       // Two GETTABLE requests: libnftables' `list tables` builds its whole cache first
       // (20-35 ms with 1,000 endpoints), a stall the DNS answers felt every 2 s.
@@ -222,9 +292,8 @@ export class Firewall {
     return hasTable(tables) && hasTable(tables, BRIDGE_FAMILY);
   }
 
-  /** Is `table inet switchyard` there? (false when disabled: nothing is looked at.) */
+  /** Is `table inet switchyard` there? */
   present(): boolean {
-    if (!this.enabled) return false;
     return hasTable(this.nft().listJson('tables'));
   }
 
@@ -236,25 +305,24 @@ export class Firewall {
    * table exists; when it was deleted, the user chain comes back empty.
    */
   reload(networks: FirewallNetwork[]): void {
-    if (!this.enabled) return;
     networks.forEach((n, i) => validateBridge(n.bridge, `networks[${i}].bridge`));
     const wanted = new Set(networks.map((n) => n.bridge));
     const stale = [...this.observedBridges()].filter((b) => !wanted.has(b));
     this.nft().run(
-      renderBase() + renderFlushMembership() + stale.map(renderDeleteNetwork).join('') + networks.map(renderNetwork).join(''),
+      renderBase(this.guarded ? { notARouter: [...this.guarded] } : {}) + renderFlushMembership()
+        + stale.map(renderDeleteNetwork).join('') + networks.map(renderNetwork).join(''),
     );
   }
 
   /** Bridges the table currently has rules for (empty when the table is absent). */
   observedBridges(): Set<string> {
-    if (!this.enabled || !this.present()) return new Set();
-    const t = `${FAMILY} ${TABLE}`;
+    if (!this.present()) return new Set();
     const what = [
       `chains ${FAMILY}`,
-      `set ${t} ${NAMES.bridges}`,
-      `set ${t} ${NAMES.icc}`,
-      `set ${t} ${NAMES.internal}`,
-      `map ${t} ${NAMES.postroutingOut}`,
+      `set ${T} ${NAMES.bridges}`,
+      `set ${T} ${NAMES.icc}`,
+      `set ${T} ${NAMES.internal}`,
+      `map ${T} ${NAMES.postroutingOut}`,
     ];
     return bridgesIn(what.map((w) => this.listOrEmpty(w)));
   }

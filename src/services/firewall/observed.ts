@@ -2,7 +2,7 @@
  * Reading back what the kernel holds (nft's JSON listing), to find Switchyard's table and
  * the bridges it has rules for. Pure: the listings are passed in.
  */
-import { FAMILY, NAMES, TABLE } from './ruleset.js';
+import { FAMILY, NAMES, TABLE } from './ruleset/names.js';
 
 export interface NftListing {
   nftables: Array<Record<string, unknown>>;
@@ -29,12 +29,13 @@ export function hasTable(tables: NftListing, family: string = FAMILY): boolean {
 }
 
 const PER_NETWORK_CHAIN = /^post-(.+)$/;
-const MEMBERSHIP = new Set<string>([NAMES.bridges, NAMES.icc, NAMES.internal, NAMES.postroutingOut]);
+const MEMBERSHIP = new Set<string>([NAMES.bridges, NAMES.icc, NAMES.internal, NAMES.noDirect, NAMES.postroutingOut]);
 
 /**
  * Every bridge the table mentions: members of the bridge sets, keys of the masquerade
- * vmap, and names of per-network chains (so a chain orphaned by hand is found too).
- * `listings` are `list chains inet` and `list set|map` of those sets.
+ * vmap, and names of per-network chains (so a chain
+ * orphaned by hand is found too). `listings` are `list chains inet` and `list set|map` of
+ * those sets.
  */
 export function bridgesIn(listings: NftListing[]): Set<string> {
   const found = new Set<string>();

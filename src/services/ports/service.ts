@@ -3,7 +3,7 @@
  *
  * Publishing a port is (1) reserving the host port with a bound socket in the daemon's
  * namespace (host-sockets.ts) and (2) adding a few elements to the maps and sets of
- * `table inet switchyard` in ONE nftables transaction per call (firewall/ruleset.ts):
+ * `table inet switchyard` in ONE nftables transaction per call (firewall/ruleset/ports.ts):
  * a DNAT element keyed by host address (or any address) and port, and a `published`
  * element that lets the DNATed flow through the forward filter. No rule is written, no
  * process started (Docker starts one docker-proxy per port and family), so the cost per
@@ -15,16 +15,12 @@ import type { PublishedPort } from '../../engine/types.js';
 import { withNetns } from '../../kernel/netns.js';
 import { ifNameToIndex } from '../../kernel/libc.js';
 import { readSysctl, writeSysctl } from '../../kernel/sysctl.js';
-import type { PortElement, PublishedElement } from '../firewall/ruleset.js';
+import type { PortElement, PortsFirewall, PublishedElement } from '../firewall/contract.js';
 import { publishedKey } from '../firewall/ruleset.js';
 import { HostSockets, hostPortKey, type HostPort } from './host-sockets.js';
 import { isWildcard, joinHostPort, planPorts, type AddressBinding, type PlannedPort } from './plan.js';
 
-/** The part of the Firewall the ports service uses (services/firewall/firewall.ts). */
-export interface PortsFirewall {
-  addPorts(ports: PortElement[], onStale?: (what: string) => void): void;
-  deletePorts(ports: PortElement[], published: PublishedElement[]): void;
-}
+export type { PortsFirewall } from '../firewall/contract.js';
 
 export interface PortsServiceOptions {
   firewall: PortsFirewall;
@@ -286,7 +282,8 @@ function hostPortOf(b: PublishedPort): HostPort {
   return { family: familyOf(b.hostIp), hostIp: b.hostIp, proto: b.proto, port: b.hostPort };
 }
 
-function elementOf(b: PublishedPort): PortElement {
+/** A binding as the firewall's DNAT element (also what the daemon's stale-element sweep keeps). */
+export function elementOf(b: PublishedPort): PortElement {
   return {
     family: familyOf(b.hostIp),
     hostIp: isWildcard(b.hostIp) ? '' : b.hostIp,
