@@ -44,6 +44,8 @@ export interface TestEtcd {
   members: EtcdMember[];
   /** Client URLs of every member (http://127.0.0.1:port). */
   endpoints: string[];
+  /** The member that is the raft leader now (asked over etcd's HTTP gateway). */
+  leader(): Promise<EtcdMember>;
   /** Stops every member and removes the data dirs. Idempotent. */
   stop(): Promise<void>;
 }
@@ -189,6 +191,20 @@ class Member implements EtcdMember {
   }
 }
 
+interface StatusReply {
+  header?: { member_id?: string };
+  leader?: string;
+}
+
+async function status(clientUrl: string): Promise<StatusReply | undefined> {
+  try {
+    const res = await fetch(`${clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+    return res.ok ? ((await res.json()) as StatusReply) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts an etcd of `size` members (default 1) and waits until every member answers. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<TestEtcd> {
   const size = opts.size ?? 1;
@@ -213,7 +229,20 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<TestEtcd> 
     await stop();
     throw err;
   }
-  return { members, endpoints: members.map((m) => m.clientUrl), stop };
+  const leader = async (): Promise<EtcdMember> => {
+    return waitFor(
+      async () => {
+        const replies = await Promise.all(members.map(async (m) => (m.pid() === undefined ? undefined : status(m.clientUrl))));
+        const leaderId = replies.find((r) => r?.leader && r.leader !== '0')?.leader;
+        const i = replies.findIndex((r) => r?.header?.member_id === leaderId);
+        return i >= 0 ? members[i] : undefined;
+      },
+      'an etcd leader',
+      10_000,
+      50,
+    );
+  };
+  return { members, endpoints: members.map((m) => m.clientUrl), leader, stop };
 }
 
 export interface TcpCut {
