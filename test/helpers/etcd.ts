@@ -27,12 +27,14 @@ export interface EtcdMember {
   logFile: string;
   /** PID of the running process, or undefined while it is stopped. */
   pid(): number | undefined;
+  /** Every PID this member has run as (for the leak check). */
+  readonly pids: number[];
   /** SIGTERM, waits for the exit (SIGKILL after 5 s). The data dir stays, so start() resumes. */
   stop(): Promise<void>;
   /** SIGKILL and waits for the exit: a crash. The data dir stays. */
   kill(): Promise<void>;
-  /** SIGSTOP: the process hangs (connections stay open, nothing answers). */
-  pause(): void;
+  /** SIGSTOP, and waits until every thread of the process is stopped: it hangs (connections stay open, nothing answers). */
+  pause(): Promise<void>;
   /** SIGCONT after pause(). */
   resume(): void;
   /** Starts the member again on its data dir and ports; resolves once it answers. */
@@ -42,6 +44,8 @@ export interface EtcdMember {
 
 export interface TestEtcd {
   members: EtcdMember[];
+  /** The private directory holding every member's data dir and log. */
+  root: string;
   /** Client URLs of every member (http://127.0.0.1:port). */
   endpoints: string[];
   /** The member that is the raft leader now (asked over etcd's HTTP gateway). */
@@ -83,6 +87,18 @@ export async function etcdHealthy(clientUrl: string): Promise<boolean> {
   }
 }
 
+/** The scheduler state letter of every thread of `pid` (/proc/PID/task/TID/stat, field 3). */
+function threadStates(pid: number): string[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    });
+  } catch {
+    return [];
+  }
+}
+
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => proc.once('exit', () => resolve()));
@@ -90,6 +106,7 @@ function exited(proc: ChildProcess): Promise<void> {
 
 class Member implements EtcdMember {
   private proc: ChildProcess | undefined;
+  readonly pids: number[] = [];
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
@@ -137,6 +154,7 @@ class Member implements EtcdMember {
     } finally {
       fs.closeSync(out);
     }
+    if (this.proc.pid) this.pids.push(this.proc.pid);
     this.proc.on('error', () => {}); // a missing binary shows up as the wait timing out, with the log
   }
 
@@ -174,8 +192,11 @@ class Member implements EtcdMember {
     await exited(proc);
   }
 
-  pause(): void {
-    this.proc?.kill('SIGSTOP');
+  async pause(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    this.proc!.kill('SIGSTOP');
+    await waitFor(() => threadStates(pid).every((st) => st === 'T' || st === 't'), `etcd ${this.name} (pid ${pid}) to stop`, 5_000, 5);
   }
 
   resume(): void {
@@ -188,6 +209,27 @@ class Member implements EtcdMember {
     } catch {
       return '';
     }
+  }
+}
+
+/**
+ * Leak check after `stop()`: no member process is left (by every PID the helper started) and the
+ * private directory is gone.
+ */
+export function assertEtcdGone(etcd: TestEtcd): void {
+  const pids = etcd.members.flatMap((m) => m.pids);
+  const alive = pids.filter((pid) => fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readStatus(pid)));
+  const problems: string[] = [];
+  if (alive.length) problems.push(`etcd processes left: ${alive.join(', ')}`);
+  if (fs.existsSync(etcd.root)) problems.push(`directory left: ${etcd.root}`);
+  if (problems.length) throw new Error(`etcd leak check failed: ${problems.join('; ')}`);
+}
+
+function readStatus(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -242,7 +284,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<TestEtcd> 
       50,
     );
   };
-  return { members, endpoints: members.map((m) => m.clientUrl), leader, stop };
+  return { members, root, endpoints: members.map((m) => m.clientUrl), leader, stop };
 }
 
 export interface TcpCut {

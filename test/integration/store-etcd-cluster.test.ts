@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
-import { startEtcd, type EtcdMember, type TestEtcd } from '../helpers/etcd.js';
+import { assertEtcdGone, startEtcd, type EtcdMember, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
 
 let etcd: TestEtcd;
@@ -18,12 +18,16 @@ before(async () => {
   etcd = await startEtcd({ size: 3 });
 });
 after(async () => {
-  await etcd?.stop();
+  if (!etcd) return;
+  await etcd.stop();
+  assertEtcdGone(etcd);
 });
 
 interface Outcome {
   acked: Map<string, number>;
   failures: SwitchyardError[];
+  /** When each failed call started, ms after the kill (negative: before it). */
+  failedAt: number[];
   /** From the first failed call to the next success, ms (0 if none failed). */
   window: number;
 }
@@ -37,15 +41,20 @@ async function workload(prefix: string, victim: () => Promise<EtcdMember>, ms: n
   const w = await watcher.watch('/ipam/', { onError: (e) => watchErrors.push(e) }, (events) => seen.push(events));
   const acked = new Map<string, number>();
   const failures: SwitchyardError[] = [];
+  const failedAt: number[] = [];
+  let killedAt = 0;
   let firstFailure = 0;
   let window = 0;
   const kill = (async () => {
     await new Promise((r) => setTimeout(r, killAfterMs));
-    await (await victim()).kill();
+    const m = await victim();
+    killedAt = Date.now();
+    await m.kill();
   })();
   const end = Date.now() + ms;
   for (let i = 0; Date.now() < end; i++) {
     const key = `/ipam/net/10.0.${i >> 8}.${i & 255}`;
+    const started = Date.now();
     try {
       const res = await store.txn({
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
@@ -57,6 +66,7 @@ async function workload(prefix: string, victim: () => Promise<EtcdMember>, ms: n
     } catch (err) {
       const e = err as SwitchyardError;
       failures.push(e);
+      failedAt.push(killedAt ? started - killedAt : -1);
       if (!firstFailure) firstFailure = Date.now();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -81,15 +91,21 @@ async function workload(prefix: string, victim: () => Promise<EtcdMember>, ms: n
   await store.deletePrefix('/');
   await store.close();
   await watcher.close();
-  return { acked, failures, window };
+  return { acked, failures, failedAt, window };
 }
 
-test('three members, a follower killed under load: every call succeeds', async (t) => {
+test('three members, a follower killed under load: at most the call in flight on it fails', async (t) => {
   const leader = await etcd.leader();
   const follower = etcd.members.find((m) => m !== leader)!;
   const out = await workload(`/swy-cluster-f-${process.pid}`, async () => follower, 3_000, 1_000);
-  t.diagnostic(`follower killed: ${out.acked.size} txns acknowledged, ${out.failures.length} failed`);
-  assert.deepEqual(out.failures.map((e) => `${e.code}: ${e.message}`), []);
+  t.diagnostic(`follower killed: ${out.acked.size} txns acknowledged, ${out.failures.length} failed${out.failures.map((e, i) => ` (${out.failedAt[i]} ms after the kill: ${e.message})`).join('')}`);
+  // A call already sent to the member when it dies may or may not have been applied: it is
+  // reported (STORE_UNREACHABLE), never retried blindly. Every later call goes elsewhere.
+  assert.ok(out.failures.length <= 1, `${out.failures.length} failed calls`);
+  for (const [i, e] of out.failures.entries()) {
+    assert.equal(e.code, 'STORE_UNREACHABLE', e.message);
+    assert.ok(out.failedAt[i]! <= 0, `the failed call was in flight at the kill (started ${out.failedAt[i]} ms after it)`);
+  }
   assert.ok(out.acked.size > 50);
   await follower.start();
 });
@@ -100,6 +116,6 @@ test('three members, the leader killed under load: STORE_UNREACHABLE only until 
   t.diagnostic(`leader killed: ${out.acked.size} txns acknowledged, ${out.failures.length} failed (${codes.join(', ') || 'none'}), unavailable for ${out.window} ms`);
   for (const e of new Set(out.failures.map((e) => e.message))) t.diagnostic(`  ${e}`);
   for (const e of out.failures) assert.equal(e.code, 'STORE_UNREACHABLE', e.message);
-  assert.ok(out.window < 3_000, `writes resumed within 3 s (${out.window} ms)`);
+  assert.ok(out.window < 5_000, `writes resumed within 5 s (${out.window} ms)`);
   for (const m of etcd.members) if (m.pid() === undefined) await m.start();
 });

@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { Store, WatchEvent } from '../../src/store/contract.js';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { assertEtcdGone, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 
 const N = Number(process.env.SWY_ETCD_LATENCY_N ?? 1000);
 const WARMUP = 100;
@@ -25,7 +25,9 @@ before(async () => {
   etcd = await startEtcd();
 });
 after(async () => {
-  await etcd?.stop();
+  if (!etcd) return;
+  await etcd.stop();
+  assertEtcdGone(etcd);
 });
 
 /** A ~500-byte JSON record, shaped like the engine's endpoint records (as the LMDB latency test). */

@@ -10,7 +10,7 @@ import { openEtcdStore, leaseFromHex, prefixRangeEnd } from '../../src/store/etc
 import type { WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { storeConformance } from '../helpers/store-conformance.js';
-import { startEtcd, tcpCut, type TestEtcd } from '../helpers/etcd.js';
+import { assertEtcdGone, startEtcd, tcpCut, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
 
 let etcd: TestEtcd;
@@ -18,7 +18,9 @@ before(async () => {
   etcd = await startEtcd();
 });
 after(async () => {
-  await etcd?.stop();
+  if (!etcd) return;
+  await etcd.stop();
+  assertEtcdGone(etcd);
 });
 
 const PREFIX = `/swy-test-${process.pid}`;
@@ -128,7 +130,7 @@ describe('etcd backend: failures', () => {
     const member = etcd.members[0]!;
     try {
       await store.put('/before', '1');
-      member.pause();
+      await member.pause();
       const calls: [string, () => Promise<unknown>][] = [
         ['get', () => store.get('/before')],
         ['put', () => store.put('/during', '1')],
@@ -136,7 +138,7 @@ describe('etcd backend: failures', () => {
       for (const [name, call] of calls) {
         const r = await timed(call);
         assert.equal(r.error?.code, 'STORE_UNREACHABLE', `${name}: ${r.error?.message ?? 'succeeded'}`);
-        assert.ok(r.ms >= 450 && r.ms < 1_000, `${name} failed at the 500 ms deadline (${r.ms.toFixed(0)} ms)`);
+        assert.ok(r.ms >= 450 && r.ms < 2_000, `${name} failed at the 500 ms deadline, give or take a loaded event loop (${r.ms.toFixed(0)} ms)`);
       }
       member.resume();
       await waitFor(() => store.get('/before'), 'etcd to answer again', 10_000);
