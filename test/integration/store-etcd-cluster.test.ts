@@ -5,7 +5,7 @@
  * killed leader: calls fail with STORE_UNREACHABLE until the survivors elect a new leader
  * (the window is measured), never half-applied; the watcher misses nothing.
  */
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
@@ -16,6 +16,10 @@ import { waitFor } from '../helpers/netns.js';
 let etcd: TestEtcd;
 before(async () => {
   etcd = await startEtcd({ size: 3 });
+});
+// Whatever a test killed is back before the next one: each starts with three members.
+afterEach(async () => {
+  for (const m of etcd.members) if (m.pid() === undefined) await m.start();
 });
 after(async () => {
   if (!etcd) return;
@@ -107,7 +111,6 @@ test('three members, a follower killed under load: at most the call in flight on
     assert.ok(out.failedAt[i]! <= 0, `the failed call was in flight at the kill (started ${out.failedAt[i]} ms after it)`);
   }
   assert.ok(out.acked.size > 50);
-  await follower.start();
 });
 
 test('three members, the leader killed under load: STORE_UNREACHABLE only until a new leader is elected', async (t) => {
@@ -117,5 +120,4 @@ test('three members, the leader killed under load: STORE_UNREACHABLE only until 
   for (const e of new Set(out.failures.map((e) => e.message))) t.diagnostic(`  ${e}`);
   for (const e of out.failures) assert.equal(e.code, 'STORE_UNREACHABLE', e.message);
   assert.ok(out.window < 5_000, `writes resumed within 5 s (${out.window} ms)`);
-  for (const m of etcd.members) if (m.pid() === undefined) await m.start();
 });
