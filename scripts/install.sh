@@ -2,12 +2,13 @@
 # Installs everything Switchyard needs on Debian 12 (as root): the Debian packages
 # (nftables/libnftables for the firewall, iproute2/util-linux for tests and sandboxes,
 # dnsutils/iperf3/socat/dnsperf for tests and benchmarks, etcd-server for the cluster
-# store's tests and lab), the npm packages, and builds.
+# store's tests and lab, openssl for their throwaway TLS certificates), the npm packages,
+# and builds.
 # Idempotent. Usage: scripts/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server)
+DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server openssl)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

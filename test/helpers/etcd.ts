@@ -9,7 +9,8 @@
  *   ...
  *   await etcd.stop();
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -61,6 +62,47 @@ export interface StartEtcdOptions {
   readyTimeoutMs?: number;
   /** Extra command-line flags for every member. */
   args?: string[];
+  /** Serve clients over TLS with client-certificate auth, with certificates from `makeTestPki`. */
+  tls?: TestPki;
+}
+
+/** A throwaway CA with a server certificate (IP 127.0.0.1) and a client certificate, as PEM files. */
+export interface TestPki {
+  dir: string;
+  caFile: string;
+  serverCertFile: string;
+  serverKeyFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+}
+
+/** Makes a CA, a server and a client certificate (ECDSA P-256, 1 day) with openssl in `dir`. */
+export function makeTestPki(dir: string): TestPki {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (name: string) => path.join(dir, name);
+  const ssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const key = (name: string) => ssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(name)]);
+  key('ca.key');
+  ssl(['req', '-x509', '-new', '-key', f('ca.key'), '-subj', '/CN=swy-test-ca', '-days', '1', '-out', f('ca.pem')]);
+  const issue = (name: string, ext: string) => {
+    key(`${name}.key`);
+    ssl(['req', '-new', '-key', f(`${name}.key`), '-subj', `/CN=swy-${name}`, '-out', f(`${name}.csr`)]);
+    fs.writeFileSync(f(`${name}.ext`), ext);
+    ssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`)]);
+  };
+  issue('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  issue('client', 'extendedKeyUsage=clientAuth\n');
+  return {
+    dir,
+    caFile: f('ca.pem'),
+    serverCertFile: f('server.pem'),
+    serverKeyFile: f('server.key'),
+    clientCertFile: f('client.pem'),
+    clientKeyFile: f('client.key'),
+  };
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -77,7 +119,8 @@ async function freePort(): Promise<number> {
 }
 
 /** True when the member's /health endpoint says it is healthy (it has a leader). */
-export async function etcdHealthy(clientUrl: string): Promise<boolean> {
+export async function etcdHealthy(clientUrl: string, tls?: TestPki): Promise<boolean> {
+  if (tls) return httpsHealthy(clientUrl, tls);
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
     const body = (await res.json()) as { health?: string };
@@ -97,6 +140,22 @@ function threadStates(pid: number): string[] {
   } catch {
     return [];
   }
+}
+
+function httpsHealthy(clientUrl: string, tls: TestPki): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(
+      `${clientUrl}/health`,
+      { servername: '', ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), timeout: 1000 },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
 }
 
 function exited(proc: ChildProcess): Promise<void> {
@@ -120,8 +179,9 @@ class Member implements EtcdMember {
     private readonly cluster: () => string,
     private readonly token: string,
     private readonly extraArgs: string[],
+    private readonly tls: TestPki | undefined,
   ) {
-    this.clientUrl = `http://127.0.0.1:${clientPort}`;
+    this.clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
     this.peerUrl = `http://127.0.0.1:${peerPort}`;
     this.dataDir = path.join(root, name);
     this.logFile = path.join(root, `${name}.log`);
@@ -147,6 +207,9 @@ class Member implements EtcdMember {
       '--initial-cluster-state', 'new',
       '--logger', 'zap',
       '--log-outputs', 'stderr',
+      ...(this.tls
+        ? ['--cert-file', this.tls.serverCertFile, '--key-file', this.tls.serverKeyFile, '--trusted-ca-file', this.tls.caFile, '--client-cert-auth']
+        : []),
       ...this.extraArgs,
     ];
     try {
@@ -162,7 +225,7 @@ class Member implements EtcdMember {
     await waitFor(
       async () => {
         if (this.pid() === undefined) throw new Error(`etcd ${this.name} exited: ${this.log().slice(-2000)}`);
-        return etcdHealthy(this.clientUrl);
+        return etcdHealthy(this.clientUrl, this.tls);
       },
       `etcd ${this.name} at ${this.clientUrl} to answer`,
       timeoutMs,
@@ -255,7 +318,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<TestEtcd> 
   const members: Member[] = [];
   const cluster = () => members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   for (let i = 0; i < size; i++) {
-    members.push(new Member(`swy-e${i}`, root, await freePort(), await freePort(), cluster, token, opts.args ?? []));
+    members.push(new Member(`swy-e${i}`, root, await freePort(), await freePort(), cluster, token, opts.args ?? [], opts.tls));
   }
   let stopped = false;
   const stop = async () => {
