@@ -194,8 +194,10 @@ class EtcdStore implements Store {
     validateTxn(t);
     const success = t.success.map((op) => this.requestOp(op));
     const failure = (t.failure ?? []).map((op) => this.requestOp(op));
-    const res = await this.call(() =>
-      this.client.kv.txn({ compare: t.compare.map((c) => this.compareOf(c)), success, failure }),
+    const leases = [...t.success, ...(t.failure ?? [])].flatMap((op) => (op.type === 'put' && op.lease !== undefined ? [op.lease] : []));
+    const res = await this.call(
+      () => this.client.kv.txn({ compare: t.compare.map((c) => this.compareOf(c)), success, failure }),
+      leases.length ? [...new Set(leases)].join(' or ') : undefined,
     );
     const ops = res.succeeded ? t.success : (t.failure ?? []);
     return {
@@ -647,7 +649,7 @@ function storeError(err: unknown, store: { isClosed(): boolean; requestTimeoutMs
   if (err instanceof SwitchyardError) return err;
   const msg = errorMessage(err);
   if (store.isClosed()) return unavailable(STORE_ERROR.closed, 'the store is closed');
-  if (msg.includes('requested lease not found')) return leaseNotFound(lease ?? '(in txn)');
+  if (msg.includes('requested lease not found')) return leaseNotFound(lease ?? '(unknown)');
   if (msg.includes('required revision has been compacted')) return compacted(0, 0);
   if (msg.includes('required revision is a future revision')) {
     return invalid(STORE_ERROR.revisionInvalid, 'the revision is beyond the current one', 'revision');
