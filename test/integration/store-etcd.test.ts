@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { openEtcdStore, leaseFromHex, prefixRangeEnd } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
+import { httpStatusOf } from '../../src/api/http-status.js';
 import { storeConformance } from '../helpers/store-conformance.js';
 import { assertEtcdGone, startEtcd, tcpCut, type TestEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
@@ -105,6 +106,7 @@ describe('etcd backend: failures', () => {
         const r = await timed(call);
         assert.equal(r.error?.code, 'STORE_UNREACHABLE', `${name}: ${r.error?.message ?? 'succeeded'}`);
         assert.equal(r.error?.kind, 'unavailable');
+        assert.equal(httpStatusOf(r.error!), 503, 'the API answers 503');
         took.push(`${name} ${r.ms.toFixed(1)} ms`);
         assert.ok(r.ms < 1_000, `${name} failed fast (${r.ms.toFixed(0)} ms)`);
       }
