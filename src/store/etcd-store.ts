@@ -656,7 +656,9 @@ function storeError(err: unknown, store: { isClosed(): boolean; requestTimeoutMs
   }
   if (msg.includes('duplicate key given in txn request')) return invalid(STORE_ERROR.txnDuplicateKey, msg, 'txn');
   if (msg.includes('too many operations in txn request')) return invalid(STORE_ERROR.txnInvalid, `${msg} (etcd's --max-txn-ops)`, 'txn');
-  if (msg.includes('request is too large')) return invalid(STORE_ERROR.valueInvalid, `${msg} (etcd's --max-request-bytes)`, 'value');
+  if (msg.includes('request is too large') || msg.includes('message larger than max')) {
+    return invalid(STORE_ERROR.valueInvalid, `the request is larger than etcd accepts (its --max-request-bytes, default 1.5 MiB): ${msg}`, 'value');
+  }
   if (err instanceof GRPCDeadlineExceededError) {
     return unreachable(`etcd did not answer within ${store.requestTimeoutMs} ms (a write may or may not have been applied): ${msg}`, err);
   }

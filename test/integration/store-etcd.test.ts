@@ -85,6 +85,33 @@ describe('etcd backend: encoding', () => {
   });
 });
 
+describe('etcd backend: etcd limits', () => {
+  test("a txn beyond etcd's --max-txn-ops or --max-request-bytes is refused as invalid, and changes nothing", async () => {
+    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-limits` });
+    try {
+      const r0 = await store.revision();
+      const many = Array.from({ length: 129 }, (_, i) => ({ type: 'put' as const, key: `/k/${i}`, value: 'v' }));
+      await rejectsWithCode(store.txn({ compare: [], success: many }), 'STORE_TXN_INVALID');
+      const big = 'x'.repeat(1024 * 1024); // each value within the contract's 1 MiB, the request not within etcd's 1.5 MiB
+      await rejectsWithCode(
+        store.txn({ compare: [], success: [{ type: 'put', key: '/big/a', value: big }, { type: 'put', key: '/big/b', value: big }] }),
+        'STORE_VALUE_INVALID',
+      );
+      const over = 'x'.repeat(800 * 1024); // 1.6 MiB in all: past etcd's limit, within gRPC's
+      await rejectsWithCode(
+        store.txn({ compare: [], success: [{ type: 'put', key: '/big/a', value: over }, { type: 'put', key: '/big/b', value: over }] }),
+        'STORE_VALUE_INVALID',
+      );
+      assert.equal(await store.revision(), r0);
+      await store.put('/big/a', big); // one 1 MiB value is fine
+      assert.equal((await store.get('/big/a'))!.value.length, big.length);
+    } finally {
+      await store.deletePrefix('/');
+      await store.close();
+    }
+  });
+});
+
 describe('etcd backend: failures', () => {
   test('etcd killed: calls fail fast with STORE_UNREACHABLE, and work again once it is back', async () => {
     const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-down` });
