@@ -149,7 +149,7 @@ export const STORE_ERROR = {
   closed: 'STORE_CLOSED',
   io: 'STORE_IO',
   unreachable: 'STORE_UNREACHABLE',
-  endpointInvalid: 'STORE_ENDPOINT_INVALID',
+  optionInvalid: 'STORE_OPTION_INVALID',
   tlsInvalid: 'STORE_TLS_INVALID',
 } as const;
 

@@ -115,14 +115,14 @@ class EtcdStore implements Store {
 
   constructor(private readonly opts: EtcdStoreOptions) {
     if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0 || opts.endpoints.some((e) => !/^https?:\/\/[^/]+\/?$/.test(e))) {
-      throw invalid(STORE_ERROR.endpointInvalid, 'endpoints must be a non-empty list of http(s)://host:port URLs', 'endpoints');
+      throw invalid(STORE_ERROR.optionInvalid, 'endpoints must be a non-empty list of http(s)://host:port URLs', 'endpoints');
     }
     this.prefix = opts.prefix ?? ETCD_DEFAULTS.prefix;
     validatePrefix(this.prefix, { allowEmpty: true }, 'prefix');
     this.prefixBytes = utf8(this.prefix);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? ETCD_DEFAULTS.requestTimeoutMs;
     if (!Number.isInteger(this.requestTimeoutMs) || this.requestTimeoutMs < 1) {
-      throw invalid(STORE_ERROR.txnInvalid, 'requestTimeoutMs must be an integer ≥ 1', 'requestTimeoutMs');
+      throw invalid(STORE_ERROR.optionInvalid, 'requestTimeoutMs must be an integer ≥ 1', 'requestTimeoutMs');
     }
     const hosts = opts.endpoints.map((e) => e.replace(/\/$/, ''));
     this.client = new Etcd3({

@@ -67,6 +67,12 @@ describe('etcd backend: encoding', () => {
     assert.equal(leaseFromHex('ffffffffffffffff'), undefined, 'beyond int64');
   });
 
+  test('bad options are refused with STORE_OPTION_INVALID', async () => {
+    await rejectsWithCode(openEtcdStore({ endpoints: [] }), 'STORE_OPTION_INVALID');
+    await rejectsWithCode(openEtcdStore({ endpoints: ['127.0.0.1:2379'] }), 'STORE_OPTION_INVALID');
+    await rejectsWithCode(openEtcdStore({ endpoints: etcd.endpoints, requestTimeoutMs: 0 }), 'STORE_OPTION_INVALID');
+  });
+
   test('keys live under the prefix, and nothing outside it is seen', async () => {
     const a = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-a` });
     const b = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-b` });
