@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything Switchyard needs on Debian 12 (as root): the Debian packages
 # (nftables/libnftables for the firewall, iproute2/util-linux for tests and sandboxes,
-# dnsutils/iperf3/socat/dnsperf for tests and benchmarks), the npm packages, and builds.
+# dnsutils/iperf3/socat/dnsperf for tests and benchmarks, etcd-server for the cluster
+# store's tests and lab, openssl for their throwaway TLS certificates), the npm packages,
+# and builds.
 # Idempotent. Usage: scripts/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl)
+DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server openssl)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,6 +24,13 @@ if ((${#missing[@]})); then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Only the etcd binary is used: tests and the cluster lab start their own etcd with a
+    # private data dir and ports (test/helpers/etcd.ts). policy-rc.d above keeps the
+    # package's service from starting now; disabling the unit keeps it from starting at
+    # the next boot (systemctl edits the unit links offline too).
+    systemctl disable etcd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # `npm install` honours package-lock.json; `npm ci` is not used because npm 11 rejects

@@ -22,6 +22,8 @@
  * Errors are SwitchyardErrors with the codes in STORE_ERROR (documented in docs/STORE.md).
  */
 
+import type { SwitchyardError } from '../errors.js';
+
 export interface KeyValue {
   key: string;
   value: string;
@@ -87,6 +89,13 @@ export interface WatchEvent {
 export interface WatchOptions {
   /** Replay history from this revision (inclusive); absent or 0: only changes from now on. */
   fromRevision?: number;
+  /**
+   * Called at most once if the watch ends on its own after `watch()` returned; no events
+   * follow. etcd: the stream broke and the revision to resume from was compacted meanwhile
+   * (STORE_REVISION_COMPACTED): re-read the state and watch again from its revision + 1.
+   * The embedded backend never ends a watch this way. Default: a process warning.
+   */
+  onError?: (err: SwitchyardError) => void;
 }
 
 /** Receives the events of one revision at a time, in revision order. */
@@ -139,6 +148,9 @@ export const STORE_ERROR = {
   revisionCompacted: 'STORE_REVISION_COMPACTED',
   closed: 'STORE_CLOSED',
   io: 'STORE_IO',
+  unreachable: 'STORE_UNREACHABLE',
+  optionInvalid: 'STORE_OPTION_INVALID',
+  tlsInvalid: 'STORE_TLS_INVALID',
 } as const;
 
 /** Keys up to 1 KiB and values up to 1 MiB: within both LMDB's and etcd's request limits. */
