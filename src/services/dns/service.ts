@@ -25,16 +25,30 @@ export const RESOLVER_PORT = 53;
 const DEFAULT_TTL_S = 5;
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 1800;
 const DEFAULT_MAX_FORWARDS = 1024;
+const DEFAULT_MAX_FORWARDS_PER_SANDBOX = 64;
 const DEFAULT_TCP_IDLE_MS = 10_000;
+const DEFAULT_MAX_TCP_CLIENTS_PER_SANDBOX = 16;
+const DEFAULT_MAX_TCP_CLIENTS = 512;
 /** Round-robin counter wraps here (stays a small integer). */
 const ROTATION_MOD = 1 << 30;
+
+/** One DNS-over-TCP client connection. */
+interface TcpClient {
+  conn: net.Socket;
+  reader: FrameReader;
+  /** Whole queries read but not yet handled (from index `next` on): parked while the client is not reading our answers. */
+  queue: Buffer[];
+  next: number;
+  /** Closes the connection when no answer has reached the client for tcpIdleMs. */
+  idle: NodeJS.Timeout;
+}
 
 interface Attachment {
   sandboxId: string;
   nsPath: string;
   udp: dgram.Socket;
   tcp: net.Server;
-  clients: Set<net.Socket>;
+  clients: Set<TcpClient>;
   closed: boolean;
   /** false = parked: the sockets stay open and every query gets REFUSED (no user-defined network). */
   serving: boolean;
@@ -46,6 +60,10 @@ export class DnsService {
   private readonly directory: DnsDirectory;
   private readonly ttl: number;
   private readonly tcpIdleMs: number;
+  private readonly maxTcpClientsPerSandbox: number;
+  private readonly maxTcpClients: number;
+  private tcpClients = 0;
+  private tcpRefused = 0;
   private readonly log: (msg: string) => void;
   private readonly forwarder: Forwarder;
   private readonly attachments = new Map<string, Attachment>();
@@ -55,12 +73,31 @@ export class DnsService {
     this.directory = opts.directory;
     this.ttl = opts.localTtlSeconds ?? DEFAULT_TTL_S;
     this.tcpIdleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_MS;
+    this.maxTcpClientsPerSandbox = opts.maxTcpClientsPerSandbox ?? DEFAULT_MAX_TCP_CLIENTS_PER_SANDBOX;
+    this.maxTcpClients = opts.maxTcpClients ?? DEFAULT_MAX_TCP_CLIENTS;
     this.log = opts.log ?? (() => {});
     this.forwarder = new Forwarder({
       timeoutMs: opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       maxInFlight: opts.maxForwardsInFlight ?? DEFAULT_MAX_FORWARDS,
+      maxInFlightPerSandbox: opts.maxForwardsPerSandbox ?? DEFAULT_MAX_FORWARDS_PER_SANDBOX,
       log: this.log,
     });
+  }
+
+  /**
+   * DNS-over-TCP load, for tests and measurements: open client connections, connections
+   * closed at accept because a cap was reached, and answer bytes queued in user space
+   * (written to a client but not yet taken by its kernel socket).
+   */
+  tcpStats(): { clients: number; refused: number; queuedBytes: number } {
+    let queuedBytes = 0;
+    for (const att of this.attachments.values()) for (const c of att.clients) queuedBytes += c.conn.writableLength;
+    return { clients: this.tcpClients, refused: this.tcpRefused, queuedBytes };
+  }
+
+  /** Forwards in flight: all, or one sandbox's. */
+  forwardsInFlight(sandboxId?: string): number {
+    return sandboxId === undefined ? this.forwarder.forwardsInFlight : this.forwarder.inFlightFor(sandboxId);
   }
 
   /** Sandboxes currently served (parked ones are not). */
@@ -140,7 +177,7 @@ export class DnsService {
 
   private shut(att: Attachment): Promise<void> {
     att.closed = true;
-    for (const c of att.clients) c.destroy();
+    for (const c of [...att.clients]) c.conn.destroy();
     att.clients.clear();
     const udpClosed = new Promise<void>((resolve) => {
       try {
@@ -154,46 +191,101 @@ export class DnsService {
   }
 
   private onUdpQuery(att: Attachment, msg: Buffer, port: number, address: string): void {
+    // A datagram from port 0 (a raw socket can send one) cannot be answered: dgram's send()
+    // throws ERR_SOCKET_BAD_PORT for it, which would escape this handler and end the daemon.
+    if (port <= 0 || port > 65535) return;
     if (!att.serving) {
       const refused = rcodeResponse(msg, RCODE.REFUSED);
-      if (refused) att.udp.send(refused, port, address);
+      if (refused) this.sendUdp(att, refused, port, address);
       return;
     }
     const fast = this.tryFast(att, msg, 'udp');
     if (fast) {
-      att.udp.send(fast, port, address);
+      this.sendUdp(att, fast, port, address);
       return;
     }
     this.handle(att, msg, 'udp', (answer) => {
-      if (!att.closed) att.udp.send(answer, port, address);
+      if (!att.closed) this.sendUdp(att, answer, port, address);
     });
   }
 
+  /** A send error (the sandbox's namespace going away, EPERM from its own firewall) is the client's loss only. */
+  private sendUdp(att: Attachment, answer: Buffer, port: number, address: string): void {
+    att.udp.send(answer, port, address, ignoreSendError);
+  }
+
+  /**
+   * One DNS-over-TCP client (RFC 7766). Bounded on every side, since any process in the
+   * sandbox can open these:
+   * - at most maxTcpClientsPerSandbox connections per sandbox and maxTcpClients in all;
+   *   beyond, a new connection is closed at once (each one is a daemon fd);
+   * - back-pressure: while the client does not take our answers (write() returns false),
+   *   reading stops, so pipelined queries wait in the client's kernel socket, not in the
+   *   daemon's memory;
+   * - the idle timer counts from the last answer the kernel took, so a client that keeps
+   *   sending (or trickles one byte at a time) without reading is still closed after it.
+   */
   private onTcpClient(att: Attachment, conn: net.Socket): void {
-    if (att.closed) { conn.destroy(); return; }
-    att.clients.add(conn);
-    const reader = new FrameReader();
-    conn.setTimeout(this.tcpIdleMs, () => conn.destroy());
+    if (att.closed || att.clients.size >= this.maxTcpClientsPerSandbox || this.tcpClients >= this.maxTcpClients) {
+      this.tcpRefused++;
+      conn.on('error', () => {});
+      conn.destroy();
+      return;
+    }
+    const client: TcpClient = {
+      conn,
+      reader: new FrameReader(),
+      queue: [],
+      next: 0,
+      idle: setTimeout(() => conn.destroy(), this.tcpIdleMs),
+    };
+    att.clients.add(client);
+    this.tcpClients++;
     conn.on('data', (chunk) => {
-      // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
-      for (const msg of reader.push(chunk)) {
-        if (!att.serving) {
-          const refused = rcodeResponse(msg, RCODE.REFUSED);
-          if (refused) conn.write(frame(refused));
-          continue;
-        }
-        const fast = this.tryFast(att, msg, 'tcp');
-        if (fast) {
-          conn.write(frame(fast));
-          continue;
-        }
-        this.handle(att, msg, 'tcp', (answer) => {
-          if (!conn.destroyed) conn.write(frame(answer));
-        });
-      }
+      for (const msg of client.reader.push(chunk)) client.queue.push(msg);
+      this.serveTcp(att, client);
     });
+    conn.on('drain', () => this.serveTcp(att, client));
     conn.on('error', () => conn.destroy());
-    conn.on('close', () => att.clients.delete(conn));
+    conn.on('close', () => {
+      clearTimeout(client.idle);
+      client.queue = [];
+      if (att.clients.delete(client)) this.tcpClients--;
+    });
+  }
+
+  /** Answers queued queries until the client stops taking answers; reads again once it has caught up. */
+  private serveTcp(att: Attachment, client: TcpClient): void {
+    const { conn } = client;
+    // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
+    while (client.next < client.queue.length && !conn.writableNeedDrain && !conn.destroyed) {
+      const msg = client.queue[client.next++]!;
+      if (!att.serving) {
+        const refused = rcodeResponse(msg, RCODE.REFUSED);
+        if (refused) this.writeTcp(client, refused);
+        continue;
+      }
+      const fast = this.tryFast(att, msg, 'tcp');
+      if (fast) {
+        this.writeTcp(client, fast);
+        continue;
+      }
+      this.handle(att, msg, 'tcp', (answer) => this.writeTcp(client, answer));
+    }
+    if (client.next === client.queue.length) {
+      client.queue = [];
+      client.next = 0;
+    }
+    if (conn.destroyed) return;
+    if (conn.writableNeedDrain || client.queue.length > 0) conn.pause();
+    else if (conn.isPaused()) conn.resume();
+  }
+
+  private writeTcp(client: TcpClient, answer: Buffer): void {
+    if (client.conn.destroyed) return;
+    client.conn.write(frame(answer), (err) => {
+      if (!err) client.idle.refresh();
+    });
   }
 
   /** The hot path (fast-answer.ts); null sends the query down the general path. */
@@ -246,8 +338,10 @@ export class DnsService {
       return;
     }
     const udpLimit = responseLimit(query, 'udp');
-    void this.forwarder.forward({ query: msg, transport, udpLimit, upstreams, nsPath: att.nsPath }).then((answer) => {
+    void this.forwarder.forward({ query: msg, transport, udpLimit, upstreams, sandboxId: att.sandboxId, nsPath: att.nsPath }).then((answer) => {
       if (answer) send(answer);
     });
   }
 }
+
+function ignoreSendError(): void {}
