@@ -296,6 +296,29 @@ test('embedded DNS limits: one hostile sandbox cannot exhaust the service for th
       });
     });
 
+    await t.test('H5: a sandbox pipelining over TCP gets at most its query budget a second; another is answered meanwhile', async (tt) => {
+      await withService({ tcpQueriesPerSecond: 500 }, async () => {
+        const busy = await tcpConnect(nsA);
+        const reader = new FrameReader();
+        let answered = 0;
+        busy.on('data', (d) => (answered += reader.push(d).length));
+        const one = frame(query('web', 4));
+        busy.write(Buffer.concat(Array.from({ length: 5000 }, () => one)));
+        const t0 = Date.now();
+        await sleep(1000);
+        const inOneSecond = answered;
+        const allowed = 500 + 500 * ((Date.now() - t0) / 1000) + 1; // the burst, then the rate
+        const b0 = Date.now();
+        const fromB = await askTcp(nsB, 'web');
+        const bMs = Date.now() - b0;
+        busy.destroy();
+        tt.diagnostic(`A: ${inOneSecond} answers in ${b0 - t0} ms (budget 500/s, burst 500: at most ${Math.floor(allowed)}); B answered in ${bMs} ms`);
+        assert.ok(inOneSecond >= 500 && inOneSecond <= allowed, `A's answers in ${b0 - t0} ms: ${inOneSecond}, allowed ${allowed}`);
+        assert.deepEqual(datas(fromB), ['10.10.0.2']);
+        assert.ok(bMs < 500, `B waited ${bMs} ms`);
+      });
+    });
+
     await t.test('H5: the idle timer is not kept alive by the client\'s own sending; a client that reads its answers stays', async () => {
       await withService({ tcpIdleTimeoutMs: 1000 }, async () => {
         const trickler = await tcpConnect(nsA);

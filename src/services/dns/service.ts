@@ -13,10 +13,12 @@ import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import { SwitchyardError } from '../../errors.js';
 import { closeSocketFd, openSocketInNetns } from '../../kernel/netns.js';
+import { SOL_SOCKET, SO_SNDBUF, setsockoptInt } from '../../kernel/libc.js';
 import { resolveQuery, responseLimit, type Transport } from './answer.js';
 import { fastAnswer, type FastAnswerContext } from './fast-answer.js';
 import { Forwarder } from './forwarder.js';
 import { FrameReader, frame } from './tcp-framing.js';
+import { TokenBucket } from './token-bucket.js';
 import type { DnsDirectory, DnsServiceOptions } from './types.js';
 import { RCODE, rcodeResponse } from './wire.js';
 
@@ -29,6 +31,15 @@ const DEFAULT_MAX_FORWARDS_PER_SANDBOX = 64;
 const DEFAULT_TCP_IDLE_MS = 10_000;
 const DEFAULT_MAX_TCP_CLIENTS_PER_SANDBOX = 16;
 const DEFAULT_MAX_TCP_CLIENTS = 512;
+const DEFAULT_TCP_QUERIES_PER_SECOND = 4000;
+/** Queries answered per TCP connection per event-loop turn, so that one busy connection cannot hold the loop. */
+const TCP_BATCH = 64;
+/**
+ * Kernel send buffer of accepted DNS-over-TCP connections (inherited from the listener): room
+ * for the largest answer (64 KiB) and a few more, instead of up to tcp_wmem's 4 MiB of
+ * answers queued in the kernel for a client that does not read.
+ */
+const TCP_SNDBUF = 128 * 1024;
 /** Round-robin counter wraps here (stays a small integer). */
 const ROTATION_MOD = 1 << 30;
 
@@ -41,6 +52,8 @@ interface TcpClient {
   next: number;
   /** Closes the connection when no answer has reached the client for tcpIdleMs. */
   idle: NodeJS.Timeout;
+  /** A later serveTcp is already arranged (batch limit or query budget reached). */
+  wake: NodeJS.Timeout | NodeJS.Immediate | null;
 }
 
 interface Attachment {
@@ -54,6 +67,8 @@ interface Attachment {
   serving: boolean;
   /** Reused for every fast-path query (keeps the hot path free of per-query objects). */
   fast: FastAnswerContext;
+  /** DNS-over-TCP queries per second for this sandbox, all its connections together. */
+  tcpBudget: TokenBucket;
 }
 
 export class DnsService {
@@ -62,6 +77,7 @@ export class DnsService {
   private readonly tcpIdleMs: number;
   private readonly maxTcpClientsPerSandbox: number;
   private readonly maxTcpClients: number;
+  private readonly tcpQueriesPerSecond: number;
   private tcpClients = 0;
   private tcpRefused = 0;
   private readonly log: (msg: string) => void;
@@ -75,6 +91,7 @@ export class DnsService {
     this.tcpIdleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_MS;
     this.maxTcpClientsPerSandbox = opts.maxTcpClientsPerSandbox ?? DEFAULT_MAX_TCP_CLIENTS_PER_SANDBOX;
     this.maxTcpClients = opts.maxTcpClients ?? DEFAULT_MAX_TCP_CLIENTS;
+    this.tcpQueriesPerSecond = opts.tcpQueriesPerSecond ?? DEFAULT_TCP_QUERIES_PER_SECOND;
     this.log = opts.log ?? (() => {});
     this.forwarder = new Forwarder({
       timeoutMs: opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
@@ -133,15 +150,26 @@ export class DnsService {
       closeSocketFd(udpFd);
       throw err;
     }
+    try {
+      setsockoptInt(tcpFd, SOL_SOCKET, SO_SNDBUF, TCP_SNDBUF);
+    } catch (err) {
+      closeSocketFd(udpFd);
+      closeSocketFd(tcpFd);
+      throw err;
+    }
     const att: Attachment = {
       sandboxId, nsPath, clients: new Set(), closed: false, serving: false,
       fast: { directory: this.directory, sandboxId, transport: 'udp', rotation: 0, ttl: this.ttl },
+      tcpBudget: new TokenBucket(this.tcpQueriesPerSecond, this.tcpQueriesPerSecond, performance.now()),
       udp: dgram.createSocket('udp4'),
       tcp: net.createServer({ noDelay: true }),
     };
     att.udp.on('message', (msg, rinfo) => this.onUdpQuery(att, msg, rinfo.port, rinfo.address));
     att.udp.on('error', (err) => this.log(`dns: sandbox ${sandboxId}: udp: ${err.message}`));
     att.udp.bind({ fd: udpFd });
+    // Beyond the per-sandbox cap Node closes a new connection itself, before making a socket object of it.
+    att.tcp.maxConnections = this.maxTcpClientsPerSandbox;
+    att.tcp.on('drop', () => this.tcpRefused++);
     att.tcp.on('connection', (conn) => this.onTcpClient(att, conn));
     att.tcp.on('error', (err) => this.log(`dns: sandbox ${sandboxId}: tcp: ${err.message}`));
     att.tcp.listen({ fd: tcpFd });
@@ -223,7 +251,10 @@ export class DnsService {
    *   reading stops, so pipelined queries wait in the client's kernel socket, not in the
    *   daemon's memory;
    * - the idle timer counts from the last answer the kernel took, so a client that keeps
-   *   sending (or trickles one byte at a time) without reading is still closed after it.
+   *   sending (or trickles one byte at a time) without reading is still closed after it;
+   * - at most TCP_BATCH queries per connection per event-loop turn, and tcpQueriesPerSecond
+   *   per sandbox: a client with a huge receive buffer cannot make the daemon answer
+   *   pipelined queries as fast as the CPU allows.
    */
   private onTcpClient(att: Attachment, conn: net.Socket): void {
     if (att.closed || att.clients.size >= this.maxTcpClientsPerSandbox || this.tcpClients >= this.maxTcpClients) {
@@ -238,27 +269,46 @@ export class DnsService {
       queue: [],
       next: 0,
       idle: setTimeout(() => conn.destroy(), this.tcpIdleMs),
+      wake: null,
     };
     att.clients.add(client);
     this.tcpClients++;
     conn.on('data', (chunk) => {
       for (const msg of client.reader.push(chunk)) client.queue.push(msg);
-      this.serveTcp(att, client);
+      if (!client.wake) this.serveTcp(att, client);
     });
-    conn.on('drain', () => this.serveTcp(att, client));
+    conn.on('drain', () => {
+      if (!client.wake) this.serveTcp(att, client);
+    });
     conn.on('error', () => conn.destroy());
     conn.on('close', () => {
       clearTimeout(client.idle);
+      if (client.wake) {
+        clearTimeout(client.wake as NodeJS.Timeout);
+        clearImmediate(client.wake as NodeJS.Immediate);
+        client.wake = null;
+      }
       client.queue = [];
       if (att.clients.delete(client)) this.tcpClients--;
     });
   }
 
-  /** Answers queued queries until the client stops taking answers; reads again once it has caught up. */
+  /**
+   * Answers queued queries until the client stops taking answers, the batch is done or the
+   * sandbox's TCP query budget is spent; reads again once everything queued is answered.
+   */
   private serveTcp(att: Attachment, client: TcpClient): void {
+    client.wake = null;
     const { conn } = client;
+    if (conn.destroyed) return;
+    let waitMs = 0;
+    let n = 0;
+    conn.cork(); // one writev for the batch, not one send() per answer
     // RFC 7766 §6.2.1.1: pipelined queries are answered as each is ready, in any order.
-    while (client.next < client.queue.length && !conn.writableNeedDrain && !conn.destroyed) {
+    while (client.next < client.queue.length && !conn.writableNeedDrain && n < TCP_BATCH) {
+      waitMs = att.tcpBudget.take(performance.now());
+      if (waitMs > 0) break;
+      n++;
       const msg = client.queue[client.next++]!;
       if (!att.serving) {
         const refused = rcodeResponse(msg, RCODE.REFUSED);
@@ -272,13 +322,19 @@ export class DnsService {
       }
       this.handle(att, msg, 'tcp', (answer) => this.writeTcp(client, answer));
     }
+    conn.uncork();
     if (client.next === client.queue.length) {
       client.queue = [];
       client.next = 0;
     }
     if (conn.destroyed) return;
-    if (conn.writableNeedDrain || client.queue.length > 0) conn.pause();
-    else if (conn.isPaused()) conn.resume();
+    if (client.queue.length === 0 && !conn.writableNeedDrain) {
+      if (conn.isPaused()) conn.resume();
+      return;
+    }
+    conn.pause();
+    if (conn.writableNeedDrain) return; // 'drain' carries on
+    client.wake = waitMs > 0 ? setTimeout(() => this.serveTcp(att, client), waitMs) : setImmediate(() => this.serveTcp(att, client));
   }
 
   private writeTcp(client: TcpClient, answer: Buffer): void {

@@ -63,5 +63,7 @@ export interface DnsServiceOptions {
   maxTcpClientsPerSandbox?: number;
   /** DNS-over-TCP connections across all sandboxes. Default 512. */
   maxTcpClients?: number;
+  /** DNS-over-TCP queries answered per second for one sandbox (all its connections); beyond, reading pauses. Default 4000. */
+  tcpQueriesPerSecond?: number;
   log?: (msg: string) => void;
 }
