@@ -307,7 +307,7 @@ test('embedded DNS limits: one hostile sandbox cannot exhaust the service for th
         const t0 = Date.now();
         await sleep(1000);
         const inOneSecond = answered;
-        const allowed = 500 + 500 * ((Date.now() - t0) / 1000) + 1; // the burst, then the rate
+        const allowed = 500 + 500 * ((Date.now() - t0) / 1000) + 8; // the burst, then the rate (+ clock rounding)
         const b0 = Date.now();
         const fromB = await askTcp(nsB, 'web');
         const bMs = Date.now() - b0;
