@@ -237,9 +237,13 @@ export class DnsService {
     });
   }
 
-  /** A send error (the sandbox's namespace going away, EPERM from its own firewall) is the client's loss only. */
+  /**
+   * No callback: dgram then sends synchronously with no completion to schedule (the hot
+   * path). A send error (the namespace going away, EPERM from the sandbox's own firewall)
+   * reaches the socket's 'error' listener, which logs it.
+   */
   private sendUdp(att: Attachment, answer: Buffer, port: number, address: string): void {
-    att.udp.send(answer, port, address, ignoreSendError);
+    att.udp.send(answer, port, address);
   }
 
   /**
@@ -399,5 +403,3 @@ export class DnsService {
     });
   }
 }
-
-function ignoreSendError(): void {}
