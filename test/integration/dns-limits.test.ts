@@ -19,7 +19,7 @@ import { DnsService } from '../../src/services/dns/index.js';
 import type { DnsDirectory, DnsServiceOptions, UpstreamSet } from '../../src/services/dns/types.js';
 import { openSocketInNetns, warmThreadpool } from '../../src/kernel/netns.js';
 import { FrameReader, frame } from '../../src/services/dns/tcp-framing.js';
-import { assertNoLeaks, makeNs, removeNs, waitFor, type TestNs } from '../helpers/netns.js';
+import { assertNoLeaks, makeNs, removeNs, sh, waitFor, type TestNs } from '../helpers/netns.js';
 
 const RD = dnsPacket.RECURSION_DESIRED;
 const query = (name: string, id = 1): Buffer => dnsPacket.encode({ type: 'query', id, flags: RD, questions: [{ type: 'A', name }] });
@@ -280,6 +280,10 @@ test('embedded DNS limits: one hostile sandbox cannot exhaust the service for th
           const b = new UdpClient(nsB);
           assert.equal(rcodeOf((await b.ask('web', 5))!), 'NOERROR');
           b.close();
+          // The service's end of the connection has a fixed 128 KiB send buffer (the kernel
+          // doubles it: tb262144), inherited from the listener, not tcp_wmem's autotuned 4 MiB.
+          const ss = sh('nsenter', [`--net=${nsA.path}`, '--', 'ss', '-tmnH', 'state', 'established', 'sport', '=', ':53']).stdout;
+          assert.match(ss, /skmem:\([^)]*\btb262144\b/, ss);
           await sleep(Math.max(0, 2500 - (Date.now() - t0))); // the service has long read all it would without back-pressure
           const queuedWhileFlooded = maxQueued;
           tt.diagnostic(`at most ${(queuedWhileFlooded / 1024).toFixed(0)} KiB queued in the service in the first ${Date.now() - t0} ms`);
