@@ -10,6 +10,22 @@ import type { EndpointRecord } from './types.js';
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 
+/** No upstream at all: every forward gets SERVFAIL at once. */
+const NO_UPSTREAMS: UpstreamSet = Object.freeze({ servers: [], fromSandboxNs: false });
+
+/**
+ * Every endpoint of the sandbox (of the sandbox whose namespace it shares, in container
+ * mode) is on an --internal network. Such a sandbox has no way out, DNS included: the
+ * embedded DNS never forwards its queries from the daemon's namespace (Docker skips
+ * host-namespace upstreams for it too).
+ */
+export function internalOnly(ctx: EngineContext, sandboxId: string): boolean {
+  const sb = ctx.state.sandboxes.get(sandboxId);
+  const owner = sb?.networkMode.startsWith('container:') ? sb.networkMode.slice('container:'.length) : sandboxId;
+  const eps = ctx.state.endpointsOfSandbox(owner);
+  return eps.length > 0 && eps.every((e) => ctx.state.networks.get(e.networkId)?.internal === true);
+}
+
 interface AskerNetwork {
   netId: string;
   netName: string;
@@ -20,6 +36,10 @@ export class EngineDnsDirectory implements DnsDirectory {
   private readonly index = new Map<string, Map<string, EndpointRecord[]>>();
   /** Per asking sandbox, its user-defined networks: every query needs them, they change only with the state. */
   private readonly askers = new Map<string, AskerNetwork[]>();
+  /** Per asking sandbox, whether it is internal-only (see internalOnly). */
+  private readonly closedIn = new Map<string, boolean>();
+  /** The host-namespace-free version of each upstream set handed to an internal-only sandbox. */
+  private readonly withoutHost = new WeakMap<UpstreamSet, UpstreamSet>();
 
   constructor(private readonly ctx: EngineContext) {}
 
@@ -28,6 +48,7 @@ export class EngineDnsDirectory implements DnsDirectory {
     if (this.generation === this.ctx.state.generation) return;
     this.index.clear();
     this.askers.clear();
+    this.closedIn.clear();
     this.generation = this.ctx.state.generation;
   }
 
@@ -92,7 +113,30 @@ export class EngineDnsDirectory implements DnsDirectory {
     return null;
   }
 
+  /**
+   * The sandbox's upstreams, except that an internal-only sandbox keeps only servers dialled
+   * from its own namespace (explicit --dns, which it can reach only on its internal
+   * networks): never the host's resolvers, dialled from the daemon's namespace.
+   */
   upstreams(sandboxId: string): UpstreamSet {
-    return this.ctx.upstreams.get(sandboxId) ?? { servers: [], fromSandboxNs: false };
+    const set = this.ctx.upstreams.get(sandboxId);
+    if (!set) return NO_UPSTREAMS;
+    if (set.fromSandboxNs || set.servers.length === 0 || !this.isInternalOnly(sandboxId)) return set;
+    let closed = this.withoutHost.get(set);
+    if (!closed) {
+      closed = { servers: [], fromSandboxNs: false, ...(set.userNdots !== undefined ? { userNdots: set.userNdots } : {}) };
+      this.withoutHost.set(set, closed);
+    }
+    return closed;
+  }
+
+  private isInternalOnly(sandboxId: string): boolean {
+    this.sync();
+    let v = this.closedIn.get(sandboxId);
+    if (v === undefined) {
+      v = internalOnly(this.ctx, sandboxId);
+      this.closedIn.set(sandboxId, v);
+    }
+    return v;
   }
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineContext } from './context.js';
 import type { SandboxRecord } from './types.js';
+import { internalOnly } from './dns-directory.js';
 import { linkRecords, parseResolvConf, renderHostname, renderHosts, renderResolvConf, type LinkTarget } from '../model/etc-files.js';
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
@@ -100,6 +101,7 @@ export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
     dnsSearch: sb.dns.search,
     dnsOptions: sb.dns.options,
     ipv6,
+    internalOnly: internalOnly(ctx, sb.id),
   });
   writeInPlace(resolvFile, resolv.text);
   ctx.upstreams.set(sb.id, {

@@ -153,6 +153,11 @@ export interface ResolvConfInput {
   readonly dnsOptions?: readonly string[];
   /** The sandbox has IPv6: keeps IPv6 nameservers in legacy mode. */
   readonly ipv6?: boolean;
+  /**
+   * Every endpoint is on an --internal network: no upstream reached from the host's
+   * namespace (internal mode), only explicit --dns servers, dialled from the sandbox's.
+   */
+  readonly internalOnly?: boolean;
 }
 
 export interface Upstream {
@@ -221,7 +226,9 @@ export function renderResolvConf(input: ResolvConfInput): ResolvConfResult {
     nameservers = [EMBEDDED_DNS_ADDRESS];
     upstreams = explicitDns.length > 0
       ? explicitDns.map((a) => ({ address: formatIp(a), fromHost: false }))
-      : input.host.nameservers.filter((t) => tryParseIp(t) !== undefined).map((t) => ({ address: formatIp(tryParseIp(t)!), fromHost: true }));
+      : input.internalOnly === true
+        ? []
+        : input.host.nameservers.filter((t) => tryParseIp(t) !== undefined).map((t) => ({ address: formatIp(tryParseIp(t)!), fromHost: true }));
     upstreams = upstreams.slice(0, MAX_UPSTREAMS);
     const ndotsFrom = hasNdots(options) ? (overrides.includes('options') ? 'override' : 'host') : 'internal';
     // The embedded DNS answers single-label names itself, so ndots:0 avoids the search

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/netns.js';
+import dnsPacket from 'dns-packet';
 import { parseResolvConf } from '../../src/model/etc-files.js';
 
 interface InspectedSandbox {
@@ -348,6 +349,63 @@ describe('embedded DNS (e2e)', () => {
     assert.deepEqual(up.take(), []);
   });
 
+  test('internal means no way out: an internal-only sandbox never reaches the host\'s resolvers (H4)', async (t) => {
+    // The daemon forwards a sandbox without --dns to the host's resolv.conf servers, from its
+    // own namespace. The test's upstream takes the host resolver's address inside the test's
+    // host namespace (on its lo), so those forwards stay in namespaces made here.
+    const hostResolver = parseResolvConf(fs.readFileSync('/etc/resolv.conf', 'utf8')).nameservers.find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
+    if (!hostResolver) return t.skip('no IPv4 nameserver in /etc/resolv.conf');
+    if (!hostResolver.startsWith('127.')) d.onHost('ip', ['addr', 'add', `${hostResolver}/32`, 'dev', 'lo']);
+    const hostUp = await Upstream.start(d, hostResolver);
+    try {
+      // Control: a sandbox with a way out forwards to the host's resolver.
+      run('hopen', ['--network', 'dnet']);
+      assert.match(d.cli(['exec', 'hopen', '--', 'cat', '/etc/resolv.conf']).stdout, new RegExp(`# ExtServers: \\[host\\(${hostResolver.replace(/\./g, '\\.')}\\)\\]`));
+      assert.deepEqual(dig('hopen', ['ext.example', 'A']).answers, ['198.51.100.7']);
+      assert.deepEqual(hostUp.take(), ['udp A ext.example'], 'control: the host resolver sees a non-internal sandbox\'s query');
+
+      d.cli(['network', 'create', '--internal', '--subnet', '10.92.0.0/24', '--gateway', '10.92.0.1', 'dint']);
+      run('hin1', ['--network', 'dint']);
+      run('hin2', ['--network', 'dint']);
+      assert.match(d.cli(['exec', 'hin1', '--', 'cat', '/etc/resolv.conf']).stdout, /# ExtServers: \[\]/);
+      for (const proto of ['+notcp', '+tcp']) {
+        const r = dig('hin1', [proto, 'ext.example', 'A']);
+        assert.equal(r.status, 'SERVFAIL', `${proto}: ${r.raw}`);
+        assert.ok(r.ms < 1000, `${proto}: SERVFAIL after ${r.ms} ms`);
+      }
+      assert.deepEqual(hostUp.take(), [], 'the host resolver never sees an internal sandbox\'s query');
+      assert.deepEqual(a('hin1', 'hin2'), [ipOf('hin2', 'dint')], 'internal names still resolve');
+
+      // Connected to a network with a way out, it forwards again; disconnected, it stops.
+      d.cli(['network', 'connect', 'dnet', 'hin1']);
+      assert.deepEqual(dig('hin1', ['ext.example', 'A']).answers, ['198.51.100.7']);
+      assert.deepEqual(hostUp.take(), ['udp A ext.example']);
+      d.cli(['network', 'disconnect', 'dnet', 'hin1']);
+      assert.equal(dig('hin1', ['ext.example', 'A']).status, 'SERVFAIL');
+      assert.deepEqual(hostUp.take(), []);
+
+      // Explicit --dns is dialled from the sandbox's namespace: a server outside the internal
+      // network is unreachable from there, one on it answers.
+      run('hin3', ['--network', 'dint', '--dns', UPSTREAM_IP]);
+      assert.equal(dig('hin3', ['ext.example', 'A']).status, 'SERVFAIL');
+      assert.deepEqual(up.take(), [], 'a --dns server outside the internal network is not reached');
+      const inside = await Upstream.start(d, '10.92.0.1');
+      try {
+        run('hin4', ['--network', 'dint', '--dns', '10.92.0.1']);
+        assert.deepEqual(dig('hin4', ['ext.example', 'A']).answers, ['198.51.100.7'], 'a --dns server on the internal network answers');
+        assert.deepEqual(inside.take(), ['udp A ext.example']);
+      } finally {
+        await inside.stop();
+      }
+      assert.deepEqual(hostUp.take(), []);
+      d.cli(['rm', '-f', 'hopen', 'hin1', 'hin2', 'hin3', 'hin4']);
+      d.cli(['network', 'rm', 'dint']);
+    } finally {
+      await hostUp.stop();
+      if (!hostResolver.startsWith('127.')) d.onHost('ip', ['addr', 'del', `${hostResolver}/32`, 'dev', 'lo'], { allowFail: true });
+    }
+  });
+
   test('sockets: 127.0.0.11:53 owned by the daemon; stop and rm close them', async () => {
     const pid = d.proc.pid!;
     const fds = () => fs.readdirSync(`/proc/${pid}/fd`).length;
@@ -378,6 +436,13 @@ describe("embedded DNS with the daemon's --dns (e2e)", () => {
   let up: Upstream;
   const UPSTREAM_IP = '10.98.0.1';
 
+  const nsOf = (name: string): string => (JSON.parse(d.cli(['inspect', name]).stdout)[0] as InspectedSandbox).NetworkSettings.SandboxKey;
+  const digIn = (ns: string, args: string[]): DigResult => {
+    const t0 = Date.now();
+    const r = d.inSandbox(ns, 'dig', ['@127.0.0.11', '+tries=1', '+time=3', ...args], { allowFail: true, timeoutMs: 10_000 });
+    return parseDig(r.stdout, Date.now() - t0);
+  };
+
   before(async () => {
     d = await startDaemon({ tag: 'dnsd', args: ['--dns', UPSTREAM_IP] });
     d.cli(['network', 'create', '--subnet', '10.98.0.0/24', '--gateway', UPSTREAM_IP, 'dnet']);
@@ -399,5 +464,45 @@ describe("embedded DNS with the daemon's --dns (e2e)", () => {
     const big = parseDig(d.cli(['exec', 'x1', '--', 'dig', '+tries=1', '+time=3', 'big.example', 'A']).stdout, 0);
     assert.equal(big.answers.length, 40);
     assert.deepEqual(up.take(), ['udp A big.example', 'tcp A big.example']);
+  });
+
+  test('an --internal sandbox forwards to the daemon-wide --dns from its own namespace: no crash, SERVFAIL at once', () => {
+    // Before the fix the forwarder ignored the connect error (ENETUNREACH: an internal
+    // network has no route out) and called send() on the unconnected socket, which threw
+    // ERR_SOCKET_BAD_PORT out of a callback and killed the daemon.
+    d.cli(['network', 'create', '--internal', '--subnet', '10.93.0.0/24', 'inet']);
+    d.cli(['run', '-d', '--name', 'i1', '--network', 'inet', '--', 'sleep', 'infinity']);
+    d.cli(['run', '-d', '--name', 'i2', '--network', 'inet', '--', 'sleep', 'infinity']);
+    const ns = nsOf('i1');
+    for (const proto of ['+notcp', '+tcp']) {
+      const r = digIn(ns, [proto, 'ext.example', 'A']);
+      assert.equal(r.status, 'SERVFAIL', `${proto}: ${r.raw}`);
+      assert.ok(r.ms < 1500, `${proto}: SERVFAIL after ${r.ms} ms`);
+      assert.equal(d.proc.exitCode, null, `the daemon is alive after a ${proto} forward from an internal sandbox:\n${d.log().slice(-2000)}`);
+    }
+    assert.deepEqual(up.take(), [], 'nothing reached the upstream, which is outside the internal network');
+    const i2 = JSON.parse(d.cli(['inspect', 'i2']).stdout)[0].NetworkSettings.Networks['inet'].IPAddress as string;
+    assert.deepEqual(digIn(ns, ['i2', 'A']).answers, [i2], 'internal names still resolve');
+    assert.deepEqual(parseDig(d.cli(['exec', 'x1', '--', 'dig', '+tries=1', '+time=3', 'ext.example', 'A']).stdout, 0).answers, ['198.51.100.7'], 'others are still served');
+    up.take();
+  });
+
+  test('a UDP query from source port 0 (raw socket in a sandbox) is dropped, not a crash', () => {
+    // A sandbox with CAP_NET_RAW (Docker's default set has it) can send a datagram from port 0;
+    // answering it threw ERR_SOCKET_BAD_PORT from the message handler.
+    d.cli(['run', '-d', '--name', 'raw1', '--network', 'dnet', '--', 'sleep', 'infinity']);
+    const ns = nsOf('raw1');
+    const query = dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'raw1' }] });
+    const udp = Buffer.alloc(8);
+    udp.writeUInt16BE(0, 0);
+    udp.writeUInt16BE(53, 2);
+    udp.writeUInt16BE(8 + query.length, 4);
+    udp.writeUInt16BE(0, 6); // no checksum (allowed over IPv4)
+    const py = 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_UDP)\ns.sendto(bytes.fromhex(sys.argv[1]),("127.0.0.11",0))';
+    for (const payload of [query, Buffer.from('junk-junk-junk')]) {
+      d.inSandbox(ns, 'python3', ['-c', py, Buffer.concat([udp, payload]).toString('hex')]);
+    }
+    assert.equal(d.proc.exitCode, null, 'the daemon is alive');
+    assert.deepEqual(digIn(ns, ['raw1', 'A']).answers, [JSON.parse(d.cli(['inspect', 'raw1']).stdout)[0].NetworkSettings.Networks['dnet'].IPAddress]);
   });
 });

@@ -50,9 +50,20 @@ export interface DnsServiceOptions {
   upstreamTimeoutMs?: number;
   /** Forwards in flight across all sandboxes; beyond it, REFUSED at once. Default 1024 (Docker's limit). */
   maxForwardsInFlight?: number;
+  /** Forwards in flight for any one sandbox; beyond it, that sandbox gets REFUSED at once. Default 64. */
+  maxForwardsPerSandbox?: number;
   /** TTL of local answers, in seconds. Default 5 (see docs/DNS.md "TTL"). */
   localTtlSeconds?: number;
-  /** An idle DNS-over-TCP client connection is closed after this. Default 10 000 ms. */
+  /**
+   * A DNS-over-TCP client connection is closed when no answer has reached it for this long
+   * (its own sending does not count). Default 10 000 ms.
+   */
   tcpIdleTimeoutMs?: number;
+  /** DNS-over-TCP connections per sandbox; a new one beyond is closed at once. Default 16. */
+  maxTcpClientsPerSandbox?: number;
+  /** DNS-over-TCP connections across all sandboxes. Default 512. */
+  maxTcpClients?: number;
+  /** DNS-over-TCP queries answered per second for one sandbox (all its connections); beyond, reading pauses. Default 4000. */
+  tcpQueriesPerSecond?: number;
   log?: (msg: string) => void;
 }

@@ -49,6 +49,26 @@ export function firstQuestionEnd(msg: Buffer): number {
 }
 
 /**
+ * Whether `reply` carries the same single question as `query` (RFC 5452 §9.1): same QNAME
+ * (ASCII case-insensitive, as resolvers that randomise case expect), QTYPE and QCLASS. Both
+ * must hold exactly one question written without compression, as a query's is.
+ */
+export function sameQuestion(query: Buffer, reply: Buffer): boolean {
+  const end = firstQuestionEnd(query);
+  if (end < 0 || reply.length < end || reply.readUInt16BE(4) !== 1 || query.readUInt16BE(4) !== 1) return false;
+  if (firstQuestionEnd(reply) !== end) return false;
+  const nameEnd = end - 4;
+  for (let i = HEADER_BYTES; i < nameEnd; i++) {
+    let a = query[i]!;
+    let b = reply[i]!;
+    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (a !== b) return false;
+  }
+  return query.compare(reply, nameEnd, end, nameEnd, end) === 0;
+}
+
+/**
  * A header-only-plus-question answer with `rcode`, built from the raw query so that even
  * a message we cannot decode gets an answer (FORMERR, SERVFAIL, REFUSED) instead of a
  * client timeout. Returns null when the input is not even a header.
