@@ -17,6 +17,7 @@ import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
+import { addUnservedRoutes } from './routes-unserved.js';
 import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
 
 export type { VersionInfo } from './routes-system.js';
@@ -58,6 +59,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addSystemRoutes(router, options.engine, options.version);
   addNetworkRoutes(router, options.engine);
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
+  addUnservedRoutes(router);
 
   const limits = {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
