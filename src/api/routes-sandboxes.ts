@@ -6,6 +6,7 @@
  */
 import type { Engine, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
+import { validateEndpointsConfig, validateInterfaceMac } from '../model/endpoint-settings.js';
 import { validateDnsSettings } from '../model/etc-files.js';
 import { sandboxInspectView, sandboxSummaryView } from './docker-views.js';
 import { boolQuery, empty, intQuery, json, objectBody, streamed, type RouteTable } from './http-context.js';
@@ -38,13 +39,11 @@ function checkFieldTypes(body: Record<string, unknown>): void {
   for (const f of BOOL_FIELDS) {
     if (present(f) && typeof body[f] !== 'boolean') throw invalid('BAD_FIELD', `${f} must be a boolean`, f);
   }
-  const eps = body['EndpointsConfig'];
-  if (present('EndpointsConfig')) {
-    if (typeof eps !== 'object' || Array.isArray(eps)) throw invalid('BAD_FIELD', 'EndpointsConfig must be an object of endpoint settings', 'EndpointsConfig');
-    for (const [k, v] of Object.entries(eps as Record<string, unknown>)) {
-      if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw invalid('BAD_FIELD', `EndpointsConfig.${k} must be an object`, `EndpointsConfig.${k}`);
-    }
-  }
+  if (typeof body['MacAddress'] === 'string' && body['MacAddress'] !== '') validateInterfaceMac(body['MacAddress'], 'MacAddress');
+  // The shape of every endpoint's settings (model/endpoint-settings.ts), replaced by the checked copy.
+  const eps = validateEndpointsConfig(body['EndpointsConfig']);
+  if (eps === undefined) delete body['EndpointsConfig'];
+  else body['EndpointsConfig'] = eps;
 }
 
 export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOptions): void {
