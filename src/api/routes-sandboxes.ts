@@ -99,7 +99,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
     routes.add('POST', `${base}/{id}/wait`, {
       longLived: true,
       async handle(ctx) {
-        const { exitCode } = await engine.waitSandbox(ctx.params['id']!);
+        const { exitCode } = await engine.waitSandbox(ctx.params['id']!, ctx.signal);
         return json(200, { StatusCode: exitCode });
       },
     });
@@ -128,7 +128,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
       const follow = boolQuery(ctx.query, 'follow');
       // Resolve both before the 200 goes out, so an unknown name is still a clean 404.
       const path = await engine.sandboxLogPath(ref);
-      const stopped = follow ? engine.waitSandbox(ref) : Promise.resolve();
+      const stopped = follow ? engine.waitSandbox(ref, ctx.signal) : Promise.resolve();
       stopped.catch(() => undefined); // a removed sandbox simply ends the stream
       ctx.res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
       ctx.res.flushHeaders();

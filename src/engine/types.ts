@@ -200,7 +200,8 @@ export interface Engine {
   listSandboxes(all: boolean): Promise<SandboxDetails[]>;
   inspectSandbox(ref: string): Promise<SandboxDetails>;
   /** Resolves when the sandbox is not running, with its exit code. */
-  waitSandbox(ref: string): Promise<{ exitCode: number }>;
+  /** `signal`: the caller left; the waiter is removed and the promise rejects. */
+  waitSandbox(ref: string, signal?: AbortSignal): Promise<{ exitCode: number }>;
   /** Path of the sandbox's combined stdout/stderr log file. */
   sandboxLogPath(ref: string): Promise<string>;
 
