@@ -46,6 +46,8 @@ export interface ApiServerOptions {
   maxConnections?: number;
   /** A client must send its request headers within this (default 10 s), else the connection is closed. */
   headersTimeoutMs?: number;
+  /** TLS listener: a handshake must finish within this (default 10 s; Node's own is 120 s). */
+  handshakeTimeoutMs?: number;
   /** Clock for `docker ps`-style status texts (tests pass a fixed one). */
   now?: () => Date;
 }
@@ -207,7 +209,7 @@ export interface ConnectionLimits {
   handshakeTimeoutMs: number;
 }
 
-export function connectionLimitsOf(o: { maxConnections?: number; headersTimeoutMs?: number }): ConnectionLimits {
+export function connectionLimitsOf(o: { maxConnections?: number; headersTimeoutMs?: number; handshakeTimeoutMs?: number }): ConnectionLimits {
   const headersTimeout = o.headersTimeoutMs ?? 10_000;
   return {
     maxConnections: o.maxConnections ?? 1024,
@@ -219,7 +221,7 @@ export function connectionLimitsOf(o: { maxConnections?: number; headersTimeoutM
       // How often Node checks those two timeouts (default 30 s would let a slow client stay 40 s).
       connectionsCheckingInterval: Math.min(1_000, headersTimeout),
     },
-    handshakeTimeoutMs: 10_000,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
   };
 }
 
