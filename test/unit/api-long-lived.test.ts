@@ -88,3 +88,22 @@ test('listener limits: 1024 connections, 10 s for headers, 10 s for a TLS handsh
   assert.equal(l.handshakeTimeoutMs, 10_000);
   assert.ok(l.http.connectionsCheckingInterval <= 1_000);
 });
+
+test('L7: the socket is bound under umask 0177 (0600 until the chmod to 0660), and the umask is restored', async () => {
+  const calls: (number | undefined)[] = [];
+  const real = process.umask.bind(process);
+  const before = real();
+  (process as { umask: (m?: number) => number }).umask = (m?: number) => {
+    calls.push(m);
+    return m === undefined ? real() : real(m);
+  };
+  const other = createApiServer({ engine, version: { version: '0' } });
+  try {
+    await other.listen(join(dir, 'umask.sock'));
+  } finally {
+    (process as { umask: (m?: number) => number }).umask = real;
+    await other.close();
+  }
+  assert.deepEqual(calls, [0o177, before], 'umask 0177 around bind, then the previous one back');
+  assert.equal(real(), before);
+});
