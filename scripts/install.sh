@@ -33,7 +33,13 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# `npm install` honours package-lock.json; `npm ci` is not used because npm 11 rejects
-# this lock file (it wants entries for other platforms' optional lmdb/msgpackr binaries).
-npm install --no-audit --no-fund --loglevel=error
+# `npm ci` installs exactly what package-lock.json pins (the lock lists every platform's
+# optional lmdb/msgpackr-extract binaries, so npm 10 and 11 both accept it, and a later
+# `npm install` leaves it unchanged). A node_modules that is a symlink is a tree shared
+# with another checkout (a git worktree): it is used as it is, never wiped.
+if [[ -L node_modules ]]; then
+  echo "install.sh: node_modules is a symlink to $(readlink node_modules); not reinstalling it" >&2
+else
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 npm run build --silent

@@ -47,7 +47,7 @@ export interface DockerNetwork {
   Driver: string;
   EnableIPv4: boolean;
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string>; Config: DockerIpamConfig[] };
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: DockerIpamConfig[] | null };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -74,8 +74,11 @@ export function networkView(details: NetworkDetails, options: { withContainers: 
     EnableIPv6: n.enableIPv6,
     IPAM: {
       Driver: n.ipamDriver,
-      Options: sortedRecord(n.ipamOptions),
-      Config: n.pools.map(ipamConfigView),
+      // Docker echoes IPAM.Options as sent: null when the request had none (and for the
+      // predefined networks, which the daemon makes with none); {} when {} was sent.
+      Options: n.predefined || n.ipamOptionsNull ? null : sortedRecord(n.ipamOptions),
+      // No pool at all (host, none, null driver): Go's nil slice, null.
+      Config: n.pools.length > 0 ? n.pools.map(ipamConfigView) : null,
     },
     Internal: n.internal,
     Attachable: n.attachable,
@@ -122,7 +125,7 @@ export interface DockerPortBinding {
 }
 
 export interface DockerEndpointSettings {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
   Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
@@ -236,13 +239,16 @@ function endpointView(e: EndpointRecord): DockerEndpointSettings {
   const ipamConfig: { IPv4Address?: string; IPv6Address?: string } = {};
   if (e.staticIPv4) ipamConfig.IPv4Address = e.staticIPv4;
   if (e.staticIPv6) ipamConfig.IPv6Address = e.staticIPv6;
+  // Docker echoes these as the client sent them (null stays null, [] and {} stay): records
+  // that kept the request say so; older ones fall back to "null when empty".
+  const r = e.requested;
   return {
-    IPAMConfig: Object.keys(ipamConfig).length > 0 ? ipamConfig : null,
-    Links: e.links.length > 0 ? [...e.links] : null,
-    Aliases: e.aliases.length > 0 ? [...e.aliases] : null,
+    IPAMConfig: r ? echoIpamConfig(r.ipamConfig) : Object.keys(ipamConfig).length > 0 ? ipamConfig : null,
+    Links: r ? (r.links === null ? null : [...r.links]) : e.links.length > 0 ? [...e.links] : null,
+    Aliases: r ? (r.aliases === null ? null : [...r.aliases]) : e.aliases.length > 0 ? [...e.aliases] : null,
     MacAddress: e.mac,
-    DriverOpts: null,
-    GwPriority: 0,
+    DriverOpts: r?.driverOpts ? sortedRecord(r.driverOpts) : null,
+    GwPriority: r?.gwPriority ?? 0,
     NetworkID: e.networkId,
     EndpointID: e.id,
     Gateway: e.gateway ?? '',
@@ -253,6 +259,16 @@ function endpointView(e: EndpointRecord): DockerEndpointSettings {
     GlobalIPv6PrefixLen: v6.prefixLen,
     DNSNames: e.dnsNames.length > 0 ? [...e.dnsNames] : null,
   };
+}
+
+/** EndpointIPAMConfig with Go's `omitempty` on each field. */
+function echoIpamConfig(c: NonNullable<EndpointRecord['requested']>['ipamConfig']): DockerEndpointSettings['IPAMConfig'] {
+  if (c === null) return null;
+  const out: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } = {};
+  if (c.IPv4Address) out.IPv4Address = c.IPv4Address;
+  if (c.IPv6Address) out.IPv6Address = c.IPv6Address;
+  if (c.LinkLocalIPs && c.LinkLocalIPs.length > 0) out.LinkLocalIPs = [...c.LinkLocalIPs];
+  return out;
 }
 
 function splitCidr(cidr: string | undefined): { address: string; prefixLen: number } {

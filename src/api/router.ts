@@ -3,6 +3,8 @@
  * one URL-decoded path segment. Routes are tried in the order they were added, so the
  * literal `/networks/create` must come before `/networks/{id}` (Docker's mux behaves the
  * same way for POST; for GET, /networks/create is simply a network named "create").
+ * A `{name...}` segment (at most one per pattern) captures one or more segments joined by
+ * `/`, like Docker's `{name:.*}` for image and plugin references (`vieux/sshfs:latest`).
  */
 export type PathParams = Record<string, string>;
 
@@ -49,22 +51,43 @@ function splitPath(path: string): string[] {
 }
 
 function matchSegments(pattern: string[], actual: string[]): PathParams | undefined {
+  const greedy = pattern.findIndex((p) => p.startsWith('{') && p.endsWith('...}'));
+  if (greedy < 0) return matchFixed(pattern, actual, {});
+  const after = pattern.length - greedy - 1;
+  if (actual.length < pattern.length) return undefined;
+  const params = matchFixed(pattern.slice(0, greedy), actual.slice(0, greedy), {});
+  if (params === undefined) return undefined;
+  if (matchFixed(pattern.slice(greedy + 1), actual.slice(actual.length - after), params) === undefined) return undefined;
+  const parts: string[] = [];
+  for (const got of actual.slice(greedy, actual.length - after)) {
+    const decoded = decode(got);
+    if (decoded === undefined) return undefined;
+    parts.push(decoded);
+  }
+  params[pattern[greedy]!.slice(1, -4)] = parts.join('/');
+  return params;
+}
+
+function matchFixed(pattern: string[], actual: string[], params: PathParams): PathParams | undefined {
   if (pattern.length !== actual.length) return undefined;
-  const params: PathParams = {};
   for (let i = 0; i < pattern.length; i++) {
     const want = pattern[i]!;
     const got = actual[i]!;
     if (want.startsWith('{') && want.endsWith('}')) {
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(got);
-      } catch {
-        return undefined; // a malformed %-escape cannot name anything
-      }
+      const decoded = decode(got);
+      if (decoded === undefined) return undefined; // a malformed %-escape cannot name anything
       params[want.slice(1, -1)] = decoded;
     } else if (want !== got) {
       return undefined;
     }
   }
   return params;
+}
+
+function decode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }

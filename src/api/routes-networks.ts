@@ -1,10 +1,13 @@
 /**
  * Docker Engine API network routes (moby v28.5.2 api/server/router/network/network_routes.go;
  * research/docker-networking.md §1.2): the shapes and status codes the docker CLI expects.
+ * The network reference takes the rest of the path (`{id...}`, moby's `{id:.+}`): a network
+ * name may contain `/`, and the docker CLI sends it unescaped.
  */
 import type { Engine, EndpointSettingsRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
 import { compareApiVersions } from './api-version.js';
+import { validateEndpointSettings } from '../model/endpoint-settings.js';
 import { networkView } from './docker-views.js';
 import { empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
 
@@ -35,7 +38,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
     },
   });
 
-  routes.add('GET', '/networks/{id}', {
+  routes.add('GET', '/networks/{id...}', {
     async handle(ctx) {
       // `verbose` and `scope` are accepted and change nothing: there are no swarm services.
       const details = await engine.inspectNetwork(ctx.params['id']!);
@@ -43,25 +46,25 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
     },
   });
 
-  routes.add('DELETE', '/networks/{id}', {
+  routes.add('DELETE', '/networks/{id...}', {
     async handle(ctx) {
       await engine.removeNetwork(ctx.params['id']!);
       return empty(204);
     },
   });
 
-  routes.add('POST', '/networks/{id}/connect', {
+  routes.add('POST', '/networks/{id...}/connect', {
     async handle(ctx) {
       const body = await objectBody(ctx, 'POST /networks/{id}/connect');
       const container = requiredString(body, 'Container');
-      const settings = endpointSettingsOf(body['EndpointConfig']);
+      const settings: EndpointSettingsRequest = validateEndpointSettings(body['EndpointConfig'], 'EndpointConfig');
       if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete settings.GwPriority;
       await engine.connect(ctx.params['id']!, container, settings);
       return empty(200);
     },
   });
 
-  routes.add('POST', '/networks/{id}/disconnect', {
+  routes.add('POST', '/networks/{id...}/disconnect', {
     async handle(ctx) {
       const body = await objectBody(ctx, 'POST /networks/{id}/disconnect');
       const container = requiredString(body, 'Container');
@@ -73,12 +76,4 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
       return empty(200);
     },
   });
-}
-
-function endpointSettingsOf(value: unknown): EndpointSettingsRequest {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw invalid('BAD_FIELD', 'EndpointConfig must be a JSON object', 'EndpointConfig');
-  }
-  return { ...(value as EndpointSettingsRequest) };
 }

@@ -6,6 +6,7 @@
  */
 import type { Engine, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
+import { validateEndpointsConfig, validateInterfaceMac } from '../model/endpoint-settings.js';
 import { validateDnsSettings } from '../model/etc-files.js';
 import { sandboxInspectView, sandboxSummaryView } from './docker-views.js';
 import { boolQuery, empty, intQuery, json, objectBody, streamed, type RouteTable } from './http-context.js';
@@ -38,13 +39,11 @@ function checkFieldTypes(body: Record<string, unknown>): void {
   for (const f of BOOL_FIELDS) {
     if (present(f) && typeof body[f] !== 'boolean') throw invalid('BAD_FIELD', `${f} must be a boolean`, f);
   }
-  const eps = body['EndpointsConfig'];
-  if (present('EndpointsConfig')) {
-    if (typeof eps !== 'object' || Array.isArray(eps)) throw invalid('BAD_FIELD', 'EndpointsConfig must be an object of endpoint settings', 'EndpointsConfig');
-    for (const [k, v] of Object.entries(eps as Record<string, unknown>)) {
-      if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw invalid('BAD_FIELD', `EndpointsConfig.${k} must be an object`, `EndpointsConfig.${k}`);
-    }
-  }
+  if (typeof body['MacAddress'] === 'string' && body['MacAddress'] !== '') validateInterfaceMac(body['MacAddress'], 'MacAddress');
+  // The shape of every endpoint's settings (model/endpoint-settings.ts), replaced by the checked copy.
+  const eps = validateEndpointsConfig(body['EndpointsConfig']);
+  if (eps === undefined) delete body['EndpointsConfig'];
+  else body['EndpointsConfig'] = eps;
 }
 
 export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOptions): void {
@@ -100,7 +99,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
     routes.add('POST', `${base}/{id}/wait`, {
       longLived: true,
       async handle(ctx) {
-        const { exitCode } = await engine.waitSandbox(ctx.params['id']!);
+        const { exitCode } = await engine.waitSandbox(ctx.params['id']!, ctx.signal);
         return json(200, { StatusCode: exitCode });
       },
     });
@@ -129,7 +128,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
       const follow = boolQuery(ctx.query, 'follow');
       // Resolve both before the 200 goes out, so an unknown name is still a clean 404.
       const path = await engine.sandboxLogPath(ref);
-      const stopped = follow ? engine.waitSandbox(ref) : Promise.resolve();
+      const stopped = follow ? engine.waitSandbox(ref, ctx.signal) : Promise.resolve();
       stopped.catch(() => undefined); // a removed sandbox simply ends the stream
       ctx.res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
       ctx.res.flushHeaders();

@@ -17,6 +17,7 @@ import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
+import { addUnservedRoutes } from './routes-unserved.js';
 import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
 
 export type { VersionInfo } from './routes-system.js';
@@ -39,6 +40,14 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Most short requests served at once (default 256); more get 503. */
   maxConcurrentRequests?: number;
+  /** Most long-lived requests (/wait, followed /logs) at once (default 512); more get 503. */
+  maxLongLivedRequests?: number;
+  /** Most open connections per listener (default 1024); the kernel queue holds the rest. */
+  maxConnections?: number;
+  /** A client must send its request headers within this (default 10 s), else the connection is closed. */
+  headersTimeoutMs?: number;
+  /** TLS listener: a handshake must finish within this (default 10 s; Node's own is 120 s). */
+  handshakeTimeoutMs?: number;
   /** Clock for `docker ps`-style status texts (tests pass a fixed one). */
   now?: () => Date;
 }
@@ -58,18 +67,27 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addSystemRoutes(router, options.engine, options.version);
   addNetworkRoutes(router, options.engine);
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
+  addUnservedRoutes(router);
 
   const limits = {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     maxConcurrent: options.maxConcurrentRequests ?? 256,
+    maxLongLived: options.maxLongLivedRequests ?? 512,
   };
+  const connectionLimits = connectionLimitsOf(options);
   let inFlight = 0;
+  let longLivedInFlight = 0;
   const serverHeader = `Switchyard/${options.version.version} (linux)`;
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void serve(req, res);
   };
-  const server: Server = createServer({ keepAliveTimeout: 5_000 }, handler);
+  // security: a slow client (slowloris) holds a connection at most headersTimeout before
+  // its headers are in (guardConnections), and requestTimeout for its whole request (not the
+  // answer: /wait and followed /logs stream for as long as they need); at most
+  // maxConnections are open, the slowest waiting one making room for a new one.
+  const server: Server = createServer(connectionLimits.http, handler);
+  guardConnections(server, 'connection', connectionLimits.http.headersTimeout, connectionLimits.maxConnections);
   // security: requests Node's HTTP parser refuses (unknown method, oversized headers, bad
   // framing) get a JSON error too, not Node's bare "400 Bad Request" (docs/SECURITY.md).
   server.on('clientError', answerClientError);
@@ -83,6 +101,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     setCommonHeaders(res, serverHeader);
 
     let counted = false;
+    let countedLongLived = false;
     let failure: SwitchyardError | undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://switchyard');
@@ -101,6 +120,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         }
         inFlight++;
         counted = true;
+      } else {
+        if (longLivedInFlight >= limits.maxLongLived) {
+          throw unavailable('TOO_MANY_REQUESTS', `too many waiting requests (/wait, /logs?follow; limit ${limits.maxLongLived}): retry later`);
+        }
+        longLivedInFlight++;
+        countedLongLived = true;
       }
 
       let bodyPromise: Promise<unknown> | undefined;
@@ -124,6 +149,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       sendError(req, res, failure);
     } finally {
       if (counted) inFlight--;
+      if (countedLongLived) longLivedInFlight--;
       options.log?.({
         method: req.method ?? '',
         url: req.url ?? '',
@@ -140,17 +166,28 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       await removeStaleSocket(socketPath);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
+        // security (L7): the socket is bound with umask 0177, so it is 0600 (root only) from
+        // the moment it exists until the chmod below opens it to the group: no window in
+        // which the process umask decides who may connect. listen() binds a unix socket
+        // synchronously, so the umask is restored before any other code runs.
+        const umask = process.umask(0o177);
+        try {
+          server.listen(socketPath, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        } finally {
+          process.umask(umask);
+        }
       });
       // Root and the socket's group only, like /var/run/docker.sock (dockerd --group).
       await chmod(socketPath, 0o660);
       await chown(socketPath, 0, opts.gid ?? 0);
     },
     async listenTls(at: TcpAddress, files: MutualTlsFiles): Promise<number> {
-      tlsServer = createMutualTlsServer(files, handler);
+      tlsServer = createMutualTlsServer(files, handler, connectionLimits);
+      tlsServer.on('clientError', answerClientError);
+      guardConnections(tlsServer, 'secureConnection', connectionLimits.http.headersTimeout, connectionLimits.maxConnections);
       return listenTcp(tlsServer, at);
     },
     async close(): Promise<void> {
@@ -162,6 +199,96 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       })));
     },
   };
+}
+
+export interface ConnectionLimits {
+  maxConnections: number;
+  /** Options for node:http / node:https createServer. */
+  http: { keepAliveTimeout: number; headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+  /** TLS: a handshake must finish within this. */
+  handshakeTimeoutMs: number;
+}
+
+export function connectionLimitsOf(o: { maxConnections?: number; headersTimeoutMs?: number; handshakeTimeoutMs?: number }): ConnectionLimits {
+  const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  return {
+    maxConnections: o.maxConnections ?? 1024,
+    http: {
+      keepAliveTimeout: 5_000,
+      headersTimeout,
+      // The whole request (headers and a body of at most 1 MiB) within 60 s.
+      requestTimeout: Math.max(60_000, headersTimeout),
+      // How often Node checks those two timeouts (default 30 s would let a slow client stay 40 s).
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    },
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
+  };
+}
+
+/**
+ * Per-listener connection guard against slow clients (slowloris):
+ * - a connection whose request headers are not all in within `ms` of its start (or of the
+ *   end of its previous answer, on a kept-alive connection) gets a 408 and is closed. Node's
+ *   own headersTimeout is not enough: in Node 20 it tracks connections in a set keyed by
+ *   their start time, so connections opened in the same millisecond are not all tracked;
+ *   with a few hundred slow clients most were never cut (88 of 600 closed after 8 s with a
+ *   3 s timeout, measured with this file's server);
+ * - at most `cap` connections are open. When a new one would exceed it, the connection
+ *   that has waited longest for its headers is closed to make room (a client that is
+ *   sending its request takes microseconds to do so, a slow one seconds); only when no
+ *   connection is waiting for headers is the new one refused. So slow connections cannot
+ *   lock other clients out, however many there are.
+ */
+function guardConnections(server: Server | import('node:https').Server, event: 'connection' | 'secureConnection', ms: number, cap: number): void {
+  type Sock = import('node:net').Socket;
+  const open = new Set<Sock>();
+  /** Sockets waiting for request headers, oldest first (Map keeps insertion order). */
+  const waiting = new Map<Sock, NodeJS.Timeout>();
+  const refuse = (socket: Sock, message: string): void => {
+    const t = waiting.get(socket);
+    if (t) clearTimeout(t);
+    waiting.delete(socket);
+    if (socket.destroyed) return;
+    const body = `${JSON.stringify({ message })}\n`;
+    socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.destroySoon();
+  };
+  const arm = (socket: Sock): void => {
+    const old = waiting.get(socket);
+    if (old) clearTimeout(old);
+    waiting.delete(socket);
+    const t = setTimeout(() => refuse(socket, `request headers not received within ${ms / 1000} s`), ms);
+    t.unref();
+    waiting.set(socket, t);
+  };
+  const disarm = (socket: Sock): void => {
+    const t = waiting.get(socket);
+    if (t) clearTimeout(t);
+    waiting.delete(socket);
+  };
+  server.on(event, (socket: Sock) => {
+    if (open.size >= cap) {
+      const oldest = waiting.keys().next();
+      if (oldest.done) {
+        socket.destroy();
+        return;
+      }
+      refuse(oldest.value, `too many connections (limit ${cap}): this one waited longest for its request headers`);
+      open.delete(oldest.value);
+    }
+    open.add(socket);
+    arm(socket);
+    socket.once('close', () => {
+      disarm(socket);
+      open.delete(socket);
+    });
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    disarm(req.socket);
+    res.once('finish', () => {
+      if (!req.socket.destroyed) arm(req.socket);
+    });
+  });
 }
 
 /** Node's parser codes for a request it could not read (node:http "Event: 'clientError'"). */

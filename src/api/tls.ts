@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalid } from '../errors.js';
+import type { ConnectionLimits } from './server.js';
 
 export interface MutualTlsFiles {
   /** PEM file of the CA that signs client certificates (--tlscacert). */
@@ -36,8 +37,12 @@ function readPem(file: string, field: string): Buffer {
 export function createMutualTlsServer(
   files: MutualTlsFiles,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
+  limits?: ConnectionLimits,
 ): Server {
   const options = {
+    // security (M10): half-finished handshakes are cut after 10 s (Node's default is 120 s),
+    // slow headers as on the unix socket, and at most maxConnections are open.
+    ...(limits ? { ...limits.http, handshakeTimeout: limits.handshakeTimeoutMs } : { handshakeTimeout: 10_000 }),
     ca: readPem(files.caFile, '--tlscacert'),
     cert: readPem(files.certFile, '--tlscert'),
     key: readPem(files.keyFile, '--tlskey'),
@@ -47,7 +52,14 @@ export function createMutualTlsServer(
     keepAliveTimeout: 5_000,
   };
   try {
-    return createServer(options, handler);
+    const server = createServer(options, handler);
+    // Connection cap and header deadline: server.ts guardConnections, on 'secureConnection';
+    // a TLS handshake itself is bounded by handshakeTimeout. Raw TCP connections still in
+    // their handshake are capped here.
+    server.maxConnections = (limits?.maxConnections ?? 1024) * 2;
+    // A failed handshake (no certificate, timeout) only closes that connection.
+    server.on('tlsClientError', (_err, socket) => socket.destroy());
+    return server;
   } catch (err) {
     throw invalid('TLS_BAD_FILES', `the TLS certificate, key or CA is not usable: ${(err as Error).message}`, '--tlscert');
   }

@@ -32,7 +32,8 @@ export type Command =
   | { name: 'rm'; refs: string[]; force: boolean }
   | { name: 'port'; sandbox: string; privatePort?: string }
   | { name: 'rename'; sandbox: string; newName: string }
-  | { name: 'firewall reload' };
+  | { name: 'firewall reload' }
+  | { name: 'system reset'; force: boolean; dataRoot: string; execRoot: string };
 
 export interface Plan {
   /** unix:///path.sock */

@@ -279,6 +279,23 @@ export const COMMANDS: Record<string, CommandSpec> = {
     build: (f) => ({ name: 'rename', sandbox: f.positionals[0]!, newName: f.positionals[1]! }),
   },
 
+  'system reset': {
+    summary: 'Remove everything Switchyard made on this host (sandboxes, links, nftables tables, mounts, roots)',
+    usage: '[OPTIONS]',
+    args: { min: 0, max: 0 },
+    flags: {
+      force: { type: 'boolean', short: 'f', help: 'Do not prompt for confirmation' },
+      'data-root': { type: 'string', value: 'DIR', help: 'Data root of the daemon to reset (default "/var/lib/switchyard")' },
+      'exec-root': { type: 'string', value: 'DIR', help: 'Exec root of the daemon to reset (default "/run/switchyard")' },
+    },
+    build: (f) => ({
+      name: 'system reset',
+      force: bool(f, 'force'),
+      dataRoot: str(f, 'data-root') ?? '/var/lib/switchyard',
+      execRoot: str(f, 'exec-root') ?? '/run/switchyard',
+    }),
+  },
+
   'firewall reload': {
     summary: "Re-apply Switchyard's nftables table",
     usage: '',

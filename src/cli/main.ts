@@ -33,6 +33,18 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return 0;
   }
 
+  if (command.name === 'system reset') {
+    // Needs no daemon (it stops one if it runs): no API client.
+    try {
+      const { runSystemReset } = await import('./system-reset.js');
+      const { socketPathOf } = await import('../api/host.js');
+      return await runSystemReset({ ...command, socket: socketPathOf(plan.host) }, io);
+    } catch (err) {
+      printError(io, asSwitchyardError(err).message);
+      return exitCodeFor(err, { command: command.name });
+    }
+  }
+
   const { SwitchyardClient } = await import('../api/client.js');
   const client = new SwitchyardClient({ host: plan.host });
   try {

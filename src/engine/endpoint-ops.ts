@@ -7,6 +7,7 @@
  * network, so connecting another network never moves it (Docker moves it by name
  * order and priority, which breaks published ports: moby#20179, moby#21741).
  */
+import { requestedEcho } from '../model/endpoint-settings.js';
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
 import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxRecord } from './types.js';
@@ -87,6 +88,7 @@ export function planEndpoint(
     links: settings.Links ?? [],
     dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
     order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
+    requested: requestedEcho(settings),
     ...(ipam.IPv4Address ? { staticIPv4: ipam.IPv4Address } : {}),
     ...(ipam.IPv6Address ? { staticIPv6: ipam.IPv6Address } : {}),
   };

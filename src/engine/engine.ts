@@ -70,8 +70,8 @@ export class SwitchyardEngine implements Engine {
   async inspectSandbox(ref: string): Promise<SandboxDetails> {
     return sbx.sandboxDetails(this.ctx, findSandbox(this.ctx, ref));
   }
-  waitSandbox(ref: string) {
-    return sbx.waitSandbox(this.ctx, this.runtime, ref);
+  waitSandbox(ref: string, signal?: AbortSignal) {
+    return sbx.waitSandbox(this.ctx, this.runtime, ref, signal);
   }
   async sandboxLogPath(ref: string): Promise<string> {
     return path.join(findSandbox(this.ctx, ref).dir, 'output.log');

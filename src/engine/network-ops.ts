@@ -115,6 +115,7 @@ export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{
       enableIPv6: spec.enableIPv6,
       ipamDriver: spec.ipam.driver,
       ipamOptions: spec.ipam.options,
+      ...(spec.ipam.optionsGiven ? {} : { ipamOptionsNull: true }),
       pools: planPools(ctx, spec),
       internal: spec.internal,
       attachable: spec.attachable,

@@ -336,12 +336,29 @@ export async function renameSandbox(ctx: EngineContext, ref: string, newName: st
   });
 }
 
-export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string): Promise<{ exitCode: number }> {
+/**
+ * Resolves with the exit code once the sandbox stops. With `signal` (the API passes its
+ * request's: the client left), the waiter is removed on abort and the promise rejects,
+ * so a client that leaves a /wait or a followed /logs leaves nothing behind (audit L1).
+ */
+export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string, signal?: AbortSignal): Promise<{ exitCode: number }> {
   const sb = findSandbox(ctx, ref);
   if (sb.state.status !== 'running') return { exitCode: sb.state.exitCode };
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const waiter = (exitCode: number): void => {
+      signal?.removeEventListener('abort', leave);
+      resolve({ exitCode });
+    };
+    const leave = (): void => {
+      const list = (runtime.waiters.get(sb.id) ?? []).filter((w) => w !== waiter);
+      if (list.length) runtime.waiters.set(sb.id, list);
+      else runtime.waiters.delete(sb.id);
+      reject(signal?.reason ?? new Error('the waiting client left'));
+    };
+    if (signal?.aborted) return leave();
+    signal?.addEventListener('abort', leave, { once: true });
     const list = runtime.waiters.get(sb.id) ?? [];
-    list.push((exitCode) => resolve({ exitCode }));
+    list.push(waiter);
     runtime.waiters.set(sb.id, list);
   });
 }

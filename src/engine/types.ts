@@ -24,6 +24,8 @@ export interface NetworkRecord {
   enableIPv6: boolean;
   ipamDriver: string;
   ipamOptions: Record<string, string>;
+  /** The create request had no IPAM.Options object: shown as null, as Docker echoes it. */
+  ipamOptionsNull?: boolean;
   pools: PoolRecord[];
   internal: boolean;
   attachable: boolean;
@@ -58,6 +60,19 @@ export interface EndpointRecord {
   dnsNames: string[];
   /** Connect order among the sandbox's endpoints. */
   order: number;
+  /**
+   * The endpoint settings as the client sent them, where Docker echoes them back in
+   * inspect (null stays null, [] stays []); absent on records made before this was kept.
+   */
+  requested?: RequestedEndpointSettings;
+}
+
+export interface RequestedEndpointSettings {
+  ipamConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
+  aliases: string[] | null;
+  links: string[] | null;
+  driverOpts: Record<string, string> | null;
+  gwPriority: number;
 }
 
 export type SandboxStatus = 'created' | 'running' | 'exited';
@@ -185,7 +200,8 @@ export interface Engine {
   listSandboxes(all: boolean): Promise<SandboxDetails[]>;
   inspectSandbox(ref: string): Promise<SandboxDetails>;
   /** Resolves when the sandbox is not running, with its exit code. */
-  waitSandbox(ref: string): Promise<{ exitCode: number }>;
+  /** `signal`: the caller left; the waiter is removed and the promise rejects. */
+  waitSandbox(ref: string, signal?: AbortSignal): Promise<{ exitCode: number }>;
   /** Path of the sandbox's combined stdout/stderr log file. */
   sandboxLogPath(ref: string): Promise<string>;
 

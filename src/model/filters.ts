@@ -5,6 +5,7 @@
  */
 import { internal, invalid } from '../errors.js';
 import { parseGoBool, parseGoDuration } from './go-syntax.js';
+import { compileLinear } from './linear-regexp.js';
 
 /** key → values. Several values of one key are OR'ed, except `label` (AND), as in Docker. */
 export type Filters = ReadonlyMap<string, readonly string[]>;
@@ -81,16 +82,14 @@ export function filtersToJson(filters: Filters): string {
 // ---------------------------------------------------------------------------------------
 // Matching primitives (api/types/filters Args)
 
-/** Args.Match: exact, or the value read as a regular expression (unanchored) matches. */
+/**
+ * Args.Match: exact, or the value read as a regular expression (unanchored) matches. Go's
+ * regexp is linear-time; so is linear-regexp.ts. V8's backtracking RegExp is never used on
+ * a client's pattern: `([0-9a-f]+)+z` against a 64-hex ID would run for ages and stop the
+ * event loop (docs/SECURITY.md). A pattern that does not compile matches only exactly.
+ */
 function matchesAny(values: readonly string[], source: string): boolean {
-  return values.some((v) => {
-    if (v === source) return true;
-    try {
-      return new RegExp(v).test(source);
-    } catch {
-      return false;
-    }
-  });
+  return values.some((v) => v === source || compileLinear(v)?.test(source) === true);
 }
 
 /** Args.MatchKVList: every `k` or `k=v` must be present in the labels. */

@@ -9,10 +9,13 @@ export const MAX_NAME_LENGTH = 64;
 /** Docker's container-name rule (daemon/names: RestrictedNamePattern), leading '/' allowed. */
 const SANDBOX_NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /**
- * Network names: Docker only refuses the empty name; we also keep them to a safe charset,
- * because they end up in file paths, nftables comments and DNS (`<name>.<network>`).
+ * Network names follow Docker: any name that is not blank (libnetwork config.IsValidName:
+ * `strings.TrimSpace(name) != ""`), so `my net` and `ünï` are names. A network name is data
+ * only: it never reaches a shell, a file path, an nftables rule or a kernel object name
+ * (bridges are named from the ID). Our one extra rule is a length cap, so that one name
+ * cannot bloat every list and DNS answer.
  */
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export const MAX_NETWORK_NAME_LENGTH = 255;
 
 /** Validates a sandbox (container) name and returns it without its leading '/'. */
 export function validateSandboxName(name: string, field = 'Name'): string {
@@ -24,10 +27,9 @@ export function validateSandboxName(name: string, field = 'Name'): string {
 }
 
 export function validateNetworkName(name: string, field = 'Name'): string {
-  if (name === '') throw invalid('INVALID_NAME', 'invalid name: name is empty', field);
-  if (!NETWORK_NAME.test(name) || name.length > MAX_NAME_LENGTH) {
-    throw invalid('INVALID_NAME',
-      `invalid network name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed and at most ${MAX_NAME_LENGTH} characters`, field);
+  if (name.trim() === '') throw invalid('INVALID_NAME', name === '' ? 'invalid name: name is empty' : `invalid name: ${JSON.stringify(name)} is blank`, field);
+  if (name.length > MAX_NETWORK_NAME_LENGTH) {
+    throw invalid('INVALID_NAME', `invalid network name: ${name.length} characters, at most ${MAX_NETWORK_NAME_LENGTH} are allowed`, field);
   }
   return name;
 }

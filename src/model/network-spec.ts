@@ -70,6 +70,11 @@ export interface NetworkSpec {
   readonly ipam: {
     readonly driver: 'default';
     readonly options: Readonly<Record<string, string>>;
+    /**
+     * False when the request had no `IPAM.Options` object (absent or null, or no IPAM at
+     * all): Docker then shows `"Options": null`, and `{}` only when `{}` was sent.
+     */
+    readonly optionsGiven: boolean;
     /** User-configured subnets only; empty = allocate from the default pools. */
     readonly config: readonly IpamConfigSpec[];
     readonly serial: boolean;
@@ -259,7 +264,8 @@ function validateIpam(req: NetworkCreateRequest, driver: DriverName, enableIPv4:
       }
     }
   }
-  return { ipam: { driver: 'default' as const, options, config, serial }, warnings };
+  const optionsGiven = ipam.Options !== undefined && ipam.Options !== null;
+  return { ipam: { driver: 'default' as const, options, optionsGiven, config, serial }, warnings };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -79,4 +79,24 @@ describe('the real docker CLI (e2e)', () => {
     assert.match(out, /p2/);
     assert.doesNotMatch(docker(['network', 'ls']).stdout, /\bp1\b/);
   });
+
+  test('routes Switchyard does not serve answer as Docker without that feature (swarm, plugins, images)', () => {
+    const leave = docker(['swarm', 'leave'], true);
+    assert.notEqual(leave.status, 0);
+    assert.match(leave.stderr, /Error response from daemon: This node is not part of a swarm/);
+    const svc = docker(['service', 'ls'], true);
+    assert.notEqual(svc.status, 0);
+    assert.match(svc.stderr, /This node is not a swarm manager/);
+    assert.equal(docker(['plugin', 'ls', '--format', '{{.Name}}']).stdout.trim(), '', 'no plugins');
+    const plugin = docker(['plugin', 'inspect', 'vieux/sshfs'], true);
+    assert.notEqual(plugin.status, 0);
+    assert.match(plugin.stderr, /not found/);
+    assert.equal(docker(['image', 'ls', '-q']).stdout.trim(), '', 'no images');
+    const rmi = docker(['image', 'rm', 'alpine'], true);
+    assert.notEqual(rmi.status, 0);
+    assert.match(rmi.stderr, /No such image: alpine:latest/);
+    assert.equal(docker(['image', 'prune', '-f']).status, 0);
+    assert.equal(docker(['volume', 'ls', '-q']).stdout.trim(), '');
+    for (const r of [leave, svc, plugin, rmi]) assert.doesNotMatch(r.stderr, /page not found/);
+  });
 });

@@ -58,17 +58,64 @@ export function linksIn(ns: string | null): string[] {
   return out.split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 }
 
+/** Switchyard's two nftables tables (the firewall and the bridge-family anti-spoofing). */
+export const SWITCHYARD_TABLES = ['inet switchyard', 'bridge switchyard'] as const;
+
+/** The Switchyard nftables tables present in a namespace (null: the machine's own). */
+export function switchyardTablesIn(ns: string | null): string[] {
+  const r = ns ? inNs(ns, 'nft', ['list', 'tables'], { allowFail: true }) : sh('nft', ['list', 'tables'], { allowFail: true });
+  const tables = new Set(r.stdout.split('\n').map((l) => l.replace(/^table /, '').trim()));
+  return SWITCHYARD_TABLES.filter((t) => tables.has(t));
+}
+
+/** What Switchyard-looking objects the machine's own namespace holds: `sy*` links and the tables. */
+export interface MainNsSnapshot {
+  links: Set<string>;
+  tables: Set<string>;
+}
+
+export function snapshotMainNs(): MainNsSnapshot {
+  return { links: new Set(linksIn(null).filter((l) => /^sy/.test(l))), tables: new Set(switchyardTablesIn(null)) };
+}
+
 /**
- * Leak check for the end of a test: the machine's own namespace has no `sy*` links
- * and no switchyard nftables table, and none of the given namespaces remain.
+ * The machine's namespace as this test process found it. A Switchyard daemon running on
+ * the host (the README's first line starts one: it owns `sy0` and both tables) is part of
+ * this baseline and is never reported: only what appeared since counts as a leak.
  */
-export function assertNoLeaks(created: string[] = []): void {
+const MAIN_BASELINE: MainNsSnapshot = snapshotMainNs();
+
+/** A namespace the test keeps (e.g. a daemon's host kept for a restart): its contents are checked. */
+export interface KeptNs {
+  ns: string;
+  keep: true;
+}
+
+/**
+ * Leak check for the end of a test, scoped to what the test made:
+ * - each namespace name given must be gone;
+ * - each `{ ns, keep: true }` given must hold no `sy*` link and neither Switchyard nftables table;
+ * - the machine's own namespace holds no `sy*` link and no Switchyard table that it did not
+ *   hold when this test process started (see MAIN_BASELINE).
+ */
+export function assertNoLeaks(created: Array<string | KeptNs> = [], baseline: MainNsSnapshot = MAIN_BASELINE): void {
   const problems: string[] = [];
-  const mainLinks = linksIn(null).filter((l) => /^sy/.test(l));
-  if (mainLinks.length) problems.push(`links in the main namespace: ${mainLinks.join(', ')}`);
+  const now = snapshotMainNs();
+  const newLinks = [...now.links].filter((l) => !baseline.links.has(l));
+  if (newLinks.length) problems.push(`links in the main namespace: ${newLinks.join(', ')}`);
+  const newTables = [...now.tables].filter((t) => !baseline.tables.has(t));
+  if (newTables.length) problems.push(`nftables tables in the main namespace: ${newTables.join(', ')}`);
   const present = new Set(listTestNs());
-  const left = created.filter((n) => present.has(n));
+  const gone = created.filter((n): n is string => typeof n === 'string');
+  const left = gone.filter((n) => present.has(n));
   if (left.length) problems.push(`namespaces left: ${left.join(', ')}`);
+  for (const k of created.filter((n): n is KeptNs => typeof n !== 'string')) {
+    if (!present.has(k.ns) && !fs.existsSync(`${NETNS_DIR}/${k.ns}`)) continue;
+    const links = linksIn(k.ns).filter((l) => /^sy/.test(l));
+    if (links.length) problems.push(`links in ${k.ns}: ${links.join(', ')}`);
+    const tables = switchyardTablesIn(k.ns);
+    if (tables.length) problems.push(`nftables tables in ${k.ns}: ${tables.join(', ')}`);
+  }
   if (problems.length) throw new Error(`leak check failed: ${problems.join('; ')}`);
 }
 

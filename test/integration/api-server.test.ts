@@ -275,7 +275,7 @@ test('API versions outside 1.24-1.51 are refused with 400 and Docker wording', {
 });
 
 test('unknown paths and methods get 404 {"message":"page not found"}', { timeout: 10_000 }, async () => {
-  for (const [method, path] of [['GET', '/nope'], ['PUT', '/networks'], ['GET', '/v1.51/networks/x/y/z']] as const) {
+  for (const [method, path] of [['GET', '/nope'], ['PUT', '/networks'], ['GET', '/v1.51/nets/x/y/z']] as const) {
     const res = await http(method, path);
     assert.equal(res.status, 404, `${method} ${path}`);
     assert.equal(res.headers['content-type'], JSON_TYPE);

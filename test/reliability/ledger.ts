@@ -76,7 +76,7 @@ export class Ledger {
     for (const e of this.nets.values()) {
       const n = netsSeen.get(e.name);
       if (!n) out.push(`${client}: acknowledged network ${e.name} is gone`);
-      else if (n.IPAM.Config[0]?.Subnet !== e.subnet) out.push(`${client}: network ${e.name} has subnet ${n.IPAM.Config[0]?.Subnet}, not ${e.subnet}`);
+      else if (n.IPAM.Config?.[0]?.Subnet !== e.subnet) out.push(`${client}: network ${e.name} has subnet ${n.IPAM.Config?.[0]?.Subnet}, not ${e.subnet}`);
     }
     for (const name of this.goneNets) if (netsSeen.has(name) && !this.nets.has(name)) out.push(`${client}: removed network ${name} is back`);
     for (const e of this.sandboxes.values()) {

@@ -6,6 +6,11 @@
  *   `Content-Type: application/json` with a non-empty `message`;
  * - after each route: the daemon still answers /_ping, its process is alive, and the
  *   networks, sandboxes, host links and nftables tables are exactly as before.
+ * Connect is fuzzed against `fz-fresh`, a network the sandbox is NOT on, so that the
+ * cases reach the engine's endpoint planning (on `fz-net` every one stopped at
+ * ENDPOINT_EXISTS); filters get hostile regular expressions (each answered fast); network
+ * names Docker accepts (anything not blank) are created, read back and removed; and
+ * creates race removes.
  *
  * SWY_FUZZ_RUNS sets the cases per route (default 300; soak: thousands). SWY_FUZZ_SEED
  * replays a run. Counterexamples are shrunk by fast-check and printed.
@@ -14,9 +19,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import fc from 'fast-check';
+import { validateAlias } from '../../src/model/names.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/netns.js';
 import {
-  badCidr, badIp, badName, bogusQuery, malformedJson, missingRef, notBool, notObject, notString, notStringArray, withWrongField,
+  badCidr, badIp, badName, badNetworkName, bogusQuery, malformedJson, missingRef, notBool, notObject, notString, notStringArray, withWrongField,
 } from './fuzz-inputs.js';
 
 const RUNS = Number(process.env['SWY_FUZZ_RUNS'] ?? 300);
@@ -30,11 +37,16 @@ interface Case {
   body?: string;
   /** Read-only routes may answer 2xx; everything else must be refused. */
   mayPass?: boolean;
+  /** A network create that may succeed (a name Docker accepts): read back, then removed. */
+  createsNetwork?: string;
 }
 interface Answer {
   status: number;
   type: string;
   body: string;
+  /** Switchyard-Error-Code, when the answer is an error. */
+  code: string;
+  ms: number;
 }
 
 /**
@@ -48,6 +60,7 @@ function send(socketPath: string, c: Case): Promise<Answer> {
     const body = c.body === undefined ? Buffer.alloc(0) : Buffer.from(c.body);
     const head = [`${c.method} ${c.path} HTTP/1.1`, 'Host: switchyard', 'Connection: close'];
     if (c.body !== undefined) head.push('Content-Type: application/json', `Content-Length: ${body.length}`);
+    const started = performance.now();
     const sock = connect(socketPath);
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -62,8 +75,9 @@ function send(socketPath: string, c: Case): Promise<Answer> {
       const m = /^HTTP\/1\.1 (\d{3})[^\r]*\r\n([\s\S]*?)\r\n\r\n([\s\S]*)$/.exec(raw);
       if (!m) return reject(new Error(`no HTTP answer (read ${JSON.stringify(raw.slice(0, 100))})`));
       const type = /^content-type:\s*(.*)$/im.exec(m[2]!)?.[1]?.trim() ?? '';
+      const code = /^switchyard-error-code:\s*(.*)$/im.exec(m[2]!)?.[1]?.trim() ?? '';
       const chunked = /^transfer-encoding:\s*chunked/im.test(m[2]!);
-      resolve({ status: Number(m[1]), type, body: chunked ? dechunk(m[3]!) : m[3]! });
+      resolve({ status: Number(m[1]), type, code, ms: performance.now() - started, body: chunked ? dechunk(m[3]!) : m[3]! });
     });
     // One write, so the server cannot answer and close between headers and body (our
     // EPIPE would lose its answer). A body over the limit is refused from its declared
@@ -112,7 +126,7 @@ function bodies(...hostile: fc.Arbitrary<Record<string, unknown>>[]): fc.Arbitra
 
 const GOOD_NET = { Name: 'fzvalid', Driver: 'bridge' };
 const networkCreate = bodies(
-  badName.map((Name) => ({ ...GOOD_NET, Name })),
+  badNetworkName.map((Name) => ({ ...GOOD_NET, Name })),
   withWrongField(GOOD_NET, {
     Name: notString, Driver: notString, Scope: notString, Internal: notBool, Attachable: notBool, Ingress: notBool, ConfigOnly: notBool,
     EnableIPv6: notBool, EnableIPv4: notBool, CheckDuplicate: notBool, Options: notObject, Labels: notObject, IPAM: notObject,
@@ -128,6 +142,28 @@ const networkCreate = bodies(
     .map(([k, v]) => ({ ...GOOD_NET, Options: { [k]: v } })),
 );
 
+/**
+ * Network names Docker accepts although they look hostile: created, read back byte for
+ * byte by ID, then removed (the route accepts them, so the case may pass).
+ */
+const acceptedNetworkName = badName.filter((n) => n.trim() !== '' && n.length <= 255 && !n.includes('\0') && !['bridge', 'host', 'none', 'default'].includes(n))
+  .map((n) => `fz ${n}`);
+
+/** Filter values that are hostile regular expressions (audit M2) or plain garbage. */
+const HOSTILE_PATTERNS = ['([0-9a-f]+)+z', '(a+)+$z', '(a|a)*z', '(.*)*z', '((a*)*)*z', '(x+x+)+y', `(${'a?'.repeat(30)})${'a'.repeat(30)}z`, '[', '(?=a)', '\\1(a)'];
+const hostileFilters = fc.tuple(fc.constantFrom('name', 'id'), fc.oneof(fc.constantFrom(...HOSTILE_PATTERNS), fc.string({ maxLength: 40 })))
+  .map(([k, v]) => `?filters=${enc(JSON.stringify({ [k]: { [v]: true } }))}`);
+
+/** Some "bad names" (`_x`) are fine DNS aliases: only the ones the alias rule refuses are hostile here. */
+function refusedAlias(a: string): boolean {
+  try {
+    validateAlias(a);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 const GOOD_CONNECT = { Container: 'fz-sb', EndpointConfig: {} };
 const connectBody = bodies(
   fc.oneof(badName, missingRef).map((Container) => ({ Container })),
@@ -138,8 +174,9 @@ const connectBody = bodies(
   }),
   badIp.map((ip) => ({ Container: 'fz-sb', EndpointConfig: { IPAMConfig: { IPv4Address: ip } } })),
   badIp.map((ip) => ({ Container: 'fz-sb', EndpointConfig: { IPAMConfig: { IPv6Address: ip } } })),
-  badName.map((a) => ({ Container: 'fz-sb', EndpointConfig: { Aliases: [a] } })),
-  fc.constantFrom('zz:zz:zz:zz:zz:zz', '01:00:5e:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '1:2:3', '').map((m) => ({ Container: 'fz-sb', EndpointConfig: { MacAddress: m } })),
+  badName.filter(refusedAlias).map((a) => ({ Container: 'fz-sb', EndpointConfig: { Aliases: [a] } })),
+  // ('' is "not set" for Docker: a valid connect, so not among the hostile values.)
+  fc.constantFrom('zz:zz:zz:zz:zz:zz', '01:00:5e:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '1:2:3').map((m) => ({ Container: 'fz-sb', EndpointConfig: { MacAddress: m } })),
 );
 const disconnectBody = bodies(
   fc.oneof(badName, missingRef).map((Container) => ({ Container })),
@@ -188,9 +225,12 @@ const ROUTES: RouteFuzz[] = [
   ) },
   { name: 'GET /networks', cases: bogusQuery.map((q) => ({ method: 'GET', path: `/networks${q}`, mayPass: true })) },
   { name: 'POST /networks/create', cases: fc.tuple(networkCreate, bogusQuery).map(([b, q]) => ({ method: 'POST', path: `/networks/create${q}`, body: b })) },
+  { name: 'POST /networks/create (names Docker accepts)', cases: acceptedNetworkName.map((n) => ({ method: 'POST', path: '/networks/create', body: JSON.stringify({ Name: n, Driver: 'bridge' }), mayPass: true, createsNetwork: n })) },
+  { name: 'GET /networks (hostile filter patterns)', cases: hostileFilters.map((q) => ({ method: 'GET', path: `/networks${q}`, mayPass: true })) },
   { name: 'GET /networks/{id}', cases: fc.tuple(hostileRef, bogusQuery).map(([id, q]) => ({ method: 'GET', path: `/networks/${id}${q}`, mayPass: true })) },
   { name: 'DELETE /networks/{id}', cases: hostileRef.map((id) => ({ method: 'DELETE', path: `/networks/${id}` })) },
   { name: 'POST /networks/{id}/connect', cases: fc.tuple(fc.oneof(fc.constant('fz-net'), hostileRef), connectBody).map(([id, b]) => ({ method: 'POST', path: `/networks/${id}/connect`, body: b })) },
+  { name: 'POST /networks/fz-fresh/connect (a network the sandbox is not on)', cases: connectBody.map((b) => ({ method: 'POST', path: '/networks/fz-fresh/connect', body: b })) },
   { name: 'POST /networks/{id}/disconnect', cases: fc.tuple(fc.oneof(fc.constant('fz-net'), hostileRef), disconnectBody).map(([id, b]) => ({ method: 'POST', path: `/networks/${id}/disconnect`, body: b })) },
   { name: 'POST /networks/prune', cases: badFilters.map((q) => ({ method: 'POST', path: `/networks/prune${q}` })) },
   { name: 'POST /sandboxes/create', cases: fc.tuple(sandboxCreate, fc.oneof(fc.constant(''), badName.map((n) => `?name=${enc(n)}`))).map(([b, q]) => ({ method: 'POST', path: `/sandboxes/create${q}`, body: b })) },
@@ -212,6 +252,8 @@ describe('API fuzzing (security)', () => {
   let d: TestDaemon;
   let baseline: string;
   const counts: Record<string, number> = {};
+  /** Switchyard-Error-Code answers per route group: shows which code paths the cases reached. */
+  const codes: Record<string, Record<string, number>> = {};
 
   const snapshot = async (): Promise<string> => {
     const get = async (p: string) => JSON.parse((await send(d.socket, { method: 'GET', path: p })).body) as { Id: string }[];
@@ -227,11 +269,13 @@ describe('API fuzzing (security)', () => {
     d.cli(['network', 'create', '--subnet', '10.249.0.0/24', 'fz-net']);
     d.cli(['run', '-d', '--name', 'fz-sb', '--', 'sleep', 'infinity']);
     d.cli(['network', 'connect', 'fz-net', 'fz-sb']);
+    d.cli(['network', 'create', '--subnet', '10.248.0.0/24', 'fz-fresh']);
     baseline = await snapshot();
   });
   after(async () => {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     console.log(`API fuzz cases: ${total} over ${Object.keys(counts).length} route groups (${RUNS} per route): ${JSON.stringify(counts)}`);
+    console.log(`API fuzz error codes per route group: ${JSON.stringify(codes)}`);
     await d?.stop();
   });
 
@@ -245,6 +289,12 @@ describe('API fuzzing (security)', () => {
     [{ method: 'POST', path: '/networks/create', body: '{"Name":"fzvalid","IPAM":[{"x":1}]}' }, 400], // an array taken for the IPAM object
     [{ method: 'POST', path: '/networks/create', body: '{"Name":"fzvalid","ConfigFrom":"x"}' }, 400], // a string taken for ConfigFrom
     [{ method: 'POST', path: '/networks/create', body: '{"Name":"fzvalid","Options":{"com.docker.network.bridge.name":"`id`"}}' }, 400], // bridge created, then left behind
+    [{ method: 'POST', path: '/networks/fz-fresh/connect', body: '{"Container":"fz-sb","EndpointConfig":{"Aliases":"x"}}' }, 400], // TypeError in planEndpoint: 500 (M4)
+    [{ method: 'POST', path: '/networks/fz-fresh/connect', body: '{"Container":"fz-sb","EndpointConfig":{"Links":{"length":1}}}' }, 400], // stored; every list then 500 (M4)
+    [{ method: 'POST', path: '/sandboxes/create', body: '{"Name":"fzsbvalid","Cmd":["sleep","1"],"EndpointsConfig":{"bridge":{"Aliases":7}}}' }, 400], // same, at create (M4)
+    [{ method: 'POST', path: '/networks/fz-fresh/connect', body: '{"Container":"fz-sb","EndpointConfig":{"MacAddress":"00:00:00:00:00:00"}}' }, 400], // EADDRNOTAVAIL from the kernel: 500
+    [{ method: 'POST', path: '/sandboxes/create', body: '{"Name":"fzsbvalid","Cmd":["sleep","1"],"MacAddress":"00:00:00:00:00:00"}' }, 400], // same, at create
+    [{ method: 'GET', path: `/networks?filters=${encodeURIComponent('{"id":{"([0-9a-f]+)+z":true}}')}` }, 200], // froze the event loop (M2)
   ];
   test('regressions found by the fuzzer', async () => {
     for (const [c, status] of REGRESSIONS) {
@@ -267,6 +317,15 @@ describe('API fuzzing (security)', () => {
           const a = await send(d.socket, c);
           const what = `${c.method} ${JSON.stringify(c.path.slice(0, 200))} body ${JSON.stringify(c.body?.slice(0, 200))} → ${a.status} ${a.body.slice(0, 300)}`;
           assert.ok(a.status < 500, `5xx: ${what}`);
+          if (a.code) codes[route.name] = { ...codes[route.name], [a.code]: (codes[route.name]?.[a.code] ?? 0) + 1 };
+          if (c.path.includes('filters=')) assert.ok(a.ms < 1000, `slow filter (${a.ms.toFixed(0)} ms): ${what}`);
+          if (c.createsNetwork !== undefined && a.status === 201) {
+            // A name Docker accepts: read back exactly, by ID, then removed.
+            const id = (JSON.parse(a.body) as { Id: string }).Id;
+            const back = await send(d.socket, { method: 'GET', path: `/networks/${id}` });
+            assert.equal((JSON.parse(back.body) as { Name: string }).Name, c.createsNetwork, `name round-trip: ${what}`);
+            assert.equal((await send(d.socket, { method: 'DELETE', path: `/networks/${id}` })).status, 204);
+          }
           const refusedVersion = BAD_VERSIONS.some((v) => c.path.startsWith(`${v}/`));
           if (!c.mayPass || refusedVersion) assert.ok(a.status >= 400, `accepted: ${what}`);
           if (a.status >= 400 && c.method !== 'HEAD') {
@@ -279,9 +338,61 @@ describe('API fuzzing (security)', () => {
       );
       assert.equal(d.proc.exitCode, null, 'daemon process alive');
       assert.equal((await send(d.socket, { method: 'GET', path: '/_ping' })).body, 'OK');
+      // Bridges of removed networks are deleted in the background (drivers/graveyard.ts).
+      await waitFor(async () => (await snapshot()) === baseline, 'the state to settle', 5000, 50).catch(() => undefined);
       const now = JSON.parse(await snapshot()) as Record<string, unknown>;
       const was = JSON.parse(baseline) as Record<string, unknown>;
       for (const part of ['nets', 'sbs', 'links', 'nft']) assert.deepEqual(now[part], was[part], `${part} changed by ${route.name}`);
     });
   }
+
+  test('connect on a network the sandbox is not on reaches endpoint planning (M4)', () => {
+    const reached = codes['POST /networks/fz-fresh/connect (a network the sandbox is not on)'] ?? {};
+    const planning = ['INVALID_ALIAS', 'INVALID_MAC', 'INVALID_ADDRESS', 'INVALID_IP', 'STATIC_IP_OUTSIDE'].filter((c) => (reached[c] ?? 0) > 0);
+    assert.ok(planning.length >= 2, `endpoint planning reached: ${JSON.stringify(reached)}`);
+    assert.equal(reached['ENDPOINT_EXISTS'] ?? 0, 0, 'no case stopped at ENDPOINT_EXISTS');
+  });
+
+  test('a hostile filter pattern does not stall other clients (M2)', async () => {
+    const hostile = send(d.socket, { method: 'GET', path: `/networks?filters=${encodeURIComponent(JSON.stringify({ id: { '([0-9a-f]+)+z': true }, name: { '(.*)*z': true } }))}` });
+    const pings = await Promise.all(Array.from({ length: 5 }, () => send(d.socket, { method: 'GET', path: '/_ping' })));
+    const a = await hostile;
+    assert.equal(a.status, 200);
+    assert.ok(a.ms < 1000, `hostile filter answered in ${a.ms.toFixed(0)} ms`);
+    for (const p of pings) assert.ok(p.ms < 1000, `ping during the hostile filter: ${p.ms.toFixed(0)} ms`);
+  });
+
+  test('racing creates and removes: never 5xx, lists and inspects stay 200', async () => {
+    const statuses: number[] = [];
+    const rec = async (c: Case) => {
+      const a = await send(d.socket, c);
+      statuses.push(a.status);
+      return a;
+    };
+    for (let round = 0; round < 5; round++) {
+      const net = `fz-race-${round}`;
+      await rec({ method: 'POST', path: '/networks/create', body: JSON.stringify({ Name: net, IPAM: { Config: [{ Subnet: `10.247.${round}.0/24` }] } }) });
+      const sbs = Array.from({ length: 4 }, (_, i) => `fz-race-${round}-${i}`);
+      await Promise.all([
+        ...sbs.map((n) => rec({ method: 'POST', path: '/sandboxes/create', body: JSON.stringify({ Name: n, Cmd: ['sleep', 'infinity'], NetworkMode: net }) })
+          .then(() => rec({ method: 'POST', path: `/sandboxes/${n}/start` }))),
+        rec({ method: 'POST', path: '/networks/fz-fresh/connect', body: JSON.stringify({ Container: 'fz-sb' }) })
+          .then(() => rec({ method: 'POST', path: '/networks/fz-fresh/disconnect', body: JSON.stringify({ Container: 'fz-sb', Force: true }) })),
+        rec({ method: 'DELETE', path: `/networks/${net}` }),
+        rec({ method: 'GET', path: '/containers/json?all=1' }),
+        rec({ method: 'GET', path: '/networks' }),
+      ]);
+      for (const n of sbs) await rec({ method: 'DELETE', path: `/sandboxes/${n}?force=1` });
+      await rec({ method: 'DELETE', path: `/networks/${net}` });
+      for (const p of ['/containers/json?all=1', '/sandboxes/json?all=1', '/networks', '/sandboxes/fz-sb/json']) {
+        const a = await send(d.socket, { method: 'GET', path: p });
+        assert.equal(a.status, 200, `${p} after round ${round}: ${a.status} ${a.body.slice(0, 300)}`);
+      }
+    }
+    assert.deepEqual(statuses.filter((s) => s >= 500), [], `5xx among ${statuses.length} racing requests`);
+    await waitFor(async () => (await snapshot()) === baseline, 'the state to settle', 5000, 50).catch(() => undefined);
+    const now = JSON.parse(await snapshot()) as Record<string, unknown>;
+    const was = JSON.parse(baseline) as Record<string, unknown>;
+    for (const part of ['nets', 'sbs', 'links', 'nft']) assert.deepEqual(now[part], was[part], `${part} changed by the race`);
+  });
 });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { CLI, startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { badCidr, badIp, badName, missingRef } from './fuzz-inputs.js';
+import { badCidr, badIp, badName, badNetworkName, missingRef } from './fuzz-inputs.js';
 
 const RUNS = Number(process.env['SWY_FUZZ_CLI_RUNS'] ?? 25);
 // Under CI a fixed seed (see test/reliability/seeded-random.ts CI_SEED); locally a fresh one.
@@ -28,7 +28,8 @@ const hostileArg = fc.oneof(badName, badCidr, badIp, missingRef, fc.constantFrom
 /** Each command with the shape of a hostile invocation; every one must fail. */
 const COMMANDS: Record<string, fc.Arbitrary<string[]>> = {
   'network create': fc.oneof(
-    fc.tuple(fc.array(fc.tuple(fc.constantFrom('--subnet', '--gateway', '--ip-range', '--aux-address', '-o', '--label', '-d', '--ipam-driver'), hostileArg).map((p) => p), { maxLength: 3 }), badName)
+    // Docker accepts every non-blank network name, so the name here is one it refuses.
+    fc.tuple(fc.array(fc.tuple(fc.constantFrom('--subnet', '--gateway', '--ip-range', '--aux-address', '-o', '--label', '-d', '--ipam-driver'), hostileArg).map((p) => p), { maxLength: 3 }), badNetworkName.filter((n) => !n.startsWith('-')))
       .map(([opts, name]) => ['network', 'create', ...opts.flat(), name]),
     fc.tuple(fc.constantFrom('--subnet', '--gateway', '--ip-range'), badCidr).map(([f, v]) => ['network', 'create', f, v, 'fzcliok']),
   ),

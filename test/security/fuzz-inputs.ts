@@ -30,6 +30,16 @@ export const badIp: fc.Arbitrary<string> = fc.oneof(
   fc.string({ maxLength: 12 }).map((s) => `${s}:::x`),
 );
 
+/**
+ * Network names Docker refuses: blank ones (libnetwork config.IsValidName) and, our one
+ * extra rule, names over 255 characters. Every other name (spaces, metacharacters, '..')
+ * is a valid network name, as in Docker, and must round-trip as data.
+ */
+export const badNetworkName: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('', ' ', '\t', ' \n ', '\u00a0', 'x'.repeat(256), 'x'.repeat(5000)),
+  fc.string({ minLength: 256, maxLength: 400 }),
+);
+
 /** References that exist nowhere and cannot prefix-match a hex ID or equal a name. */
 export const missingRef: fc.Arbitrary<string> = fc.stringMatching(/^[g-z][a-z0-9]{0,10}$/).map((s) => `fzmissing${s}`);
 

@@ -114,7 +114,10 @@ test('address families: top-level fields win over options, which win over defaul
 test('names, drivers, scopes', () => {
   assert.throws(() => validateNetworkCreate(cli({ Name: '' })), err('invalid', 'INVALID_NAME', 'Name', 'invalid name: name is empty'));
   assert.throws(() => validateNetworkCreate(cli({ Name: undefined })), err('invalid', 'INVALID_NAME', 'Name'));
-  assert.throws(() => validateNetworkCreate(cli({ Name: '../x' })), err('invalid', 'INVALID_NAME', 'Name'));
+  assert.throws(() => validateNetworkCreate(cli({ Name: ' \t' })), err('invalid', 'INVALID_NAME', 'Name'));
+  // Docker's rule: any name that is not blank, '../x' and 'my net' included (names are data only).
+  assert.equal(validateNetworkCreate(cli({ Name: '../x' })).name, '../x');
+  assert.equal(validateNetworkCreate(cli({ Name: 'my net' })).name, 'my net');
   assert.throws(() => validateNetworkCreate(cli({ Name: 7 })), err('invalid', 'INVALID_TYPE', 'Name'));
   for (const name of ['bridge', 'host', 'none', 'default']) {
     assert.throws(() => validateNetworkCreate(cli({ Name: name })), err('forbidden', 'PREDEFINED_NETWORK', undefined, `operation is not permitted on predefined ${name} network`));
