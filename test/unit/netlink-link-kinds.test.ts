@@ -82,6 +82,7 @@ test('typedLinkMessage: kind, IFLA_LINK = parent, IFLA_NET_NS_FD, and vxlan lear
   rejects(() => typedLinkMessage({ kind: 'vxlan', vni: 5, local: '1.2.3', name: 'v' }), 'INVALID_IP', 'local');
   rejects(() => typedLinkMessage({ kind: 'dummy', name: 'far-too-long-name' }), 'INVALID_IFNAME', 'link.name');
   rejects(() => typedLinkMessage({ kind: 'dummy', name: 'd0', alias: 'a'.repeat(256) }), 'INVALID_IFALIAS', 'alias');
+  rejects(() => typedLinkMessage({ kind: 'ipvlan', parent: 2, mode: 'l2', name: 'i0', mac: '02:00:00:00:00:01' }), 'INVALID_MAC', 'mac');
 });
 
 test('aliasMessage: RTM_SETLINK by index with IFLA_IFALIAS', () => {

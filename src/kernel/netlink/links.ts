@@ -248,6 +248,10 @@ export function typedLinkMessage(spec: TypedLinkSpec): Buffer {
   const o: NewLinkOptions = { name: spec.name, mtu: spec.mtu, mac: spec.mac, up: spec.up, nsFd: spec.nsFd };
   if (spec.kind === 'macvlan' || spec.kind === 'ipvlan' || spec.kind === 'vlan') o.link = validIndex(spec.parent, 'parent');
   if (spec.alias !== undefined) validAlias(spec.alias);
+  if (spec.kind === 'ipvlan' && spec.mac !== undefined) {
+    // The kernel would silently give the slave its parent's MAC anyway (ipvlan_link_new).
+    throw invalid('INVALID_MAC', `mac: an ipvlan link always carries its parent's MAC; "${spec.mac}" cannot be set`, 'mac');
+  }
   return newLinkMessage(spec.kind, o, () => {
     switch (spec.kind) {
       case 'macvlan': return [macvlanInfoData({ mode: spec.mode })];
