@@ -180,3 +180,38 @@ test('vxlan with learning off: static FDB and neighbour entries carry a ping acr
     assert.doesNotMatch(inNs(a!.name, 'ip', ['neigh', 'show', 'dev', 'syvx0']).stdout, /PERMANENT/);
   });
 });
+
+test('vxlan made directly inside another namespace keeps its socket and underlay in the creating one (the overlay layout)', async () => {
+  await withNamespaces(['vya', 'vyb', 'vyo'], ([a, b, overlay]) => {
+    // a ⇄ b underlay; a's vxlan in a itself, b's vxlan created from b straight into `overlay`.
+    withRtnl(a!, (rt) => withNsFd(b!, (nsFd) => rt.createVeth({ name: 'syu0', up: true, peer: { name: 'syu0', nsFd, up: true } })));
+    const under = [a!, b!].map((ns, i) => withRtnl(ns, (rt) => {
+      const index = rt.getLink('syu0')!.index;
+      rt.addAddress(index, `10.99.1.${i + 1}/24`);
+      return index;
+    }));
+    const mac = ['02:42:0a:c9:00:01', '02:42:0a:c9:00:02'];
+    withRtnl(a!, (rt) => {
+      const { index } = rt.createTypedLink({ kind: 'vxlan', vni: 77, local: '10.99.1.1', underlay: under[0]!, port: 4789, name: 'syvx0', mac: mac[0], up: true });
+      rt.addAddress(index, '10.201.0.1/24');
+      rt.ensureFdb({ index, mac: '00:00:00:00:00:00', dst: '10.99.1.2' });
+      rt.ensureNeighbour({ index, ip: '10.201.0.2', mac: mac[1]! });
+    });
+    const made = withRtnl(b!, (rt) => withNsFd(overlay!, (nsFd) => rt.createTypedLink({
+      kind: 'vxlan', vni: 77, local: '10.99.1.2', underlay: under[1]!, port: 4789, name: 'vxlan0', mac: mac[1], alias: 'switchyard:overlay', nsFd, up: true,
+    })));
+    assert.equal(made.index, 0, 'no index in the creating namespace');
+    assert.deepEqual(linksIn(b!.name).sort(), ['lo', 'syu0'], 'nothing named vxlan0 stayed in b');
+    withRtnl(overlay!, (rt) => {
+      const vx = rt.getLink('vxlan0')!;
+      assert.equal(vx.alias, 'switchyard:overlay');
+      assert.equal(vx.data?.kind === 'vxlan' && vx.data.vni, 77);
+      rt.addAddress(vx.index, '10.201.0.2/24');
+      rt.ensureFdb({ index: vx.index, mac: '00:00:00:00:00:00', dst: '10.99.1.1' });
+      rt.ensureNeighbour({ index: vx.index, ip: '10.201.0.1', mac: mac[0]! });
+    });
+    assert.ok(pings(a!, '10.201.0.2'), 'a → the overlay namespace, encapsulated over b\'s underlay');
+    // Control: the underlay namespace b has no route into 10.201.0.0/24: only the tunnel does.
+    assert.equal(pings(b!, '10.201.0.2', 1), false);
+  });
+});
