@@ -15,11 +15,12 @@ import { RtnlBatch } from './batch.js';
 import type { IpFamily } from './address-codec.js';
 
 export type { AddressInfo, AddAddressOptions } from './addresses.js';
-export type { BridgePortOptions, LinkInfo, LinkRef, NewLinkOptions, SetLinkOptions, VethOptions, VxlanData } from './links.js';
+export type { BridgePortOptions, LinkInfo, LinkKindSpec, LinkRef, NewLinkOptions, SetLinkOptions, TypedLinkSpec, VethOptions } from './links.js';
+export type { IpvlanFlag, IpvlanMode, KindData, MacvlanMode, VxlanData } from './link-kinds.js';
 export type { FdbSpec, NeighbourSpec } from './neighbours.js';
 export type { RouteInfo, RouteSpec } from './routes.js';
 export type { IpFamily } from './address-codec.js';
-export { macvlanInfoData, vxlanInfoData, MACVLAN_MODE } from './links.js';
+export { ipvlanInfoData, macvlanInfoData, vlanInfoData, vxlanInfoData, IPVLAN_FLAG, IPVLAN_MODE, MACVLAN_MODE } from './link-kinds.js';
 export { RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL } from './routes.js';
 export { NetlinkError } from './message.js';
 export { NetlinkSocket } from './socket.js';
@@ -75,6 +76,17 @@ export class Rtnl {
   createLink(kind: string, o: links.NewLinkOptions): { index: number } {
     return links.createLink(this.sock, kind, o);
   }
+  /**
+   * A macvlan, ipvlan, 802.1q vlan, vxlan or dummy link with name, MTU, MAC and alias, here
+   * or directly inside spec.nsFd's namespace (the parent stays in this one). Index 0 when
+   * created elsewhere.
+   */
+  createTypedLink(spec: links.TypedLinkSpec): { index: number } {
+    return links.createTypedLink(this.sock, spec);
+  }
+  setAlias(ref: links.LinkRef, alias: string): void {
+    links.setAlias(this.sock, ref, alias);
+  }
   setLink(ref: links.LinkRef, o: links.SetLinkOptions): void {
     links.setLink(this.sock, ref, o);
   }
@@ -125,6 +137,14 @@ export class Rtnl {
   // neighbours and bridge FDB
   addNeighbour(n: neighbours.NeighbourSpec): void {
     neighbours.addNeighbour(this.sock, n);
+  }
+  /** Replace semantics: already there = success. */
+  ensureNeighbour(n: neighbours.NeighbourSpec): void {
+    neighbours.ensureNeighbour(this.sock, n);
+  }
+  /** Already there (same MAC and dst) = success. */
+  ensureFdb(f: neighbours.FdbSpec): void {
+    neighbours.ensureFdb(this.sock, f);
   }
   deleteNeighbour(n: neighbours.NeighbourSpec): void {
     neighbours.deleteNeighbour(this.sock, n);

@@ -5,10 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { conflict, invalid, notFound } from '../../errors.js';
-import { bytesToMac, localMac, macToBytes } from './address-codec.js';
+import { bytesToMac, ipToBytes, localMac, macToBytes } from './address-codec.js';
+import {
+  decodeKindData, ipvlanInfoData, macvlanInfoData, vlanInfoData, vxlanInfoData, type IpvlanFlag, type IpvlanMode, type KindData,
+  type MacvlanMode,
+} from './link-kinds.js';
+
+// The encoders moved to link-kinds.ts; re-exported for existing callers.
+export { MACVLAN_MODE, macvlanInfoData, vxlanInfoData, type VxlanData } from './link-kinds.js';
 import {
   EEXIST, ENODEV, NLA_F_NESTED, NLM_F_CREATE, NLM_F_ECHO, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkError, RTM_DELLINK,
-  RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, attr, be16Attr, decodeIfInfo, encodeIfInfo, encodeMessage, nestedAttr,
+  RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, attr, decodeIfInfo, encodeIfInfo, encodeMessage, nestedAttr,
   parseAttrs, readS32, readStr, readU32, readU8, s32Attr, strAttr, u32Attr, u8Attr, IFINFOMSG_LEN,
 } from './message.js';
 import { NetlinkSocket, messagePayload } from './socket.js';
@@ -29,6 +36,7 @@ export const IFLA_MASTER = 10;
 export const IFLA_GROUP = 27;
 export const IFLA_PROTINFO = 12;
 export const IFLA_OPERSTATE = 16;
+export const IFLA_IFALIAS = 20;
 export const IFLA_LINKINFO = 18;
 export const IFLA_NET_NS_FD = 28;
 export const IFLA_LINK_NETNSID = 37;
@@ -38,18 +46,6 @@ const VETH_INFO_PEER = 1;
 // IFLA_BRPORT_* (inside IFLA_PROTINFO for AF_BRIDGE)
 const IFLA_BRPORT_MODE = 4; // hairpin
 const IFLA_BRPORT_LEARNING = 8;
-// IFLA_VXLAN_*
-const IFLA_VXLAN_ID = 1;
-const IFLA_VXLAN_GROUP = 2;
-const IFLA_VXLAN_LINK = 3;
-const IFLA_VXLAN_LOCAL = 4;
-const IFLA_VXLAN_LEARNING = 7;
-const IFLA_VXLAN_PORT = 15;
-const IFLA_VXLAN_GROUP6 = 16;
-const IFLA_VXLAN_LOCAL6 = 17;
-// IFLA_MACVLAN_*
-const IFLA_MACVLAN_MODE = 1;
-export const MACVLAN_MODE = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;
 
 /** Linux limits interface names to IFNAMSIZ - 1 = 15 bytes. */
 const IFNAMSIZ = 16;
@@ -71,6 +67,10 @@ export interface LinkInfo {
   link?: number;
   /** IFLA_LINK_NETNSID: the namespace id (as seen from here) holding `link`, e.g. a veth peer's. */
   netnsId?: number;
+  /** IFLA_IFALIAS: links Switchyard creates carry one starting `switchyard:`. */
+  alias?: string;
+  /** IFLA_INFO_DATA decoded for macvlan, ipvlan, vlan and vxlan (see link-kinds.ts). */
+  data?: KindData;
 }
 
 export type LinkRef = string | number;
@@ -87,7 +87,7 @@ export interface NewLinkOptions {
   link?: number;
   /** Create the link directly inside the namespace open at this fd. */
   nsFd?: number;
-  /** Raw IFLA_INFO_DATA attributes (see vxlanInfoData, macvlanInfoData). */
+  /** Raw IFLA_INFO_DATA attributes (see link-kinds.ts: vxlanInfoData, macvlanInfoData…). */
   data?: Buffer;
 }
 
@@ -127,8 +127,15 @@ export function decodeLink(msg: Buffer): LinkInfo {
     up: (ifi.flags & IFF_UP) !== 0,
     operUp: operstate === IF_OPER_UP || (operstate === IF_OPER_UNKNOWN && (ifi.flags & IFF_RUNNING) !== 0),
   };
-  const kind = linkinfo ? readStr(parseAttrs(linkinfo).get(IFLA_INFO_KIND)) : undefined;
-  if (kind) info.kind = kind;
+  const li = linkinfo ? parseAttrs(linkinfo) : undefined;
+  const kind = li ? readStr(li.get(IFLA_INFO_KIND)) : undefined;
+  if (kind) {
+    info.kind = kind;
+    const data = decodeKindData(kind, li!.get(IFLA_INFO_DATA));
+    if (data) info.data = data;
+  }
+  const alias = readStr(a.get(IFLA_IFALIAS));
+  if (alias) info.alias = alias;
   const master = readU32(a.get(IFLA_MASTER));
   if (master) info.master = master;
   const link = readU32(a.get(IFLA_LINK));
@@ -203,6 +210,105 @@ function newLinkMessage(kind: string, o: NewLinkOptions, data: () => Buffer[] = 
 export function createLink(sock: NetlinkSocket, kind: string, o: NewLinkOptions): { index: number } {
   const replies = requestCreate(sock, newLinkMessage(kind, o, () => (o.data ? [o.data] : [])), `create ${kind} link ${o.name}`);
   return { index: createdIndex(sock, replies, o) };
+}
+
+/** The device kinds the drivers create, each with what the kernel needs to make it. */
+export type LinkKindSpec =
+  /** On a parent device (by ifindex in the socket's namespace); mode as `ip link … type macvlan mode`. */
+  | { kind: 'macvlan'; parent: number; mode: MacvlanMode }
+  /** The slaves carry the parent's MAC; `flag` defaults to the kernel's "bridge". */
+  | { kind: 'ipvlan'; parent: number; mode: IpvlanMode; flag?: IpvlanFlag }
+  /** 802.1Q sub-interface, id 1-4094. */
+  | { kind: 'vlan'; parent: number; id: number }
+  /** VNI, local tunnel address, UDP port, underlay device; learning defaults to OFF (static FDB). */
+  | { kind: 'vxlan'; vni: number; local?: string; underlay?: number; port?: number; learning?: boolean }
+  | { kind: 'dummy' };
+
+/** A typed link: its kind and the common attributes (name, MTU, MAC, alias, namespace, up). */
+export type TypedLinkSpec = LinkKindSpec & {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  /** IFLA_IFALIAS, e.g. `switchyard:<network id>`; at most 255 bytes. */
+  alias?: string;
+  up?: boolean;
+  /** Create the link directly inside the namespace open at this fd (parent/underlay stay here). */
+  nsFd?: number;
+};
+
+/** IFLA_IFALIAS is limited to IFALIASZ - 1 = 255 bytes (linux/if.h). */
+const IFALIASZ = 256;
+
+/**
+ * The RTM_NEWLINK of createTypedLink (pure; exported for tests). The parent (IFLA_LINK) and
+ * a vxlan's underlay are looked up in the requesting socket's namespace even when the link is
+ * created elsewhere (nsFd): the kernel resolves them in the source namespace (rtnl_newlink).
+ */
+export function typedLinkMessage(spec: TypedLinkSpec): Buffer {
+  const o: NewLinkOptions = { name: spec.name, mtu: spec.mtu, mac: spec.mac, up: spec.up, nsFd: spec.nsFd };
+  if (spec.kind === 'macvlan' || spec.kind === 'ipvlan' || spec.kind === 'vlan') o.link = validIndex(spec.parent, 'parent');
+  if (spec.alias !== undefined) validAlias(spec.alias);
+  if (spec.kind === 'ipvlan' && spec.mac !== undefined) {
+    // The kernel would silently give the slave its parent's MAC anyway (ipvlan_link_new).
+    throw invalid('INVALID_MAC', `mac: an ipvlan link always carries its parent's MAC; "${spec.mac}" cannot be set`, 'mac');
+  }
+  return newLinkMessage(spec.kind, o, () => {
+    switch (spec.kind) {
+      case 'macvlan': return [macvlanInfoData({ mode: spec.mode })];
+      case 'ipvlan': return [ipvlanInfoData({ mode: spec.mode, flag: spec.flag })];
+      case 'vlan': return [vlanInfoData({ id: spec.id })];
+      case 'vxlan': return [vxlanInfoData({
+        id: spec.vni,
+        local: spec.local === undefined ? undefined : ipToBytes(spec.local, 'local'),
+        link: spec.underlay === undefined ? undefined : validIndex(spec.underlay, 'underlay'),
+        port: spec.port,
+        learning: spec.learning ?? false,
+      })];
+      case 'dummy': return [];
+    }
+  });
+}
+
+/**
+ * Creates a macvlan, ipvlan, vlan, vxlan or dummy link, in this namespace or directly in the
+ * one open at `nsFd`. The alias goes in a second request (RTM_SETLINK, from a socket in the
+ * link's namespace): the kernel ignores IFLA_IFALIAS on RTM_NEWLINK (only do_setlink reads it;
+ * checked on 6.18: a bridge created with IFLA_IFALIAS in the request shows no alias).
+ * If that fails the new link is deleted again. Returns the ifindex here, or 0 when created
+ * in another namespace. Already there = conflict LINK_EXISTS.
+ */
+export function createTypedLink(sock: NetlinkSocket, spec: TypedLinkSpec): { index: number } {
+  const replies = requestCreate(sock, typedLinkMessage(spec), `create ${spec.kind} link ${spec.name}`);
+  const index = createdIndex(sock, replies, spec);
+  if (spec.alias !== undefined) {
+    const there = spec.nsFd === undefined ? sock : NetlinkSocket.openAt(spec.nsFd);
+    try {
+      const ref = spec.nsFd === undefined ? index : spec.name;
+      try {
+        setAlias(there, ref, spec.alias);
+      } catch (err) {
+        deleteLink(there, ref);
+        throw err;
+      }
+    } finally {
+      if (there !== sock) there.close();
+    }
+  }
+  return { index };
+}
+
+/** RTM_SETLINK with IFLA_IFALIAS only (pure; exported for tests). */
+export function aliasMessage(ref: LinkRef, alias: string): Buffer {
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(ref), strAttr(IFLA_IFALIAS, validAlias(alias))]);
+}
+
+export function setAlias(sock: NetlinkSocket, ref: LinkRef, alias: string): void {
+  try {
+    sock.request(aliasMessage(ref, alias), `set alias of link ${ref}`);
+  } catch (err) {
+    if (err instanceof NetlinkError && err.errno === ENODEV) throw notFound('LINK_NOT_FOUND', `set alias of link ${ref}: no such link`);
+    throw err;
+  }
 }
 
 /**
@@ -391,40 +497,19 @@ export async function deleteGroupAsync(sock: NetlinkSocket, group: number): Prom
   }
 }
 
-// ---- IFLA_INFO_DATA encoders ----
-
-export interface VxlanData {
-  /** VNI, 24 bits. */
-  id: number;
-  /** Local tunnel endpoint address (IPv4 or IPv6 bytes come from address-codec). */
-  local?: Buffer;
-  /** Multicast group or unicast remote. */
-  group?: Buffer;
-  /** Underlay device ifindex. */
-  link?: number;
-  /** UDP destination port; the kernel default is 8472, IANA's is 4789. */
-  port?: number;
-  learning?: boolean;
-}
-
-export function vxlanInfoData(o: VxlanData): Buffer {
-  if (!Number.isInteger(o.id) || o.id < 0 || o.id > 0xffffff) throw invalid('INVALID_VNI', `vxlan id ${o.id} must be 0-16777215`, 'id');
-  const out = [u32Attr(IFLA_VXLAN_ID, o.id)];
-  if (o.local) out.push(attr(o.local.length === 4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, o.local));
-  if (o.group) out.push(attr(o.group.length === 4 ? IFLA_VXLAN_GROUP : IFLA_VXLAN_GROUP6, o.group));
-  if (o.link !== undefined) out.push(u32Attr(IFLA_VXLAN_LINK, o.link));
-  if (o.port !== undefined) out.push(be16Attr(IFLA_VXLAN_PORT, o.port)); // network byte order
-  if (o.learning !== undefined) out.push(u8Attr(IFLA_VXLAN_LEARNING, o.learning ? 1 : 0));
-  return Buffer.concat(out);
-}
-
-export function macvlanInfoData(o: { mode: keyof typeof MACVLAN_MODE }): Buffer {
-  const mode = MACVLAN_MODE[o.mode];
-  if (mode === undefined) throw invalid('INVALID_MACVLAN_MODE', `macvlan mode "${o.mode}" must be one of ${Object.keys(MACVLAN_MODE).join(', ')}`, 'mode');
-  return u32Attr(IFLA_MACVLAN_MODE, mode);
-}
-
 // ---- validation ----
+
+function validIndex(index: number, field: string): number {
+  if (!Number.isInteger(index) || index < 1 || index > 0x7fffffff) throw invalid('INVALID_IFINDEX', `${field}: ifindex ${index} must be a positive integer`, field);
+  return index;
+}
+
+function validAlias(alias: string): string {
+  if (Buffer.byteLength(alias) >= IFALIASZ || alias.includes('\0')) {
+    throw invalid('INVALID_IFALIAS', `alias: "${alias.slice(0, 40)}…" must be at most ${IFALIASZ - 1} bytes without NUL`, 'alias');
+  }
+  return alias;
+}
 
 function validName(name: string, field = 'name'): string {
   if (!name || Buffer.byteLength(name) >= IFNAMSIZ || /[\s/:]/.test(name) || name === '.' || name === '..') {

@@ -6,7 +6,7 @@
  */
 import { ipFamily, ipToBytes, macToBytes } from './address-codec.js';
 import {
-  ENOENT, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkError, RTM_DELNEIGH, RTM_NEWNEIGH, attr,
+  EEXIST, ENOENT, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkError, RTM_DELNEIGH, RTM_NEWNEIGH, attr,
   encodeMessage, encodeNdMsg, u32Attr,
 } from './message.js';
 import type { NetlinkSocket } from './socket.js';
@@ -52,6 +52,14 @@ export function addNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
   sock.request(neighbourMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, n), `add neighbour ${n.ip} lladdr ${n.mac} dev ${n.index}`);
 }
 
+/** Same as addNeighbour (replace semantics): already there = success. */
+export const ensureNeighbour = addNeighbour;
+
+/** The RTM_NEWNEIGH of addNeighbour/ensureNeighbour (pure; exported for tests). */
+export function neighbourAddMessage(n: NeighbourSpec): Buffer {
+  return neighbourMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, n);
+}
+
 /** Already gone = success. */
 export function deleteNeighbour(sock: NetlinkSocket, n: NeighbourSpec): void {
   ignoreGone(() => sock.request(deleteNeighbourMessage(n), `delete neighbour ${n.ip} dev ${n.index}`));
@@ -75,6 +83,29 @@ function fdbMessage(type: number, flags: number, f: FdbSpec): Buffer {
 /** `bridge fdb append MAC dev X dst IP`: APPEND lets one MAC point at several VTEPs. */
 export function addFdb(sock: NetlinkSocket, f: FdbSpec): void {
   sock.request(fdbMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, f), `add fdb ${f.mac} dev ${f.index}${f.dst ? ` dst ${f.dst}` : ''}`);
+}
+
+/**
+ * Idempotent `bridge fdb append MAC dev X dst IP self permanent`: an entry already there
+ * (same MAC, same dst) = success. For a vxlan device use 00:00:00:00:00:00 once per remote
+ * VTEP (the BUM flood list) and MAC → dst per remote endpoint.
+ */
+export function ensureFdb(sock: NetlinkSocket, f: FdbSpec): void {
+  try {
+    addFdb(sock, f);
+  } catch (err) {
+    if (!(err instanceof NetlinkError && err.errno === EEXIST)) throw err;
+  }
+}
+
+/** The RTM_NEWNEIGH of addFdb/ensureFdb (pure; exported for tests). */
+export function fdbAddMessage(f: FdbSpec): Buffer {
+  return fdbMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, f);
+}
+
+/** The RTM_DELNEIGH of deleteFdb (pure; exported for tests). */
+export function fdbDeleteMessage(f: FdbSpec): Buffer {
+  return fdbMessage(RTM_DELNEIGH, 0, f);
 }
 
 /** Already gone = success. */
