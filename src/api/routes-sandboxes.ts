@@ -38,12 +38,37 @@ function checkFieldTypes(body: Record<string, unknown>): void {
   for (const f of BOOL_FIELDS) {
     if (present(f) && typeof body[f] !== 'boolean') throw invalid('BAD_FIELD', `${f} must be a boolean`, f);
   }
+  checkHostConfig(body['HostConfig']);
   const eps = body['EndpointsConfig'];
   if (present('EndpointsConfig')) {
     if (typeof eps !== 'object' || Array.isArray(eps)) throw invalid('BAD_FIELD', 'EndpointsConfig must be an object of endpoint settings', 'EndpointsConfig');
     for (const [k, v] of Object.entries(eps as Record<string, unknown>)) {
       if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw invalid('BAD_FIELD', `EndpointsConfig.${k} must be an object`, `EndpointsConfig.${k}`);
     }
+  }
+}
+
+/**
+ * HostConfig as Docker's create sends it: only the privilege fields are read here
+ * (CapAdd, CapDrop: arrays of strings or null; Privileged: boolean; PidMode: "" or
+ * "host"); the engine normalizes the names and refuses unknown ones. Other Docker fields
+ * are ignored, as before (the networking ones are top-level fields of this route).
+ */
+function checkHostConfig(hc: unknown): void {
+  if (hc === undefined || hc === null) return;
+  if (typeof hc !== 'object' || Array.isArray(hc)) throw invalid('BAD_FIELD', 'HostConfig must be an object', 'HostConfig');
+  const h = hc as Record<string, unknown>;
+  for (const f of ['CapAdd', 'CapDrop']) {
+    const v = h[f];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) {
+      throw invalid('BAD_FIELD', `HostConfig.${f} must be an array of strings`, `HostConfig.${f}`);
+    }
+  }
+  if (h['Privileged'] !== undefined && h['Privileged'] !== null && typeof h['Privileged'] !== 'boolean') {
+    throw invalid('BAD_FIELD', 'HostConfig.Privileged must be a boolean', 'HostConfig.Privileged');
+  }
+  if (h['PidMode'] !== undefined && h['PidMode'] !== null && typeof h['PidMode'] !== 'string') {
+    throw invalid('BAD_FIELD', 'HostConfig.PidMode must be a string', 'HostConfig.PidMode');
   }
 }
 
