@@ -276,7 +276,9 @@ export function checkInvariants(d: TestDaemon, obs: Observed): string[] {
       continue;
     }
     const dir = argv.find((a) => a.startsWith(sbDir));
-    if (!dir || argv[0] === 'nsenter' || argv.includes('unshare') || !pidAlive(Number(entry))) continue;
+    // nsenter and unshare (by absolute path since the tools are never looked up in a PATH) lead to the wrapper.
+    const tool = path.basename(argv[0] ?? '');
+    if (!dir || tool === 'nsenter' || tool === 'unshare' || argv.includes('unshare') || !pidAlive(Number(entry))) continue;
     if (!wantedPids.has(Number(entry))) problems.push(`leaked sandbox process ${entry} (${path.basename(dir).slice(0, 12)}) that no running sandbox owns`);
   }
 

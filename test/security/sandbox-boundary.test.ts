@@ -190,14 +190,23 @@ describe('a sandbox is a boundary (security)', () => {
   });
 
   test('processes that setsid or double-fork are gone after rm -f', async () => {
+    const marks = [['sleep', '31337'], ['sleep', '31338'], ['sleep', '31339']];
+    const old = new Set(marks.flatMap(pidsWithArgv));
+    const escapedNow = () => marks.flatMap(pidsWithArgv).filter((p) => !old.has(p));
     d.cli(['run', '-d', '--name', 'escaper', '--', '/bin/sh', '-c', 'setsid sh -c "sleep 31337 & sleep 31338 &" ; (sleep 31339 &) ; sleep 1000']);
-    await waitFor(() => pidsWithArgv(['sleep', '31337']).length + pidsWithArgv(['sleep', '31338']).length + pidsWithArgv(['sleep', '31339']).length === 3, 'escapes running', 5000);
-    const escaped = [...pidsWithArgv(['sleep', '31337']), ...pidsWithArgv(['sleep', '31338']), ...pidsWithArgv(['sleep', '31339'])];
-    // they really escaped the wrapper's session
-    const wrapperSession = fs.readFileSync(`/proc/${inspect('escaper').State.Pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3];
-    assert.ok(escaped.some((p) => fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[3] !== wrapperSession), 'one left the session');
-    d.cli(['rm', '-f', 'escaper']);
-    await waitFor(() => escaped.every((p) => !fs.existsSync(`/proc/${p}`) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.startsWith('Z')), 'escapes gone', 5000);
+    await waitFor(() => escapedNow().length === 3, 'escapes running', 5000);
+    const escaped = escapedNow();
+    const alive = (p: number) => fs.existsSync(`/proc/${p}`) && !fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+    try {
+      // they really left the wrapper's session
+      const sessionOf = (p: number) => fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[3];
+      const wrapperSession = sessionOf(inspect('escaper').State.Pid);
+      assert.ok(escaped.some((p) => sessionOf(p) !== wrapperSession), 'one left the session');
+      d.cli(['rm', '-f', 'escaper']);
+      await waitFor(() => escaped.every((p) => !alive(p)), 'escapes gone', 5000);
+    } finally {
+      for (const p of escaped) if (alive(p)) process.kill(p, 'SIGKILL'); // never leave one behind, even when failing
+    }
   });
 
   test('store, sandbox directories, logs and namespace pins are root-only', () => {
