@@ -28,6 +28,7 @@ import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
 import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller, stopExitPoller } from '../engine/sandbox-ops.js';
+import { startLogCap } from '../engine/log-cap.js';
 import { antiSpoofSpec, BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
 import { Graveyard } from '../drivers/graveyard.js';
@@ -233,6 +234,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   reloadAntiSpoof();
   info(`reconciled: ${JSON.stringify(report)}`);
   startExitPoller(ctx, engine.runtime);
+  const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
   // The table is ours to keep: if someone flushes or deletes it, put it back within seconds.
   const watchdog = setInterval(() => {
@@ -270,6 +272,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     stopping = true;
     clearInterval(watchdog);
     stopExitPoller(engine.runtime);
+    stopLogCap();
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
     await bridge.settle();

@@ -375,3 +375,25 @@ export function sandboxSessionsUnder(root: string): { pid: number; dir: string }
   }
   return found;
 }
+
+/**
+ * Caps a sandbox's output.log (docs/SECURITY.md "Disk"): past maxBytes, its content moves
+ * to output.log.1 (replacing the previous one) and output.log is truncated in place. The
+ * command keeps writing through its O_APPEND descriptor, so its next line lands at the
+ * start of the emptied file: logrotate's "copytruncate". What the command writes between
+ * the copy and the truncation is lost. Returns true when it rotated.
+ */
+export async function capLogFile(logPath: string, maxBytes: number): Promise<boolean> {
+  let size: number;
+  try {
+    size = (await fs.promises.stat(logPath)).size;
+  } catch {
+    return false;
+  }
+  if (size <= maxBytes) return false;
+  const old = `${logPath}.1`;
+  await fs.promises.copyFile(logPath, old);
+  await fs.promises.chmod(old, 0o600);
+  await fs.promises.truncate(logPath, 0);
+  return true;
+}

@@ -126,6 +126,10 @@ describe('API access (security)', () => {
     assert.equal(bnd & (1n << 19n), 0n, 'CAP_SYS_PTRACE dropped');
     const viaProc = d.cli(['run', '--rm', '--', 'sh', '-c', `ls /proc/${d.proc.pid}/root${d.socket} || umount ${d.execRoot}; ls ${d.socket}`], { allowFail: true });
     assert.notEqual(viaProc.status, 0, `sandbox reached the socket: ${viaProc.stdout}`);
+    // The API's TLS key is covered (/dev/null) for the sandbox and its exec; the host still reads it.
+    const key = d.cli(['exec', 'peek', '--', 'cat', certs.serverKey], { allowFail: true });
+    assert.equal(key.stdout, '', 'the TLS key reads empty inside the sandbox');
+    assert.match(fs.readFileSync(certs.serverKey, 'utf8'), /PRIVATE KEY/);
     // Generated /etc files are still in place under the cover.
     const hosts = d.cli(['exec', 'peek', '--', 'cat', '/etc/hostname'], { allowFail: true });
     assert.equal(hosts.status, 0, hosts.stderr);

@@ -74,7 +74,7 @@ describe('a sandbox is a boundary (security)', () => {
 
   before(async () => {
     process.env['SWY_DAEMON_SECRET'] = SECRET; // the daemon inherits it; no sandbox may see it
-    d = await startDaemon({ tag: 'secbox' });
+    d = await startDaemon({ tag: 'secbox', args: ['--log-opt', 'max-size=64k'] });
     d.cli(['network', 'create', 'boxnet']);
   });
   after(async () => {
@@ -263,5 +263,17 @@ describe('a sandbox is a boundary (security)', () => {
     const r = run([], 'for f in hosts hostname resolv.conf; do echo x >> /etc/$f && echo $f=w; done; cat /etc/hostname');
     assert.ok(!/=w/.test(r.out), r.out);
     assert.ok(r.out.trim().length > 0);
+  });
+
+  test('a log over --log-opt max-size is rotated to output.log.1 and truncated; the command keeps writing', async () => {
+    d.cli(['run', '-d', '--name', 'chatty', '--', '/bin/sh', '-c', "head -c 1048576 /dev/zero | tr '\\0' x; sleep 1; echo after-rotation; sleep 1000"]);
+    const dir = path.join(d.dataRoot, 'sandboxes', inspect('chatty').Id);
+    const log = path.join(dir, 'output.log');
+    await waitFor(() => fs.existsSync(`${log}.1`) && fs.readFileSync(log, 'utf8').includes('after-rotation'), 'rotated, and written after', 10_000);
+    assert.ok(fs.statSync(log).size <= 64 * 1024, `output.log is ${fs.statSync(log).size} bytes`);
+    assert.ok(fs.statSync(`${log}.1`).size > 64 * 1024, 'the megabyte was written (then rotated)');
+    assert.equal((fs.statSync(`${log}.1`).mode & 0o777).toString(8), '600');
+    assert.match(d.cli(['logs', 'chatty']).stdout, /after-rotation/);
+    d.cli(['rm', '-f', 'chatty']);
   });
 });
