@@ -276,4 +276,15 @@ describe('a sandbox is a boundary (security)', () => {
     assert.match(d.cli(['logs', 'chatty']).stdout, /after-rotation/);
     d.cli(['rm', '-f', 'chatty']);
   });
+
+  test('known limit: a default sandbox is root on the host filesystem (it writes a host file outside the daemon roots)', () => {
+    const target = `/tmp/swy-hostwrite-${process.pid}`;
+    try {
+      const r = run([], `echo from-sandbox > ${target} && echo wrote`);
+      assert.match(r.out, /wrote/);
+      assert.equal(fs.readFileSync(target, 'utf8'), 'from-sandbox\n', 'docs/SECURITY.md says so: the host filesystem is shared');
+    } finally {
+      fs.rmSync(target, { force: true });
+    }
+  });
 });
