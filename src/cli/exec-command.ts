@@ -80,7 +80,8 @@ function checkTarget(sandbox: Pick<SandboxInspect, 'State' | 'NetworkSettings'>)
 export function nsenterArgs(sandbox: Pick<SandboxInspect, 'State' | 'HostConfig' | 'NetworkSettings' | 'Config'>, cmd: string[], extraEnv: readonly string[] = []): string[] {
   const namespaces = ['--uts', '--mount'];
   if (sandbox.HostConfig.NetworkMode !== 'host' && sandbox.NetworkSettings.SandboxKey !== '') namespaces.unshift('--net');
-  if (sandbox.HostConfig.PidMode !== 'host') namespaces.push('--pid');
+  // State.Pid is the sandbox's outer process (unshare): the sandbox's PID namespace is the one it made for its children.
+  if (sandbox.HostConfig.PidMode !== 'host') namespaces.push(`--pid=/proc/${sandbox.State.Pid}/ns/pid_for_children`);
   const hc = sandbox.HostConfig;
   const env = [systemTool('env'), '-i', ...commandEnv(sandbox.Config.Env ?? [], extraEnv), ...commandArgv(cmd)];
   const caps = effectiveCapabilities({

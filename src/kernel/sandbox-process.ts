@@ -10,9 +10,11 @@
  * wrapper: a small /bin/sh (about 1 MB, not a Node process) that is PID 1 of the sandbox's
  * PID namespace. The wrapper mounts, then runs the command through setpriv and env, waits
  * for it and records its exit status in a file, so the status survives a daemon restart.
- * The recorded pid (State.Pid) is the wrapper's: killing it kills every process of the
- * PID namespace, including ones that called setsid or double-forked (pid_namespaces(7)),
- * and `unshare --kill-child` kills it when unshare is killed. The whole tree runs in a
+ * The recorded pid (State.Pid) is the outer process's (unshare, in the sandbox's network,
+ * mount and UTS namespaces; its pid_for_children namespace is the sandbox's): it is known as
+ * soon as the spawn returns. Killing the wrapper kills every process of the PID namespace,
+ * including ones that called setsid or double-forked (pid_namespaces(7)), and
+ * `unshare --kill-child` kills the wrapper when unshare is killed. The whole tree runs in a
  * session of its own with its output going to a file, so it keeps running when the daemon
  * stops or crashes.
  *
@@ -30,6 +32,7 @@ import * as path from 'node:path';
 import { close as closeFd, pidfdOpen, readableNow } from './libc.js';
 import { setprivCapList } from '../model/capabilities.js';
 import { commandArgv, commandEnv } from '../model/sandbox-env.js';
+import { MASKED_PATHS, READONLY_PATHS, renderSandboxFstab } from '../model/sandbox-mounts.js';
 import { TOOL_ENV, systemTool } from './system-tools.js';
 
 export interface SandboxProcessSpec {
@@ -54,38 +57,32 @@ export interface SandboxProcessSpec {
 }
 
 export const EXIT_FILE = 'exitcode';
+/** The wrapper's fstab (model/sandbox-mounts.ts), written at every start. */
+export const MOUNTS_FILE = 'mounts';
 
-// Arguments: dir, hostname, privileged (0/1), own PID namespace (0/1), setpriv's capability
-// list, how many directories to hide, those, how many files to hide, those, then env -i's
-// arguments (NAME=VALUE…, the command). Exit 125 = the set-up failed (Docker's code for
-// "the daemon could not run the container").
+// Arguments: dir, hostname, privileged (0/1), a network namespace of its own (0/1),
+// setpriv's capability list, then env -i's arguments (NAME=VALUE…, the command). Exit 125 =
+// the set-up failed (Docker's code for "the daemon could not run the container").
 //
 // security (docs/SECURITY.md "What a sandbox can do"): a sandbox runs on the host's
 // filesystem, so the daemon's data and exec roots (the API socket, the store, other
 // sandboxes' files) are covered by an empty read-only tmpfs, and the API's TLS key by
-// /dev/null, after the /etc bind mounts whose sources live under the data root. /proc is
-// the sandbox's own (its PID namespace); /sys is a new sysfs (it shows the sandbox's
-// network namespace, not the host's), read-only unless --privileged; /proc/sys and the
-// other kernel knobs Docker protects are read-only, and the files Docker masks are
-// covered, unless --privileged. The wrapper
-// keeps its working directory in "$d" (a cwd survives an over-mount of an ancestor) to
-// record the exit status; the command starts in /.
-const WRAPPER = `d=$1; h=$2; priv=$3; pidns=$4; caps=$5; shift 5
+// /dev/null, after the read-only /etc bind mounts whose sources live under the data root
+// (all in "$d/mounts", model/sandbox-mounts.ts, read by mount before the cover hides it).
+// /proc is the sandbox's own (its PID namespace); /sys is a new sysfs of the sandbox's
+// network namespace (in host mode, or when the namespace's sysfs is mounted with other
+// flags already, a bind of /sys without its submounts), read-only unless --privileged;
+// /proc/sys and the other kernel knobs Docker protects are read-only, and the files Docker
+// masks are covered, unless --privileged. The wrapper keeps its working directory in "$d"
+// (a cwd survives an over-mount of an ancestor) to record the exit status; the command
+// starts in /.
+const WRAPPER = `d=$1; h=$2; priv=$3; ownnet=$4; caps=$5; shift 5
 fail() { echo 125 > "$d/${EXIT_FILE}.tmp"; mv "$d/${EXIT_FILE}.tmp" "$d/${EXIT_FILE}"; exit 125; }
-ro() { mount --bind "$1" "$1" && mount -o remount,bind,ro,nosuid,nodev,noexec "$1"; }
-for f in hosts hostname resolv.conf; do mount --bind "$d/$f" "/etc/$f" && mount -o remount,bind,ro "/etc/$f" || fail; done
 hostname "$h" && cd "$d" || fail
-if [ "$pidns" = 1 ]; then mount -t proc -o nosuid,nodev,noexec proc /proc || fail; fi
-if [ "$priv" = 1 ]; then sysro=rw; else sysro=ro; fi
-mount -t sysfs -o $sysro,nosuid,nodev,noexec sysfs /sys || fail
-if [ "$priv" = 0 ]; then
-  for p in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus /proc/fs; do if [ -e "$p" ]; then ro "$p" || fail; fi; done
-  for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats /proc/acpi /proc/scsi /sys/firmware; do
-    if [ -d "$p" ]; then mount -t tmpfs -o ro,size=4k,nr_inodes=1 switchyard-masked "$p" || fail; elif [ -e "$p" ]; then mount --bind /dev/null "$p" || fail; fi
-  done
-fi
-n=$1; shift; while [ "$n" -gt 0 ]; do mount -t tmpfs -o ro,size=4k,nr_inodes=1,mode=0755 switchyard-hidden "$1" || fail; shift; n=$((n-1)); done
-n=$1; shift; while [ "$n" -gt 0 ]; do if [ -e "$1" ]; then mount --bind /dev/null "$1" || fail; fi; shift; n=$((n-1)); done
+if [ "$priv" = 1 ]; then o=rw; else o=ro; fi
+if [ "$ownnet" = 1 ]; then mount -t sysfs -o $o,nosuid,nodev,noexec swy-sysfs /sys 2>/dev/null || mount -o bind,$o,nosuid,nodev,noexec /sys /sys || fail
+else mount -o bind,$o,nosuid,nodev,noexec /sys /sys || fail; fi
+mount --fstab "$d/${MOUNTS_FILE}" -a || fail
 if [ "$priv" = 1 ]; then (cd / && exec env -i "$@") & else (cd / && exec setpriv --bounding-set "$caps" --inh-caps "$caps" -- env -i "$@") & fi
 c=$!
 trap 'kill -TERM $c 2>/dev/null' TERM
@@ -95,7 +92,7 @@ echo $s > ${EXIT_FILE}.tmp; mv ${EXIT_FILE}.tmp ${EXIT_FILE}
 exit $s`;
 
 export interface StartedProcess {
-  /** The wrapper: PID 1 of the sandbox's PID namespace (State.Pid). */
+  /** The outer process (unshare; State.Pid): its one child is the wrapper, PID 1 of the sandbox. */
   pid: number;
   pidStart: string;
   /** Resolves with the exit code when the daemon is the parent; rejects never. */
@@ -107,15 +104,42 @@ export function sandboxArgv(spec: SandboxProcessSpec): string[] {
   const unshareFlags = ['--mount', '--uts', '--propagation', 'slave', ...(spec.pidHost ? [] : ['--pid']), '--fork', '--kill-child'];
   const inner = [
     systemTool('unshare'), ...unshareFlags, '--', '/bin/sh', '-c', WRAPPER, 'sh',
-    spec.dir, spec.hostname, spec.privileged ? '1' : '0', spec.pidHost ? '0' : '1', setprivCapList(spec.capabilities),
-    ...hiddenArgs(spec.hiddenPaths ?? []), ...countedArgs(spec.hiddenFiles ?? []),
+    spec.dir, spec.hostname, spec.privileged ? '1' : '0', spec.nsPath ? '1' : '0', setprivCapList(spec.capabilities),
     ...commandEnv(spec.env), ...commandArgv(spec.command),
   ];
   return spec.nsPath ? [systemTool('nsenter'), `--net=${spec.nsPath}`, '--', ...inner] : inner;
 }
 
+/** Which of Docker's read-only and masked paths this kernel has (the same for every sandbox). */
+let presentPaths: Map<string, 'file' | 'dir'> | undefined;
+function kernelPaths(): ReadonlyMap<string, 'file' | 'dir'> {
+  if (presentPaths) return presentPaths;
+  presentPaths = new Map();
+  for (const p of [...READONLY_PATHS, ...MASKED_PATHS]) {
+    try {
+      presentPaths.set(p, fs.statSync(p).isDirectory() ? 'dir' : 'file');
+    } catch {
+      // not on this kernel
+    }
+  }
+  return presentPaths;
+}
+
+/** The wrapper's fstab for this spec. */
+export function sandboxFstab(spec: SandboxProcessSpec): string {
+  return renderSandboxFstab({
+    dir: spec.dir,
+    ownProc: !spec.pidHost,
+    privileged: !!spec.privileged,
+    present: kernelPaths(),
+    hiddenDirs: hiddenDirs(spec.hiddenPaths ?? []),
+    hiddenFiles: [...new Set((spec.hiddenFiles ?? []).filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => fs.existsSync(p)),
+  });
+}
+
 export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedProcess> {
   fs.rmSync(path.join(spec.dir, EXIT_FILE), { force: true });
+  fs.writeFileSync(path.join(spec.dir, MOUNTS_FILE), sandboxFstab(spec), { mode: 0o600 });
   const out = fs.openSync(spec.logPath, 'a', 0o600);
   fs.fchmodSync(out, 0o600); // an older log keeps its mode otherwise (docs/SECURITY.md)
   const argv = sandboxArgv(spec);
@@ -127,12 +151,8 @@ export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedPr
     });
     fs.closeSync(out);
     let settled = false;
-    let outerDone = false;
     const exited = new Promise<number>((res) => {
-      child.once('exit', (code, signal) => {
-        outerDone = true;
-        res(code ?? 128 + signalNumber(signal));
-      });
+      child.once('exit', (code, signal) => res(code ?? 128 + signalNumber(signal)));
     });
     child.once('error', (err) => {
       if (!settled) {
@@ -143,23 +163,16 @@ export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedPr
     child.once('spawn', () => {
       settled = true;
       child.unref();
-      const outer = child.pid!;
-      // The wrapper is unshare's child; it appears within a few milliseconds.
-      const deadline = Date.now() + 5000;
-      const find = (): void => {
-        const inner = childrenOf(outer)[0];
-        if (inner !== undefined) {
-          resolve({ pid: inner, pidStart: processStartTime(inner) ?? '', exited });
-        } else if (outerDone || Date.now() > deadline) {
-          // It ended (or never forked): the outer pid stands for it, and `exited` reports.
-          resolve({ pid: outer, pidStart: processStartTime(outer) ?? '', exited });
-        } else {
-          setTimeout(find, 1);
-        }
-      };
-      find();
+      // The outer process stands for the sandbox: waiting for unshare to fork the wrapper
+      // would add a scheduling round trip (~100 ms on a loaded machine) to every start.
+      resolve({ pid: child.pid!, pidStart: processStartTime(child.pid!) ?? '', exited });
     });
   });
+}
+
+/** The wrapper (PID 1 of the sandbox) of a sandbox's outer process; undefined when gone. */
+export function wrapperOf(pid: number): number | undefined {
+  return childrenOf(pid)[0];
 }
 
 /** The children of pid (/proc/PID/task/PID/children). */
@@ -171,17 +184,11 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
-/** The count, then the paths; "/" and relative paths are never hidden (that would hide everything, or nothing certain). */
-function hiddenArgs(paths: string[]): string[] {
+/** "/" and relative paths are never hidden (that would hide everything, or nothing certain). */
+function hiddenDirs(paths: string[]): string[] {
   const all = [...new Set(paths.filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => p !== '/');
   // A path under another hidden one is hidden already (and no longer exists to mount on).
-  const wanted = all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)));
-  return [String(wanted.length), ...wanted];
-}
-
-function countedArgs(paths: string[]): string[] {
-  const wanted = [...new Set(paths.filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))];
-  return [String(wanted.length), ...wanted];
+  return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)));
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
@@ -294,7 +301,8 @@ export function readExitCode(dir: string): number | undefined {
  */
 export async function stopSandboxProcess(pid: number, pidStart: string | undefined, graceMs: number): Promise<void> {
   if (!isSandboxProcessAlive(pid, pidStart)) return;
-  signal(pid, 'SIGTERM');
+  // unshare blocks SIGTERM while it waits for its child: the wrapper gets it (and forwards it).
+  signal(wrapperOf(pid) ?? pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     if (!isSandboxProcessAlive(pid, pidStart)) return;
@@ -308,11 +316,14 @@ export async function stopSandboxProcess(pid: number, pidStart: string | undefin
 /**
  * Kills every process of the sandbox at once (rm -f, crash clean-up): SIGKILL to the
  * wrapper ends its PID namespace, every process in it included, whatever session it
- * made for itself (pid_namespaces(7)); the SIGKILL to its process group catches the
- * wrapper's parents (unshare, nsenter) and, with --pid host, what stayed in the group.
+ * made for itself (pid_namespaces(7)); SIGKILL to the outer process's group takes the
+ * outer process (and, through `--kill-child`, the wrapper if it was not found) and, with
+ * --pid host, what stayed in the group.
  */
 export function killSandboxSession(pid: number, pidStart: string | undefined): void {
   if (!isSandboxProcessAlive(pid, pidStart)) return;
+  const wrapper = wrapperOf(pid);
+  if (wrapper !== undefined) signal(wrapper, 'SIGKILL');
   const group = processGroupOf(pid);
   signal(pid, 'SIGKILL');
   // Only a group of its own (the spawn is detached: its leader leads a session too), never ours.

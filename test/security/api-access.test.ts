@@ -118,8 +118,10 @@ describe('API access (security)', () => {
     assert.notEqual(conn.status, 0);
     // The sandbox's own command runs without CAP_SYS_ADMIN/CAP_SYS_PTRACE: it cannot
     // unmount the cover or walk to the socket through a host process's /proc/PID/root.
+    // State.Pid is the outer process (unshare); its child is the wrapper, whose child is the command.
     const pid = (JSON.parse(d.cli(['inspect', 'peek']).stdout)[0] as Inspected).State.Pid;
-    const child = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]!;
+    const childOf = (p: number | string) => fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)[0]!;
+    const child = childOf(childOf(pid));
     const caps = fs.readFileSync(`/proc/${child}/status`, 'utf8');
     const bnd = BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(caps)![1]}`);
     assert.equal(bnd & (1n << 21n), 0n, 'CAP_SYS_ADMIN dropped');

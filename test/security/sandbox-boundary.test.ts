@@ -88,8 +88,17 @@ describe('a sandbox is a boundary (security)', () => {
     const r = d.cli(['run', '--rm', ...flags, '--', '/bin/sh', '-c', script], { allowFail: true, timeoutMs: 30_000 });
     return { out: r.stdout, err: r.stderr, status: r.status };
   };
+  /** State.Pid is the outer process (unshare); its child is the wrapper, PID 1 of the sandbox. */
+  const wrapperOf = (name: string): number => {
+    const outer = inspect(name).State.Pid;
+    let wrapper = 0;
+    const deadline = Date.now() + 5000;
+    while (!wrapper && Date.now() < deadline) wrapper = childrenOf(outer)[0] ?? 0;
+    assert.ok(wrapper, `${name}: the outer process ${outer} has a wrapper`);
+    return wrapper;
+  };
   const commandOf = (name: string): number => {
-    const wrapper = inspect(name).State.Pid;
+    const wrapper = wrapperOf(name);
     let cmd = 0;
     // The wrapper starts its command right after its mounts.
     const deadline = Date.now() + 5000;
@@ -102,8 +111,8 @@ describe('a sandbox is a boundary (security)', () => {
     const names = Array.from({ length: 8 }, (_, i) => `fd${i}`);
     for (const n of names) d.cli(['run', '-d', '--name', n, '--network', 'boxnet', '--', '/bin/sh', '-c', 'sleep 1000 & wait']);
     for (const n of names) {
-      const wrapper = inspect(n).State.Pid;
-      await waitFor(() => descendants(wrapper).length >= 2, `${n}: command and its child`, 5000);
+      const wrapper = inspect(n).State.Pid; // the outer process: it and every descendant
+      await waitFor(() => descendants(wrapper).length >= 3, `${n}: wrapper, command and its child`, 5000);
       for (const pid of [wrapper, ...descendants(wrapper)]) {
         const fds = fdsOf(pid);
         assert.deepEqual(fds.map((f) => f.fd).sort(), ['0', '1', '2'], `${n}: pid ${pid} has only stdio: ${JSON.stringify(fds)}`);
@@ -170,6 +179,10 @@ describe('a sandbox is a boundary (security)', () => {
     assert.match(priv.out, /sys=w/);
     // with NET_ADMIN too: the knobs stay read-only
     assert.ok(!/procsys=w|sys=w/.test(run(['--cap-add', 'NET_ADMIN'], probe).out));
+    // host network mode (the daemon's namespace): /sys is a read-only bind there
+    const host = run(['--network', 'host'], 'echo 1500 > /sys/class/net/lo/mtu && echo sys=w; echo 1 > /proc/sys/net/ipv4/ip_forward && echo procsys=w; echo ran');
+    assert.match(host.out, /ran/, host.err);
+    assert.ok(!/procsys=w|sys=w/.test(host.out), host.out);
   });
 
   test("a sandbox cannot signal the daemon or read another sandbox's environment; --pid host can (control)", () => {
@@ -200,7 +213,7 @@ describe('a sandbox is a boundary (security)', () => {
     try {
       // they really left the wrapper's session
       const sessionOf = (p: number) => fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[3];
-      const wrapperSession = sessionOf(inspect('escaper').State.Pid);
+      const wrapperSession = sessionOf(wrapperOf('escaper'));
       assert.ok(escaped.some((p) => sessionOf(p) !== wrapperSession), 'one left the session');
       d.cli(['rm', '-f', 'escaper']);
       await waitFor(() => escaped.every((p) => !alive(p)), 'escapes gone', 5000);

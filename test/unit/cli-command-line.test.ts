@@ -239,17 +239,17 @@ test('exec enters net, uts, mount and PID namespaces; host mode has no netns to 
   const limited = ['/usr/bin/setpriv', '--bounding-set', caps, '--inh-caps', caps, '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=1'];
   assert.deepEqual(
     nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge' }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['ip', 'a']),
-    ['--target', '42', '--net', '--uts', '--mount', '--pid', '--', ...limited, 'ip', 'a'],
+    ['--target', '42', '--net', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', ...limited, 'ip', 'a'],
   );
   assert.deepEqual(
     nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'host' }, NetworkSettings: { SandboxKey: '' } } as never, ['hostname']),
-    ['--target', '42', '--uts', '--mount', '--pid', '--', ...limited, 'hostname'],
+    ['--target', '42', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', ...limited, 'hostname'],
   );
   // The sandbox's own set: --cap-add, --privileged (no setpriv at all), -e after the sandbox's Env.
   const added = nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge', CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'], PidMode: 'host' }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['ip', 'a'], ['A=2']);
   assert.deepEqual(added, ['--target', '42', '--net', '--uts', '--mount', '--', '/usr/bin/setpriv', '--bounding-set', '-all,+net_admin', '--inh-caps', '-all,+net_admin', '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=2', 'ip', 'a']);
   const privileged = nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge', Privileged: true }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['id']);
-  assert.deepEqual(privileged, ['--target', '42', '--net', '--uts', '--mount', '--pid', '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=1', 'id']);
+  assert.deepEqual(privileged, ['--target', '42', '--net', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=1', 'id']);
 });
 
 test('port prints docker\'s format, IPv6 host addresses in brackets', () => {
