@@ -43,3 +43,24 @@ test('command environment: NAME=VALUE only (a bare NAME is dropped), Docker PATH
   assert.deepEqual(commandArgv(['ls', '-l']), ['ls', '-l']);
   assert.deepEqual(commandArgv(['a=b', 'x']), ['/bin/sh', '-c', 'exec "$0" "$@"', 'a=b', 'x']);
 });
+
+test('sandbox fstab: /etc binds read-only first, own /proc, Docker read-only and masked paths that exist, covers last; fields escaped', async () => {
+  const { renderSandboxFstab, fstabField } = await import('../../src/model/sandbox-mounts.js');
+  const present = new Map<string, 'file' | 'dir'>([['/proc/sys', 'dir'], ['/proc/kcore', 'file'], ['/sys/firmware', 'dir']]);
+  const text = renderSandboxFstab({ dir: '/var/lib/s y/sandboxes/x', ownProc: true, privileged: false, present, hiddenDirs: ['/var/lib/s y'], hiddenFiles: ['/etc/tls/key.pem'] });
+  assert.deepEqual(text.trim().split('\n'), [
+    '/var/lib/s\\040y/sandboxes/x/hosts /etc/hosts none bind,ro 0 0',
+    '/var/lib/s\\040y/sandboxes/x/hostname /etc/hostname none bind,ro 0 0',
+    '/var/lib/s\\040y/sandboxes/x/resolv.conf /etc/resolv.conf none bind,ro 0 0',
+    'swy-proc /proc proc nosuid,nodev,noexec 0 0',
+    '/proc/sys /proc/sys none bind,ro,nosuid,nodev,noexec 0 0',
+    '/dev/null /proc/kcore none bind 0 0',
+    'swy-masked /sys/firmware tmpfs ro,size=4k,nr_inodes=1 0 0',
+    'switchyard-hidden /var/lib/s\\040y tmpfs ro,size=4k,nr_inodes=1,mode=0755 0 0',
+    '/dev/null /etc/tls/key.pem none bind 0 0',
+  ]);
+  // --privileged --pid host: only the /etc binds and the covers
+  const priv = renderSandboxFstab({ dir: '/d', ownProc: false, privileged: true, present, hiddenDirs: [], hiddenFiles: [] });
+  assert.equal(priv.trim().split('\n').length, 3);
+  assert.equal(fstabField('a\\b\tc\nd'), 'a\\134b\\011c\\012d');
+});
