@@ -300,4 +300,15 @@ describe('a sandbox is a boundary (security)', () => {
       fs.rmSync(target, { force: true });
     }
   });
+
+  test("container: mode copies at most 1 MiB of the target's hosts and resolv.conf", () => {
+    d.cli(['run', '-d', '--name', 'bigtarget', '--', 'sleep', '1000']);
+    const target = path.join(d.dataRoot, 'sandboxes', inspect('bigtarget').Id);
+    // The target cannot grow its files itself any more (read-only in it): stand in for that here.
+    fs.appendFileSync(path.join(target, 'hosts'), `# ${'x'.repeat(3 << 20)}\n`);
+    d.cli(['run', '-d', '--name', 'joiner', '--network', 'container:bigtarget', '--', 'sleep', '1000']);
+    const copy = path.join(d.dataRoot, 'sandboxes', inspect('joiner').Id, 'hosts');
+    assert.equal(fs.statSync(copy).size, 1 << 20);
+    d.cli(['rm', '-f', 'joiner', 'bigtarget']);
+  });
 });
