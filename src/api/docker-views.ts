@@ -176,6 +176,10 @@ export interface SandboxInspect {
     DnsOptions: string[];
     Links: string[] | null;
     AutoRemove: boolean;
+    CapAdd: string[] | null;
+    CapDrop: string[] | null;
+    Privileged: boolean;
+    PidMode: string;
   };
   NetworkSettings: {
     SandboxKey: string;
@@ -221,6 +225,10 @@ export function sandboxInspectView(details: SandboxDetails): SandboxInspect {
       DnsOptions: [...s.dns.options],
       Links: s.links.length > 0 ? s.links.map((l) => `/${l.name}:/${s.name}/${l.alias}`) : null,
       AutoRemove: s.autoRemove,
+      CapAdd: s.capAdd?.length ? [...s.capAdd] : null,
+      CapDrop: s.capDrop?.length ? [...s.capDrop] : null,
+      Privileged: !!s.privileged,
+      PidMode: s.pidMode ?? '',
     },
     NetworkSettings: {
       SandboxKey: s.nsPath ?? '',

@@ -55,6 +55,8 @@ async function copyFrom(path: string, position: number, out: Writable, signal: A
     throw err;
   }
   try {
+    // The log was rotated (truncated in place, docs/SECURITY.md "Disk"): start again at its beginning.
+    if ((await handle.stat()).size < position) position = 0;
     const buffer = Buffer.allocUnsafe(CHUNK);
     for (;;) {
       if (signal.aborted) return position;

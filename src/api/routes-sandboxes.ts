@@ -39,11 +39,36 @@ function checkFieldTypes(body: Record<string, unknown>): void {
   for (const f of BOOL_FIELDS) {
     if (present(f) && typeof body[f] !== 'boolean') throw invalid('BAD_FIELD', `${f} must be a boolean`, f);
   }
+  checkHostConfig(body['HostConfig']);
   if (typeof body['MacAddress'] === 'string' && body['MacAddress'] !== '') validateInterfaceMac(body['MacAddress'], 'MacAddress');
   // The shape of every endpoint's settings (model/endpoint-settings.ts), replaced by the checked copy.
   const eps = validateEndpointsConfig(body['EndpointsConfig']);
   if (eps === undefined) delete body['EndpointsConfig'];
   else body['EndpointsConfig'] = eps;
+}
+
+/**
+ * HostConfig as Docker's create sends it: only the privilege fields are read here
+ * (CapAdd, CapDrop: arrays of strings or null; Privileged: boolean; PidMode: "" or
+ * "host"); the engine normalizes the names and refuses unknown ones. Other Docker fields
+ * are ignored, as before (the networking ones are top-level fields of this route).
+ */
+function checkHostConfig(hc: unknown): void {
+  if (hc === undefined || hc === null) return;
+  if (typeof hc !== 'object' || Array.isArray(hc)) throw invalid('BAD_FIELD', 'HostConfig must be an object', 'HostConfig');
+  const h = hc as Record<string, unknown>;
+  for (const f of ['CapAdd', 'CapDrop']) {
+    const v = h[f];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) {
+      throw invalid('BAD_FIELD', `HostConfig.${f} must be an array of strings`, `HostConfig.${f}`);
+    }
+  }
+  if (h['Privileged'] !== undefined && h['Privileged'] !== null && typeof h['Privileged'] !== 'boolean') {
+    throw invalid('BAD_FIELD', 'HostConfig.Privileged must be a boolean', 'HostConfig.Privileged');
+  }
+  if (h['PidMode'] !== undefined && h['PidMode'] !== null && typeof h['PidMode'] !== 'string') {
+    throw invalid('BAD_FIELD', 'HostConfig.PidMode must be a string', 'HostConfig.PidMode');
+  }
 }
 
 export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOptions): void {

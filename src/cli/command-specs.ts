@@ -175,6 +175,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'dns-option': { type: 'string', multiple: true, value: 'OPT', aliases: ['dns-opt'], help: 'resolv.conf option' },
       link: { type: 'string', multiple: true, value: 'NAME[:ALIAS]', help: 'Link to another sandbox' },
       env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', help: 'Set an environment variable' },
+      'cap-add': { type: 'string', multiple: true, value: 'CAP', help: 'Add a Linux capability (NAME, CAP_NAME or ALL)' },
+      'cap-drop': { type: 'string', multiple: true, value: 'CAP', help: 'Drop a Linux capability (NAME, CAP_NAME or ALL)' },
+      privileged: { type: 'boolean', help: 'Give every capability and a writable /sys and /proc/sys (the sandbox can take over the host)' },
+      pid: { type: 'string', value: 'MODE', help: 'PID namespace to use: "host" shares the host\'s (default: its own)' },
     },
     build: (f, context) => buildRun(f, context),
   },
@@ -402,8 +406,20 @@ function buildRun(f: ParsedFlags, context: ParseContext): Command {
     // Attached runs remove the sandbox themselves, after reading its exit status: a
     // daemon-side removal could race the CLI's wait and logs requests.
     AutoRemove: rm && detach,
+    ...hostConfigOf(f),
   };
   return { name: 'run', detach, request, removeAfter: rm && !detach };
+}
+
+/** --cap-add, --cap-drop, --privileged, --pid as Docker's HostConfig (the daemon checks the names). */
+function hostConfigOf(f: ParsedFlags): Pick<SandboxCreateRequest, 'HostConfig'> {
+  const hc: NonNullable<SandboxCreateRequest['HostConfig']> = {
+    ...nonEmpty('CapAdd', list(f, 'cap-add')),
+    ...nonEmpty('CapDrop', list(f, 'cap-drop')),
+    ...(bool(f, 'privileged') ? { Privileged: true } : {}),
+    ...opt('PidMode', str(f, 'pid')),
+  };
+  return Object.keys(hc).length > 0 ? { HostConfig: hc } : {};
 }
 
 function nonEmpty<K extends string>(key: K, values: string[]): { [P in K]?: string[] } {

@@ -21,6 +21,8 @@ export interface DaemonFlags {
   ipForward: boolean;
   dns: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** --log-opt max-size: cap of each sandbox's output.log in bytes (0 = none). */
+  logMaxSize: number;
   // --- security (docs/SECURITY.md) ---
   /** `--group NAME|GID`: the unix socket becomes root:NAME 0660; absent = root:root. */
   group?: string;
@@ -91,6 +93,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       'ip-forward': { type: 'string' },
       dns: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
+      'log-opt': { type: 'string', multiple: true },
     },
   });
   const execRoot = values['exec-root'] ?? '/run/switchyard';
@@ -123,5 +126,32 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     ipForward: bool(values['ip-forward'], true, '--ip-forward'),
     dns: values.dns ?? [],
     logLevel: level as DaemonFlags['logLevel'],
+    logMaxSize: logMaxSize(values['log-opt'] ?? []),
   };
+}
+
+/** Sandbox logs are capped at 64 MiB by default (docs/SECURITY.md "Disk"; Docker's json-file has no default cap). */
+export const DEFAULT_LOG_MAX_SIZE = 64 * 1024 * 1024;
+
+/**
+ * `--log-opt max-size=SIZE` as dockerd's json-file takes it: a number with an optional
+ * k/m/g unit (binary, as Docker's RAMInBytes), "-1" for no cap. Only max-size is known.
+ */
+function logMaxSize(opts: string[]): number {
+  let size = DEFAULT_LOG_MAX_SIZE;
+  for (const opt of opts) {
+    const eq = opt.indexOf('=');
+    const key = opt.slice(0, eq);
+    const value = opt.slice(eq + 1).trim().toLowerCase();
+    if (key !== 'max-size') throw invalid('INVALID_FLAG', `unknown --log-opt ${JSON.stringify(opt)}: only max-size=SIZE is supported`, '--log-opt');
+    if (value === '-1') {
+      size = 0;
+      continue;
+    }
+    const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/.exec(value);
+    const n = m ? Math.floor(Number(m[1]) * 1024 ** ' kmg'.indexOf(m[2] || ' ')) : NaN;
+    if (!m || !Number.isSafeInteger(n) || n < 4096) throw invalid('INVALID_FLAG', `invalid --log-opt max-size=${value}: want a size of at least 4k, like 10m or 1g, or -1`, '--log-opt');
+    size = n;
+  }
+  return size;
 }

@@ -13,7 +13,7 @@ import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
 import { NftElements } from '../kernel/nft-elements.js';
-import { ifNameToIndex, openFileLimit } from '../kernel/libc.js';
+import { closeOnExecAll, ifNameToIndex, openFileLimit } from '../kernel/libc.js';
 import { pinProcessNetns } from '../kernel/netns-pin.js';
 import { Firewall } from '../services/firewall/firewall.js';
 import { NoFirewall } from '../services/firewall/no-firewall.js';
@@ -28,6 +28,7 @@ import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
 import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller, stopExitPoller } from '../engine/sandbox-ops.js';
+import { startLogCap } from '../engine/log-cap.js';
 import { antiSpoofSpec, BridgeDriver, firewallSpec } from '../drivers/bridge.js';
 import { hostDriver, nullDriver } from '../drivers/passive.js';
 import { Graveyard } from '../drivers/graveyard.js';
@@ -106,11 +107,15 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   // Two DNS sockets and a pidfd per sandbox: 1,000 sandboxes need more than 1,024 fds.
   const nofile = openFileLimit();
   if (nofile < 8192) log('warn', `open files limit is ${nofile}: raise the hard limit (ulimit -Hn) to run thousands of sandboxes`);
-  for (const dir of [flags.dataRoot, path.join(flags.dataRoot, 'sandboxes'), flags.execRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+  secureRoots(flags.dataRoot, flags.execRoot);
   const pidFile = takePidFile(flags.execRoot);
   ensureNetnsDir(path.join(flags.execRoot, 'netns'));
 
   const store = await openLmdbStore({ path: path.join(flags.dataRoot, 'store') });
+  secureStoreFiles(path.join(flags.dataRoot, 'store'));
+  // LMDB leaves its data file inheritable on purpose; no daemon fd may reach a sandbox
+  // (docs/SECURITY.md "Daemon file descriptors").
+  closeOnExecAll();
   const rtnl = Rtnl.open();
   const openRtnl = (nsPath: string) => Rtnl.open(nsPath);
   const firewall = flags.firewall ? new Firewall(() => Nft.open(), { elements: () => NftElements.open() }) : new NoFirewall();
@@ -131,6 +136,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       dns: flags.dns,
       hostId: readHostId(flags.dataRoot),
       hostName: os.hostname(),
+      ...(flags.tls ? { hiddenFiles: [flags.tls.keyFile] } : {}),
     },
     state,
     locks: new KeyedMutex(),
@@ -222,6 +228,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   reloadAntiSpoof();
   info(`reconciled: ${JSON.stringify(report)}`);
   startExitPoller(ctx, engine.runtime);
+  const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
   // The table is ours to keep: if someone flushes or deletes it, put it back within seconds.
   const watchdog = setInterval(() => {
@@ -259,6 +266,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     stopping = true;
     clearInterval(watchdog);
     stopExitPoller(engine.runtime);
+    stopLogCap();
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
     await bridge.settle();
@@ -275,4 +283,31 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     });
   }
   return stop;
+}
+
+/**
+ * Root-only files (docs/SECURITY.md "Files"): the data root stays traversable (0711) but
+ * the store and the sandbox directories are 0700 and what is in them 0600 (a sandbox's
+ * hosts/hostname/resolv.conf stay 0644: they are bind-mounted into the sandbox, where a
+ * non-root process reads them). Existing roots of an older version are fixed at start.
+ */
+function secureRoots(dataRoot: string, execRoot: string): void {
+  for (const [dir, mode] of [[dataRoot, 0o711], [path.join(dataRoot, 'store'), 0o700], [path.join(dataRoot, 'sandboxes'), 0o700], [execRoot, 0o711]] as const) {
+    fs.mkdirSync(dir, { recursive: true, mode });
+    fs.chmodSync(dir, mode);
+  }
+  const sandboxes = path.join(dataRoot, 'sandboxes');
+  for (const entry of fs.readdirSync(sandboxes)) {
+    const dir = path.join(sandboxes, entry);
+    try {
+      fs.chmodSync(dir, 0o700);
+      for (const f of ['output.log', 'output.log.1']) if (fs.existsSync(path.join(dir, f))) fs.chmodSync(path.join(dir, f), 0o600);
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
+function secureStoreFiles(storeDir: string): void {
+  for (const f of fs.readdirSync(storeDir)) fs.chmodSync(path.join(storeDir, f), 0o600);
 }

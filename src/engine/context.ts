@@ -26,6 +26,8 @@ export interface EngineConfig {
   /** Stable per-host id (ULA derivation, info). */
   hostId: string;
   hostName: string;
+  /** Files no sandbox may read (the API's TLS key and certificates): covered by /dev/null. */
+  hiddenFiles?: string[];
 }
 
 /** What touches the host, behind small ports so operations stay readable. */

@@ -15,7 +15,7 @@ import { onProcessExit } from './sandbox-ops.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
-import { isSandboxProcessAlive, killSandboxSession, readExitCode, sandboxSessionsUnder } from '../kernel/sandbox-process.js';
+import { isSandboxProcessAlive, killSandboxSession, readExitCode, sandboxSessionsUnder, sessionOf } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
   /** Link names in the daemon's namespace. */
@@ -134,8 +134,9 @@ async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, repor
   const sbDir = path.join(ctx.config.dataRoot, 'sandboxes');
   // A start cut by a crash after the process was spawned but before its pid was recorded
   // (never acknowledged) leaves a process no running record owns: it goes, with its session.
+  // A record holds the wrapper's pid, inside the session that the GC finds by its leader.
   const owned = new Set<number>();
-  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.state.pid) owned.add(sb.state.pid);
+  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.state.pid) owned.add(sessionOf(sb.state.pid) ?? sb.state.pid);
   for (const { pid, dir } of sandboxSessionsUnder(sbDir)) {
     if (owned.has(pid)) continue;
     killSandboxSession(pid, undefined);

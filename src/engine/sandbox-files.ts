@@ -70,7 +70,7 @@ export function forgetSandboxFiles(sb: SandboxRecord): void {
 }
 
 export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
-  fs.mkdirSync(sb.dir, { recursive: true });
+  fs.mkdirSync(sb.dir, { recursive: true, mode: 0o700 });
   const hostsFile = path.join(sb.dir, 'hosts');
   const resolvFile = path.join(sb.dir, 'resolv.conf');
   writeInPlace(path.join(sb.dir, 'hostname'), renderHostname(sb.hostname));
@@ -120,10 +120,24 @@ function userSetNdots(options: readonly string[]): boolean {
   return options.some((o) => /^ndots:[0-9]+$/.test(o) && Number(o.slice('ndots:'.length)) > 0);
 }
 
+/** Longest copy of a target sandbox's file (container: mode) read; past it the copy is cut. */
+export const MAX_COPIED_FILE = 1 << 20;
+
+/** The first MAX_COPIED_FILE bytes of a file (docs/SECURITY.md: a sandbox's file is never read unbounded). */
 function readOr(file: string, dflt: string): string {
+  let fd: number;
   try {
-    return fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, 'r');
   } catch {
     return dflt;
+  }
+  try {
+    const buf = Buffer.alloc(Math.min(fs.fstatSync(fd).size, MAX_COPIED_FILE));
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } catch {
+    return dflt;
+  } finally {
+    fs.closeSync(fd);
   }
 }

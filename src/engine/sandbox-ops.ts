@@ -27,6 +27,7 @@ import {
 } from '../kernel/sandbox-process.js';
 import { randomName } from '../model/random-name.js';
 import { parseLink } from '../model/etc-files.js';
+import { effectiveCapabilities, normalizeCapabilities } from '../model/capabilities.js';
 
 const SANDBOXES_LOCK = 'sandboxes';
 
@@ -106,6 +107,7 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
   const expose = strings(req.Expose, 'Expose').flatMap((spec, i) => parseExposeSpec(spec, `Expose[${i}]`));
   const mac = req.MacAddress ? parseMac(req.MacAddress, 'MacAddress') : undefined;
   const links = strings(req.Links, 'Links').map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
+  const privileges = sandboxPrivileges(req.HostConfig);
   const extra = Object.entries(req.EndpointsConfig ?? {});
   if (extra.length && (choice.mode === 'host' || choice.mode === 'none' || choice.target)) {
     throw invalid('CONFLICTING_OPTIONS', `a sandbox in ${choice.mode} mode cannot be connected to other networks`, 'EndpointsConfig');
@@ -144,6 +146,7 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
       autoRemove: !!req.AutoRemove,
       ...(mac ? { macAddress: mac } : {}),
       dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
+      ...privileges,
     };
     const endpoints: EndpointRecord[] = [];
     const claims: AddressClaim[] = [];
@@ -157,6 +160,21 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
     await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
     return { id, warnings };
   });
+}
+
+/** HostConfig.CapAdd/CapDrop/Privileged/PidMode as stored (normalized; defaults left out). */
+function sandboxPrivileges(hc: SandboxCreateRequest['HostConfig']): Pick<SandboxRecord, 'capAdd' | 'capDrop' | 'privileged' | 'pidMode'> {
+  if (hc === undefined || hc === null) return {};
+  const capAdd = normalizeCapabilities(strings(hc.CapAdd, 'HostConfig.CapAdd'), 'HostConfig.CapAdd');
+  const capDrop = normalizeCapabilities(strings(hc.CapDrop, 'HostConfig.CapDrop'), 'HostConfig.CapDrop');
+  const pidMode = hc.PidMode ?? '';
+  if (pidMode !== '' && pidMode !== 'host') throw invalid('INVALID_PID_MODE', `HostConfig.PidMode: "${String(pidMode)}" is not supported: use "host" or leave it empty`, 'HostConfig.PidMode');
+  return {
+    ...(capAdd.length ? { capAdd } : {}),
+    ...(capDrop.length ? { capDrop } : {}),
+    ...(hc.Privileged ? { privileged: true } : {}),
+    ...(pidMode === 'host' ? { pidMode: 'host' as const } : {}),
+  };
 }
 
 function resolveLink(ctx: EngineContext, text: string, field: string): { name: string; alias: string } {
@@ -190,7 +208,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
   const sb: SandboxRecord = { ...sb0, ports: [] };
   const endpoints = ctx.state.endpointsOfSandbox(sb.id);
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
-    fs.mkdirSync(sb.dir, { recursive: true });
+    fs.mkdirSync(sb.dir, { recursive: true, mode: 0o700 }); // root only (docs/SECURITY.md)
     forgetSandboxFiles(sb);
     let ownNetns = false;
     if (sb.networkMode.startsWith('container:')) {
@@ -237,6 +255,10 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       env: sb.env,
       logPath: path.join(sb.dir, 'output.log'),
       hiddenPaths: [ctx.config.dataRoot, ctx.config.execRoot], // docs/SECURITY.md
+      hiddenFiles: ctx.config.hiddenFiles ?? [],
+      capabilities: effectiveCapabilities(sb),
+      privileged: !!sb.privileged,
+      pidHost: sb.pidMode === 'host',
     });
     undo.push('process', () => killSandboxSession(proc.pid, proc.pidStart));
     const current = ctx.state.sandboxes.get(sb.id)!;

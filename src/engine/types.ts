@@ -123,6 +123,13 @@ export interface SandboxRecord {
   macAddress?: string;
   /** Directory with hosts, hostname, resolv.conf, the log and the exit-code file. */
   dir: string;
+  /** --cap-add / --cap-drop, normalized (CAP_NAME or ALL); absent in older records = none. */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** --privileged: every capability, /sys and /proc/sys writable. */
+  privileged?: boolean;
+  /** --pid: "" (a PID namespace of its own) or "host". */
+  pidMode?: '' | 'host';
 }
 
 /** Docker's EndpointSettings, as sent to POST /networks/{id}/connect. */
@@ -156,6 +163,17 @@ export interface SandboxCreateRequest {
   /** NAME[:ALIAS] */
   Links?: string[];
   AutoRemove?: boolean;
+  /** Docker's HostConfig fields for the sandbox's privileges (docs/SECURITY.md). */
+  HostConfig?: SandboxHostConfigRequest | null;
+}
+
+/** The part of Docker's HostConfig a sandbox create takes (the rest is top level here). */
+export interface SandboxHostConfigRequest {
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Privileged?: boolean;
+  /** "" or "host" */
+  PidMode?: string;
 }
 
 export interface NetworkDetails {

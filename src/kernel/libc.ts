@@ -6,6 +6,7 @@
  * Why in process: spawning `ip` costs 2-3 ms a call; these calls cost microseconds
  * (research/spikes.md §1-2).
  */
+import * as fs from 'node:fs';
 import koffi from 'koffi';
 import { SwitchyardError } from '../errors.js';
 
@@ -30,6 +31,7 @@ const c = {
   // glibc 2.36 (Debian 12) wraps both; the kernel has had them since 5.3.
   pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
   getrlimit: lib.func('int getrlimit(int resource, void *rlim)'),
+  fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
 };
 
 export const AF_UNIX = 1;
@@ -111,8 +113,14 @@ function check(call: string, rc: number | bigint, detail?: string): number {
   return n;
 }
 
+/**
+ * Every socket Switchyard opens is close-on-exec, whatever the caller asked for: a
+ * sandbox's command is spawned by the daemon, and an inherited socket (a netlink socket of
+ * the host namespace, another sandbox's DNS socket) would be a way out of its namespace
+ * (docs/SECURITY.md "Daemon file descriptors").
+ */
 export function socket(domain: number, type: number, protocol: number): number {
-  return check('socket', c.socket(domain, type, protocol));
+  return check('socket', c.socket(domain, type | SOCK_CLOEXEC, protocol));
 }
 export function bind(fd: number, addr: Buffer): void {
   check('bind', c.bind(fd, addr, addr.length));
@@ -224,8 +232,39 @@ export function getsockname(fd: number, size = 128): Buffer {
 export function close(fd: number): void {
   c.close(fd);
 }
+/** open(2), always close-on-exec (see socket()). */
 export function open(path: string, flags: number, mode = 0): number {
-  return check('open', c.open(path, flags, mode), path);
+  return check('open', c.open(path, flags | O_CLOEXEC, mode), path);
+}
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+/** True when fd is open and close-on-exec. */
+export function isCloseOnExec(fd: number): boolean {
+  const flags = Number(c.fcntl(fd, F_GETFD));
+  return flags >= 0 && (flags & FD_CLOEXEC) !== 0;
+}
+/**
+ * Marks every open fd above stderr close-on-exec, and returns how many were not. For the
+ * fds libraries open without O_CLOEXEC (libnftables' netlink socket in nft_ctx_new,
+ * LMDB's data file, which it leaves inheritable on purpose): call it right after them.
+ */
+export function closeOnExecAll(): number {
+  let fixed = 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const fd = Number(e);
+    if (!Number.isInteger(fd) || fd <= 2) continue;
+    const flags = Number(c.fcntl(fd, F_GETFD));
+    if (flags < 0 || flags & FD_CLOEXEC) continue;
+    if (Number(c.fcntl(fd, F_SETFD, 'int', flags | FD_CLOEXEC)) === 0) fixed++;
+  }
+  return fixed;
 }
 export function setns(fd: number, nstype: number): void {
   check('setns', c.setns(fd, nstype));

@@ -6,6 +6,6 @@ import * as fs from 'node:fs';
 import { MS_BIND, mount } from './libc.js';
 
 export function pinProcessNetns(pid: number, nsPath: string): void {
-  fs.writeFileSync(nsPath, '', { mode: 0o444 });
+  fs.writeFileSync(nsPath, '', { mode: 0o400 });
   mount(`/proc/${pid}/ns/net`, nsPath, 'none', MS_BIND);
 }

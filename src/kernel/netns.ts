@@ -54,7 +54,10 @@ export function withNetnsFd<T>(nsFd: number, fn: () => T): T {
  * way iproute2 prepares /run/netns. Idempotent.
  */
 export function ensureNetnsDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Root only: a user holding a sandbox's namespace file open keeps its namespace (and
+  // its veth on the bridge) alive after the sandbox is gone (docs/SECURITY.md).
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
   try {
     mount('none', dir, null, MS_SHARED | MS_REC);
   } catch (err) {
@@ -80,7 +83,7 @@ export function releaseNetnsDir(dir: string): void {
 export function ensureNetns(nsPath: string): void {
   if (isNetnsMount(nsPath)) return;
   fs.mkdirSync(path.dirname(nsPath), { recursive: true });
-  fs.writeFileSync(nsPath, '', { mode: 0o444 });
+  fs.writeFileSync(nsPath, '', { mode: 0o400 });
   const self = open(SELF, O_RDONLY | O_CLOEXEC);
   try {
     unshare(CLONE_NEWNET);

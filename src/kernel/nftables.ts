@@ -20,6 +20,7 @@
 import koffi, { type LibraryHandle } from 'koffi';
 import { SwitchyardError, internal } from '../errors.js';
 import { withNetns } from './netns.js';
+import { closeOnExecAll } from './libc.js';
 
 /** NFT_CTX_OUTPUT_JSON from <nftables/libnftables.h>. */
 const OUTPUT_JSON = 1 << 4;
@@ -81,6 +82,9 @@ export class Nft {
     const create = (): unknown => l.ctxNew(0 /* NFT_CTX_DEFAULT: opens the netlink socket now */);
     const ctx = nsPath ? withNetns(nsPath, create) : create();
     if (!ctx) throw internal('NFT_FAILED', `nft_ctx_new failed${nsPath ? ` in ${nsPath}` : ''}`);
+    // libnftables opens its netlink socket without SOCK_CLOEXEC: left so, every sandbox
+    // command would inherit a socket of this namespace (docs/SECURITY.md).
+    closeOnExecAll();
     if (l.bufferOutput(ctx) !== 0 || l.bufferError(ctx) !== 0) {
       l.ctxFree(ctx);
       throw internal('NFT_FAILED', 'nft_ctx_buffer_output/error failed');

@@ -1,12 +1,26 @@
 /**
  * The process of a sandbox: a host command run inside the sandbox's network
- * namespace, in new UTS and mount namespaces, with the generated /etc/hosts,
- * /etc/hostname and /etc/resolv.conf bind-mounted over the host's.
+ * namespace, in new PID, mount and UTS namespaces, with the generated /etc/hosts,
+ * /etc/hostname and /etc/resolv.conf bind-mounted (read-only) over the host's, a private
+ * /proc, a read-only /sys and /proc/sys, and Docker's capability set
+ * (model/capabilities.ts). docs/SECURITY.md "What a sandbox can do" lists each protection
+ * with the test that shows it.
  *
- * The process is started in a session of its own with its output going to a file,
- * so it keeps running when the daemon stops or crashes. A small /bin/sh wrapper
- * (about 1 MB, not a Node process) waits for the command and records its exit
- * status in a file, so the status survives a daemon restart too.
+ * Process tree: `nsenter --net` (absent in host mode) execs `unshare`, which forks the
+ * wrapper: a small /bin/sh (about 1 MB, not a Node process) that is PID 1 of the sandbox's
+ * PID namespace. The wrapper mounts, then runs the command through setpriv and env, waits
+ * for it and records its exit status in a file, so the status survives a daemon restart.
+ * The recorded pid (State.Pid) is the outer process's (unshare, in the sandbox's network,
+ * mount and UTS namespaces; its pid_for_children namespace is the sandbox's): it is known as
+ * soon as the spawn returns. Killing the wrapper kills every process of the PID namespace,
+ * including ones that called setsid or double-forked (pid_namespaces(7)), and
+ * `unshare --kill-child` kills the wrapper when unshare is killed. The whole tree runs in a
+ * session of its own with its output going to a file, so it keeps running when the daemon
+ * stops or crashes.
+ *
+ * Nothing of the request applies to the host-side tools: they are run by absolute path
+ * with a fixed environment; the sandbox's Env is applied by `env -i` as the last step,
+ * for the command only.
  *
  * Mount propagation is `slave`: when the daemon unmounts another sandbox's namespace
  * file, the unmount reaches this sandbox's copy of the mount table too, so no mount
@@ -16,6 +30,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { close as closeFd, pidfdOpen, readableNow } from './libc.js';
+import { setprivCapList } from '../model/capabilities.js';
+import { commandArgv, commandEnv } from '../model/sandbox-env.js';
+import { MASKED_PATHS, READONLY_PATHS, renderSandboxFstab } from '../model/sandbox-mounts.js';
+import { TOOL_ENV, systemTool } from './system-tools.js';
 
 export interface SandboxProcessSpec {
   /** Directory holding hosts, hostname, resolv.conf; the exit code file goes there too. */
@@ -28,26 +46,44 @@ export interface SandboxProcessSpec {
   logPath: string;
   /** Directories covered by an empty tmpfs for the command (the daemon's data and exec roots). */
   hiddenPaths?: string[];
+  /** Files covered by /dev/null for the command (the TLS key and certificates of the API). */
+  hiddenFiles?: string[];
+  /** The command's capabilities, normalized (CAP_…): bounding and inheritable sets. */
+  capabilities: readonly string[];
+  /** --privileged: /sys and /proc/sys stay writable (capabilities come from `capabilities`). */
+  privileged?: boolean;
+  /** --pid host: no PID namespace of its own, the host's /proc. */
+  pidHost?: boolean;
 }
 
 export const EXIT_FILE = 'exitcode';
+/** The wrapper's fstab (model/sandbox-mounts.ts), written at every start. */
+export const MOUNTS_FILE = 'mounts';
 
-// $1 = dir, $2 = hostname, $3 = how many paths to hide, those paths, then the command.
-// Exit 125 = the set-up failed (Docker's code for "the daemon could not run the container").
+// Arguments: dir, hostname, privileged (0/1), a network namespace of its own (0/1),
+// setpriv's capability list, then env -i's arguments (NAME=VALUE…, the command). Exit 125 =
+// the set-up failed (Docker's code for "the daemon could not run the container").
 //
-// security (docs/SECURITY.md "Sandboxes and the daemon"): a sandbox runs on the host's
+// security (docs/SECURITY.md "What a sandbox can do"): a sandbox runs on the host's
 // filesystem, so the daemon's data and exec roots (the API socket, the store, other
-// sandboxes' files) are covered by an empty read-only tmpfs in the sandbox's mount
-// namespace, after the /etc bind mounts whose sources live under the data root. The
-// wrapper keeps its working directory in "$d" (a cwd survives an over-mount of an
-// ancestor) to record the exit status; the command starts in / instead, and without
-// CAP_SYS_ADMIN (it could unmount the tmpfs or setns back) and CAP_SYS_PTRACE (it could
-// walk /proc/<host pid>/root: proc(5) "/proc/pid/root", ptrace access mode checks).
-const WRAPPER = `d=$1; h=$2; n=$3; shift 3
+// sandboxes' files) are covered by an empty read-only tmpfs, and the API's TLS key by
+// /dev/null, after the read-only /etc bind mounts whose sources live under the data root
+// (all in "$d/mounts", model/sandbox-mounts.ts, read by mount before the cover hides it).
+// /proc is the sandbox's own (its PID namespace); /sys is a new sysfs of the sandbox's
+// network namespace (in host mode, or when the namespace's sysfs is mounted with other
+// flags already, a bind of /sys without its submounts), read-only unless --privileged;
+// /proc/sys and the other kernel knobs Docker protects are read-only, and the files Docker
+// masks are covered, unless --privileged. The wrapper keeps its working directory in "$d"
+// (a cwd survives an over-mount of an ancestor) to record the exit status; the command
+// starts in /.
+const WRAPPER = `d=$1; h=$2; priv=$3; ownnet=$4; caps=$5; shift 5
 fail() { echo 125 > "$d/${EXIT_FILE}.tmp"; mv "$d/${EXIT_FILE}.tmp" "$d/${EXIT_FILE}"; exit 125; }
-mount --bind "$d/hosts" /etc/hosts && mount --bind "$d/hostname" /etc/hostname && mount --bind "$d/resolv.conf" /etc/resolv.conf && hostname "$h" && cd "$d" || fail
-while [ "$n" -gt 0 ]; do mount -t tmpfs -o ro,size=4k,nr_inodes=1,mode=0755 switchyard-hidden "$1" || fail; shift; n=$((n-1)); done
-(cd / && exec setpriv --bounding-set -sys_admin,-sys_ptrace --inh-caps -sys_admin,-sys_ptrace -- "$@") &
+hostname "$h" && cd "$d" || fail
+if [ "$priv" = 1 ]; then o=rw; else o=ro; fi
+if [ "$ownnet" = 1 ]; then mount -t sysfs -o $o,nosuid,nodev,noexec swy-sysfs /sys 2>/dev/null || mount -o bind,$o,nosuid,nodev,noexec /sys /sys || fail
+else mount -o bind,$o,nosuid,nodev,noexec /sys /sys || fail; fi
+mount --fstab "$d/${MOUNTS_FILE}" -a || fail
+if [ "$priv" = 1 ]; then (cd / && exec env -i "$@") & else (cd / && exec setpriv --bounding-set "$caps" --inh-caps "$caps" -- env -i "$@") & fi
 c=$!
 trap 'kill -TERM $c 2>/dev/null' TERM
 trap 'kill -INT $c 2>/dev/null' INT
@@ -56,22 +92,62 @@ echo $s > ${EXIT_FILE}.tmp; mv ${EXIT_FILE}.tmp ${EXIT_FILE}
 exit $s`;
 
 export interface StartedProcess {
+  /** The outer process (unshare; State.Pid): its one child is the wrapper, PID 1 of the sandbox. */
   pid: number;
   pidStart: string;
   /** Resolves with the exit code when the daemon is the parent; rejects never. */
   exited: Promise<number>;
 }
 
+/** The argv of the whole tree (pure, for tests and for the GC's recognition of our sessions). */
+export function sandboxArgv(spec: SandboxProcessSpec): string[] {
+  const unshareFlags = ['--mount', '--uts', '--propagation', 'slave', ...(spec.pidHost ? [] : ['--pid']), '--fork', '--kill-child'];
+  const inner = [
+    systemTool('unshare'), ...unshareFlags, '--', '/bin/sh', '-c', WRAPPER, 'sh',
+    spec.dir, spec.hostname, spec.privileged ? '1' : '0', spec.nsPath ? '1' : '0', setprivCapList(spec.capabilities),
+    ...commandEnv(spec.env), ...commandArgv(spec.command),
+  ];
+  return spec.nsPath ? [systemTool('nsenter'), `--net=${spec.nsPath}`, '--', ...inner] : inner;
+}
+
+/** Which of Docker's read-only and masked paths this kernel has (the same for every sandbox). */
+let presentPaths: Map<string, 'file' | 'dir'> | undefined;
+function kernelPaths(): ReadonlyMap<string, 'file' | 'dir'> {
+  if (presentPaths) return presentPaths;
+  presentPaths = new Map();
+  for (const p of [...READONLY_PATHS, ...MASKED_PATHS]) {
+    try {
+      presentPaths.set(p, fs.statSync(p).isDirectory() ? 'dir' : 'file');
+    } catch {
+      // not on this kernel
+    }
+  }
+  return presentPaths;
+}
+
+/** The wrapper's fstab for this spec. */
+export function sandboxFstab(spec: SandboxProcessSpec): string {
+  return renderSandboxFstab({
+    dir: spec.dir,
+    ownProc: !spec.pidHost,
+    privileged: !!spec.privileged,
+    present: kernelPaths(),
+    hiddenDirs: hiddenDirs(spec.hiddenPaths ?? []),
+    hiddenFiles: [...new Set((spec.hiddenFiles ?? []).filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => fs.existsSync(p)),
+  });
+}
+
 export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedProcess> {
   fs.rmSync(path.join(spec.dir, EXIT_FILE), { force: true });
-  const out = fs.openSync(spec.logPath, 'a');
-  const inner = ['unshare', '--mount', '--uts', '--propagation', 'slave', '--', '/bin/sh', '-c', WRAPPER, 'sh', spec.dir, spec.hostname, ...hiddenArgs(spec.hiddenPaths ?? []), ...spec.command];
-  const argv = spec.nsPath ? ['nsenter', `--net=${spec.nsPath}`, '--', ...inner] : inner;
+  fs.writeFileSync(path.join(spec.dir, MOUNTS_FILE), sandboxFstab(spec), { mode: 0o600 });
+  const out = fs.openSync(spec.logPath, 'a', 0o600);
+  fs.fchmodSync(out, 0o600); // an older log keeps its mode otherwise (docs/SECURITY.md)
+  const argv = sandboxArgv(spec);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
       stdio: ['ignore', out, out],
-      env: envObject(spec.env),
+      env: { ...TOOL_ENV },
     });
     fs.closeSync(out);
     let settled = false;
@@ -87,27 +163,32 @@ export function startSandboxProcess(spec: SandboxProcessSpec): Promise<StartedPr
     child.once('spawn', () => {
       settled = true;
       child.unref();
+      // The outer process stands for the sandbox: waiting for unshare to fork the wrapper
+      // would add a scheduling round trip (~100 ms on a loaded machine) to every start.
       resolve({ pid: child.pid!, pidStart: processStartTime(child.pid!) ?? '', exited });
     });
   });
 }
 
-/** The count, then the paths; "/" and relative paths are never hidden (that would hide everything, or nothing certain). */
-function hiddenArgs(paths: string[]): string[] {
-  const all = [...new Set(paths.filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => p !== '/');
-  // A path under another hidden one is hidden already (and no longer exists to mount on).
-  const wanted = all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)));
-  return [String(wanted.length), ...wanted];
+/** The wrapper (PID 1 of the sandbox) of a sandbox's outer process; undefined when gone. */
+export function wrapperOf(pid: number): number | undefined {
+  return childrenOf(pid)[0];
 }
 
-function envObject(env: string[]): Record<string, string> {
-  const out: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
-  for (const kv of env) {
-    const i = kv.indexOf('=');
-    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-    else if (process.env[kv] !== undefined) out[kv] = process.env[kv]!;
+/** The children of pid (/proc/PID/task/PID/children). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
-  return out;
+}
+
+/** "/" and relative paths are never hidden (that would hide everything, or nothing certain). */
+function hiddenDirs(paths: string[]): string[] {
+  const all = [...new Set(paths.filter((p) => path.isAbsolute(p)).map((p) => path.resolve(p)))].filter((p) => p !== '/');
+  // A path under another hidden one is hidden already (and no longer exists to mount on).
+  return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)));
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
@@ -214,23 +295,39 @@ export function readExitCode(dir: string): number | undefined {
   }
 }
 
-/** SIGTERM to the wrapper (it forwards to the command), SIGKILL to the whole session after the grace period. */
+/**
+ * SIGTERM to the wrapper (it forwards to the command), SIGKILL after the grace period:
+ * to the wrapper, which ends its whole PID namespace, and to its process group.
+ */
 export async function stopSandboxProcess(pid: number, pidStart: string | undefined, graceMs: number): Promise<void> {
   if (!isSandboxProcessAlive(pid, pidStart)) return;
-  signal(pid, 'SIGTERM');
+  // unshare blocks SIGTERM while it waits for its child: the wrapper gets it (and forwards it).
+  signal(wrapperOf(pid) ?? pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     if (!isSandboxProcessAlive(pid, pidStart)) return;
     await new Promise((r) => setTimeout(r, 10));
   }
-  signal(-pid, 'SIGKILL');
+  killSandboxSession(pid, pidStart);
   const hard = Date.now() + 5000;
   while (Date.now() < hard && isSandboxProcessAlive(pid, pidStart)) await new Promise((r) => setTimeout(r, 10));
 }
 
-/** Kills every process of the sandbox's session at once (rm -f, crash clean-up). */
+/**
+ * Kills every process of the sandbox at once (rm -f, crash clean-up): SIGKILL to the
+ * wrapper ends its PID namespace, every process in it included, whatever session it
+ * made for itself (pid_namespaces(7)); SIGKILL to the outer process's group takes the
+ * outer process (and, through `--kill-child`, the wrapper if it was not found) and, with
+ * --pid host, what stayed in the group.
+ */
 export function killSandboxSession(pid: number, pidStart: string | undefined): void {
-  if (isSandboxProcessAlive(pid, pidStart)) signal(-pid, 'SIGKILL');
+  if (!isSandboxProcessAlive(pid, pidStart)) return;
+  const wrapper = wrapperOf(pid);
+  if (wrapper !== undefined) signal(wrapper, 'SIGKILL');
+  const group = processGroupOf(pid);
+  signal(pid, 'SIGKILL');
+  // Only a group of its own (the spawn is detached: its leader leads a session too), never ours.
+  if (group !== undefined && group > 1 && group !== processGroupOf(process.pid) && group === sessionOf(group)) signal(-group, 'SIGKILL');
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -241,11 +338,34 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 5 of /proc/PID/stat. */
+export function processGroupOf(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f ? Number(f[2]) : undefined;
+}
+
+/** Field 6 of /proc/PID/stat: the session the process belongs to. */
+export function sessionOf(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f ? Number(f[3]) : undefined;
+}
+
 /**
- * Live sessions started for a sandbox directory under `root` (the wrapper's argv names
- * the directory), found by scanning /proc: a daemon killed between spawning a sandbox's
- * process and recording its pid leaves one that no record points at. Only session
- * leaders count (the spawn is `detached`, so the wrapper leads its session).
+ * Live sessions started for a sandbox directory under `root`, found by scanning /proc: a
+ * daemon killed between spawning a sandbox's process and recording its pid leaves one
+ * that no record points at. Only session leaders count (the spawn is `detached`, so the
+ * outer process leads its session), and only those whose argv is the wrapper's own
+ * (the exact script, then the directory): a user's `less <dir>/output.log`, even in a
+ * session of its own, is never taken for one.
  */
 export function sandboxSessionsUnder(root: string): { pid: number; dir: string }[] {
   const prefix = root.endsWith('/') ? root : `${root}/`;
@@ -253,14 +373,38 @@ export function sandboxSessionsUnder(root: string): { pid: number; dir: string }
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const dir = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').find((a) => a.startsWith(prefix) && !a.slice(prefix.length).includes('/'));
-      if (!dir) continue;
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (rest[3] === entry && rest[0] !== 'Z') found.push({ pid: Number(entry), dir }); // field 6: session id
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf(WRAPPER);
+      if (at < 0 || argv[at + 1] !== 'sh') continue;
+      const dir = argv[at + 2];
+      if (!dir || !dir.startsWith(prefix) || dir.slice(prefix.length).includes('/')) continue;
+      const rest = statFields(Number(entry));
+      if (rest && rest[3] === entry && rest[0] !== 'Z') found.push({ pid: Number(entry), dir }); // field 6: session id
     } catch {
       // gone meanwhile
     }
   }
   return found;
+}
+
+/**
+ * Caps a sandbox's output.log (docs/SECURITY.md "Disk"): past maxBytes, its content moves
+ * to output.log.1 (replacing the previous one) and output.log is truncated in place. The
+ * command keeps writing through its O_APPEND descriptor, so its next line lands at the
+ * start of the emptied file: logrotate's "copytruncate". What the command writes between
+ * the copy and the truncation is lost. Returns true when it rotated.
+ */
+export async function capLogFile(logPath: string, maxBytes: number): Promise<boolean> {
+  let size: number;
+  try {
+    size = (await fs.promises.stat(logPath)).size;
+  } catch {
+    return false;
+  }
+  if (size <= maxBytes) return false;
+  const old = `${logPath}.1`;
+  await fs.promises.copyFile(logPath, old);
+  await fs.promises.chmod(old, 0o600);
+  await fs.promises.truncate(logPath, 0);
+  return true;
 }

@@ -276,8 +276,11 @@ export function checkInvariants(d: TestDaemon, obs: Observed): string[] {
       continue;
     }
     const dir = argv.find((a) => a.startsWith(sbDir));
-    if (!dir || argv[0] === 'nsenter' || argv.includes('unshare') || !pidAlive(Number(entry))) continue;
-    if (!wantedPids.has(Number(entry))) problems.push(`leaked sandbox process ${entry} (${path.basename(dir).slice(0, 12)}) that no running sandbox owns`);
+    // nsenter and unshare (by absolute path since the tools are never looked up in a PATH) lead to the wrapper.
+    const tool = path.basename(argv[0] ?? '');
+    if (!dir || tool === 'nsenter' || tool === 'unshare' || argv.includes('unshare') || !pidAlive(Number(entry))) continue;
+    // The wrapper and its command are descendants of the recorded (outer) process.
+    if (!wantedPids.has(Number(entry)) && !ancestors(Number(entry)).some((p) => wantedPids.has(p))) problems.push(`leaked sandbox process ${entry} (${path.basename(dir).slice(0, 12)}) that no running sandbox owns`);
   }
 
   // --- nftables: port elements ↔ running sandboxes' published ports.
@@ -340,4 +343,21 @@ export async function settledProblems(d: TestDaemon, client: SwitchyardClient, t
     if (!problems.length || Date.now() > deadline) return { problems, observed };
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Parent, grandparent, … of pid (a few levels: the sandbox's tree is shallow). */
+function ancestors(pid: number): number[] {
+  const out: number[] = [];
+  let cur = pid;
+  for (let i = 0; i < 4; i++) {
+    try {
+      const stat = fs.readFileSync(`/proc/${cur}/stat`, 'utf8');
+      cur = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+    if (!cur) break;
+    out.push(cur);
+  }
+  return out;
 }

@@ -118,14 +118,20 @@ describe('API access (security)', () => {
     assert.notEqual(conn.status, 0);
     // The sandbox's own command runs without CAP_SYS_ADMIN/CAP_SYS_PTRACE: it cannot
     // unmount the cover or walk to the socket through a host process's /proc/PID/root.
+    // State.Pid is the outer process (unshare); its child is the wrapper, whose child is the command.
     const pid = (JSON.parse(d.cli(['inspect', 'peek']).stdout)[0] as Inspected).State.Pid;
-    const child = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]!;
+    const childOf = (p: number | string) => fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)[0]!;
+    const child = childOf(childOf(pid));
     const caps = fs.readFileSync(`/proc/${child}/status`, 'utf8');
     const bnd = BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(caps)![1]}`);
     assert.equal(bnd & (1n << 21n), 0n, 'CAP_SYS_ADMIN dropped');
     assert.equal(bnd & (1n << 19n), 0n, 'CAP_SYS_PTRACE dropped');
     const viaProc = d.cli(['run', '--rm', '--', 'sh', '-c', `ls /proc/${d.proc.pid}/root${d.socket} || umount ${d.execRoot}; ls ${d.socket}`], { allowFail: true });
     assert.notEqual(viaProc.status, 0, `sandbox reached the socket: ${viaProc.stdout}`);
+    // The API's TLS key is covered (/dev/null) for the sandbox and its exec; the host still reads it.
+    const key = d.cli(['exec', 'peek', '--', 'cat', certs.serverKey], { allowFail: true });
+    assert.equal(key.stdout, '', 'the TLS key reads empty inside the sandbox');
+    assert.match(fs.readFileSync(certs.serverKey, 'utf8'), /PRIVATE KEY/);
     // Generated /etc files are still in place under the cover.
     const hosts = d.cli(['exec', 'peek', '--', 'cat', '/etc/hostname'], { allowFail: true });
     assert.equal(hosts.status, 0, hosts.stderr);

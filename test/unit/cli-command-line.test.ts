@@ -5,6 +5,7 @@ import { buildNetworkCreateRequest } from '../../src/cli/network-create-request.
 import { exitCodeFor } from '../../src/cli/exit-code.js';
 import { helpText } from '../../src/cli/help.js';
 import { nsenterArgs } from '../../src/cli/exec-command.js';
+import { DEFAULT_PATH } from '../../src/model/sandbox-env.js';
 import { portLines } from '../../src/cli/sandbox-commands.js';
 import { SwitchyardError } from '../../src/errors.js';
 
@@ -232,16 +233,23 @@ test('exit codes: usage 2, daemon errors 1, run failures before the command 125'
   assert.equal(exitCodeFor(new Error('boom')), 1);
 });
 
-test('exec enters net, uts and mount namespaces; host mode has no netns to enter', () => {
-  const base = { State: { Pid: 42 } } as never;
+test('exec enters net, uts, mount and PID namespaces; host mode has no netns to enter; --pid host no PID namespace', () => {
+  const base = { State: { Pid: 42 }, Config: { Env: ['A=1'] } } as never;
+  const caps = '-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap';
+  const limited = ['/usr/bin/setpriv', '--bounding-set', caps, '--inh-caps', caps, '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=1'];
   assert.deepEqual(
     nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge' }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['ip', 'a']),
-    ['--target', '42', '--net', '--uts', '--mount', '--', 'ip', 'a'],
+    ['--target', '42', '--net', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', ...limited, 'ip', 'a'],
   );
   assert.deepEqual(
     nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'host' }, NetworkSettings: { SandboxKey: '' } } as never, ['hostname']),
-    ['--target', '42', '--uts', '--mount', '--', 'hostname'],
+    ['--target', '42', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', ...limited, 'hostname'],
   );
+  // The sandbox's own set: --cap-add, --privileged (no setpriv at all), -e after the sandbox's Env.
+  const added = nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge', CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'], PidMode: 'host' }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['ip', 'a'], ['A=2']);
+  assert.deepEqual(added, ['--target', '42', '--net', '--uts', '--mount', '--', '/usr/bin/setpriv', '--bounding-set', '-all,+net_admin', '--inh-caps', '-all,+net_admin', '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=2', 'ip', 'a']);
+  const privileged = nsenterArgs({ ...(base as object), HostConfig: { NetworkMode: 'bridge', Privileged: true }, NetworkSettings: { SandboxKey: '/run/x' } } as never, ['id']);
+  assert.deepEqual(privileged, ['--target', '42', '--net', '--uts', '--mount', '--pid=/proc/42/ns/pid_for_children', '--', '/usr/bin/env', '-i', `PATH=${DEFAULT_PATH}`, 'A=1', 'id']);
 });
 
 test('port prints docker\'s format, IPv6 host addresses in brackets', () => {
