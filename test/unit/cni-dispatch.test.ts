@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dispatch } from '../../src/frontends/cni/dispatch.js';
-import { FakeBackend } from '../../src/frontends/cni/fake-backend.js';
+import { FakeBackend } from '../helpers/cni-fake-backend.js';
 import { parseCniArgs } from '../../src/frontends/cni/environment.js';
 import { compareVersions } from '../../src/frontends/cni/versions.js';
 import { parseReply, socketOf } from '../../src/frontends/cni/daemon-backend.js';

@@ -13,7 +13,7 @@ export const CNI_CODE = {
   tryAgainLater: 11,
   /** STATUS: the plugin cannot serve ADD now (the daemon is down or the network is missing). */
   notAvailable: 50,
-  /** Switchyard's own: the daemon refused the request as conflicting with its state. */
+  /** Switchyard's own: the daemon refused the request as conflicting with its state (or never allowed). */
   conflict: 100,
   /** Switchyard's own: the daemon failed in an unexpected way (same value as libcni's ErrInternal). */
   internal: 999,

@@ -37,7 +37,7 @@ export function socketOf(host: string | undefined): string {
 /** Splits a raw HTTP/1.1 response (Content-Length or chunked body). */
 export function parseReply(raw: Buffer): Reply {
   const end = raw.indexOf('\r\n\r\n');
-  if (end < 0) throw new SwitchyardError('unavailable', 'BAD_RESPONSE', 'the daemon closed the connection before answering');
+  if (end < 0) throw new SwitchyardError('unavailable', 'DAEMON_CONNECTION_FAILED', 'the daemon closed the connection before answering');
   const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
   const status = Number(lines[0]!.split(' ')[1]);
   const headers: Record<string, string> = {};

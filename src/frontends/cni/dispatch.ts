@@ -102,9 +102,9 @@ export function toCniError(command: CniCommand, conf: NetworkConfig, err: unknow
         ? new CniError(CNI_CODE.invalidNetworkConfig, `invalid network configuration: ${err.message}`, details)
         : new CniError(CNI_CODE.unknownContainer, err.message, details);
     case 'invalid':
-    case 'forbidden':
       return new CniError(CNI_CODE.invalidNetworkConfig, `invalid network configuration: ${err.message}`, details);
     case 'conflict':
+    case 'forbidden':
       return new CniError(CNI_CODE.conflict, err.message, details);
     default:
       return new CniError(CNI_CODE.internal, err.message, details);

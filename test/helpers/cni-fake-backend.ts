@@ -2,8 +2,8 @@
  * An in-memory CniBackend for tests: networks with a subnet, attachments keyed by
  * container id and ifname, addresses handed out in order. No kernel work.
  */
-import { SwitchyardError, conflict, invalid, notFound, unavailable } from '../../errors.js';
-import type { AttachRequest, Attachment, AttachmentKey, CheckRequest, CniBackend, DetachRequest, GcRequest } from './backend.js';
+import { SwitchyardError, conflict, invalid, notFound, unavailable } from '../../src/errors.js';
+import type { AttachRequest, Attachment, AttachmentKey, CheckRequest, CniBackend, DetachRequest, GcRequest } from '../../src/frontends/cni/backend.js';
 
 export interface FakeNetwork {
   /** An IPv4 /24 prefix like "10.77.0" (hosts .2 to .254, gateway .1). */
@@ -49,7 +49,7 @@ export class FakeBackend implements CniBackend {
     this.gate('attach');
     const net = this.net(req.network);
     const k = FakeBackend.key(req.sandbox.id, req.ifname);
-    if (this.held.has(k)) throw conflict('ENDPOINT_EXISTS', `container ${req.sandbox.id} already has ${req.ifname}`);
+    if (this.held.has(k)) throw new SwitchyardError('forbidden', 'ENDPOINT_EXISTS', `container ${req.sandbox.id} already has ${req.ifname}`);
     let address: string;
     if (req.addresses?.length) {
       const ip = req.addresses[0]!.split('/')[0]!;
@@ -86,7 +86,7 @@ export class FakeBackend implements CniBackend {
     const want = req.expected.ips.map((i) => i.address).sort().join(',');
     const have = h.attachment.ips.map((i) => i.address).sort().join(',');
     if (!req.expected.ips.length || !req.expected.ips.every((i) => have.split(',').includes(i.address))) {
-      throw new SwitchyardError('conflict', 'ENDPOINT_EXISTS', `addresses differ: expected ${want}, have ${have}`);
+      throw conflict('ADDRESS_IN_USE', `addresses differ: expected ${want}, have ${have}`);
     }
   }
 
