@@ -14,7 +14,14 @@ function readStdin(): string {
   }
 }
 
+export const ABOUT = 'CNI plugin switchyard: attaches CNI_NETNS to a Switchyard network through the daemon (docs/frontends/cni.md)';
+
 export async function runPlugin(): Promise<void> {
+  if (!process.env['CNI_COMMAND']) {
+    // What libcni-based plugins do when run by hand: say what they are and exit 0.
+    process.stderr.write(`${ABOUT}\n`);
+    return;
+  }
   const code = await dispatch({
     env: process.env,
     stdin: readStdin(),
