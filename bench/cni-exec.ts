@@ -65,6 +65,7 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
   variants.push({ label: 'curl --unix-socket POST (shim floor)', cmd: 'curl', args: ['-sf', '--unix-socket', sock, '--data-binary', '@-', 'http://switchyard/attachments'], conf: ourConf, ns: ctrNs, ops: ['ADD'] });
   if (existsSync(SNAP)) {
     variants.push({ label: 'ours snapshot (dist/cni/switchyard)', cmd: SNAP, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
+    variants.push({ label: 'ours one CommonJS file (dist/cni/switchyard-bundle.cjs)', cmd: join(REPO, 'dist', 'cni', 'switchyard-bundle.cjs'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
     // No V8 flags next to the snapshot: a blob loads only under the flags it was built with
     // (--single-threaded or --max-semi-space-size=1 at run time: "Failed to load the startup snapshot").
     void BLOB;

@@ -2,7 +2,8 @@
 // Builds a V8 start-up snapshot of the CNI plugin (Node 20's user-land snapshot): compiles
 // src/frontends/cni to CommonJS, packs the modules into one script (a snapshot's entry may
 // only require built-ins), runs `node --snapshot-blob BLOB --build-snapshot ENTRY`, and
-// writes a launcher that runs `node --snapshot-blob BLOB`. Usage, from the checkout:
+// writes a launcher that runs `node --snapshot-blob BLOB` (and, for comparison, the pack as a
+// plain CommonJS script, switchyard-bundle.cjs). Usage, from the checkout:
 //   node bin/cni/build-snapshot.mjs [OUTDIR]      (default dist/cni; prints the launcher path)
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,11 +36,13 @@ function load(id) {
   return module.exports;
 }
 const main = load('frontends/cni/main.js');
-require('node:v8').startupSnapshot.setDeserializeMainFunction(() => { main.runPlugin(); });
 `;
+// The same pack without a snapshot (a single CommonJS file, no ES module loader): for comparison.
+writeFileSync(join(out, 'switchyard-bundle.cjs'), `#!/usr/bin/env node\n${entry}main.runPlugin();\n`);
+chmodSync(join(out, 'switchyard-bundle.cjs'), 0o755);
 const entryPath = join(out, 'snapshot-entry.cjs');
 const blob = join(out, 'switchyard.blob');
-writeFileSync(entryPath, entry);
+writeFileSync(entryPath, `${entry}require('node:v8').startupSnapshot.setDeserializeMainFunction(() => { main.runPlugin(); });\n`);
 execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', entryPath], { stdio: 'inherit' });
 const launcher = join(out, 'switchyard');
 writeFileSync(launcher, `#!/usr/bin/env -S ${process.execPath} --snapshot-blob ${blob}\n`);

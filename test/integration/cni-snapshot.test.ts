@@ -1,6 +1,6 @@
 /**
- * The start-up-snapshot build of the CNI plugin (bin/cni/build-snapshot.mjs) answers exactly
- * as the plain entry (bin/cni/switchyard) does: VERSION, an error, and an ADD through a
+ * The start-up-snapshot build of the CNI plugin (bin/cni/build-snapshot.mjs), and its one-file
+ * CommonJS pack, answer exactly as the plain entry (bin/cni/switchyard) does: VERSION, an error, and an ADD through a
  * stand-in daemon, byte for byte.
  */
 import { test, before, after } from 'node:test';
@@ -37,7 +37,7 @@ const run = (bin: string, env: Record<string, string>, stdin: string) =>
     p.stdin!.end(stdin);
   });
 
-test('snapshot launcher and plain entry give the same answers', async () => {
+test('snapshot launcher, one-file bundle and plain entry give the same answers', async () => {
   const conf = (extra = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'switchyard', network: 'blue', host: join(dir, 'sock'), ...extra });
   const base = { CNI_CONTAINERID: 'snap1', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: '/x' };
   const cases: [Record<string, string>, string][] = [
@@ -47,8 +47,9 @@ test('snapshot launcher and plain entry give the same answers', async () => {
     [{ ...base, CNI_COMMAND: 'ADD' }, conf({ host: join(dir, 'nobody.sock') })],
   ];
   for (const [env, stdin] of cases) {
-    const [a, b] = [await run(join(REPO, 'bin', 'cni', 'switchyard'), env, stdin), await run(launcher, env, stdin)];
-    assert.deepEqual(b, a, `${env['CNI_COMMAND']} ${stdin}`);
+    const [a, b, c] = [await run(join(REPO, 'bin', 'cni', 'switchyard'), env, stdin), await run(launcher, env, stdin), await run(join(dir, 'out', 'switchyard-bundle.cjs'), env, stdin)];
+    assert.deepEqual(b, a, `snapshot: ${env['CNI_COMMAND']} ${stdin}`);
+    assert.deepEqual(c, a, `one-file bundle: ${env['CNI_COMMAND']} ${stdin}`);
   }
   // ADD then DEL through the stand-in daemon: the first via the plain entry, the second via the snapshot.
   const add = await run(join(REPO, 'bin', 'cni', 'switchyard'), { ...base, CNI_COMMAND: 'ADD' }, conf());
