@@ -197,6 +197,21 @@ test('chain: portmap, tuning and bandwidth accept our result as prevResult, and 
   assert.deepEqual(prev.ips, first.out.ips, 'the chain passed our ips through');
   assert.equal(inNs(ns.name, 'sysctl', ['-n', 'net.ipv4.conf.eth0.rp_filter']).stdout.trim(), '2', 'tuning acted on our interface');
   assert.match(sh('nsenter', [`--net=${host.path}`, '--', 'iptables-save', '-t', 'nat']).stdout, /18080/, 'portmap made its DNAT rule');
+  // Real traffic through portmap's rule, built from our prevResult: host netns → gateway:18080 → container:80.
+  const srv = spawn('nsenter', [`--net=${ns.path}`, '--', 'socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo hello-from-cni'], { stdio: 'ignore' });
+  try {
+    let got = '';
+    for (let i = 0; i < 50 && !got.includes('hello-from-cni'); i++) {
+      got = sh('nsenter', [`--net=${host.path}`, '--', 'socat', '-T2', '-', 'TCP:10.99.0.1:18080'], { allowFail: true, input: '' }).stdout;
+      if (!got) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(got, /hello-from-cni/, 'a connection to the published port reaches the container');
+    // Control: the same connection to a port nobody published does not.
+    const control = sh('nsenter', [`--net=${host.path}`, '--', 'socat', '-T2', '-', 'TCP:10.99.0.1:18099'], { allowFail: true, input: '' });
+    assert.doesNotMatch(control.stdout, /hello-from-cni/);
+  } finally {
+    srv.kill();
+  }
   // The runtime's CHECK walks the same chain with the final result. portmap 1.1.1's CHECK
   // fails on an IPv4-only chain whatever came first (it looks for its IPv6 chain): shown here
   // with the reference bridge plugin first, and required to fail the same way after ours.
