@@ -23,7 +23,6 @@ const SELF = fileURLToPath(import.meta.url);
 const REF = '/usr/lib/cni';
 const OURS = join(REPO, 'bin', 'cni', 'switchyard');
 const SNAP = join(REPO, 'dist', 'cni', 'switchyard');
-const BLOB = join(REPO, 'dist', 'cni', 'switchyard.blob');
 
 const ATTACHMENT = {
   interfaces: [{ name: 'sycv0', mac: '02:00:00:00:00:01' }, { name: 'eth0', mac: '02:00:00:00:00:02', sandbox: '/run/netns/x' }],
@@ -46,7 +45,6 @@ function server(sock: string): void {
 interface Variant { label: string; cmd: string; args: string[]; conf: object; ns: string; ops: string[] }
 
 function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: number): void {
-  const netns = `/run/netns/${ctrNs}`;
   const refConf = {
     cniVersion: '1.0.0', name: 'swy-bench', type: 'bridge', bridge: 'sycnibench0', isGateway: true,
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.97.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') },
@@ -68,7 +66,6 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
     variants.push({ label: 'ours one CommonJS file (dist/cni/switchyard-bundle.cjs)', cmd: join(REPO, 'dist', 'cni', 'switchyard-bundle.cjs'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
     // No V8 flags next to the snapshot: a blob loads only under the flags it was built with
     // (--single-threaded or --max-semi-space-size=1 at run time: "Failed to load the startup snapshot").
-    void BLOB;
   }
   const samples = new Map<string, number[]>();
   const once = (v: Variant, op: string) => {
@@ -83,7 +80,6 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
   for (const v of variants) for (const op of v.ops) once(v, op); // warm the page cache, untimed
   samples.clear();
   for (let i = 0; i < runs; i++) for (const v of variants) for (const op of v.ops) once(v, op);
-  void netns;
   console.log(`runs=${runs} (interleaved), load ${readLoad()}, host netns ${hostNs}`);
   console.log('variant\top\tp50 ms\tp99 ms\tmin ms');
   for (const [k, s] of samples) {
