@@ -1,8 +1,9 @@
 /**
  * Exec wall time of a CNI plugin call, the way a runtime pays it (a fresh process per call):
  * Debian's reference bridge plugin (bridge + host-local, real kernel work) next to ours
- * (bin/cni/switchyard, plain and from a start-up snapshot, and a few Node flags) against a
- * stand-in daemon that answers at once, so ours shows its start-up cost alone.
+ * (bin/cni/switchyard, plain, packed, from a start-up snapshot, with a few Node flags, and the
+ * sh + curl shim) against a stand-in daemon with an in-memory backend that answers at once, so
+ * ours shows its start-up cost alone.
  *
  *   npm run build && node bin/cni/build-snapshot.mjs && node dist/bench/cni-exec.js [RUNS]
  *
@@ -10,7 +11,6 @@
  * inside the host netns (where a runtime would be), variants interleaved round by round.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,28 +18,18 @@ import { fileURLToPath } from 'node:url';
 import { makeNs, removeNs } from '../test/helpers/netns.js';
 import { REPO } from '../test/helpers/daemon.js';
 import { summarize } from './stats.js';
+import { startStandIn } from '../test/helpers/cni-stand-in-daemon.js';
+import { FakeBackend } from '../test/helpers/cni-fake-backend.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const REF = '/usr/lib/cni';
 const OURS = join(REPO, 'bin', 'cni', 'switchyard');
 const SNAP = join(REPO, 'dist', 'cni', 'switchyard');
 
-const ATTACHMENT = {
-  interfaces: [{ name: 'sycv0', mac: '02:00:00:00:00:01' }, { name: 'eth0', mac: '02:00:00:00:00:02', sandbox: '/run/netns/x' }],
-  ips: [{ address: '10.99.0.2/24', gateway: '10.99.0.1', interface: 1 }],
-  routes: [{ dst: '0.0.0.0/0', gw: '10.99.0.1' }],
-  dns: { nameservers: ['10.99.0.1'] },
-};
-
-function server(sock: string): void {
-  const body = JSON.stringify(ATTACHMENT);
-  createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) });
-      res.end(body);
-    });
-  }).listen(sock, () => process.stdout.write('ready\n'));
+/** The stand-in daemon with an in-memory backend: answers at once, and serves POST /cni for the shim. */
+async function server(sock: string): Promise<void> {
+  await startStandIn(sock, new FakeBackend({ blue: { prefix24: '10.99.0' } }), ['blue']);
+  process.stdout.write('ready\n');
 }
 
 interface Variant { label: string; cmd: string; args: string[]; conf: object; ns: string; ops: string[] }
@@ -58,9 +48,8 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
     flags('ours + --single-threaded --max-semi-space-size=1', ['--single-threaded', '--max-semi-space-size=1']),
     flags('ours + --jitless', ['--jitless']),
   ];
-  // Not a plugin: the cost of a non-Node forwarder (one exec of curl posting stdin to the
-  // socket), the floor if the protocol layer moved into the daemon behind a tiny shim.
-  variants.push({ label: 'curl --unix-socket POST (shim floor)', cmd: 'curl', args: ['-sf', '--unix-socket', sock, '--data-binary', '@-', 'http://switchyard/attachments'], conf: ourConf, ns: ctrNs, ops: ['ADD'] });
+  // The prototype with no Node in the plugin process: sh + curl, dispatch in the daemon (POST /cni).
+  variants.push({ label: 'shim bin/cni/switchyard-shim (sh + curl)', cmd: join(REPO, 'bin', 'cni', 'switchyard-shim'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
   if (existsSync(SNAP)) {
     variants.push({ label: 'ours snapshot (dist/cni/switchyard)', cmd: SNAP, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
     variants.push({ label: 'ours one CommonJS file (dist/cni/switchyard-bundle.cjs)', cmd: join(REPO, 'dist', 'cni', 'switchyard-bundle.cjs'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
@@ -69,7 +58,7 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
   }
   const samples = new Map<string, number[]>();
   const once = (v: Variant, op: string) => {
-    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', CNI_COMMAND: op, CNI_CONTAINERID: 'bench1', CNI_NETNS: `/run/netns/${v.ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REF };
+    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', SWITCHYARD_CNI_SOCKET: sock, CNI_COMMAND: op, CNI_CONTAINERID: 'bench1', CNI_NETNS: `/run/netns/${v.ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REF };
     const t0 = performance.now();
     const r = spawnSync(v.cmd, v.args, { env, input: JSON.stringify(v.conf) });
     const ms = performance.now() - t0;
@@ -111,6 +100,6 @@ async function outer(runs: number): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-if (argv[0] === '--server') server(argv[1]!);
+if (argv[0] === '--server') await server(argv[1]!);
 else if (argv[0] === '--inner') inner(argv[1]!, argv[2]!, argv[3]!, argv[4]!, Number(argv[5]));
 else await outer(Number(argv[0] ?? 40));
