@@ -9,7 +9,7 @@ import { dispatch } from '../../src/frontends/cni/dispatch.js';
 import { FakeBackend } from '../helpers/cni-fake-backend.js';
 import { parseCniArgs } from '../../src/frontends/cni/environment.js';
 import { compareVersions } from '../../src/frontends/cni/versions.js';
-import { parseReply, socketOf } from '../../src/frontends/cni/daemon-backend.js';
+import { DaemonBackend, parseReply, socketOf } from '../../src/frontends/cni/daemon-backend.js';
 
 const NS = '/run/netns/swy-fake';
 const env = (command: string, extra: Record<string, string | undefined> = {}) => ({
@@ -191,6 +191,19 @@ test('a second ADD of the same container and ifname is refused (code 100), the f
   const r = await call(b, env('ADD'), conf());
   assert.equal(r.out!['code'], 100);
   assert.equal(b.held.size, 1);
+});
+
+test('a malformed host is invalid network configuration (7), naming the key', async () => {
+  let out = '';
+  const code = await dispatch({
+    env: env('ADD'), stdin: JSON.stringify(conf({ host: 'tcp://10.0.0.1:2375' })), stdout: { write: (s: string) => (out += s) },
+    backend: (c) => new DaemonBackend(socketOf(c.host)), netnsExists: () => true,
+  });
+  assert.equal(code, 1);
+  const body = JSON.parse(out);
+  assert.equal(body.code, 7);
+  assert.match(body.msg, /invalid host/);
+  assert.match(body.details, /BAD_HOST \(host\)/);
 });
 
 test('CNI_ARGS, versions, socket paths and raw HTTP replies parse as the spec and HTTP say', () => {

@@ -30,7 +30,12 @@ export async function dispatch(input: DispatchInput): Promise<number> {
     }
     const conf = parseNetworkConfig(input.stdin);
     requireCommandInVersion(env.command, conf.cniVersion);
-    const backend = typeof input.backend === 'function' ? input.backend(conf) : input.backend;
+    let backend: CniBackend;
+    try {
+      backend = typeof input.backend === 'function' ? input.backend(conf) : input.backend;
+    } catch (err) {
+      throw toCniError(env.command, conf, err); // e.g. a malformed `host`
+    }
     const out = await run(env, conf, backend, input.netnsExists ?? (() => true));
     if (out) input.stdout.write(`${JSON.stringify(out)}\n`);
     return 0;
