@@ -1,0 +1,71 @@
+/**
+ * The shim prototype (bin/cni/switchyard-shim: sh + curl, the protocol layer in the daemon's
+ * POST /cni) answers as the Node plugin (bin/cni/switchyard) does, call for call: the same
+ * stdout and exit code for VERSION, errors and DEL, the same result for ADD, and error 11
+ * when the daemon is unreachable. Both go to one stand-in daemon with one in-memory backend.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from '../helpers/daemon.js';
+import { startStandIn, type StandIn } from '../helpers/cni-stand-in-daemon.js';
+import { FakeBackend } from '../helpers/cni-fake-backend.js';
+
+const NODE_PLUGIN = join(REPO, 'bin', 'cni', 'switchyard');
+const SHIM = join(REPO, 'bin', 'cni', 'switchyard-shim');
+let dir: string;
+let standIn: StandIn;
+let backend: FakeBackend;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'swy-cnishim-'));
+  backend = new FakeBackend({ blue: { prefix24: '10.65.0' } });
+  standIn = await startStandIn(join(dir, 'sock'), backend, ['blue']);
+});
+after(async () => {
+  await standIn?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const run = (bin: string, env: Record<string, string>, stdin: string, sock = join(dir, 'sock')) =>
+  new Promise<{ status: number; out: any }>((resolve) => {
+    const p = execFile(bin, [], { env: { PATH: process.env['PATH'] ?? '', SWITCHYARD_CNI_SOCKET: sock, ...env } }, (err, stdout) =>
+      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout.trim() ? JSON.parse(stdout) : undefined }));
+    p.stdin!.on('error', () => {});
+    p.stdin!.end(stdin);
+  });
+
+test('the sh+curl shim answers as the Node plugin does', async () => {
+  const conf = (extra = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'switchyard', network: 'blue', host: join(dir, 'sock'), ...extra });
+  const base = (id: string, command: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: '/x' });
+  const same: [string, Record<string, string>, string][] = [
+    ['VERSION', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}'],
+    ['bad version', base('v', 'ADD'), conf({ cniVersion: '0.2.0' })],
+    ['bad JSON', base('v', 'ADD'), '{'],
+    ['missing netns', { ...base('v', 'ADD'), CNI_NETNS: '' }, conf()],
+    ['unknown netns', { ...base('v', 'ADD'), CNI_NETNS: '/run/netns/swy-gone-000000' }, conf()],
+    ['unknown network', base('v', 'ADD'), conf({ network: 'green' })],
+    ['DEL of nothing', base('never', 'DEL'), conf()],
+  ];
+  for (const [name, env, stdin] of same) {
+    const [a, b] = [await run(NODE_PLUGIN, env, stdin), await run(SHIM, env, stdin)];
+    assert.deepEqual(b, a, name);
+  }
+  const [a, b] = [await run(NODE_PLUGIN, base('n1', 'ADD'), conf()), await run(SHIM, base('s1', 'ADD'), conf())];
+  assert.equal(a.status, 0);
+  assert.equal(b.status, 0);
+  assert.deepEqual({ ...b.out, ips: [], interfaces: [] }, { ...a.out, ips: [], interfaces: [] });
+  assert.equal(b.out.ips[0].interface, 0);
+  assert.deepEqual([...backend.held.keys()].sort(), ['n1/eth0', 's1/eth0']);
+  assert.deepEqual(await run(SHIM, base('s1', 'DEL'), conf()), { status: 0, out: undefined });
+  assert.deepEqual(await run(SHIM, base('n1', 'DEL'), conf()), { status: 0, out: undefined });
+  assert.equal(backend.held.size, 0);
+  assert.ok(standIn.requests.filter((r) => r === 'POST /cni').length >= same.length + 3);
+  // Unreachable daemon: both 11.
+  const gone = join(dir, 'nobody.sock');
+  const [c, d] = [await run(NODE_PLUGIN, base('x', 'ADD'), conf({ host: gone }), gone), await run(SHIM, base('x', 'ADD'), conf({ host: gone }), gone)];
+  assert.deepEqual([c.status, c.out.code, d.status, d.out.code], [1, 11, 1, 11]);
+});
