@@ -85,30 +85,5 @@ function endpointSettingsOf(value: unknown): EndpointSettingsRequest {
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw invalid('BAD_FIELD', 'EndpointConfig must be a JSON object', 'EndpointConfig');
   }
-  checkEndpointSettingsTypes(value as Record<string, unknown>, 'EndpointConfig');
   return { ...(value as EndpointSettingsRequest) };
-}
-
-/**
- * Docker's EndpointSettings fields have their documented types (null = absent), as Go's
- * typed decoding would insist, at every API version: {"Aliases": 5} reached the engine
- * and failed there with a 500, and {"GwPriority": {}} or {"DriverOpts": 5} were taken.
- */
-export function checkEndpointSettingsTypes(s: Record<string, unknown>, base: string): void {
-  const present = (v: unknown) => v !== undefined && v !== null;
-  const bad = (f: string, want: string) => invalid('BAD_FIELD', `${base}.${f} must be ${want}`, `${base}.${f}`);
-  const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  for (const f of ['Aliases', 'Links']) if (present(s[f]) && !isStrings(s[f])) throw bad(f, 'an array of strings');
-  if (present(s['MacAddress']) && typeof s['MacAddress'] !== 'string') throw bad('MacAddress', 'a string');
-  const opts = s['DriverOpts'];
-  if (present(opts) && (typeof opts !== 'object' || Array.isArray(opts) || !Object.values(opts as object).every((v) => typeof v === 'string'))) {
-    throw bad('DriverOpts', 'an object of strings');
-  }
-  if (present(s['GwPriority']) && !Number.isSafeInteger(s['GwPriority'])) throw bad('GwPriority', 'an integer');
-  const ipam = s['IPAMConfig'];
-  if (!present(ipam)) return;
-  if (typeof ipam !== 'object' || Array.isArray(ipam)) throw bad('IPAMConfig', 'an object');
-  const i = ipam as Record<string, unknown>;
-  for (const f of ['IPv4Address', 'IPv6Address']) if (present(i[f]) && typeof i[f] !== 'string') throw bad(`IPAMConfig.${f}`, 'a string');
-  if (present(i['LinkLocalIPs']) && !isStrings(i['LinkLocalIPs'])) throw bad('IPAMConfig.LinkLocalIPs', 'an array of strings');
 }

@@ -8,7 +8,6 @@ import type { Engine, SandboxCreateRequest } from '../engine/types.js';
 import { invalid } from '../errors.js';
 import { validateDnsSettings } from '../model/etc-files.js';
 import { sandboxInspectView, sandboxSummaryView } from './docker-views.js';
-import { checkEndpointSettingsTypes } from './routes-networks.js';
 import { boolQuery, empty, intQuery, json, objectBody, streamed, type RouteTable } from './http-context.js';
 import { streamLogFile } from './log-stream.js';
 
@@ -44,7 +43,6 @@ function checkFieldTypes(body: Record<string, unknown>): void {
     if (typeof eps !== 'object' || Array.isArray(eps)) throw invalid('BAD_FIELD', 'EndpointsConfig must be an object of endpoint settings', 'EndpointsConfig');
     for (const [k, v] of Object.entries(eps as Record<string, unknown>)) {
       if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw invalid('BAD_FIELD', `EndpointsConfig.${k} must be an object`, `EndpointsConfig.${k}`);
-      if (v !== null) checkEndpointSettingsTypes(v as Record<string, unknown>, `EndpointsConfig.${k}`);
     }
   }
 }
