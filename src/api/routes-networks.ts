@@ -24,8 +24,11 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
   routes.add('POST', '/networks/create', {
     async handle(ctx) {
       const body = await objectBody(ctx, 'POST /networks/create');
-      // EnableIPv4 exists from API 1.48; older clients never meant to set it.
-      if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete body['EnableIPv4'];
+      // EnableIPv4 exists from API 1.48; older clients never meant to set it. Only a boolean
+      // is dropped: Docker decodes the typed body before it looks at the version, so a wrong
+      // type stays for the validation to refuse at every version (dropping it first let
+      // {"EnableIPv4": {}} create a network at /v1.24: API fuzzer, seed 1005170581).
+      if (compareApiVersions(ctx.apiVersion, '1.48') < 0 && typeof body['EnableIPv4'] === 'boolean') delete body['EnableIPv4'];
       const created = await engine.createNetwork(body);
       return json(201, { Id: created.id, Warning: created.warning });
     },

@@ -14,6 +14,7 @@ import { createApiServer, type ApiServer } from '../../src/api/server.js';
 import { SwitchyardClient } from '../../src/api/client.js';
 import type { Engine, NetworkDetails, NetworkRecord, SandboxDetails } from '../../src/engine/types.js';
 import { conflict, forbidden, notFound, SwitchyardError } from '../../src/errors.js';
+import { validateNetworkCreate } from '../../src/model/network-spec.js';
 
 // ---------------------------------------------------------------------------------------
 // An Engine that records calls and answers from fixtures
@@ -294,6 +295,14 @@ test('POST /networks/create: 201 {Id, Warning}; EnableIPv4 is dropped below API 
   engine.calls = [];
   await http('POST', '/v1.41/networks/create', body);
   assert.deepEqual(engine.calls, [['createNetwork', { Name: 'n1', Driver: 'bridge' }]]);
+
+  // Only a boolean is dropped: a wrong type reaches the validation, which refuses it naming
+  // the field (this engine is a recorder, so the validation is called here).
+  engine.calls = [];
+  const wrong = { Name: 'n1', Driver: 'bridge', EnableIPv4: {} };
+  await http('POST', '/v1.41/networks/create', JSON.stringify(wrong));
+  assert.deepEqual(engine.calls, [['createNetwork', wrong]]);
+  assert.throws(() => validateNetworkCreate(wrong), (err: unknown) => err instanceof SwitchyardError && err.code === 'INVALID_TYPE' && err.field === 'EnableIPv4' && err.message === 'EnableIPv4 must be a boolean');
 });
 
 test('bad bodies: invalid JSON and non-objects are 400 naming the problem; oversized is 413', { timeout: 10_000 }, async () => {

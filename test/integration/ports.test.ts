@@ -83,10 +83,27 @@ function spawnIn(ns: TestNs, args: string[]): ChildProcess {
   return child;
 }
 
+/**
+ * The UDP server: one process answering every datagram with its sender's address. Not
+ * `socat UDP6-RECVFROM:…,fork SYSTEM:echo`: each child socat stays on the shared socket for
+ * its close timeout (0.5 s) after `echo` exits and competes with the parent for the next
+ * datagram, which it then writes into the dead pipe ("Broken pipe"): a probe shortly after
+ * another is lost now and then, more often the busier the machine is.
+ */
+const UDP_ECHO = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+  's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)',
+  's.bind(("::", int(sys.argv[1])))',
+  'while True:',
+  '  data, peer = s.recvfrom(2048)',
+  '  s.sendto((peer[0] + "\\n").encode(), peer)',
+].join('\n');
+
 /** TCP on 8000 and UDP on 8001 (IPv4 and IPv6), each answering with the peer address. */
 async function startServers(ns: TestNs): Promise<void> {
   spawnIn(ns, ['socat', `TCP6-LISTEN:${TCP},ipv6only=0,reuseaddr,fork`, 'SYSTEM:echo $SOCAT_PEERADDR']);
-  spawnIn(ns, ['socat', `UDP6-RECVFROM:${UDP},ipv6only=0,reuseaddr,fork`, 'SYSTEM:echo $SOCAT_PEERADDR']);
+  spawnIn(ns, ['python3', '-c', UDP_ECHO, String(UDP)]);
   await waitFor(() => inNs(ns.name, 'ss', ['-Hltn', `sport = :${TCP}`]).stdout.includes(`${TCP}`), `tcp server in ${ns.name}`);
   await waitFor(() => inNs(ns.name, 'ss', ['-Hlun', `sport = :${UDP}`]).stdout.includes(`${UDP}`), `udp server in ${ns.name}`);
 }
@@ -98,10 +115,26 @@ function stopChildren(): void {
 }
 
 
+/**
+ * The UDP client: sends one datagram and prints the first reply, or exits 3 after 2 s without
+ * one. It returns as soon as the reply arrives; `socat STDIO UDP4:…` gave up 0.5 s (its close
+ * timeout) after stdin's EOF, a margin a loaded machine's scheduler can eat. 2 s is spent only
+ * where no answer is the expected outcome.
+ */
+const UDP_PROBE = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)',
+  's.settimeout(2)',
+  's.sendto(b"hello\\n", (sys.argv[1], int(sys.argv[2])))',
+  'try:',
+  '  print(s.recv(2048).decode().strip())',
+  'except OSError:',
+  '  sys.exit(3)',
+].join('\n');
+
 /** One UDP datagram to addr:port and the reply (the peer address the server saw), or null. */
 function udp(from: TestNs, addr: string, port: number): string | null {
-  const target = addr.includes(':') ? `UDP6:[${addr}]:${port}` : `UDP4:${addr}:${port}`;
-  const r = inNs(from.name, 'socat', ['-T1', 'STDIO', target], { allowFail: true, timeoutMs: 5000, input: 'hello\n' });
+  const r = inNs(from.name, 'python3', ['-c', UDP_PROBE, addr, String(port)], { allowFail: true, timeoutMs: 10_000 });
   if (r.status !== 0 || !r.stdout.trim()) return null;
   return canonical(r.stdout.trim());
 }

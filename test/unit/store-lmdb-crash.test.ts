@@ -9,11 +9,16 @@
  *   - the revision counter is consistent: one revision per txn, equal to the keys'
  *     modRevision.
  * This file is also the child: run with SWY_STORE_CRASH_CHILD=<path> it runs the loop.
+ *
+ * The acks go to a file, not to a pipe: this file imports node:test, which makes the child's
+ * stdout non-blocking, so on a loaded machine (the parent reading late) a full pipe made the
+ * child's writeSync fail with EAGAIN. A write(2) to a regular file never does, needs no
+ * reader, and what it wrote outlives SIGKILL (it is in the page cache) as a pipe's buffer did.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +27,7 @@ import type { WatchEvent } from '../../src/store/contract.js';
 import { waitFor } from '../helpers/wait.js';
 
 const CHILD_ENV = 'SWY_STORE_CRASH_CHILD';
+const ACKS_ENV = 'SWY_STORE_CRASH_ACKS';
 const PAD = 'x'.repeat(480); // ~500-byte values, like the engine's JSON records
 
 interface Ack {
@@ -30,7 +36,8 @@ interface Ack {
 }
 
 /** The child: txn after txn, each writing /crash/a and /crash/b (equal) and one of 50 slots. */
-async function runChild(path: string, sync: boolean): Promise<void> {
+async function runChild(path: string, sync: boolean, acksPath: string): Promise<void> {
+  const acks = openSync(acksPath, 'a');
   const store = await openLmdbStore({ path, sync });
   let i = Number(JSON.parse((await store.get('/crash/a'))?.value ?? '{"i":0}').i);
   for (;;) {
@@ -44,27 +51,27 @@ async function runChild(path: string, sync: boolean): Promise<void> {
         { type: 'put', key: '/crash/b', value },
       ],
     });
-    writeSync(1, `ack ${revision} ${i}\n`); // synchronous: printed before the next txn starts
+    writeSync(acks, `ack ${revision} ${i}\n`); // synchronous: recorded before the next txn starts
   }
 }
 
 /** Runs the child, kills it `delayMs` after its first ack, returns its last complete ack. */
-async function crashOnce(path: string, sync: boolean, delayMs: number): Promise<{ acks: number; last: Ack }> {
+async function crashOnce(path: string, sync: boolean, delayMs: number, acksPath: string): Promise<{ acks: number; last: Ack }> {
+  closeSync(openSync(acksPath, 'w')); // this round's acks only
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-    env: { ...process.env, [CHILD_ENV]: path, SWY_STORE_CRASH_SYNC: sync ? '1' : '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, [CHILD_ENV]: path, [ACKS_ENV]: acksPath, SWY_STORE_CRASH_SYNC: sync ? '1' : '0' },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => (out += d));
+  const read = () => (existsSync(acksPath) ? readFileSync(acksPath, 'utf8') : '');
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
   try {
-    await waitFor(() => out.includes('\n'), 'the child to acknowledge its first txn', 10_000, 5);
+    await waitFor(() => read().includes('\n'), 'the child to acknowledge its first txn', 10_000, 5);
     await new Promise((r) => setTimeout(r, delayMs));
   } finally {
     process.kill(child.pid!, 'SIGKILL');
   }
   assert.equal(await exited, 'SIGKILL');
+  const out = read();
   // Only whole lines count: a line torn by the kill was never fully acknowledged.
   const complete = out.slice(0, out.lastIndexOf('\n')).split('\n');
   assert.ok(complete.every((l) => l.startsWith('ack ')), 'the child prints only acks');
@@ -99,7 +106,7 @@ async function checkInvariants(path: string, last: Ack): Promise<number> {
 }
 
 if (process.env[CHILD_ENV]) {
-  await runChild(process.env[CHILD_ENV], process.env.SWY_STORE_CRASH_SYNC === '1');
+  await runChild(process.env[CHILD_ENV], process.env.SWY_STORE_CRASH_SYNC === '1', process.env[ACKS_ENV]!);
 } else {
   test('lmdb: SIGKILL at random moments loses no acknowledged txn and tears none', { timeout: 120_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'swy-store-crash-'));
@@ -110,7 +117,7 @@ if (process.env[CHILD_ENV]) {
       for (let round = 0; round < 8; round++) {
         const sync = round % 2 === 1;
         const delayMs = 20 + Math.floor(Math.random() * 300);
-        const { acks, last } = await crashOnce(path, sync, delayMs);
+        const { acks, last } = await crashOnce(path, sync, delayMs, join(dir, 'acks'));
         const found = await checkInvariants(path, last);
         total += acks;
         if (found === last.i + 1) inFlightCommitted++;
