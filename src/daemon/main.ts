@@ -150,11 +150,11 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const sb of state.sandboxes.values()) {
       if (sb.nsPath !== nsPath) continue;
       for (const ep of state.endpointsOfSandbox(sb.id)) {
-        if (!ep.hostIfname) continue;
+        if (!ep.hostLink) continue;
         try {
           firewall.deleteEndpoint(antiSpoofSpec(ep));
         } catch (err) {
-          log('warn', `anti-spoofing elements of ${ep.hostIfname}: ${String(err)}`);
+          log('warn', `anti-spoofing elements of ${ep.hostLink}: ${String(err)}`);
         }
       }
     }
@@ -176,7 +176,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const reloadAntiSpoof = () => {
     const running = new Set([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').map((sb) => sb.id));
     const bridged = new Set([...state.networks.values()].filter((n) => n.driver === 'bridge').map((n) => n.id));
-    firewall.reloadEndpoints([...state.endpoints.values()].filter((e) => e.hostIfname && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
+    firewall.reloadEndpoints([...state.endpoints.values()].filter((e) => e.hostLink && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
   };
   const reloadFirewall = () => {
     firewall.reload(bridgeNetworks());
@@ -212,7 +212,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     }
   };
 
-  const { strayClaims } = await state.load();
+  const { strayClaims, refused } = await state.load();
+  for (const r of refused) log('warn', `store record ${r.key} refused and left untouched (${r.error.code}): ${r.error.message}`);
   const report = await reconcile(ctx, engine.runtime, {
     links: () => rtnl.listLinks().map((l) => l.name),
     deleteLink: async (name) => {

@@ -6,23 +6,14 @@
  * (16 ms; research/spikes.md §1). Removing an endpoint renames the sandbox end out
  * of the way at once and lets the kernel's ~30 ms veth deletion run off the event loop.
  */
-import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
+import type { BridgeNetworkState, EndpointRecord, NetworkRecord } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
 import type { Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import { conflict } from '../errors.js';
-
-export const BRIDGE_OPT = {
-  name: 'com.docker.network.bridge.name',
-  icc: 'com.docker.network.bridge.enable_icc',
-  masquerade: 'com.docker.network.bridge.enable_ip_masquerade',
-  hostBinding: 'com.docker.network.bridge.host_binding_ipv4',
-  mtu: 'com.docker.network.driver.mtu',
-  inhibitIPv4: 'com.docker.network.bridge.inhibit_ipv4',
-} as const;
+import { conflict, internal } from '../errors.js';
 
 /** A Linux bridge holds at most 1,024 ports (BR_PORT_BITS = 10); port 0 is never used. */
 export const MAX_BRIDGE_PORTS = 1023;
@@ -51,27 +42,30 @@ export interface AntiSpoofPort {
 /** What the anti-spoofing sets need of an endpoint: its port, MAC and bare addresses. */
 export function antiSpoofSpec(ep: EndpointRecord): { port: string; mac: string; ipv4?: string; ipv6?: string } {
   return {
-    port: ep.hostIfname!,
+    port: ep.hostLink!,
     mac: ep.mac,
     ...(ep.ipv4 ? { ipv4: ep.ipv4.split('/')[0]! } : {}),
     ...(ep.ipv6 ? { ipv6: ep.ipv6.split('/')[0]! } : {}),
   };
 }
 
-const boolOpt = (v: string | undefined, dflt: boolean): boolean =>
-  v === undefined || v === '' ? dflt : ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v);
+/** The bridge driver's part of a network record (planned at create). */
+export function bridgeOf(net: NetworkRecord): BridgeNetworkState {
+  if (net.state.driver !== 'bridge') throw internal('NOT_A_BRIDGE_NETWORK', `network ${net.name} is not a bridge network (driver ${net.driver})`);
+  return net.state;
+}
 
 export function bridgeMtu(net: NetworkRecord, defaultMtu: number): number {
-  const v = net.options[BRIDGE_OPT.mtu];
-  return v ? Number(v) : defaultMtu;
+  return bridgeOf(net).options.mtu || defaultMtu;
 }
 
 export function firewallSpec(net: NetworkRecord): { bridge: string; subnets: string[]; icc: boolean; masquerade: boolean; internal: boolean } {
+  const { bridge, options } = bridgeOf(net);
   return {
-    bridge: net.bridgeName!,
+    bridge,
     subnets: net.pools.map((p) => p.subnet),
-    icc: boolOpt(net.options[BRIDGE_OPT.icc], true),
-    masquerade: boolOpt(net.options[BRIDGE_OPT.masquerade], true),
+    icc: options.enableIcc,
+    masquerade: options.enableIpMasquerade,
     internal: net.internal,
   };
 }
@@ -86,7 +80,7 @@ export class BridgeDriver implements NetworkDriver {
   constructor(private readonly o: BridgeDriverOptions) {}
 
   ensureNetwork(net: NetworkRecord): void {
-    const name = net.bridgeName!;
+    const name = bridgeOf(net).bridge;
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     const br = this.o.rtnl.ensureBridge({ name, mtu, up: false });
     // A bridge must not learn routes from router advertisements on its own segment.
@@ -95,7 +89,7 @@ export class BridgeDriver implements NetworkDriver {
       writeSysctl(['net', 'ipv6', 'conf', name, 'disable_ipv6'], '0');
       writeSysctl(['net', 'ipv6', 'conf', name, 'accept_ra'], '0');
     }
-    const inhibit = boolOpt(net.options[BRIDGE_OPT.inhibitIPv4], false);
+    const inhibit = bridgeOf(net).options.inhibitIpv4;
     for (const pool of net.pools) {
       if (!pool.gateway) continue;
       if (!isV6(pool.subnet) && inhibit) continue;
@@ -106,7 +100,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
-    const name = net.bridgeName!;
+    const name = bridgeOf(net).bridge;
     this.o.firewall.deleteNetwork(name);
     const index = ifNameToIndex(name);
     // Free the name at once (a network may be created again with it); the kernel's slow
@@ -122,12 +116,13 @@ export class BridgeDriver implements NetworkDriver {
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
     // if_nametoindex is an ioctl (microseconds); RTM_GETLINK returns the whole link with
     // its statistics. The daemon's thread is in the host namespace outside netns windows.
-    const brIndex = ifNameToIndex(net.bridgeName!);
-    if (!brIndex) throw conflict('BRIDGE_MISSING', `bridge ${net.bridgeName} of network ${net.name} does not exist`);
+    const bridge = bridgeOf(net).bridge;
+    const brIndex = ifNameToIndex(bridge);
+    if (!brIndex) throw conflict('BRIDGE_MISSING', `bridge ${bridge} of network ${net.name} does not exist`);
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     // A sandbox restarted right after it stopped: the kernel may not have reclaimed the
     // old namespace's veth yet, and it has this endpoint's name. It is dead; take it out.
-    if (ifNameToIndex(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
+    if (ifNameToIndex(ep.hostLink!)) this.o.rtnl.deleteLink(ep.hostLink!);
     // security: the port's allowed sources are in place before it exists, so no frame of
     // this endpoint is ever bridged unchecked (docs/SECURITY.md "Anti-spoofing").
     this.o.antiSpoof?.ensureEndpoint(antiSpoofSpec(ep));
@@ -136,7 +131,7 @@ export class BridgeDriver implements NetworkDriver {
       let host: { index: number };
       try {
         host = this.o.rtnl.createVeth({
-          name: ep.hostIfname!,
+          name: ep.hostLink!,
           mtu,
           master: brIndex,
           up: true,
@@ -149,7 +144,7 @@ export class BridgeDriver implements NetworkDriver {
       try {
         // A bridge port needs no IPv6 address of its own: without this, its link-local address,
         // DAD and multicast joins in the host's namespace come with every endpoint.
-        writeSysctl(['net', 'ipv6', 'conf', ep.hostIfname!, 'disable_ipv6'], '1');
+        writeSysctl(['net', 'ipv6', 'conf', ep.hostLink!, 'disable_ipv6'], '1');
         this.o.rtnl.batch((b) => {
           // Hairpin lets a sandbox reach its own published port through the host's address:
           // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
@@ -165,7 +160,7 @@ export class BridgeDriver implements NetworkDriver {
         });
         this.configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
-        this.o.rtnl.deleteLink(ep.hostIfname!);
+        this.o.rtnl.deleteLink(ep.hostLink!);
         this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
         throw err;
       }
@@ -246,7 +241,7 @@ export class BridgeDriver implements NetworkDriver {
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
-    const host = ifNameToIndex(ep.hostIfname!);
+    const host = ifNameToIndex(ep.hostLink!);
     if (host) this.o.graveyard.bury(host);
     // security: the port's anti-spoofing elements go with it.
     try {
@@ -257,9 +252,9 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
-    const link = this.o.rtnl.getLink(ep.hostIfname!);
+    const link = this.o.rtnl.getLink(ep.hostLink!);
     if (!link) return false;
-    const br = this.o.rtnl.getLink(net.bridgeName!);
+    const br = this.o.rtnl.getLink(bridgeOf(net).bridge);
     if (!br || link.master !== br.index) return false;
     return !sb || this.sandboxEndPresent(ep, sb);
   }

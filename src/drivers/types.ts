@@ -4,7 +4,7 @@
  * A driver never knows about the firewall's internals: it is handed a port
  * (`FirewallPort`) to declare what its networks need.
  */
-import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
+import type { EndpointRecord, NetworkRecord } from '../model/records.js';
 
 export interface FirewallNetworkSpec {
   bridge: string;

@@ -16,6 +16,7 @@ import { planPool, pickAddress } from '../model/ipam.js';
 import { cidrContains, formatIp, parseCidr, parseIp, parseMac, randomMac, type IpAddress } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
+import { RECORD_VERSION } from '../model/records.js';
 import { checkBridgeCapacity, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
@@ -77,11 +78,12 @@ export function planEndpoint(
   const used = ctx.state.usedValues(net.id);
   const extra = extraUsed.get(net.id) ?? new Set<bigint>();
   const ep: EndpointRecord = {
+    v: RECORD_VERSION,
     id,
     networkId: net.id,
     sandboxId: sb.id,
     ifname: nextIfname(siblings),
-    hostIfname: `syv${id.slice(0, 10)}`,
+    hostLink: `syv${id.slice(0, 10)}`,
     mac,
     aliases,
     links: settings.Links ?? [],

@@ -7,7 +7,8 @@ import type { EngineContext } from './context.js';
 import { driverOf, timestamp, ZERO_TIME } from './context.js';
 import type { NetworkDetails, NetworkRecord, PoolRecord } from './types.js';
 import { validateNetworkCreate, type NetworkSpec } from '../model/network-spec.js';
-import { validateDriverOptions } from '../model/bridge-options.js';
+import { parseBridgeOptions, refuseUnimplementedOptions, BRIDGE_OPT, GENERIC_OPT } from '../model/driver-options.js';
+import { RECORD_VERSION } from '../model/records.js';
 import { DEFAULT_POOLS, pickSubnet, planPool, ulaPoolFromHostId } from '../model/ipam.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, tryParseCidr, type Cidr } from '../model/ip.js';
 import { newId, resolveRef, shortId } from '../model/names.js';
@@ -15,7 +16,7 @@ import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWO
 import type { NetworkCreateRequest } from '../model/network-spec.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { UndoLog } from './undo.js';
-import { BRIDGE_OPT, MAX_BRIDGE_PORTS } from '../drivers/bridge.js';
+import { MAX_BRIDGE_PORTS } from '../drivers/bridge.js';
 
 export const PREDEFINED = ['bridge', 'host', 'none'] as const;
 const RESERVED_NAMES = new Set(['bridge', 'host', 'none', 'default']);
@@ -97,18 +98,21 @@ export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{
   if (!CREATABLE_DRIVERS.has(spec.driver)) {
     throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: bridge)`, 'Driver');
   }
-  validateDriverOptions(spec.driver, spec.options);
+  const options = spec.driverOptions;
+  if (options.driver !== 'bridge') throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: bridge)`, 'Driver');
+  refuseUnimplementedOptions(options);
   return ctx.locks.withLocks([NETWORKS_LOCK], async () => {
     if (ctx.state.networkByName(spec.name)) throw conflict('NETWORK_EXISTS', `network with name ${spec.name} already exists`);
     const id = newId(ctx.random(32));
-    const bridgeName = spec.options[BRIDGE_OPT.name] || `sy-${shortId(id)}`;
+    const bridgeName = options.bridgeName || `sy-${shortId(id)}`;
     for (const n of ctx.state.networks.values()) {
-      if (n.bridgeName === bridgeName) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridgeName} is already used by network ${n.name}`);
+      if (n.state.driver === 'bridge' && n.state.bridge === bridgeName) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridgeName} is already used by network ${n.name}`);
     }
     const net: NetworkRecord = {
+      v: RECORD_VERSION,
       id,
+      driver: options.driver,
       name: spec.name,
-      driver: spec.driver,
       created: timestamp(ctx.now()),
       scope: 'local',
       enableIPv4: spec.enableIPv4,
@@ -122,7 +126,7 @@ export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{
       options: spec.options,
       labels: spec.labels,
       predefined: false,
-      bridgeName,
+      state: { driver: 'bridge', bridge: bridgeName, options },
     };
     await applyNewNetwork(ctx, net);
     return { id, warning: '' };
@@ -223,6 +227,7 @@ export function checkBridgeCapacity(ctx: EngineContext, net: NetworkRecord): voi
 export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
   const existing = (name: string) => [...ctx.state.networks.values()].find((n) => n.predefined && n.name === name);
   const base = {
+    v: RECORD_VERSION as typeof RECORD_VERSION,
     scope: 'local' as const,
     enableIPv4: true,
     enableIPv6: false,
@@ -235,10 +240,10 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
     predefined: true,
   };
   if (!existing('host')) {
-    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'host', driver: 'host', created: ZERO_TIME, pools: [], options: {} }] });
+    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'host', driver: 'host', created: ZERO_TIME, pools: [], options: {}, state: { driver: 'host' } }] });
   }
   if (!existing('none')) {
-    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'none', driver: 'null', created: ZERO_TIME, pools: [], options: {} }] });
+    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'none', driver: 'null', created: ZERO_TIME, pools: [], options: {}, state: { driver: 'null' } }] });
   }
   const current = existing('bridge');
   const wanted = defaultBridgePool(ctx, current);
@@ -251,6 +256,14 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
     await driverOf(ctx, current).deleteNetwork(current);
     await ctx.state.commit({ removeNetworks: [current.id] });
   }
+  const options = {
+    [BRIDGE_OPT.defaultBridge]: 'true',
+    [BRIDGE_OPT.enableIcc]: 'true',
+    [BRIDGE_OPT.enableIpMasquerade]: 'true',
+    [BRIDGE_OPT.hostBindingIpv4]: ctx.config.defaultBindIp,
+    [BRIDGE_OPT.name]: 'sy0',
+    [GENERIC_OPT.mtu]: String(ctx.config.mtu),
+  };
   const net: NetworkRecord = {
     ...base,
     id: newId(ctx.random(32)),
@@ -258,15 +271,8 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
     driver: 'bridge',
     created: timestamp(ctx.now()),
     pools: [wanted],
-    options: {
-      'com.docker.network.bridge.default_bridge': 'true',
-      [BRIDGE_OPT.icc]: 'true',
-      [BRIDGE_OPT.masquerade]: 'true',
-      [BRIDGE_OPT.hostBinding]: ctx.config.defaultBindIp,
-      [BRIDGE_OPT.name]: 'sy0',
-      [BRIDGE_OPT.mtu]: String(ctx.config.mtu),
-    },
-    bridgeName: 'sy0',
+    options,
+    state: { driver: 'bridge', bridge: 'sy0', options: parseBridgeOptions(options) },
   };
   await applyNewNetwork(ctx, net);
 }

@@ -113,9 +113,9 @@ export function restorePorts(ctx: EngineContext, sb: SandboxRecord): void {
 
 async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, report: ReconcileReport): Promise<void> {
   const wantedLinks = new Set<string>();
-  for (const net of ctx.state.networks.values()) if (net.bridgeName) wantedLinks.add(net.bridgeName);
+  for (const net of ctx.state.networks.values()) if (net.state.driver === 'bridge') wantedLinks.add(net.state.bridge);
   for (const ep of ctx.state.endpoints.values()) {
-    if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostIfname) wantedLinks.add(ep.hostIfname);
+    if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostLink) wantedLinks.add(ep.hostLink);
   }
   for (const name of kernel.links()) {
     const ours = name.startsWith('syv') || name.startsWith('sy-') || name === 'sy0';
@@ -127,7 +127,7 @@ async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, repor
   const wantedNs = new Set<string>();
   for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.nsPath) wantedNs.add(path.basename(sb.nsPath));
   for (const entry of safeReaddir(nsDir)) {
-    if (wantedNs.has(entry)) continue;
+    if (wantedNs.has(entry) || ctx.state.refusedIds.has(entry)) continue;
     ctx.host.deleteSandboxNetns(path.join(nsDir, entry));
     report.netnsRemoved.push(entry);
   }
@@ -142,7 +142,7 @@ async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, repor
     report.processesStopped.push(`${pid} (${path.basename(dir).slice(0, 12)})`);
   }
   for (const entry of safeReaddir(sbDir)) {
-    if (!ctx.state.sandboxes.has(entry)) fs.rmSync(path.join(sbDir, entry), { recursive: true, force: true });
+    if (!ctx.state.sandboxes.has(entry) && !ctx.state.refusedIds.has(entry)) fs.rmSync(path.join(sbDir, entry), { recursive: true, force: true });
   }
 }
 

@@ -26,6 +26,7 @@ import {
   ProcessWatch, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
 } from '../kernel/sandbox-process.js';
 import { randomName } from '../model/random-name.js';
+import { RECORD_VERSION } from '../model/records.js';
 import { parseLink } from '../model/etc-files.js';
 
 const SANDBOXES_LOCK = 'sandboxes';
@@ -127,6 +128,7 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
     }
     const id = newId(ctx.random(32));
     const sb: SandboxRecord = {
+      v: RECORD_VERSION,
       id,
       name: finalName,
       hostname: hostname ?? (choice.mode === 'host' ? ctx.config.hostName : shortId(id)),

@@ -1,114 +1,12 @@
 /**
- * The records the engine keeps in the store, and the operations it offers to the API.
- * Records are plain JSON (no classes, no methods): the store holds them as they are,
- * and the API turns them into Docker's shapes in one place (api/docker-views.ts).
+ * The operations the engine offers to the API. The records live in model/records.ts
+ * (re-exported here for the API's convenience).
  */
 
-/** One address pool of a network (one per family at most for the bridge driver). */
-export interface PoolRecord {
-  subnet: string; // canonical CIDR
-  ipRange?: string;
-  gateway?: string; // bare address
-  auxAddresses?: Record<string, string>;
-  /** True when the user gave the subnet (static --ip/--ip6 are only allowed then). */
-  userSubnet: boolean;
-}
-
-export interface NetworkRecord {
-  id: string; // 64 hex
-  name: string;
-  driver: string; // bridge | host | null | macvlan | ipvlan | overlay
-  created: string; // RFC 3339 with nanoseconds
-  scope: 'local' | 'swarm' | 'global';
-  enableIPv4: boolean;
-  enableIPv6: boolean;
-  ipamDriver: string;
-  ipamOptions: Record<string, string>;
-  pools: PoolRecord[];
-  internal: boolean;
-  attachable: boolean;
-  ingress: boolean;
-  options: Record<string, string>;
-  labels: Record<string, string>;
-  /** bridge, host and none: created by the daemon, never removable. */
-  predefined: boolean;
-  /** The Linux bridge device (bridge driver only). */
-  bridgeName?: string;
-}
-
-export interface EndpointRecord {
-  id: string; // 64 hex
-  networkId: string;
-  sandboxId: string;
-  /** Interface name inside the sandbox: eth0, eth1, … in connect order. */
-  ifname: string;
-  /** Host-side veth name (bridge driver). */
-  hostIfname?: string;
-  mac: string;
-  ipv4?: string; // CIDR form, e.g. 172.18.0.2/16
-  ipv6?: string;
-  gateway?: string;
-  ipv6Gateway?: string;
-  /** What the user asked for (kept so a restart asks for the same). */
-  staticIPv4?: string;
-  staticIPv6?: string;
-  aliases: string[];
-  links: string[];
-  /** Names the embedded DNS answers for this endpoint. */
-  dnsNames: string[];
-  /** Connect order among the sandbox's endpoints. */
-  order: number;
-}
-
-export type SandboxStatus = 'created' | 'running' | 'exited';
-
-export interface SandboxState {
-  status: SandboxStatus;
-  pid: number;
-  /** /proc/PID/stat start time, so a recycled PID is never taken for ours. */
-  pidStart?: string;
-  exitCode: number;
-  startedAt: string;
-  finishedAt: string;
-  error: string;
-}
-
-/** A published-port request as the user wrote it, parsed (model/port-spec.ts). */
-export type { PortBinding as PortRequest, ExposedPort } from '../model/port-spec.js';
-import type { PortBinding as PortRequest, ExposedPort } from '../model/port-spec.js';
-
-/** A port actually bound on the host. */
-export interface PublishedPort {
-  hostIp: string;
-  hostPort: number;
-  containerPort: number;
-  proto: 'tcp' | 'udp' | 'sctp';
-  containerIp: string;
-}
-
-export interface SandboxRecord {
-  id: string;
-  name: string;
-  hostname: string;
-  created: string;
-  command: string[];
-  env: string[];
-  /** bridge | host | none | container:<sandbox id> | <network name> */
-  networkMode: string;
-  /** Path of the sandbox's network namespace (NetworkSettings.SandboxKey); absent for host mode. */
-  nsPath?: string;
-  state: SandboxState;
-  dns: { servers: string[]; search: string[]; options: string[] };
-  links: { name: string; alias: string }[];
-  publish: PortRequest[];
-  publishAll: boolean;
-  expose: ExposedPort[];
-  ports: PublishedPort[];
-  autoRemove: boolean;
-  macAddress?: string;
-  /** Directory with hosts, hostname, resolv.conf, the log and the exit-code file. */
-  dir: string;
-}
+export type {
+  EndpointRecord, ExposedPort, NetworkRecord, PoolRecord, PortRequest, PublishedPort, SandboxRecord, SandboxState, SandboxStatus,
+} from '../model/records.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
 
 /** Docker's EndpointSettings, as sent to POST /networks/{id}/connect. */
 export interface EndpointSettingsRequest {

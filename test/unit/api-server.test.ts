@@ -14,11 +14,13 @@ import { createApiServer, type ApiServer } from '../../src/api/server.js';
 import { SwitchyardClient } from '../../src/api/client.js';
 import type { Engine, NetworkDetails, NetworkRecord, SandboxDetails } from '../../src/engine/types.js';
 import { conflict, forbidden, notFound, SwitchyardError } from '../../src/errors.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
 
 // ---------------------------------------------------------------------------------------
 // An Engine that records calls and answers from fixtures
 
 const NET: NetworkRecord = {
+  v: 1,
   id: '1'.repeat(64),
   name: 'netA',
   driver: 'bridge',
@@ -35,6 +37,7 @@ const NET: NetworkRecord = {
   options: {},
   labels: {},
   predefined: false,
+  state: { driver: 'bridge', bridge: 'sy-111111111111', options: parseBridgeOptions({}) },
 };
 
 const DETAILS: NetworkDetails = {
@@ -42,6 +45,7 @@ const DETAILS: NetworkDetails = {
   endpoints: [
     {
       endpoint: {
+        v: 1,
         id: '2'.repeat(64),
         networkId: NET.id,
         sandboxId: '3'.repeat(64),
@@ -61,6 +65,7 @@ const DETAILS: NetworkDetails = {
 function sandboxDetails(name: string): SandboxDetails {
   return {
     sandbox: {
+      v: 1,
       id: '3'.repeat(64),
       name,
       hostname: name,

@@ -21,9 +21,12 @@ import type {
   SandboxRecord,
 } from '../../src/engine/types.js';
 import { conflict, notFound } from '../../src/errors.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
 
 function network(name: string, id: string, driver = 'bridge'): NetworkRecord {
   return {
+    v: 1,
+    state: (driver === 'bridge' ? { driver, bridge: name, options: parseBridgeOptions({}) } : { driver }) as NetworkRecord['state'],
     id: id.repeat(64).slice(0, 64), name, driver, created: '2025-01-01T12:00:00Z', scope: 'local', enableIPv4: true,
     enableIPv6: false, ipamDriver: 'default', ipamOptions: {}, pools: [], internal: false, attachable: false,
     ingress: false, options: {}, labels: {}, predefined: name === 'bridge',
@@ -61,6 +64,7 @@ class PlayEngine implements Partial<Engine> {
     if (req.NetworkMode === 'nonet') throw notFound('NETWORK_NOT_FOUND', 'network nonet not found');
     this.calls.push(`create ${name} rm=${String(req.AutoRemove)}`);
     this.sandboxes.set(id, {
+      v: 1,
       id, name, hostname: id.slice(0, 12), created: new Date().toISOString(), command: req.Cmd, env: [],
       networkMode: req.NetworkMode ?? 'bridge', nsPath: `/run/netns/${id.slice(0, 12)}`,
       state: { status: 'created', pid: 0, exitCode: 0, startedAt: '', finishedAt: '', error: '' },
