@@ -5,7 +5,7 @@
  * header, the message from Docker's `{"message": …}` body.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
-import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
+import type { EndpointSettingsRequest, SandboxCreateRequest } from './docker/types.js';
 import { forbidden, SwitchyardError, unavailable } from '../errors.js';
 import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
 import { defaultCodeOf, errorKindOf } from './http-status.js';

@@ -2,7 +2,10 @@
  * Docker Engine API network routes (moby v28.5.2 api/server/router/network/network_routes.go;
  * research/docker-networking.md §1.2): the shapes and status codes the docker CLI expects.
  */
-import type { Engine, EndpointSettingsRequest } from '../engine/types.js';
+import type { Engine } from '../engine/contract.js';
+import type { EndpointSettingsRequest } from './docker/types.js';
+import { endpointSettingsOf as settingsOf } from './docker/requests.js';
+import { validateNetworkCreate } from '../model/network-spec.js';
 import { invalid } from '../errors.js';
 import { compareApiVersions } from './api-version.js';
 import { networkView } from './docker-views.js';
@@ -23,7 +26,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
       const body = await objectBody(ctx, 'POST /networks/create');
       // EnableIPv4 exists from API 1.48; older clients never meant to set it.
       if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete body['EnableIPv4'];
-      const created = await engine.createNetwork(body);
+      const created = await engine.createNetwork(validateNetworkCreate(body));
       return json(201, { Id: created.id, Warning: created.warning });
     },
   });
@@ -56,7 +59,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
       const container = requiredString(body, 'Container');
       const settings = endpointSettingsOf(body['EndpointConfig']);
       if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete settings.GwPriority;
-      await engine.connect(ctx.params['id']!, container, settings);
+      await engine.connect(ctx.params['id']!, container, settingsOf(settings));
       return empty(200);
     },
   });

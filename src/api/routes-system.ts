@@ -85,7 +85,7 @@ function infoView(info: EngineInfo, version: VersionInfo): unknown {
     Images: 0,
     Driver: '',
     DriverStatus: [],
-    Plugins: { Volume: [], Network: ['bridge', 'host', 'null'], Authorization: null, Log: [] },
+    Plugins: { Volume: [], Network: [...info.networkDrivers], Authorization: null, Log: [] },
     MemoryLimit: false,
     SwapLimit: false,
     CpuCfsPeriod: false,

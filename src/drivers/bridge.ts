@@ -8,12 +8,16 @@
  */
 import type { BridgeNetworkState, EndpointRecord, NetworkRecord } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
-import type { FirewallPort, JoinOptions, NetworkDriver, SandboxNs } from './types.js';
+import type { FirewallNetworkSpec, FirewallPort } from './types.js';
+import { LINK_ALIAS_PREFIX, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
+import { BRIDGE_OPT, GENERIC_OPT, refuseUnimplementedOptions } from '../model/driver-options.js';
+import { formatIp } from '../model/ip.js';
+import { shortId } from '../model/names.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
-import type { Graveyard } from './graveyard.js';
+import { GRAVEYARD_GROUP, type Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import { conflict, internal } from '../errors.js';
+import { conflict, forbidden, internal } from '../errors.js';
 
 /** A Linux bridge holds at most 1,024 ports (BR_PORT_BITS = 10); port 0 is never used. */
 export const MAX_BRIDGE_PORTS = 1023;
@@ -23,7 +27,12 @@ export interface BridgeDriverOptions {
   rtnl: Rtnl;
   /** Opens rtnetlink inside a sandbox namespace. */
   openRtnl: (nsPath: string) => Rtnl;
-  firewall: FirewallPort;
+  firewall: FirewallPort & {
+    /** Rebuilds the networks' rules from scratch (firewall reload). */
+    reload(nets: FirewallNetworkSpec[]): void;
+    /** Rebuilds the anti-spoofing elements of every running endpoint. */
+    reloadEndpoints(eps: { port: string; mac: string; ipv4?: string; ipv6?: string }[]): void;
+  };
   /** Batched deletion of links that are out of service. */
   graveyard: Graveyard;
   /** Per-endpoint anti-spoofing (docs/SECURITY.md); absent = none. */
@@ -70,14 +79,82 @@ export function firewallSpec(net: NetworkRecord): { bridge: string; subnets: str
   };
 }
 
+/**
+ * The marks on the links this driver makes (IFLA_IFALIAS): reconcile deletes a link only
+ * when its driver recognises the mark, so a user's link named like ours (`sy-uplink`) is
+ * never touched. `switchyard system reset` deletes every link whose alias starts with
+ * LINK_ALIAS_PREFIX.
+ */
+export const BRIDGE_ALIAS = `${LINK_ALIAS_PREFIX}bridge:`;
+export const VETH_ALIAS = `${LINK_ALIAS_PREFIX}veth:`;
+export const bridgeAlias = (net: NetworkRecord): string => `${BRIDGE_ALIAS}${net.id.slice(0, 12)}`;
+export const vethAlias = (ep: EndpointRecord): string => `${VETH_ALIAS}${ep.id.slice(0, 12)}`;
+
 const prefixOf = (cidr: string): string => cidr.split('/')[1]!;
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
-  readonly attachesEndpoints = true;
+  readonly capabilities: DriverCapabilities = {
+    scope: 'local',
+    needsIpam: true,
+    creatable: true,
+    singleton: false,
+    attach: 'endpoint',
+    handsOverLinks: false,
+    predefined: 'bridge',
+  };
 
   constructor(private readonly o: BridgeDriverOptions) {}
+
+  /** The bridge device: `-o com.docker.network.bridge.name`, else `sy-<id12>` (`sy0` for the default network). */
+  planNetwork(i: NetworkPlanInput): BridgeNetworkState {
+    const options = i.options;
+    if (options.driver !== 'bridge') throw internal('DRIVER_OPTIONS_MISMATCH', `bridge driver given ${options.driver} options`);
+    if (!i.predefined) refuseUnimplementedOptions(options);
+    const bridge = options.bridgeName || `sy-${shortId(i.id)}`;
+    for (const n of i.others) {
+      if (n.state.driver === 'bridge' && n.state.bridge === bridge) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridge} is already used by network ${n.name}`);
+    }
+    return { driver: 'bridge', bridge, options };
+  }
+
+  /** The default network's options as Docker shows them for docker0; its bridge is `sy0`. */
+  predefinedOptions(daemon: { mtu: number; defaultBindIp: string }): Record<string, string> {
+    return {
+      [BRIDGE_OPT.defaultBridge]: 'true',
+      [BRIDGE_OPT.enableIcc]: 'true',
+      [BRIDGE_OPT.enableIpMasquerade]: 'true',
+      [BRIDGE_OPT.hostBindingIpv4]: daemon.defaultBindIp,
+      [BRIDGE_OPT.name]: 'sy0',
+      [GENERIC_OPT.mtu]: String(daemon.mtu),
+    };
+  }
+
+  networkLinks(net: NetworkRecord): string[] {
+    return [bridgeOf(net).bridge];
+  }
+
+  /** The host end of the veth: `syv<first 10 of the endpoint id>`. */
+  planEndpoint(_net: NetworkRecord, ep: { id: string }): { hostLink: string } {
+    return { hostLink: `syv${ep.id.slice(0, 10)}` };
+  }
+
+  /** A Linux bridge holds at most 1,023 ports. */
+  admit(net: NetworkRecord, attached: number): void {
+    if (attached >= MAX_BRIDGE_PORTS) {
+      throw forbidden(
+        'BRIDGE_FULL',
+        `network ${net.name} is full: a Linux bridge holds at most ${MAX_BRIDGE_PORTS} ports (BR_PORT_BITS=10); spread sandboxes over several networks`,
+      );
+    }
+  }
+
+  /** Published ports are DNAT'ed through the bridge; host_binding_ipv4 is the network's default host address. */
+  publishTarget(net: NetworkRecord): { link: string; defaultHostIp?: string } {
+    const { bridge, options } = bridgeOf(net);
+    return { link: bridge, ...(options.hostBindingIpv4 ? { defaultHostIp: formatIp(options.hostBindingIpv4) } : {}) };
+  }
 
   ensureNetwork(net: NetworkRecord): void {
     const name = bridgeOf(net).bridge;
@@ -95,7 +172,9 @@ export class BridgeDriver implements NetworkDriver {
       if (!isV6(pool.subnet) && inhibit) continue;
       this.o.rtnl.addAddress(br.index, `${pool.gateway}/${prefixOf(pool.subnet)}`, { noDad: true });
     }
-    this.o.rtnl.setLink(br.index, { up: true });
+    // The mark goes with the "up" (one request); an unmarked bridge of an older release gets it here.
+    const alias = bridgeAlias(net);
+    this.o.rtnl.setLink(br.index, { up: true, ...(br.alias !== alias ? { alias } : {}) });
     this.o.firewall.ensureNetwork(firewallSpec(net));
   }
 
@@ -111,6 +190,29 @@ export class BridgeDriver implements NetworkDriver {
   /** Resolves when every batched deletion has finished. */
   settle(): Promise<void> {
     return this.o.graveyard.settle();
+  }
+
+  close(): Promise<void> {
+    return this.settle();
+  }
+
+  // security: deleting a sandbox's namespace takes its veths with it (no leave runs), so
+  // their anti-spoofing elements go at the same moment (docs/SECURITY.md "Anti-spoofing").
+  releaseSandbox(_sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
+    for (const { ep } of endpoints) {
+      if (!ep.hostLink) continue;
+      try {
+        this.o.antiSpoof?.deleteEndpoint(antiSpoofSpec(ep));
+      } catch (err) {
+        this.o.log(`anti-spoofing elements of ${ep.hostLink}: ${String(err)}`);
+      }
+    }
+  }
+
+  /** security: the networks' rules, then the anti-spoofing elements of every running endpoint (docs/SECURITY.md). */
+  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
+    this.o.firewall.reload(networks.map(firewallSpec));
+    this.o.firewall.reloadEndpoints(runningEndpoints.filter((e) => e.hostLink).map(antiSpoofSpec));
   }
 
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
@@ -150,6 +252,8 @@ export class BridgeDriver implements NetworkDriver {
           // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
           // back out of the port it came in on (research/spikes.md §4).
           b.setBridgePort(host.index, { hairpin: true });
+          // Marked as ours in the same sendmsg (the kernel ignores IFLA_IFALIAS at create).
+          b.setAlias(host.index, vethAlias(ep));
           // The host may still cache this address with the MAC of its previous holder (an
           // entry stays REACHABLE for up to ~45 s): forget it, so the next packet (a published
           // port's DNAT, a reply) resolves the new MAC instead of being black-holed. The
@@ -226,14 +330,19 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async leave(_net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
-    // Free the interface name inside the sandbox at once (a reconnect may want it back),
-    // then let the kernel's slow veth teardown run on the threadpool.
+    // Free the interface name inside the sandbox at once (a reconnect may want it back) and
+    // take its addresses away (the sandbox must not show the old address once disconnect
+    // returns), in one sendmsg; then let the kernel's slow veth teardown run on the threadpool.
     try {
       const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
       if (index) {
         const rt = this.o.openRtnl(sb.nsPath);
         try {
-          rt.setLink(index, { up: false, name: `syd${ep.id.slice(0, 10)}` });
+          rt.batch((b) => {
+            b.setUp(index, false);
+            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
+            b.rename(index, `syd${ep.id.slice(0, 10)}`);
+          });
         } finally {
           rt.close();
         }
@@ -275,7 +384,8 @@ export class BridgeDriver implements NetworkDriver {
     }
   }
 
-  ownsLink(name: string): boolean {
-    return name.startsWith('syv');
+  /** Only marked links (and links already out of service in the graveyard's group). */
+  ownsLink(link: HostLink): boolean {
+    return !!link.alias && (link.alias.startsWith(BRIDGE_ALIAS) || link.alias.startsWith(VETH_ALIAS)) || link.group === GRAVEYARD_GROUP;
   }
 }

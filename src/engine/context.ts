@@ -5,9 +5,10 @@
  * knows concrete classes.
  */
 import type { AddressPool } from '../model/ipam.js';
-import type { NetworkDriver } from '../drivers/types.js';
+import type { DriverRegistry, NetworkDriver } from '../drivers/contract.js';
 import type { EngineState } from './state.js';
 import type { KeyedMutex } from './locks.js';
+import { unavailable } from '../errors.js';
 import type { ExposedPort, NetworkRecord, PortRequest, PublishedPort } from './types.js';
 
 export interface EngineConfig {
@@ -87,7 +88,7 @@ export interface EngineContext {
   config: EngineConfig;
   state: EngineState;
   locks: KeyedMutex;
-  drivers: Map<string, NetworkDriver>;
+  drivers: DriverRegistry;
   host: HostPorts;
   dns: DnsPort;
   ports?: PortsPort;
@@ -100,7 +101,7 @@ export interface EngineContext {
 
 export function driverOf(ctx: EngineContext, net: NetworkRecord): NetworkDriver {
   const d = ctx.drivers.get(net.driver);
-  if (!d) throw new Error(`no driver ${net.driver}`);
+  if (!d) throw unavailable('DRIVER_UNAVAILABLE', `network ${net.name} uses the ${net.driver} driver, which this daemon does not run`);
   return d;
 }
 

@@ -9,7 +9,8 @@
  */
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
-import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxRecord } from './types.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
+import type { EndpointSettings } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { planPool, pickAddress } from '../model/ipam.js';
@@ -17,7 +18,7 @@ import { cidrContains, formatIp, parseCidr, parseIp, parseMac, randomMac, type I
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { RECORD_VERSION } from '../model/records.js';
-import { checkBridgeCapacity, findNetwork } from './network-ops.js';
+import { admitEndpoint, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
@@ -59,38 +60,39 @@ export function planEndpoint(
   ctx: EngineContext,
   net: NetworkRecord,
   sb: SandboxRecord,
-  settings: EndpointSettingsRequest,
+  settings: EndpointSettings,
   siblings: EndpointRecord[],
   extraUsed: Map<string, Set<bigint>> = new Map(),
 ): PlannedEndpoint {
   if (siblings.some((e) => e.networkId === net.id)) {
     throw forbidden('ENDPOINT_EXISTS', `endpoint with name ${sb.name} already exists in network ${net.name}`);
   }
-  const aliases = (settings.Aliases ?? []).map((a, i) => validateAlias(a, `EndpointConfig.Aliases[${i}]`));
+  const aliases = (settings.aliases ?? []).map((a, i) => validateAlias(a, `EndpointConfig.Aliases[${i}]`));
   if (aliases.length && net.predefined) {
     throw invalid('ALIAS_DEFAULT_NETWORK', 'network-scoped alias is supported only for containers in user defined networks', 'Aliases');
   }
-  const ipam = settings.IPAMConfig ?? {};
-  const want4 = staticAddress(net, ipam.IPv4Address, 4, 'IPAMConfig.IPv4Address');
-  const want6 = staticAddress(net, ipam.IPv6Address, 6, 'IPAMConfig.IPv6Address');
+  const want4 = staticAddress(net, settings.ipv4, 4, 'IPAMConfig.IPv4Address');
+  const want6 = staticAddress(net, settings.ipv6, 6, 'IPAMConfig.IPv6Address');
   const id = newId(ctx.random(32));
-  const mac = settings.MacAddress ? parseMac(settings.MacAddress, 'MacAddress') : randomMac(ctx.random(6));
+  const mac = settings.mac ? parseMac(settings.mac, 'MacAddress') : randomMac(ctx.random(6));
   const used = ctx.state.usedValues(net.id);
   const extra = extraUsed.get(net.id) ?? new Set<bigint>();
+  const ifname = nextIfname(siblings);
+  const { hostLink } = driverOf(ctx, net).planEndpoint(net, { id, ifname });
   const ep: EndpointRecord = {
     v: RECORD_VERSION,
     id,
     networkId: net.id,
     sandboxId: sb.id,
-    ifname: nextIfname(siblings),
-    hostLink: `syv${id.slice(0, 10)}`,
+    ifname,
+    ...(hostLink ? { hostLink } : {}),
     mac,
     aliases,
-    links: settings.Links ?? [],
+    links: [...(settings.links ?? [])],
     dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
     order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
-    ...(ipam.IPv4Address ? { staticIPv4: ipam.IPv4Address } : {}),
-    ...(ipam.IPv6Address ? { staticIPv6: ipam.IPv6Address } : {}),
+    ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),
+    ...(settings.ipv6 ? { staticIPv6: settings.ipv6 } : {}),
   };
   const claims: AddressClaim[] = [];
   for (const pool of net.pools) {
@@ -141,7 +143,7 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
 /** Creates the kernel side of an endpoint for a running sandbox. */
 export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[]): void {
   const net = ctx.state.networks.get(ep.networkId)!;
-  checkBridgeCapacity(ctx, net);
+  admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
   driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
 }
@@ -153,16 +155,17 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
 }
 
 
-export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettingsRequest): Promise<void> {
+export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettings): Promise<void> {
   const net = findNetwork(ctx, netRef);
   const sb0 = findSandbox(ctx, sbRef);
-  if (sb0.networkMode === 'host' || net.driver === 'host') {
+  const attach = driverOf(ctx, net).capabilities.attach;
+  if (sb0.networkMode === 'host' || attach === 'host-netns') {
     throw invalid('HOST_NETWORK', 'cannot connect container to host network - container must be created in host network mode', 'Container');
   }
   if (sb0.networkMode.startsWith('container:')) {
     throw invalid('SHARED_NETNS', 'container sharing network namespace with another container or host cannot be connected to any other network', 'Container');
   }
-  if (sb0.networkMode === 'none' || net.driver === 'null') {
+  if (sb0.networkMode === 'none' || attach === 'loopback-only') {
     throw invalid('NONE_NETWORK', 'container cannot be connected to multiple networks with one of the networks in private (none) mode', 'Container');
   }
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
@@ -210,7 +213,7 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
     if (force) return; // the sandbox is gone, and so are its endpoints
     throw err;
   }
-  if (sb0.networkMode === 'host' || net.driver === 'host') {
+  if (sb0.networkMode === 'host' || driverOf(ctx, net).capabilities.attach === 'host-netns') {
     throw invalid('HOST_NETWORK', 'cannot disconnect container from host network - container was created in host network mode', 'Container');
   }
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
@@ -226,7 +229,7 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
       const after = gatewayEndpoint(ctx, rest);
       if (before?.id === ep.id && after) {
         const n2 = ctx.state.networks.get(after.networkId)!;
-        driverOf(ctx, n2).setGateway(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
+        driverOf(ctx, n2).setGateway?.(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
       }
     }
     await ctx.state.commit({

@@ -4,7 +4,7 @@
  * in network-ops, endpoint-ops and sandbox-ops.
  */
 import type { EngineContext } from './context.js';
-import type { Engine, EngineInfo, EndpointSettingsRequest, NetworkDetails, SandboxCreateRequest, SandboxDetails } from './types.js';
+import type { Engine, EngineInfo, EndpointSettings, NetworkDetails, NetworkSpec, SandboxDetails, SandboxSpec } from './contract.js';
 import * as net from './network-ops.js';
 import * as ep from './endpoint-ops.js';
 import * as sbx from './sandbox-ops.js';
@@ -24,8 +24,8 @@ export class SwitchyardEngine implements Engine {
     private readonly firewall: FirewallControl,
   ) {}
 
-  createNetwork(req: unknown) {
-    return net.createNetwork(this.ctx, req);
+  createNetwork(spec: NetworkSpec) {
+    return net.createNetwork(this.ctx, spec);
   }
   async listNetworks(filters?: string): Promise<NetworkDetails[]> {
     return net.listNetworks(this.ctx, filters);
@@ -39,15 +39,15 @@ export class SwitchyardEngine implements Engine {
   pruneNetworks(filters?: string) {
     return net.pruneNetworks(this.ctx, filters);
   }
-  connect(networkRef: string, sandboxRef: string, settings: EndpointSettingsRequest) {
+  connect(networkRef: string, sandboxRef: string, settings: EndpointSettings) {
     return ep.connect(this.ctx, networkRef, sandboxRef, settings ?? {});
   }
   disconnect(networkRef: string, sandboxRef: string, force: boolean) {
     return ep.disconnect(this.ctx, networkRef, sandboxRef, force);
   }
 
-  createSandbox(req: SandboxCreateRequest) {
-    return sbx.createSandbox(this.ctx, req);
+  createSandbox(spec: SandboxSpec) {
+    return sbx.createSandbox(this.ctx, spec);
   }
   startSandbox(ref: string) {
     return sbx.startSandbox(this.ctx, this.runtime, ref);
@@ -94,6 +94,7 @@ export class SwitchyardEngine implements Engine {
       firewall: this.ctx.config.firewall,
       kernelVersion: os.release(),
       warnings: [],
+      networkDrivers: this.ctx.drivers.all().map((d) => d.name),
     };
   }
 }

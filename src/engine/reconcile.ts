@@ -2,13 +2,15 @@
  * Start-up reconciliation: the store says what should exist, the kernel says what
  * does. Missing pieces are recreated (bridges, addresses, firewall, veths of running
  * sandboxes, DNS sockets); pieces Switchyard owns that no record explains are removed
- * (links named syv… and sy-…, namespace pins, address claims, sandbox directories).
+ * (links a driver says it made (ownsLink), namespace pins, address claims, sandbox directories).
  * Running sandboxes are never restarted: their processes and traffic go on.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
+import type { HostLink } from '../drivers/contract.js';
+import { deleteSandboxNetns } from './sandbox-netns.js';
 import type { SandboxRecord } from './types.js';
 import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
@@ -18,8 +20,8 @@ import { publishRequest, repointPorts } from './publish.js';
 import { isSandboxProcessAlive, killSandboxSession, readExitCode, sandboxSessionsUnder } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
-  /** Link names in the daemon's namespace. */
-  links(): string[];
+  /** Links in the daemon's namespace. */
+  links(): HostLink[];
   deleteLink(name: string): Promise<void>;
   /** Re-pins a live process's namespace at nsPath (after an outside unmount). */
   pinNetnsFromProcess(pid: number, nsPath: string): void;
@@ -113,22 +115,22 @@ export function restorePorts(ctx: EngineContext, sb: SandboxRecord): void {
 
 async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, report: ReconcileReport): Promise<void> {
   const wantedLinks = new Set<string>();
-  for (const net of ctx.state.networks.values()) if (net.state.driver === 'bridge') wantedLinks.add(net.state.bridge);
+  for (const net of ctx.state.networks.values()) for (const l of ctx.drivers.get(net.driver)?.networkLinks(net) ?? []) wantedLinks.add(l);
   for (const ep of ctx.state.endpoints.values()) {
     if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostLink) wantedLinks.add(ep.hostLink);
   }
-  for (const name of kernel.links()) {
-    const ours = name.startsWith('syv') || name.startsWith('sy-') || name === 'sy0';
-    if (!ours || wantedLinks.has(name)) continue;
-    await kernel.deleteLink(name).catch((err) => ctx.log(`gc link ${name}: ${String(err)}`));
-    report.linksRemoved.push(name);
+  const drivers = ctx.drivers.all();
+  for (const link of kernel.links()) {
+    if (wantedLinks.has(link.name) || !drivers.some((d) => d.ownsLink(link))) continue;
+    await kernel.deleteLink(link.name).catch((err) => ctx.log(`gc link ${link.name}: ${String(err)}`));
+    report.linksRemoved.push(link.name);
   }
   const nsDir = path.join(ctx.config.execRoot, 'netns');
   const wantedNs = new Set<string>();
   for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.nsPath) wantedNs.add(path.basename(sb.nsPath));
   for (const entry of safeReaddir(nsDir)) {
     if (wantedNs.has(entry) || ctx.state.refusedIds.has(entry)) continue;
-    ctx.host.deleteSandboxNetns(path.join(nsDir, entry));
+    deleteSandboxNetns(ctx, path.join(nsDir, entry));
     report.netnsRemoved.push(entry);
   }
   const sbDir = path.join(ctx.config.dataRoot, 'sandboxes');

@@ -8,8 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineContext } from './context.js';
-import { timestamp, ZERO_TIME } from './context.js';
-import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxCreateRequest, SandboxDetails, SandboxRecord } from './types.js';
+import { driverOf, timestamp, ZERO_TIME } from './context.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
+import type { EndpointSettings, SandboxDetails, SandboxSpec } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork } from './network-ops.js';
@@ -17,10 +18,10 @@ import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
+import { deleteSandboxNetns } from './sandbox-netns.js';
 import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
 import { parseMac } from '../model/ip.js';
-import { parsePortSpec, parseExposeSpec } from '../model/port-spec.js';
 import { conflict, invalid } from '../errors.js';
 import {
   ProcessWatch, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
@@ -48,21 +49,14 @@ export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDe
   };
 }
 
-function strings(v: unknown, field: string): string[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid('INVALID_FIELD', `${field} must be an array of strings`, field);
-  return v as string[];
-}
-
 interface NetworkChoice {
   mode: string;
   primary?: NetworkRecord;
   target?: SandboxRecord;
 }
 
-function chooseNetworkMode(ctx: EngineContext, req: SandboxCreateRequest): NetworkChoice {
-  const mode = req.NetworkMode || 'bridge';
-  if (typeof mode !== 'string') throw invalid('INVALID_FIELD', 'NetworkMode must be a string', 'NetworkMode');
+function chooseNetworkMode(ctx: EngineContext, spec: SandboxSpec): NetworkChoice {
+  const mode = spec.networkMode || 'bridge';
   if (mode === 'host' || mode === 'none') return { mode };
   if (mode.startsWith('container:')) {
     const target = findSandbox(ctx, mode.slice('container:'.length));
@@ -72,51 +66,51 @@ function chooseNetworkMode(ctx: EngineContext, req: SandboxCreateRequest): Netwo
     return { mode: `container:${target.id}`, target };
   }
   const primary = findNetwork(ctx, mode);
-  if (primary.driver === 'host') return { mode: 'host' };
-  if (primary.driver === 'null') return { mode: 'none' };
+  const attach = driverOf(ctx, primary).capabilities.attach;
+  if (attach === 'host-netns') return { mode: 'host' };
+  if (attach === 'loopback-only') return { mode: 'none' };
   return { mode: primary.name, primary };
 }
 
-function checkSharedModeOptions(req: SandboxCreateRequest, mode: string): void {
+function checkSharedModeOptions(spec: SandboxSpec, mode: string): void {
   const shared = mode.startsWith('container:');
   if (!shared && mode !== 'host') return;
   const conflicts: [unknown, string][] = shared
-    ? [[req.Hostname, 'hostname'], [req.Dns?.length, 'dns'], [req.PortSpecs?.length, 'publish'], [req.PublishAll, 'publish-all'], [req.MacAddress, 'mac-address'], [req.Links?.length, 'link'], [req.Expose?.length, 'expose']]
-    : [[req.Links?.length, 'link'], [req.MacAddress, 'mac-address']];
+    ? [[spec.hostname, 'hostname'], [spec.dns.servers.length, 'dns'], [spec.publish.length, 'publish'], [spec.publishAll, 'publish-all'], [spec.mac, 'mac-address'], [spec.links.length, 'link'], [spec.expose.length, 'expose']]
+    : [[spec.links.length, 'link'], [spec.mac, 'mac-address']];
   for (const [v, name] of conflicts) {
     if (v) throw invalid('CONFLICTING_OPTIONS', `conflicting options: ${name} and the network mode ${mode}`, name);
   }
 }
 
-export async function createSandbox(ctx: EngineContext, req: SandboxCreateRequest): Promise<{ id: string; warnings: string[] }> {
-  if (!req || typeof req !== 'object') throw invalid('INVALID_BODY', 'request body must be a JSON object');
-  const cmd = strings(req.Cmd, 'Cmd');
+/** Creates a sandbox from a parsed spec (the Docker front end's parser: api/docker/sandbox-request.ts). */
+export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Promise<{ id: string; warnings: string[] }> {
+  const cmd = spec.command;
   if (!cmd.length) throw invalid('NO_COMMAND', 'no command given: a sandbox runs a host command', 'Cmd');
-  const env = strings(req.Env, 'Env');
-  const name = req.Name ? validateSandboxName(req.Name.replace(/^\//, ''), 'Name') : undefined;
-  const hostname = req.Hostname ? validateHostname(req.Hostname, 'Hostname') : undefined;
-  const choice = chooseNetworkMode(ctx, req);
-  checkSharedModeOptions(req, choice.mode);
+  const env = spec.env;
+  const name = spec.name ? validateSandboxName(spec.name.replace(/^\//, ''), 'Name') : undefined;
+  const hostname = spec.hostname ? validateHostname(spec.hostname, 'Hostname') : undefined;
+  const choice = chooseNetworkMode(ctx, spec);
+  checkSharedModeOptions(spec, choice.mode);
   const warnings: string[] = [];
-  let portSpecs = strings(req.PortSpecs, 'PortSpecs');
-  if (choice.mode === 'host' && (portSpecs.length || req.PublishAll)) {
+  let publish = spec.publish;
+  if (choice.mode === 'host' && (publish.length || spec.publishAll)) {
     warnings.push('Published ports are discarded when using host network mode');
-    portSpecs = [];
+    publish = [];
   }
-  const publish = portSpecs.flatMap((spec, i) => parsePortSpec(spec, `PortSpecs[${i}]`));
-  const expose = strings(req.Expose, 'Expose').flatMap((spec, i) => parseExposeSpec(spec, `Expose[${i}]`));
-  const mac = req.MacAddress ? parseMac(req.MacAddress, 'MacAddress') : undefined;
-  const links = strings(req.Links, 'Links').map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
-  const extra = Object.entries(req.EndpointsConfig ?? {});
+  const expose = spec.expose;
+  const mac = spec.mac ? parseMac(spec.mac, 'MacAddress') : undefined;
+  const links = spec.links.map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
+  const extra = Object.entries(spec.endpoints);
   if (extra.length && (choice.mode === 'host' || choice.mode === 'none' || choice.target)) {
     throw invalid('CONFLICTING_OPTIONS', `a sandbox in ${choice.mode} mode cannot be connected to other networks`, 'EndpointsConfig');
   }
-  const nets: { net: NetworkRecord; settings: EndpointSettingsRequest }[] = [];
-  if (choice.primary) nets.push({ net: choice.primary, settings: (req.EndpointsConfig ?? {})[choice.primary.name] ?? (req.EndpointsConfig ?? {})[choice.primary.id] ?? {} });
+  const nets: { net: NetworkRecord; settings: EndpointSettings }[] = [];
+  if (choice.primary) nets.push({ net: choice.primary, settings: spec.endpoints[choice.primary.name] ?? spec.endpoints[choice.primary.id] ?? {} });
   for (const [ref, settings] of extra) {
     const net = findNetwork(ctx, ref);
     if (net.id === choice.primary?.id) continue;
-    if (net.driver === 'host' || net.driver === 'null') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
+    if (driverOf(ctx, net).capabilities.attach !== 'endpoint') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
     nets.push({ net, settings: settings ?? {} });
   }
   const netLocks = nets.map((n) => `net:${n.net.id}`);
@@ -137,13 +131,13 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
       env,
       networkMode: choice.mode,
       state: { status: 'created', pid: 0, exitCode: 0, startedAt: ZERO_TIME, finishedAt: ZERO_TIME, error: '' },
-      dns: { servers: strings(req.Dns, 'Dns'), search: strings(req.DnsSearch, 'DnsSearch'), options: strings(req.DnsOptions, 'DnsOptions') },
+      dns: { servers: [...spec.dns.servers], search: [...spec.dns.search], options: [...spec.dns.options] },
       links,
       publish,
-      publishAll: !!req.PublishAll && choice.mode !== 'host',
+      publishAll: spec.publishAll && choice.mode !== 'host',
       expose,
       ports: [],
-      autoRemove: !!req.AutoRemove,
+      autoRemove: spec.autoRemove,
       ...(mac ? { macAddress: mac } : {}),
       dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
     };
@@ -151,7 +145,7 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
     const claims: AddressClaim[] = [];
     const planned = new Map<string, Set<bigint>>();
     for (const [i, { net, settings }] of nets.entries()) {
-      const s = i === 0 && mac && !settings.MacAddress ? { ...settings, MacAddress: mac } : settings;
+      const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
       const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
       endpoints.push(p.endpoint);
       claims.push(...p.claims);
@@ -208,7 +202,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       sb.nsPath = netnsPathOf(ctx, sb.id);
       ctx.host.ensureSandboxNetns(sb.nsPath);
       const nsPath = sb.nsPath;
-      undo.push('sandbox netns', () => ctx.host.deleteSandboxNetns(nsPath));
+      undo.push('sandbox netns', () => deleteSandboxNetns(ctx, nsPath));
       for (const ep of endpoints) joinEndpoint(ctx, sb, ep, endpoints);
     }
     writeSandboxFiles(ctx, sb);
@@ -277,7 +271,7 @@ async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: Sandbox
   const bound = ctx.state.sandboxes.get(sb.id)?.ports ?? [];
   if (ctx.ports && bound.length) await step('ports', () => ctx.ports!.unpublish(sb.id, bound));
   if (sb.nsPath && !sb.networkMode.startsWith('container:') && sb.networkMode !== 'host') {
-    await step('netns', () => ctx.host.deleteSandboxNetns(sb.nsPath!));
+    await step('netns', () => deleteSandboxNetns(ctx, sb.nsPath!));
   }
   const done: SandboxRecord = {
     ...ctx.state.sandboxes.get(sb.id)!,

@@ -16,8 +16,8 @@ import type {
   Engine,
   NetworkDetails,
   NetworkRecord,
-  SandboxCreateRequest,
   SandboxDetails,
+  SandboxSpec,
   SandboxRecord,
 } from '../../src/engine/types.js';
 import { conflict, notFound } from '../../src/errors.js';
@@ -58,7 +58,8 @@ class PlayEngine implements Partial<Engine> {
     await this.inspectNetwork(ref);
     this.networks = this.networks.filter((n) => n.name !== ref);
   }
-  async createSandbox(req: SandboxCreateRequest) {
+  async createSandbox(spec: SandboxSpec) {
+    const req = { Name: spec.name, NetworkMode: spec.networkMode || undefined, AutoRemove: spec.autoRemove, Cmd: spec.command };
     const id = (this.sandboxes.size + 1).toString(16).repeat(64).slice(0, 64);
     const name = req.Name ?? `sbx${this.sandboxes.size + 1}`;
     if (req.NetworkMode === 'nonet') throw notFound('NETWORK_NOT_FOUND', 'network nonet not found');
