@@ -124,6 +124,7 @@ export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Prom
     const sb: SandboxRecord = {
       v: RECORD_VERSION,
       id,
+      owner: 'switchyard',
       name: finalName,
       hostname: hostname ?? (choice.mode === 'host' ? ctx.config.hostName : shortId(id)),
       created: timestamp(ctx.now()),

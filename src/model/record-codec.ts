@@ -200,6 +200,11 @@ export function decodeSandboxRecord(value: unknown): SandboxRecord {
   str(o, 'sandbox', 'id', { pattern: ID });
   for (const k of ['name', 'hostname', 'created', 'networkMode', 'dir']) str(o, 'sandbox', k);
   str(o, 'sandbox', 'nsPath', { optional: true });
+  if (version !== 0 && o['owner'] !== 'switchyard' && o['owner'] !== 'external') throw bad('sandbox', 'owner', 'must be "switchyard" or "external"');
+  str(o, 'sandbox', 'externalId', { optional: true });
+  if (o['owner'] === 'external' && (typeof o['externalId'] !== 'string' || typeof o['nsPath'] !== 'string')) {
+    throw bad('sandbox', 'externalId', 'and nsPath are required for an external sandbox');
+  }
   str(o, 'sandbox', 'macAddress', { optional: true });
   for (const k of ['command', 'env']) strings(o, 'sandbox', k);
   bool(o, 'sandbox', 'publishAll');
@@ -213,7 +218,7 @@ export function decodeSandboxRecord(value: unknown): SandboxRecord {
   for (const k of ['links', 'publish', 'expose', 'ports']) {
     if (!Array.isArray(o[k]) || (o[k] as unknown[]).some((x) => x === null || typeof x !== 'object')) throw bad('sandbox', k, 'must be an array of objects');
   }
-  return version === 0 ? ({ ...o, v: RECORD_VERSION } as unknown as SandboxRecord) : (o as unknown as SandboxRecord);
+  return version === 0 ? ({ ...o, v: RECORD_VERSION, owner: 'switchyard' } as unknown as SandboxRecord) : (o as unknown as SandboxRecord);
 }
 
 export const encodeSandboxRecord = (s: SandboxRecord): string => JSON.stringify(s);

@@ -122,6 +122,15 @@ export interface PublishedPort {
 export interface SandboxRecord {
   v: typeof RECORD_VERSION;
   id: string;
+  /**
+   * `switchyard`: a sandbox Switchyard made (its namespace, process, /etc files).
+   * `external`: a network namespace a caller owns (CNI, netavark, the Docker remote driver),
+   * attached through the attachment operations: no process, no /etc files; kept while its
+   * namespace exists. Its id is derived from the caller's (`externalId`).
+   */
+  owner: 'switchyard' | 'external';
+  /** The caller's id of an external sandbox (CNI's container id, netavark's container id). */
+  externalId?: string;
   name: string;
   hostname: string;
   created: string;

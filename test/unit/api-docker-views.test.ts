@@ -57,6 +57,7 @@ const endpoint: EndpointRecord = {
 
 const sandbox: SandboxRecord = {
   v: 1,
+  owner: 'switchyard',
   id: SBX_ID,
   name: 'fw',
   hostname: 'bbbbbbbbbbbb',

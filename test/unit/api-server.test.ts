@@ -69,6 +69,7 @@ function sandboxDetails(name: string): SandboxDetails {
   return {
     sandbox: {
       v: 1,
+      owner: 'switchyard',
       id: '3'.repeat(64),
       name,
       hostname: name,

@@ -66,6 +66,7 @@ class PlayEngine implements Partial<Engine> {
     this.calls.push(`create ${name} rm=${String(req.AutoRemove)}`);
     this.sandboxes.set(id, {
       v: 1,
+      owner: 'switchyard',
       id, name, hostname: id.slice(0, 12), created: new Date().toISOString(), command: req.Cmd, env: [],
       networkMode: req.NetworkMode ?? 'bridge', nsPath: `/run/netns/${id.slice(0, 12)}`,
       state: { status: 'created', pid: 0, exitCode: 0, startedAt: '', finishedAt: '', error: '' },
