@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseDaemonFlags, type DaemonFlags } from './flags.js';
 import { makeHostPorts } from './host-ports.js';
+import { hostSandboxFiles, kernelSandboxProcesses } from './sandbox-ports.js';
 import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
@@ -138,6 +139,9 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, log: info }),
     dns: undefined as unknown as EngineContext['dns'],
     upstreams: new Map(),
+    processes: kernelSandboxProcesses,
+    files: hostSandboxFiles,
+    filesWritten: new Map(),
     random: (n) => randomBytes(n),
     now: () => new Date(),
     log: info,

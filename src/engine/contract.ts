@@ -6,6 +6,9 @@
  * "Adding a front end".
  */
 import type { NetworkSpec } from '../model/network-spec.js';
+import type { Attachments } from '../model/attachments.js';
+
+export type { AttachmentRef, AttachRequest, AttachResult, Attachments, TeardownReport } from '../model/attachments.js';
 import type { EndpointRecord, ExposedPort, NetworkRecord, PortRequest, SandboxRecord } from '../model/records.js';
 
 export type { NetworkSpec } from '../model/network-spec.js';
@@ -21,6 +24,8 @@ export interface EndpointSettings {
   ipv6?: string;
   /** A MAC address, as given. */
   mac?: string;
+  /** The interface name inside the sandbox; default: the lowest free ethN. */
+  ifname?: string;
 }
 
 /** A sandbox to create, parsed. References to networks and sandboxes are resolved by the engine. */
@@ -70,7 +75,7 @@ export interface EngineInfo {
 }
 
 /** What a front end calls. Every method throws SwitchyardError on failure, having undone its partial work. */
-export interface Engine {
+export interface Engine extends Attachments {
   createNetwork(spec: NetworkSpec): Promise<{ id: string; warning: string }>;
   listNetworks(filters?: string): Promise<NetworkDetails[]>;
   inspectNetwork(ref: string): Promise<NetworkDetails>;

@@ -13,8 +13,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import type { EndpointSettings } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
-import { planPool, pickAddress } from '../model/ipam.js';
-import { cidrContains, formatIp, parseCidr, parseIp, parseMac, randomMac, type IpAddress } from '../model/ip.js';
+import { parseMac, randomMac } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { RECORD_VERSION } from '../model/records.js';
@@ -22,6 +21,7 @@ import { admitEndpoint, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
+import { poolIpam, type Ipam } from './ipam.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -36,21 +36,6 @@ function nextIfname(existing: EndpointRecord[]): string {
   for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
 }
 
-function staticAddress(net: NetworkRecord, text: string | undefined, family: 4 | 6, field: string): IpAddress | undefined {
-  if (!text) return undefined;
-  const addr = parseIp(text, field);
-  if (addr.family !== family) throw invalid('INVALID_ADDRESS', `${text} is not an IPv${family} address`, field);
-  if (net.predefined) throw invalid('STATIC_IP_DEFAULT_NETWORK', 'user specified IP address is supported on user defined networks only', field);
-  const pool = net.pools.find((p) => parseCidr(p.subnet).family === family);
-  if (!pool || !pool.userSubnet) {
-    throw invalid('STATIC_IP_NO_SUBNET', 'user specified IP address is supported only when connecting to networks with user configured subnets', field);
-  }
-  if (!cidrContains(parseCidr(pool.subnet), addr)) {
-    throw invalid('STATIC_IP_OUTSIDE', `no configured subnet or ip-range contain the IP address ${text}`, field);
-  }
-  return addr;
-}
-
 /**
  * Plans an endpoint of `sb` on `net`: validates the settings, picks ethN, the MAC and
  * the addresses (static ones checked, dynamic ones first-free), with no side effect.
@@ -63,6 +48,7 @@ export function planEndpoint(
   settings: EndpointSettings,
   siblings: EndpointRecord[],
   extraUsed: Map<string, Set<bigint>> = new Map(),
+  ipam: Ipam = poolIpam,
 ): PlannedEndpoint {
   if (siblings.some((e) => e.networkId === net.id)) {
     throw forbidden('ENDPOINT_EXISTS', `endpoint with name ${sb.name} already exists in network ${net.name}`);
@@ -71,13 +57,9 @@ export function planEndpoint(
   if (aliases.length && net.predefined) {
     throw invalid('ALIAS_DEFAULT_NETWORK', 'network-scoped alias is supported only for containers in user defined networks', 'Aliases');
   }
-  const want4 = staticAddress(net, settings.ipv4, 4, 'IPAMConfig.IPv4Address');
-  const want6 = staticAddress(net, settings.ipv6, 6, 'IPAMConfig.IPv6Address');
   const id = newId(ctx.random(32));
   const mac = settings.mac ? parseMac(settings.mac, 'MacAddress') : randomMac(ctx.random(6));
-  const used = ctx.state.usedValues(net.id);
-  const extra = extraUsed.get(net.id) ?? new Set<bigint>();
-  const ifname = nextIfname(siblings);
+  const ifname = settings.ifname ?? nextIfname(siblings);
   const { hostLink } = driverOf(ctx, net).planEndpoint(net, { id, ifname });
   const ep: EndpointRecord = {
     v: RECORD_VERSION,
@@ -94,39 +76,14 @@ export function planEndpoint(
     ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),
     ...(settings.ipv6 ? { staticIPv6: settings.ipv6 } : {}),
   };
-  const claims: AddressClaim[] = [];
-  for (const pool of net.pools) {
-    const subnet = parseCidr(pool.subnet);
-    const family = subnet.family;
-    const plan = planPool({
-      subnet,
-      ipRange: pool.ipRange ? parseCidr(pool.ipRange) : undefined,
-      gateway: pool.gateway ? parseIp(pool.gateway) : undefined,
-      auxAddresses: pool.auxAddresses ? Object.fromEntries(Object.entries(pool.auxAddresses).map(([k, v]) => [k, parseIp(v)])) : undefined,
-    });
-    const preferred = family === 4 ? want4 : want6;
-    if (preferred && (used.has(preferred.value) || extra.has(preferred.value) || plan.reserved.has(preferred.value))) {
-      throw conflict('ADDRESS_IN_USE', `Address already in use: ${formatIp(preferred)} on network ${net.name}`);
-    }
-    const usedAll = extra.size ? new Set([...used, ...extra]) : used;
-    // Next-fit from the last address handed out keeps a pick O(1) however many are in use,
-    // and delays the reuse of a just-freed address (stale ARP and DNS caches elsewhere).
-    const cursorKey = `${net.id}/${family}`;
-    const after = preferred ? undefined : ctx.state.cursors.get(cursorKey);
-    const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name, ...(after !== undefined ? { after } : {}) });
-    if (!preferred) ctx.state.cursors.set(cursorKey, addr.value);
-    extra.add(addr.value);
-    const text = formatIp(addr);
-    claims.push({ networkId: net.id, ip: text, owner: id });
-    if (family === 4) {
-      ep.ipv4 = `${text}/${subnet.prefix}`;
-      if (pool.gateway) ep.gateway = pool.gateway;
-    } else {
-      ep.ipv6 = `${text}/${subnet.prefix}`;
-      if (pool.gateway) ep.ipv6Gateway = pool.gateway;
-    }
-  }
-  extraUsed.set(net.id, extra);
+  const { claims, ...addresses } = ipam.assign(ctx, {
+    net,
+    endpointId: id,
+    ...(settings.ipv4 ? { ipv4: settings.ipv4 } : {}),
+    ...(settings.ipv6 ? { ipv6: settings.ipv6 } : {}),
+    extraUsed,
+  });
+  Object.assign(ep, addresses);
   return { endpoint: ep, claims };
 }
 

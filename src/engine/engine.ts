@@ -4,10 +4,11 @@
  * in network-ops, endpoint-ops and sandbox-ops.
  */
 import type { EngineContext } from './context.js';
-import type { Engine, EngineInfo, EndpointSettings, NetworkDetails, NetworkSpec, SandboxDetails, SandboxSpec } from './contract.js';
+import type { AttachmentRef, AttachRequest, Engine, EngineInfo, EndpointSettings, NetworkDetails, NetworkSpec, SandboxDetails, SandboxSpec } from './contract.js';
 import * as net from './network-ops.js';
 import * as ep from './endpoint-ops.js';
 import * as sbx from './sandbox-ops.js';
+import * as att from './attachment-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -46,6 +47,19 @@ export class SwitchyardEngine implements Engine {
     return ep.disconnect(this.ctx, networkRef, sandboxRef, force);
   }
 
+  attach(req: AttachRequest) {
+    return att.attach(this.ctx, req);
+  }
+  detach(ref: AttachmentRef) {
+    return att.detach(this.ctx, ref);
+  }
+  checkAttachment(ref: AttachmentRef) {
+    return att.check(this.ctx, ref);
+  }
+  gcAttachments(keep: { sandboxId: string; ifname: string }[]) {
+    return att.gc(this.ctx, keep);
+  }
+
   createSandbox(spec: SandboxSpec) {
     return sbx.createSandbox(this.ctx, spec);
   }
@@ -63,7 +77,7 @@ export class SwitchyardEngine implements Engine {
   }
   async listSandboxes(all: boolean): Promise<SandboxDetails[]> {
     return [...this.ctx.state.sandboxes.values()]
-      .filter((s) => all || s.state.status === 'running')
+      .filter((s) => s.owner !== 'external' && (all || s.state.status === 'running'))
       .sort((a, b) => (a.created < b.created ? 1 : -1))
       .map((s) => sbx.sandboxDetails(this.ctx, s));
   }

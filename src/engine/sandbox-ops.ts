@@ -5,9 +5,8 @@
  * releases them on stop: moby#26284, moby#49781). Its kernel side (namespace,
  * interfaces, DNS sockets, ports) exists only while it runs.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EngineContext } from './context.js';
+import type { EngineContext, ProcessWatcher } from './context.js';
 import { driverOf, timestamp, ZERO_TIME } from './context.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
 import type { EndpointSettings, SandboxDetails, SandboxSpec } from './contract.js';
@@ -23,9 +22,6 @@ import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
 import { parseMac } from '../model/ip.js';
 import { conflict, invalid } from '../errors.js';
-import {
-  ProcessWatch, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
-} from '../kernel/sandbox-process.js';
 import { randomName } from '../model/random-name.js';
 import { RECORD_VERSION } from '../model/records.js';
 import { parseLink } from '../model/etc-files.js';
@@ -39,7 +35,7 @@ export class SandboxRuntime {
   readonly children = new Set<string>();
   poller: NodeJS.Timeout | undefined;
   /** The pidfds of the poller (startExitPoller). */
-  watch: ProcessWatch | undefined;
+  watch: ProcessWatcher | undefined;
 }
 
 export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDetails {
@@ -187,8 +183,8 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
   const sb: SandboxRecord = { ...sb0, ports: [] };
   const endpoints = ctx.state.endpointsOfSandbox(sb.id);
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
-    fs.mkdirSync(sb.dir, { recursive: true });
-    forgetSandboxFiles(sb);
+    ctx.files.ensureDir(sb.dir);
+    forgetSandboxFiles(ctx, sb);
     let ownNetns = false;
     if (sb.networkMode.startsWith('container:')) {
       const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
@@ -226,7 +222,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       const cur = ctx.state.sandboxes.get(sb.id)!;
       await ctx.state.commit({ sandboxes: [{ ...cur, ports }] });
     }
-    const proc = await startSandboxProcess({
+    const proc = await ctx.processes.start({
       dir: sb.dir,
       nsPath: sb.nsPath,
       hostname: sb.hostname,
@@ -235,7 +231,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       logPath: path.join(sb.dir, 'output.log'),
       hiddenPaths: [ctx.config.dataRoot, ctx.config.execRoot], // docs/SECURITY.md
     });
-    undo.push('process', () => killSandboxSession(proc.pid, proc.pidStart));
+    undo.push('process', () => ctx.processes.kill(proc.pid, proc.pidStart));
     const current = ctx.state.sandboxes.get(sb.id)!;
     const running: SandboxRecord = { ...current, state: { ...current.state, pid: proc.pid, pidStart: proc.pidStart } };
     await ctx.state.commit({ sandboxes: [running] });
@@ -253,7 +249,7 @@ export async function onProcessExit(ctx: EngineContext, runtime: SandboxRuntime,
   await ctx.locks.withLocks([sbLock(id)], async () => {
     const sb = ctx.state.sandboxes.get(id);
     if (!sb || sb.state.status !== 'running' || sb.state.pid !== pid) return;
-    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? code);
+    await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? code);
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, id, true).catch((err) => ctx.log(`auto-remove ${id.slice(0, 12)}: ${String(err)}`));
@@ -290,8 +286,8 @@ export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
   await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb || sb.state.status !== 'running') return;
-    await stopSandboxProcess(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
-    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? 137);
+    await ctx.processes.stop(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
+    await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? 137);
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, sb0.id, true);
@@ -306,7 +302,7 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
       if (!force) {
         throw conflict('SANDBOX_RUNNING', `cannot remove container "${sb.name}": container is running: stop the container before removing or force remove`);
       }
-      killSandboxSession(sb.state.pid, sb.state.pidStart);
+      ctx.processes.kill(sb.state.pid, sb.state.pidStart);
       await tearDown(ctx, runtime, sb, 137);
     }
     const endpoints = ctx.state.endpointsOfSandbox(sb.id);
@@ -315,8 +311,8 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
       removeEndpoints: endpoints.map((e) => e.id),
       releases: endpoints.flatMap((e) => endpointAddresses(e).map((ip) => ({ networkId: e.networkId, ip }))),
     });
-    fs.rmSync(sb.dir, { recursive: true, force: true });
-    forgetSandboxFiles(sb);
+    ctx.files.removeDir(sb.dir);
+    forgetSandboxFiles(ctx, sb);
     ctx.upstreams.delete(sb.id);
   });
 }
@@ -349,10 +345,10 @@ export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
  * `everyMs`, one poll() over all of them; an exit found here is handled like any other.
  */
 export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 250): void {
-  const watch = new ProcessWatch();
+  const watch = ctx.processes.watcher();
   runtime.watch = watch;
   const exited = (sb: SandboxRecord): void => {
-    void onProcessExit(ctx, runtime, sb.id, sb.state.pid!, readExitCode(sb.dir) ?? 137);
+    void onProcessExit(ctx, runtime, sb.id, sb.state.pid!, ctx.processes.readExitCode(sb.dir) ?? 137);
   };
   runtime.poller = setInterval(() => {
     const wanted = new Set<string>();

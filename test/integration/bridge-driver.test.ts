@@ -12,6 +12,9 @@ import { Graveyard } from '../../src/drivers/graveyard.js';
 import { parseBridgeOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
 import { assertNoLeaks, inNs, makeNs, removeNs } from '../helpers/netns.js';
+import { driverConformance } from '../helpers/driver-conformance.js';
+import { hostDriver, nullDriver } from '../../src/drivers/passive.js';
+import { randomBytes } from 'node:crypto';
 
 before(async () => {
   await warmThreadpool();
@@ -80,3 +83,69 @@ test('bridge driver: links are marked switchyard:…, and leave removes the sand
   }
   assertNoLeaks([host.name, sbx.name]);
 });
+
+// ---------------------------------------------------------------------------------------
+// The driver conformance suite (test/helpers/driver-conformance.ts), for each built-in driver
+
+driverConformance('bridge driver', async () => {
+  const host = makeNs('brc');
+  const sandboxes: ReturnType<typeof makeNs>[] = [];
+  const rtnl = Rtnl.open(host.path);
+  const graveyard = new Graveyard(rtnl, Rtnl.open(host.path), () => {}, 10);
+  const driver = new BridgeDriver({ rtnl, openRtnl: (p) => Rtnl.open(p), firewall: noFirewall, graveyard, defaultMtu: 1500, log: () => {} });
+  const id = randomBytes(32).toString('hex');
+  const network: NetworkRecord = { ...net, id, state: driver.planNetwork({ id, name: 'bt', options: parseBridgeOptions({}), predefined: false, others: [] }) };
+  return {
+    driver,
+    network,
+    endpoint: (n) => {
+      const e = endpoint(n);
+      return { ...e, networkId: id, ...driver.planEndpoint(network, { id: e.id }) };
+    },
+    sandbox: () => {
+      const s = makeNs('brcs');
+      sandboxes.push(s);
+      return { id: 'cd'.repeat(32), nsPath: s.path };
+    },
+    inHost: <T>(fn: () => T): T => {
+      let out: T;
+      withNetns(host.path, () => void (out = fn()));
+      return out!;
+    },
+    hostLinks: () => rtnl.listLinks().filter((l) => l.name !== 'lo').map((l) => ({ name: l.name, ...(l.alias ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
+    halfJoin: (ep, sb) => {
+      // A crash between creating the veth and configuring its sandbox end: the pair exists,
+      // the sandbox end is down and bare.
+      driver.join(network, ep, sb, { gateway: false });
+      const rt = Rtnl.open(sb.nsPath);
+      try {
+        const link = rt.getLink(ep.ifname)!;
+        rt.setLink(link.index, { up: false });
+        for (const a of rt.listAddresses(link.index)) rt.deleteAddress(link.index, a.cidr);
+      } finally {
+        rt.close();
+      }
+    },
+    settle: () => graveyard.settle(),
+    cleanup: async () => {
+      await graveyard.flush();
+      graveyard.close();
+      rtnl.close();
+      for (const s of sandboxes) removeNs(s);
+      removeNs(host);
+      assertNoLeaks([host.name, ...sandboxes.map((s) => s.name)]);
+    },
+  };
+});
+
+for (const make of [hostDriver, nullDriver]) {
+  const why = 'host and null make no interfaces and no links (capabilities.attach is not "endpoint")';
+  driverConformance(`${make().name} driver`, async () => {
+    const driver = make();
+    const network: NetworkRecord = { ...net, driver: driver.name, pools: [], state: driver.planNetwork({ id: NET_ID, name: driver.name, options: { driver: driver.name as 'host', enableIpv4: undefined, enableIpv6: undefined }, predefined: true, others: [] }) };
+    return {
+      driver, network, endpoint, sandbox: () => ({ id: 'cd'.repeat(32), nsPath: '/nonexistent' }), inHost: (fn) => fn(), hostLinks: () => [],
+      halfJoin: () => {}, settle: async () => {}, cleanup: async () => {},
+    };
+  }, { 'join, leave, join': why, 'half-made join': why, 'owned links': why });
+}

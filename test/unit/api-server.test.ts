@@ -17,7 +17,7 @@ import { conflict, forbidden, notFound, SwitchyardError } from '../../src/errors
 import { parseBridgeOptions } from '../../src/model/driver-options.js';
 import { validateNetworkCreate, type NetworkSpec } from '../../src/model/network-spec.js';
 import { sandboxSpecOf } from '../../src/api/docker/requests.js';
-import type { SandboxSpec } from '../../src/engine/contract.js';
+import type { AttachmentRef, AttachRequest, AttachResult, SandboxSpec, TeardownReport } from '../../src/engine/contract.js';
 
 // ---------------------------------------------------------------------------------------
 // An Engine that records calls and answers from fixtures
@@ -171,6 +171,22 @@ class RecordingEngine implements Engine {
   }
   async firewallReload() {
     await this.record('firewallReload');
+  }
+  async attach(req: AttachRequest): Promise<AttachResult> {
+    await this.record('attach', req);
+    return { sandboxId: req.sandbox.id, networkId: NET.id, network: NET.name, ifname: req.ifname, mac: '02:00:00:00:00:02', addresses: ['172.18.0.2/16'], gateways: ['172.18.0.1'] };
+  }
+  async detach(ref: AttachmentRef): Promise<TeardownReport> {
+    await this.record('detach', ref);
+    return { errors: [] };
+  }
+  async checkAttachment(ref: AttachmentRef): Promise<AttachResult> {
+    await this.record('checkAttachment', ref);
+    return { sandboxId: ref.sandboxId, networkId: NET.id, network: NET.name, ifname: ref.ifname, mac: '02:00:00:00:00:02', addresses: [], gateways: [] };
+  }
+  async gcAttachments(keep: { sandboxId: string; ifname: string }[]): Promise<TeardownReport> {
+    await this.record('gcAttachments', keep);
+    return { errors: [conflict('SOME_CODE', 'could not')] };
   }
   async info() {
     await this.record('info');
