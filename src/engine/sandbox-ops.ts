@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { EngineContext, ProcessWatcher } from './context.js';
 import { driverOf, timestamp, ZERO_TIME } from './context.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
-import type { EndpointSettings, SandboxDetails, SandboxSpec } from './contract.js';
+import type { EndpointSettings, SandboxDetails, SandboxSpec, TeardownReport } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork } from './network-ops.js';
@@ -21,7 +21,7 @@ import { deleteSandboxNetns } from './sandbox-netns.js';
 import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
 import { parseMac } from '../model/ip.js';
-import { conflict, invalid } from '../errors.js';
+import { asSwitchyardError, conflict, invalid, SwitchyardError } from '../errors.js';
 import { randomName } from '../model/random-name.js';
 import { RECORD_VERSION } from '../model/records.js';
 import { parseLink } from '../model/etc-files.js';
@@ -249,19 +249,25 @@ export async function onProcessExit(ctx: EngineContext, runtime: SandboxRuntime,
   await ctx.locks.withLocks([sbLock(id)], async () => {
     const sb = ctx.state.sandboxes.get(id);
     if (!sb || sb.state.status !== 'running' || sb.state.pid !== pid) return;
-    await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? code);
+    logReport(ctx, await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? code));
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, id, true).catch((err) => ctx.log(`auto-remove ${id.slice(0, 12)}: ${String(err)}`));
 }
 
-/** Removes the kernel side of a stopped sandbox and records its exit. */
-async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: SandboxRecord, exitCode: number): Promise<void> {
+/**
+ * Removes the kernel side of a stopped sandbox and records its exit. Every step is tried;
+ * what failed comes back as coded errors (the sandbox is recorded as exited regardless, as
+ * its process is gone). The callers log the report.
+ */
+export async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: SandboxRecord, exitCode: number): Promise<TeardownReport> {
+  const report: TeardownReport = { errors: [] };
   const step = async (what: string, fn: () => unknown) => {
     try {
       await fn();
     } catch (err) {
-      ctx.log(`tear down ${sb.name}: ${what}: ${String(err)}`);
+      const e = asSwitchyardError(err);
+      report.errors.push(new SwitchyardError(e.kind, e.code, `tear down ${sb.name}: ${what}: ${e.message}`, { cause: err }));
     }
   };
   await step('dns', () => ctx.dns.detach(sb.id));
@@ -278,6 +284,11 @@ async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: Sandbox
   await ctx.state.commit({ sandboxes: [done] });
   for (const resolve of runtime.waiters.get(sb.id) ?? []) resolve(exitCode);
   runtime.waiters.delete(sb.id);
+  return report;
+}
+
+function logReport(ctx: EngineContext, report: TeardownReport): void {
+  for (const e of report.errors) ctx.log(`${e.message} (${e.code})`);
 }
 
 export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string, timeoutSeconds = 10): Promise<void> {
@@ -287,7 +298,7 @@ export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb || sb.state.status !== 'running') return;
     await ctx.processes.stop(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
-    await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? 137);
+    logReport(ctx, await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? 137));
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, sb0.id, true);
@@ -303,7 +314,7 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
         throw conflict('SANDBOX_RUNNING', `cannot remove container "${sb.name}": container is running: stop the container before removing or force remove`);
       }
       ctx.processes.kill(sb.state.pid, sb.state.pidStart);
-      await tearDown(ctx, runtime, sb, 137);
+      logReport(ctx, await tearDown(ctx, runtime, sb, 137));
     }
     const endpoints = ctx.state.endpointsOfSandbox(sb.id);
     await ctx.state.commit({

@@ -9,6 +9,7 @@ import { makeHarness, type Harness } from '../helpers/engine-harness.js';
 import { validateNetworkCreate, type NetworkSpec } from '../../src/model/network-spec.js';
 import { sandboxSpecOf } from '../../src/api/docker/requests.js';
 import { reconcile } from '../../src/engine/reconcile.js';
+import { tearDown } from '../../src/engine/sandbox-ops.js';
 import { SwitchyardError } from '../../src/errors.js';
 
 async function network(h: Harness, name: string, subnet: string): Promise<string> {
@@ -140,4 +141,23 @@ test('attach is idempotent per (sandbox id, network, ifname); detach is repeatab
   assert.equal(report.errors.length, 1);
   assert.ok(report.errors[0] instanceof SwitchyardError);
   assert.equal(storeKeys(h, '/endpoints/').length, 0);
+});
+
+test('a sandbox teardown reports what failed as coded errors, and still records the exit', async () => {
+  const h = await makeHarness();
+  await network(h, 'a', '192.0.2.0/24');
+  const id = await runningSandbox(h, 's1', ['a']);
+  const logged: string[] = [];
+  h.ctx.log = (m) => void logged.push(m);
+  h.ctx.dns.detach = () => {
+    throw new SwitchyardError('unavailable', 'DNS_DOWN', 'the resolver is gone');
+  };
+  h.ctx.host.deleteSandboxNetns = () => {
+    throw new Error('busy');
+  };
+  const report = await tearDown(h.ctx, h.engine.runtime, h.ctx.state.sandboxes.get(id)!, 0);
+  assert.deepEqual(report.errors.map((e) => e.code), ['DNS_DOWN', 'INTERNAL']);
+  assert.match(report.errors[0]!.message, /tear down s1: dns: the resolver is gone/);
+  assert.equal(h.ctx.state.sandboxes.get(id)!.state.status, 'exited');
+  assert.deepEqual(logged, [], 'the report is returned, not logged, by tearDown');
 });
