@@ -4,9 +4,8 @@
  * ports, sandbox processes and files. Unit tests drive the real engine operations over it
  * (rollback, gateway hand-over, sandbox planning, reconcile's decisions, attachments).
  *
- * The in-memory store here is a minimal one (range and txn with create-only compares, what
- * EngineState uses); test/helpers/memory-store.ts, which passes the store conformance
- * suite, is to replace it once it lands.
+ * The store is test/helpers/memory-store.ts (it passes the store conformance suite), with
+ * the tests' view of it: the keys it holds (`data`) and how many transactions it ran (`txns`).
  */
 import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, SandboxNs } from '../../src/drivers/contract.js';
 import { LINK_ALIAS_PREFIX } from '../../src/drivers/contract.js';
@@ -18,34 +17,37 @@ import { EngineState } from '../../src/engine/state.js';
 import { KeyedMutex } from '../../src/engine/locks.js';
 import { SwitchyardEngine } from '../../src/engine/engine.js';
 import type { EndpointRecord, NetworkDriverState, NetworkRecord, PublishedPort } from '../../src/model/records.js';
-import type { KeyValue, Store, Txn, TxnResult } from '../../src/store/contract.js';
+import type { KeyValue, Store, Txn } from '../../src/store/contract.js';
+import { createMemoryBacking, openMemoryStore } from './memory-store.js';
 import { parseBridgeOptions } from '../../src/model/driver-options.js';
 import { createHash } from 'node:crypto';
 
-/** Just what EngineState needs of a store: sorted range, txn with compares on createRevision/version/value. */
-export class TinyStore {
-  readonly data = new Map<string, { value: string; createRevision: number }>();
-  rev = 1;
-  txns = 0;
-  async range(prefix: string): Promise<KeyValue[]> {
-    return [...this.data].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([key, v]) => ({ key, value: v.value, createRevision: v.createRevision, modRevision: v.createRevision, version: 1 }));
-  }
-  async txn(t: Txn): Promise<TxnResult> {
-    const ok = t.compare.every((c) => {
-      const cur = this.data.get(c.key);
-      const actual = c.target === 'value' ? cur?.value : c.target === 'createRevision' ? (cur?.createRevision ?? 0) : cur ? 1 : 0;
-      return c.op === '=' ? actual === c.value : actual !== c.value;
-    });
-    const ops = ok ? t.success : (t.failure ?? []);
-    if (ops.length) this.rev++;
-    this.txns++;
-    for (const op of ops) {
-      if (op.type === 'put') this.data.set(op.key, { value: op.value, createRevision: this.data.get(op.key)?.createRevision ?? this.rev });
-      else if (op.type === 'delete') this.data.delete(op.key);
-    }
-    return { succeeded: ok, revision: this.rev, results: [] };
-  }
+/** The memory store, plus what the tests look at: its keys and its transaction count. */
+export interface HarnessStore extends Store {
+  /** The live keys (the store's own data, not a copy). */
+  readonly data: ReadonlyMap<string, KeyValue>;
+  /** Transactions run so far (a txn with nothing to do counts too). */
+  readonly txns: number;
+}
+
+async function harnessStore(): Promise<HarnessStore> {
+  const backing = createMemoryBacking();
+  const inner = await openMemoryStore({ backing });
+  let txns = 0;
+  return new Proxy(inner, {
+    get(target, key) {
+      if (key === 'data') return backing.kv;
+      if (key === 'txns') return txns;
+      if (key === 'txn') {
+        return (t: Txn) => {
+          txns++;
+          return target.txn(t);
+        };
+      }
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as HarnessStore;
 }
 
 export type DriverOp = 'ensureNetwork' | 'deleteNetwork' | 'join' | 'leave' | 'setGateway' | 'endpointPresent';
@@ -124,7 +126,7 @@ export class FakeDriver implements NetworkDriver {
 export interface Harness {
   ctx: EngineContext;
   engine: SwitchyardEngine;
-  store: TinyStore;
+  store: HarnessStore;
   driver: FakeDriver;
   netns: Set<string>;
   alive: Set<number>;
@@ -148,7 +150,7 @@ function counterRandom(): (n: number) => Uint8Array {
 }
 
 export async function makeHarness(): Promise<Harness> {
-  const store = new TinyStore();
+  const store = await harnessStore();
   const driver = new FakeDriver();
   const netns = new Set<string>();
   const alive = new Set<number>();
