@@ -106,8 +106,6 @@ export interface SetLinkOptions {
   mac?: string;
   /** Device group (IFLA_GROUP): a whole group can be deleted in one request. */
   group?: number;
-  /** IFLA_IFALIAS (up to IFALIASZ-1 = 255 bytes); '' removes it. */
-  alias?: string;
 }
 
 export interface BridgePortOptions {
@@ -417,7 +415,6 @@ export function setLink(sock: NetlinkSocket, ref: LinkRef, o: SetLinkOptions): v
   if (o.master !== undefined) attrs.push(u32Attr(IFLA_MASTER, o.master ?? 0)); // 0 = nomaster
   if (o.name !== undefined) attrs.push(strAttr(IFLA_IFNAME, validName(o.name)));
   if (o.group !== undefined) attrs.push(u32Attr(IFLA_GROUP, o.group));
-  if (o.alias !== undefined) attrs.push(strAttr(IFLA_IFALIAS, validAlias(o.alias)));
   // A rename needs the index: IFLA_IFNAME would otherwise be read as the link to change.
   const target = o.name !== undefined && typeof ref === 'string' ? requireLink(sock, ref).index : ref;
   const send = (flags: { flags: number; change: number }, extra: Buffer[]): void => {
