@@ -384,8 +384,11 @@ test('connect/disconnect: 200 with an empty body; Container is required', { time
   }));
   assert.equal(res.status, 200);
   assert.equal(res.body, '');
-  // Docker's EndpointSettings arrive parsed (engine/contract.ts EndpointSettings).
-  assert.deepEqual(engine.calls, [['connect', 'netA', 'web', { aliases: [], links: [] }]]);
+  // Docker's EndpointSettings arrive parsed (engine/contract.ts EndpointSettings), with the
+  // echo of what was sent (null stays null, [] and {} stay) for inspect.
+  assert.deepEqual(engine.calls, [['connect', 'netA', 'web', {
+    aliases: [], links: [], requested: { ipamConfig: {}, aliases: [], links: null, driverOpts: {}, gwPriority: 0 },
+  }]]);
 
   const missing = await http('POST', '/v1.51/networks/netA/connect', '{}');
   assert.equal(missing.status, 400);
