@@ -106,6 +106,8 @@ export interface SetLinkOptions {
   mac?: string;
   /** Device group (IFLA_GROUP): a whole group can be deleted in one request. */
   group?: number;
+  /** IFLA_IFALIAS (up to IFALIASZ-1 = 255 bytes); '' removes it. */
+  alias?: string;
 }
 
 export interface BridgePortOptions {
@@ -303,7 +305,12 @@ export function createTypedLink(sock: NetlinkSocket, spec: TypedLinkSpec): { ind
 
 /** RTM_SETLINK with IFLA_IFALIAS only (pure; exported for tests). */
 export function aliasMessage(ref: LinkRef, alias: string): Buffer {
-  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(ref), strAttr(IFLA_IFALIAS, validAlias(alias))]);
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(ref), aliasAttr(alias)]);
+}
+
+/** IFLA_IFALIAS, checked (the one encoding of an alias: aliasMessage, setLink, the batch). */
+function aliasAttr(alias: string): Buffer {
+  return strAttr(IFLA_IFALIAS, validAlias(alias));
 }
 
 export function setAlias(sock: NetlinkSocket, ref: LinkRef, alias: string): void {
@@ -415,6 +422,7 @@ export function setLink(sock: NetlinkSocket, ref: LinkRef, o: SetLinkOptions): v
   if (o.master !== undefined) attrs.push(u32Attr(IFLA_MASTER, o.master ?? 0)); // 0 = nomaster
   if (o.name !== undefined) attrs.push(strAttr(IFLA_IFNAME, validName(o.name)));
   if (o.group !== undefined) attrs.push(u32Attr(IFLA_GROUP, o.group));
+  if (o.alias !== undefined) attrs.push(aliasAttr(o.alias));
   // A rename needs the index: IFLA_IFNAME would otherwise be read as the link to change.
   const target = o.name !== undefined && typeof ref === 'string' ? requireLink(sock, ref).index : ref;
   const send = (flags: { flags: number; change: number }, extra: Buffer[]): void => {
