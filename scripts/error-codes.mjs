@@ -5,8 +5,8 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const KIND_OF = { invalid: 'invalid', notFound: 'not-found', conflict: 'conflict', forbidden: 'forbidden', unavailable: 'unavailable', internal: 'internal' };
-const STATUS = { invalid: 400, 'not-found': 404, conflict: 409, forbidden: 403, unavailable: 503, internal: 500 };
+const KIND_OF = { invalid: 'invalid', notFound: 'not-found', conflict: 'conflict', forbidden: 'forbidden', unavailable: 'unavailable', notImplemented: 'not-implemented', internal: 'internal' };
+const STATUS = { invalid: 400, 'not-found': 404, conflict: 409, forbidden: 403, unavailable: 503, 'not-implemented': 501, internal: 500 };
 
 function* files(dir) {
   for (const e of readdirSync(dir)) {
@@ -26,7 +26,7 @@ export function collect() {
   };
   for (const file of files(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/\b(invalid|notFound|conflict|forbidden|unavailable|internal)\(\s*'([A-Z][A-Z0-9_]+)'/g)) add(m[2], KIND_OF[m[1]], file);
+    for (const m of text.matchAll(/\b(invalid|notFound|conflict|forbidden|unavailable|notImplemented|internal)\(\s*'([A-Z][A-Z0-9_]+)'/g)) add(m[2], KIND_OF[m[1]], file);
     for (const m of text.matchAll(/new SwitchyardError\(\s*'([a-z-]+)',\s*'([A-Z][A-Z0-9_]+)'/g)) add(m[2], m[1], file);
   }
   return [...codes].sort(([a], [b]) => a.localeCompare(b));
@@ -48,6 +48,7 @@ export function render(rows) {
     '| conflict | 409 | the request clashes with current state (name taken, address or port in use) |',
     '| forbidden | 403 | never allowed on this object (predefined network, network in use) |',
     '| unavailable | 503 | a resource ran out (address pool, bridge ports) or a dependency is down |',
+    '| not-implemented | 501 | a valid option or request this release does not implement yet (the message names it) |',
     '| internal | 500 | a bug or an unexpected kernel answer |',
     '',
     'Netlink failures carry `NETLINK_<ERRNO NAME>` codes (e.g. `NETLINK_EEXIST`) built at run time.',

@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'conflict' // the request clashes with current state (409)
   | 'forbidden' // the operation is never allowed on this object (403)
   | 'unavailable' // a resource ran out or a dependency is down (503)
+  | 'not-implemented' // a valid request for something this release does not do yet (501)
   | 'internal'; // a bug or an unexpected kernel answer (500)
 
 export interface ErrorOptions {
@@ -42,6 +43,8 @@ export const forbidden = (code: string, message: string): SwitchyardError =>
   new SwitchyardError('forbidden', code, message);
 export const unavailable = (code: string, message: string, cause?: unknown): SwitchyardError =>
   new SwitchyardError('unavailable', code, message, { cause });
+export const notImplemented = (code: string, message: string, field?: string): SwitchyardError =>
+  new SwitchyardError('not-implemented', code, message, { field });
 export const internal = (code: string, message: string, cause?: unknown): SwitchyardError =>
   new SwitchyardError('internal', code, message, { cause });
 

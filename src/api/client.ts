@@ -5,8 +5,9 @@
  * header, the message from Docker's `{"message": …}` body.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
-import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
-import { forbidden, SwitchyardError, unavailable } from '../errors.js';
+import type { EndpointSettingsRequest, SandboxCreateRequest } from './docker/types.js';
+import { forbidden, SwitchyardError, unavailable, type ErrorKind } from '../errors.js';
+import type { AttachmentRef, AttachRequest, AttachResult, Attachments, TeardownReport } from '../model/attachments.js';
 import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
 import { defaultCodeOf, errorKindOf } from './http-status.js';
 
@@ -31,7 +32,7 @@ function seg(ref: string): string {
 /** A reused keep-alive socket that the server had already closed (see send). */
 class StaleSocketError extends Error {}
 
-export class SwitchyardClient {
+export class SwitchyardClient implements Attachments {
   readonly host: string;
   private readonly socketPath: string;
   private readonly agent = new Agent({ keepAlive: true });
@@ -100,6 +101,35 @@ export class SwitchyardClient {
   async pruneNetworks(filters?: string): Promise<string[]> {
     const res = await this.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters } });
     return res.NetworksDeleted ?? [];
+  }
+
+  // --- attachments (namespaces a caller owns; the same Attachments contract as the engine) ---
+
+  async attach(req: AttachRequest): Promise<AttachResult> {
+    const r = await this.json<AttachmentView>('POST', '/attachments', {
+      body: {
+        Sandbox: { ID: req.sandbox.id, NsPath: req.sandbox.nsPath },
+        Network: req.network,
+        Ifname: req.ifname,
+        ...(req.mac ? { MacAddress: req.mac } : {}),
+        ...(req.addresses ? { Addresses: req.addresses } : {}),
+        ...(req.aliases ? { Aliases: req.aliases } : {}),
+        ...(req.handOver ? { HandOver: true } : {}),
+      },
+    });
+    return attachResultOf(r);
+  }
+
+  async detach(ref: AttachmentRef): Promise<TeardownReport> {
+    return teardownOf(await this.json<TeardownView>('DELETE', '/attachments', { query: { sandbox: ref.sandboxId, network: ref.network, ifname: ref.ifname } }));
+  }
+
+  async checkAttachment(ref: AttachmentRef): Promise<AttachResult> {
+    return attachResultOf(await this.json<AttachmentView>('GET', '/attachments/check', { query: { sandbox: ref.sandboxId, network: ref.network, ifname: ref.ifname } }));
+  }
+
+  async gcAttachments(keep: { sandboxId: string; ifname: string }[]): Promise<TeardownReport> {
+    return teardownOf(await this.json<TeardownView>('POST', '/attachments/gc', { body: { Keep: keep.map((k) => ({ Sandbox: k.sandboxId, Ifname: k.ifname })) } }));
   }
 
   // --- sandboxes ----------------------------------------------------------------------
@@ -253,3 +283,32 @@ function errorFromResponse(res: IncomingMessage, raw: string): SwitchyardError {
   const code = res.headers['switchyard-error-code'];
   return new SwitchyardError(kind, typeof code === 'string' && code !== '' ? code : defaultCodeOf(kind), message);
 }
+
+interface AttachmentView {
+  SandboxID: string;
+  NetworkID: string;
+  Network: string;
+  Ifname: string;
+  MacAddress: string;
+  Addresses: string[];
+  Gateways: string[];
+  HostLink?: string;
+}
+interface TeardownView {
+  Errors: { Code: string; Kind: ErrorKind; Message: string }[];
+}
+
+const attachResultOf = (r: AttachmentView): AttachResult => ({
+  sandboxId: r.SandboxID,
+  networkId: r.NetworkID,
+  network: r.Network,
+  ifname: r.Ifname,
+  mac: r.MacAddress,
+  addresses: r.Addresses,
+  gateways: r.Gateways,
+  ...(r.HostLink ? { hostLink: r.HostLink } : {}),
+});
+
+const teardownOf = (r: TeardownView): TeardownReport => ({
+  errors: r.Errors.map((e) => new SwitchyardError(e.Kind, e.Code, e.Message)),
+});

@@ -3,7 +3,7 @@
  *
  * Key order matters: `docker network inspect` re-indents the server's raw bytes
  * (docker/cli cli/command/inspect/inspector.go), so users see our order. It follows
- * moby v28.5.2 api/types/network/network.go (research/docker-networking.md §1.3) and, for
+ * moby v28.5.2 api/types/network/network.go (docs/notes/kernel-facts.md#docker-json-field-order) and, for
  * sandboxes, api/types/container (inspect) as far as it applies to a host command.
  * Go encodes maps with sorted keys; `sortedRecord` does the same for ours.
  */

@@ -1,7 +1,7 @@
 /**
  * The one place that turns an error kind into an HTTP status, and a status back into a
  * kind (for the client). Docker's table is api/server/httpstatus/status.go
- * (research/docker-networking.md §1.1); the docker CLI maps the status back to an error
+ * (docs/notes/kernel-facts.md#docker-error-statuses); the docker CLI maps the status back to an error
  * class, so `docker network rm -f` relies on 404 meaning "not found".
  */
 import type { ErrorKind } from '../errors.js';
@@ -13,6 +13,7 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   conflict: 409,
   internal: 500,
   unavailable: 503,
+  'not-implemented': 501, // RFC 9110 §15.6.2; moby errdefs.NotImplemented answers the same
 };
 
 /** Codes whose status is more precise than their kind's. */
@@ -38,6 +39,8 @@ export function errorKindOf(status: number): ErrorKind {
       return 'not-found';
     case 409:
       return 'conflict';
+    case 501:
+      return 'not-implemented';
     case 503:
       return 'unavailable';
     default:
@@ -47,5 +50,5 @@ export function errorKindOf(status: number): ErrorKind {
 
 /** The stable error code the client gives a rebuilt error when the body carries none. */
 export function defaultCodeOf(kind: ErrorKind): string {
-  return `API_${kind.toUpperCase().replace('-', '_')}`;
+  return `API_${kind.toUpperCase().replaceAll('-', '_')}`;
 }

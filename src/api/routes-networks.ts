@@ -1,13 +1,14 @@
 /**
  * Docker Engine API network routes (moby v28.5.2 api/server/router/network/network_routes.go;
- * research/docker-networking.md §1.2): the shapes and status codes the docker CLI expects.
+ * docs/notes/kernel-facts.md#docker-network-routes): the shapes and status codes the docker CLI expects.
  * The network reference takes the rest of the path (`{id...}`, moby's `{id:.+}`): a network
  * name may contain `/`, and the docker CLI sends it unescaped.
  */
-import type { Engine, EndpointSettingsRequest } from '../engine/types.js';
+import type { Engine } from '../engine/contract.js';
+import { endpointSettingsOf as settingsOf } from './docker/requests.js';
+import { validateNetworkCreate } from '../model/network-spec.js';
 import { invalid } from '../errors.js';
 import { compareApiVersions } from './api-version.js';
-import { validateEndpointSettings } from '../model/endpoint-settings.js';
 import { networkView } from './docker-views.js';
 import { empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
 
@@ -29,7 +30,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
       // type stays for the validation to refuse at every version (dropping it first let
       // {"EnableIPv4": {}} create a network at /v1.24: API fuzzer, seed 1005170581).
       if (compareApiVersions(ctx.apiVersion, '1.48') < 0 && typeof body['EnableIPv4'] === 'boolean') delete body['EnableIPv4'];
-      const created = await engine.createNetwork(body);
+      const created = await engine.createNetwork(validateNetworkCreate(body));
       return json(201, { Id: created.id, Warning: created.warning });
     },
   });
@@ -60,8 +61,7 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
     async handle(ctx) {
       const body = await objectBody(ctx, 'POST /networks/{id}/connect');
       const container = requiredString(body, 'Container');
-      const settings: EndpointSettingsRequest = validateEndpointSettings(body['EndpointConfig'], 'EndpointConfig');
-      if (compareApiVersions(ctx.apiVersion, '1.48') < 0) delete settings.GwPriority;
+      const settings = settingsOf(body['EndpointConfig'], 'EndpointConfig', { gwPriority: compareApiVersions(ctx.apiVersion, '1.48') >= 0 });
       await engine.connect(ctx.params['id']!, container, settings);
       return empty(200);
     },

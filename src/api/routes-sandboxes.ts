@@ -4,7 +4,9 @@
  * wait → {StatusCode}); the read-only ones are also served under /containers so that
  * `docker ps` and `docker inspect` work against the daemon.
  */
-import type { Engine, SandboxCreateRequest } from '../engine/types.js';
+import type { Engine } from '../engine/contract.js';
+import type { SandboxCreateRequest } from './docker/types.js';
+import { sandboxSpecOf } from './docker/requests.js';
 import { invalid } from '../errors.js';
 import { validateEndpointsConfig, validateInterfaceMac } from '../model/endpoint-settings.js';
 import { validateDnsSettings } from '../model/etc-files.js';
@@ -86,7 +88,7 @@ export function addSandboxRoutes(routes: RouteTable, options: SandboxRouteOption
         throw invalid('MISSING_FIELD', 'Cmd is required: a non-empty array of strings (the command to run)', 'Cmd');
       }
       validateDnsSettings({ servers: body.Dns, search: body.DnsSearch, options: body.DnsOptions }); // before anything is recorded
-      const created = await engine.createSandbox(body);
+      const created = await engine.createSandbox(sandboxSpecOf(body));
       return json(201, { Id: created.id, Warnings: created.warnings });
     },
   });

@@ -1,7 +1,7 @@
 /**
  * /_ping, /version and /info (moby v28.5.2 api/server/router/system/system_routes.go).
  * The docker CLI negotiates its API version from /_ping's `Api-Version` header
- * (research/docker-networking.md §1.1): without it the client falls back to 1.24.
+ * (docs/notes/kernel-facts.md#docker-api-version-negotiation): without it the client falls back to 1.24.
  */
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import type { Engine, EngineInfo } from '../engine/types.js';
@@ -85,7 +85,7 @@ function infoView(info: EngineInfo, version: VersionInfo): unknown {
     Images: 0,
     Driver: '',
     DriverStatus: [],
-    Plugins: { Volume: [], Network: ['bridge', 'host', 'null'], Authorization: null, Log: [] },
+    Plugins: { Volume: [], Network: [...info.networkDrivers], Authorization: null, Log: [] },
     MemoryLimit: false,
     SwapLimit: false,
     CpuCfsPeriod: false,

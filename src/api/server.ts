@@ -16,6 +16,7 @@ import type { Reply, RequestContext, RouteHandler } from './http-context.js';
 import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
+import { addAttachmentRoutes } from './routes-attachments.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
 import { addUnservedRoutes } from './routes-unserved.js';
 import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
@@ -67,6 +68,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addSystemRoutes(router, options.engine, options.version);
   addNetworkRoutes(router, options.engine);
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
+  addAttachmentRoutes(router, options.engine);
   addUnservedRoutes(router);
 
   const limits = {

@@ -3,7 +3,7 @@
  * environment is passed in), so every flag of CLI-CONTRACT.md is unit-tested without a
  * daemon. Running a plan is the job of the *-commands.ts modules.
  */
-import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
+import type { EndpointSettingsRequest, SandboxCreateRequest } from '../api/docker/types.js';
 import { invalid } from '../errors.js';
 import { DEFAULT_HOST, socketPathOf } from '../api/host.js';
 import type { NetworkCreateRequest } from './network-create-request.js';

@@ -2,7 +2,7 @@
  * Every command of CLI-CONTRACT.md: its flags, its positional arguments, its one-line
  * description, and how parsed flags become a Command. docs/CLI.md is the long form.
  */
-import type { EndpointSettingsRequest, SandboxCreateRequest } from '../engine/types.js';
+import type { EndpointSettingsRequest, SandboxCreateRequest } from '../api/docker/types.js';
 import { invalid } from '../errors.js';
 import type { Command, ParseContext } from './command-line.js';
 import type { FlagSpecs, ParsedFlags } from './flags.js';

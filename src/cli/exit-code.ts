@@ -14,6 +14,7 @@ const EXIT_BY_KIND: Record<ErrorKind, number> = {
   conflict: 1,
   forbidden: 1,
   unavailable: 1,
+  'not-implemented': 1,
   internal: 1,
 };
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseDaemonFlags, type DaemonFlags } from './flags.js';
 import { makeHostPorts } from './host-ports.js';
+import { hostSandboxFiles, kernelSandboxProcesses } from './sandbox-ports.js';
 import { assertRoot, ensureNetnsDir, warmThreadpool } from '../kernel/netns.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Nft } from '../kernel/nftables.js';
@@ -29,9 +30,9 @@ import { ensurePredefinedNetworks } from '../engine/network-ops.js';
 import { reconcile, restorePorts } from '../engine/reconcile.js';
 import { startExitPoller, stopExitPoller } from '../engine/sandbox-ops.js';
 import { startLogCap } from '../engine/log-cap.js';
-import { antiSpoofSpec, BridgeDriver, firewallSpec } from '../drivers/bridge.js';
-import { hostDriver, nullDriver } from '../drivers/passive.js';
+import { builtinDrivers } from '../drivers/registry.js';
 import { Graveyard } from '../drivers/graveyard.js';
+import type { DriverRegistry } from '../drivers/contract.js';
 import { createApiServer } from '../api/server.js';
 import { SwitchyardError, asSwitchyardError } from '../errors.js';
 
@@ -140,30 +141,16 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     },
     state,
     locks: new KeyedMutex(),
-    drivers: new Map(),
+    drivers: undefined as unknown as DriverRegistry,
     host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, onForwardingEnabled: (f) => firewall.guardForwarding(f), log: info }),
     dns: undefined as unknown as EngineContext['dns'],
     upstreams: new Map(),
+    processes: kernelSandboxProcesses,
+    files: hostSandboxFiles,
+    filesWritten: new Map(),
     random: (n) => randomBytes(n),
     now: () => new Date(),
     log: info,
-  };
-  // security: deleting a sandbox's namespace takes its veths with it (no driver leave), so
-  // their anti-spoofing elements go at the same moment (docs/SECURITY.md "Anti-spoofing").
-  const deleteNetns = ctx.host.deleteSandboxNetns.bind(ctx.host);
-  ctx.host.deleteSandboxNetns = (nsPath) => {
-    deleteNetns(nsPath);
-    for (const sb of state.sandboxes.values()) {
-      if (sb.nsPath !== nsPath) continue;
-      for (const ep of state.endpointsOfSandbox(sb.id)) {
-        if (!ep.hostIfname) continue;
-        try {
-          firewall.revokeEndpointSources(antiSpoofSpec(ep));
-        } catch (err) {
-          log('warn', `anti-spoofing elements of ${ep.hostIfname}: ${String(err)}`);
-        }
-      }
-    }
   };
   const dns = new DnsService({ directory: new EngineDnsDirectory(ctx), log: (m) => log('debug', `dns: ${m}`) });
   ctx.dns = dns;
@@ -171,22 +158,22 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   ctx.ports = ports;
   const graveyard = new Graveyard(rtnl, Rtnl.open(), info);
   await graveyard.flush(); // leftovers of a crash
-  const bridge = new BridgeDriver({ rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info });
-  ctx.drivers.set('bridge', bridge);
-  ctx.drivers.set('host', hostDriver());
-  ctx.drivers.set('null', nullDriver());
+  const drivers = builtinDrivers({ rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info });
+  ctx.drivers = drivers;
 
-  const bridgeNetworks = () => [...state.networks.values()].filter((n) => n.driver === 'bridge').map(firewallSpec);
-  /** Rebuilds the table from the records: networks first, then every running sandbox's ports. */
-  /** security: the anti-spoofing elements of every running sandbox's bridge endpoints (docs/SECURITY.md). */
-  const reloadAntiSpoof = () => {
+  /** Each driver rebuilds its networks' rules and its running endpoints' elements from the records. */
+  const reloadDriverFirewalls = () => {
     const running = new Set([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').map((sb) => sb.id));
-    const bridged = new Set([...state.networks.values()].filter((n) => n.driver === 'bridge').map((n) => n.id));
-    firewall.reloadEndpointSources([...state.endpoints.values()].filter((e) => e.hostIfname && running.has(e.sandboxId) && bridged.has(e.networkId)).map(antiSpoofSpec));
+    for (const driver of drivers.all()) {
+      if (!driver.reloadFirewall) continue;
+      const nets = [...state.networks.values()].filter((n) => n.driver === driver.name);
+      const ids = new Set(nets.map((n) => n.id));
+      driver.reloadFirewall(nets, [...state.endpoints.values()].filter((e) => running.has(e.sandboxId) && ids.has(e.networkId)));
+    }
   };
+  /** Rebuilds the table from the records: networks and endpoints first, then every running sandbox's ports. */
   const reloadFirewall = () => {
-    firewall.reload(bridgeNetworks());
-    reloadAntiSpoof();
+    reloadDriverFirewalls();
     for (const sb of state.sandboxes.values()) {
       if (sb.state.status !== 'running') continue;
       try {
@@ -212,9 +199,10 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     }
   };
 
-  const { strayClaims } = await state.load();
+  const { strayClaims, refused } = await state.load();
+  for (const r of refused) log('warn', `store record ${r.key} refused and left untouched (${r.error.code}): ${r.error.message}`);
   const report = await reconcile(ctx, engine.runtime, {
-    links: () => rtnl.listLinks().map((l) => l.name),
+    links: () => rtnl.listLinks().map((l) => ({ name: l.name, ...(l.alias !== undefined ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
     deleteLink: async (name) => {
       const index = ifNameToIndex(name);
       if (index) graveyard.bury(index);
@@ -224,8 +212,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   await graveyard.flush(); // what reconcile took out of service is gone before we serve
   removeStalePorts();
   await ensurePredefinedNetworks(ctx);
-  firewall.reload(bridgeNetworks());
-  reloadAntiSpoof();
+  reloadDriverFirewalls();
   info(`reconciled: ${JSON.stringify(report)}`);
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
@@ -269,7 +256,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     stopLogCap();
     await api.close().catch(() => {});
     await dns.close().catch(() => {});
-    await bridge.settle();
+    for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
     await store.close().catch(() => {});

@@ -3,27 +3,21 @@
  *
  * The sandbox end of the veth is created directly inside the sandbox's namespace
  * by a single RTM_NEWLINK (0.6 ms), instead of being created on the host and moved
- * (16 ms; research/spikes.md §1). Removing an endpoint renames the sandbox end out
+ * (16 ms; docs/notes/kernel-facts.md#veth-peer-made-in-place). Removing an endpoint renames the sandbox end out
  * of the way at once and lets the kernel's ~30 ms veth deletion run off the event loop.
  */
-import type { EndpointRecord, NetworkRecord } from '../engine/types.js';
+import type { BridgeNetworkState, EndpointRecord, NetworkRecord } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
-import type { JoinOptions, NetworkDriver, SandboxNs } from './types.js';
-import type { AntiSpoofEndpoint, AntiSpoofFirewall, FirewallNetwork, NetworkFirewall } from '../services/firewall/contract.js';
+import type { AntiSpoofEndpoint, AntiSpoofFirewall, FirewallBackend, FirewallNetwork, NetworkFirewall } from '../services/firewall/contract.js';
+import { LINK_ALIAS_PREFIX, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
+import { BRIDGE_OPT, GENERIC_OPT, refuseUnimplementedOptions } from '../model/driver-options.js';
+import { formatIp } from '../model/ip.js';
+import { shortId } from '../model/names.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
-import type { Graveyard } from './graveyard.js';
+import { GRAVEYARD_GROUP, type Graveyard } from './graveyard.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import { conflict, SwitchyardError } from '../errors.js';
-
-export const BRIDGE_OPT = {
-  name: 'com.docker.network.bridge.name',
-  icc: 'com.docker.network.bridge.enable_icc',
-  masquerade: 'com.docker.network.bridge.enable_ip_masquerade',
-  hostBinding: 'com.docker.network.bridge.host_binding_ipv4',
-  mtu: 'com.docker.network.driver.mtu',
-  inhibitIPv4: 'com.docker.network.bridge.inhibit_ipv4',
-} as const;
+import { conflict, forbidden, internal, SwitchyardError } from '../errors.js';
 
 /** A Linux bridge holds at most 1,024 ports (BR_PORT_BITS = 10); port 0 is never used. */
 export const MAX_BRIDGE_PORTS = 1023;
@@ -33,7 +27,8 @@ export interface BridgeDriverOptions {
   rtnl: Rtnl;
   /** Opens rtnetlink inside a sandbox namespace. */
   openRtnl: (nsPath: string) => Rtnl;
-  firewall: NetworkFirewall;
+  /** The networks' rules, and the reload of them and of the anti-spoofing sets (reloadFirewall). */
+  firewall: NetworkFirewall & Pick<FirewallBackend, 'reload' | 'reloadEndpointSources'>;
   /** Batched deletion of links that are out of service. */
   graveyard: Graveyard;
   /** Per-endpoint anti-spoofing (docs/SECURITY.md); absent = none. */
@@ -46,42 +41,113 @@ export interface BridgeDriverOptions {
 /** What the anti-spoofing sets need of an endpoint: its port, MAC and bare addresses. */
 export function antiSpoofSpec(ep: EndpointRecord): AntiSpoofEndpoint {
   return {
-    port: ep.hostIfname!,
+    port: ep.hostLink!,
     mac: ep.mac,
     ...(ep.ipv4 ? { ipv4: ep.ipv4.split('/')[0]! } : {}),
     ...(ep.ipv6 ? { ipv6: ep.ipv6.split('/')[0]! } : {}),
   };
 }
 
-const boolOpt = (v: string | undefined, dflt: boolean): boolean =>
-  v === undefined || v === '' ? dflt : ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v);
+/** The bridge driver's part of a network record (planned at create). */
+export function bridgeOf(net: NetworkRecord): BridgeNetworkState {
+  if (net.state.driver !== 'bridge') throw internal('NOT_A_BRIDGE_NETWORK', `network ${net.name} is not a bridge network (driver ${net.driver})`);
+  return net.state;
+}
 
 export function bridgeMtu(net: NetworkRecord, defaultMtu: number): number {
-  const v = net.options[BRIDGE_OPT.mtu];
-  return v ? Number(v) : defaultMtu;
+  return bridgeOf(net).options.mtu || defaultMtu;
 }
 
 export function firewallSpec(net: NetworkRecord): FirewallNetwork {
+  const { bridge, options } = bridgeOf(net);
   return {
-    bridge: net.bridgeName!,
+    bridge,
     subnets: net.pools.map((p) => p.subnet),
-    icc: boolOpt(net.options[BRIDGE_OPT.icc], true),
-    masquerade: boolOpt(net.options[BRIDGE_OPT.masquerade], true),
+    icc: options.enableIcc,
+    masquerade: options.enableIpMasquerade,
     internal: net.internal,
   };
 }
+
+/**
+ * The marks on the links this driver makes (IFLA_IFALIAS): reconcile deletes a link only
+ * when its driver recognises the mark, so a user's link named like ours (`sy-uplink`) is
+ * never touched. `switchyard system reset` deletes every link whose alias starts with
+ * LINK_ALIAS_PREFIX.
+ */
+export const BRIDGE_ALIAS = `${LINK_ALIAS_PREFIX}bridge:`;
+export const VETH_ALIAS = `${LINK_ALIAS_PREFIX}veth:`;
+export const bridgeAlias = (net: NetworkRecord): string => `${BRIDGE_ALIAS}${net.id.slice(0, 12)}`;
+export const vethAlias = (ep: EndpointRecord): string => `${VETH_ALIAS}${ep.id.slice(0, 12)}`;
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1]!;
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
-  readonly attachesEndpoints = true;
+  readonly capabilities: DriverCapabilities = {
+    scope: 'local',
+    needsIpam: true,
+    creatable: true,
+    singleton: false,
+    attach: 'endpoint',
+    handsOverLinks: false,
+    predefined: 'bridge',
+  };
 
   constructor(private readonly o: BridgeDriverOptions) {}
 
+  /** The bridge device: `-o com.docker.network.bridge.name`, else `sy-<id12>` (`sy0` for the default network). */
+  planNetwork(i: NetworkPlanInput): BridgeNetworkState {
+    const options = i.options;
+    if (options.driver !== 'bridge') throw internal('DRIVER_OPTIONS_MISMATCH', `bridge driver given ${options.driver} options`);
+    if (!i.predefined) refuseUnimplementedOptions(options);
+    const bridge = options.bridgeName || `sy-${shortId(i.id)}`;
+    for (const n of i.others) {
+      if (n.state.driver === 'bridge' && n.state.bridge === bridge) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridge} is already used by network ${n.name}`);
+    }
+    return { driver: 'bridge', bridge, options };
+  }
+
+  /** The default network's options as Docker shows them for docker0; its bridge is `sy0`. */
+  predefinedOptions(daemon: { mtu: number; defaultBindIp: string }): Record<string, string> {
+    return {
+      [BRIDGE_OPT.defaultBridge]: 'true',
+      [BRIDGE_OPT.enableIcc]: 'true',
+      [BRIDGE_OPT.enableIpMasquerade]: 'true',
+      [BRIDGE_OPT.hostBindingIpv4]: daemon.defaultBindIp,
+      [BRIDGE_OPT.name]: 'sy0',
+      [GENERIC_OPT.mtu]: String(daemon.mtu),
+    };
+  }
+
+  networkLinks(net: NetworkRecord): string[] {
+    return [bridgeOf(net).bridge];
+  }
+
+  /** The host end of the veth: `syv<first 10 of the endpoint id>`. */
+  planEndpoint(_net: NetworkRecord, ep: { id: string }): { hostLink: string } {
+    return { hostLink: `syv${ep.id.slice(0, 10)}` };
+  }
+
+  /** A Linux bridge holds at most 1,023 ports. */
+  admit(net: NetworkRecord, attached: number): void {
+    if (attached >= MAX_BRIDGE_PORTS) {
+      throw forbidden(
+        'BRIDGE_FULL',
+        `network ${net.name} is full: a Linux bridge holds at most ${MAX_BRIDGE_PORTS} ports (BR_PORT_BITS=10); spread sandboxes over several networks`,
+      );
+    }
+  }
+
+  /** Published ports are DNAT'ed through the bridge; host_binding_ipv4 is the network's default host address. */
+  publishTarget(net: NetworkRecord): { link: string; defaultHostIp?: string } {
+    const { bridge, options } = bridgeOf(net);
+    return { link: bridge, ...(options.hostBindingIpv4 ? { defaultHostIp: formatIp(options.hostBindingIpv4) } : {}) };
+  }
+
   ensureNetwork(net: NetworkRecord): void {
-    const name = net.bridgeName!;
+    const name = bridgeOf(net).bridge;
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     const br = this.o.rtnl.ensureBridge({ name, mtu, up: false });
     // security: a bridge must not learn routes from router advertisements on its own
@@ -97,18 +163,20 @@ export class BridgeDriver implements NetworkDriver {
     if (hasV6) {
       writeSysctl(['net', 'ipv6', 'conf', name, 'disable_ipv6'], '0');
     }
-    const inhibit = boolOpt(net.options[BRIDGE_OPT.inhibitIPv4], false);
+    const inhibit = bridgeOf(net).options.inhibitIpv4;
     for (const pool of net.pools) {
       if (!pool.gateway) continue;
       if (!isV6(pool.subnet) && inhibit) continue;
       this.o.rtnl.addAddress(br.index, `${pool.gateway}/${prefixOf(pool.subnet)}`, { noDad: true });
     }
-    this.o.rtnl.setLink(br.index, { up: true });
+    // The mark goes with the "up" (one request); an unmarked bridge of an older release gets it here.
+    const alias = bridgeAlias(net);
+    this.o.rtnl.setLink(br.index, { up: true, ...(br.alias !== alias ? { alias } : {}) });
     this.o.firewall.ensureNetwork(firewallSpec(net));
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
-    const name = net.bridgeName!;
+    const name = bridgeOf(net).bridge;
     this.o.firewall.deleteNetwork(name);
     const index = ifNameToIndex(name);
     // Free the name at once (a network may be created again with it); the kernel's slow
@@ -121,15 +189,39 @@ export class BridgeDriver implements NetworkDriver {
     return this.o.graveyard.settle();
   }
 
+  close(): Promise<void> {
+    return this.settle();
+  }
+
+  // security: deleting a sandbox's namespace takes its veths with it (no leave runs), so
+  // their anti-spoofing elements go at the same moment (docs/SECURITY.md "Anti-spoofing").
+  releaseSandbox(_sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
+    for (const { ep } of endpoints) {
+      if (!ep.hostLink) continue;
+      try {
+        this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
+      } catch (err) {
+        this.o.log(`anti-spoofing elements of ${ep.hostLink}: ${String(err)}`);
+      }
+    }
+  }
+
+  /** security: the networks' rules, then the anti-spoofing elements of every running endpoint (docs/SECURITY.md). */
+  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
+    this.o.firewall.reload(networks.map(firewallSpec));
+    this.o.firewall.reloadEndpointSources(runningEndpoints.filter((e) => e.hostLink).map(antiSpoofSpec));
+  }
+
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
     // if_nametoindex is an ioctl (microseconds); RTM_GETLINK returns the whole link with
     // its statistics. The daemon's thread is in the host namespace outside netns windows.
-    const brIndex = ifNameToIndex(net.bridgeName!);
-    if (!brIndex) throw conflict('BRIDGE_MISSING', `bridge ${net.bridgeName} of network ${net.name} does not exist`);
+    const bridge = bridgeOf(net).bridge;
+    const brIndex = ifNameToIndex(bridge);
+    if (!brIndex) throw conflict('BRIDGE_MISSING', `bridge ${bridge} of network ${net.name} does not exist`);
     const mtu = bridgeMtu(net, this.o.defaultMtu);
     // A sandbox restarted right after it stopped: the kernel may not have reclaimed the
     // old namespace's veth yet, and it has this endpoint's name. It is dead; take it out.
-    if (ifNameToIndex(ep.hostIfname!)) this.o.rtnl.deleteLink(ep.hostIfname!);
+    if (ifNameToIndex(ep.hostLink!)) this.o.rtnl.deleteLink(ep.hostLink!);
     // security: the port's allowed sources are in place before it exists, so no frame of
     // this endpoint is ever bridged unchecked (docs/SECURITY.md "Anti-spoofing").
     this.o.antiSpoof?.allowEndpointSources(antiSpoofSpec(ep));
@@ -138,7 +230,7 @@ export class BridgeDriver implements NetworkDriver {
       let host: { index: number };
       try {
         host = this.o.rtnl.createVeth({
-          name: ep.hostIfname!,
+          name: ep.hostLink!,
           mtu,
           master: brIndex,
           up: true,
@@ -151,12 +243,14 @@ export class BridgeDriver implements NetworkDriver {
       try {
         // A bridge port needs no IPv6 address of its own: without this, its link-local address,
         // DAD and multicast joins in the host's namespace come with every endpoint.
-        writeSysctl(['net', 'ipv6', 'conf', ep.hostIfname!, 'disable_ipv6'], '1');
+        writeSysctl(['net', 'ipv6', 'conf', ep.hostLink!, 'disable_ipv6'], '1');
         this.o.rtnl.batch((b) => {
           // Hairpin lets a sandbox reach its own published port through the host's address:
           // with br_netfilter the DNAT happens at bridge level, so the frame must be allowed
-          // back out of the port it came in on (research/spikes.md §4).
+          // back out of the port it came in on (docs/notes/kernel-facts.md#hairpin).
           b.setBridgePort(host.index, { hairpin: true });
+          // Marked as ours in the same sendmsg (the kernel ignores IFLA_IFALIAS at create).
+          b.setAlias(host.index, vethAlias(ep));
           // The host may still cache this address with the MAC of its previous holder (an
           // entry stays REACHABLE for up to ~45 s): forget it, so the next packet (a published
           // port's DNAT, a reply) resolves the new MAC instead of being black-holed. The
@@ -167,7 +261,7 @@ export class BridgeDriver implements NetworkDriver {
         });
         this.configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
-        this.o.rtnl.deleteLink(ep.hostIfname!);
+        this.o.rtnl.deleteLink(ep.hostLink!);
         this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
         throw err;
       }
@@ -233,14 +327,19 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async leave(_net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
-    // Free the interface name inside the sandbox at once (a reconnect may want it back),
-    // then let the kernel's slow veth teardown run on the threadpool.
+    // Free the interface name inside the sandbox at once (a reconnect may want it back) and
+    // take its addresses away (the sandbox must not show the old address once disconnect
+    // returns), in one sendmsg; then let the kernel's slow veth teardown run on the threadpool.
     try {
       const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
       if (index) {
         const rt = this.o.openRtnl(sb.nsPath);
         try {
-          rt.setLink(index, { up: false, name: `syd${ep.id.slice(0, 10)}` });
+          rt.batch((b) => {
+            b.setUp(index, false);
+            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
+            b.rename(index, `syd${ep.id.slice(0, 10)}`);
+          });
         } finally {
           rt.close();
         }
@@ -248,7 +347,7 @@ export class BridgeDriver implements NetworkDriver {
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
-    const host = ifNameToIndex(ep.hostIfname!);
+    const host = ifNameToIndex(ep.hostLink!);
     if (host) this.o.graveyard.bury(host);
     // security: the port's anti-spoofing elements go with it.
     try {
@@ -259,9 +358,9 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
-    const link = this.o.rtnl.getLink(ep.hostIfname!);
+    const link = this.o.rtnl.getLink(ep.hostLink!);
     if (!link) return false;
-    const br = this.o.rtnl.getLink(net.bridgeName!);
+    const br = this.o.rtnl.getLink(bridgeOf(net).bridge);
     if (!br || link.master !== br.index) return false;
     return !sb || this.sandboxEndPresent(ep, sb);
   }
@@ -282,7 +381,8 @@ export class BridgeDriver implements NetworkDriver {
     }
   }
 
-  ownsLink(name: string): boolean {
-    return name.startsWith('syv');
+  /** Only marked links (and links already out of service in the graveyard's group). */
+  ownsLink(link: HostLink): boolean {
+    return !!link.alias && (link.alias.startsWith(BRIDGE_ALIAS) || link.alias.startsWith(VETH_ALIAS)) || link.group === GRAVEYARD_GROUP;
   }
 }

@@ -5,10 +5,12 @@
  * knows concrete classes.
  */
 import type { AddressPool } from '../model/ipam.js';
-import type { NetworkDriver } from '../drivers/types.js';
+import type { DriverRegistry, NetworkDriver } from '../drivers/contract.js';
 import type { EngineState } from './state.js';
 import type { KeyedMutex } from './locks.js';
-import type { ExposedPort, NetworkRecord, PortRequest, PublishedPort } from './types.js';
+import { unavailable } from '../errors.js';
+import type { NetworkRecord } from '../model/records.js';
+import type { PortsPort } from '../services/ports/types.js';
 
 export interface EngineConfig {
   dataRoot: string;
@@ -54,45 +56,93 @@ export interface DnsPort {
   detach(sandboxId: string): void;
 }
 
-/** Where a sandbox's ports are published: its gateway endpoint (Docker's rule). */
-export interface PublishTarget {
-  bridge: string;
-  containerIPv4?: string;
-  containerIPv6?: string;
-  /** The network's host_binding_ipv4 option, else the daemon's --ip (default 0.0.0.0). */
-  defaultHostIp: string;
+export type { PortsPort, PublishRequest, PublishTarget } from '../services/ports/types.js';
+
+/** What a sandbox process is started with (kernel/sandbox-process.ts runs it). */
+export interface SandboxProcessSpec {
+  /** Directory holding hosts, hostname, resolv.conf; the exit code file goes there too. */
+  dir: string;
+  /** Network namespace to run in; absent = the daemon's own (host mode). */
+  nsPath?: string;
+  hostname: string;
+  command: string[];
+  env: string[];
+  logPath: string;
+  /** Directories covered by an empty tmpfs for the command (the daemon's data and exec roots). */
+  hiddenPaths?: string[];
+  /** Files covered by /dev/null for the command (the TLS key and certificates of the API). */
+  hiddenFiles?: string[];
+  /** The command's capabilities, normalized (CAP_…): bounding and inheritable sets. */
+  capabilities: readonly string[];
+  /** --privileged: /sys and /proc/sys stay writable (capabilities come from `capabilities`). */
+  privileged?: boolean;
+  /** --pid host: no PID namespace of its own, the host's /proc. */
+  pidHost?: boolean;
 }
 
-export interface PublishRequest {
-  sandboxId: string;
-  requests: PortRequest[];
-  publishAll: boolean;
-  expose: ExposedPort[];
-  target: PublishTarget;
+export interface StartedProcess {
+  /** The outer process (unshare; State.Pid): its one child is the wrapper, PID 1 of the sandbox. */
+  pid: number;
+  pidStart: string;
+  /** Resolves with the exit code when the daemon is the parent; rejects never. */
+  exited: Promise<number>;
 }
 
-/** The port-publishing service (services/ports), as the engine sees it. */
-export interface PortsPort {
-  /**
-   * Reserves the host ports and installs the DNAT elements for a running sandbox; returns
-   * the bindings made (ephemeral ports resolved). On any conflict it undoes what it did
-   * and throws (conflict, naming the host address and port).
-   */
-  publish(req: PublishRequest): PublishedPort[];
-  /** Releases the host ports and removes the elements (already gone = success). */
-  unpublish(sandboxId: string, bindings: PublishedPort[]): void;
-  /** Re-reserves and re-installs exactly these bindings (after a daemon restart or a firewall reload). */
-  restore(req: PublishRequest, bindings: PublishedPort[]): void;
+/** Exit notifications for processes that are not the daemon's children (pidfds, one poll for all). */
+export interface ProcessWatcher {
+  has(key: string, pid: number): boolean;
+  keys(): string[];
+  /** False when the process is already gone. */
+  watch(key: string, pid: number, pidStart: string | undefined): boolean;
+  unwatch(key: string): void;
+  /** Keys whose process exited since the last call. */
+  exited(): string[];
+  close(): void;
+}
+
+/** Sandbox processes, behind a port (the daemon wires kernel/sandbox-process.ts). */
+export interface SandboxProcesses {
+  start(spec: SandboxProcessSpec): Promise<StartedProcess>;
+  /** SIGTERM, then SIGKILL after graceMs. */
+  stop(pid: number, pidStart: string | undefined, graceMs: number): Promise<void>;
+  /** Kills the process's whole session at once. */
+  kill(pid: number, pidStart: string | undefined): void;
+  isAlive(pid: number, pidStart: string | undefined): boolean;
+  /** The exit code the sandbox's wrapper recorded in its directory, if any. */
+  readExitCode(dir: string): number | undefined;
+  /** Sandbox sessions running under a directory (for reconcile's clean-up), by session leader. */
+  sessionsUnder(root: string): { pid: number; dir: string }[];
+  /** The session (leader pid) a process belongs to, if it is alive. */
+  sessionOf(pid: number): number | undefined;
+  /** Rotates a log over maxBytes to LOG.1; true when it rotated (the `--log-opt max-size` cap). */
+  capLog(logPath: string, maxBytes: number): Promise<boolean>;
+  watcher(): ProcessWatcher;
+}
+
+/** The sandbox files on the host (hosts, hostname, resolv.conf, the log), behind a port. */
+export interface SandboxFilesPort {
+  ensureDir(dir: string): void;
+  /** Overwrites a file's content keeping its inode (the sandbox's bind mount points at it). */
+  writeInPlace(file: string, text: string): void;
+  /** The file's text, or undefined when it cannot be read. */
+  read(file: string): string | undefined;
+  removeDir(dir: string): void;
+  /** Entries of a directory ([] when it is missing). */
+  list(dir: string): string[];
 }
 
 export interface EngineContext {
   config: EngineConfig;
   state: EngineState;
   locks: KeyedMutex;
-  drivers: Map<string, NetworkDriver>;
+  drivers: DriverRegistry;
   host: HostPorts;
   dns: DnsPort;
   ports?: PortsPort;
+  processes: SandboxProcesses;
+  files: SandboxFilesPort;
+  /** What each sandbox file was last written with (a connect usually changes only /etc/hosts). */
+  filesWritten: Map<string, string>;
   /** Per-sandbox upstream resolvers, decided when its resolv.conf is written. */
   upstreams: Map<string, { servers: string[]; fromSandboxNs: boolean; userNdots?: boolean }>;
   random: (n: number) => Uint8Array;
@@ -102,7 +152,7 @@ export interface EngineContext {
 
 export function driverOf(ctx: EngineContext, net: NetworkRecord): NetworkDriver {
   const d = ctx.drivers.get(net.driver);
-  if (!d) throw new Error(`no driver ${net.driver}`);
+  if (!d) throw unavailable('DRIVER_UNAVAILABLE', `network ${net.name} uses the ${net.driver} driver, which this daemon does not run`);
   return d;
 }
 

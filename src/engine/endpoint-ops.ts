@@ -7,20 +7,21 @@
  * network, so connecting another network never moves it (Docker moves it by name
  * order and priority, which breaks published ports: moby#20179, moby#21741).
  */
-import { requestedEcho } from '../model/endpoint-settings.js';
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
-import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxRecord } from './types.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
+import type { EndpointSettings } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
-import { planPool, pickAddress } from '../model/ipam.js';
-import { cidrContains, formatIp, parseCidr, parseIp, parseMac, randomMac, type IpAddress } from '../model/ip.js';
+import { parseMac, randomMac } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
-import { checkBridgeCapacity, findNetwork } from './network-ops.js';
+import { RECORD_VERSION } from '../model/records.js';
+import { admitEndpoint, findNetwork } from './network-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
+import { poolIpam, type Ipam } from './ipam.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -35,21 +36,6 @@ function nextIfname(existing: EndpointRecord[]): string {
   for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
 }
 
-function staticAddress(net: NetworkRecord, text: string | undefined, family: 4 | 6, field: string): IpAddress | undefined {
-  if (!text) return undefined;
-  const addr = parseIp(text, field);
-  if (addr.family !== family) throw invalid('INVALID_ADDRESS', `${text} is not an IPv${family} address`, field);
-  if (net.predefined) throw invalid('STATIC_IP_DEFAULT_NETWORK', 'user specified IP address is supported on user defined networks only', field);
-  const pool = net.pools.find((p) => parseCidr(p.subnet).family === family);
-  if (!pool || !pool.userSubnet) {
-    throw invalid('STATIC_IP_NO_SUBNET', 'user specified IP address is supported only when connecting to networks with user configured subnets', field);
-  }
-  if (!cidrContains(parseCidr(pool.subnet), addr)) {
-    throw invalid('STATIC_IP_OUTSIDE', `no configured subnet or ip-range contain the IP address ${text}`, field);
-  }
-  return addr;
-}
-
 /**
  * Plans an endpoint of `sb` on `net`: validates the settings, picks ethN, the MAC and
  * the addresses (static ones checked, dynamic ones first-free), with no side effect.
@@ -59,72 +45,46 @@ export function planEndpoint(
   ctx: EngineContext,
   net: NetworkRecord,
   sb: SandboxRecord,
-  settings: EndpointSettingsRequest,
+  settings: EndpointSettings,
   siblings: EndpointRecord[],
   extraUsed: Map<string, Set<bigint>> = new Map(),
+  ipam: Ipam = poolIpam,
 ): PlannedEndpoint {
   if (siblings.some((e) => e.networkId === net.id)) {
     throw forbidden('ENDPOINT_EXISTS', `endpoint with name ${sb.name} already exists in network ${net.name}`);
   }
-  const aliases = (settings.Aliases ?? []).map((a, i) => validateAlias(a, `EndpointConfig.Aliases[${i}]`));
+  const aliases = (settings.aliases ?? []).map((a, i) => validateAlias(a, `EndpointConfig.Aliases[${i}]`));
   if (aliases.length && net.predefined) {
     throw invalid('ALIAS_DEFAULT_NETWORK', 'network-scoped alias is supported only for containers in user defined networks', 'Aliases');
   }
-  const ipam = settings.IPAMConfig ?? {};
-  const want4 = staticAddress(net, ipam.IPv4Address, 4, 'IPAMConfig.IPv4Address');
-  const want6 = staticAddress(net, ipam.IPv6Address, 6, 'IPAMConfig.IPv6Address');
   const id = newId(ctx.random(32));
-  const mac = settings.MacAddress ? parseMac(settings.MacAddress, 'MacAddress') : randomMac(ctx.random(6));
-  const used = ctx.state.usedValues(net.id);
-  const extra = extraUsed.get(net.id) ?? new Set<bigint>();
+  const mac = settings.mac ? parseMac(settings.mac, 'MacAddress') : randomMac(ctx.random(6));
+  const ifname = settings.ifname ?? nextIfname(siblings);
+  const { hostLink } = driverOf(ctx, net).planEndpoint(net, { id, ifname });
   const ep: EndpointRecord = {
+    v: RECORD_VERSION,
     id,
     networkId: net.id,
     sandboxId: sb.id,
-    ifname: nextIfname(siblings),
-    hostIfname: `syv${id.slice(0, 10)}`,
+    ifname,
+    ...(hostLink ? { hostLink } : {}),
     mac,
     aliases,
-    links: settings.Links ?? [],
+    links: [...(settings.links ?? [])],
     dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
     order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
-    requested: requestedEcho(settings),
-    ...(ipam.IPv4Address ? { staticIPv4: ipam.IPv4Address } : {}),
-    ...(ipam.IPv6Address ? { staticIPv6: ipam.IPv6Address } : {}),
+    ...(settings.requested ? { requested: settings.requested } : {}),
+    ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),
+    ...(settings.ipv6 ? { staticIPv6: settings.ipv6 } : {}),
   };
-  const claims: AddressClaim[] = [];
-  for (const pool of net.pools) {
-    const subnet = parseCidr(pool.subnet);
-    const family = subnet.family;
-    const plan = planPool({
-      subnet,
-      ipRange: pool.ipRange ? parseCidr(pool.ipRange) : undefined,
-      gateway: pool.gateway ? parseIp(pool.gateway) : undefined,
-      auxAddresses: pool.auxAddresses ? Object.fromEntries(Object.entries(pool.auxAddresses).map(([k, v]) => [k, parseIp(v)])) : undefined,
-    });
-    const preferred = family === 4 ? want4 : want6;
-    if (preferred && (used.has(preferred.value) || extra.has(preferred.value) || plan.reserved.has(preferred.value))) {
-      throw conflict('ADDRESS_IN_USE', `Address already in use: ${formatIp(preferred)} on network ${net.name}`);
-    }
-    const usedAll = extra.size ? new Set([...used, ...extra]) : used;
-    // Next-fit from the last address handed out keeps a pick O(1) however many are in use,
-    // and delays the reuse of a just-freed address (stale ARP and DNS caches elsewhere).
-    const cursorKey = `${net.id}/${family}`;
-    const after = preferred ? undefined : ctx.state.cursors.get(cursorKey);
-    const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name, ...(after !== undefined ? { after } : {}) });
-    if (!preferred) ctx.state.cursors.set(cursorKey, addr.value);
-    extra.add(addr.value);
-    const text = formatIp(addr);
-    claims.push({ networkId: net.id, ip: text, owner: id });
-    if (family === 4) {
-      ep.ipv4 = `${text}/${subnet.prefix}`;
-      if (pool.gateway) ep.gateway = pool.gateway;
-    } else {
-      ep.ipv6 = `${text}/${subnet.prefix}`;
-      if (pool.gateway) ep.ipv6Gateway = pool.gateway;
-    }
-  }
-  extraUsed.set(net.id, extra);
+  const { claims, ...addresses } = ipam.assign(ctx, {
+    net,
+    endpointId: id,
+    ...(settings.ipv4 ? { ipv4: settings.ipv4 } : {}),
+    ...(settings.ipv6 ? { ipv6: settings.ipv6 } : {}),
+    extraUsed,
+  });
+  Object.assign(ep, addresses);
   return { endpoint: ep, claims };
 }
 
@@ -141,7 +101,7 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
 /** Creates the kernel side of an endpoint for a running sandbox. */
 export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[]): void {
   const net = ctx.state.networks.get(ep.networkId)!;
-  checkBridgeCapacity(ctx, net);
+  admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
   driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
 }
@@ -153,16 +113,17 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
 }
 
 
-export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettingsRequest): Promise<void> {
+export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettings): Promise<void> {
   const net = findNetwork(ctx, netRef);
   const sb0 = findSandbox(ctx, sbRef);
-  if (sb0.networkMode === 'host' || net.driver === 'host') {
+  const attach = driverOf(ctx, net).capabilities.attach;
+  if (sb0.networkMode === 'host' || attach === 'host-netns') {
     throw invalid('HOST_NETWORK', 'cannot connect container to host network - container must be created in host network mode', 'Container');
   }
   if (sb0.networkMode.startsWith('container:')) {
     throw invalid('SHARED_NETNS', 'container sharing network namespace with another container or host cannot be connected to any other network', 'Container');
   }
-  if (sb0.networkMode === 'none' || net.driver === 'null') {
+  if (sb0.networkMode === 'none' || attach === 'loopback-only') {
     throw invalid('NONE_NETWORK', 'container cannot be connected to multiple networks with one of the networks in private (none) mode', 'Container');
   }
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
@@ -210,7 +171,7 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
     if (force) return; // the sandbox is gone, and so are its endpoints
     throw err;
   }
-  if (sb0.networkMode === 'host' || net.driver === 'host') {
+  if (sb0.networkMode === 'host' || driverOf(ctx, net).capabilities.attach === 'host-netns') {
     throw invalid('HOST_NETWORK', 'cannot disconnect container from host network - container was created in host network mode', 'Container');
   }
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
@@ -226,7 +187,7 @@ export async function disconnect(ctx: EngineContext, netRef: string, sbRef: stri
       const after = gatewayEndpoint(ctx, rest);
       if (before?.id === ep.id && after) {
         const n2 = ctx.state.networks.get(after.networkId)!;
-        driverOf(ctx, n2).setGateway(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
+        driverOf(ctx, n2).setGateway?.(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
       }
     }
     await ctx.state.commit({

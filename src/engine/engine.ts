@@ -4,10 +4,11 @@
  * in network-ops, endpoint-ops and sandbox-ops.
  */
 import type { EngineContext } from './context.js';
-import type { Engine, EngineInfo, EndpointSettingsRequest, NetworkDetails, SandboxCreateRequest, SandboxDetails } from './types.js';
+import type { AttachmentRef, AttachRequest, Engine, EngineInfo, EndpointSettings, NetworkDetails, NetworkSpec, SandboxDetails, SandboxSpec } from './contract.js';
 import * as net from './network-ops.js';
 import * as ep from './endpoint-ops.js';
 import * as sbx from './sandbox-ops.js';
+import * as att from './attachment-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,8 +25,8 @@ export class SwitchyardEngine implements Engine {
     private readonly firewall: FirewallControl,
   ) {}
 
-  createNetwork(req: unknown) {
-    return net.createNetwork(this.ctx, req);
+  createNetwork(spec: NetworkSpec) {
+    return net.createNetwork(this.ctx, spec);
   }
   async listNetworks(filters?: string): Promise<NetworkDetails[]> {
     return net.listNetworks(this.ctx, filters);
@@ -39,15 +40,28 @@ export class SwitchyardEngine implements Engine {
   pruneNetworks(filters?: string) {
     return net.pruneNetworks(this.ctx, filters);
   }
-  connect(networkRef: string, sandboxRef: string, settings: EndpointSettingsRequest) {
+  connect(networkRef: string, sandboxRef: string, settings: EndpointSettings) {
     return ep.connect(this.ctx, networkRef, sandboxRef, settings ?? {});
   }
   disconnect(networkRef: string, sandboxRef: string, force: boolean) {
     return ep.disconnect(this.ctx, networkRef, sandboxRef, force);
   }
 
-  createSandbox(req: SandboxCreateRequest) {
-    return sbx.createSandbox(this.ctx, req);
+  attach(req: AttachRequest) {
+    return att.attach(this.ctx, req);
+  }
+  detach(ref: AttachmentRef) {
+    return att.detach(this.ctx, ref);
+  }
+  checkAttachment(ref: AttachmentRef) {
+    return att.check(this.ctx, ref);
+  }
+  gcAttachments(keep: { sandboxId: string; ifname: string }[]) {
+    return att.gc(this.ctx, keep);
+  }
+
+  createSandbox(spec: SandboxSpec) {
+    return sbx.createSandbox(this.ctx, spec);
   }
   startSandbox(ref: string) {
     return sbx.startSandbox(this.ctx, this.runtime, ref);
@@ -63,7 +77,7 @@ export class SwitchyardEngine implements Engine {
   }
   async listSandboxes(all: boolean): Promise<SandboxDetails[]> {
     return [...this.ctx.state.sandboxes.values()]
-      .filter((s) => all || s.state.status === 'running')
+      .filter((s) => s.owner !== 'external' && (all || s.state.status === 'running'))
       .sort((a, b) => (a.created < b.created ? 1 : -1))
       .map((s) => sbx.sandboxDetails(this.ctx, s));
   }
@@ -94,6 +108,7 @@ export class SwitchyardEngine implements Engine {
       firewall: this.ctx.config.firewall,
       kernelVersion: os.release(),
       warnings: [],
+      networkDrivers: this.ctx.drivers.all().map((d) => d.name),
     };
   }
 }

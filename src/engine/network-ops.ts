@@ -4,22 +4,20 @@
  * kernel match; a failure undoes both.
  */
 import type { EngineContext } from './context.js';
+import type { NetworkDriver } from '../drivers/contract.js';
 import { driverOf, timestamp, ZERO_TIME } from './context.js';
 import type { NetworkDetails, NetworkRecord, PoolRecord } from './types.js';
-import { validateNetworkCreate, type NetworkSpec } from '../model/network-spec.js';
-import { validateDriverOptions } from '../model/bridge-options.js';
+import type { NetworkSpec } from '../model/network-spec.js';
+import { isKnownDriver, validateDriverOptions } from '../model/driver-options.js';
+import { RECORD_VERSION } from '../model/records.js';
 import { DEFAULT_POOLS, pickSubnet, planPool, ulaPoolFromHostId } from '../model/ipam.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, tryParseCidr, type Cidr } from '../model/ip.js';
-import { newId, resolveRef, shortId } from '../model/names.js';
+import { newId, resolveRef } from '../model/names.js';
 import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS } from '../model/filters.js';
-import type { NetworkCreateRequest } from '../model/network-spec.js';
-import { conflict, forbidden, invalid } from '../errors.js';
+import { conflict, forbidden, invalid, unavailable } from '../errors.js';
 import { UndoLog } from './undo.js';
-import { BRIDGE_OPT, MAX_BRIDGE_PORTS } from '../drivers/bridge.js';
 
-export const PREDEFINED = ['bridge', 'host', 'none'] as const;
 const RESERVED_NAMES = new Set(['bridge', 'host', 'none', 'default']);
-const CREATABLE_DRIVERS = new Set(['bridge']);
 const NETWORKS_LOCK = 'networks';
 
 export const netLock = (id: string): string => `net:${id}`;
@@ -86,29 +84,28 @@ export function planPools(ctx: EngineContext, spec: Pick<NetworkSpec, 'enableIPv
   return pools;
 }
 
-export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{ id: string; warning: string }> {
-  const spec = validateNetworkCreate((req ?? {}) as NetworkCreateRequest);
+/** Creates a network from a parsed spec (a front end parses its request: model/network-spec.ts for Docker's). */
+export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Promise<{ id: string; warning: string }> {
   if (RESERVED_NAMES.has(spec.name)) {
     throw forbidden('PREDEFINED_NETWORK', `operation is not permitted on predefined ${spec.name} network`);
   }
-  if (spec.driver === 'host' || spec.driver === 'null') {
+  const driver = ctx.drivers.get(spec.driver);
+  if (driver?.capabilities.singleton) {
     throw forbidden('SINGLETON_DRIVER', `only one instance of "${spec.driver}" network is allowed`);
   }
-  if (!CREATABLE_DRIVERS.has(spec.driver)) {
-    throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: bridge)`, 'Driver');
+  if (!driver?.capabilities.creatable) {
+    const available = ctx.drivers.all().filter((d) => d.capabilities.creatable).map((d) => d.name).join(', ');
+    throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: ${available})`, 'Driver');
   }
-  validateDriverOptions(spec.driver, spec.options);
   return ctx.locks.withLocks([NETWORKS_LOCK], async () => {
     if (ctx.state.networkByName(spec.name)) throw conflict('NETWORK_EXISTS', `network with name ${spec.name} already exists`);
     const id = newId(ctx.random(32));
-    const bridgeName = spec.options[BRIDGE_OPT.name] || `sy-${shortId(id)}`;
-    for (const n of ctx.state.networks.values()) {
-      if (n.bridgeName === bridgeName) throw conflict('BRIDGE_NAME_IN_USE', `bridge name ${bridgeName} is already used by network ${n.name}`);
-    }
+    const state = driver.planNetwork({ id, name: spec.name, options: spec.driverOptions, predefined: false, others: [...ctx.state.networks.values()] });
     const net: NetworkRecord = {
+      v: RECORD_VERSION,
       id,
+      driver: driver.name,
       name: spec.name,
-      driver: spec.driver,
       created: timestamp(ctx.now()),
       scope: 'local',
       enableIPv4: spec.enableIPv4,
@@ -123,7 +120,7 @@ export async function createNetwork(ctx: EngineContext, req: unknown): Promise<{
       options: spec.options,
       labels: spec.labels,
       predefined: false,
-      bridgeName,
+      state,
     };
     await applyNewNetwork(ctx, net);
     return { id, warning: '' };
@@ -203,45 +200,64 @@ export async function pruneNetworks(ctx: EngineContext, filtersJson?: string): P
   return removed;
 }
 
-/** Endpoints of running sandboxes on a bridge, for the per-bridge port limit. */
-export function checkBridgeCapacity(ctx: EngineContext, net: NetworkRecord): void {
-  if (net.driver !== 'bridge') return;
+/** The driver's admission check for one more running endpoint on `net` (the bridge's port limit). */
+export function admitEndpoint(ctx: EngineContext, net: NetworkRecord): void {
+  const driver = driverOf(ctx, net);
+  if (!driver.admit) return;
   const attached = ctx.state
     .endpointsOfNetwork(net.id)
     .filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running').length;
-  if (attached >= MAX_BRIDGE_PORTS) {
-    throw forbidden(
-      'BRIDGE_FULL',
-      `network ${net.name} is full: a Linux bridge holds at most ${MAX_BRIDGE_PORTS} ports (BR_PORT_BITS=10); spread sandboxes over several networks`,
-    );
-  }
+  driver.admit(net, attached);
 }
 
 /**
- * Makes sure the predefined networks exist: `bridge` (the default, like docker0, on
- * --bip or the first free default pool), `host` and `none`. Called at start.
+ * Makes sure the predefined networks exist, one per driver that declares one
+ * (capabilities.predefined): `bridge` (the default, like docker0, on --bip or the first free
+ * default pool), `host` and `none`. Called at start.
  */
 export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
-  const existing = (name: string) => [...ctx.state.networks.values()].find((n) => n.predefined && n.name === name);
-  const base = {
-    scope: 'local' as const,
-    enableIPv4: true,
-    enableIPv6: false,
-    ipamDriver: 'default',
-    ipamOptions: {},
-    internal: false,
-    attachable: false,
-    ingress: false,
-    labels: {},
-    predefined: true,
-  };
-  if (!existing('host')) {
-    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'host', driver: 'host', created: ZERO_TIME, pools: [], options: {} }] });
+  for (const driver of ctx.drivers.all()) {
+    const name = driver.capabilities.predefined;
+    if (!name) continue;
+    if (driver.capabilities.needsIpam) await ensureDefaultNetwork(ctx, driver, name);
+    else await ensurePlainPredefined(ctx, driver, name);
   }
-  if (!existing('none')) {
-    await ctx.state.commit({ networks: [{ ...base, id: newId(ctx.random(32)), name: 'none', driver: 'null', created: ZERO_TIME, pools: [], options: {} }] });
-  }
-  const current = existing('bridge');
+}
+
+const predefinedBase = () => ({
+  v: RECORD_VERSION as typeof RECORD_VERSION,
+  scope: 'local' as const,
+  enableIPv4: true,
+  enableIPv6: false,
+  ipamDriver: 'default',
+  ipamOptions: {},
+  internal: false,
+  attachable: false,
+  ingress: false,
+  labels: {},
+  predefined: true,
+});
+
+const existingPredefined = (ctx: EngineContext, name: string): NetworkRecord | undefined =>
+  [...ctx.state.networks.values()].find((n) => n.predefined && n.name === name);
+
+/** Typed options of a predefined network (the daemon's, so every key is known). */
+function predefinedOptions(driver: NetworkDriver, raw: Record<string, string>) {
+  if (!isKnownDriver(driver.name)) throw unavailable('DRIVER_UNAVAILABLE', `driver ${driver.name} has no option parser`);
+  return validateDriverOptions(driver.name, raw);
+}
+
+async function ensurePlainPredefined(ctx: EngineContext, driver: NetworkDriver, name: string): Promise<void> {
+  if (existingPredefined(ctx, name)) return;
+  const id = newId(ctx.random(32));
+  const options = driver.predefinedOptions?.({ mtu: ctx.config.mtu, defaultBindIp: ctx.config.defaultBindIp }) ?? {};
+  const state = driver.planNetwork({ id, name, options: predefinedOptions(driver, options), predefined: true, others: [...ctx.state.networks.values()] });
+  await ctx.state.commit({ networks: [{ ...predefinedBase(), id, name, driver: driver.name, created: ZERO_TIME, pools: [], options, state }] });
+}
+
+/** The default network: on --bip, else its current pool, else the first free default pool. */
+async function ensureDefaultNetwork(ctx: EngineContext, driver: NetworkDriver, name: string): Promise<void> {
+  const current = existingPredefined(ctx, name);
   const wanted = defaultBridgePool(ctx, current);
   if (current && current.pools[0]?.subnet === wanted.subnet && current.pools[0]?.gateway === wanted.gateway) return;
   if (current) {
@@ -252,22 +268,18 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
     await driverOf(ctx, current).deleteNetwork(current);
     await ctx.state.commit({ removeNetworks: [current.id] });
   }
+  const options = driver.predefinedOptions?.({ mtu: ctx.config.mtu, defaultBindIp: ctx.config.defaultBindIp }) ?? {};
+  const id = newId(ctx.random(32));
+  const others = [...ctx.state.networks.values()];
   const net: NetworkRecord = {
-    ...base,
-    id: newId(ctx.random(32)),
-    name: 'bridge',
-    driver: 'bridge',
+    ...predefinedBase(),
+    id,
+    name,
+    driver: driver.name,
     created: timestamp(ctx.now()),
     pools: [wanted],
-    options: {
-      'com.docker.network.bridge.default_bridge': 'true',
-      [BRIDGE_OPT.icc]: 'true',
-      [BRIDGE_OPT.masquerade]: 'true',
-      [BRIDGE_OPT.hostBinding]: ctx.config.defaultBindIp,
-      [BRIDGE_OPT.name]: 'sy0',
-      [BRIDGE_OPT.mtu]: String(ctx.config.mtu),
-    },
-    bridgeName: 'sy0',
+    options,
+    state: driver.planNetwork({ id, name, options: predefinedOptions(driver, options), predefined: true, others }),
   };
   await applyNewNetwork(ctx, net);
 }

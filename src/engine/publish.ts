@@ -6,7 +6,7 @@
 import type { EngineContext, PublishRequest } from './context.js';
 import type { EndpointRecord, PublishedPort, SandboxRecord } from './types.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
-import { BRIDGE_OPT } from '../drivers/bridge.js';
+import { driverOf } from './context.js';
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 
@@ -15,17 +15,18 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord, endpoints 
   const gw = gatewayEndpoint(ctx, endpoints);
   if (!gw) return undefined;
   const net = ctx.state.networks.get(gw.networkId)!;
-  if (!net.bridgeName) return undefined;
+  const via = driverOf(ctx, net).publishTarget?.(net);
+  if (!via) return undefined;
   return {
     sandboxId: sb.id,
     requests: sb.publish,
     publishAll: sb.publishAll,
     expose: sb.expose,
     target: {
-      bridge: net.bridgeName,
+      bridge: via.link,
       ...(gw.ipv4 ? { containerIPv4: bare(gw.ipv4) } : {}),
       ...(gw.ipv6 ? { containerIPv6: bare(gw.ipv6) } : {}),
-      defaultHostIp: net.options[BRIDGE_OPT.hostBinding] || ctx.config.defaultBindIp,
+      defaultHostIp: via.defaultHostIp ?? ctx.config.defaultBindIp,
     },
   };
 }

@@ -2,24 +2,25 @@
  * Start-up reconciliation: the store says what should exist, the kernel says what
  * does. Missing pieces are recreated (bridges, addresses, firewall, veths of running
  * sandboxes, DNS sockets); pieces Switchyard owns that no record explains are removed
- * (links named syv… and sy-…, namespace pins, address claims, sandbox directories).
+ * (links a driver says it made (ownsLink), namespace pins, address claims, sandbox directories).
  * Running sandboxes are never restarted: their processes and traffic go on.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
+import type { HostLink } from '../drivers/contract.js';
+import { deleteSandboxNetns } from './sandbox-netns.js';
+import { dropExternal } from './attachment-ops.js';
 import type { SandboxRecord } from './types.js';
 import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
-import { isSandboxProcessAlive, killSandboxSession, readExitCode, sandboxSessionsUnder, sessionOf } from '../kernel/sandbox-process.js';
 
 export interface KernelInventory {
-  /** Link names in the daemon's namespace. */
-  links(): string[];
+  /** Links in the daemon's namespace. */
+  links(): HostLink[];
   deleteLink(name: string): Promise<void>;
   /** Re-pins a live process's namespace at nsPath (after an outside unmount). */
   pinNetnsFromProcess(pid: number, nsPath: string): void;
@@ -33,6 +34,8 @@ export interface ReconcileReport {
   netnsRemoved: string[];
   claimsRemoved: number;
   processesStopped: string[];
+  /** External sandboxes whose namespace is gone: their attachments were dropped. */
+  externalDropped: number;
 }
 
 export async function reconcile(
@@ -41,7 +44,7 @@ export async function reconcile(
   kernel: KernelInventory,
   strayClaims: string[],
 ): Promise<ReconcileReport> {
-  const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0, processesStopped: [] };
+  const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0, processesStopped: [], externalDropped: 0 };
   await ctx.state.deleteKeys(strayClaims);
   report.claimsRemoved = strayClaims.length;
 
@@ -54,10 +57,21 @@ export async function reconcile(
   }
 
   const exited: { sb: SandboxRecord; code: number }[] = [];
+  const externalGone: SandboxRecord[] = [];
   for (const sb of ctx.state.sandboxes.values()) {
     if (sb.state.status !== 'running') continue;
-    if (!isSandboxProcessAlive(sb.state.pid, sb.state.pidStart)) {
-      exited.push({ sb, code: readExitCode(sb.dir) ?? 137 });
+    if (sb.owner === 'external') {
+      // No process to check and no /etc files: kept while its namespace exists.
+      if (!sb.nsPath || !ctx.host.sandboxNetnsPresent(sb.nsPath)) {
+        externalGone.push(sb);
+        continue;
+      }
+      report.sandboxesKept++;
+      report.endpointsRejoined += restoreEndpoints(ctx, sb);
+      continue;
+    }
+    if (!ctx.processes.isAlive(sb.state.pid, sb.state.pidStart)) {
+      exited.push({ sb, code: ctx.processes.readExitCode(sb.dir) ?? 137 });
       continue;
     }
     report.sandboxesKept++;
@@ -70,6 +84,11 @@ export async function reconcile(
     report.sandboxesExited++;
     await onProcessExit(ctx, runtime, sb.id, sb.state.pid, code);
   }
+  for (const sb of externalGone) {
+    const r = await dropExternal(ctx, sb);
+    for (const err of r.errors) ctx.log(`reconcile: external sandbox ${sb.externalId}: ${err.code}: ${err.message}`);
+    report.externalDropped++;
+  }
 
   await collectGarbage(ctx, kernel, report);
   return report;
@@ -80,27 +99,32 @@ function restoreRunning(ctx: EngineContext, kernel: KernelInventory, sb: Sandbox
   let rejoined = 0;
   const ownNs = sb.nsPath && sb.networkMode !== 'host' && !sb.networkMode.startsWith('container:');
   if (ownNs && !ctx.host.sandboxNetnsPresent(sb.nsPath!)) kernel.pinNetnsFromProcess(sb.state.pid, sb.nsPath!);
-  if (ownNs) {
-    const endpoints = ctx.state.endpointsOfSandbox(sb.id);
-    const gw = gatewayEndpoint(ctx, endpoints);
-    for (const ep of endpoints) {
-      const net = ctx.state.networks.get(ep.networkId)!;
-      const driver = driverOf(ctx, net);
-      if (driver.endpointPresent(net, ep, { id: sb.id, nsPath: sb.nsPath! })) continue;
-      try {
-        driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
-        rejoined++;
-      } catch (err) {
-        ctx.log(`reconcile ${sb.name}: endpoint on ${net.name}: ${String(err)}`);
-      }
-    }
-  }
+  if (ownNs) rejoined += restoreEndpoints(ctx, sb);
   try {
     writeSandboxFiles(ctx, sb);
     if (sb.nsPath && usesEmbeddedDns(ctx, sb)) ctx.dns.attach(sb.id, sb.nsPath);
     restorePorts(ctx, sb);
   } catch (err) {
     ctx.log(`reconcile ${sb.name}: ${String(err)}`);
+  }
+  return rejoined;
+}
+
+/** Recreates the missing kernel side of a live sandbox's endpoints; returns how many. */
+function restoreEndpoints(ctx: EngineContext, sb: SandboxRecord): number {
+  let rejoined = 0;
+  const endpoints = ctx.state.endpointsOfSandbox(sb.id);
+  const gw = gatewayEndpoint(ctx, endpoints);
+  for (const ep of endpoints) {
+    const net = ctx.state.networks.get(ep.networkId)!;
+    const driver = driverOf(ctx, net);
+    if (driver.endpointPresent(net, ep, { id: sb.id, nsPath: sb.nsPath! })) continue;
+    try {
+      driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+      rejoined++;
+    } catch (err) {
+      ctx.log(`reconcile ${sb.name}: endpoint on ${net.name}: ${String(err)}`);
+    }
   }
   return rejoined;
 }
@@ -113,22 +137,22 @@ export function restorePorts(ctx: EngineContext, sb: SandboxRecord): void {
 
 async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, report: ReconcileReport): Promise<void> {
   const wantedLinks = new Set<string>();
-  for (const net of ctx.state.networks.values()) if (net.bridgeName) wantedLinks.add(net.bridgeName);
+  for (const net of ctx.state.networks.values()) for (const l of ctx.drivers.get(net.driver)?.networkLinks(net) ?? []) wantedLinks.add(l);
   for (const ep of ctx.state.endpoints.values()) {
-    if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostIfname) wantedLinks.add(ep.hostIfname);
+    if (ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running' && ep.hostLink) wantedLinks.add(ep.hostLink);
   }
-  for (const name of kernel.links()) {
-    const ours = name.startsWith('syv') || name.startsWith('sy-') || name === 'sy0';
-    if (!ours || wantedLinks.has(name)) continue;
-    await kernel.deleteLink(name).catch((err) => ctx.log(`gc link ${name}: ${String(err)}`));
-    report.linksRemoved.push(name);
+  const drivers = ctx.drivers.all();
+  for (const link of kernel.links()) {
+    if (wantedLinks.has(link.name) || !drivers.some((d) => d.ownsLink(link))) continue;
+    await kernel.deleteLink(link.name).catch((err) => ctx.log(`gc link ${link.name}: ${String(err)}`));
+    report.linksRemoved.push(link.name);
   }
   const nsDir = path.join(ctx.config.execRoot, 'netns');
   const wantedNs = new Set<string>();
   for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.nsPath) wantedNs.add(path.basename(sb.nsPath));
-  for (const entry of safeReaddir(nsDir)) {
-    if (wantedNs.has(entry)) continue;
-    ctx.host.deleteSandboxNetns(path.join(nsDir, entry));
+  for (const entry of ctx.files.list(nsDir)) {
+    if (wantedNs.has(entry) || ctx.state.refusedIds.has(entry)) continue;
+    deleteSandboxNetns(ctx, path.join(nsDir, entry));
     report.netnsRemoved.push(entry);
   }
   const sbDir = path.join(ctx.config.dataRoot, 'sandboxes');
@@ -136,21 +160,13 @@ async function collectGarbage(ctx: EngineContext, kernel: KernelInventory, repor
   // (never acknowledged) leaves a process no running record owns: it goes, with its session.
   // A record holds the wrapper's pid, inside the session that the GC finds by its leader.
   const owned = new Set<number>();
-  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.state.pid) owned.add(sessionOf(sb.state.pid) ?? sb.state.pid);
-  for (const { pid, dir } of sandboxSessionsUnder(sbDir)) {
+  for (const sb of ctx.state.sandboxes.values()) if (sb.state.status === 'running' && sb.state.pid) owned.add(ctx.processes.sessionOf(sb.state.pid) ?? sb.state.pid);
+  for (const { pid, dir } of ctx.processes.sessionsUnder(sbDir)) {
     if (owned.has(pid)) continue;
-    killSandboxSession(pid, undefined);
+    ctx.processes.kill(pid, undefined);
     report.processesStopped.push(`${pid} (${path.basename(dir).slice(0, 12)})`);
   }
-  for (const entry of safeReaddir(sbDir)) {
-    if (!ctx.state.sandboxes.has(entry)) fs.rmSync(path.join(sbDir, entry), { recursive: true, force: true });
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
+  for (const entry of ctx.files.list(sbDir)) {
+    if (!ctx.state.sandboxes.has(entry) && !ctx.state.refusedIds.has(entry)) ctx.files.removeDir(path.join(sbDir, entry));
   }
 }

@@ -4,7 +4,6 @@
  * they are rewritten IN PLACE (same inode) whenever its networks change: a rename
  * would leave the sandbox looking at the old file.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineContext } from './context.js';
 import type { SandboxRecord } from './types.js';
@@ -38,51 +37,36 @@ function linkTargets(ctx: EngineContext, sb: SandboxRecord): LinkTarget[] {
   return out;
 }
 
-/** What each file was last written with: a connect usually changes only /etc/hosts. */
-const written = new Map<string, string>();
-
 /**
- * Overwrites a file's content keeping its inode (the bind mount points at the inode).
- * Writing then trimming with ftruncate costs ~10 µs; opening with O_TRUNC costs ~250 µs
- * on ext4, which frees and reallocates the block every time.
+ * Overwrites a file's content keeping its inode (the bind mount points at the inode), unless
+ * it already holds that text (ctx.filesWritten remembers what each file was last written with).
  */
-function writeInPlace(file: string, text: string): void {
-  if (written.get(file) === text) return;
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r+');
-  } catch {
-    fd = fs.openSync(file, 'w', 0o644);
-  }
-  try {
-    const buf = Buffer.from(text);
-    fs.writeSync(fd, buf, 0, buf.length, 0);
-    fs.ftruncateSync(fd, buf.length);
-  } finally {
-    fs.closeSync(fd);
-  }
-  written.set(file, text);
+function writeInPlace(ctx: EngineContext, file: string, text: string): void {
+  if (ctx.filesWritten.get(file) === text) return;
+  ctx.files.writeInPlace(file, text);
+  ctx.filesWritten.set(file, text);
 }
 
 /** Forgets a removed sandbox's files. */
-export function forgetSandboxFiles(sb: SandboxRecord): void {
-  for (const f of ['hosts', 'hostname', 'resolv.conf']) written.delete(path.join(sb.dir, f));
+export function forgetSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
+  for (const f of ['hosts', 'hostname', 'resolv.conf']) ctx.filesWritten.delete(path.join(sb.dir, f));
 }
 
 export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
-  fs.mkdirSync(sb.dir, { recursive: true, mode: 0o700 });
+  if (sb.owner === 'external') return; // a namespace the caller owns: no files of ours
+  ctx.files.ensureDir(sb.dir); // 0700: root only (docs/SECURITY.md)
   const hostsFile = path.join(sb.dir, 'hosts');
   const resolvFile = path.join(sb.dir, 'resolv.conf');
-  writeInPlace(path.join(sb.dir, 'hostname'), renderHostname(sb.hostname));
+  writeInPlace(ctx, path.join(sb.dir, 'hostname'), renderHostname(sb.hostname));
   if (sb.networkMode === 'host') {
-    writeInPlace(hostsFile, ctx.host.hostEtcHosts());
-    writeInPlace(resolvFile, ctx.host.hostResolvConf());
+    writeInPlace(ctx, hostsFile, ctx.host.hostEtcHosts());
+    writeInPlace(ctx, resolvFile, ctx.host.hostResolvConf());
     return;
   }
   if (sb.networkMode.startsWith('container:')) {
     const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
     if (target) {
-      for (const f of ['hosts', 'resolv.conf']) writeInPlace(path.join(sb.dir, f), readOr(path.join(target.dir, f), ''));
+      for (const f of ['hosts', 'resolv.conf']) writeInPlace(ctx, path.join(sb.dir, f), ctx.files.read(path.join(target.dir, f)) ?? '');
       ctx.upstreams.set(sb.id, ctx.upstreams.get(target.id) ?? { servers: [], fromSandboxNs: false });
     }
     return;
@@ -90,7 +74,7 @@ export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
   const endpoints = ctx.state.endpointsOfSandbox(sb.id);
   const ipv6 = endpoints.some((e) => e.ipv6);
   const selfIps = endpoints.flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map(bare));
-  writeInPlace(hostsFile, renderHosts({ ipv6, extraHosts: linkRecords(linkTargets(ctx, sb)), selfIps, hostname: sb.hostname }));
+  writeInPlace(ctx, hostsFile, renderHosts({ ipv6, extraHosts: linkRecords(linkTargets(ctx, sb)), selfIps, hostname: sb.hostname }));
   const embedded = usesEmbeddedDns(ctx, sb);
   const servers = sb.dns.servers.length ? sb.dns.servers : ctx.config.dns;
   const resolv = renderResolvConf({
@@ -103,7 +87,7 @@ export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
     ipv6,
     internalOnly: internalOnly(ctx, sb.id),
   });
-  writeInPlace(resolvFile, resolv.text);
+  writeInPlace(ctx, resolvFile, resolv.text);
   ctx.upstreams.set(sb.id, {
     servers: resolv.upstreams.map((u) => u.address),
     fromSandboxNs: resolv.upstreams.some((u) => !u.fromHost),
@@ -118,26 +102,4 @@ export function writeSandboxFiles(ctx: EngineContext, sb: SandboxRecord): void {
  */
 function userSetNdots(options: readonly string[]): boolean {
   return options.some((o) => /^ndots:[0-9]+$/.test(o) && Number(o.slice('ndots:'.length)) > 0);
-}
-
-/** Longest copy of a target sandbox's file (container: mode) read; past it the copy is cut. */
-export const MAX_COPIED_FILE = 1 << 20;
-
-/** The first MAX_COPIED_FILE bytes of a file (docs/SECURITY.md: a sandbox's file is never read unbounded). */
-function readOr(file: string, dflt: string): string {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return dflt;
-  }
-  try {
-    const buf = Buffer.alloc(Math.min(fs.fstatSync(fd).size, MAX_COPIED_FILE));
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return buf.subarray(0, n).toString('utf8');
-  } catch {
-    return dflt;
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -5,11 +5,11 @@
  * releases them on stop: moby#26284, moby#49781). Its kernel side (namespace,
  * interfaces, DNS sockets, ports) exists only while it runs.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EngineContext } from './context.js';
-import { timestamp, ZERO_TIME } from './context.js';
-import type { EndpointRecord, EndpointSettingsRequest, NetworkRecord, SandboxCreateRequest, SandboxDetails, SandboxRecord } from './types.js';
+import type { EngineContext, ProcessWatcher } from './context.js';
+import { driverOf, timestamp, ZERO_TIME } from './context.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
+import type { EndpointSettings, SandboxDetails, SandboxSpec, TeardownReport } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork } from './network-ops.js';
@@ -17,15 +17,13 @@ import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
+import { deleteSandboxNetns } from './sandbox-netns.js';
 import { publishRequest } from './publish.js';
 import { newId, shortId, validateHostname, validateSandboxName } from '../model/names.js';
 import { parseMac } from '../model/ip.js';
-import { parsePortSpec, parseExposeSpec } from '../model/port-spec.js';
-import { conflict, invalid } from '../errors.js';
-import {
-  ProcessWatch, killSandboxSession, readExitCode, startSandboxProcess, stopSandboxProcess,
-} from '../kernel/sandbox-process.js';
+import { asSwitchyardError, conflict, invalid, SwitchyardError } from '../errors.js';
 import { randomName } from '../model/random-name.js';
+import { RECORD_VERSION } from '../model/records.js';
 import { parseLink } from '../model/etc-files.js';
 import { effectiveCapabilities, normalizeCapabilities } from '../model/capabilities.js';
 
@@ -38,7 +36,7 @@ export class SandboxRuntime {
   readonly children = new Set<string>();
   poller: NodeJS.Timeout | undefined;
   /** The pidfds of the poller (startExitPoller). */
-  watch: ProcessWatch | undefined;
+  watch: ProcessWatcher | undefined;
 }
 
 export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDetails {
@@ -48,21 +46,14 @@ export function sandboxDetails(ctx: EngineContext, sb: SandboxRecord): SandboxDe
   };
 }
 
-function strings(v: unknown, field: string): string[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid('INVALID_FIELD', `${field} must be an array of strings`, field);
-  return v as string[];
-}
-
 interface NetworkChoice {
   mode: string;
   primary?: NetworkRecord;
   target?: SandboxRecord;
 }
 
-function chooseNetworkMode(ctx: EngineContext, req: SandboxCreateRequest): NetworkChoice {
-  const mode = req.NetworkMode || 'bridge';
-  if (typeof mode !== 'string') throw invalid('INVALID_FIELD', 'NetworkMode must be a string', 'NetworkMode');
+function chooseNetworkMode(ctx: EngineContext, spec: SandboxSpec): NetworkChoice {
+  const mode = spec.networkMode || 'bridge';
   if (mode === 'host' || mode === 'none') return { mode };
   if (mode.startsWith('container:')) {
     const target = findSandbox(ctx, mode.slice('container:'.length));
@@ -72,52 +63,52 @@ function chooseNetworkMode(ctx: EngineContext, req: SandboxCreateRequest): Netwo
     return { mode: `container:${target.id}`, target };
   }
   const primary = findNetwork(ctx, mode);
-  if (primary.driver === 'host') return { mode: 'host' };
-  if (primary.driver === 'null') return { mode: 'none' };
+  const attach = driverOf(ctx, primary).capabilities.attach;
+  if (attach === 'host-netns') return { mode: 'host' };
+  if (attach === 'loopback-only') return { mode: 'none' };
   return { mode: primary.name, primary };
 }
 
-function checkSharedModeOptions(req: SandboxCreateRequest, mode: string): void {
+function checkSharedModeOptions(spec: SandboxSpec, mode: string): void {
   const shared = mode.startsWith('container:');
   if (!shared && mode !== 'host') return;
   const conflicts: [unknown, string][] = shared
-    ? [[req.Hostname, 'hostname'], [req.Dns?.length, 'dns'], [req.PortSpecs?.length, 'publish'], [req.PublishAll, 'publish-all'], [req.MacAddress, 'mac-address'], [req.Links?.length, 'link'], [req.Expose?.length, 'expose']]
-    : [[req.Links?.length, 'link'], [req.MacAddress, 'mac-address']];
+    ? [[spec.hostname, 'hostname'], [spec.dns.servers.length, 'dns'], [spec.publish.length, 'publish'], [spec.publishAll, 'publish-all'], [spec.mac, 'mac-address'], [spec.links.length, 'link'], [spec.expose.length, 'expose']]
+    : [[spec.links.length, 'link'], [spec.mac, 'mac-address']];
   for (const [v, name] of conflicts) {
     if (v) throw invalid('CONFLICTING_OPTIONS', `conflicting options: ${name} and the network mode ${mode}`, name);
   }
 }
 
-export async function createSandbox(ctx: EngineContext, req: SandboxCreateRequest): Promise<{ id: string; warnings: string[] }> {
-  if (!req || typeof req !== 'object') throw invalid('INVALID_BODY', 'request body must be a JSON object');
-  const cmd = strings(req.Cmd, 'Cmd');
+/** Creates a sandbox from a parsed spec (the Docker front end's parser: api/docker/sandbox-request.ts). */
+export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Promise<{ id: string; warnings: string[] }> {
+  const cmd = spec.command;
   if (!cmd.length) throw invalid('NO_COMMAND', 'no command given: a sandbox runs a host command', 'Cmd');
-  const env = strings(req.Env, 'Env');
-  const name = req.Name ? validateSandboxName(req.Name.replace(/^\//, ''), 'Name') : undefined;
-  const hostname = req.Hostname ? validateHostname(req.Hostname, 'Hostname') : undefined;
-  const choice = chooseNetworkMode(ctx, req);
-  checkSharedModeOptions(req, choice.mode);
+  const env = spec.env;
+  const name = spec.name ? validateSandboxName(spec.name.replace(/^\//, ''), 'Name') : undefined;
+  const hostname = spec.hostname ? validateHostname(spec.hostname, 'Hostname') : undefined;
+  const choice = chooseNetworkMode(ctx, spec);
+  checkSharedModeOptions(spec, choice.mode);
   const warnings: string[] = [];
-  let portSpecs = strings(req.PortSpecs, 'PortSpecs');
-  if (choice.mode === 'host' && (portSpecs.length || req.PublishAll)) {
+  let publish = spec.publish;
+  if (choice.mode === 'host' && (publish.length || spec.publishAll)) {
     warnings.push('Published ports are discarded when using host network mode');
-    portSpecs = [];
+    publish = [];
   }
-  const publish = portSpecs.flatMap((spec, i) => parsePortSpec(spec, `PortSpecs[${i}]`));
-  const expose = strings(req.Expose, 'Expose').flatMap((spec, i) => parseExposeSpec(spec, `Expose[${i}]`));
-  const mac = req.MacAddress ? parseMac(req.MacAddress, 'MacAddress') : undefined;
-  const links = strings(req.Links, 'Links').map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
-  const privileges = sandboxPrivileges(req.HostConfig);
-  const extra = Object.entries(req.EndpointsConfig ?? {});
+  const expose = spec.expose;
+  const mac = spec.mac ? parseMac(spec.mac, 'MacAddress') : undefined;
+  const links = spec.links.map((l, i) => resolveLink(ctx, l, `Links[${i}]`));
+  const privileges = sandboxPrivileges(spec);
+  const extra = Object.entries(spec.endpoints);
   if (extra.length && (choice.mode === 'host' || choice.mode === 'none' || choice.target)) {
     throw invalid('CONFLICTING_OPTIONS', `a sandbox in ${choice.mode} mode cannot be connected to other networks`, 'EndpointsConfig');
   }
-  const nets: { net: NetworkRecord; settings: EndpointSettingsRequest }[] = [];
-  if (choice.primary) nets.push({ net: choice.primary, settings: (req.EndpointsConfig ?? {})[choice.primary.name] ?? (req.EndpointsConfig ?? {})[choice.primary.id] ?? {} });
+  const nets: { net: NetworkRecord; settings: EndpointSettings }[] = [];
+  if (choice.primary) nets.push({ net: choice.primary, settings: spec.endpoints[choice.primary.name] ?? spec.endpoints[choice.primary.id] ?? {} });
   for (const [ref, settings] of extra) {
     const net = findNetwork(ctx, ref);
     if (net.id === choice.primary?.id) continue;
-    if (net.driver === 'host' || net.driver === 'null') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
+    if (driverOf(ctx, net).capabilities.attach !== 'endpoint') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
     nets.push({ net, settings: settings ?? {} });
   }
   const netLocks = nets.map((n) => `net:${n.net.id}`);
@@ -129,7 +120,9 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
     }
     const id = newId(ctx.random(32));
     const sb: SandboxRecord = {
+      v: RECORD_VERSION,
       id,
+      owner: 'switchyard',
       name: finalName,
       hostname: hostname ?? (choice.mode === 'host' ? ctx.config.hostName : shortId(id)),
       created: timestamp(ctx.now()),
@@ -137,13 +130,13 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
       env,
       networkMode: choice.mode,
       state: { status: 'created', pid: 0, exitCode: 0, startedAt: ZERO_TIME, finishedAt: ZERO_TIME, error: '' },
-      dns: { servers: strings(req.Dns, 'Dns'), search: strings(req.DnsSearch, 'DnsSearch'), options: strings(req.DnsOptions, 'DnsOptions') },
+      dns: { servers: [...spec.dns.servers], search: [...spec.dns.search], options: [...spec.dns.options] },
       links,
       publish,
-      publishAll: !!req.PublishAll && choice.mode !== 'host',
+      publishAll: spec.publishAll && choice.mode !== 'host',
       expose,
       ports: [],
-      autoRemove: !!req.AutoRemove,
+      autoRemove: spec.autoRemove,
       ...(mac ? { macAddress: mac } : {}),
       dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
       ...privileges,
@@ -152,7 +145,7 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
     const claims: AddressClaim[] = [];
     const planned = new Map<string, Set<bigint>>();
     for (const [i, { net, settings }] of nets.entries()) {
-      const s = i === 0 && mac && !settings.MacAddress ? { ...settings, MacAddress: mac } : settings;
+      const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
       const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
       endpoints.push(p.endpoint);
       claims.push(...p.claims);
@@ -162,17 +155,16 @@ export async function createSandbox(ctx: EngineContext, req: SandboxCreateReques
   });
 }
 
-/** HostConfig.CapAdd/CapDrop/Privileged/PidMode as stored (normalized; defaults left out). */
-function sandboxPrivileges(hc: SandboxCreateRequest['HostConfig']): Pick<SandboxRecord, 'capAdd' | 'capDrop' | 'privileged' | 'pidMode'> {
-  if (hc === undefined || hc === null) return {};
-  const capAdd = normalizeCapabilities(strings(hc.CapAdd, 'HostConfig.CapAdd'), 'HostConfig.CapAdd');
-  const capDrop = normalizeCapabilities(strings(hc.CapDrop, 'HostConfig.CapDrop'), 'HostConfig.CapDrop');
-  const pidMode = hc.PidMode ?? '';
+/** The privilege fields, validated (the Docker front end passes HostConfig's; absent = Docker's defaults). */
+function sandboxPrivileges(spec: SandboxSpec): Pick<SandboxRecord, 'capAdd' | 'capDrop' | 'privileged' | 'pidMode'> {
+  const capAdd = normalizeCapabilities(spec.capAdd ?? [], 'HostConfig.CapAdd');
+  const capDrop = normalizeCapabilities(spec.capDrop ?? [], 'HostConfig.CapDrop');
+  const pidMode = spec.pidMode ?? '';
   if (pidMode !== '' && pidMode !== 'host') throw invalid('INVALID_PID_MODE', `HostConfig.PidMode: "${String(pidMode)}" is not supported: use "host" or leave it empty`, 'HostConfig.PidMode');
   return {
     ...(capAdd.length ? { capAdd } : {}),
     ...(capDrop.length ? { capDrop } : {}),
-    ...(hc.Privileged ? { privileged: true } : {}),
+    ...(spec.privileged ? { privileged: true } : {}),
     ...(pidMode === 'host' ? { pidMode: 'host' as const } : {}),
   };
 }
@@ -208,8 +200,8 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
   const sb: SandboxRecord = { ...sb0, ports: [] };
   const endpoints = ctx.state.endpointsOfSandbox(sb.id);
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
-    fs.mkdirSync(sb.dir, { recursive: true, mode: 0o700 }); // root only (docs/SECURITY.md)
-    forgetSandboxFiles(sb);
+    ctx.files.ensureDir(sb.dir); // 0700: root only (docs/SECURITY.md)
+    forgetSandboxFiles(ctx, sb);
     let ownNetns = false;
     if (sb.networkMode.startsWith('container:')) {
       const target = ctx.state.sandboxes.get(sb.networkMode.slice('container:'.length));
@@ -224,7 +216,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       sb.nsPath = netnsPathOf(ctx, sb.id);
       ctx.host.ensureSandboxNetns(sb.nsPath);
       const nsPath = sb.nsPath;
-      undo.push('sandbox netns', () => ctx.host.deleteSandboxNetns(nsPath));
+      undo.push('sandbox netns', () => deleteSandboxNetns(ctx, nsPath));
       for (const ep of endpoints) joinEndpoint(ctx, sb, ep, endpoints);
     }
     writeSandboxFiles(ctx, sb);
@@ -247,7 +239,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       const cur = ctx.state.sandboxes.get(sb.id)!;
       await ctx.state.commit({ sandboxes: [{ ...cur, ports }] });
     }
-    const proc = await startSandboxProcess({
+    const proc = await ctx.processes.start({
       dir: sb.dir,
       nsPath: sb.nsPath,
       hostname: sb.hostname,
@@ -260,7 +252,7 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       privileged: !!sb.privileged,
       pidHost: sb.pidMode === 'host',
     });
-    undo.push('process', () => killSandboxSession(proc.pid, proc.pidStart));
+    undo.push('process', () => ctx.processes.kill(proc.pid, proc.pidStart));
     const current = ctx.state.sandboxes.get(sb.id)!;
     const running: SandboxRecord = { ...current, state: { ...current.state, pid: proc.pid, pidStart: proc.pidStart } };
     await ctx.state.commit({ sandboxes: [running] });
@@ -278,26 +270,32 @@ export async function onProcessExit(ctx: EngineContext, runtime: SandboxRuntime,
   await ctx.locks.withLocks([sbLock(id)], async () => {
     const sb = ctx.state.sandboxes.get(id);
     if (!sb || sb.state.status !== 'running' || sb.state.pid !== pid) return;
-    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? code);
+    logReport(ctx, await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? code));
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, id, true).catch((err) => ctx.log(`auto-remove ${id.slice(0, 12)}: ${String(err)}`));
 }
 
-/** Removes the kernel side of a stopped sandbox and records its exit. */
-async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: SandboxRecord, exitCode: number): Promise<void> {
+/**
+ * Removes the kernel side of a stopped sandbox and records its exit. Every step is tried;
+ * what failed comes back as coded errors (the sandbox is recorded as exited regardless, as
+ * its process is gone). The callers log the report.
+ */
+export async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: SandboxRecord, exitCode: number): Promise<TeardownReport> {
+  const report: TeardownReport = { errors: [] };
   const step = async (what: string, fn: () => unknown) => {
     try {
       await fn();
     } catch (err) {
-      ctx.log(`tear down ${sb.name}: ${what}: ${String(err)}`);
+      const e = asSwitchyardError(err);
+      report.errors.push(new SwitchyardError(e.kind, e.code, `tear down ${sb.name}: ${what}: ${e.message}`, { cause: err }));
     }
   };
   await step('dns', () => ctx.dns.detach(sb.id));
   const bound = ctx.state.sandboxes.get(sb.id)?.ports ?? [];
   if (ctx.ports && bound.length) await step('ports', () => ctx.ports!.unpublish(sb.id, bound));
   if (sb.nsPath && !sb.networkMode.startsWith('container:') && sb.networkMode !== 'host') {
-    await step('netns', () => ctx.host.deleteSandboxNetns(sb.nsPath!));
+    await step('netns', () => deleteSandboxNetns(ctx, sb.nsPath!));
   }
   const done: SandboxRecord = {
     ...ctx.state.sandboxes.get(sb.id)!,
@@ -307,6 +305,11 @@ async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: Sandbox
   await ctx.state.commit({ sandboxes: [done] });
   for (const resolve of runtime.waiters.get(sb.id) ?? []) resolve(exitCode);
   runtime.waiters.delete(sb.id);
+  return report;
+}
+
+function logReport(ctx: EngineContext, report: TeardownReport): void {
+  for (const e of report.errors) ctx.log(`${e.message} (${e.code})`);
 }
 
 export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string, timeoutSeconds = 10): Promise<void> {
@@ -315,8 +318,8 @@ export async function stopSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
   await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb || sb.state.status !== 'running') return;
-    await stopSandboxProcess(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
-    await tearDown(ctx, runtime, sb, readExitCode(sb.dir) ?? 137);
+    await ctx.processes.stop(sb.state.pid, sb.state.pidStart, Math.max(0, timeoutSeconds) * 1000);
+    logReport(ctx, await tearDown(ctx, runtime, sb, ctx.processes.readExitCode(sb.dir) ?? 137));
     autoRemove = sb.autoRemove;
   });
   if (autoRemove) await removeSandbox(ctx, runtime, sb0.id, true);
@@ -331,8 +334,8 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
       if (!force) {
         throw conflict('SANDBOX_RUNNING', `cannot remove container "${sb.name}": container is running: stop the container before removing or force remove`);
       }
-      killSandboxSession(sb.state.pid, sb.state.pidStart);
-      await tearDown(ctx, runtime, sb, 137);
+      ctx.processes.kill(sb.state.pid, sb.state.pidStart);
+      logReport(ctx, await tearDown(ctx, runtime, sb, 137));
     }
     const endpoints = ctx.state.endpointsOfSandbox(sb.id);
     await ctx.state.commit({
@@ -340,8 +343,8 @@ export async function removeSandbox(ctx: EngineContext, runtime: SandboxRuntime,
       removeEndpoints: endpoints.map((e) => e.id),
       releases: endpoints.flatMap((e) => endpointAddresses(e).map((ip) => ({ networkId: e.networkId, ip }))),
     });
-    fs.rmSync(sb.dir, { recursive: true, force: true });
-    forgetSandboxFiles(sb);
+    ctx.files.removeDir(sb.dir);
+    forgetSandboxFiles(ctx, sb);
     ctx.upstreams.delete(sb.id);
   });
 }
@@ -391,10 +394,10 @@ export async function waitSandbox(ctx: EngineContext, runtime: SandboxRuntime, r
  * `everyMs`, one poll() over all of them; an exit found here is handled like any other.
  */
 export function startExitPoller(ctx: EngineContext, runtime: SandboxRuntime, everyMs = 250): void {
-  const watch = new ProcessWatch();
+  const watch = ctx.processes.watcher();
   runtime.watch = watch;
   const exited = (sb: SandboxRecord): void => {
-    void onProcessExit(ctx, runtime, sb.id, sb.state.pid!, readExitCode(sb.dir) ?? 137);
+    void onProcessExit(ctx, runtime, sb.id, sb.state.pid!, ctx.processes.readExitCode(sb.dir) ?? 137);
   };
   runtime.poller = setInterval(() => {
     const wanted = new Set<string>();

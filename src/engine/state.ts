@@ -12,8 +12,11 @@
  * even by two daemons sharing an etcd.
  */
 import type { Store, Op, Compare } from '../store/contract.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types.js';
-import { conflict } from '../errors.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
+import {
+  decodeEndpointRecord, decodeNetworkRecord, decodeSandboxRecord, encodeEndpointRecord, encodeNetworkRecord, encodeSandboxRecord,
+} from '../model/record-codec.js';
+import { asSwitchyardError, conflict, invalid, type SwitchyardError } from '../errors.js';
 import { parseIp } from '../model/ip.js';
 
 export const KEY = {
@@ -44,6 +47,14 @@ export interface Change {
   releases?: { networkId: string; ip: string }[];
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalid('INVALID_RECORD', 'invalid record: not JSON');
+  }
+}
+
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 
 /** The bare addresses an endpoint holds. */
@@ -54,6 +65,12 @@ export function endpointAddresses(ep: EndpointRecord): string[] {
   return out;
 }
 
+/** A stored record that load() did not trust, with the reason. */
+export interface RefusedRecord {
+  key: string;
+  error: SwitchyardError;
+}
+
 export class EngineState {
   readonly networks = new Map<string, NetworkRecord>();
   readonly sandboxes = new Map<string, SandboxRecord>();
@@ -61,6 +78,8 @@ export class EngineState {
   private readonly byNetwork = new Map<string, Set<string>>();
   private readonly bySandbox = new Map<string, Set<string>>();
   private gen = 0;
+  /** Ids of the records load() refused: reconcile leaves what they name alone. */
+  refusedIds: ReadonlySet<string> = new Set();
   /** Next-fit cursors of the allocator: `<netId>/<family>` → last address handed out. */
   readonly cursors = new Map<string, bigint>();
   /** networkId → bare address → endpoint id. */
@@ -70,17 +89,53 @@ export class EngineState {
 
   constructor(private readonly store: Store) {}
 
-  async load(): Promise<{ strayClaims: string[] }> {
-    for (const kv of await this.store.range(KEY.networks)) this.setNetwork(JSON.parse(kv.value));
-    for (const kv of await this.store.range(KEY.sandboxes)) this.sandboxes.set(kv.key.slice(KEY.sandboxes.length), JSON.parse(kv.value));
-    for (const kv of await this.store.range(KEY.endpoints)) this.setEndpoint(JSON.parse(kv.value));
+  /**
+   * Reads every record through its codec (model/record-codec.ts). A record that does not
+   * decode (malformed, a newer schema version, written by hand or by another host) is not
+   * trusted: it is left out of memory, left untouched in the store for an operator, and
+   * reported in `refused`. Legacy records are upgraded in memory (written as v1 at their
+   * next change).
+   */
+  async load(): Promise<{ strayClaims: string[]; refused: RefusedRecord[] }> {
+    const refused: RefusedRecord[] = [];
+    const each = async <T>(prefix: string, decode: (v: unknown) => T, keep: (r: T, key: string) => void): Promise<void> => {
+      for (const kv of await this.store.range(prefix)) {
+        let rec: T;
+        try {
+          const r = decode(parseJson(kv.value));
+          if ((r as { id: string }).id !== kv.key.slice(prefix.length)) throw invalid('INVALID_RECORD', 'invalid record: its id does not match its key', 'id');
+          rec = r;
+        } catch (err) {
+          refused.push({ key: kv.key, error: asSwitchyardError(err) });
+          continue;
+        }
+        keep(rec, kv.key);
+      }
+    };
+    await each(KEY.networks, decodeNetworkRecord, (n) => this.setNetwork(n));
+    await each(KEY.sandboxes, decodeSandboxRecord, (s) => this.sandboxes.set(s.id, s));
+    await each(KEY.endpoints, decodeEndpointRecord, (e) => {
+      // An endpoint of a network or sandbox that was refused (or is missing) cannot be served.
+      if (!this.networks.has(e.networkId) || !this.sandboxes.has(e.sandboxId)) {
+        refused.push({ key: KEY.endpoint(e.id), error: invalid('INVALID_RECORD', `endpoint ${e.id.slice(0, 12)} belongs to a network or sandbox that is not loaded`) });
+        return;
+      }
+      this.setEndpoint(e);
+    });
     // Claims without a live endpoint can only come from a bug or a hand edit: report them.
+    // (A claim held by a refused endpoint is kept: the address is not handed out again.)
+    const refusedIds = new Set(refused.map((r) => r.key.slice(r.key.lastIndexOf('/') + 1)));
     const stray: string[] = [];
     for (const kv of await this.store.range(KEY.ipam)) {
       const [netId, ip] = kv.key.slice(KEY.ipam.length).split('/') as [string, string];
+      if (refusedIds.has(kv.value)) {
+        this.claim(netId, ip, kv.value);
+        continue;
+      }
       if (this.used.get(netId)?.get(ip) !== kv.value) stray.push(kv.key);
     }
-    return { strayClaims: stray };
+    this.refusedIds = refusedIds;
+    return { strayClaims: stray, refused };
   }
 
   /** Deletes store keys directly (reconcile's clean-up of stray claims). */
@@ -93,9 +148,9 @@ export class EngineState {
   async commit(change: Change): Promise<void> {
     const compare: Compare[] = [];
     const ops: Op[] = [];
-    for (const n of change.networks ?? []) ops.push({ type: 'put', key: KEY.network(n.id), value: JSON.stringify(n) });
-    for (const s of change.sandboxes ?? []) ops.push({ type: 'put', key: KEY.sandbox(s.id), value: JSON.stringify(s) });
-    for (const e of change.endpoints ?? []) ops.push({ type: 'put', key: KEY.endpoint(e.id), value: JSON.stringify(e) });
+    for (const n of change.networks ?? []) ops.push({ type: 'put', key: KEY.network(n.id), value: encodeNetworkRecord(n) });
+    for (const s of change.sandboxes ?? []) ops.push({ type: 'put', key: KEY.sandbox(s.id), value: encodeSandboxRecord(s) });
+    for (const e of change.endpoints ?? []) ops.push({ type: 'put', key: KEY.endpoint(e.id), value: encodeEndpointRecord(e) });
     for (const c of change.claims ?? []) {
       const key = KEY.address(c.networkId, c.ip);
       compare.push({ key, target: 'createRevision', op: '=', value: 0 });

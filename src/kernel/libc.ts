@@ -4,7 +4,7 @@
  * errno, so callers never see a raw -1.
  *
  * Why in process: spawning `ip` costs 2-3 ms a call; these calls cost microseconds
- * (research/spikes.md §1-2).
+ * (docs/notes/kernel-facts.md#spawning-ip).
  */
 import * as fs from 'node:fs';
 import koffi from 'koffi';
@@ -197,7 +197,7 @@ export function sendtoAsync(fd: number, buf: Buffer, addr: Buffer | null): Promi
 }
 /**
  * poll(POLLIN) on a koffi worker thread. The timeout bounds how long the worker is
- * held: never park an indefinitely blocking call on the threadpool (spikes.md §1).
+ * held: never park an indefinitely blocking call on the threadpool (docs/notes/kernel-facts.md#bounded-waits-on-the-threadpool).
  */
 export function pollInAsync(fd: number, timeoutMs: number): Promise<boolean> {
   const pfd = Buffer.alloc(8);

@@ -3,7 +3,7 @@
  *
  * setns(2) moves only the calling thread, so every window spent inside another
  * namespace is synchronous: `withNetns(path, fn)` runs `fn` (which must not await)
- * and always switches back (research/spikes.md §2). Sockets created inside a window
+ * and always switches back (docs/notes/kernel-facts.md#setns-is-per-thread). Sockets created inside a window
  * stay in that namespace for their lifetime; that is how the daemon holds netlink,
  * nftables and DNS sockets in many namespaces at once.
  *
@@ -134,7 +134,7 @@ export function netnsId(nsPath: string): bigint {
 /**
  * libuv creates its threadpool lazily, and a thread created while the main thread is
  * inside another namespace stays there for good. Start every pool thread now, before
- * the first setns (research/spikes.md §2, pitfall 2).
+ * the first setns (docs/notes/kernel-facts.md#threadpool-warm-up).
  */
 export async function warmThreadpool(): Promise<void> {
   const size = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
@@ -160,7 +160,7 @@ export interface NetnsSocketSpec {
  * returns its fd for Node to wrap: `dgram…bind({fd})`, `net.Server.listen({fd})`, or
  * `new net.Socket({fd}).connect(...)`. A socket keeps the namespace it was created in for
  * life, whatever thread later uses it; creating it later from Node (e.g. `dgram.bind(port,
- * addr)` inside a window) would land in the daemon's namespace (research/spikes.md §3).
+ * addr)` inside a window) would land in the daemon's namespace (docs/notes/kernel-facts.md#late-socket-creation).
  */
 export function openSocketInNetns(nsPath: string, spec: NetnsSocketSpec): number {
   const domain = spec.family === 4 ? AF_INET : AF_INET6;

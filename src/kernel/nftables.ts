@@ -4,11 +4,11 @@
  * Why in process: a spawned `nft add element` costs ~4.6 ms and a spawned table replace
  * ≥16 ms, 13.5 ms of which is the kernel's deferred destroy run when nft closes its
  * nfnetlink socket. A libnftables context keeps its socket open for its whole life, so
- * one element costs ~0.1 ms (research/spikes.md §4). Keep one `Nft` per namespace for
+ * one element costs ~0.1 ms (docs/notes/kernel-facts.md#libnftables-in-process). Keep one `Nft` per namespace for
  * the daemon's lifetime.
  *
  * Why text and not JSON: nft 1.0.6's JSON input cannot round-trip maps with
- * concatenated data and once segfaulted on them (spikes.md §4).
+ * concatenated data and once segfaulted on them (docs/notes/kernel-facts.md#nft-json-gaps).
  *
  * Namespaces: libnftables opens its netlink socket in nft_ctx_new(), and a socket stays
  * in the netns it was created in. So a context created inside withNetns(nsPath) reads and

@@ -4,7 +4,7 @@
  * /proc/sys/net shows the namespace of the thread that opens the file, so a per-netns
  * sysctl is read and written with *synchronous* fs calls inside a withNetns window:
  * async fs would run on a libuv pool thread that is still in the daemon's namespace
- * (research/spikes.md §2, pitfall 4).
+ * (docs/notes/kernel-facts.md#per-netns-sysctls).
  */
 import * as fs from 'node:fs';
 import { SwitchyardError, invalid, notFound } from '../errors.js';

@@ -1,7 +1,7 @@
 /**
  * The files a sandbox sees under /etc: hosts, hostname and resolv.conf, rendered from
  * plain inputs. Layouts follow moby v28.5.2 libnetwork/etchosts and
- * libnetwork/internal/resolvconf (research/docker-networking.md §3.3, §3.5).
+ * libnetwork/internal/resolvconf (docs/notes/kernel-facts.md, #docker-resolvconf-and-upstreams and #docker-hosts-file).
  */
 import { invalid } from '../errors.js';
 import { type IpAddress, formatIp, isLoopback, tryParseIp } from './ip.js';

@@ -12,7 +12,7 @@ import {
   isKnownDriver,
   optionBool,
   validateDriverOptions,
-} from './bridge-options.js';
+} from './driver-options.js';
 import { parseGoBool } from './go-syntax.js';
 import {
   type Cidr,

@@ -133,6 +133,17 @@ describe('core networking (e2e)', () => {
     assert.notEqual(again.status, 0);
   });
 
+  test('after network disconnect returns, the sandbox no longer shows the old address', () => {
+    d.cli(['network', 'connect', 'net2', 'a1']);
+    const i = sb('a1');
+    const addr = i.NetworkSettings.Networks.net2.IPAddress as string;
+    const shown = () => d.inSandbox(i.NetworkSettings.SandboxKey, 'ip', ['-o', 'addr']).stdout;
+    const has = new RegExp(` ${addr.replaceAll('.', '\\.')}/`);
+    assert.match(shown(), has, 'control: the address is shown while connected');
+    d.cli(['network', 'disconnect', 'net2', 'a1']);
+    assert.doesNotMatch(shown(), has, 'no interface in the sandbox holds the address after disconnect returned');
+  });
+
   test('network rm refuses active endpoints; prune keeps in-use networks', () => {
     const r = d.cli(['network', 'rm', 'net1'], { allowFail: true });
     assert.notEqual(r.status, 0);

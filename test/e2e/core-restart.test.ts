@@ -55,7 +55,8 @@ describe('restart and reconcile (e2e)', () => {
     const r1Key = key('r1');
     const r2Ip = ip('r2', 'rnet');
     const reaches = () => d.inSandbox(r1Key, 'ping', ['-c1', '-W1', r2Ip], { allowFail: true }).status === 0;
-    // Damage while the daemon is down: delete r1's host-side veth, add a stray link with our prefix.
+    // Damage while the daemon is down: delete r1's host-side veth, add a stray link of ours
+    // (named and marked as the bridge driver marks its veths: drivers/bridge.ts VETH_ALIAS).
     const exited = new Promise((resolve) => d.proc.once('exit', resolve));
     d.proc.kill('SIGKILL');
     await exited;
@@ -63,12 +64,44 @@ describe('restart and reconcile (e2e)', () => {
     assert.ok(hostVeth, 'r1 host veth present before the damage');
     d.onHost('ip', ['link', 'del', hostVeth!]);
     d.onHost('ip', ['link', 'add', 'syvdeadbeef00', 'type', 'veth', 'peer', 'name', 'syvdeadbeef01']);
+    d.onHost('ip', ['link', 'set', 'syvdeadbeef00', 'alias', 'switchyard:veth:deadbeef0000']);
     assert.ok(!reaches(), 'r1 is cut off before the restart');
     await d.restart();
     await waitFor(() => reaches(), 'r1 reconnected by reconcile', 10_000, 100);
     const links = linksIn(d.host.name);
     assert.ok(!links.includes('syvdeadbeef00'), 'stray link removed');
     assert.ok(links.some((l) => l === bridge || l.startsWith('sy-')), 'bridge still there');
+  });
+
+  test('links Switchyard makes are marked, and only marked links are collected: a user link named sy-uplink survives a restart', async () => {
+    const net = JSON.parse(d.cli(['network', 'inspect', 'rnet']).stdout)[0];
+    const bridge = `sy-${net.Id.slice(0, 12)}`;
+    const veth = `syv${JSON.parse(d.cli(['inspect', 'r1']).stdout)[0].NetworkSettings.Networks.rnet.EndpointID.slice(0, 10)}`;
+    const aliasOf = (link: string) => /\n\s+alias (\S+)/.exec(d.onHost('ip', ['link', 'show', 'dev', link]).stdout)?.[1];
+    assert.equal(aliasOf(bridge), `switchyard:bridge:${net.Id.slice(0, 12)}`);
+    assert.match(aliasOf(veth)!, new RegExp(`^switchyard:veth:${veth.slice(3)}[0-9a-f]{2}$`));
+    const exited = new Promise((resolve) => d.proc.once('exit', resolve));
+    d.proc.kill('SIGKILL');
+    await exited;
+    // A user's links named like ours, unmarked: must survive.
+    d.onHost('ip', ['link', 'add', 'sy-uplink', 'type', 'bridge']);
+    d.onHost('ip', ['link', 'add', 'syvuser00000', 'type', 'veth', 'peer', 'name', 'syvuser00001']);
+    // Control, in the same restart: a stray link carrying our mark is collected (so the
+    // collection did run, and the survivors survived because they are unmarked).
+    d.onHost('ip', ['link', 'add', 'sy-stray0', 'type', 'bridge']);
+    d.onHost('ip', ['link', 'set', 'sy-stray0', 'alias', 'switchyard:bridge:000000000000']);
+    try {
+      await d.restart();
+      const links = linksIn(d.host.name);
+      assert.ok(!links.includes('sy-stray0'), 'a marked stray link is collected');
+      assert.ok(links.includes('sy-uplink'), 'the user link sy-uplink survives');
+      assert.ok(links.includes('syvuser00000'), 'the user link syvuser00000 survives');
+      assert.ok(links.includes(bridge) && links.includes(veth), 'the network and its endpoint are kept');
+    } finally {
+      d.onHost('ip', ['link', 'del', 'sy-uplink'], { allowFail: true });
+      d.onHost('ip', ['link', 'del', 'syvuser00000'], { allowFail: true });
+      d.onHost('ip', ['link', 'del', 'sy-stray0'], { allowFail: true });
+    }
   });
 
   test('a sandbox that exited while the daemon was down is marked exited and its namespace freed', async () => {

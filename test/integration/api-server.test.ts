@@ -14,12 +14,16 @@ import { createApiServer, type ApiServer } from '../../src/api/server.js';
 import { SwitchyardClient } from '../../src/api/client.js';
 import type { Engine, NetworkDetails, NetworkRecord, SandboxDetails } from '../../src/engine/types.js';
 import { conflict, forbidden, notFound, SwitchyardError } from '../../src/errors.js';
-import { validateNetworkCreate } from '../../src/model/network-spec.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
+import { validateNetworkCreate, type NetworkSpec } from '../../src/model/network-spec.js';
+import { sandboxSpecOf } from '../../src/api/docker/requests.js';
+import type { AttachmentRef, AttachRequest, AttachResult, SandboxSpec, TeardownReport } from '../../src/engine/contract.js';
 
 // ---------------------------------------------------------------------------------------
 // An Engine that records calls and answers from fixtures
 
 const NET: NetworkRecord = {
+  v: 1,
   id: '1'.repeat(64),
   name: 'netA',
   driver: 'bridge',
@@ -36,6 +40,7 @@ const NET: NetworkRecord = {
   options: {},
   labels: {},
   predefined: false,
+  state: { driver: 'bridge', bridge: 'sy-111111111111', options: parseBridgeOptions({}) },
 };
 
 const DETAILS: NetworkDetails = {
@@ -43,6 +48,7 @@ const DETAILS: NetworkDetails = {
   endpoints: [
     {
       endpoint: {
+        v: 1,
         id: '2'.repeat(64),
         networkId: NET.id,
         sandboxId: '3'.repeat(64),
@@ -62,6 +68,8 @@ const DETAILS: NetworkDetails = {
 function sandboxDetails(name: string): SandboxDetails {
   return {
     sandbox: {
+      v: 1,
+      owner: 'switchyard',
       id: '3'.repeat(64),
       name,
       hostname: name,
@@ -164,11 +172,27 @@ class RecordingEngine implements Engine {
   async firewallReload() {
     await this.record('firewallReload');
   }
+  async attach(req: AttachRequest): Promise<AttachResult> {
+    await this.record('attach', req);
+    return { sandboxId: req.sandbox.id, networkId: NET.id, network: NET.name, ifname: req.ifname, mac: '02:00:00:00:00:02', addresses: ['172.18.0.2/16'], gateways: ['172.18.0.1'] };
+  }
+  async detach(ref: AttachmentRef): Promise<TeardownReport> {
+    await this.record('detach', ref);
+    return { errors: [] };
+  }
+  async checkAttachment(ref: AttachmentRef): Promise<AttachResult> {
+    await this.record('checkAttachment', ref);
+    return { sandboxId: ref.sandboxId, networkId: NET.id, network: NET.name, ifname: ref.ifname, mac: '02:00:00:00:00:02', addresses: [], gateways: [] };
+  }
+  async gcAttachments(keep: { sandboxId: string; ifname: string }[]): Promise<TeardownReport> {
+    await this.record('gcAttachments', keep);
+    return { errors: [conflict('SOME_CODE', 'could not')] };
+  }
   async info() {
     await this.record('info');
     return {
       id: 'host', name: 'h', networks: 3, sandboxes: 1, running: 1, dataRoot: '/d', execRoot: '/e',
-      firewall: true, kernelVersion: '6.1.0', warnings: [],
+      firewall: true, kernelVersion: '6.1.0', warnings: [], networkDrivers: ['bridge', 'host', 'null'],
     };
   }
 }
@@ -286,23 +310,26 @@ test('unknown paths and methods get 404 {"message":"page not found"}', { timeout
 
 test('POST /networks/create: 201 {Id, Warning}; EnableIPv4 is dropped below API 1.48', { timeout: 10_000 }, async () => {
   engine.calls = [];
-  const body = JSON.stringify({ Name: 'n1', Driver: 'bridge', EnableIPv4: false });
+  const body = JSON.stringify({ Name: 'n1', Driver: 'bridge', EnableIPv4: false, EnableIPv6: true });
   const res = await http('POST', '/v1.51/networks/create', body, { 'Content-Type': JSON_TYPE });
   assert.equal(res.status, 201);
   assert.equal(res.body.trim(), `{"Id":"${NET.id}","Warning":""}`);
-  assert.deepEqual(engine.calls, [['createNetwork', { Name: 'n1', Driver: 'bridge', EnableIPv4: false }]]);
+  // The route parses Docker's JSON; the engine gets the parsed spec (engine/contract.ts).
+  assert.deepEqual(engine.calls, [['createNetwork', validateNetworkCreate({ Name: 'n1', Driver: 'bridge', EnableIPv4: false, EnableIPv6: true })]]);
+  assert.equal((engine.calls[0]![1] as NetworkSpec).enableIPv4, false);
 
   engine.calls = [];
   await http('POST', '/v1.41/networks/create', body);
-  assert.deepEqual(engine.calls, [['createNetwork', { Name: 'n1', Driver: 'bridge' }]]);
+  assert.deepEqual(engine.calls, [['createNetwork', validateNetworkCreate({ Name: 'n1', Driver: 'bridge', EnableIPv6: true })]]);
+  assert.equal((engine.calls[0]![1] as NetworkSpec).enableIPv4, true);
 
-  // Only a boolean is dropped: a wrong type reaches the validation, which refuses it naming
-  // the field (this engine is a recorder, so the validation is called here).
+  // Only a boolean is dropped below 1.48: a wrong type is refused, naming the field, at every
+  // version, and the engine is never called.
   engine.calls = [];
-  const wrong = { Name: 'n1', Driver: 'bridge', EnableIPv4: {} };
-  await http('POST', '/v1.41/networks/create', JSON.stringify(wrong));
-  assert.deepEqual(engine.calls, [['createNetwork', wrong]]);
-  assert.throws(() => validateNetworkCreate(wrong), (err: unknown) => err instanceof SwitchyardError && err.code === 'INVALID_TYPE' && err.field === 'EnableIPv4' && err.message === 'EnableIPv4 must be a boolean');
+  const wrong = await http('POST', '/v1.41/networks/create', JSON.stringify({ Name: 'n1', Driver: 'bridge', EnableIPv4: {} }));
+  assert.equal(wrong.status, 400);
+  assert.match(wrong.body, /EnableIPv4 must be a boolean/);
+  assert.deepEqual(engine.calls, []);
 });
 
 test('bad bodies: invalid JSON and non-objects are 400 naming the problem; oversized is 413', { timeout: 10_000 }, async () => {
@@ -365,7 +392,11 @@ test('connect/disconnect: 200 with an empty body; Container is required', { time
   }));
   assert.equal(res.status, 200);
   assert.equal(res.body, '');
-  assert.deepEqual(engine.calls, [['connect', 'netA', 'web', { IPAMConfig: {}, Aliases: [], Links: null, DriverOpts: {}, GwPriority: 0 }]]);
+  // Docker's EndpointSettings arrive parsed (engine/contract.ts EndpointSettings), with the
+  // echo of what was sent (null stays null, [] and {} stay) for inspect.
+  assert.deepEqual(engine.calls, [['connect', 'netA', 'web', {
+    aliases: [], links: [], requested: { ipamConfig: {}, aliases: [], links: null, driverOpts: {}, gwPriority: 0 },
+  }]]);
 
   const missing = await http('POST', '/v1.51/networks/netA/connect', '{}');
   assert.equal(missing.status, 400);
@@ -388,7 +419,8 @@ test('sandbox routes: create 201, start/stop/delete 204, query flags parsed Dock
   const created = await http('POST', '/sandboxes/create?name=web', JSON.stringify({ Cmd: ['sleep', '1'] }));
   assert.equal(created.status, 201);
   assert.deepEqual(JSON.parse(created.body), { Id: '3'.repeat(64), Warnings: [] });
-  assert.deepEqual(engine.calls, [['createSandbox', { Cmd: ['sleep', '1'], Name: 'web' }]]);
+  assert.deepEqual(engine.calls, [['createSandbox', sandboxSpecOf({ Cmd: ['sleep', '1'], Name: 'web' })]]);
+  assert.equal((engine.calls[0]![1] as SandboxSpec).name, 'web');
 
   const noCmd = await http('POST', '/sandboxes/create', JSON.stringify({ Cmd: [] }));
   assert.equal(noCmd.status, 400);

@@ -16,14 +16,17 @@ import type {
   Engine,
   NetworkDetails,
   NetworkRecord,
-  SandboxCreateRequest,
   SandboxDetails,
+  SandboxSpec,
   SandboxRecord,
 } from '../../src/engine/types.js';
 import { conflict, notFound } from '../../src/errors.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
 
 function network(name: string, id: string, driver = 'bridge'): NetworkRecord {
   return {
+    v: 1,
+    state: (driver === 'bridge' ? { driver, bridge: name, options: parseBridgeOptions({}) } : { driver }) as NetworkRecord['state'],
     id: id.repeat(64).slice(0, 64), name, driver, created: '2025-01-01T12:00:00Z', scope: 'local', enableIPv4: true,
     enableIPv6: false, ipamDriver: 'default', ipamOptions: {}, pools: [], internal: false, attachable: false,
     ingress: false, options: {}, labels: {}, predefined: name === 'bridge',
@@ -55,12 +58,15 @@ class PlayEngine implements Partial<Engine> {
     await this.inspectNetwork(ref);
     this.networks = this.networks.filter((n) => n.name !== ref);
   }
-  async createSandbox(req: SandboxCreateRequest) {
+  async createSandbox(spec: SandboxSpec) {
+    const req = { Name: spec.name, NetworkMode: spec.networkMode || undefined, AutoRemove: spec.autoRemove, Cmd: spec.command };
     const id = (this.sandboxes.size + 1).toString(16).repeat(64).slice(0, 64);
     const name = req.Name ?? `sbx${this.sandboxes.size + 1}`;
     if (req.NetworkMode === 'nonet') throw notFound('NETWORK_NOT_FOUND', 'network nonet not found');
     this.calls.push(`create ${name} rm=${String(req.AutoRemove)}`);
     this.sandboxes.set(id, {
+      v: 1,
+      owner: 'switchyard',
       id, name, hostname: id.slice(0, 12), created: new Date().toISOString(), command: req.Cmd, env: [],
       networkMode: req.NetworkMode ?? 'bridge', nsPath: `/run/netns/${id.slice(0, 12)}`,
       state: { status: 'created', pid: 0, exitCode: 0, startedAt: '', finishedAt: '', error: '' },

@@ -8,13 +8,15 @@ import {
   sortedRecord,
 } from '../../src/api/docker-views.js';
 import { humanDuration } from '../../src/api/human-duration.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../src/engine/types.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../src/model/records.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
 
 const NET_ID = 'a'.repeat(64);
 const SBX_ID = 'b'.repeat(64);
 const EP_ID = 'c'.repeat(64);
 
 const network: NetworkRecord = {
+  v: 1,
   id: NET_ID,
   name: 'netA',
   driver: 'bridge',
@@ -34,15 +36,16 @@ const network: NetworkRecord = {
   options: { 'com.docker.network.bridge.name': 'br-aaaaaaaaaaaa', 'com.docker.network.bridge.enable_icc': 'true' },
   labels: { team: 'x' },
   predefined: false,
-  bridgeName: 'br-aaaaaaaaaaaa',
+  state: { driver: 'bridge', bridge: 'br-aaaaaaaaaaaa', options: parseBridgeOptions({ 'com.docker.network.bridge.name': 'br-aaaaaaaaaaaa', 'com.docker.network.bridge.enable_icc': 'true' }) },
 };
 
 const endpoint: EndpointRecord = {
+  v: 1,
   id: EP_ID,
   networkId: NET_ID,
   sandboxId: SBX_ID,
   ifname: 'eth0',
-  hostIfname: 'sy1234',
+  hostLink: 'sy1234',
   mac: '02:42:ac:12:00:02',
   ipv4: '172.18.0.2/16',
   gateway: '172.18.0.1',
@@ -53,6 +56,8 @@ const endpoint: EndpointRecord = {
 };
 
 const sandbox: SandboxRecord = {
+  v: 1,
+  owner: 'switchyard',
   id: SBX_ID,
   name: 'fw',
   hostname: 'bbbbbbbbbbbb',

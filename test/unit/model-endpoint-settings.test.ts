@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { SwitchyardError } from '../../src/errors.js';
 import { requestedEcho, validateEndpointSettings, validateEndpointsConfig } from '../../src/model/endpoint-settings.js';
 import { networkView, sandboxInspectView } from '../../src/api/docker-views.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../src/engine/types.js';
 
 const refused = (value: unknown, field: string) =>
@@ -54,9 +55,9 @@ test('valid settings pass; null is kept apart from empty; output-only and unknow
 });
 
 const NET: NetworkRecord = {
-  id: 'a'.repeat(64), name: 'n', driver: 'bridge', created: '2025-01-01T00:00:00Z', scope: 'local', enableIPv4: true, enableIPv6: false,
+  v: 1, id: 'a'.repeat(64), name: 'n', driver: 'bridge', created: '2025-01-01T00:00:00Z', scope: 'local', enableIPv4: true, enableIPv6: false,
   ipamDriver: 'default', ipamOptions: {}, pools: [{ subnet: '10.1.0.0/24', gateway: '10.1.0.1', userSubnet: true }],
-  internal: false, attachable: false, ingress: false, options: {}, labels: {}, predefined: false, bridgeName: 'sy-aaaaaaaaaaaa',
+  internal: false, attachable: false, ingress: false, options: {}, labels: {}, predefined: false, state: { driver: 'bridge', bridge: 'sy-aaaaaaaaaaaa', options: parseBridgeOptions({}) },
 };
 
 test('IPAM.Options: null when the request had none (and for predefined networks), {} when {} was sent; Config null without pools', () => {
@@ -75,7 +76,7 @@ test('endpoint settings are echoed as sent: null stays null, [] and {} stay', ()
     dns: { servers: [], search: [], options: [] }, links: [], publish: [], publishAll: false, expose: [], ports: [], autoRemove: false, dir: '/tmp/x',
   } as unknown as SandboxRecord;
   const ep = (requested: EndpointRecord['requested']): EndpointRecord => ({
-    id: 'c'.repeat(64), networkId: NET.id, sandboxId: sb.id, ifname: 'eth0', mac: '02:42:0a:01:00:02', aliases: requested?.aliases ?? [],
+    v: 1, id: 'c'.repeat(64), networkId: NET.id, sandboxId: sb.id, ifname: 'eth0', mac: '02:42:0a:01:00:02', aliases: requested?.aliases ?? [],
     links: requested?.links ?? [], dnsNames: ['s'], order: 0, ...(requested ? { requested } : {}),
   });
   const settings = (e: EndpointRecord) => {

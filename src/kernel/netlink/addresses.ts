@@ -58,10 +58,15 @@ export function addAddress(sock: NetlinkSocket, index: number, cidr: string, o: 
   }
 }
 
+/** The RTM_DELADDR of deleteAddress (for batches: EADDRNOTAVAIL and ENODEV count as success). */
+export function deleteAddressMessage(index: number, cidr: string): Buffer {
+  return addressMessage(RTM_DELADDR, 0, index, cidr, {});
+}
+
 /** Removes an address. Already gone (or the link is gone) = success. */
 export function deleteAddress(sock: NetlinkSocket, index: number, cidr: string): void {
   try {
-    sock.request(addressMessage(RTM_DELADDR, 0, index, cidr, {}), `delete address ${cidr} from link ${index}`);
+    sock.request(deleteAddressMessage(index, cidr), `delete address ${cidr} from link ${index}`);
   } catch (err) {
     if (!(err instanceof NetlinkError && (err.errno === EADDRNOTAVAIL || err.errno === ENODEV))) throw err;
   }

@@ -5,9 +5,9 @@
  * same name, with the same idempotence (an add that finds the object there, a delete that
  * finds it gone, is success).
  */
-import { newAddressMessage, type AddAddressOptions } from './addresses.js';
-import { bridgePortMessage, linkUpMessage, type BridgePortOptions } from './links.js';
-import { EEXIST, ENOENT } from './message.js';
+import { deleteAddressMessage, newAddressMessage, type AddAddressOptions } from './addresses.js';
+import { aliasMessage, bridgePortMessage, linkRenameMessage, linkUpMessage, type BridgePortOptions } from './links.js';
+import { EADDRNOTAVAIL, EEXIST, ENODEV, ENOENT } from './message.js';
 import { deleteNeighbourMessage, type NeighbourSpec } from './neighbours.js';
 import { addRouteMessage, describeRoute, type RouteSpec } from './routes.js';
 import type { BatchItem } from './socket.js';
@@ -17,6 +17,23 @@ export class RtnlBatch {
 
   addAddress(index: number, cidr: string, o?: AddAddressOptions): this {
     this.items.push({ msg: newAddressMessage(index, cidr, o), what: `add address ${cidr} to link ${index}`, ok: [EEXIST] });
+    return this;
+  }
+
+  /** Already gone (or the link is gone) = success. */
+  deleteAddress(index: number, cidr: string): this {
+    this.items.push({ msg: deleteAddressMessage(index, cidr), what: `delete address ${cidr} from link ${index}`, ok: [EADDRNOTAVAIL, ENODEV] });
+    return this;
+  }
+
+  setAlias(index: number, alias: string): this {
+    this.items.push({ msg: aliasMessage(index, alias), what: `set alias of link ${index}` });
+    return this;
+  }
+
+  /** The link must be down (the kernel refuses to rename a device that is up). */
+  rename(index: number, name: string): this {
+    this.items.push({ msg: linkRenameMessage(index, name), what: `rename link ${index} to ${name}` });
     return this;
   }
 

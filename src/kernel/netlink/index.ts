@@ -4,7 +4,7 @@
  * Every call is synchronous (the kernel answers in microseconds) except those named
  * …Async, which are the ones with real kernel cost (veth deletion ~30 ms). A Rtnl
  * opened with a namespace path acts in that namespace for its whole life, whichever
- * namespace the calling thread is in (spikes.md §2).
+ * namespace the calling thread is in (docs/notes/kernel-facts.md#sockets-keep-their-namespace).
  */
 import * as addresses from './addresses.js';
 import * as links from './links.js';

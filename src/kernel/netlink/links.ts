@@ -71,6 +71,8 @@ export interface LinkInfo {
   alias?: string;
   /** IFLA_INFO_DATA decoded for macvlan, ipvlan, vlan and vxlan (see link-kinds.ts). */
   data?: KindData;
+  /** IFLA_GROUP: the device group (0 = default). */
+  group?: number;
 }
 
 export type LinkRef = string | number;
@@ -104,6 +106,8 @@ export interface SetLinkOptions {
   mac?: string;
   /** Device group (IFLA_GROUP): a whole group can be deleted in one request. */
   group?: number;
+  /** IFLA_IFALIAS (up to IFALIASZ-1 = 255 bytes); '' removes it. */
+  alias?: string;
 }
 
 export interface BridgePortOptions {
@@ -142,6 +146,8 @@ export function decodeLink(msg: Buffer): LinkInfo {
   if (link && link !== ifi.index) info.link = link;
   const nsid = readS32(a.get(IFLA_LINK_NETNSID));
   if (nsid !== undefined && nsid >= 0) info.netnsId = nsid;
+  const group = readU32(a.get(IFLA_GROUP));
+  if (group !== undefined) info.group = group;
   return info;
 }
 
@@ -299,7 +305,12 @@ export function createTypedLink(sock: NetlinkSocket, spec: TypedLinkSpec): { ind
 
 /** RTM_SETLINK with IFLA_IFALIAS only (pure; exported for tests). */
 export function aliasMessage(ref: LinkRef, alias: string): Buffer {
-  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(ref), strAttr(IFLA_IFALIAS, validAlias(alias))]);
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(ref), aliasAttr(alias)]);
+}
+
+/** IFLA_IFALIAS, checked (the one encoding of an alias: aliasMessage, setLink, the batch). */
+function aliasAttr(alias: string): Buffer {
+  return strAttr(IFLA_IFALIAS, validAlias(alias));
 }
 
 export function setAlias(sock: NetlinkSocket, ref: LinkRef, alias: string): void {
@@ -315,7 +326,7 @@ export function setAlias(sock: NetlinkSocket, ref: LinkRef, alias: string): void
  * A veth pair in ONE request: the peer is created directly inside the target namespace
  * (VETH_INFO_PEER carries its own ifinfomsg + IFLA_NET_NS_FD), and the host end is
  * enslaved and brought up in the same call. 0.6 ms against 16 ms for create-then-move,
- * because moving a device between namespaces is the expensive kernel path (spikes.md §1).
+ * because moving a device between namespaces is the expensive kernel path (docs/notes/kernel-facts.md#veth-peer-made-in-place).
  */
 export function createVeth(sock: NetlinkSocket, o: VethOptions): { index: number } {
   const peer = { ...o.peer, mtu: o.peer.mtu ?? o.mtu };
@@ -411,6 +422,7 @@ export function setLink(sock: NetlinkSocket, ref: LinkRef, o: SetLinkOptions): v
   if (o.master !== undefined) attrs.push(u32Attr(IFLA_MASTER, o.master ?? 0)); // 0 = nomaster
   if (o.name !== undefined) attrs.push(strAttr(IFLA_IFNAME, validName(o.name)));
   if (o.group !== undefined) attrs.push(u32Attr(IFLA_GROUP, o.group));
+  if (o.alias !== undefined) attrs.push(aliasAttr(o.alias));
   // A rename needs the index: IFLA_IFNAME would otherwise be read as the link to change.
   const target = o.name !== undefined && typeof ref === 'string' ? requireLink(sock, ref).index : ref;
   const send = (flags: { flags: number; change: number }, extra: Buffer[]): void => {
@@ -452,6 +464,11 @@ export function bridgePortMessage(index: number, o: BridgePortOptions): Buffer |
   ]);
 }
 
+/** RTM_SETLINK renaming the (down) link at `index`. */
+export function linkRenameMessage(index: number, name: string): Buffer {
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, [...linkSelector(index), strAttr(IFLA_IFNAME, validName(name))]);
+}
+
 /** RTM_SETLINK bringing the link at `index` up or down, nothing else. */
 export function linkUpMessage(index: number, up: boolean): Buffer {
   return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST }, linkSelector(index, upFlags(up)));
@@ -474,7 +491,7 @@ export function deleteLink(sock: NetlinkSocket, ref: LinkRef): void {
   }
 }
 
-/** deleteLink off the event loop: veth deletion costs ~30 ms of kernel time (spikes.md §1). */
+/** deleteLink off the event loop: veth deletion costs ~30 ms of kernel time (docs/notes/kernel-facts.md#veth-deletion-cost). */
 export async function deleteLinkAsync(sock: NetlinkSocket, ref: LinkRef): Promise<void> {
   try {
     await sock.requestAsync(deleteMessage(ref), `delete link ${ref}`);

@@ -2,7 +2,7 @@
  * Neighbour (ARP/NDP) and bridge forwarding-database entries over rtnetlink:
  * RTM_{NEW,DEL}NEIGH (linux/neighbour.h). The overlay driver uses both: static
  * neighbours inside sandboxes, and FDB entries that point a MAC (or the all-zero
- * flood entry) at a remote VTEP, as `bridge fdb append … dst <ip>` does (spikes.md §7).
+ * flood entry) at a remote VTEP, as `bridge fdb append … dst <ip>` does (docs/notes/kernel-facts.md#vxlan-flood-entry).
  */
 import { ipFamily, ipToBytes, macToBytes } from './address-codec.js';
 import {

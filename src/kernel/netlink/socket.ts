@@ -2,7 +2,7 @@
  * An rtnetlink socket (NETLINK_ROUTE) driven in process through koffi.
  *
  * A socket belongs to the network namespace it was created in, for its whole life
- * and whichever thread uses it (spikes.md §2), so `open(nsPath)` creates it inside a
+ * and whichever thread uses it (docs/notes/kernel-facts.md#sockets-keep-their-namespace), so `open(nsPath)` creates it inside a
  * short synchronous setns window and the caller never has to switch again.
  *
  * Requests are synchronous by default: rtnetlink does its work inside sendmsg and the
@@ -10,7 +10,7 @@
  * Slow operations (veth deletion ~30 ms of kernel time) go through `requestAsync`, which
  * runs sendto on a koffi worker and then waits with a bounded poll() on a worker
  * (never an indefinitely blocking recv: that starves the libuv threadpool and hangs
- * process exit, spikes.md §1). Replies are matched to requests by sequence number, so
+ * process exit, docs/notes/kernel-facts.md#bounded-waits-on-the-threadpool). Replies are matched to requests by sequence number, so
  * sync and async requests can share the socket.
  */
 import { SwitchyardError } from '../../errors.js';

@@ -2,7 +2,7 @@
  * The embedded DNS's decision for one query, as a pure function of the decoded query and
  * the directory: answer locally (and with what) or forward upstream. No sockets, no clock;
  * the round-robin position is passed in. Rules follow Docker's resolver
- * (research/docker-networking.md §3.4, moby libnetwork/resolver.go) with the differences
+ * (docs/notes/kernel-facts.md#docker-embedded-dns-names, moby libnetwork/resolver.go) with the differences
  * listed in docs/DNS.md.
  */
 import dnsPacket from 'dns-packet';

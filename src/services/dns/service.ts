@@ -5,7 +5,7 @@
  * For each sandbox, a UDP and a TCP socket are created and bound inside its namespace
  * (kernel/netns.ts openSocketInNetns) and handed to Node by fd; Node's event loop polls
  * sockets from any namespace alike. The socket a query arrives on tells which sandbox
- * asked, and the directory answers for that sandbox (research/spikes.md §3).
+ * asked, and the directory answers for that sandbox (docs/notes/kernel-facts.md#dns-sockets-by-fd).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';

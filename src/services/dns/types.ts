@@ -3,7 +3,7 @@
  * records (which sandbox is on which network under which names); the DNS service owns
  * the sockets and the wire. Every answer is computed from the directory on each query,
  * so a removed sandbox stops resolving at the next query (no cache, as Docker:
- * research/docker-networking.md §3.4, moby#24800).
+ * docs/notes/kernel-facts.md#docker-embedded-dns-names, moby#24800).
  */
 
 /** Addresses known locally for one name, split by family. */

@@ -10,7 +10,7 @@ export interface Upstream {
   family: 4 | 6;
 }
 
-/** Docker uses at most 3 upstreams (research/docker-networking.md §3.3), as glibc's MAXNS. */
+/** Docker uses at most 3 upstreams (docs/notes/kernel-facts.md#docker-resolvconf-and-upstreams), as glibc's MAXNS. */
 export const MAX_UPSTREAMS = 3;
 
 /** The usable upstreams, in order, at most MAX_UPSTREAMS; entries that are not addresses are skipped (and reported). */

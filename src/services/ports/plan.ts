@@ -2,7 +2,7 @@
  * Which host bindings a sandbox's port requests turn into. Pure: no I/O.
  *
  * Docker's rules (moby libnetwork/drivers/bridge/port_mapping_linux.go,
- * configurePortBindingIPv4/IPv6; research/docker-networking.md §2.8):
+ * configurePortBindingIPv4/IPv6; docs/notes/kernel-facts.md#docker-port-publishing):
  * - no host address = the network's default (host_binding_ipv4, else the daemon's --ip);
  * - 0.0.0.0 = every IPv4 address AND every IPv6 address, with the SAME host port;
  * - :: = every IPv6 address only; a specific address = that address only;

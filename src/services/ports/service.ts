@@ -10,8 +10,8 @@
  * port does not grow with the number of ports already published. docs/PORTS.md.
  */
 import { conflict, invalid, unavailable } from '../../errors.js';
-import type { PortsPort, PublishRequest } from '../../engine/context.js';
-import type { PublishedPort } from '../../engine/types.js';
+import type { PortsPort, PublishRequest } from './types.js';
+import type { PublishedPort } from '../../model/records.js';
 import { withNetns } from '../../kernel/netns.js';
 import { ifNameToIndex } from '../../kernel/libc.js';
 import { readSysctl, writeSysctl } from '../../kernel/sysctl.js';

@@ -56,7 +56,7 @@ export interface BaseOptions {
  * Priorities: filter (0) for forward, like iptables' FORWARD; raw (-300) for the
  * prerouting filter, before conntrack and NAT; dstnat (-100) for prerouting; nft 1.0.6
  * refuses the `dstnat` keyword on the output hook, so output says -100 (same value);
- * srcnat (100) for postrouting.
+ * srcnat (100) for postrouting (docs/notes/kernel-facts.md#nat-chain-priorities).
  */
 export function renderBase(o: BaseOptions = {}): string {
   const n = NAMES;
@@ -164,7 +164,7 @@ function postroutingRules(): string[] {
  * The forward filter, in order; the first matching verdict wins.
  *
  * Bridged frames traverse this hook too, because br_netfilter is built into this kernel
- * and bridge-nf-call-iptables/ip6tables default to 1 in every netns: for a frame bridged
+ * and bridge-nf-call-iptables/ip6tables default to 1 in every netns (docs/notes/kernel-facts.md#bridged-frames-and-br_netfilter): for a frame bridged
  * between two ports of br0, iifname and oifname are both "br0". That is how ICC off can
  * stop container-to-container traffic on one bridge.
  */

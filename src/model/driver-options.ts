@@ -4,7 +4,7 @@
  * macvlan/ipvlan `parent` and modes, overlay `encrypted`. Unknown keys are refused
  * rather than ignored, so a typo never silently does nothing.
  */
-import { invalid } from '../errors.js';
+import { invalid, notImplemented } from '../errors.js';
 import { parseGoBool } from './go-syntax.js';
 import { type IpAddress, parseIp } from './ip.js';
 
@@ -50,7 +50,7 @@ export interface GenericOptions {
 
 export interface BridgeOptions extends GenericOptions {
   readonly driver: 'bridge';
-  /** The bridge device name; undefined = `br-<id12>`. */
+  /** The bridge device name; undefined = `sy-<id12>`. */
   readonly bridgeName: string | undefined;
   readonly enableIcc: boolean;
   readonly enableIpMasquerade: boolean;
@@ -300,4 +300,24 @@ export function validateDriverOptions(driver: DriverName, options: Options): Dri
     case 'null':
       return parsePlainOptions(driver, options);
   }
+}
+
+/**
+ * Options this release parses but does not implement yet, for the driver that would run
+ * them. They are refused (not-implemented, naming the option) rather than accepted and
+ * silently ignored; docs/drivers/bridge.md lists them. Values that ask for the default
+ * behaviour (gateway mode `nat`, an empty list) are accepted.
+ */
+export function refuseUnimplementedOptions(o: DriverOptions): void {
+  if (o.driver !== 'bridge') return;
+  const refuse = (key: string, why: string): never => {
+    throw notImplemented('OPTION_NOT_IMPLEMENTED', `option ${key} is not implemented yet by the bridge driver (${why})`, fieldOf(key));
+  };
+  if (o.gatewayModeIpv4 !== 'nat') refuse(BRIDGE_OPT.gatewayModeIpv4, `only "nat" is, not ${JSON.stringify(o.gatewayModeIpv4)}`);
+  if (o.gatewayModeIpv6 !== 'nat') refuse(BRIDGE_OPT.gatewayModeIpv6, `only "nat" is, not ${JSON.stringify(o.gatewayModeIpv6)}`);
+  if (o.trustedHostInterfaces.length) refuse(BRIDGE_OPT.trustedHostInterfaces, 'every host interface is treated alike');
+  if (o.hostIpv4) refuse(GENERIC_OPT.hostIpv4, 'outgoing traffic is masqueraded, not SNATed to a given address');
+  if (o.hostIpv6) refuse(GENERIC_OPT.hostIpv6, 'outgoing traffic is masqueraded, not SNATed to a given address');
+  if (o.containerIfacePrefix) refuse(GENERIC_OPT.containerIfacePrefix, 'sandbox interfaces are named eth0, eth1, ...');
+  if (o.defaultBridge) refuse(BRIDGE_OPT.defaultBridge, 'only the predefined network "bridge" is the default bridge');
 }

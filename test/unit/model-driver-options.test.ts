@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SwitchyardError } from '../../src/errors.js';
 import { formatIp } from '../../src/model/ip.js';
 import { parseGoBool, parseGoDuration } from '../../src/model/go-syntax.js';
-import { isValidIfname, parseBridgeOptions, validateDriverOptions, type BridgeOptions } from '../../src/model/bridge-options.js';
+import { isValidIfname, parseBridgeOptions, validateDriverOptions, type BridgeOptions } from '../../src/model/driver-options.js';
 
 const rejects = (fn: () => unknown, code: string, field: string) =>
   assert.throws(fn, (e: unknown) => e instanceof SwitchyardError && e.kind === 'invalid' && e.code === code && e.field === field);

@@ -1,0 +1,127 @@
+/**
+ * The contract between the engine and a network driver. The engine owns records, IPAM
+ * and the store; a driver plans its own part of the records (pure hooks) and turns
+ * records into kernel state and back (effect hooks). Drivers are stateless: every call
+ * gets the records it needs. This file imports only model/ and errors, so a driver (or a
+ * test's toy driver) needs nothing from the engine. docs/ARCHITECTURE.md "Adding a driver".
+ *
+ * Shaped after netavark's NetworkDriver (validate/setup/teardown over plain data) and
+ * moby's driverapi (a required Driver plus optional extensions, and a Capability).
+ */
+import type { DriverOptions } from '../model/driver-options.js';
+import type { EndpointRecord, NetworkDriverState, NetworkRecord } from '../model/records.js';
+
+/** What a driver is, for the engine's decisions (never its name). */
+export interface DriverCapabilities {
+  /** Where its networks' state is valid: this host only, or every host sharing the store (moby Capability.DataScope). */
+  scope: 'local' | 'global';
+  /** Its networks have address pools and its endpoints get addresses. */
+  needsIpam: boolean;
+  /** Users may create networks with it (`network create -d NAME`). */
+  creatable: boolean;
+  /** At most one network (the predefined one); creating another is refused. */
+  singleton: boolean;
+  /**
+   * What a sandbox on one of its networks gets: `endpoint` (an interface per endpoint, made
+   * by join), `host-netns` (the daemon's namespace itself: the `host` network) or
+   * `loopback-only` (its own namespace with only lo: the `none` network).
+   */
+  attach: 'endpoint' | 'host-netns' | 'loopback-only';
+  /**
+   * It can make an endpoint's links and hand the sandbox end over to the caller instead of
+   * moving it into a namespace itself (Docker's remote-driver Join: SrcName/DstPrefix).
+   */
+  handsOverLinks: boolean;
+  /** The network the daemon creates for it at start (`bridge`, `host`, `none`), if any. */
+  predefined?: string;
+}
+
+export interface SandboxNs {
+  id: string;
+  nsPath: string;
+}
+
+export interface JoinOptions {
+  /** This endpoint carries the sandbox's default route for its families. */
+  gateway: boolean;
+}
+
+export interface NetworkPlanInput {
+  id: string;
+  name: string;
+  /** The typed options, parsed once from the user's text (model/driver-options.ts). */
+  options: DriverOptions;
+  /** The daemon's own predefined network (its options are the daemon's, not a user's). */
+  predefined: boolean;
+  /** Every other network, for uniqueness checks (e.g. bridge device names). */
+  others: readonly NetworkRecord[];
+}
+
+/** A link in the daemon's namespace, as reconcile's garbage collection sees it. */
+export interface HostLink {
+  name: string;
+  /** IFLA_IFALIAS; links Switchyard makes carry `switchyard:<kind>:<id12>`. */
+  alias?: string;
+  /** IFLA_GROUP. */
+  group?: number;
+}
+
+/** Where a network publishes ports: the link the DNAT'ed traffic leaves by, and the default host address. */
+export interface DriverPublishTarget {
+  link: string;
+  /** The network's default host address for `-p` without one (undefined: the daemon's --ip). */
+  defaultHostIp?: string;
+}
+
+/** Every link alias Switchyard sets starts with this (`switchyard system reset` relies on it). */
+export const LINK_ALIAS_PREFIX = 'switchyard:';
+
+export interface NetworkDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+
+  // Pure planning: no kernel, no store. Throws SwitchyardError on bad input.
+  /** The driver's part of a new network record (validates and refuses what it does not implement). */
+  planNetwork(input: NetworkPlanInput): NetworkDriverState;
+  /** The options (as text, as Docker shows them) of its predefined network, from the daemon's flags. */
+  predefinedOptions?(daemon: { mtu: number; defaultBindIp: string }): Record<string, string>;
+  /** The links in the daemon's namespace that make up a network's kernel state (bridge: its bridge device). */
+  networkLinks(net: NetworkRecord): string[];
+  /** The driver's part of a new endpoint record (e.g. the host-side link name). */
+  planEndpoint(net: NetworkRecord, ep: { id: string; ifname: string }): { hostLink?: string };
+  /** Refuses one more running endpoint on `net` when the network cannot hold it (`attached` = running now). */
+  admit?(net: NetworkRecord, attached: number): void;
+  /** Where ports published through an endpoint on `net` go; undefined = this network cannot publish. */
+  publishTarget?(net: NetworkRecord): DriverPublishTarget | undefined;
+
+  // Effects.
+  /** Creates or verifies the network's kernel state (idempotent). */
+  ensureNetwork(net: NetworkRecord): void;
+  /** Removes the network's kernel state (already gone = success). */
+  deleteNetwork(net: NetworkRecord): Promise<void>;
+  /** Creates the endpoint's interface inside the sandbox, with addresses and routes. */
+  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void;
+  /** Removes the endpoint's interface; the slow kernel part may finish after the promise. */
+  leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void>;
+  /** Moves the default route to/from this endpoint (moby ExtConner); absent = nothing to move. */
+  setGateway?(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, gateway: boolean): void;
+  /** True when the endpoint's kernel state exists (for reconcile); with `sb`, its sandbox end is checked too. */
+  endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean;
+  /** True for a host link this driver made (reconcile deletes only such links when no record explains them). */
+  ownsLink(link: HostLink): boolean;
+  /**
+   * The sandbox's namespace was deleted, taking its interfaces with it (no leave ran):
+   * release what else its endpoints on this driver's networks held (e.g. firewall elements).
+   */
+  releaseSandbox?(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void;
+  /** Rebuilds the driver's firewall state from the records (firewall reload, start-up). */
+  reloadFirewall?(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void;
+  /** Resolves when the driver's background work (e.g. batched link deletion) has finished. */
+  close?(): Promise<void>;
+}
+
+/** The drivers a daemon runs, by name (drivers/registry.ts builds it). */
+export interface DriverRegistry {
+  get(name: string): NetworkDriver | undefined;
+  all(): readonly NetworkDriver[];
+}

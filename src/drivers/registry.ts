@@ -1,0 +1,48 @@
+/**
+ * The drivers this daemon runs. Adding a driver is one file (against drivers/contract.ts)
+ * plus one line in BUILTIN_DRIVERS; the engine, reconcile, the API's plugin list and the
+ * daemon find it here and decide by its capabilities, never by its name.
+ */
+import type { Rtnl } from '../kernel/netlink/index.js';
+import type { DriverRegistry, NetworkDriver } from './contract.js';
+import type { AntiSpoofFirewall, FirewallBackend, NetworkFirewall } from '../services/firewall/contract.js';
+import type { Graveyard } from './graveyard.js';
+import { BridgeDriver } from './bridge.js';
+import { hostDriver, nullDriver } from './passive.js';
+
+/** What the daemon hands every driver factory (each takes what it needs). */
+export interface DriverDeps {
+  /** rtnetlink in the daemon's ("host") namespace. */
+  rtnl: Rtnl;
+  /** Opens rtnetlink inside a sandbox namespace. */
+  openRtnl: (nsPath: string) => Rtnl;
+  /** The firewall backend's slices a driver uses (services/firewall/contract.ts; NoFirewall with --firewall=false). */
+  firewall: NetworkFirewall & Pick<FirewallBackend, 'reload' | 'reloadEndpointSources'>;
+  /** Per-endpoint anti-spoofing; absent = none. */
+  antiSpoof?: AntiSpoofFirewall;
+  /** Batched deletion of links that are out of service. */
+  graveyard: Graveyard;
+  /** Daemon-wide default MTU (--mtu). */
+  defaultMtu: number;
+  log: (msg: string) => void;
+}
+
+export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
+
+export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
+  (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
+  () => hostDriver(),
+  () => nullDriver(),
+];
+
+/** A registry over the given drivers; names must be unique. */
+export function makeRegistry(drivers: readonly NetworkDriver[]): DriverRegistry {
+  const byName = new Map<string, NetworkDriver>();
+  for (const d of drivers) {
+    if (byName.has(d.name)) throw new Error(`driver ${d.name} registered twice`);
+    byName.set(d.name, d);
+  }
+  return { get: (name) => byName.get(name), all: () => [...byName.values()] };
+}
+
+export const builtinDrivers = (deps: DriverDeps): DriverRegistry => makeRegistry(BUILTIN_DRIVERS.map((f) => f(deps)));

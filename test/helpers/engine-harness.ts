@@ -1,0 +1,231 @@
+/**
+ * An EngineContext with no kernel and no root: a recording FakeDriver that can be told to
+ * fail at its N-th call of an operation, an in-memory store, and fakes for the host, DNS,
+ * ports, sandbox processes and files. Unit tests drive the real engine operations over it
+ * (rollback, gateway hand-over, sandbox planning, reconcile's decisions, attachments).
+ *
+ * The store is test/helpers/memory-store.ts (it passes the store conformance suite), with
+ * the tests' view of it: the keys it holds (`data`) and how many transactions it ran (`txns`).
+ */
+import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, SandboxNs } from '../../src/drivers/contract.js';
+import { LINK_ALIAS_PREFIX } from '../../src/drivers/contract.js';
+import { makeRegistry } from '../../src/drivers/registry.js';
+import { hostDriver, nullDriver } from '../../src/drivers/passive.js';
+import type { EngineContext, ProcessWatcher, SandboxProcesses, SandboxFilesPort, HostPorts, DnsPort } from '../../src/engine/context.js';
+import type { PortsPort, PublishRequest } from '../../src/services/ports/types.js';
+import { EngineState } from '../../src/engine/state.js';
+import { KeyedMutex } from '../../src/engine/locks.js';
+import { SwitchyardEngine } from '../../src/engine/engine.js';
+import type { EndpointRecord, NetworkDriverState, NetworkRecord, PublishedPort } from '../../src/model/records.js';
+import type { KeyValue, Store, Txn } from '../../src/store/contract.js';
+import { createMemoryBacking, openMemoryStore } from './memory-store.js';
+import { parseBridgeOptions } from '../../src/model/driver-options.js';
+import { createHash } from 'node:crypto';
+
+/** The memory store, plus what the tests look at: its keys and its transaction count. */
+export interface HarnessStore extends Store {
+  /** The live keys (the store's own data, not a copy). */
+  readonly data: ReadonlyMap<string, KeyValue>;
+  /** Transactions run so far (a txn with nothing to do counts too). */
+  readonly txns: number;
+}
+
+async function harnessStore(): Promise<HarnessStore> {
+  const backing = createMemoryBacking();
+  const inner = await openMemoryStore({ backing });
+  let txns = 0;
+  return new Proxy(inner, {
+    get(target, key) {
+      if (key === 'data') return backing.kv;
+      if (key === 'txns') return txns;
+      if (key === 'txn') {
+        return (t: Txn) => {
+          txns++;
+          return target.txn(t);
+        };
+      }
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as HarnessStore;
+}
+
+export type DriverOp = 'ensureNetwork' | 'deleteNetwork' | 'join' | 'leave' | 'setGateway' | 'endpointPresent';
+
+/** A driver that records its calls and keeps "kernel state" in sets; fails on demand. */
+export class FakeDriver implements NetworkDriver {
+  readonly name = 'fake';
+  readonly capabilities: DriverCapabilities = {
+    scope: 'local', needsIpam: true, creatable: true, singleton: false, attach: 'endpoint', handsOverLinks: false,
+  };
+  readonly calls: string[] = [];
+  readonly networks = new Set<string>();
+  readonly endpoints = new Set<string>();
+  readonly links = new Map<string, HostLink>();
+  private counts = new Map<DriverOp, number>();
+  private failures = new Map<DriverOp, number>();
+
+  /** The n-th call (1-based, counted from now) of `op` throws. */
+  failAt(op: DriverOp, n: number): void {
+    this.counts.set(op, 0);
+    this.failures.set(op, n);
+  }
+  private step(op: DriverOp, what: string): void {
+    this.calls.push(`${op} ${what}`);
+    const n = (this.counts.get(op) ?? 0) + 1;
+    this.counts.set(op, n);
+    if (this.failures.get(op) === n) throw new Error(`fake ${op} failed at call ${n}`);
+  }
+  planNetwork(i: NetworkPlanInput): NetworkDriverState {
+    return { driver: 'bridge', bridge: `fk-${i.id.slice(0, 8)}`, options: parseBridgeOptions({}) };
+  }
+  predefinedOptions(): Record<string, string> {
+    return {};
+  }
+  planEndpoint(_net: NetworkRecord, ep: { id: string }) {
+    return { hostLink: `fkv${ep.id.slice(0, 8)}` };
+  }
+  networkLinks(net: NetworkRecord): string[] {
+    return net.state.driver === 'bridge' ? [net.state.bridge] : [];
+  }
+  publishTarget(net: NetworkRecord) {
+    return { link: this.networkLinks(net)[0]! };
+  }
+  ensureNetwork(net: NetworkRecord): void {
+    this.step('ensureNetwork', net.name);
+    this.networks.add(net.id);
+    const link = this.networkLinks(net)[0]!;
+    this.links.set(link, { name: link, alias: `${LINK_ALIAS_PREFIX}fake:${net.id.slice(0, 12)}` });
+  }
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    this.step('deleteNetwork', net.name);
+    this.networks.delete(net.id);
+    this.links.delete(this.networkLinks(net)[0]!);
+  }
+  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, o: JoinOptions): void {
+    this.step('join', `${net.name} ${ep.ifname}${o.gateway ? ' gw' : ''}`);
+    this.endpoints.add(`${sb.nsPath}|${ep.id}`);
+    this.links.set(ep.hostLink!, { name: ep.hostLink!, alias: `${LINK_ALIAS_PREFIX}fake-port:${ep.id.slice(0, 12)}` });
+  }
+  async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
+    this.step('leave', `${net.name} ${ep.ifname}`);
+    this.endpoints.delete(`${sb.nsPath}|${ep.id}`);
+    this.links.delete(ep.hostLink!);
+  }
+  setGateway(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs, on: boolean): void {
+    this.step('setGateway', `${net.name} ${ep.ifname} ${on}`);
+  }
+  endpointPresent(_net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
+    return sb ? this.endpoints.has(`${sb.nsPath}|${ep.id}`) : this.links.has(ep.hostLink!);
+  }
+  ownsLink(link: HostLink): boolean {
+    return !!link.alias?.startsWith(`${LINK_ALIAS_PREFIX}fake`);
+  }
+}
+
+export interface Harness {
+  ctx: EngineContext;
+  engine: SwitchyardEngine;
+  store: HarnessStore;
+  driver: FakeDriver;
+  netns: Set<string>;
+  alive: Set<number>;
+  dns: string[];
+  ports: string[];
+  files: Map<string, string>;
+}
+
+/** A seeded, deterministic byte source (ids and MACs differ per call, same per run). */
+function counterRandom(): (n: number) => Uint8Array {
+  let i = 0;
+  return (n) => {
+    const out = Buffer.alloc(n);
+    let filled = 0;
+    while (filled < n) {
+      const h = createHash('sha256').update(`harness-${i++}`).digest();
+      filled += h.copy(out, filled);
+    }
+    return out;
+  };
+}
+
+export async function makeHarness(): Promise<Harness> {
+  const store = await harnessStore();
+  const driver = new FakeDriver();
+  const netns = new Set<string>();
+  const alive = new Set<number>();
+  const dnsCalls: string[] = [];
+  const portCalls: string[] = [];
+  const files = new Map<string, string>();
+  let pid = 1000;
+  const host: HostPorts = {
+    reservedPrefixes: () => [],
+    ensureSandboxNetns: (p) => void netns.add(p),
+    deleteSandboxNetns: (p) => void netns.delete(p),
+    sandboxNetnsPresent: (p) => netns.has(p),
+    hostResolvConf: () => 'nameserver 192.0.2.53\n',
+    hostEtcHosts: () => '127.0.0.1 localhost\n',
+    ensureForwarding: () => {},
+  };
+  const dns: DnsPort = {
+    attach: (id) => void dnsCalls.push(`attach ${id.slice(0, 6)}`),
+    park: (id) => void dnsCalls.push(`park ${id.slice(0, 6)}`),
+    detach: (id) => void dnsCalls.push(`detach ${id.slice(0, 6)}`),
+  };
+  const ports: PortsPort = {
+    publish: (req: PublishRequest): PublishedPort[] => {
+      portCalls.push(`publish ${req.sandboxId.slice(0, 6)} via ${req.target.bridge}`);
+      return req.requests.map((r) => ({ hostIp: '0.0.0.0', hostPort: r.hostPort || 32768, containerPort: r.containerPort, proto: r.proto, containerIp: req.target.containerIPv4 ?? '' }));
+    },
+    unpublish: (id) => void portCalls.push(`unpublish ${id.slice(0, 6)}`),
+    restore: (req) => void portCalls.push(`restore ${req.sandboxId.slice(0, 6)}`),
+  };
+  const watcher = (): ProcessWatcher => ({ has: () => true, keys: () => [], watch: () => true, unwatch: () => {}, exited: () => [], close: () => {} });
+  const processes: SandboxProcesses = {
+    start: async () => {
+      const p = ++pid;
+      alive.add(p);
+      return { pid: p, pidStart: `${p}`, exited: new Promise<number>(() => {}) };
+    },
+    stop: async (p) => void alive.delete(p),
+    kill: (p) => void alive.delete(p),
+    isAlive: (p) => alive.has(p),
+    readExitCode: () => undefined,
+    sessionsUnder: () => [],
+    sessionOf: (p) => (alive.has(p) ? p : undefined),
+    capLog: async () => false,
+    watcher,
+  };
+  const filesPort: SandboxFilesPort = {
+    ensureDir: () => {},
+    writeInPlace: (f, t) => void files.set(f, t),
+    read: (f) => files.get(f),
+    removeDir: (d) => {
+      for (const f of [...files.keys()]) if (f.startsWith(`${d}/`)) files.delete(f);
+    },
+    list: () => [],
+  };
+  const state = new EngineState(store as unknown as Store);
+  const ctx: EngineContext = {
+    config: {
+      dataRoot: '/harness/data', execRoot: '/harness/exec', defaultPools: [], mtu: 1500, defaultBindIp: '0.0.0.0',
+      firewall: true, ipForward: true, dns: [], hostId: '0'.repeat(32), hostName: 'harness',
+    },
+    state,
+    locks: new KeyedMutex(),
+    drivers: makeRegistry([driver, hostDriver(), nullDriver()]),
+    host,
+    dns,
+    ports,
+    processes,
+    files: filesPort,
+    filesWritten: new Map(),
+    upstreams: new Map(),
+    random: counterRandom(),
+    now: () => new Date('2026-01-01T00:00:00Z'),
+    log: () => {},
+  };
+  await state.load();
+  const engine = new SwitchyardEngine(ctx, { reload: async () => {} });
+  return { ctx, engine, store, driver, netns, alive, dns: dnsCalls, ports: portCalls, files };
+}
