@@ -2,7 +2,9 @@
  * The engine's locks.
  *
  * Per-resource locks: an operation takes the locks of every resource it touches, always in
- * sorted order, so two operations can never wait on each other.
+ * sorted order, so two operations can never wait on each other. A resource lock is exclusive,
+ * or shared when the operation only needs the resource to stay as it is (a start and the
+ * networks it joins).
  *
  * Every operation also holds the engine-wide lock in shared mode, for its whole run (taken
  * first, before any resource lock). Operations therefore stay concurrent with each other,
@@ -46,6 +48,11 @@ class SharedLock {
     }
   }
 
+  /** Nobody holds it and nobody waits. */
+  get idle(): boolean {
+    return !this.writer && this.readers === 0 && !this.queue.length;
+  }
+
   private compatible(mode: Mode): boolean {
     return mode === 'shared' ? !this.writer : !this.writer && this.readers === 0;
   }
@@ -57,19 +64,28 @@ class SharedLock {
 }
 
 export class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly keys = new Map<string, SharedLock>();
   private readonly engine = new SharedLock();
 
-  /** Runs `fn` holding the engine-wide lock (shared) and the locks of `keys` (exclusive). */
-  async withLocks<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
-    const sorted = [...new Set(keys)].sort();
-    const releases: (() => void)[] = [];
+  /**
+   * Runs `fn` holding the engine-wide lock (shared) and the locks of `keys`: exclusive, or
+   * shared for those also in `opts.shared` (a start holds its networks' locks shared, so
+   * starts on one network run together and a network removal, exclusive, waits for them).
+   */
+  async withLocks<T>(keys: string[], fn: () => Promise<T>, opts: { shared?: string[] } = {}): Promise<T> {
+    const shared = new Set(opts.shared ?? []);
+    const sorted = [...new Set([...keys, ...shared])].sort();
+    const held: [string, Mode][] = [];
     await this.engine.acquire('shared');
     try {
-      for (const key of sorted) releases.push(await this.acquire(key));
+      for (const key of sorted) {
+        const mode: Mode = shared.has(key) && !keys.includes(key) ? 'shared' : 'exclusive';
+        await this.lockOf(key).acquire(mode);
+        held.push([key, mode]);
+      }
       return await fn();
     } finally {
-      for (const release of releases.reverse()) release();
+      for (const [key, mode] of held.reverse()) this.release(key, mode);
       this.engine.release('shared');
     }
   }
@@ -84,16 +100,15 @@ export class KeyedMutex {
     }
   }
 
-  private async acquire(key: string): Promise<() => void> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.tails.set(key, tail);
-    await previous;
-    return () => {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    };
+  private lockOf(key: string): SharedLock {
+    let lock = this.keys.get(key);
+    if (!lock) this.keys.set(key, (lock = new SharedLock()));
+    return lock;
+  }
+
+  private release(key: string, mode: Mode): void {
+    const lock = this.keys.get(key)!;
+    lock.release(mode);
+    if (lock.idle) this.keys.delete(key);
   }
 }

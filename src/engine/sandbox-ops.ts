@@ -191,9 +191,9 @@ function uniqueRandomName(ctx: EngineContext): string {
 const netnsPathOf = (ctx: EngineContext, id: string): string => path.join(ctx.config.execRoot, 'netns', shortId(id));
 
 /**
- * Starts a sandbox under its lock and the `net:` locks of its networks, so that no network
- * of it can be removed while the start is in flight (removeNetwork takes the same lock and
- * then sees the running endpoint: audit M3). Its networks can change only under its own
+ * Starts a sandbox under its lock and the `net:` locks of its networks (shared: starts on one
+ * network stay concurrent), so that no network of it can be removed while the start is in
+ * flight (removeNetwork takes the lock exclusively, then sees the running endpoint: audit M3). Its networks can change only under its own
  * lock (connect, disconnect), so the set read before the locks is checked under them, and
  * the locks are taken again in the rare case it changed.
  */
@@ -202,14 +202,15 @@ export async function startSandbox(ctx: EngineContext, runtime: SandboxRuntime, 
   const networksOf = () => [...new Set(ctx.state.endpointsOfSandbox(sb0.id).map((e) => e.networkId))].sort().join(',');
   for (;;) {
     const nets = networksOf();
-    const done = await ctx.locks.withLocks([sbLock(sb0.id), ...(nets ? nets.split(',').map(netLock) : [])], async () => {
+    const netLocks = nets ? nets.split(',').map(netLock) : [];
+    const done = await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
       const sb = ctx.state.sandboxes.get(sb0.id);
       if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${ref} was removed concurrently`);
       if (networksOf() !== nets) return false;
       if (sb.state.status === 'running') return true;
       await bringUp(ctx, runtime, sb);
       return true;
-    });
+    }, { shared: netLocks });
     if (done) return;
   }
 }

@@ -172,3 +172,26 @@ test('engine-wide lock: shared holders overlap, the exclusive one waits for them
   await Promise.all([a, x, c]);
   assert.deepEqual(events, ['a in', 'b', 'a out', 'reload', 'c']);
 });
+
+test('resource locks: two starts on one network hold its lock shared and overlap; a network removal (exclusive) waits for both', async () => {
+  const locks = new KeyedMutex();
+  const events: string[] = [];
+  const gates: (() => void)[] = [];
+  const start = (sb: string) => locks.withLocks([`sb:${sb}`], async () => {
+    events.push(`start ${sb} in`);
+    await new Promise<void>((r) => gates.push(r));
+    events.push(`start ${sb} out`);
+  }, { shared: ['net:x'] });
+  const a = start('a');
+  const b = start('b');
+  await tick();
+  const rm = locks.withLocks(['networks', 'net:x'], async () => void events.push('rm'));
+  await tick();
+  assert.deepEqual(events, ['start a in', 'start b in'], 'both starts run; the removal waits');
+  gates[0]!();
+  await tick();
+  assert.deepEqual(events, ['start a in', 'start b in', 'start a out'], 'the removal still waits for b');
+  gates[1]!();
+  await Promise.all([a, b, rm]);
+  assert.deepEqual(events, ['start a in', 'start b in', 'start a out', 'start b out', 'rm']);
+});
