@@ -27,7 +27,8 @@ import type { EngineContext } from '../engine/context.js';
 import { SwitchyardEngine } from '../engine/engine.js';
 import { EngineDnsDirectory } from '../engine/dns-directory.js';
 import { ensurePredefinedNetworks } from '../engine/network-ops.js';
-import { reconcile, restorePorts } from '../engine/reconcile.js';
+import { reconcile } from '../engine/reconcile.js';
+import { rebuildDriverFirewalls } from '../engine/firewall-reload.js';
 import { startExitPoller, stopExitPoller } from '../engine/sandbox-ops.js';
 import { startLogCap } from '../engine/log-cap.js';
 import { builtinDrivers } from '../drivers/registry.js';
@@ -161,33 +162,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const drivers = builtinDrivers({ rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info });
   ctx.drivers = drivers;
 
-  /** Each driver rebuilds its networks' rules and its running endpoints' elements from the records. */
-  const reloadDriverFirewalls = () => {
-    const running = new Set([...state.sandboxes.values()].filter((sb) => sb.state.status === 'running').map((sb) => sb.id));
-    for (const driver of drivers.all()) {
-      if (!driver.reloadFirewall) continue;
-      const nets = [...state.networks.values()].filter((n) => n.driver === driver.name);
-      const ids = new Set(nets.map((n) => n.id));
-      driver.reloadFirewall(nets, [...state.endpoints.values()].filter((e) => running.has(e.sandboxId) && ids.has(e.networkId)));
-    }
-  };
-  /** Rebuilds the table from the records: networks and endpoints first, then every running sandbox's ports. */
-  const reloadFirewall = () => {
-    reloadDriverFirewalls();
-    for (const sb of state.sandboxes.values()) {
-      if (sb.state.status !== 'running') continue;
-      try {
-        restorePorts(ctx, sb);
-      } catch (err) {
-        log('warn', `firewall reload: ports of ${sb.name}: ${String(err)}`);
-      }
-    }
-  };
-  const engine = new SwitchyardEngine(ctx, {
-    async reload() {
-      reloadFirewall();
-    },
-  });
+  const engine = new SwitchyardEngine(ctx);
 
   /** Port elements a crash left behind (Firewall.removeStalePorts), after reconcile restored the live ones. */
   const removeStalePorts = () => {
@@ -212,17 +187,24 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   await graveyard.flush(); // what reconcile took out of service is gone before we serve
   removeStalePorts();
   await ensurePredefinedNetworks(ctx);
-  reloadDriverFirewalls();
+  rebuildDriverFirewalls(ctx);
   info(`reconciled: ${JSON.stringify(report)}`);
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
-  // The table is ours to keep: if someone flushes or deletes it, put it back within seconds.
+  // The table is ours to keep: if someone flushes or deletes it, put it back within seconds,
+  // through the engine's reload (under its lock, like POST /firewall/reload).
+  let restoring = false;
   const watchdog = setInterval(() => {
+    if (restoring) return;
     try {
       if (flags.firewall && !firewall.complete()) {
         log('warn', 'an nftables table of switchyard is missing: restoring it');
-        reloadFirewall();
+        restoring = true;
+        engine
+          .firewallReload()
+          .catch((err) => log('warn', `firewall restore: ${String(err)}`))
+          .finally(() => (restoring = false));
       }
     } catch (err) {
       log('warn', `firewall check: ${String(err)}`);

@@ -10,20 +10,14 @@ import * as ep from './endpoint-ops.js';
 import * as sbx from './sandbox-ops.js';
 import * as att from './attachment-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
+import { reloadFirewall } from './firewall-reload.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-export interface FirewallControl {
-  reload(): Promise<void>;
-}
 
 export class SwitchyardEngine implements Engine {
   readonly runtime = new sbx.SandboxRuntime();
 
-  constructor(
-    readonly ctx: EngineContext,
-    private readonly firewall: FirewallControl,
-  ) {}
+  constructor(readonly ctx: EngineContext) {}
 
   createNetwork(spec: NetworkSpec) {
     return net.createNetwork(this.ctx, spec);
@@ -91,8 +85,9 @@ export class SwitchyardEngine implements Engine {
     return path.join(findSandbox(this.ctx, ref).dir, 'output.log');
   }
 
+  /** Rebuilds the firewall from the committed records, under the engine-wide lock (firewall-reload.ts). */
   firewallReload() {
-    return this.firewall.reload();
+    return reloadFirewall(this.ctx);
   }
 
   async info(): Promise<EngineInfo> {

@@ -12,7 +12,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import type { EndpointSettings, SandboxDetails, SandboxSpec, TeardownReport } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
-import { findNetwork } from './network-ops.js';
+import { findNetwork, netLock } from './network-ops.js';
 import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
@@ -113,6 +113,11 @@ export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Prom
   }
   const netLocks = nets.map((n) => `net:${n.net.id}`);
   return ctx.locks.withLocks([SANDBOXES_LOCK, ...netLocks], async () => {
+    // The networks were resolved before the locks: one may have been removed meanwhile
+    // (audit M3). Nothing is committed then, so no endpoint ever points at a missing network.
+    for (const { net } of nets) {
+      if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${net.name} was removed while the container was being created`);
+    }
     const finalName = name ?? uniqueRandomName(ctx);
     const clash = ctx.state.sandboxByName(finalName);
     if (clash) {
@@ -185,14 +190,29 @@ function uniqueRandomName(ctx: EngineContext): string {
 
 const netnsPathOf = (ctx: EngineContext, id: string): string => path.join(ctx.config.execRoot, 'netns', shortId(id));
 
+/**
+ * Starts a sandbox under its lock and the `net:` locks of its networks (shared: starts on one
+ * network stay concurrent), so that no network of it can be removed while the start is in
+ * flight (removeNetwork takes the lock exclusively, then sees the running endpoint: audit M3). Its networks can change only under its own
+ * lock (connect, disconnect), so the set read before the locks is checked under them, and
+ * the locks are taken again in the rare case it changed.
+ */
 export async function startSandbox(ctx: EngineContext, runtime: SandboxRuntime, ref: string): Promise<void> {
   const sb0 = findSandbox(ctx, ref);
-  await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
-    const sb = ctx.state.sandboxes.get(sb0.id);
-    if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${ref} was removed concurrently`);
-    if (sb.state.status === 'running') return;
-    await bringUp(ctx, runtime, sb);
-  });
+  const networksOf = () => [...new Set(ctx.state.endpointsOfSandbox(sb0.id).map((e) => e.networkId))].sort().join(',');
+  for (;;) {
+    const nets = networksOf();
+    const netLocks = nets ? nets.split(',').map(netLock) : [];
+    const done = await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
+      const sb = ctx.state.sandboxes.get(sb0.id);
+      if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${ref} was removed concurrently`);
+      if (networksOf() !== nets) return false;
+      if (sb.state.status === 'running') return true;
+      await bringUp(ctx, runtime, sb);
+      return true;
+    }, { shared: netLocks });
+    if (done) return;
+  }
 }
 
 /** Creates the kernel side and the process of a sandbox, undoing all of it on failure. */

@@ -28,19 +28,41 @@ export interface HarnessStore extends Store {
   readonly data: ReadonlyMap<string, KeyValue>;
   /** Transactions run so far (a txn with nothing to do counts too). */
   readonly txns: number;
+  /**
+   * The n-th transaction from now (1-based) waits before it writes anything: `reached`
+   * resolves when it got there, `release()` lets it go on. For deterministic interleavings
+   * (an operation awaiting its commit while another arrives).
+   */
+  pauseAt(n: number): { reached: Promise<void>; release: () => void };
 }
 
 async function harnessStore(): Promise<HarnessStore> {
   const backing = createMemoryBacking();
   const inner = await openMemoryStore({ backing });
   let txns = 0;
+  let pause: { at: number; reached: () => void; gate: Promise<void> } | undefined;
+  const pauseAt = (n: number) => {
+    let reached!: () => void;
+    let release!: () => void;
+    const reachedP = new Promise<void>((r) => (reached = r));
+    const gate = new Promise<void>((r) => (release = r));
+    pause = { at: txns + n, reached, gate };
+    return { reached: reachedP, release };
+  };
   return new Proxy(inner, {
     get(target, key) {
       if (key === 'data') return backing.kv;
       if (key === 'txns') return txns;
+      if (key === 'pauseAt') return pauseAt;
       if (key === 'txn') {
-        return (t: Txn) => {
+        return async (t: Txn) => {
           txns++;
+          if (pause && pause.at === txns) {
+            const p = pause;
+            pause = undefined;
+            p.reached();
+            await p.gate;
+          }
           return target.txn(t);
         };
       }
@@ -62,7 +84,15 @@ export class FakeDriver implements NetworkDriver {
   readonly networks = new Set<string>();
   readonly endpoints = new Set<string>();
   readonly links = new Map<string, HostLink>();
+  /** Firewall reloads (reloadFirewall) so far. */
+  reloads = 0;
   private counts = new Map<DriverOp, number>();
+
+  /**
+   * `elements` stands for the firewall's sets: the driver keeps `spoof:<endpoint id>` there
+   * (anti-spoofing, added at join like the bridge's), the harness's ports `port:<sandbox id>`.
+   */
+  constructor(readonly elements: Set<string> = new Set()) {}
   private failures = new Map<DriverOp, number>();
 
   /** The n-th call (1-based, counted from now) of `op` throws. */
@@ -105,12 +135,20 @@ export class FakeDriver implements NetworkDriver {
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, o: JoinOptions): void {
     this.step('join', `${net.name} ${ep.ifname}${o.gateway ? ' gw' : ''}`);
     this.endpoints.add(`${sb.nsPath}|${ep.id}`);
+    this.elements.add(`spoof:${ep.id}`);
     this.links.set(ep.hostLink!, { name: ep.hostLink!, alias: `${LINK_ALIAS_PREFIX}fake-port:${ep.id.slice(0, 12)}` });
   }
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     this.step('leave', `${net.name} ${ep.ifname}`);
     this.endpoints.delete(`${sb.nsPath}|${ep.id}`);
+    this.elements.delete(`spoof:${ep.id}`);
     this.links.delete(ep.hostLink!);
+  }
+  /** Like the bridge's: the whole table is rebuilt (every element flushed), then the given endpoints'. */
+  reloadFirewall(_networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
+    this.reloads++;
+    this.elements.clear();
+    for (const ep of runningEndpoints) this.elements.add(`spoof:${ep.id}`);
   }
   setGateway(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs, on: boolean): void {
     this.step('setGateway', `${net.name} ${ep.ifname} ${on}`);
@@ -133,6 +171,8 @@ export interface Harness {
   dns: string[];
   ports: string[];
   files: Map<string, string>;
+  /** The firewall's elements (FakeDriver.elements): `spoof:<endpoint id>`, `port:<sandbox id>`. */
+  elements: Set<string>;
 }
 
 /** A seeded, deterministic byte source (ids and MACs differ per call, same per run). */
@@ -151,7 +191,8 @@ function counterRandom(): (n: number) => Uint8Array {
 
 export async function makeHarness(): Promise<Harness> {
   const store = await harnessStore();
-  const driver = new FakeDriver();
+  const elements = new Set<string>();
+  const driver = new FakeDriver(elements);
   const netns = new Set<string>();
   const alive = new Set<number>();
   const dnsCalls: string[] = [];
@@ -175,10 +216,17 @@ export async function makeHarness(): Promise<Harness> {
   const ports: PortsPort = {
     publish: (req: PublishRequest): PublishedPort[] => {
       portCalls.push(`publish ${req.sandboxId.slice(0, 6)} via ${req.target.bridge}`);
+      if (req.requests.length) elements.add(`port:${req.sandboxId}`);
       return req.requests.map((r) => ({ hostIp: '0.0.0.0', hostPort: r.hostPort || 32768, containerPort: r.containerPort, proto: r.proto, containerIp: req.target.containerIPv4 ?? '' }));
     },
-    unpublish: (id) => void portCalls.push(`unpublish ${id.slice(0, 6)}`),
-    restore: (req) => void portCalls.push(`restore ${req.sandboxId.slice(0, 6)}`),
+    unpublish: (id) => {
+      portCalls.push(`unpublish ${id.slice(0, 6)}`);
+      elements.delete(`port:${id}`);
+    },
+    restore: (req) => {
+      portCalls.push(`restore ${req.sandboxId.slice(0, 6)}`);
+      elements.add(`port:${req.sandboxId}`);
+    },
   };
   const watcher = (): ProcessWatcher => ({ has: () => true, keys: () => [], watch: () => true, unwatch: () => {}, exited: () => [], close: () => {} });
   const processes: SandboxProcesses = {
@@ -226,6 +274,6 @@ export async function makeHarness(): Promise<Harness> {
     log: () => {},
   };
   await state.load();
-  const engine = new SwitchyardEngine(ctx, { reload: async () => {} });
-  return { ctx, engine, store, driver, netns, alive, dns: dnsCalls, ports: portCalls, files };
+  const engine = new SwitchyardEngine(ctx);
+  return { ctx, engine, store, driver, netns, alive, dns: dnsCalls, ports: portCalls, files, elements };
 }
