@@ -42,6 +42,9 @@ interface TeardownView {
   Errors: { Code: string; Kind: string; Message: string }[] | null;
 }
 
+/** The engine's check failures for an attachment that exists but is not intact (engine/attachment-ops.ts). */
+const DAMAGED = new Set(['ATTACHMENT_BROKEN', 'NETNS_GONE']);
+
 const isV6 = (cidr: string) => cidr.includes(':');
 
 /**
@@ -192,10 +195,17 @@ export class DaemonBackend implements CniBackend {
   }
 
   async check(req: CheckRequest): Promise<void> {
-    const v = (await this.call('GET', `/attachments/check?${query(req)}`)) as AttachmentView;
+    let v: AttachmentView;
+    try {
+      v = (await this.call('GET', `/attachments/check?${query(req)}`)) as AttachmentView;
+    } catch (err) {
+      // A damaged attachment is CNI error 3 (docs/frontends/cni.md), as an unknown one is.
+      if (err instanceof SwitchyardError && DAMAGED.has(err.code)) throw new SwitchyardError('not-found', err.code, err.message, { cause: err });
+      throw err;
+    }
     const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
     if (diff.length) {
-      throw new SwitchyardError('conflict', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
+      throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
     }
   }
 
