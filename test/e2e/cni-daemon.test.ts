@@ -2,7 +2,8 @@
  * End-to-end: the CNI plugin binary (bin/cni/switchyard) against a REAL daemon, exec'd the
  * way a runtime calls plugins (CNI_* variables, the network config on stdin) from the daemon's
  * host namespace. ADD into fresh namespaces gives them a working interface (address and routes,
- * two of them ping each other, the attachment shows in `switchyard network inspect`); CHECK
+ * two of them ping each other, the attachment shows in `switchyard network inspect`, the
+ * config's aliases resolve in the network's DNS from a Switchyard sandbox); CHECK
  * passes, then fails with 3 once the address is removed; DEL is idempotent; GC keeps only what
  * cni.dev/valid-attachments lists; with the daemon stopped a DEL is 11 (try again later).
  */
@@ -50,7 +51,7 @@ describe('CNI plugin against the real daemon (e2e)', () => {
     const [a, b, c] = [ns('cnia'), ns('cnib'), ns('cnic')];
 
     // ADD: a 1.1.0 result naming the interface in the sandbox and its address.
-    const ra = cni('ADD', 'ctr-a', a, conf());
+    const ra = cni('ADD', 'ctr-a', a, conf({ aliases: ['cni-web'] }));
     assert.equal(ra.code, 0, JSON.stringify(ra.out) + ra.stderr);
     const rb = cni('ADD', 'ctr-b', b, conf());
     assert.equal(rb.code, 0, JSON.stringify(rb.out) + rb.stderr);
@@ -77,6 +78,14 @@ describe('CNI plugin against the real daemon (e2e)', () => {
     const listed = Object.values(containers).map((x) => x.IPv4Address).sort();
     assert.deepEqual(listed, [ra.out.ips[0].address, rb.out.ips[0].address].sort());
 
+
+    // The config's aliases are names in the network's embedded DNS, as a Switchyard sandbox sees it.
+    d.cli(['run', '-d', '--name', 'peer', '--network', 'cninet', '--', 'sleep', 'infinity']);
+    const key = JSON.parse(d.cli(['inspect', 'peer']).stdout)[0].NetworkSettings.SandboxKey as string;
+    const dig = (name: string) => d.inSandbox(key, 'dig', ['@127.0.0.11', '+tries=1', '+time=3', '+short', name], { allowFail: true, timeoutMs: 10_000 }).stdout.trim();
+    assert.equal(dig('cni-web'), ipOf(ra.out), 'the alias resolves to a');
+    assert.equal(dig('cni-nobody'), '', 'control: a name nobody registered does not');
+
     // CHECK with the ADD result passes; after the address is removed it fails with 3.
     assert.equal(cni('CHECK', 'ctr-b', b, conf({ prevResult: rb.out })).code, 0);
     inNs(b.name, 'ip', ['addr', 'flush', 'dev', 'eth0']);
@@ -92,7 +101,7 @@ describe('CNI plugin against the real daemon (e2e)', () => {
     assert.deepEqual([cni('DEL', 'ctr-b', b, conf()).code, cni('DEL', 'ctr-b', b, conf()).code], [0, 0]);
     assert.equal(cni('DEL', 'never-added', undefined, conf()).code, 0);
     assert.doesNotMatch(inNs(b.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'b has no eth0 after DEL');
-    assert.equal(Object.keys(JSON.parse(d.cli(['network', 'inspect', 'cninet']).stdout)[0].Containers).length, 1);
+    assert.equal(Object.keys(JSON.parse(d.cli(['network', 'inspect', 'cninet']).stdout)[0].Containers).length, 2, 'a and peer');
 
     // GC: with only a listed as valid, c goes and a stays.
     assert.equal(cni('ADD', 'ctr-c', c, conf()).code, 0);
