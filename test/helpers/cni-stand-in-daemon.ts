@@ -1,7 +1,8 @@
 /**
- * A stand-in for the daemon's external-sandbox routes (the ones src/frontends/cni/
- * daemon-backend.ts calls), served on a unix socket by any CniBackend. Until the engine
- * has those routes, the CNI plugin binary is exercised end to end against this.
+ * A stand-in for the daemon's external-sandbox routes (the real ones: src/api/routes-attachments.ts,
+ * which src/frontends/cni/daemon-backend.ts calls), served on a unix socket by any CniBackend,
+ * so the plugin binary runs against the fake and veth backends of the differential tests; the
+ * real daemon is exercised by test/e2e/cni-daemon.test.ts.
  * POST /cni runs the whole protocol layer here instead (the bin/cni/switchyard-shim prototype):
  * CNI_* variables as Cni-* headers, stdin as the body; 200 with the plugin's stdout, or 400
  * with the error object.
@@ -21,8 +22,9 @@ export async function cniOverHttp(headers: IncomingMessage['headers'], stdin: st
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { SwitchyardError } from '../../src/errors.js';
 import { existsSync } from 'node:fs';
-import type { CniBackend } from '../../src/frontends/cni/backend.js';
+import type { Attachment, CniBackend } from '../../src/frontends/cni/backend.js';
 import { dispatch } from '../../src/frontends/cni/dispatch.js';
+import { attachmentOf, type AttachmentView } from '../../src/frontends/cni/daemon-backend.js';
 
 const STATUS: Record<string, number> = { invalid: 400, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503, internal: 500 };
 
@@ -30,6 +32,34 @@ async function rawBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+interface Ref {
+  sandbox: { id: string; nsPath: string };
+  network: string;
+  ifname: string;
+}
+
+const keyOf = (r: Ref) => `${r.sandbox.id}/${r.network}/${r.ifname}`;
+
+function refOf(url: URL): Ref {
+  return { sandbox: { id: url.searchParams.get('sandbox') ?? '', nsPath: '' }, network: url.searchParams.get('network') ?? '', ifname: url.searchParams.get('ifname') ?? '' };
+}
+
+/** A CniBackend's attachment as the daemon's attachment view (src/api/routes-attachments.ts). */
+function viewOf(ref: Ref, a: Attachment): Record<string, unknown> {
+  const host = a.interfaces.find((i) => i.sandbox === undefined);
+  const mine = a.interfaces.find((i) => i.sandbox !== undefined);
+  return {
+    SandboxID: ref.sandbox.id,
+    NetworkID: ref.network,
+    Network: ref.network,
+    Ifname: ref.ifname,
+    MacAddress: mine?.mac ?? '',
+    Addresses: a.ips.map((ip) => ip.address),
+    Gateways: [...new Set(a.ips.flatMap((ip) => (ip.gateway ? [ip.gateway] : [])))],
+    ...(host ? { HostLink: host.name } : {}),
+  };
 }
 
 export interface StandIn {
@@ -40,23 +70,56 @@ export interface StandIn {
 
 export async function startStandIn(socketPath: string, backend: CniBackend, networks: string[]): Promise<StandIn> {
   const requests: string[] = [];
+  const attached = new Map<string, Attachment>();
   const server: Server = createServer((req, res) => {
     void (async () => {
       requests.push(`${req.method} ${req.url}`);
       try {
         const raw = await rawBody(req);
         if (req.method === 'POST' && req.url === '/cni') {
-          const r = await cniOverHttp(req.headers, raw, backend);
+          // The shim answers with what the real routes carry (the attachment view), as the plugin does.
+          const viaView: CniBackend = {
+            ...backend,
+            attach: async (r) => attachmentOf(viewOf(r, await backend.attach(r)) as unknown as AttachmentView, r.sandbox.nsPath),
+            detach: (r) => backend.detach(r),
+            check: (r) => backend.check(r),
+            gc: (r) => backend.gc(r),
+            status: (n) => backend.status(n),
+          };
+          const r = await cniOverHttp(req.headers, raw, viaView);
           res.writeHead(r.status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(r.text)) });
           res.end(r.text);
           return;
         }
         const b = raw ? JSON.parse(raw) : undefined;
+        const url = new URL(req.url ?? '/', 'http://switchyard');
         let out: unknown = {};
-        if (req.method === 'POST' && req.url === '/attachments') out = await backend.attach(b);
-        else if (req.method === 'POST' && req.url === '/attachments/detach') await backend.detach(b);
-        else if (req.method === 'POST' && req.url === '/attachments/check') await backend.check(b);
-        else if (req.method === 'POST' && req.url === '/attachments/gc') await backend.gc(b);
+        if (req.method === 'POST' && url.pathname === '/attachments') {
+          const ref = { sandbox: { id: b.Sandbox.ID, nsPath: b.Sandbox.NsPath }, network: b.Network, ifname: b.Ifname };
+          const a = await backend.attach({
+            ...ref,
+            ...(b.MacAddress ? { mac: b.MacAddress } : {}),
+            ...(b.Addresses ? { addresses: b.Addresses } : {}),
+            ...(b.Aliases ? { aliases: b.Aliases } : {}),
+          });
+          attached.set(keyOf(ref), a);
+          out = viewOf(ref, a);
+        } else if (req.method === 'DELETE' && url.pathname === '/attachments') {
+          const ref = refOf(url);
+          await backend.detach(ref);
+          attached.delete(keyOf(ref));
+          out = { Errors: [] };
+        } else if (req.method === 'GET' && url.pathname === '/attachments/check') {
+          const ref = refOf(url);
+          const a = attached.get(keyOf(ref));
+          if (!a) throw new SwitchyardError('not-found', 'ATTACHMENT_NOT_FOUND', `no attachment of ${ref.sandbox.id} to ${ref.network} as ${ref.ifname}`);
+          await backend.check({ ...ref, expected: a });
+          out = viewOf(ref, a);
+        } else if (req.method === 'POST' && url.pathname === '/attachments/gc') {
+          const keep = (b.Keep ?? []).map((k: { Sandbox: string; Ifname: string }) => ({ containerId: k.Sandbox, ifname: k.Ifname }));
+          for (const network of networks) await backend.gc({ network, keep });
+          out = { Errors: [] };
+        }
         else if (req.method === 'GET' && req.url === '/_ping') out = 'OK';
         else if (req.method === 'GET' && req.url?.startsWith('/networks/')) {
           const name = decodeURIComponent(req.url.slice('/networks/'.length));

@@ -1,19 +1,21 @@
 /**
  * The CniBackend that talks to the running daemon over its unix socket: one HTTP/1.1
  * request per call, written by hand over node:net so the plugin process loads nothing else
- * (node:http alone adds milliseconds to every exec). Route shapes (the engine's
- * external-sandbox operations):
- *   POST /attachments         {sandbox:{id,nsPath}, network, ifname, mac?, addresses?, aliases?, ports?} → Attachment
- *   POST /attachments/detach  {sandbox, network, ifname}      (404 = already gone)
- *   POST /attachments/check   {sandbox, network, ifname, expected}
- *   POST /attachments/gc      {network, keep:[{containerId, ifname}]}
- *   GET  /_ping               (and GET /networks/NAME for STATUS)
+ * (node:http alone adds milliseconds to every exec). The routes are the engine's
+ * external-sandbox operations (src/api/routes-attachments.ts, docs/api/openapi.yaml "Attachments"):
+ *   POST   /attachments        {Sandbox:{ID,NsPath}, Network, Ifname, MacAddress?, Addresses?, Aliases?}
+ *                              → {SandboxID, NetworkID, Network, Ifname, MacAddress, Addresses, Gateways, HostLink?}
+ *   DELETE /attachments?sandbox=&network=&ifname=   → {Errors:[{Code,Kind,Message}]} (gone = success)
+ *   GET    /attachments/check?sandbox=&network=&ifname= → the attachment view, or an error
+ *   POST   /attachments/gc     {Keep:[{Sandbox, Ifname}]} → {Errors}
+ *   GET    /_ping, GET /networks/NAME (STATUS)
  * Errors come back as {"message"} with the Switchyard-Error-Code header, rebuilt here as
- * SwitchyardErrors of the kind their HTTP status says.
+ * SwitchyardErrors of the kind their HTTP status says (api/http-status.ts).
  */
 import { connect } from 'node:net';
-import { SwitchyardError, type ErrorKind } from '../../errors.js';
-import type { AttachRequest, Attachment, CheckRequest, CniBackend, DetachRequest, GcRequest } from './backend.js';
+import { SwitchyardError } from '../../errors.js';
+import { errorKindOf } from '../../api/http-status.js';
+import type { AttachRequest, AttachedAddress, AttachedInterface, AttachedRoute, Attachment, CheckRequest, CniBackend, DetachRequest, GcRequest } from './backend.js';
 
 export const DEFAULT_SOCKET = '/run/switchyard/switchyard.sock';
 const TIMEOUT_MS = 60_000;
@@ -24,7 +26,76 @@ interface Reply {
   body: string;
 }
 
-const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: 'invalid', 403: 'forbidden', 404: 'not-found', 409: 'conflict', 503: 'unavailable' };
+/** The daemon's attachment view (routes-attachments.ts attachmentView). */
+export interface AttachmentView {
+  SandboxID: string;
+  NetworkID: string;
+  Network: string;
+  Ifname: string;
+  MacAddress: string;
+  Addresses: string[] | null;
+  Gateways: string[] | null;
+  HostLink?: string;
+}
+
+interface TeardownView {
+  Errors: { Code: string; Kind: string; Message: string }[] | null;
+}
+
+/** The engine's check failures for an attachment that exists but is not intact (engine/attachment-ops.ts). */
+const DAMAGED = new Set(['ATTACHMENT_BROKEN', 'NETNS_GONE']);
+
+const isV6 = (cidr: string) => cidr.includes(':');
+
+/**
+ * An attachment view in CNI terms: the host-side link (when the driver makes one) first, the
+ * sandbox interface last; each address with the gateway of its family; a default route per
+ * family that has a gateway (the engine installs those in the namespace).
+ */
+export function attachmentOf(v: AttachmentView, nsPath: string): Attachment {
+  const interfaces: AttachedInterface[] = [];
+  if (v.HostLink) interfaces.push({ name: v.HostLink });
+  interfaces.push({ name: v.Ifname, ...(v.MacAddress ? { mac: v.MacAddress } : {}), sandbox: nsPath });
+  const index = interfaces.length - 1;
+  const gateways = v.Gateways ?? [];
+  const gatewayOf = (cidr: string) => gateways.find((g) => isV6(g) === isV6(cidr));
+  const ips: AttachedAddress[] = (v.Addresses ?? []).map((address) => {
+    const gateway = gatewayOf(address);
+    return { address, ...(gateway ? { gateway } : {}), interface: index };
+  });
+  const routes: AttachedRoute[] = gateways.map((gw) => ({ dst: isV6(gw) ? '::/0' : '0.0.0.0/0', gw }));
+  return { interfaces, ips, routes, dns: {} };
+}
+
+/** Differences between what the runtime recorded at ADD and what the daemon reports now (empty = same). */
+export function differences(expected: Attachment, actual: Attachment, ifname: string): string[] {
+  const out: string[] = [];
+  const want = expected.interfaces.findIndex((i) => i.name === ifname && i.sandbox !== undefined);
+  if (want < 0) return [`prevResult has no interface ${ifname} in a sandbox`];
+  const mine = actual.interfaces.find((i) => i.sandbox !== undefined)!;
+  const wantIf = expected.interfaces[want]!;
+  if (wantIf.mac && mine.mac && wantIf.mac.toLowerCase() !== mine.mac.toLowerCase()) out.push(`mac ${mine.mac}, recorded ${wantIf.mac}`);
+  const recorded = expected.ips.filter((ip) => ip.interface === want).map((ip) => ip.address).sort();
+  const now = actual.ips.map((ip) => ip.address).sort();
+  if (recorded.join(',') !== now.join(',')) out.push(`addresses [${now.join(', ')}], recorded [${recorded.join(', ')}]`);
+  return out;
+}
+
+function teardownFailure(what: string, v: TeardownView | undefined): void {
+  const errors = v?.Errors ?? [];
+  if (!errors.length) return;
+  const first = errors[0]!;
+  throw new SwitchyardError(errorKindFromName(first.Kind), first.Code, `${what}: ${errors.map((e) => `${e.Code}: ${e.Message}`).join('; ')}`);
+}
+
+function errorKindFromName(kind: string): SwitchyardError['kind'] {
+  const kinds: SwitchyardError['kind'][] = ['invalid', 'not-found', 'conflict', 'forbidden', 'unavailable', 'not-implemented', 'internal'];
+  return kinds.find((k) => k === kind) ?? 'internal';
+}
+
+function query(r: { sandbox: { id: string }; network: string; ifname: string }): string {
+  return `sandbox=${encodeURIComponent(r.sandbox.id)}&network=${encodeURIComponent(r.network)}&ifname=${encodeURIComponent(r.ifname)}`;
+}
 
 /** The socket path of a config's `host` ("unix:///x.sock" or "/x.sock"). */
 export function socketOf(host: string | undefined): string {
@@ -97,28 +168,54 @@ export class DaemonBackend implements CniBackend {
     try {
       json = r.body ? JSON.parse(r.body) : undefined;
     } catch {
+      if (r.status >= 200 && r.status < 300) return r.body; // e.g. /_ping's "OK"
       throw new SwitchyardError('internal', 'BAD_RESPONSE', `the daemon answered ${path} with something that is not JSON (HTTP ${r.status})`);
     }
     if (r.status >= 200 && r.status < 300) return json;
     const message = (json as { message?: string } | undefined)?.message ?? `HTTP ${r.status}`;
-    throw new SwitchyardError(KIND_BY_STATUS[r.status] ?? 'internal', r.headers['switchyard-error-code'] ?? 'INTERNAL', message);
+    throw new SwitchyardError(errorKindOf(r.status), r.headers['switchyard-error-code'] ?? 'INTERNAL', message);
   }
 
   async attach(req: AttachRequest): Promise<Attachment> {
-    const a = (await this.call('POST', '/attachments', req)) as Partial<Attachment> | undefined;
-    return { interfaces: a?.interfaces ?? [], ips: a?.ips ?? [], routes: a?.routes ?? [], dns: a?.dns ?? {} };
+    // req.ports is not sent: the engine's attach takes no published ports yet (engine/contract.ts),
+    // so portMappings are left to a portmap plugin later in the chain (docs/frontends/cni.md).
+    const v = (await this.call('POST', '/attachments', {
+      Sandbox: { ID: req.sandbox.id, NsPath: req.sandbox.nsPath },
+      Network: req.network,
+      Ifname: req.ifname,
+      ...(req.mac ? { MacAddress: req.mac } : {}),
+      ...(req.addresses?.length ? { Addresses: req.addresses } : {}),
+      ...(req.aliases?.length ? { Aliases: req.aliases } : {}),
+    })) as AttachmentView;
+    return attachmentOf(v, req.sandbox.nsPath);
   }
 
   async detach(req: DetachRequest): Promise<void> {
-    await this.call('POST', '/attachments/detach', req);
+    teardownFailure(`detaching ${req.sandbox.id} from ${req.network}`, (await this.call('DELETE', `/attachments?${query(req)}`)) as TeardownView);
   }
 
   async check(req: CheckRequest): Promise<void> {
-    await this.call('POST', '/attachments/check', req);
+    let v: AttachmentView;
+    try {
+      v = (await this.call('GET', `/attachments/check?${query(req)}`)) as AttachmentView;
+    } catch (err) {
+      // A damaged attachment is CNI error 3 (docs/frontends/cni.md), as an unknown one is.
+      if (err instanceof SwitchyardError && DAMAGED.has(err.code)) throw new SwitchyardError('not-found', err.code, err.message, { cause: err });
+      throw err;
+    }
+    const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
+    if (diff.length) {
+      throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
+    }
   }
 
+  /**
+   * The engine's gc is not scoped to a network: it removes every external attachment whose
+   * (sandbox, ifname) is not kept, on any network (see docs/frontends/cni.md).
+   */
   async gc(req: GcRequest): Promise<void> {
-    await this.call('POST', '/attachments/gc', req);
+    const keep = req.keep.map((k) => ({ Sandbox: k.containerId, Ifname: k.ifname }));
+    teardownFailure(`garbage-collecting ${req.network}`, (await this.call('POST', '/attachments/gc', { Keep: keep })) as TeardownView);
   }
 
   async status(network: string): Promise<void> {
