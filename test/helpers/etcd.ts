@@ -8,7 +8,11 @@
  *   const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: '/t/' });
  *   ...
  *   await etcd.stop();
+ *
+ * A test file that needs one etcd for all its tests: `const etcd = etcdPerFile();` at the
+ * top, then `etcd().endpoints` inside the tests.
  */
+import { after, before } from 'node:test';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as https from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -286,6 +290,27 @@ export function assertEtcdGone(etcd: TestEtcd): void {
   if (alive.length) problems.push(`etcd processes left: ${alive.join(', ')}`);
   if (fs.existsSync(etcd.root)) problems.push(`directory left: ${etcd.root}`);
   if (problems.length) throw new Error(`etcd leak check failed: ${problems.join('; ')}`);
+}
+
+/**
+ * One etcd for every test of the calling file: started in a `before` hook (options computed
+ * then, so they may use what an earlier hook made) and stopped with the leak check in an
+ * `after` hook. Returns the running etcd.
+ */
+export function etcdPerFile(opts: StartEtcdOptions | (() => StartEtcdOptions) = {}): () => TestEtcd {
+  let etcd: TestEtcd | undefined;
+  before(async () => {
+    etcd = await startEtcd(typeof opts === 'function' ? opts() : opts);
+  });
+  after(async () => {
+    if (!etcd) return;
+    await etcd.stop();
+    assertEtcdGone(etcd);
+  });
+  return () => {
+    if (!etcd) throw new Error('etcd is not running (etcdPerFile starts it in a before hook)');
+    return etcd;
+  };
 }
 
 function readStatus(pid: number): string {
