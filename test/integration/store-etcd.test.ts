@@ -7,15 +7,40 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore, leaseFromHex, prefixRangeEnd } from '../../src/store/etcd-store.js';
-import type { WatchEvent } from '../../src/store/contract.js';
+import type { Store, WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { httpStatusOf } from '../../src/api/http-status.js';
 import { storeConformance } from '../helpers/store-conformance.js';
-import { etcdPerFile, tcpCut } from '../helpers/etcd.js';
+import { etcdPerFile, tcpCut, type TcpCut } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
 
 const etcd = etcdPerFile();
 const PREFIX = `/swy-test-${process.pid}`;
+
+/** A watching store and a writer on one prefix, and what the watcher received or reported. */
+interface WatchBench {
+  store: Store;
+  writer: Store;
+  /** The cuttable link between the watching store and etcd (the writer goes direct); set only on a cuttable bench. */
+  proxy: TcpCut;
+  seen: WatchEvent[][];
+  errors: SwitchyardError[];
+}
+
+/** Runs body on a fresh WatchBench under `${PREFIX}-${tag}`, then empties the prefix and closes everything. */
+async function withWatchBench(tag: string, cuttable: boolean, body: (b: WatchBench) => Promise<void>): Promise<void> {
+  const proxy = cuttable ? await tcpCut(etcd().endpoints[0]!) : undefined;
+  const store = await openEtcdStore({ endpoints: proxy ? [proxy.url] : etcd().endpoints, prefix: `${PREFIX}-${tag}` });
+  const writer = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-${tag}` });
+  try {
+    await body({ store, writer, proxy: proxy!, seen: [], errors: [] });
+  } finally {
+    await writer.deletePrefix('/');
+    await writer.close();
+    await store.close();
+    await proxy?.close();
+  }
+}
 
 storeConformance(
   'etcd',
@@ -176,12 +201,8 @@ describe('etcd backend: failures', () => {
   });
 
   test('a watch resumes after etcd restarts without losing or repeating events', async () => {
-    const store = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-resume` });
-    const writer = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-resume` });
     const member = etcd().members[0]!;
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    await withWatchBench('resume', false, async ({ store, writer, seen, errors }) => {
       const w = await store.watch('/w/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const revs: number[] = [];
       for (let i = 0; i < 5; i++) revs.push((await writer.put(`/w/${i}`, 'a')).revision);
@@ -198,20 +219,11 @@ describe('etcd backend: failures', () => {
       assert.deepEqual(seen[5]!.map((e) => e.kv.key), ['/w/5', '/w/6'], 'one batch per revision after the resume too');
       assert.deepEqual(errors, []);
       await w.close();
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-    }
+    });
   });
 
   test('a watch cut off from etcd resumes from its next revision: nothing lost, nothing repeated', async () => {
-    const proxy = await tcpCut(etcd().endpoints[0]!);
-    const store = await openEtcdStore({ endpoints: [proxy.url], prefix: `${PREFIX}-cut` });
-    const writer = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-cut` });
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    await withWatchBench('cut', true, async ({ store, writer, proxy, seen, errors }) => {
       const w = await store.watch('/w/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const revs = [(await writer.put('/w/a', '1')).revision];
       await waitFor(() => seen.length === 1, 'the first event');
@@ -229,21 +241,11 @@ describe('etcd backend: failures', () => {
       assert.equal(seen.at(-1)![0]!.prevKv!.value, '1');
       assert.deepEqual(errors, []);
       await w.close();
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-      await proxy.close();
-    }
+    });
   });
 
   test('a watch whose resume revision was compacted while it was away ends with STORE_REVISION_COMPACTED', async () => {
-    const proxy = await tcpCut(etcd().endpoints[0]!);
-    const store = await openEtcdStore({ endpoints: [proxy.url], prefix: `${PREFIX}-compact` });
-    const writer = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-compact` });
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    await withWatchBench('compact', true, async ({ store, writer, proxy, seen, errors }) => {
       await store.watch('/c/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const { revision: r1 } = await writer.put('/c/a', '1');
       await waitFor(() => seen.length === 1, 'the first event');
@@ -271,11 +273,6 @@ describe('etcd backend: failures', () => {
       await w.close();
       // Asking for compacted history up front is refused at once.
       await rejectsWithCode(store.watch('/c/', { fromRevision: r1 }, () => {}), 'STORE_REVISION_COMPACTED');
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-      await proxy.close();
-    }
+    });
   });
 });
