@@ -13,7 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
-import { etcdPerFile, makeTestPki, type TestPki } from '../helpers/etcd.js';
+import { etcdPerFile } from '../helpers/etcd.js';
+import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 import { waitFor } from '../helpers/netns.js';
 
 let pki: TestPki;
