@@ -39,7 +39,7 @@ import {
   type WatchOptions,
   type Watcher,
 } from './contract.js';
-import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl, validateTxn, validateValue } from './validation.js';
+import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl, validateTxn, validateValue, validateWatch } from './validation.js';
 
 export interface EtcdStoreOptions {
   /** Client URLs of the etcd members, e.g. ['http://127.0.0.1:2379'] (https:// for TLS). */
@@ -231,10 +231,7 @@ class EtcdStore implements Store {
 
   async watch(prefix: string, opts: WatchOptions, onEvents: WatchListener): Promise<Watcher> {
     this.ensureOpen();
-    validatePrefix(prefix, { allowEmpty: true });
-    const from = opts?.fromRevision ?? 0;
-    validateRevision(from, 'fromRevision');
-    if (typeof onEvents !== 'function') throw invalid(STORE_ERROR.txnInvalid, 'onEvents must be a function', 'onEvents');
+    const from = validateWatch(prefix, opts, onEvents);
     let start: number;
     if (from > 0) {
       // A range at `from` fails with ErrCompacted when that history is gone, so the caller

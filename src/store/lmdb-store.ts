@@ -24,28 +24,12 @@
  */
 import { ABORT, open, type RootDatabase } from 'lmdb';
 import { SwitchyardError, asSwitchyardError, invalid, unavailable } from '../errors.js';
-import {
-  STORE_ERROR,
-  type KeyValue,
-  type Store,
-  type Txn,
-  type TxnResult,
-  type WatchListener,
-  type WatchOptions,
-  type Watcher,
-} from './contract.js';
+import { STORE_ERROR, type KeyValue, type Store } from './contract.js';
 import { FORMAT_VERSION, keyBytes, leaseId, openTables, toKeyValue, type LmdbTables } from './lmdb-layout.js';
 import { WriteTxn, readRange, requireLiveLease } from './lmdb-write.js';
-import {
-  validateKey,
-  validateLease,
-  validatePrefix,
-  validateRevision,
-  validateTtl,
-  validateTxn,
-  validateValue,
-} from './validation.js';
-import { WatchHub, type RevisionEvents } from './watch-hub.js';
+import { LocalStore, historyCompacted, type Committed } from './local-store.js';
+import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl } from './validation.js';
+import type { RevisionEvents } from './watch-hub.js';
 
 export interface LmdbStoreOptions {
   /** Directory of the LMDB environment (created if missing). */
@@ -80,14 +64,9 @@ export async function openLmdbStore(opts: LmdbStoreOptions): Promise<Store> {
 /** lmdb-js's asynchronous fsync of the environment (mdb_env_sync(env, 1) on the threadpool). */
 type Syncable = RootDatabase & { sync(callback: (err?: Error) => void): void };
 
-interface Committed<T> {
-  value: T;
-  revision: number;
-}
 
-class LmdbStore implements Store {
+class LmdbStore extends LocalStore<WriteTxn> implements Store {
   private readonly t: LmdbTables;
-  private readonly hub = new WatchHub();
   private readonly now: () => number;
   private readonly historyRevisions: number;
   private readonly sync: boolean;
@@ -97,6 +76,7 @@ class LmdbStore implements Store {
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly opts: LmdbStoreOptions) {
+    super();
     this.now = opts.now ?? Date.now;
     this.sync = opts.sync ?? false;
     this.historyRevisions = opts.historyRevisions ?? DEFAULTS.historyRevisions;
@@ -141,53 +121,6 @@ class LmdbStore implements Store {
     return this.read(() => readRange(this.t, prefix));
   }
 
-  async put(key: string, value: string, opts: { lease?: string } = {}): Promise<{ revision: number }> {
-    this.ensureOpen();
-    validateKey(key);
-    validateValue(value);
-    if (opts.lease !== undefined) validateLease(opts.lease);
-    const { revision } = this.commit((w) => w.put(key, value, opts.lease));
-    return { revision };
-  }
-
-  async delete(key: string): Promise<{ revision: number; deleted: number }> {
-    this.ensureOpen();
-    validateKey(key);
-    const { value: deleted, revision } = this.commit((w) => w.delete(key));
-    return { revision, deleted };
-  }
-
-  async deletePrefix(prefix: string): Promise<{ revision: number; deleted: number }> {
-    this.ensureOpen();
-    validatePrefix(prefix, { allowEmpty: false });
-    const { value: deleted, revision } = this.commit((w) => w.deletePrefix(prefix));
-    return { revision, deleted };
-  }
-
-  async txn(t: Txn): Promise<TxnResult> {
-    this.ensureOpen();
-    validateTxn(t);
-    const { value, revision } = this.commit((w) => {
-      const succeeded = w.compareAll(t.compare);
-      return { succeeded, results: w.apply(succeeded ? t.success : (t.failure ?? [])) };
-    });
-    return { succeeded: value.succeeded, revision, results: value.results };
-  }
-
-  async watch(prefix: string, opts: WatchOptions, onEvents: WatchListener): Promise<Watcher> {
-    this.ensureOpen();
-    validatePrefix(prefix, { allowEmpty: true });
-    const from = opts?.fromRevision ?? 0;
-    validateRevision(from, 'fromRevision');
-    if (typeof onEvents !== 'function') throw invalid(STORE_ERROR.txnInvalid, 'onEvents must be a function', 'onEvents');
-    // No await from here on: reading the backlog and registering must not let a commit
-    // slip in between, or the watcher would miss or repeat a revision.
-    const current = this.meta('revision');
-    const fromRevision = from > 0 ? from : current + 1;
-    const backlog = from > 0 ? this.history(from) : [];
-    return this.hub.add({ prefix, fromRevision, backlog }, onEvents);
-  }
-
   async grantLease(ttlSeconds: number): Promise<string> {
     this.ensureOpen();
     validateTtl(ttlSeconds);
@@ -207,12 +140,6 @@ class LmdbStore implements Store {
       const rec = requireLiveLease(this.t, lease, this.now());
       this.t.leases.put(lease, { ttlSeconds: rec.ttlSeconds, expiresAt: this.now() + rec.ttlSeconds * 1000 });
     });
-  }
-
-  async revokeLease(lease: string): Promise<void> {
-    this.ensureOpen();
-    validateLease(lease);
-    this.commit((w) => w.revokeLease(lease));
   }
 
   async revision(): Promise<number> {
@@ -253,7 +180,7 @@ class LmdbStore implements Store {
    * and the events go to the watchers; if it changed nothing, it is aborted and the
    * revision stays.
    */
-  private commit<T>(body: (w: WriteTxn) => T): Committed<T> {
+  protected commit<T>(body: (w: WriteTxn) => T): Committed<T> {
     let out: Committed<T> & { events: RevisionEvents['events'] } = undefined!;
     this.write(() => {
       const current = this.meta('revision');
@@ -325,16 +252,9 @@ class LmdbStore implements Store {
   }
 
   /** Recorded events from `from` to now; STORE_REVISION_COMPACTED if they are gone. */
-  private history(from: number): RevisionEvents[] {
+  protected history(from: number): RevisionEvents[] {
     const compacted = this.meta('compactRevision');
-    if (from < compacted) {
-      throw new SwitchyardError(
-        'conflict',
-        STORE_ERROR.revisionCompacted,
-        `revision ${from} has been compacted: history starts at ${compacted}; re-read the state and watch from its revision + 1`,
-        { field: 'fromRevision' },
-      );
-    }
+    if (from < compacted) throw historyCompacted(from, compacted);
     const out: RevisionEvents[] = [];
     for (const { key, value } of this.t.history.getRange({ start: from })) {
       out.push({ revision: key as number, events: value });
@@ -388,7 +308,11 @@ class LmdbStore implements Store {
     else process.emitWarning(`store: ${e.code}: ${e.message}`);
   }
 
-  private ensureOpen(): void {
+  protected currentRevision(): number {
+    return this.meta('revision');
+  }
+
+  protected ensureOpen(): void {
     if (this.closed) throw unavailable(STORE_ERROR.closed, 'the store is closed');
   }
 }

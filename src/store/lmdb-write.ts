@@ -7,12 +7,11 @@
  * watch events; the caller commits that revision only if something changed.
  */
 import { SwitchyardError } from '../errors.js';
-import { STORE_ERROR, type KeyValue, type Op, type WatchEvent } from './contract.js';
-import { compareHolds } from './compare.js';
-import type { Compare } from './contract.js';
+import { STORE_ERROR, type KeyValue, type WatchEvent } from './contract.js';
+import { stampPut, type LocalWriteTxn } from './local-store.js';
 import { keyBytes, leaseKeyBytes, prefixRange, tombstone, toKeyValue, toStoredKv, type LmdbTables, type StoredLease } from './lmdb-layout.js';
 
-export class WriteTxn {
+export class WriteTxn implements LocalWriteTxn {
   readonly events: WatchEvent[] = [];
   /** Set by writes that are not key changes (lease records): commit, but no new revision. */
   touchedLeases = false;
@@ -37,49 +36,15 @@ export class WriteTxn {
     return readRange(this.t, prefix);
   }
 
-  compareAll(compares: Compare[]): boolean {
-    return compares.every((c) => compareHolds(this.get(c.key), c));
-  }
-
-  /** Runs a txn branch; the result of each op as the contract's TxnResult.results. */
-  apply(ops: Op[]): (KeyValue[] | undefined)[] {
-    return ops.map((op) => {
-      switch (op.type) {
-        case 'put':
-          this.put(op.key, op.value, op.lease);
-          return undefined;
-        case 'delete':
-          this.delete(op.key);
-          return undefined;
-        case 'deletePrefix':
-          this.deletePrefix(op.prefix);
-          return undefined;
-        case 'get': {
-          const kv = this.get(op.key);
-          return kv ? [kv] : [];
-        }
-        case 'range':
-          return this.range(op.prefix);
-      }
-    });
-  }
-
   put(key: string, value: string, lease?: string): void {
     const prev = this.get(key);
     if (lease !== undefined) requireLiveLease(this.t, lease, this.now);
-    const kv: KeyValue = {
-      key,
-      value,
-      createRevision: prev ? prev.createRevision : this.revision,
-      modRevision: this.revision,
-      version: (prev?.version ?? 0) + 1,
-    };
-    if (lease !== undefined) kv.lease = lease;
+    const { kv, event } = stampPut(prev, key, value, this.revision, lease);
     this.t.kv.put(keyBytes(key), toStoredKv(kv));
     // A put without a lease detaches the key from its old lease, as in etcd.
     if (prev?.lease !== undefined && prev.lease !== lease) this.t.leaseKeys.remove(leaseKeyBytes(prev.lease, key));
     if (lease !== undefined && prev?.lease !== lease) this.t.leaseKeys.put(leaseKeyBytes(lease, key), 1);
-    this.events.push(prev ? { type: 'put', kv, prevKv: prev } : { type: 'put', kv });
+    this.events.push(event);
   }
 
   /** Returns how many keys were deleted (0 or 1). */

@@ -3,7 +3,7 @@
  * the same requests with the same codes (docs/STORE.md, "Errors").
  */
 import { invalid } from '../errors.js';
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES, STORE_ERROR, type Compare, type Op, type Txn } from './contract.js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, STORE_ERROR, type Compare, type Op, type Txn, type WatchOptions } from './contract.js';
 
 const TARGETS = new Set(['version', 'createRevision', 'modRevision', 'value']);
 const OPS = new Set(['=', '!=', '<', '>']);
@@ -45,6 +45,15 @@ export function validateRevision(revision: unknown, field: string): asserts revi
   if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
     throw invalid(STORE_ERROR.revisionInvalid, `${field} must be an integer ≥ 0`, field);
   }
+}
+
+/** The arguments of `watch`, as every backend checks them; returns fromRevision (0: from now on). */
+export function validateWatch(prefix: unknown, opts: WatchOptions | undefined, onEvents: unknown): number {
+  validatePrefix(prefix, { allowEmpty: true });
+  const from = opts?.fromRevision ?? 0;
+  validateRevision(from, 'fromRevision');
+  if (typeof onEvents !== 'function') throw invalid(STORE_ERROR.txnInvalid, 'onEvents must be a function', 'onEvents');
+  return from;
 }
 
 export function validateLease(lease: unknown, field = 'lease'): asserts lease is string {

@@ -8,8 +8,12 @@
  *   const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: '/t/' });
  *   ...
  *   await etcd.stop();
+ *
+ * A test file that needs one etcd for all its tests: `const etcd = etcdPerFile();` at the
+ * top, then `etcd().endpoints` inside the tests.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,6 +21,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from './netns.js';
+import type { TestPki } from './test-pki.js';
 
 export const ETCD_BIN = process.env.SWY_ETCD_BIN ?? 'etcd';
 
@@ -62,47 +67,8 @@ export interface StartEtcdOptions {
   readyTimeoutMs?: number;
   /** Extra command-line flags for every member. */
   args?: string[];
-  /** Serve clients over TLS with client-certificate auth, with certificates from `makeTestPki`. */
+  /** Serve clients over TLS with client-certificate auth, with certificates from `makeTestPki` (test/helpers/test-pki.ts). */
   tls?: TestPki;
-}
-
-/** A throwaway CA with a server certificate (IP 127.0.0.1) and a client certificate, as PEM files. */
-export interface TestPki {
-  dir: string;
-  caFile: string;
-  serverCertFile: string;
-  serverKeyFile: string;
-  clientCertFile: string;
-  clientKeyFile: string;
-}
-
-/** Makes a CA, a server and a client certificate (ECDSA P-256, 1 day) with openssl in `dir`. */
-export function makeTestPki(dir: string): TestPki {
-  fs.mkdirSync(dir, { recursive: true });
-  const f = (name: string) => path.join(dir, name);
-  const ssl = (args: string[]) => {
-    const r = spawnSync('openssl', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  const key = (name: string) => ssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(name)]);
-  key('ca.key');
-  ssl(['req', '-x509', '-new', '-key', f('ca.key'), '-subj', '/CN=swy-test-ca', '-days', '1', '-out', f('ca.pem')]);
-  const issue = (name: string, ext: string) => {
-    key(`${name}.key`);
-    ssl(['req', '-new', '-key', f(`${name}.key`), '-subj', `/CN=swy-${name}`, '-out', f(`${name}.csr`)]);
-    fs.writeFileSync(f(`${name}.ext`), ext);
-    ssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`)]);
-  };
-  issue('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  issue('client', 'extendedKeyUsage=clientAuth\n');
-  return {
-    dir,
-    caFile: f('ca.pem'),
-    serverCertFile: f('server.pem'),
-    serverKeyFile: f('server.key'),
-    clientCertFile: f('client.pem'),
-    clientKeyFile: f('client.key'),
-  };
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -286,6 +252,27 @@ export function assertEtcdGone(etcd: TestEtcd): void {
   if (alive.length) problems.push(`etcd processes left: ${alive.join(', ')}`);
   if (fs.existsSync(etcd.root)) problems.push(`directory left: ${etcd.root}`);
   if (problems.length) throw new Error(`etcd leak check failed: ${problems.join('; ')}`);
+}
+
+/**
+ * One etcd for every test of the calling file: started in a `before` hook (options computed
+ * then, so they may use what an earlier hook made) and stopped with the leak check in an
+ * `after` hook. Returns the running etcd.
+ */
+export function etcdPerFile(opts: StartEtcdOptions | (() => StartEtcdOptions) = {}): () => TestEtcd {
+  let etcd: TestEtcd | undefined;
+  before(async () => {
+    etcd = await startEtcd(typeof opts === 'function' ? opts() : opts);
+  });
+  after(async () => {
+    if (!etcd) return;
+    await etcd.stop();
+    assertEtcdGone(etcd);
+  });
+  return () => {
+    if (!etcd) throw new Error('etcd is not running (etcdPerFile starts it in a before hook)');
+    return etcd;
+  };
 }
 
 function readStatus(pid: number): string {

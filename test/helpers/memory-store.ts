@@ -5,8 +5,9 @@
  * backend (test/unit/store-memory.test.ts runs test/helpers/store-conformance.ts on it).
  *
  * It shares with the LMDB backend what is backend-neutral in src/store/: input validation
- * (validation.ts, so both reject the same requests with the same codes), compare
- * evaluation (compare.ts) and the watch fan-out (watch-hub.ts). What it does itself:
+ * (validation.ts, so both reject the same requests with the same codes), the write, txn
+ * and watch calls over a local write transaction (local-store.ts, with compare.ts and the
+ * watch fan-out of watch-hub.ts). What it does itself:
  *
  * - Keys live in a Map; every write runs in a `MemoryTxn` that stages its changes in an
  *   overlay and applies them only when the whole branch succeeded, so a txn that throws
@@ -25,22 +26,11 @@
  * mutates them cannot change the store.
  */
 import { SwitchyardError, invalid, unavailable } from '../../src/errors.js';
-import {
-  STORE_ERROR,
-  type Compare,
-  type KeyValue,
-  type Op,
-  type Store,
-  type Txn,
-  type TxnResult,
-  type WatchEvent,
-  type WatchListener,
-  type WatchOptions,
-  type Watcher,
-} from '../../src/store/contract.js';
-import { compareBytes, compareHolds } from '../../src/store/compare.js';
-import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl, validateTxn, validateValue } from '../../src/store/validation.js';
-import { WatchHub, type RevisionEvents } from '../../src/store/watch-hub.js';
+import { STORE_ERROR, type KeyValue, type Store, type WatchEvent } from '../../src/store/contract.js';
+import { compareBytes } from '../../src/store/compare.js';
+import { LocalStore, historyCompacted, type Committed, type LocalWriteTxn, stampPut } from '../../src/store/local-store.js';
+import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl } from '../../src/store/validation.js';
+import type { RevisionEvents } from '../../src/store/watch-hub.js';
 
 interface MemoryLease {
   ttlSeconds: number;
@@ -96,7 +86,7 @@ const leaseNotFound = (lease: string, field = 'lease') =>
  * staged over the backing: reads see the txn's own earlier writes; nothing reaches the
  * backing until `apply`.
  */
-class MemoryTxn {
+class MemoryTxn implements LocalWriteTxn {
   readonly events: WatchEvent[] = [];
   /** key → its new state, or null once deleted in this txn. */
   private readonly staged = new Map<string, KeyValue | null>();
@@ -130,46 +120,12 @@ class MemoryTxn {
     return out;
   }
 
-  compareAll(compares: Compare[]): boolean {
-    return compares.every((c) => compareHolds(this.get(c.key), c));
-  }
-
-  /** Runs a txn branch; the result of each op as the contract's TxnResult.results. */
-  run(ops: Op[]): (KeyValue[] | undefined)[] {
-    return ops.map((op) => {
-      switch (op.type) {
-        case 'put':
-          this.put(op.key, op.value, op.lease);
-          return undefined;
-        case 'delete':
-          this.delete(op.key);
-          return undefined;
-        case 'deletePrefix':
-          this.deletePrefix(op.prefix);
-          return undefined;
-        case 'get': {
-          const kv = this.get(op.key);
-          return kv ? [copyKv(kv)] : [];
-        }
-        case 'range':
-          return this.range(op.prefix).map(copyKv);
-      }
-    });
-  }
-
   put(key: string, value: string, lease?: string): void {
     if (lease !== undefined) this.requireLiveLease(lease);
     const prev = this.get(key);
-    const kv: KeyValue = {
-      key,
-      value,
-      createRevision: prev ? prev.createRevision : this.revision,
-      modRevision: this.revision,
-      version: (prev?.version ?? 0) + 1,
-    };
-    if (lease !== undefined) kv.lease = lease;
+    const { kv, event } = stampPut(prev, key, value, this.revision, lease);
     this.staged.set(key, kv);
-    this.events.push(prev ? { type: 'put', kv, prevKv: prev } : { type: 'put', kv });
+    this.events.push(event);
   }
 
   /** Returns how many keys were deleted (0 or 1). */
@@ -212,15 +168,15 @@ class MemoryTxn {
   }
 }
 
-class MemoryStore implements Store {
+class MemoryStore extends LocalStore<MemoryTxn> implements Store {
   private readonly data: MemoryBacking;
-  private readonly hub = new WatchHub();
   private readonly now: () => number;
   private readonly historyRevisions: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly opts: MemoryStoreOptions) {
+    super();
     this.data = opts.backing ?? createMemoryBacking();
     this.now = opts.now ?? Date.now;
     this.historyRevisions = opts.historyRevisions ?? DEFAULTS.historyRevisions;
@@ -249,51 +205,6 @@ class MemoryStore implements Store {
     return new MemoryTxn(this.data, this.data.revision, this.now()).range(prefix).map(copyKv);
   }
 
-  async put(key: string, value: string, opts: { lease?: string } = {}): Promise<{ revision: number }> {
-    this.ensureOpen();
-    validateKey(key);
-    validateValue(value);
-    if (opts.lease !== undefined) validateLease(opts.lease);
-    const { revision } = this.commit((w) => w.put(key, value, opts.lease));
-    return { revision };
-  }
-
-  async delete(key: string): Promise<{ revision: number; deleted: number }> {
-    this.ensureOpen();
-    validateKey(key);
-    const { value: deleted, revision } = this.commit((w) => w.delete(key));
-    return { revision, deleted };
-  }
-
-  async deletePrefix(prefix: string): Promise<{ revision: number; deleted: number }> {
-    this.ensureOpen();
-    validatePrefix(prefix, { allowEmpty: false });
-    const { value: deleted, revision } = this.commit((w) => w.deletePrefix(prefix));
-    return { revision, deleted };
-  }
-
-  async txn(t: Txn): Promise<TxnResult> {
-    this.ensureOpen();
-    validateTxn(t);
-    const { value, revision } = this.commit((w) => {
-      const succeeded = w.compareAll(t.compare);
-      return { succeeded, results: w.run(succeeded ? t.success : (t.failure ?? [])) };
-    });
-    return { succeeded: value.succeeded, revision, results: value.results };
-  }
-
-  async watch(prefix: string, opts: WatchOptions, onEvents: WatchListener): Promise<Watcher> {
-    this.ensureOpen();
-    validatePrefix(prefix, { allowEmpty: true });
-    const from = opts?.fromRevision ?? 0;
-    validateRevision(from, 'fromRevision');
-    if (typeof onEvents !== 'function') throw invalid(STORE_ERROR.txnInvalid, 'onEvents must be a function', 'onEvents');
-    // Synchronous from here on, so no commit falls between the backlog and registering.
-    const fromRevision = from > 0 ? from : this.data.revision + 1;
-    const backlog = from > 0 ? this.history(from) : [];
-    return this.hub.add({ prefix, fromRevision, backlog }, onEvents);
-  }
-
   async grantLease(ttlSeconds: number): Promise<string> {
     this.ensureOpen();
     validateTtl(ttlSeconds);
@@ -307,12 +218,6 @@ class MemoryStore implements Store {
     validateLease(lease);
     const rec = new MemoryTxn(this.data, this.data.revision, this.now()).requireLiveLease(lease);
     rec.expiresAt = this.now() + rec.ttlSeconds * 1000;
-  }
-
-  async revokeLease(lease: string): Promise<void> {
-    this.ensureOpen();
-    validateLease(lease);
-    this.commit((w) => w.revokeLease(lease));
   }
 
   async revision(): Promise<number> {
@@ -342,7 +247,7 @@ class MemoryStore implements Store {
    * its history record, and the watchers get the events; if it changed nothing, the
    * revision stays.
    */
-  private commit<T>(body: (w: MemoryTxn) => T): { value: T; revision: number } {
+  protected commit<T>(body: (w: MemoryTxn) => T): Committed<T> {
     const w = new MemoryTxn(this.data, this.data.revision + 1, this.now());
     const value = body(w);
     if (!w.changed) return { value, revision: this.data.revision };
@@ -362,15 +267,8 @@ class MemoryStore implements Store {
   }
 
   /** Recorded events from `from` to now; STORE_REVISION_COMPACTED if they are gone. */
-  private history(from: number): RevisionEvents[] {
-    if (from < this.data.compactRevision) {
-      throw new SwitchyardError(
-        'conflict',
-        STORE_ERROR.revisionCompacted,
-        `revision ${from} has been compacted: history starts at ${this.data.compactRevision}; re-read the state and watch from its revision + 1`,
-        { field: 'fromRevision' },
-      );
-    }
+  protected history(from: number): RevisionEvents[] {
+    if (from < this.data.compactRevision) throw historyCompacted(from, this.data.compactRevision);
     const out: RevisionEvents[] = [];
     for (const [revision, events] of this.data.history) if (revision >= from) out.push(copyBatch({ revision, events }));
     return out;
@@ -384,7 +282,15 @@ class MemoryStore implements Store {
     for (const lease of due) this.commit((w) => w.revokeLease(lease));
   }
 
-  private ensureOpen(): void {
+  protected currentRevision(): number {
+    return this.data.revision;
+  }
+
+  protected override copyKv(kv: KeyValue): KeyValue {
+    return copyKv(kv);
+  }
+
+  protected ensureOpen(): void {
     if (this.closed) throw unavailable(STORE_ERROR.closed, 'the store is closed');
   }
 }

@@ -7,38 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rtnl } from '../../src/kernel/netlink/index.js';
-import { O_CLOEXEC, O_RDONLY, close, open } from '../../src/kernel/libc.js';
 import { SwitchyardError } from '../../src/errors.js';
-import { assertNoLeaks, inNs, linksIn, makeNs, removeNs, type TestNs } from '../helpers/netns.js';
-
-async function withNamespaces(tags: string[], body: (ns: TestNs[]) => Promise<void> | void): Promise<void> {
-  const ns = tags.map(makeNs);
-  try {
-    await body(ns);
-  } finally {
-    ns.forEach(removeNs);
-  }
-  assertNoLeaks(ns.map((n) => n.name));
-}
-
-function withNsFd<T>(ns: TestNs, fn: (fd: number) => T): T {
-  const fd = open(ns.path, O_RDONLY | O_CLOEXEC);
-  try {
-    return fn(fd);
-  } finally {
-    close(fd);
-  }
-}
-
-function withRtnl<T>(ns: TestNs, fn: (rt: Rtnl) => T): T {
-  const rt = Rtnl.open(ns.path);
-  try {
-    return fn(rt);
-  } finally {
-    rt.close();
-  }
-}
+import { inNs, linksIn, type TestNs } from '../helpers/netns.js';
+import { withNamespaces, withNsFd, withRtnl } from '../helpers/ns-scope.js';
 
 /** Real ICMP from inside `from` (iputils ping); `tries` echo requests, 1 s each. */
 function pings(from: TestNs, to: string, tries = 3): boolean {

@@ -8,36 +8,16 @@ import { Rtnl, RT_SCOPE_LINK, RT_TABLE_MAIN, macvlanInfoData, vxlanInfoData, typ
 import { ipToBytes } from '../../src/kernel/netlink/address-codec.js';
 import { readSysctl, writeSysctl } from '../../src/kernel/sysctl.js';
 import {
-  AF_INET, O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_RAW, close, open, pollIn, recv, sendto, socket, sockaddrIn,
+  AF_INET, SOCK_CLOEXEC, SOCK_RAW, close, pollIn, recv, sendto, socket, sockaddrIn,
 } from '../../src/kernel/libc.js';
 import { warmThreadpool, withNetns } from '../../src/kernel/netns.js';
-import { assertNoLeaks, inNs, makeNs, removeNs, type TestNs } from '../helpers/netns.js';
+import { inNs, type TestNs } from '../helpers/netns.js';
+import { withNamespaces, withNsFd } from '../helpers/ns-scope.js';
 
 before(async () => {
   // koffi's async calls run on the libuv pool: start its threads before the first setns.
   await warmThreadpool();
 });
-
-/** Runs body with fresh namespaces, then removes them and checks nothing leaked. */
-async function withNamespaces(tags: string[], body: (ns: TestNs[]) => Promise<void> | void): Promise<void> {
-  const ns = tags.map(makeNs);
-  try {
-    await body(ns);
-  } finally {
-    ns.forEach(removeNs);
-  }
-  assertNoLeaks(ns.map((n) => n.name));
-}
-
-/** Opens a namespace fd for the duration of fn (the form createVeth's peer.nsFd takes). */
-function withNsFd<T>(ns: TestNs, fn: (fd: number) => T): T {
-  const fd = open(ns.path, O_RDONLY | O_CLOEXEC);
-  try {
-    return fn(fd);
-  } finally {
-    close(fd);
-  }
-}
 
 /**
  * One ICMP echo from inside `from` (RFC 792), over a raw socket created in that

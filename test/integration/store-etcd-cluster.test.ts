@@ -5,28 +5,19 @@
  * killed leader: calls fail with STORE_UNREACHABLE until the survivors elect a new leader
  * (the window is measured), never half-applied; the watcher misses nothing.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
-import { assertEtcdGone, startEtcd, type EtcdMember, type TestEtcd } from '../helpers/etcd.js';
+import { etcdPerFile, type EtcdMember } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
 
-let etcd: TestEtcd;
-before(async () => {
-  etcd = await startEtcd({ size: 3 });
-});
+const etcd = etcdPerFile({ size: 3 });
 // Whatever a test killed is back before the next one: each starts with three members.
 afterEach(async () => {
-  for (const m of etcd.members) if (m.pid() === undefined) await m.start();
+  for (const m of etcd().members) if (m.pid() === undefined) await m.start();
 });
-after(async () => {
-  if (!etcd) return;
-  await etcd.stop();
-  assertEtcdGone(etcd);
-});
-
 interface Outcome {
   acked: Map<string, number>;
   failures: SwitchyardError[];
@@ -38,8 +29,8 @@ interface Outcome {
 
 /** Runs attach-shaped txns back to back for `ms`, killing `victim` after `killAfterMs`. */
 async function workload(prefix: string, victim: () => Promise<EtcdMember>, ms: number, killAfterMs: number): Promise<Outcome> {
-  const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix, requestTimeoutMs: 1_000 });
-  const watcher = await openEtcdStore({ endpoints: etcd.endpoints, prefix });
+  const store = await openEtcdStore({ endpoints: etcd().endpoints, prefix, requestTimeoutMs: 1_000 });
+  const watcher = await openEtcdStore({ endpoints: etcd().endpoints, prefix });
   const seen: WatchEvent[][] = [];
   const watchErrors: SwitchyardError[] = [];
   const w = await watcher.watch('/ipam/', { onError: (e) => watchErrors.push(e) }, (events) => seen.push(events));
@@ -99,8 +90,8 @@ async function workload(prefix: string, victim: () => Promise<EtcdMember>, ms: n
 }
 
 test('three members, a follower killed under load: at most the call in flight on it fails', async (t) => {
-  const leader = await etcd.leader();
-  const follower = etcd.members.find((m) => m !== leader)!;
+  const leader = await etcd().leader();
+  const follower = etcd().members.find((m) => m !== leader)!;
   const out = await workload(`/swy-cluster-f-${process.pid}`, async () => follower, 3_000, 1_000);
   t.diagnostic(`follower killed: ${out.acked.size} txns acknowledged, ${out.failures.length} failed${out.failures.map((e, i) => ` (${out.failedAt[i]} ms after the kill: ${e.message})`).join('')}`);
   // A call already sent to the member when it dies may or may not have been applied: it is
@@ -114,7 +105,7 @@ test('three members, a follower killed under load: at most the call in flight on
 });
 
 test('three members, the leader killed under load: STORE_UNREACHABLE only until a new leader is elected', async (t) => {
-  const out = await workload(`/swy-cluster-l-${process.pid}`, () => etcd.leader(), 5_000, 1_000);
+  const out = await workload(`/swy-cluster-l-${process.pid}`, () => etcd().leader(), 5_000, 1_000);
   const codes = [...new Set(out.failures.map((e) => e.code))];
   t.diagnostic(`leader killed: ${out.acked.size} txns acknowledged, ${out.failures.length} failed (${codes.join(', ') || 'none'}), unavailable for ${out.window} ms`);
   for (const e of new Set(out.failures.map((e) => e.message))) t.diagnostic(`  ${e}`);

@@ -11,73 +11,22 @@
  *
  *   npx tsc -p . && node --test dist/test/integration/store-etcd-latency.test.js
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
-import type { Store, WatchEvent } from '../../src/store/contract.js';
-import { assertEtcdGone, startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import type { WatchEvent } from '../../src/store/contract.js';
+import { etcdPerFile } from '../helpers/etcd.js';
+import { attachTxn, endpointRecord as record, percentiles, showPercentiles as show } from '../helpers/store-latency.js';
 
 const N = Number(process.env.SWY_ETCD_LATENCY_N ?? 1000);
 const WARMUP = 100;
 
-let etcd: TestEtcd;
-before(async () => {
-  etcd = await startEtcd();
-});
-after(async () => {
-  if (!etcd) return;
-  await etcd.stop();
-  assertEtcdGone(etcd);
-});
-
-/** A ~500-byte JSON record, shaped like the engine's endpoint records (as the LMDB latency test). */
-function record(i: number): string {
-  const ep = {
-    id: i.toString(16).padStart(64, '0'),
-    name: `sandbox-${i}`,
-    networkId: 'f'.repeat(64),
-    sandboxId: 'e'.repeat(64),
-    ifName: 'eth0',
-    mac: '02:42:ac:11:00:02',
-    ipv4: `10.88.${(i >> 8) & 255}.${i & 255}/16`,
-    gateway: '10.88.0.1',
-    aliases: ['web', 'frontend'],
-    order: i,
-  };
-  const json = JSON.stringify(ep);
-  return json.slice(0, -1) + `,"pad":"${'x'.repeat(Math.max(0, 490 - json.length))}"}`;
-}
-
-interface Percentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-function percentiles(ms: number[]): Percentiles {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => Number(s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(3));
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
-}
-
-const show = (p: Percentiles) => `p50 ${p.p50} ms, p90 ${p.p90} ms, p99 ${p.p99} ms, max ${p.max} ms`;
-
-const attachTxn = (store: Store, i: number) => {
-  const ip = `/ipam/net/10.88.${(i >> 8) & 255}.${i & 255}#${i}`;
-  return store.txn({
-    compare: [{ key: ip, target: 'createRevision', op: '=', value: 0 }],
-    success: [
-      { type: 'put', key: ip, value: `ep${i}` },
-      { type: 'put', key: `/endpoints/${i}`, value: record(i) },
-    ],
-  });
-};
+const etcd = etcdPerFile();
 
 test(`etcd latency: attach-shaped txn and watch propagation (n = ${N}, ~500-byte JSON values)`, async (t) => {
   const prefix = `/swy-latency-${process.pid}`;
-  const a = await openEtcdStore({ endpoints: etcd.endpoints, prefix });
-  const b = await openEtcdStore({ endpoints: etcd.endpoints, prefix });
+  const a = await openEtcdStore({ endpoints: etcd().endpoints, prefix });
+  const b = await openEtcdStore({ endpoints: etcd().endpoints, prefix });
   try {
     // 1. Attach-shaped txn, back to back.
     const txnMs: number[] = [];

@@ -13,34 +13,31 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
 import type { WatchEvent } from '../../src/store/contract.js';
-import { assertEtcdGone, makeTestPki, startEtcd, type TestEtcd, type TestPki } from '../helpers/etcd.js';
+import { etcdPerFile } from '../helpers/etcd.js';
+import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 import { waitFor } from '../helpers/netns.js';
 
-let etcd: TestEtcd;
 let pki: TestPki;
 let other: TestPki;
 let dir: string;
-before(async () => {
+before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-etcd-pki-'));
   pki = makeTestPki(path.join(dir, 'good'));
   other = makeTestPki(path.join(dir, 'other'));
-  etcd = await startEtcd({ tls: pki });
 });
-after(async () => {
-  if (etcd) {
-    await etcd.stop();
-    assertEtcdGone(etcd);
-  }
+// Registered after the hook above: starts once the PKI exists, stops before it is removed.
+const etcd = etcdPerFile(() => ({ tls: pki }));
+after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const PREFIX = `/swy-tls-${process.pid}`;
 
 test('etcd over TLS with a client certificate: KV, txn and watch work', async () => {
-  assert.match(etcd.endpoints[0]!, /^https:\/\//);
+  assert.match(etcd().endpoints[0]!, /^https:\/\//);
   const tls = { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile };
-  const a = await openEtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, tls });
-  const b = await openEtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, tls });
+  const a = await openEtcdStore({ endpoints: etcd().endpoints, prefix: PREFIX, tls });
+  const b = await openEtcdStore({ endpoints: etcd().endpoints, prefix: PREFIX, tls });
   try {
     const seen: WatchEvent[][] = [];
     const w = await b.watch('/k/', {}, (events) => seen.push(events));
@@ -62,7 +59,7 @@ test('etcd over TLS with a client certificate: KV, txn and watch work', async ()
 
 test('etcd over TLS: no client certificate, or another CA, is refused', async () => {
   const refused = async (tls: { caFile: string; certFile?: string; keyFile?: string } | undefined, what: string) => {
-    await assert.rejects(openEtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, tls, requestTimeoutMs: 2_000 }), (err: { code?: string; message?: string }) => {
+    await assert.rejects(openEtcdStore({ endpoints: etcd().endpoints, prefix: PREFIX, tls, requestTimeoutMs: 2_000 }), (err: { code?: string; message?: string }) => {
       assert.equal(err.code, 'STORE_UNREACHABLE', `${what}: ${err.message}`);
       return true;
     }, what);
@@ -71,7 +68,7 @@ test('etcd over TLS: no client certificate, or another CA, is refused', async ()
   await refused({ caFile: other.caFile, certFile: other.clientCertFile, keyFile: other.clientKeyFile }, 'another CA');
   await refused(undefined, 'system CAs only');
   await assert.rejects(
-    openEtcdStore({ endpoints: etcd.endpoints, tls: { caFile: path.join(dir, 'missing.pem') } }),
+    openEtcdStore({ endpoints: etcd().endpoints, tls: { caFile: path.join(dir, 'missing.pem') } }),
     (err: { code?: string }) => err.code === 'STORE_TLS_INVALID',
   );
 });

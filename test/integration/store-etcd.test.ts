@@ -4,33 +4,49 @@
  * what only a networked store has to survive: etcd stopped or hung mid-test, a watch
  * across a reconnect, a watch whose resume revision was compacted meanwhile.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore, leaseFromHex, prefixRangeEnd } from '../../src/store/etcd-store.js';
-import type { WatchEvent } from '../../src/store/contract.js';
+import type { Store, WatchEvent } from '../../src/store/contract.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { httpStatusOf } from '../../src/api/http-status.js';
 import { storeConformance } from '../helpers/store-conformance.js';
-import { assertEtcdGone, startEtcd, tcpCut, type TestEtcd } from '../helpers/etcd.js';
+import { etcdPerFile, tcpCut, type TcpCut } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/netns.js';
 
-let etcd: TestEtcd;
-before(async () => {
-  etcd = await startEtcd();
-});
-after(async () => {
-  if (!etcd) return;
-  await etcd.stop();
-  assertEtcdGone(etcd);
-});
-
+const etcd = etcdPerFile();
 const PREFIX = `/swy-test-${process.pid}`;
+
+/** A watching store and a writer on one prefix, and what the watcher received or reported. */
+interface WatchBench {
+  store: Store;
+  writer: Store;
+  /** The cuttable link between the watching store and etcd (the writer goes direct); set only on a cuttable bench. */
+  proxy: TcpCut;
+  seen: WatchEvent[][];
+  errors: SwitchyardError[];
+}
+
+/** Runs body on a fresh WatchBench under `${PREFIX}-${tag}`, then empties the prefix and closes everything. */
+async function withWatchBench(tag: string, cuttable: boolean, body: (b: WatchBench) => Promise<void>): Promise<void> {
+  const proxy = cuttable ? await tcpCut(etcd().endpoints[0]!) : undefined;
+  const store = await openEtcdStore({ endpoints: proxy ? [proxy.url] : etcd().endpoints, prefix: `${PREFIX}-${tag}` });
+  const writer = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-${tag}` });
+  try {
+    await body({ store, writer, proxy: proxy!, seen: [], errors: [] });
+  } finally {
+    await writer.deletePrefix('/');
+    await writer.close();
+    await store.close();
+    await proxy?.close();
+  }
+}
 
 storeConformance(
   'etcd',
-  () => openEtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX }),
+  () => openEtcdStore({ endpoints: etcd().endpoints, prefix: PREFIX }),
   async () => {
-    const s = await openEtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX });
+    const s = await openEtcdStore({ endpoints: etcd().endpoints, prefix: PREFIX });
     await s.deletePrefix('/');
     await s.close();
   },
@@ -70,12 +86,12 @@ describe('etcd backend: encoding', () => {
   test('bad options are refused with STORE_OPTION_INVALID', async () => {
     await rejectsWithCode(openEtcdStore({ endpoints: [] }), 'STORE_OPTION_INVALID');
     await rejectsWithCode(openEtcdStore({ endpoints: ['127.0.0.1:2379'] }), 'STORE_OPTION_INVALID');
-    await rejectsWithCode(openEtcdStore({ endpoints: etcd.endpoints, requestTimeoutMs: 0 }), 'STORE_OPTION_INVALID');
+    await rejectsWithCode(openEtcdStore({ endpoints: etcd().endpoints, requestTimeoutMs: 0 }), 'STORE_OPTION_INVALID');
   });
 
   test('keys live under the prefix, and nothing outside it is seen', async () => {
-    const a = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-a` });
-    const b = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-b` });
+    const a = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-a` });
+    const b = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-b` });
     try {
       await a.put('/k', 'from a');
       await b.put('/k', 'from b');
@@ -93,7 +109,7 @@ describe('etcd backend: encoding', () => {
 
 describe('etcd backend: etcd limits', () => {
   test("a txn beyond etcd's --max-txn-ops or --max-request-bytes is refused as invalid, and changes nothing", async () => {
-    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-limits` });
+    const store = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-limits` });
     try {
       const r0 = await store.revision();
       const many = Array.from({ length: 129 }, (_, i) => ({ type: 'put' as const, key: `/k/${i}`, value: 'v' }));
@@ -120,8 +136,8 @@ describe('etcd backend: etcd limits', () => {
 
 describe('etcd backend: failures', () => {
   test('etcd killed: calls fail fast with STORE_UNREACHABLE, and work again once it is back', async () => {
-    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-down` });
-    const member = etcd.members[0]!;
+    const store = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-down` });
+    const member = etcd().members[0]!;
     try {
       await store.put('/before', '1');
       const lease = await store.grantLease(60);
@@ -161,8 +177,8 @@ describe('etcd backend: failures', () => {
   });
 
   test('etcd hung (SIGSTOP): calls fail with STORE_UNREACHABLE at the request deadline', async () => {
-    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-hung`, requestTimeoutMs: 500 });
-    const member = etcd.members[0]!;
+    const store = await openEtcdStore({ endpoints: etcd().endpoints, prefix: `${PREFIX}-hung`, requestTimeoutMs: 500 });
+    const member = etcd().members[0]!;
     try {
       await store.put('/before', '1');
       await member.pause();
@@ -185,12 +201,8 @@ describe('etcd backend: failures', () => {
   });
 
   test('a watch resumes after etcd restarts without losing or repeating events', async () => {
-    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-resume` });
-    const writer = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-resume` });
-    const member = etcd.members[0]!;
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    const member = etcd().members[0]!;
+    await withWatchBench('resume', false, async ({ store, writer, seen, errors }) => {
       const w = await store.watch('/w/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const revs: number[] = [];
       for (let i = 0; i < 5; i++) revs.push((await writer.put(`/w/${i}`, 'a')).revision);
@@ -207,20 +219,11 @@ describe('etcd backend: failures', () => {
       assert.deepEqual(seen[5]!.map((e) => e.kv.key), ['/w/5', '/w/6'], 'one batch per revision after the resume too');
       assert.deepEqual(errors, []);
       await w.close();
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-    }
+    });
   });
 
   test('a watch cut off from etcd resumes from its next revision: nothing lost, nothing repeated', async () => {
-    const proxy = await tcpCut(etcd.endpoints[0]!);
-    const store = await openEtcdStore({ endpoints: [proxy.url], prefix: `${PREFIX}-cut` });
-    const writer = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-cut` });
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    await withWatchBench('cut', true, async ({ store, writer, proxy, seen, errors }) => {
       const w = await store.watch('/w/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const revs = [(await writer.put('/w/a', '1')).revision];
       await waitFor(() => seen.length === 1, 'the first event');
@@ -238,21 +241,11 @@ describe('etcd backend: failures', () => {
       assert.equal(seen.at(-1)![0]!.prevKv!.value, '1');
       assert.deepEqual(errors, []);
       await w.close();
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-      await proxy.close();
-    }
+    });
   });
 
   test('a watch whose resume revision was compacted while it was away ends with STORE_REVISION_COMPACTED', async () => {
-    const proxy = await tcpCut(etcd.endpoints[0]!);
-    const store = await openEtcdStore({ endpoints: [proxy.url], prefix: `${PREFIX}-compact` });
-    const writer = await openEtcdStore({ endpoints: etcd.endpoints, prefix: `${PREFIX}-compact` });
-    const seen: WatchEvent[][] = [];
-    const errors: SwitchyardError[] = [];
-    try {
+    await withWatchBench('compact', true, async ({ store, writer, proxy, seen, errors }) => {
       await store.watch('/c/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
       const { revision: r1 } = await writer.put('/c/a', '1');
       await waitFor(() => seen.length === 1, 'the first event');
@@ -280,11 +273,6 @@ describe('etcd backend: failures', () => {
       await w.close();
       // Asking for compacted history up front is refused at once.
       await rejectsWithCode(store.watch('/c/', { fromRevision: r1 }, () => {}), 'STORE_REVISION_COMPACTED');
-    } finally {
-      await writer.deletePrefix('/');
-      await writer.close();
-      await store.close();
-      await proxy.close();
-    }
+    });
   });
 });

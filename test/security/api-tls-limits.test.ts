@@ -6,7 +6,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,38 +14,20 @@ import { connect as tlsConnect } from 'node:tls';
 import { createApiServer, type ApiServer } from '../../src/api/server.js';
 import type { Engine } from '../../src/engine/types.js';
 import { waitFor } from '../helpers/netns.js';
+import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 
 let dir: string;
 let server: ApiServer;
 let port: number;
-const files = { ca: '', cert: '', key: '', clientCert: '', clientKey: '' };
-
-function makeCertificates(): void {
-  const f = (n: string) => path.join(dir, n);
-  const ossl = (args: string[]) => {
-    const r = spawnSync('openssl', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  const key = (n: string) => ossl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f(n)]);
-  key('ca.key');
-  ossl(['req', '-x509', '-new', '-key', f('ca.key'), '-subj', '/CN=swy-tls-limits-ca', '-days', '1', '-out', f('ca.pem')]);
-  fs.writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  fs.writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, ext] of [['server', 'server.ext'], ['client', 'client.ext']] as const) {
-    key(`${name}.key`);
-    ossl(['req', '-new', '-key', f(`${name}.key`), '-subj', `/CN=${name}`, '-out', f(`${name}.csr`)]);
-    ossl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(ext), '-out', f(`${name}.pem`)]);
-  }
-  Object.assign(files, { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') });
-}
+let pki: TestPki;
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-tlslim-'));
-  makeCertificates();
+  pki = makeTestPki(dir);
   const engine = { listNetworks: async () => [] } as unknown as Engine;
   server = createApiServer({ engine, version: { version: '0' }, handshakeTimeoutMs: 1000, headersTimeoutMs: 1000 });
   await server.listen(path.join(dir, 'api.sock'));
-  port = await server.listenTls({ host: '127.0.0.1', port: 0 }, { caFile: files.ca, certFile: files.cert, keyFile: files.key });
+  port = await server.listenTls({ host: '127.0.0.1', port: 0 }, { caFile: pki.caFile, certFile: pki.serverCertFile, keyFile: pki.serverKeyFile });
 });
 after(async () => {
   await server.close();
@@ -70,7 +51,7 @@ test('half-finished TLS handshakes are cut after handshakeTimeout (Node alone: 1
 });
 
 test('an authenticated client that never finishes its headers is cut; a complete request is served', async () => {
-  const opts = { host: '127.0.0.1', port, ca: fs.readFileSync(files.ca), cert: fs.readFileSync(files.clientCert), key: fs.readFileSync(files.clientKey), servername: '127.0.0.1' };
+  const opts = { host: '127.0.0.1', port, ca: fs.readFileSync(pki.caFile), cert: fs.readFileSync(pki.clientCertFile), key: fs.readFileSync(pki.clientKeyFile), servername: '127.0.0.1' };
   const slow = tlsConnect(opts);
   slow.on('error', () => undefined);
   await new Promise((r) => slow.once('secureConnect', r));

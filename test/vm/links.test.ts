@@ -7,10 +7,11 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rtnl, type IpvlanFlag, type IpvlanMode } from '../../src/kernel/netlink/index.js';
-import { O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_RAW, bind, close, open, pollIn, recv, socket } from '../../src/kernel/libc.js';
+import type { IpvlanFlag, IpvlanMode } from '../../src/kernel/netlink/index.js';
+import { SOCK_CLOEXEC, SOCK_RAW, bind, close, pollIn, recv, socket } from '../../src/kernel/libc.js';
 import { warmThreadpool, withNetns } from '../../src/kernel/netns.js';
-import { assertNoLeaks, inNs, linksIn, makeNs, removeNs, type TestNs } from '../helpers/netns.js';
+import { inNs, linksIn, type TestNs } from '../helpers/netns.js';
+import { withNamespaces, withNsFd, withRtnl } from '../helpers/ns-scope.js';
 
 const IN_VM = process.env.SWY_KVM_GUEST === '1';
 const skip = IN_VM ? false : 'needs a kernel with ipvlan, 8021q and dummy: run `npm run test:vm` (SWY_KVM_GUEST is unset)';
@@ -18,34 +19,6 @@ const skip = IN_VM ? false : 'needs a kernel with ipvlan, 8021q and dummy: run `
 before(async () => {
   if (IN_VM) await warmThreadpool();
 });
-
-async function withNamespaces(tags: string[], body: (ns: TestNs[]) => Promise<void> | void): Promise<void> {
-  const ns = tags.map(makeNs);
-  try {
-    await body(ns);
-  } finally {
-    ns.forEach(removeNs);
-  }
-  assertNoLeaks(ns.map((n) => n.name));
-}
-
-function withNsFd<T>(ns: TestNs, fn: (fd: number) => T): T {
-  const fd = open(ns.path, O_RDONLY | O_CLOEXEC);
-  try {
-    return fn(fd);
-  } finally {
-    close(fd);
-  }
-}
-
-function withRtnl<T>(ns: TestNs, fn: (rt: Rtnl) => T): T {
-  const rt = Rtnl.open(ns.path);
-  try {
-    return fn(rt);
-  } finally {
-    rt.close();
-  }
-}
 
 /** Real ICMP from inside `from` (iputils ping); `tries` echo requests, 2 s each (TCG is slow). */
 function pings(from: TestNs, to: string, tries = 3): boolean {
