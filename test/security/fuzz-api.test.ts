@@ -37,6 +37,8 @@ interface Case {
   body?: string;
   /** Read-only routes may answer 2xx; everything else must be refused. */
   mayPass?: boolean;
+  /** A connect to fz-fresh: when it is accepted, the test disconnects again. */
+  connectsFresh?: boolean;
   /** A network create that may succeed (a name Docker accepts): read back, then removed. */
   createsNetwork?: string;
 }
@@ -230,7 +232,9 @@ const ROUTES: RouteFuzz[] = [
   { name: 'GET /networks/{id}', cases: fc.tuple(hostileRef, bogusQuery).map(([id, q]) => ({ method: 'GET', path: `/networks/${id}${q}`, mayPass: true })) },
   { name: 'DELETE /networks/{id}', cases: hostileRef.map((id) => ({ method: 'DELETE', path: `/networks/${id}` })) },
   { name: 'POST /networks/{id}/connect', cases: fc.tuple(fc.oneof(fc.constant('fz-net'), hostileRef), connectBody).map(([id, b]) => ({ method: 'POST', path: `/networks/${id}/connect`, body: b })) },
-  { name: 'POST /networks/fz-fresh/connect (a network the sandbox is not on)', cases: connectBody.map((b) => ({ method: 'POST', path: '/networks/fz-fresh/connect', body: b })) },
+  // A generated body can be a valid connect (e.g. {"EndpointConfig":{"GwPriority":null}}, which Docker
+  // takes as 0): it may pass, and is then undone by a disconnect, so every case still starts unconnected.
+  { name: 'POST /networks/fz-fresh/connect (a network the sandbox is not on)', cases: connectBody.map((b) => ({ method: 'POST', path: '/networks/fz-fresh/connect', body: b, mayPass: true, connectsFresh: true })) },
   { name: 'POST /networks/{id}/disconnect', cases: fc.tuple(fc.oneof(fc.constant('fz-net'), hostileRef), disconnectBody).map(([id, b]) => ({ method: 'POST', path: `/networks/${id}/disconnect`, body: b })) },
   { name: 'POST /networks/prune', cases: badFilters.map((q) => ({ method: 'POST', path: `/networks/prune${q}` })) },
   { name: 'POST /sandboxes/create', cases: fc.tuple(sandboxCreate, fc.oneof(fc.constant(''), badName.map((n) => `?name=${enc(n)}`))).map(([b, q]) => ({ method: 'POST', path: `/sandboxes/create${q}`, body: b })) },
@@ -325,6 +329,10 @@ describe('API fuzzing (security)', () => {
             const back = await send(d.socket, { method: 'GET', path: `/networks/${id}` });
             assert.equal((JSON.parse(back.body) as { Name: string }).Name, c.createsNetwork, `name round-trip: ${what}`);
             assert.equal((await send(d.socket, { method: 'DELETE', path: `/networks/${id}` })).status, 204);
+          }
+          if (c.connectsFresh && a.status === 200) {
+            const undo = await send(d.socket, { method: 'POST', path: '/networks/fz-fresh/disconnect', body: JSON.stringify({ Container: 'fz-sb', Force: true }) });
+            assert.equal(undo.status, 200, `disconnect after an accepted connect: ${what}`);
           }
           const refusedVersion = BAD_VERSIONS.some((v) => c.path.startsWith(`${v}/`));
           if (!c.mayPass || refusedVersion) assert.ok(a.status >= 400, `accepted: ${what}`);
