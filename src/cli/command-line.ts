@@ -1,6 +1,6 @@
 /**
  * argv → a command plan: which command, with which flags, against which daemon. Pure (the
- * environment is passed in), so every flag of CLI-CONTRACT.md is unit-tested without a
+ * environment is passed in), so every flag of docs/CLI.md is unit-tested without a
  * daemon. Running a plan is the job of the *-commands.ts modules.
  */
 import type { EndpointSettingsRequest, SandboxCreateRequest } from '../api/docker/types.js';

@@ -1,5 +1,5 @@
 /**
- * Every command of CLI-CONTRACT.md: its flags, its positional arguments, its one-line
+ * Every command of docs/CLI.md: its flags, its positional arguments, its one-line
  * description, and how parsed flags become a Command. docs/CLI.md is the long form.
  */
 import type { EndpointSettingsRequest, SandboxCreateRequest } from '../api/docker/types.js';

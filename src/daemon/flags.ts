@@ -1,5 +1,5 @@
 /**
- * `switchyard daemon` flags, dockerd-style (../shared/CLI-CONTRACT.md "Daemon").
+ * `switchyard daemon` flags, dockerd-style (docs/CLI.md, `daemon`).
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
