@@ -128,8 +128,9 @@ export class SwitchyardClient implements Attachments {
     return attachResultOf(await this.json<AttachmentView>('GET', '/attachments/check', { query: { sandbox: ref.sandboxId, network: ref.network, ifname: ref.ifname } }));
   }
 
-  async gcAttachments(keep: { sandboxId: string; ifname: string }[]): Promise<TeardownReport> {
-    return teardownOf(await this.json<TeardownView>('POST', '/attachments/gc', { body: { Keep: keep.map((k) => ({ Sandbox: k.sandboxId, Ifname: k.ifname })) } }));
+  async gcAttachments(keep: { sandboxId: string; ifname: string }[], network?: string): Promise<TeardownReport> {
+    const body = { Keep: keep.map((k) => ({ Sandbox: k.sandboxId, Ifname: k.ifname })), ...(network === undefined ? {} : { Network: network }) };
+    return teardownOf(await this.json<TeardownView>('POST', '/attachments/gc', { body }));
   }
 
   // --- sandboxes ----------------------------------------------------------------------

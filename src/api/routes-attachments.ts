@@ -88,7 +88,9 @@ export function addAttachmentRoutes(routes: RouteTable, engine: Engine): void {
         const o = k as Record<string, unknown>;
         return { sandboxId: requiredString(o, 'Sandbox'), ifname: requiredString(o, 'Ifname') };
       });
-      return json(200, teardownView(await engine.gcAttachments(list)));
+      const network = body['Network'];
+      if (network !== undefined && (typeof network !== 'string' || network === '')) throw invalid('BAD_FIELD', 'Network must be a network name or ID', 'Network');
+      return json(200, teardownView(await engine.gcAttachments(list, network)));
     },
   });
 }

@@ -17,7 +17,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import { RECORD_VERSION } from '../model/records.js';
 import { isValidIfname } from '../model/driver-options.js';
 import { parseCidr } from '../model/ip.js';
-import { asSwitchyardError, conflict, invalid, notFound, notImplemented } from '../errors.js';
+import { asSwitchyardError, conflict, invalid, notFound, notImplemented, SwitchyardError } from '../errors.js';
 import { findNetwork, admitEndpoint, netLock } from './network-ops.js';
 import { gatewayEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { endpointAddresses } from './state.js';
@@ -207,14 +207,28 @@ export async function check(ctx: EngineContext, r: AttachmentRef): Promise<Attac
   return resultOf(ctx, sb, ep);
 }
 
-/** CNI GC: removes every external attachment not in `keep` (by sandbox id and ifname). */
-export async function gc(ctx: EngineContext, keep: readonly { sandboxId: string; ifname: string }[]): Promise<TeardownReport> {
+/**
+ * CNI GC: removes every external attachment not in `keep` (by sandbox id and ifname). With
+ * `network`, only attachments to that network are considered, as a CNI runtime collects one
+ * network configuration at a time; a network that does not exist has nothing to collect.
+ */
+export async function gc(ctx: EngineContext, keep: readonly { sandboxId: string; ifname: string }[], network?: string): Promise<TeardownReport> {
   const wanted = new Set(keep.map((k) => `${k.sandboxId}\u0000${k.ifname}`));
   const report: TeardownReport = { errors: [] };
+  let only: string | undefined;
+  if (network !== undefined) {
+    try {
+      only = findNetwork(ctx, network).id;
+    } catch (err) {
+      if (err instanceof SwitchyardError && err.kind === 'not-found') return report;
+      throw err;
+    }
+  }
   for (const sb of [...ctx.state.sandboxes.values()]) {
     if (sb.owner !== 'external') continue;
     for (const ep of ctx.state.endpointsOfSandbox(sb.id)) {
       if (wanted.has(`${sb.externalId}\u0000${ep.ifname}`)) continue;
+      if (only !== undefined && ep.networkId !== only) continue;
       const net = ctx.state.networks.get(ep.networkId);
       if (!net) continue;
       const r = await detach(ctx, { sandboxId: sb.externalId!, network: net.id, ifname: ep.ifname });

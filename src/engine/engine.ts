@@ -50,8 +50,8 @@ export class SwitchyardEngine implements Engine {
   checkAttachment(ref: AttachmentRef) {
     return att.check(this.ctx, ref);
   }
-  gcAttachments(keep: { sandboxId: string; ifname: string }[]) {
-    return att.gc(this.ctx, keep);
+  gcAttachments(keep: { sandboxId: string; ifname: string }[], network?: string) {
+    return att.gc(this.ctx, keep, network);
   }
 
   createSandbox(spec: SandboxSpec) {

@@ -53,5 +53,6 @@ export interface Attachments {
   detach(ref: AttachmentRef): Promise<TeardownReport>;
   checkAttachment(ref: AttachmentRef): Promise<AttachResult>;
   /** Removes every external attachment not listed. */
-  gcAttachments(keep: { sandboxId: string; ifname: string }[]): Promise<TeardownReport>;
+  /** Detaches every external attachment not in `keep`; with `network`, only those on that network. */
+  gcAttachments(keep: { sandboxId: string; ifname: string }[], network?: string): Promise<TeardownReport>;
 }

@@ -134,6 +134,18 @@ test('attach is idempotent per (sandbox id, network, ifname); detach is repeatab
   assert.deepEqual((await h.engine.detach({ sandboxId: 'ctr', network: 'a', ifname: 'net0' })).errors, []);
   assert.deepEqual((await h.engine.detach({ sandboxId: 'ctr', network: 'a', ifname: 'net0' })).errors, []);
   assert.equal(storeKeys(h, '/sandboxes/').length, 0, 'the external sandbox goes with its last attachment');
+  // GC scoped to a network leaves the attachments to other networks alone; a network that does
+  // not exist has nothing to collect.
+  await network(h, 'b', '198.51.100.0/24');
+  await h.engine.attach(req);
+  h.netns.add('/ext/3');
+  await h.engine.attach({ sandbox: { id: 'ctr3', nsPath: '/ext/3' }, network: 'b', ifname: 'eth0' });
+  assert.deepEqual((await h.engine.gcAttachments([], 'no-such-network')).errors, []);
+  assert.equal(storeKeys(h, '/endpoints/').length, 2);
+  assert.deepEqual((await h.engine.gcAttachments([], 'b')).errors, []);
+  await h.engine.checkAttachment({ sandboxId: 'ctr', network: 'a', ifname: 'net0' });
+  await assert.rejects(h.engine.checkAttachment({ sandboxId: 'ctr3', network: 'b', ifname: 'eth0' }), (e: unknown) => e instanceof SwitchyardError && e.code === 'ATTACHMENT_NOT_FOUND');
+  assert.deepEqual((await h.engine.detach({ sandboxId: 'ctr', network: 'a', ifname: 'net0' })).errors, []);
   // A leave that fails is reported, coded, and the records still go.
   await h.engine.attach(req);
   h.driver.failAt('leave', 1);

@@ -7,7 +7,7 @@
  *                              → {SandboxID, NetworkID, Network, Ifname, MacAddress, Addresses, Gateways, HostLink?}
  *   DELETE /attachments?sandbox=&network=&ifname=   → {Errors:[{Code,Kind,Message}]} (gone = success)
  *   GET    /attachments/check?sandbox=&network=&ifname= → the attachment view, or an error
- *   POST   /attachments/gc     {Keep:[{Sandbox, Ifname}]} → {Errors}
+ *   POST   /attachments/gc     {Keep:[{Sandbox, Ifname}], Network} → {Errors}
  *   GET    /_ping, GET /networks/NAME (STATUS)
  * Errors come back as {"message"} with the Switchyard-Error-Code header, rebuilt here as
  * SwitchyardErrors of the kind their HTTP status says (api/http-status.ts).
@@ -209,13 +209,10 @@ export class DaemonBackend implements CniBackend {
     }
   }
 
-  /**
-   * The engine's gc is not scoped to a network: it removes every external attachment whose
-   * (sandbox, ifname) is not kept, on any network (see docs/frontends/cni.md).
-   */
+  /** GC of one network: attachments to other networks are never touched. */
   async gc(req: GcRequest): Promise<void> {
     const keep = req.keep.map((k) => ({ Sandbox: k.containerId, Ifname: k.ifname }));
-    teardownFailure(`garbage-collecting ${req.network}`, (await this.call('POST', '/attachments/gc', { Keep: keep })) as TeardownView);
+    teardownFailure(`garbage-collecting ${req.network}`, (await this.call('POST', '/attachments/gc', { Keep: keep, Network: req.network })) as TeardownView);
   }
 
   async status(network: string): Promise<void> {
