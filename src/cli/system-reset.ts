@@ -23,6 +23,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalid } from '../errors.js';
 import { sandboxSessionsUnder } from '../kernel/sandbox-process.js';
+import { readSysctl, writeSysctl } from '../kernel/sysctl.js';
+import { FORWARDING_SYSCTL, forwardingEnabledBySwitchyard } from '../daemon/forwarding-marker.js';
 import type { CliIo } from './cli-io.js';
 import { SWITCHYARD_TABLES, mountsUnder, switchyardLinkReason, type HostLink } from './host-ownership.js';
 import { confirm } from './prompt.js';
@@ -101,7 +103,21 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     else io.stderr.write(`warning: nft delete table ${t.family} ${t.name}: ${r.stderr.trim()}\n`);
   }
 
-  // 6. Roots and the socket.
+  // 6. Forwarding the daemon turned on itself (recorded in the exec root) goes off again;
+  // a switch the admin had turned on was never recorded, so it stays as it is.
+  for (const family of forwardingEnabledBySwitchyard(execRoot)) {
+    const key = FORWARDING_SYSCTL[family];
+    try {
+      if (readSysctl(key) === '1') {
+        writeSysctl(key, '0');
+        say(`Turned off again: ${key} (Switchyard had turned it on)`);
+      }
+    } catch (err) {
+      io.stderr.write(`warning: ${key}: ${String(err)}\n`);
+    }
+  }
+
+  // 7. Roots and the socket.
   for (const dir of [dataRoot, execRoot]) {
     if (!fs.existsSync(dir)) continue;
     fs.rmSync(dir, { recursive: true, force: true });

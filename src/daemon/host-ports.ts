@@ -2,6 +2,7 @@
  * The engine's view of the host (the namespace the daemon runs in), built on the
  * kernel layer.
  */
+import { FORWARDING_SYSCTL } from './forwarding-marker.js';
 import * as fs from 'node:fs';
 import type { HostPorts } from '../engine/context.js';
 import type { Rtnl } from '../kernel/netlink/index.js';
@@ -82,7 +83,7 @@ export function makeHostPorts(o: HostPortsOptions): HostPorts {
     hostEtcHosts: () => readOr('/etc/hosts', '127.0.0.1\tlocalhost\n'),
     ensureForwarding(family) {
       if (!o.ipForward || forwarding.has(family)) return;
-      const key = family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+      const key = FORWARDING_SYSCTL[family];
       // Already on: the host forwards by its admin's choice, and it stays their router.
       // Off: Switchyard turns it on for its bridges only (Docker: FORWARD policy DROP).
       if (readSysctl(key) !== '1') {

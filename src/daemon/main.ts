@@ -3,6 +3,7 @@
  * together. Start-up order: flags → root check → threadpool warm-up (before any
  * setns) → directories → store → kernel handles → reconcile → API socket.
  */
+import { recordForwardingEnabled } from './forwarding-marker.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -143,7 +144,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     state,
     locks: new KeyedMutex(),
     drivers: undefined as unknown as DriverRegistry,
-    host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, onForwardingEnabled: (f) => firewall.guardForwarding(f), log: info }),
+    host: makeHostPorts({ rtnl, openRtnl, ipForward: flags.ipForward, onForwardingEnabled: (f) => { firewall.guardForwarding(f); recordForwardingEnabled(flags.execRoot, f); }, log: info }),
     dns: undefined as unknown as EngineContext['dns'],
     upstreams: new Map(),
     processes: kernelSandboxProcesses,

@@ -17,6 +17,7 @@ interface HostSnapshot {
   mounts: string[];
   processes: string[];
   roots: string[];
+  forwarding: string;
 }
 
 function snapshot(host: TestNs, root: string, roots: string[]): HostSnapshot {
@@ -37,7 +38,8 @@ function snapshot(host: TestNs, root: string, roots: string[]): HostSnapshot {
       // gone meanwhile
     }
   }
-  return { links, ruleset, mounts, processes, roots: roots.filter((r) => fs.existsSync(r)) };
+  const forwarding = inNs(host.name, 'sysctl', ['-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']).stdout.trim().split('\n').join(' ');
+  return { links, ruleset, mounts, processes, roots: roots.filter((r) => fs.existsSync(r)), forwarding };
 }
 
 async function populate(d: TestDaemon): Promise<void> {
@@ -95,6 +97,10 @@ describe('switchyard system reset (e2e)', () => {
         assert.match(r.stdout, /Deleted nftables table: bridge switchyard/);
         assert.match(r.stdout, /Deleted link: sy0 /);
         assert.match(r.stdout, /Removed directory: /);
+        // The daemon turned IPv4 forwarding on for its first network (this host had it off):
+        // reset turns it off again.
+        assert.equal(before.forwarding.split(' ')[0], '0');
+        assert.match(r.stdout, /Turned off again: net\.ipv4\.ip_forward \(Switchyard had turned it on\)/);
         assert.doesNotMatch(r.stdout, /sy-uplink|sy-user0|syvuser1|sy-lab/);
         const after = snapshot(host, d.root, roots);
         assert.deepEqual(after.links, [...before.links, ...userLinkLines].sort(), 'links as before, plus the user links (kept)');
@@ -102,6 +108,7 @@ describe('switchyard system reset (e2e)', () => {
         assert.deepEqual(after.mounts, before.mounts, 'no mount left for this host or under the roots');
         assert.deepEqual(after.processes, before.processes, 'no process left in the host namespace or under the roots');
         assert.deepEqual(after.roots, [], 'data and exec roots removed (they did not exist before the daemon)');
+        assert.equal(after.forwarding, before.forwarding, 'IP forwarding as before');
         // Idempotent: a second reset finds nothing and says so.
         const again = d.cli(['system', 'reset', '-f', '--data-root', d.dataRoot, '--exec-root', d.execRoot]);
         assert.equal(again.stdout.trim(), 'Switchyard reset: done');

@@ -34,7 +34,15 @@ export function makeNs(tag: string): TestNs {
   const name = `swy-${tag}-${randomBytes(3).toString('hex')}`;
   sh('ip', ['netns', 'add', name]);
   sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  // A new namespace inherits IPv4 forwarding from the machine's (net.core.devconf_inherit_init_net
+  // = 0), which a Switchyard daemon running on the host (the README's first line) has turned on.
+  // Tests start from a pristine host: forwarding off, as on a fresh machine.
+  if (hostForwards()) sh('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']);
   return { name, path: `${NETNS_DIR}/${name}` };
+}
+
+function hostForwards(): boolean {
+  return fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1';
 }
 
 export function removeNs(ns: TestNs | string): void {
