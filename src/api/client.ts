@@ -294,6 +294,7 @@ interface AttachmentView {
   Addresses: string[];
   Gateways: string[];
   HostLink?: string;
+  Dns?: { Nameservers: string[]; Search?: string[]; Options?: string[] };
 }
 interface TeardownView {
   Errors: { Code: string; Kind: ErrorKind; Message: string }[];
@@ -308,6 +309,13 @@ const attachResultOf = (r: AttachmentView): AttachResult => ({
   addresses: r.Addresses,
   gateways: r.Gateways,
   ...(r.HostLink ? { hostLink: r.HostLink } : {}),
+  ...(r.Dns ? {
+    dns: {
+      nameservers: r.Dns.Nameservers ?? [],
+      ...(r.Dns.Search?.length ? { search: r.Dns.Search } : {}),
+      ...(r.Dns.Options?.length ? { options: r.Dns.Options } : {}),
+    },
+  } : {}),
 });
 
 const teardownOf = (r: TeardownView): TeardownReport => ({

@@ -32,6 +32,13 @@ export const attachmentView = (r: AttachResult) => ({
   Addresses: r.addresses,
   Gateways: r.gateways,
   ...(r.hostLink ? { HostLink: r.hostLink } : {}),
+  ...(r.dns ? {
+    Dns: {
+      Nameservers: r.dns.nameservers,
+      ...(r.dns.search?.length ? { Search: r.dns.search } : {}),
+      ...(r.dns.options?.length ? { Options: r.dns.options } : {}),
+    },
+  } : {}),
 });
 
 export const teardownView = (r: TeardownReport) => ({

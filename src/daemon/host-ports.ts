@@ -73,6 +73,14 @@ export function makeHostPorts(o: HostPortsOptions): HostPorts {
         rt.close();
       }
     },
+    ensureLoopbackUp(nsPath) {
+      const rt = o.openRtnl(nsPath);
+      try {
+        rt.setLink('lo', { up: true });
+      } finally {
+        rt.close();
+      }
+    },
     deleteSandboxNetns(nsPath) {
       deleteNetns(nsPath);
     },

@@ -22,6 +22,10 @@ import { findNetwork, admitEndpoint, netLock } from './network-ops.js';
 import { gatewayEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { endpointAddresses } from './state.js';
 import { givenIpam, poolIpam } from './ipam.js';
+import { usesEmbeddedDns } from './sandbox-files.js';
+
+/** The embedded DNS's address inside every namespace it serves. */
+const EMBEDDED_RESOLVER = '127.0.0.11';
 
 const EXTERNAL_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
@@ -55,7 +59,23 @@ function resultOf(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord): At
     addresses: [ep.ipv4, ep.ipv6].filter((a): a is string => !!a),
     gateways: [ep.gateway, ep.ipv6Gateway].filter((a): a is string => !!a),
     ...(ep.hostLink ? { hostLink: ep.hostLink } : {}),
+    ...(usesEmbeddedDns(ctx, sb) ? { dns: { nameservers: [EMBEDDED_RESOLVER] } } : {}),
   };
+}
+
+/**
+ * Serves the embedded DNS in the external sandbox's namespace while it has an endpoint on a
+ * user-defined network, and closes its sockets once it has none. lo is set up first: the
+ * listeners bind 127.0.0.11, which exists only while lo is up, and a runtime may run its
+ * loopback plugin after ours (or not at all).
+ */
+export function syncExternalDns(ctx: EngineContext, sb: SandboxRecord): void {
+  if (sb.nsPath && ctx.state.sandboxes.has(sb.id) && usesEmbeddedDns(ctx, sb) && ctx.host.sandboxNetnsPresent(sb.nsPath)) {
+    ctx.host.ensureLoopbackUp(sb.nsPath);
+    ctx.dns.attach(sb.id, sb.nsPath);
+  } else {
+    ctx.dns.detach(sb.id);
+  }
 }
 
 /** The static addresses of a request, one per family at most (bare addresses for the planner). */
@@ -137,6 +157,7 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
     try {
       const all = [...siblings, endpoint];
       driver.join(net, endpoint, { id, nsPath }, { gateway: gatewayEndpoint(ctx, all)?.id === endpoint.id });
+      syncExternalDns(ctx, sb);
     } catch (err) {
       await driver.leave(net, endpoint, { id, nsPath }).catch((e) => ctx.log(`undo attach: ${String(e)}`));
       await ctx.state.commit({
@@ -144,6 +165,11 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
         releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
         ...(existing ? {} : { removeSandboxes: [id] }),
       });
+      try {
+        syncExternalDns(ctx, sb);
+      } catch (e) {
+        ctx.log(`undo attach: dns: ${String(e)}`);
+      }
       throw err;
     }
     return resultOf(ctx, sb, endpoint);
@@ -191,6 +217,11 @@ async function removeEndpoint(ctx: EngineContext, sb: SandboxRecord, net: Networ
     releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
     ...(last ? { removeSandboxes: [sb.id] } : {}),
   });
+  try {
+    syncExternalDns(ctx, sb);
+  } catch (err) {
+    report.errors.push(asSwitchyardError(err));
+  }
 }
 
 /** CNI CHECK: the attachment exists and its kernel state is in place. */
@@ -246,5 +277,6 @@ export async function dropExternal(ctx: EngineContext, sb: SandboxRecord): Promi
     if (net) await removeEndpoint(ctx, sb, net, ep, report);
   }
   if (ctx.state.sandboxes.has(sb.id)) await ctx.state.commit({ removeSandboxes: [sb.id] });
+  ctx.dns.detach(sb.id);
   return report;
 }

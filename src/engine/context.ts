@@ -38,6 +38,8 @@ export interface HostPorts {
   reservedPrefixes(): string[];
   /** Creates the sandbox namespace (pinned at nsPath) with loopback up. */
   ensureSandboxNetns(nsPath: string): void;
+  /** Sets lo up in a namespace the caller owns (the embedded DNS binds 127.0.0.11 there). */
+  ensureLoopbackUp(nsPath: string): void;
   deleteSandboxNetns(nsPath: string): void;
   sandboxNetnsPresent(nsPath: string): boolean;
   /** The host's /etc/resolv.conf and /etc/hosts text. */

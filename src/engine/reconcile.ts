@@ -10,7 +10,7 @@ import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
 import type { HostLink } from '../drivers/contract.js';
 import { deleteSandboxNetns } from './sandbox-netns.js';
-import { dropExternal } from './attachment-ops.js';
+import { dropExternal, syncExternalDns } from './attachment-ops.js';
 import type { SandboxRecord } from './types.js';
 import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
@@ -68,6 +68,11 @@ export async function reconcile(
       }
       report.sandboxesKept++;
       report.endpointsRejoined += restoreEndpoints(ctx, sb);
+      try {
+        syncExternalDns(ctx, sb);
+      } catch (err) {
+        ctx.log(`reconcile: external sandbox ${sb.externalId}: dns: ${String(err)}`);
+      }
       continue;
     }
     if (!ctx.processes.isAlive(sb.state.pid, sb.state.pidStart)) {

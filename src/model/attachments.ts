@@ -39,6 +39,18 @@ export interface AttachResult {
   gateways: string[];
   /** The host-side link, when the driver makes one. */
   hostLink?: string;
+  /**
+   * The resolver to write into the namespace's resolv.conf (by the caller: Switchyard writes
+   * no files there): the embedded DNS at 127.0.0.11, present when the sandbox has an
+   * endpoint on a user-defined network.
+   */
+  dns?: AttachedResolver;
+}
+
+export interface AttachedResolver {
+  nameservers: string[];
+  search?: string[];
+  options?: string[];
 }
 
 /** What a teardown could not do, as coded errors (empty = everything went). */

@@ -21,6 +21,10 @@ describe('attachments to namespaces the caller owns (e2e)', () => {
     return n;
   };
   const addrs = (n: TestNs) => inNs(n.name, 'ip', ['-o', '-4', 'addr']).stdout;
+  const listening = (n: TestNs) => inNs(n.name, 'ss', ['-Hlnut', 'src', '127.0.0.11']).stdout.trim().split('\n').filter(Boolean).length;
+  const digIn = (n: TestNs, name: string) =>
+    inNs(n.name, 'dig', ['@127.0.0.11', '+tries=1', '+time=2', '+short', name], { allowFail: true, timeoutMs: 10_000 }).stdout.trim();
+  const peerAddress = () => JSON.parse(d.cli(['inspect', 'peer']).stdout)[0].NetworkSettings.Networks.anet.IPAddress as string;
   const rejects = async (p: Promise<unknown>, code: string) =>
     assert.rejects(p, (e: unknown) => e instanceof SwitchyardError && e.code === code, code);
 
@@ -39,6 +43,8 @@ describe('attachments to namespaces the caller owns (e2e)', () => {
     const req = { sandbox: { id: 'ctr-one', nsPath: c.path }, network: 'anet', ifname: 'net0' };
     const first = await d.client.attach(req);
     assert.equal(first.ifname, 'net0');
+    assert.deepEqual(first.dns, { nameservers: ['127.0.0.11'] }, 'a user-defined network: the embedded DNS');
+    assert.equal(digIn(c, 'peer'), peerAddress(), 'the peer sandbox resolves from the attached namespace');
     assert.match(first.addresses[0]!, /^10\.93\.0\.\d+\/24$/);
     assert.deepEqual(first.gateways, ['10.93.0.1']);
     const again = await d.client.attach(req);
@@ -58,6 +64,7 @@ describe('attachments to namespaces the caller owns (e2e)', () => {
     const report = await d.client.detach({ sandboxId: 'ctr-one', network: 'anet', ifname: 'net0' });
     assert.deepEqual(report.errors, []);
     assert.doesNotMatch(addrs(c), /10\.93\.0\./, 'the address is gone once detach returned');
+    assert.equal(listening(c), 0, 'detach closed the resolver sockets');
     assert.deepEqual((await d.client.detach({ sandboxId: 'ctr-one', network: 'anet', ifname: 'net0' })).errors, [], 'detach again: success');
     assert.deepEqual((await d.client.detach({ sandboxId: 'never-seen', network: 'no-such-net', ifname: 'net0' })).errors, [], 'unknown: success');
     await rejects(d.client.checkAttachment({ sandboxId: 'ctr-one', network: 'anet', ifname: 'net0' }), 'ATTACHMENT_NOT_FOUND');
@@ -95,6 +102,8 @@ describe('attachments to namespaces the caller owns (e2e)', () => {
     await d.client.checkAttachment({ sandboxId: 'ctr-a', network: 'anet', ifname: 'eth0' });
     await rejects(d.client.checkAttachment({ sandboxId: 'ctr-b', network: 'anet', ifname: 'eth0' }), 'ATTACHMENT_NOT_FOUND');
     assert.doesNotMatch(addrs(b), /10\.93\.0\./);
+    assert.equal(listening(b), 0, 'gc closed the resolver sockets in b');
+    assert.equal(listening(a), 2, 'a keeps its resolver (UDP and TCP 127.0.0.11:53)');
 
     const ea = await d.client.attach({ sandbox: { id: 'ctr-e', nsPath: e.path }, network: 'anet', ifname: 'eth0' });
     // The daemon goes down; ctr-a's namespace stays, ctr-e's is deleted meanwhile.
@@ -104,11 +113,14 @@ describe('attachments to namespaces the caller owns (e2e)', () => {
     removeNs(e);
     await d.restart();
     await d.client.checkAttachment({ sandboxId: 'ctr-a', network: 'anet', ifname: 'eth0' });
+    assert.equal(listening(a), 2, 'reconcile reopened the resolver in a kept namespace');
+    assert.equal(digIn(a, 'peer'), peerAddress(), 'and it answers');
     await rejects(d.client.checkAttachment({ sandboxId: 'ctr-e', network: 'anet', ifname: 'eth0' }), 'ATTACHMENT_NOT_FOUND');
     // Its address is free again: a new attachment asking for it gets it.
     const again = await d.client.attach({ sandbox: { id: 'ctr-e2', nsPath: b.path }, network: 'anet', ifname: 'eth0', addresses: [ea.addresses[0]!] });
     assert.equal(again.addresses[0], ea.addresses[0]);
     await d.client.gcAttachments([]);
     await rejects(d.client.checkAttachment({ sandboxId: 'ctr-a', network: 'anet', ifname: 'eth0' }), 'ATTACHMENT_NOT_FOUND');
+    assert.equal(listening(a), 0, 'gc closed it again');
   });
 });

@@ -6,10 +6,13 @@
  * config's aliases resolve in the network's DNS from a Switchyard sandbox); CHECK
  * passes, then fails with 3 once the address is removed; DEL is idempotent; GC keeps only what
  * cni.dev/valid-attachments lists; with the daemon stopped a DEL is 11 (try again later).
+ * DNS: the result names 127.0.0.11 and dig from inside an attached namespace (lo down
+ * before ADD) resolves a sandbox and another attachment's alias; DEL closes the sockets.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import path from 'node:path';
 import { REPO, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { assertNoLeaks, inNs, makeNs, removeNs, type TestNs } from '../helpers/netns.js';
@@ -45,6 +48,45 @@ describe('CNI plugin against the real daemon (e2e)', () => {
     if (!stopped) await d?.stop();
     for (const n of spaces) removeNs(n);
     assertNoLeaks(spaces.map((n) => n.name));
+  });
+
+  test('DNS in the attached namespace: the result names 127.0.0.11, names resolve there, DEL closes it', async () => {
+    const [x, y] = [ns('cnix'), ns('cniy')];
+    // lo down, as a runtime that has not run its loopback plugin yet leaves it: the daemon sets it up.
+    inNs(x.name, 'ip', ['link', 'set', 'lo', 'down']);
+    const dig = (n: TestNs, name: string) =>
+      inNs(n.name, 'dig', ['@127.0.0.11', '+tries=1', '+time=2', '+short', name], { allowFail: true, timeoutMs: 10_000 });
+    const listening = (n: TestNs) => inNs(n.name, 'ss', ['-Hlnut', 'src', '127.0.0.11']).stdout.trim().split('\n').filter(Boolean).length;
+    assert.equal(listening(x), 0, 'control: nothing listens before ADD');
+    assert.notEqual(dig(x, 'dnspeer').status, 0, 'control: no resolver before ADD');
+
+    d.cli(['run', '-d', '--name', 'dnspeer', '--network', 'cninet', '--', 'sleep', 'infinity']);
+    const peerIp = JSON.parse(d.cli(['inspect', 'dnspeer']).stdout)[0].NetworkSettings.Networks.cninet.IPAddress as string;
+    const rx = cni('ADD', 'ctr-x', x, conf({ aliases: ['dns-x'] }));
+    assert.equal(rx.code, 0, JSON.stringify(rx.out) + rx.stderr);
+    assert.deepEqual(rx.out.dns, { nameservers: ['127.0.0.11'] }, 'the result points resolv.conf at the embedded DNS');
+    const ry = cni('ADD', 'ctr-y', y, conf({ aliases: ['dns-y'] }));
+    assert.equal(ry.code, 0, JSON.stringify(ry.out) + ry.stderr);
+    const ipOf = (r: any) => (r.ips[0].address as string).split('/')[0]!;
+
+    assert.equal(listening(x), 2, 'UDP and TCP 127.0.0.11:53 in the attached namespace');
+    assert.match(inNs(x.name, 'ip', ['-o', 'link', 'show', 'lo']).stdout, /[<,]UP[,>]/, 'lo was set up');
+    assert.equal(dig(x, 'dnspeer').stdout.trim(), peerIp, 'a Switchyard sandbox resolves from the attached namespace');
+    assert.equal(dig(x, 'dns-y').stdout.trim(), ipOf(ry.out), "another attachment's alias resolves");
+    assert.equal(dig(y, 'dns-x').stdout.trim(), ipOf(rx.out), 'and the other way round');
+    assert.equal(inNs(x.name, 'dig', ['@127.0.0.11', '+tcp', '+tries=1', '+time=2', '+short', 'dnspeer'], { allowFail: true, timeoutMs: 10_000 }).stdout.trim(), peerIp, 'over TCP too');
+    assert.equal(dig(x, 'dns-nobody').stdout.trim(), '', 'control: an unregistered name does not resolve');
+    // The daemon writes no files for the attachments (the runtime writes resolv.conf from the result).
+    assert.equal(fs.readdirSync(`${d.dataRoot}/sandboxes`).length, 1, 'only dnspeer has a directory');
+
+    // DEL: the sockets are gone, and the name of the detached one no longer resolves for y.
+    assert.equal(cni('DEL', 'ctr-x', x, conf()).code, 0);
+    assert.equal(listening(x), 0, 'no resolver socket is left after DEL');
+    assert.notEqual(dig(x, 'dnspeer').status, 0, 'nothing answers in x after DEL');
+    assert.equal(dig(y, 'dns-x').stdout.trim(), '', 'x is no longer a name');
+    assert.equal(cni('DEL', 'ctr-y', y, conf()).code, 0);
+    assert.equal(listening(y), 0);
+    d.cli(['rm', '-f', 'dnspeer']);
   });
 
   test('ADD, ping, inspect, CHECK, tampering, DEL twice, GC, and 11 once the daemon is gone', async () => {

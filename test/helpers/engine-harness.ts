@@ -202,6 +202,7 @@ export async function makeHarness(): Promise<Harness> {
   const host: HostPorts = {
     reservedPrefixes: () => [],
     ensureSandboxNetns: (p) => void netns.add(p),
+    ensureLoopbackUp: () => {},
     deleteSandboxNetns: (p) => void netns.delete(p),
     sandboxNetnsPresent: (p) => netns.has(p),
     hostResolvConf: () => 'nameserver 192.0.2.53\n',

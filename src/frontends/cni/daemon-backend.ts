@@ -36,6 +36,8 @@ export interface AttachmentView {
   Addresses: string[] | null;
   Gateways: string[] | null;
   HostLink?: string;
+  /** The embedded DNS, when the sandbox is on a user-defined network. */
+  Dns?: { Nameservers?: string[] | null; Search?: string[] | null; Options?: string[] | null };
 }
 
 interface TeardownView {
@@ -64,7 +66,11 @@ export function attachmentOf(v: AttachmentView, nsPath: string): Attachment {
     return { address, ...(gateway ? { gateway } : {}), interface: index };
   });
   const routes: AttachedRoute[] = gateways.map((gw) => ({ dst: isV6(gw) ? '::/0' : '0.0.0.0/0', gw }));
-  return { interfaces, ips, routes, dns: {} };
+  const dns: Attachment['dns'] = {};
+  if (v.Dns?.Nameservers?.length) dns.nameservers = v.Dns.Nameservers;
+  if (v.Dns?.Search?.length) dns.search = v.Dns.Search;
+  if (v.Dns?.Options?.length) dns.options = v.Dns.Options;
+  return { interfaces, ips, routes, dns };
 }
 
 /** Differences between what the runtime recorded at ADD and what the daemon reports now (empty = same). */
