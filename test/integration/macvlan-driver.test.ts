@@ -110,6 +110,12 @@ test('macvlan bridge mode: sandboxes reach each other and the LAN host (v4 and v
     assert.match(inNs(s1.name, 'ip', ['route', 'show', 'default']).stdout, /default via 192\.0\.2\.1 dev eth0/);
     assert.match(inNs(s1.name, 'ip', ['-6', 'route', 'show', 'default']).stdout, /default via 2001:db8:5::1 dev eth0/);
     assert.doesNotMatch(inNs(host.name, 'ip', ['-o', 'addr']).stdout, /192\.0\.2\./, 'no gateway address is put on the host');
+    // The kernel rule docs/drivers/macvlan.md states: the host cannot reach its children
+    // through the parent, even with an address on the LAN's subnet (the LAN host can: control).
+    sh('ip', ['-n', host.name, 'addr', 'add', '192.0.2.254/24', 'dev', PARENT]);
+    assert.ok(ping(host.name, '192.0.2.1'), 'control: the host reaches the LAN host through the parent');
+    assert.ok(!ping(host.name, '192.0.2.11'), 'the host does not reach its own macvlan child');
+    sh('ip', ['-n', host.name, 'addr', 'del', '192.0.2.254/24', 'dev', PARENT]);
   });
 });
 
