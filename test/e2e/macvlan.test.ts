@@ -71,6 +71,16 @@ describe('macvlan driver (e2e)', () => {
     assert.ok(!ping('p1', sb('p2').NetworkSettings.Networks['mv2']!.IPAddress), 'private: p1 ↛ p2 (bridge mode above is the control)');
   });
 
+  test('a daemon killed and started again keeps the macvlan sandboxes as they were (reconcile finds their children present)', async () => {
+    const before = sb('m1').NetworkSettings.Networks['mv1']!;
+    await d.restart({ kill: true });
+    const after = sb('m1').NetworkSettings.Networks['mv1']!;
+    assert.deepEqual(after, before);
+    assert.ok(ping('m1', sb('m2').NetworkSettings.Networks['mv1']!.IPAddress), 'm1 → m2 after the restart');
+    assert.ok(ping('m1', '192.0.2.1'), 'm1 → LAN host after the restart');
+    assert.deepEqual(linksIn(d.host.name), hostLinksBefore, 'reconcile made and deleted nothing on the host');
+  });
+
   test('Docker\'s rules: missing parent named, lo refused, passthru exclusive, unimplemented parts refused', () => {
     const fail = (args: string[], re: RegExp) => {
       const r = d.cli(['network', 'create', '-d', 'macvlan', ...args], { allowFail: true });
