@@ -11,7 +11,7 @@
  * planNetwork); an endpoint's host-side link, when its driver makes one, is `hostLink`
  * (named by the driver's planEndpoint). docs/ARCHITECTURE.md "Records" says why.
  */
-import type { BridgeOptions } from './driver-options.js';
+import type { BridgeOptions, MacvlanOptions } from './driver-options.js';
 import type { ExposedPort, PortBinding } from './port-spec.js';
 
 /** The schema version this release writes. */
@@ -41,8 +41,14 @@ export interface PassiveNetworkState {
   driver: 'host' | 'null';
 }
 
+/** The macvlan driver's part: its parsed options (parent and mode); it makes no host links. */
+export interface MacvlanNetworkState {
+  driver: 'macvlan';
+  options: MacvlanOptions;
+}
+
 /** What a network's driver planned and keeps: one arm per driver. */
-export type NetworkDriverState = BridgeNetworkState | PassiveNetworkState;
+export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | PassiveNetworkState;
 
 export interface NetworkRecord {
   v: typeof RECORD_VERSION;

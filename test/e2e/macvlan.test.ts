@@ -1,0 +1,109 @@
+/**
+ * End-to-end: macvlan networks through the real CLI against a real daemon in a throwaway
+ * host namespace whose "LAN" is a veth (the parent, sylan0) to a second namespace acting as
+ * the LAN's router/host (192.0.2.1 and 198.51.100.1).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { assertNoLeaks, inNs, linksIn, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
+
+interface Inspected {
+  NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; Gateway: string; MacAddress: string }> };
+}
+
+describe('macvlan driver (e2e)', () => {
+  let d: TestDaemon;
+  let lan: TestNs;
+  let hostLinksBefore: string[];
+  const sb = (name: string): Inspected => JSON.parse(d.cli(['inspect', name]).stdout)[0];
+  const ping = (from: string, to: string) =>
+    d.inSandbox(sb(from).NetworkSettings.SandboxKey, 'ping', ['-c3', '-i0.2', '-W1', to], { allowFail: true }).status === 0;
+  const macOf = (out: string): string => /link\/ether ([0-9a-f:]+)/.exec(out)![1]!;
+
+  before(async () => {
+    d = await startDaemon({ tag: 'mvl' });
+    lan = makeNs('mvlan');
+    d.onHost('ip', ['link', 'add', 'sylan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan.name]);
+    d.onHost('ip', ['link', 'set', 'sylan0', 'up']);
+    for (const a of ['192.0.2.1/24', '198.51.100.1/24']) sh('ip', ['-n', lan.name, 'addr', 'add', a, 'dev', 'eth0']);
+    sh('ip', ['-n', lan.name, 'link', 'set', 'eth0', 'up']);
+    hostLinksBefore = linksIn(d.host.name);
+  });
+  after(async () => {
+    await d?.stop();
+    if (lan) removeNs(lan);
+    assertNoLeaks([d.host.name, lan.name]);
+  });
+
+  test('bridge mode: sandboxes reach each other and the LAN host, with their own MACs; -p is ignored as Docker does; inspect shows them', () => {
+    d.cli(['network', 'create', '-d', 'macvlan', '-o', 'parent=sylan0', '--subnet', '192.0.2.0/24', 'mv1']);
+    const n = JSON.parse(d.cli(['network', 'inspect', 'mv1']).stdout)[0];
+    assert.equal(n.Driver, 'macvlan');
+    assert.equal(n.IPAM.Config[0].Gateway, '192.0.2.1', 'the gateway is the LAN\'s: the first address by default');
+    assert.equal(n.Options.parent, 'sylan0');
+    d.cli(['run', '-d', '--name', 'm1', '--network', 'mv1', '-p', '8080:80', '--', 'sleep', 'infinity']);
+    d.cli(['run', '-d', '--name', 'm2', '--network', 'mv1', '--', 'sleep', 'infinity']);
+    const [a, b] = [sb('m1').NetworkSettings.Networks['mv1']!, sb('m2').NetworkSettings.Networks['mv1']!];
+    assert.ok(ping('m1', b.IPAddress), 'm1 → m2');
+    assert.ok(ping('m2', a.IPAddress), 'm2 → m1');
+    assert.ok(ping('m1', '192.0.2.1'), 'm1 → LAN host');
+    assert.ok(ping('m2', '192.0.2.1'), 'm2 → LAN host');
+    const parentMac = macOf(d.onHost('ip', ['-o', 'link', 'show', 'sylan0']).stdout);
+    const childMac = macOf(d.inSandbox(sb('m1').NetworkSettings.SandboxKey, 'ip', ['-o', 'link', 'show', 'eth0']).stdout);
+    assert.equal(childMac, a.MacAddress);
+    assert.notEqual(childMac, parentMac, 'its own MAC, not the parent\'s');
+    assert.notEqual(a.MacAddress, b.MacAddress);
+    assert.match(d.inSandbox(sb('m1').NetworkSettings.SandboxKey, 'ip', ['-d', '-o', 'link', 'show', 'eth0']).stdout, /macvlan mode bridge/);
+    assert.match(d.inSandbox(sb('m1').NetworkSettings.SandboxKey, 'ip', ['route', 'show', 'default']).stdout, /via 192\.0\.2\.1 dev eth0/);
+    const containers = JSON.parse(d.cli(['network', 'inspect', 'mv1']).stdout)[0].Containers;
+    assert.deepEqual(Object.values(containers).map((c) => (c as { Name: string }).Name).sort(), ['m1', 'm2']);
+    assert.deepEqual(linksIn(d.host.name), hostLinksBefore, 'no link on the host');
+    assert.doesNotMatch(d.onHost('ip', ['-o', 'addr']).stdout, /192\.0\.2\./, 'no gateway address on the host');
+  });
+
+  test('private mode (sharing the parent): sandboxes are isolated from each other but reach the LAN host', () => {
+    d.cli(['network', 'create', '-d', 'macvlan', '-o', 'parent=sylan0', '-o', 'macvlan_mode=private', '--subnet', '198.51.100.0/24', 'mv2']);
+    d.cli(['run', '-d', '--name', 'p1', '--network', 'mv2', '--', 'sleep', 'infinity']);
+    d.cli(['run', '-d', '--name', 'p2', '--network', 'mv2', '--', 'sleep', 'infinity']);
+    assert.ok(ping('p1', '198.51.100.1'), 'p1 → LAN host');
+    assert.ok(ping('p2', '198.51.100.1'), 'p2 → LAN host');
+    assert.ok(!ping('p1', sb('p2').NetworkSettings.Networks['mv2']!.IPAddress), 'private: p1 ↛ p2 (bridge mode above is the control)');
+  });
+
+  test('a daemon killed and started again keeps the macvlan sandboxes as they were (reconcile finds their children present)', async () => {
+    const before = sb('m1').NetworkSettings.Networks['mv1']!;
+    await d.restart({ kill: true });
+    const after = sb('m1').NetworkSettings.Networks['mv1']!;
+    assert.deepEqual(after, before);
+    assert.ok(ping('m1', sb('m2').NetworkSettings.Networks['mv1']!.IPAddress), 'm1 → m2 after the restart');
+    assert.ok(ping('m1', '192.0.2.1'), 'm1 → LAN host after the restart');
+    assert.deepEqual(linksIn(d.host.name), hostLinksBefore, 'reconcile made and deleted nothing on the host');
+  });
+
+  test('Docker\'s rules: missing parent named, lo refused, passthru exclusive, unimplemented parts refused', () => {
+    const fail = (args: string[], re: RegExp) => {
+      const r = d.cli(['network', 'create', '-d', 'macvlan', ...args], { allowFail: true });
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+    };
+    fail(['-o', 'parent=syabsent0', 'bad1'], /parent.*syabsent0 does not exist/);
+    fail(['-o', 'parent=lo', 'bad2'], /loopback interface is not a valid parent/);
+    fail(['-o', 'parent=sylan0', '-o', 'macvlan_mode=passthru', 'bad3'], /already using parent interface sylan0/);
+    fail(['-o', 'parent=syabsent0.10', 'bad4'], /not implemented/);
+    fail(['bad5'], /parent.*not implemented/);
+    fail(['-o', 'parent=sylan0', '--internal', 'bad6'], /internal is not implemented/);
+    const ls = d.cli(['network', 'ls', '--format', '{{.Name}}']).stdout;
+    assert.doesNotMatch(ls, /bad\d/, 'no refused network was kept');
+  });
+
+  test('network rm leaves nothing: the children go with their sandboxes, the parent stays as it was', () => {
+    const keys = ['m1', 'm2', 'p1', 'p2'].map((n) => sb(n).NetworkSettings.SandboxKey);
+    d.cli(['rm', '-f', 'm1', 'm2', 'p1', 'p2']);
+    d.cli(['network', 'rm', 'mv1', 'mv2']);
+    assert.deepEqual(linksIn(d.host.name), hostLinksBefore);
+    assert.match(d.onHost('ip', ['-o', 'link', 'show', 'sylan0']).stdout, /state UP/, 'the parent is untouched');
+    assert.deepEqual(inNs(lan.name, 'ip', ['-o', '-4', 'addr', 'show', 'eth0']).stdout.match(/inet \S+/g), ['inet 192.0.2.1/24', 'inet 198.51.100.1/24']);
+    for (const k of keys) assert.ok(d.onHost('test', ['-e', k], { allowFail: true }).status !== 0, `sandbox namespace ${k} is gone`);
+  });
+});
