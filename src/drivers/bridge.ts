@@ -9,13 +9,14 @@
 import type { BridgeNetworkState, EndpointRecord, NetworkRecord } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import type { AntiSpoofEndpoint, AntiSpoofFirewall, FirewallBackend, FirewallNetwork, NetworkFirewall } from '../services/firewall/contract.js';
-import { LINK_ALIAS_PREFIX, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
+import { LINK_ALIAS_PREFIX, LOCAL_ENDPOINT_DRIVER, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import { BRIDGE_OPT, GENERIC_OPT, refuseUnimplementedOptions } from '../model/driver-options.js';
 import { formatIp } from '../model/ip.js';
 import { shortId } from '../model/names.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
-import { withNetns, withNetnsFd } from '../kernel/netns.js';
+import { withNetns } from '../kernel/netns.js';
 import { GRAVEYARD_GROUP, type Graveyard } from './graveyard.js';
+import { configureSandboxEnd, defaultRoutes } from './sandbox-end.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import { conflict, forbidden, internal, SwitchyardError } from '../errors.js';
 
@@ -85,15 +86,7 @@ const isV6 = (addr: string): boolean => addr.includes(':');
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
-  readonly capabilities: DriverCapabilities = {
-    scope: 'local',
-    needsIpam: true,
-    creatable: true,
-    singleton: false,
-    attach: 'endpoint',
-    handsOverLinks: false,
-    predefined: 'bridge',
-  };
+  readonly capabilities: DriverCapabilities = { ...LOCAL_ENDPOINT_DRIVER, predefined: 'bridge' };
 
   constructor(private readonly o: BridgeDriverOptions) {}
 
@@ -259,7 +252,7 @@ export class BridgeDriver implements NetworkDriver {
             if (cidr) b.deleteNeighbour({ index: brIndex, ip: cidr.split('/')[0]!, mac: ep.mac });
           }
         });
-        this.configureSandboxEnd(nsFd, net, ep, sb, opts);
+        configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
         this.o.rtnl.deleteLink(ep.hostLink!);
         this.o.antiSpoof?.revokeEndpointSources(antiSpoofSpec(ep));
@@ -267,37 +260,6 @@ export class BridgeDriver implements NetworkDriver {
       }
     } finally {
       close(nsFd);
-    }
-  }
-
-  /**
-   * The sandbox end: per-interface sysctls, addresses, up, default route. One setns window
-   * (its index, the sysctls and a netlink socket made there), then one sendmsg for the rest.
-   */
-  private configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
-    const { index, rt } = withNetnsFd(nsFd, () => {
-      const index = ifNameToIndex(ep.ifname);
-      if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
-      // Announce the address when the interface comes up (a gratuitous ARP, RFC 5227 §3;
-      // kernel ip-sysctl.rst arp_notify/ndisc_notify): an address held by a removed sandbox
-      // a moment ago is otherwise still cached with the old MAC by the host and the peers
-      // (REACHABLE for up to ~45 s), and traffic to the new holder is black-holed meanwhile.
-      // The thread is inside the sandbox's namespace here, so /proc/sys/net is its.
-      if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1');
-      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0');
-      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1');
-      return { index, rt: Rtnl.open() };
-    });
-    try {
-      rt.batch((b) => {
-        if (ep.ipv4) b.addAddress(index, ep.ipv4);
-        if (ep.ipv6) b.addAddress(index, ep.ipv6, { noDad: true });
-        b.setUp(index);
-        // The route's gateway must be reachable through an up link: it comes after both.
-        if (opts.gateway && !net.internal) for (const r of this.defaultRoutes(index, ep)) b.addRoute(r);
-      });
-    } finally {
-      rt.close();
     }
   }
 
@@ -312,15 +274,8 @@ export class BridgeDriver implements NetworkDriver {
     }
   }
 
-  private defaultRoutes(oif: number, ep: EndpointRecord): { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] {
-    const wanted: { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] = [];
-    if (ep.ipv4 && ep.gateway) wanted.push({ dst: 'default', gateway: ep.gateway, oif, family: 4 });
-    if (ep.ipv6 && ep.ipv6Gateway) wanted.push({ dst: 'default', gateway: ep.ipv6Gateway, oif, family: 6 });
-    return wanted;
-  }
-
   private routes(rt: Rtnl, oif: number, ep: EndpointRecord, add: boolean): void {
-    for (const r of this.defaultRoutes(oif, ep)) {
+    for (const r of defaultRoutes(oif, ep)) {
       if (add) rt.addRoute(r);
       else rt.deleteRoute(r);
     }

@@ -36,6 +36,20 @@ export interface DriverCapabilities {
   predefined?: string;
 }
 
+/**
+ * The capabilities of a local driver whose networks users create and whose endpoints get
+ * addresses and an interface in the sandbox (bridge, macvlan); a driver spreads it and
+ * changes what differs.
+ */
+export const LOCAL_ENDPOINT_DRIVER: DriverCapabilities = {
+  scope: 'local',
+  needsIpam: true,
+  creatable: true,
+  singleton: false,
+  attach: 'endpoint',
+  handsOverLinks: false,
+};
+
 export interface SandboxNs {
   id: string;
   nsPath: string;

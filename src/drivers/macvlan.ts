@@ -10,10 +10,10 @@
  */
 import type { EndpointRecord, MacvlanNetworkState, NetworkRecord } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
-import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, SandboxNs } from './contract.js';
+import { LOCAL_ENDPOINT_DRIVER, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
-import { writeSysctl } from '../kernel/sysctl.js';
+import { configureSandboxEnd, defaultRoutes } from './sandbox-end.js';
 import { conflict, internal, invalid, notImplemented } from '../errors.js';
 
 const fieldOf = (key: string): string => `Options.${key}`;
@@ -36,14 +36,7 @@ const parentOf = (net: NetworkRecord): string => macvlanOf(net).options.parent!;
 
 export class MacvlanDriver implements NetworkDriver {
   readonly name = 'macvlan';
-  readonly capabilities: DriverCapabilities = {
-    scope: 'local',
-    needsIpam: true,
-    creatable: true,
-    singleton: false,
-    attach: 'endpoint',
-    handsOverLinks: false,
-  };
+  readonly capabilities: DriverCapabilities = LOCAL_ENDPOINT_DRIVER;
 
   constructor(private readonly o: MacvlanDriverOptions) {}
 
@@ -111,7 +104,7 @@ export class MacvlanDriver implements NetworkDriver {
       if (stale) this.deleteInSandbox(sb, ep.ifname);
       this.o.rtnl.createTypedLink({ kind: 'macvlan', parent, mode, name: ep.ifname, mac: ep.mac, nsFd, ...(mtu ? { mtu } : {}) });
       try {
-        this.configureSandboxEnd(nsFd, net, ep, sb, opts);
+        configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
         this.deleteInSandbox(sb, ep.ifname);
         throw err;
@@ -125,29 +118,6 @@ export class MacvlanDriver implements NetworkDriver {
     const rt = this.o.openRtnl(sb.nsPath);
     try {
       rt.deleteLink(ifname);
-    } finally {
-      rt.close();
-    }
-  }
-
-  /** Addresses, up, default route via the LAN's gateway; one setns window, one sendmsg. */
-  private configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
-    const { index, rt } = withNetnsFd(nsFd, () => {
-      const index = ifNameToIndex(ep.ifname);
-      if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
-      // Announce the address on the LAN when the link comes up (gratuitous ARP / unsolicited NA).
-      if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1');
-      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0');
-      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1');
-      return { index, rt: Rtnl.open() };
-    });
-    try {
-      rt.batch((b) => {
-        if (ep.ipv4) b.addAddress(index, ep.ipv4);
-        if (ep.ipv6) b.addAddress(index, ep.ipv6, { noDad: true });
-        b.setUp(index);
-        if (opts.gateway && !net.internal) for (const r of defaultRoutes(index, ep)) b.addRoute(r);
-      });
     } finally {
       rt.close();
     }
@@ -206,9 +176,3 @@ export class MacvlanDriver implements NetworkDriver {
   }
 }
 
-function defaultRoutes(oif: number, ep: EndpointRecord): { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] {
-  const wanted: { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] = [];
-  if (ep.ipv4 && ep.gateway) wanted.push({ dst: 'default', gateway: ep.gateway, oif, family: 4 });
-  if (ep.ipv6 && ep.ipv6Gateway) wanted.push({ dst: 'default', gateway: ep.ipv6Gateway, oif, family: 6 });
-  return wanted;
-}

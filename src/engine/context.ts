@@ -60,27 +60,8 @@ export interface DnsPort {
 
 export type { PortsPort, PublishRequest, PublishTarget } from '../services/ports/types.js';
 
-/** What a sandbox process is started with (kernel/sandbox-process.ts runs it). */
-export interface SandboxProcessSpec {
-  /** Directory holding hosts, hostname, resolv.conf; the exit code file goes there too. */
-  dir: string;
-  /** Network namespace to run in; absent = the daemon's own (host mode). */
-  nsPath?: string;
-  hostname: string;
-  command: string[];
-  env: string[];
-  logPath: string;
-  /** Directories covered by an empty tmpfs for the command (the daemon's data and exec roots). */
-  hiddenPaths?: string[];
-  /** Files covered by /dev/null for the command (the TLS key and certificates of the API). */
-  hiddenFiles?: string[];
-  /** The command's capabilities, normalized (CAP_…): bounding and inheritable sets. */
-  capabilities: readonly string[];
-  /** --privileged: /sys and /proc/sys stay writable (capabilities come from `capabilities`). */
-  privileged?: boolean;
-  /** --pid host: no PID namespace of its own, the host's /proc. */
-  pidHost?: boolean;
-}
+import type { SandboxProcessSpec } from '../model/sandbox-process-spec.js';
+export type { SandboxProcessSpec };
 
 export interface StartedProcess {
   /** The outer process (unshare; State.Pid): its one child is the wrapper, PID 1 of the sandbox. */

@@ -14,6 +14,7 @@ import { parseBridgeOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
 import { assertNoLeaks, inNs, makeNs, removeNs } from '../helpers/netns.js';
 import { driverConformance } from '../helpers/driver-conformance.js';
+import { kernelFixtureParts } from '../helpers/driver-kernel-fixture.js';
 import { hostDriver, nullDriver } from '../../src/drivers/passive.js';
 import { randomBytes } from 'node:crypto';
 
@@ -103,30 +104,7 @@ driverConformance('bridge driver', async () => {
       const e = endpoint(n);
       return { ...e, networkId: id, ...driver.planEndpoint(network, { id: e.id }) };
     },
-    sandbox: () => {
-      const s = makeNs('brcs');
-      sandboxes.push(s);
-      return { id: 'cd'.repeat(32), nsPath: s.path };
-    },
-    inHost: <T>(fn: () => T): T => {
-      let out: T;
-      withNetns(host.path, () => void (out = fn()));
-      return out!;
-    },
-    hostLinks: () => rtnl.listLinks().filter((l) => l.name !== 'lo').map((l) => ({ name: l.name, ...(l.alias ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
-    halfJoin: (ep, sb) => {
-      // A crash between creating the veth and configuring its sandbox end: the pair exists,
-      // the sandbox end is down and bare.
-      driver.join(network, ep, sb, { gateway: false });
-      const rt = Rtnl.open(sb.nsPath);
-      try {
-        const link = rt.getLink(ep.ifname)!;
-        rt.setLink(link.index, { up: false });
-        for (const a of rt.listAddresses(link.index)) rt.deleteAddress(link.index, a.cidr);
-      } finally {
-        rt.close();
-      }
-    },
+    ...kernelFixtureParts({ host, rtnl, tag: 'brcs', sandboxes, join: (ep, sb) => driver.join(network, ep, sb, { gateway: false }) }),
     settle: () => graveyard.settle(),
     cleanup: async () => {
       await graveyard.flush();

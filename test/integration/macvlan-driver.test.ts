@@ -15,6 +15,7 @@ import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
 import { SwitchyardError } from '../../src/errors.js';
 import { assertNoLeaks, inNs, linksIn, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
 import { driverConformance } from '../helpers/driver-conformance.js';
+import { kernelFixtureParts } from '../helpers/driver-kernel-fixture.js';
 
 before(async () => {
   await warmThreadpool();
@@ -176,29 +177,7 @@ driverConformance('macvlan driver', async () => {
     driver,
     network: net,
     endpoint: (n) => { const e = endpoint(id, n); return { ...e, ...driver.planEndpoint(net, e) }; },
-    sandbox: () => {
-      const s = makeNs('mvcs');
-      sandboxes.push(s);
-      return { id: 'cd'.repeat(32), nsPath: s.path };
-    },
-    inHost: <T>(fn: () => T): T => {
-      let out: T;
-      withNetns(host.path, () => void (out = fn()));
-      return out!;
-    },
-    hostLinks: () => rtnl.listLinks().filter((l) => l.name !== 'lo').map((l) => ({ name: l.name, ...(l.alias ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
-    halfJoin: (ep, sb) => {
-      // A crash between creating the child and configuring it: it exists, down and bare.
-      driver.join(net, ep, sb, { gateway: false });
-      const rt = Rtnl.open(sb.nsPath);
-      try {
-        const link = rt.getLink(ep.ifname)!;
-        rt.setLink(link.index, { up: false });
-        for (const a of rt.listAddresses(link.index)) rt.deleteAddress(link.index, a.cidr);
-      } finally {
-        rt.close();
-      }
-    },
+    ...kernelFixtureParts({ host, rtnl, tag: 'mvcs', sandboxes, join: (ep, sb) => driver.join(net, ep, sb, { gateway: false }) }),
     settle: async () => {},
     cleanup: async () => {
       rtnl.close();
