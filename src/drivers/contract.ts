@@ -87,6 +87,23 @@ export interface DriverPublishTarget {
   defaultHostIp?: string;
 }
 
+/**
+ * An endpoint that another host of the cluster runs on a global network, as the cluster
+ * layer learned it from the shared store. A global driver turns these into kernel state on
+ * this host (overlay: static FDB and neighbour entries; routed: routes to the host's blocks).
+ */
+export interface PeerEndpoint {
+  endpointId: string;
+  networkId: string;
+  /** The host it runs on: its node id and the address its encapsulated or routed traffic goes to (--data-path-addr). */
+  nodeId: string;
+  nodeAddress: string;
+  mac: string;
+  /** CIDR form, as on an EndpointRecord. */
+  ipv4?: string;
+  ipv6?: string;
+}
+
 /** Every link alias Switchyard sets starts with this (`switchyard system reset` relies on it). */
 export const LINK_ALIAS_PREFIX = 'switchyard:';
 
@@ -130,6 +147,20 @@ export interface NetworkDriver {
   releaseSandbox?(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void;
   /** Rebuilds the driver's firewall state from the records (firewall reload, start-up). */
   reloadFirewall?(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void;
+
+  // Global drivers (scope 'global'): the cluster layer hands over what other hosts run.
+  // The engine calls ensureNetwork on a host when its first local endpoint joins a global
+  // network (and deleteNetwork after its last one leaves), then syncPeers at once, then
+  // peerJoin/peerLeave as the store's watch reports changes.
+  /**
+   * The full set of remote endpoints of `net` now (after ensureNetwork, after a restart, after
+   * missed watch events): the driver programs exactly these and removes any others it programmed.
+   */
+  syncPeers?(net: NetworkRecord, peers: readonly PeerEndpoint[]): void;
+  /** One more remote endpoint (idempotent). */
+  peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
+  /** A remote endpoint went away (already gone = success). */
+  peerLeave?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** Resolves when the driver's background work (e.g. batched link deletion) has finished. */
   close?(): Promise<void>;
 }
