@@ -157,6 +157,12 @@ export interface NetworkDriver {
    * missed watch events): the driver programs exactly these and removes any others it programmed.
    */
   syncPeers?(net: NetworkRecord, peers: readonly PeerEndpoint[]): void;
+  /**
+   * Names a network of this driver holds exclusively across the cluster (overlay: `vni/<n>`).
+   * The engine claims each create-only in the network's create transaction (a clash is a
+   * conflict and nothing is made) and frees them in its remove transaction.
+   */
+  uniqueClaims?(net: NetworkRecord): string[];
   /** One more remote endpoint (idempotent). */
   peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** A remote endpoint went away (already gone = success). */
