@@ -15,6 +15,7 @@ import type {
   SandboxDetails,
   SandboxRecord,
 } from '../engine/types.js';
+import { OVERLAY_OPT } from '../model/driver-options.js';
 import { hostPortText, portKey } from '../model/port-spec.js';
 import { humanDuration } from './human-duration.js';
 
@@ -86,7 +87,8 @@ export function networkView(details: NetworkDetails, options: { withContainers: 
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
     Containers: options.withContainers ? networkContainersView(details) : {},
-    Options: sortedRecord(n.options),
+    // The overlay's VNI shows under Options as Docker shows it, asked for or chosen.
+    Options: sortedRecord(n.state.driver === 'overlay' ? { ...n.options, [OVERLAY_OPT.vxlanIdList]: String(n.state.vni) } : n.options),
     Labels: sortedRecord(n.labels),
   };
 }

@@ -9,8 +9,8 @@
  *    /proc/<pid>/fd): SIGTERM, then SIGKILL after 15 s;
  * 2. sandbox processes: session leaders whose argv names a directory of
  *    `<data-root>/sandboxes/` (the wrapper's argv), killed with their whole session;
- * 3. mounts at or under the exec and data roots (netns pins, the shared netns directory),
- *    deepest first;
+ * 3. mounts at or under the exec and data roots (netns pins of sandboxes and of overlay
+ *    networks, the shared netns directories), deepest first;
  * 4. links of this network namespace that are Switchyard's (alias `switchyard:…`, device
  *    group of the graveyard, or a legacy `sy0`/`sy-*`/`syv*` bridge or veth without alias);
  * 5. the nftables tables `inet switchyard` and `bridge switchyard`;
@@ -28,6 +28,7 @@ import { FORWARDING_SYSCTL, forwardingEnabledBySwitchyard } from '../daemon/forw
 import type { CliIo } from './cli-io.js';
 import { SWITCHYARD_TABLES, mountsUnder, switchyardLinkReason, type HostLink } from './host-ownership.js';
 import { confirm } from './prompt.js';
+import { OVERLAY_NS_SUBDIR } from '../drivers/overlay.js';
 
 export interface ResetOptions {
   force: boolean;
@@ -77,9 +78,13 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
   }
 
   // 3. Mounts (netns pins, the netns directory's own bind mount), deepest first.
+  // The overlay networks' namespaces (<exec-root>/overlay/1-<netid10>) are pins like the
+  // sandboxes': unmounted, each namespace goes with its bridge, VXLAN device and veth ends.
+  const overlayDir = path.join(execRoot, OVERLAY_NS_SUBDIR);
   for (const point of mountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), [execRoot, dataRoot])) {
     const r = spawnSync('umount', ['-l', '--', point], { encoding: 'utf8' });
-    if (r.status === 0) say(`Unmounted: ${point}`);
+    if (r.status === 0 && path.dirname(point) === overlayDir) say(`Removed overlay network namespace: ${point}`);
+    else if (r.status === 0) say(`Unmounted: ${point}`);
     else io.stderr.write(`warning: umount ${point}: ${r.stderr.trim()}\n`);
   }
 

@@ -10,6 +10,8 @@ import type { Graveyard } from './graveyard.js';
 import { BridgeDriver } from './bridge.js';
 import { hostDriver, nullDriver } from './passive.js';
 import { MacvlanDriver } from './macvlan.js';
+import { OverlayDriver, OVERLAY_NS_SUBDIR } from './overlay.js';
+import * as path from 'node:path';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -25,6 +27,10 @@ export interface DriverDeps {
   graveyard: Graveyard;
   /** Daemon-wide default MTU (--mtu). */
   defaultMtu: number;
+  /** This host's VXLAN data path, from the daemon's cluster flags; absent = not in a cluster (overlay networks fail clearly). */
+  cluster?: { dataPathAddress: string; dataPathPort: number };
+  /** The daemon's exec root: the overlay driver pins its networks' namespaces under `<exec root>/overlay`. */
+  execRoot?: string;
   log: (msg: string) => void;
 }
 
@@ -33,6 +39,7 @@ export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
+  (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster } : {}), log: d.log }),
   () => hostDriver(),
   () => nullDriver(),
 ];

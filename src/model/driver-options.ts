@@ -249,7 +249,14 @@ export function parseIpvlanOptions(options: Options): IpvlanOptions {
   };
 }
 
-const VXLAN_IDS = 'com.docker.network.driver.overlay.vxlanid_list';
+/** The overlay's VXLAN network identifier(s), as Docker names the option (the VNI shows under it in inspect). */
+export const OVERLAY_OPT = {
+  vxlanIdList: 'com.docker.network.driver.overlay.vxlanid_list',
+  encrypted: 'encrypted',
+} as const;
+const VXLAN_IDS = OVERLAY_OPT.vxlanIdList;
+/** VXLAN network identifiers are 24 bits (RFC 7348 §5); 0 is never given out. */
+export const VNI_MAX = 0xffffff;
 const OVERLAY_KEYS = new Set<string>(['encrypted', VXLAN_IDS, ...GENERIC_KEYS]);
 
 export function parseOverlayOptions(options: Options): OverlayOptions {
@@ -260,10 +267,13 @@ export function parseOverlayOptions(options: Options): OverlayOptions {
   const encrypted = enc === undefined ? false : enc === '' ? true : optionBool(options, 'encrypted', false);
   const ids = options[VXLAN_IDS];
   const vxlanIds = ids === undefined || ids === '' ? [] : ids.split(',').map((t) => {
-    const n = /^[0-9]{1,8}$/.test(t) ? Number(t) : NaN;
-    // VXLAN network identifiers are 24 bits (RFC 7348 §5); Docker starts at 256.
-    if (!(n >= 1 && n < 1 << 24)) {
-      throw invalid('INVALID_OPTION', `invalid value ${JSON.stringify(ids)} for option ${VXLAN_IDS}: ${JSON.stringify(t)} is not a VXLAN ID`, fieldOf(VXLAN_IDS));
+    // moby overlay (ov_network.go): strconv.Atoi, then the manager's 24-bit range check.
+    if (!/^[0-9]{1,9}$/.test(t)) {
+      throw invalid('INVALID_OPTION', `invalid VXLAN ID value ${JSON.stringify(t)} passed in option ${VXLAN_IDS}`, fieldOf(VXLAN_IDS));
+    }
+    const n = Number(t);
+    if (!(n >= 1 && n <= VNI_MAX)) {
+      throw invalid('INVALID_OPTION', `vxlan id value ${n} is out of range in option ${VXLAN_IDS}: want 1 to ${VNI_MAX}`, fieldOf(VXLAN_IDS));
     }
     return n;
   });

@@ -17,7 +17,7 @@
  */
 import { invalid, type SwitchyardError } from '../errors.js';
 import { formatIp, parseIp, type IpAddress } from './ip.js';
-import { parseBridgeOptions, parseMacvlanOptions, type BridgeOptions } from './driver-options.js';
+import { VNI_MAX, parseBridgeOptions, parseMacvlanOptions, parseOverlayOptions, type BridgeOptions } from './driver-options.js';
 import {
   RECORD_VERSION,
   type EndpointRecord,
@@ -140,6 +140,12 @@ function decodeState(o: Obj, driver: string): NetworkDriverState {
     case 'macvlan':
       // Re-parsed from the user's options text (validated above), as at create.
       return { driver, options: parseMacvlanOptions(o['options'] as Record<string, string>) };
+    case 'overlay': {
+      const vni = s['vni'];
+      if (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 1 || vni > VNI_MAX) throw bad('network', 'state.vni', `must be an integer from 1 to ${VNI_MAX}`);
+      // Re-parsed from the user's options text (validated above), as at create.
+      return { driver, vni, options: parseOverlayOptions(o['options'] as Record<string, string>) };
+    }
     case 'host':
     case 'null':
       return { driver };

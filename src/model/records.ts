@@ -11,7 +11,7 @@
  * planNetwork); an endpoint's host-side link, when its driver makes one, is `hostLink`
  * (named by the driver's planEndpoint). docs/ARCHITECTURE.md "Records" says why.
  */
-import type { BridgeOptions, MacvlanOptions } from './driver-options.js';
+import type { BridgeOptions, MacvlanOptions, OverlayOptions } from './driver-options.js';
 import type { ExposedPort, PortBinding } from './port-spec.js';
 
 /** The schema version this release writes. */
@@ -47,8 +47,19 @@ export interface MacvlanNetworkState {
   options: MacvlanOptions;
 }
 
+/**
+ * The overlay driver's part: the network's VXLAN network identifier (asked for or chosen at
+ * create, unique across the cluster) and its parsed options. Its kernel state lives in a
+ * namespace of its own on each host (drivers/overlay.ts).
+ */
+export interface OverlayNetworkState {
+  driver: 'overlay';
+  vni: number;
+  options: OverlayOptions;
+}
+
 /** What a network's driver planned and keeps: one arm per driver. */
-export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | PassiveNetworkState;
+export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | OverlayNetworkState | PassiveNetworkState;
 
 export interface NetworkRecord {
   v: typeof RECORD_VERSION;

@@ -17,7 +17,7 @@ import type { IpFamily } from './address-codec.js';
 export type { AddressInfo, AddAddressOptions } from './addresses.js';
 export type { BridgePortOptions, LinkInfo, LinkKindSpec, LinkRef, NewLinkOptions, SetLinkOptions, TypedLinkSpec, VethOptions } from './links.js';
 export type { IpvlanFlag, IpvlanMode, KindData, MacvlanMode, VxlanData } from './link-kinds.js';
-export type { FdbSpec, NeighbourSpec } from './neighbours.js';
+export type { FdbSpec, NeighbourEntry, NeighbourSpec } from './neighbours.js';
 export type { RouteInfo, RouteSpec } from './routes.js';
 export type { IpFamily } from './address-codec.js';
 export { ipvlanInfoData, macvlanInfoData, vlanInfoData, vxlanInfoData, IPVLAN_FLAG, IPVLAN_MODE, MACVLAN_MODE } from './link-kinds.js';
@@ -154,5 +154,13 @@ export class Rtnl {
   }
   deleteFdb(f: neighbours.FdbSpec): void {
     neighbours.deleteFdb(this.sock, f);
+  }
+  /** IPv4 and IPv6 neighbour entries of one device. */
+  listNeighbours(index: number): neighbours.NeighbourEntry[] {
+    return neighbours.listNeighbours(this.sock, index);
+  }
+  /** FDB entries of one device (a vxlan's: MAC → remote VTEP). */
+  listFdb(index: number): neighbours.NeighbourEntry[] {
+    return neighbours.listFdb(this.sock, index);
   }
 }

@@ -36,6 +36,7 @@ const IFLA_VXLAN_GROUP = 2;
 const IFLA_VXLAN_LINK = 3;
 const IFLA_VXLAN_LOCAL = 4;
 const IFLA_VXLAN_LEARNING = 7;
+const IFLA_VXLAN_PROXY = 11;
 const IFLA_VXLAN_PORT = 15;
 const IFLA_VXLAN_GROUP6 = 16;
 const IFLA_VXLAN_LOCAL6 = 17;
@@ -52,6 +53,11 @@ export interface VxlanData {
   /** UDP destination port; the kernel default is 8472, IANA's is 4789. */
   port?: number;
   learning?: boolean;
+  /**
+   * ARP/ND reduction (`ip link … type vxlan proxy`): the device answers ARP requests and
+   * IPv6 neighbour solicitations from its own neighbour table instead of sending them on.
+   */
+  proxy?: boolean;
 }
 
 /** What decodeKindData makes of IFLA_INFO_DATA, per kind (absent fields were not reported). */
@@ -72,6 +78,7 @@ export function vxlanInfoData(o: VxlanData): Buffer {
     out.push(be16Attr(IFLA_VXLAN_PORT, o.port)); // network byte order
   }
   if (o.learning !== undefined) out.push(u8Attr(IFLA_VXLAN_LEARNING, o.learning ? 1 : 0));
+  if (o.proxy) out.push(u8Attr(IFLA_VXLAN_PROXY, 1));
   return Buffer.concat(out);
 }
 

@@ -227,7 +227,7 @@ export type LinkKindSpec =
   /** 802.1Q sub-interface, id 1-4094. */
   | { kind: 'vlan'; parent: number; id: number }
   /** VNI, local tunnel address, UDP port, underlay device; learning defaults to OFF (static FDB). */
-  | { kind: 'vxlan'; vni: number; local?: string; underlay?: number; port?: number; learning?: boolean }
+  | { kind: 'vxlan'; vni: number; local?: string; underlay?: number; port?: number; learning?: boolean; proxy?: boolean }
   | { kind: 'dummy' };
 
 /** A typed link: its kind and the common attributes (name, MTU, MAC, alias, namespace, up). */
@@ -269,6 +269,7 @@ export function typedLinkMessage(spec: TypedLinkSpec): Buffer {
         link: spec.underlay === undefined ? undefined : validIndex(spec.underlay, 'underlay'),
         port: spec.port,
         learning: spec.learning ?? false,
+        ...(spec.proxy ? { proxy: true } : {}),
       })];
       case 'dummy': return [];
     }

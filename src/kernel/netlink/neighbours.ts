@@ -4,12 +4,12 @@
  * neighbours inside sandboxes, and FDB entries that point a MAC (or the all-zero
  * flood entry) at a remote VTEP, as `bridge fdb append … dst <ip>` does (docs/notes/kernel-facts.md#vxlan-flood-entry).
  */
-import { ipFamily, ipToBytes, macToBytes } from './address-codec.js';
+import { bytesToIp, bytesToMac, ipFamily, ipToBytes, macToBytes } from './address-codec.js';
 import {
-  EEXIST, ENOENT, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkError, RTM_DELNEIGH, RTM_NEWNEIGH, attr,
-  encodeMessage, encodeNdMsg, u32Attr,
+  EEXIST, ENOENT, NDMSG_LEN, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkError, RTM_DELNEIGH, RTM_GETNEIGH,
+  RTM_NEWNEIGH, attr, decodeNdMsg, encodeMessage, encodeNdMsg, parseAttrs, readU32, u32Attr,
 } from './message.js';
-import type { NetlinkSocket } from './socket.js';
+import { messagePayload, type NetlinkSocket } from './socket.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -119,4 +119,51 @@ function ignoreGone(fn: () => unknown): void {
   } catch (err) {
     if (!(err instanceof NetlinkError && (err.errno === ENOENT || err.kind === 'not-found'))) throw err;
   }
+}
+
+/** One entry of a neighbour or FDB dump. */
+export interface NeighbourEntry {
+  index: number;
+  /** NDA_DST: the neighbour's IP, or an FDB entry's remote tunnel endpoint. */
+  ip?: string;
+  /** NDA_LLADDR. */
+  mac?: string;
+  /** NUD_PERMANENT: set by an administrator (the kernel never makes one itself). */
+  permanent: boolean;
+  vni?: number;
+}
+
+function decodeNeighbour(msg: Buffer): NeighbourEntry {
+  const p = messagePayload(msg);
+  const nd = decodeNdMsg(p);
+  const a = parseAttrs(p.subarray(NDMSG_LEN));
+  const dst = a.get(NDA_DST);
+  const ll = a.get(NDA_LLADDR);
+  const vni = readU32(a.get(NDA_VNI));
+  return {
+    index: nd.index,
+    ...(dst ? { ip: bytesToIp(dst) } : {}),
+    ...(ll && ll.length === 6 ? { mac: bytesToMac(ll) } : {}),
+    permanent: (nd.state & NUD_PERMANENT) !== 0,
+    ...(vni !== undefined ? { vni } : {}),
+  };
+}
+
+function dumpNeighbours(sock: NetlinkSocket, family: number, index: number, what: string): NeighbourEntry[] {
+  const msg = encodeMessage({ type: RTM_GETNEIGH, flags: NLM_F_REQUEST | NLM_F_DUMP }, [encodeNdMsg({ family, index })]);
+  return sock
+    .request(msg, what)
+    .filter((m) => m.readUInt16LE(4) === RTM_NEWNEIGH)
+    .map(decodeNeighbour)
+    .filter((n) => n.index === index);
+}
+
+/** The IPv4 and IPv6 neighbour entries of device `index` (`ip neigh show dev X`). */
+export function listNeighbours(sock: NetlinkSocket, index: number): NeighbourEntry[] {
+  return [...dumpNeighbours(sock, AF_INET, index, `list IPv4 neighbours of ${index}`), ...dumpNeighbours(sock, AF_INET6, index, `list IPv6 neighbours of ${index}`)];
+}
+
+/** The FDB entries of device `index` (`bridge fdb show dev X`), one per (MAC, remote). */
+export function listFdb(sock: NetlinkSocket, index: number): NeighbourEntry[] {
+  return dumpNeighbours(sock, AF_BRIDGE, index, `list fdb of ${index}`);
 }

@@ -1,0 +1,386 @@
+/**
+ * The overlay driver (Docker's `-d overlay`, moby libnetwork/drivers/overlay): a network
+ * that spans the hosts of a cluster as a VXLAN segment. On each host that runs one of its
+ * endpoints, the network has a namespace of its own (pinned as `<dir>/1-<netid10>`), holding
+ * a bridge and a VXLAN device; every endpoint is a veth pair from that bridge into the
+ * sandbox. The VXLAN device is created from the daemon's namespace, so its UDP socket lives
+ * on the underlay (data-path address and port), and then lives inside the network's
+ * namespace, which has no other way in or out: no addresses, no routes, nothing to the host.
+ *
+ * No flood and learn: learning is off, there is no all-zeros (flood) FDB entry, and the
+ * VXLAN device answers ARP and neighbour solicitations itself (proxy) from the permanent
+ * neighbour entries the cluster layer's peers become (syncPeers/peerJoin/peerLeave): a frame
+ * for an unknown MAC is dropped, never broadcast over the underlay. docs/drivers/overlay.md.
+ *
+ * Not done yet (stage 2, marked in the doc): the gateway bridge for egress and `-p`
+ * (Docker's docker_gwbridge; until then an overlay endpoint gets no default route, internal
+ * or not), encryption (`-o encrypted` is refused; OverlayCrypto is where it plugs in).
+ */
+import * as path from 'node:path';
+import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
+import type { LinkInfo, Rtnl } from '../kernel/netlink/index.js';
+import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
+import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
+import { writeSysctl } from '../kernel/sysctl.js';
+import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs } from './contract.js';
+import { configureSandboxEnd } from './sandbox-end.js';
+import {
+  chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
+  vniClaim, type PeerEntries,
+} from './overlay-plan.js';
+import { conflict, internal, notImplemented, unavailable } from '../errors.js';
+
+/** Where this host's VXLAN traffic leaves and arrives (the daemon's --data-path-addr/--data-path-port). */
+export interface OverlayDataPath {
+  dataPathAddress: string;
+  dataPathPort: number;
+}
+
+/**
+ * Where encryption plugs in (`-o encrypted`, not implemented yet: planNetwork refuses it).
+ * The driver asks it for the per-packet overhead (for the MTU) and tells it when a network
+ * appears or goes on this host and when peers come and go, so it can keep the SAs (or
+ * WireGuard peers) of exactly the hosts that hold endpoints of encrypted networks.
+ */
+export interface OverlayCrypto {
+  overhead(underlayFamily: 4 | 6): number;
+  ensureNetwork(net: NetworkRecord, dataPath: OverlayDataPath): void;
+  deleteNetwork(net: NetworkRecord): void;
+  syncPeers(net: NetworkRecord, nodeAddresses: readonly string[]): void;
+}
+
+export interface OverlayDriverOptions {
+  /** rtnetlink in the daemon's namespace (the underlay's). */
+  rtnl: Rtnl;
+  /** Opens rtnetlink inside a namespace (a sandbox's, or an overlay network's). */
+  openRtnl: (nsPath: string) => Rtnl;
+  /** Where the networks' namespaces are pinned (`<exec root>/overlay`); absent = ensureNetwork fails. */
+  nsDir?: string;
+  /** The data path (absent on a daemon without a cluster: ensureNetwork fails with a clear error). */
+  cluster?: OverlayDataPath;
+  crypto?: OverlayCrypto;
+  log: (msg: string) => void;
+}
+
+/** The overlay networks' namespaces are pinned in this directory of the exec root (`system reset` names them). */
+export const OVERLAY_NS_SUBDIR = 'overlay';
+
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+const isV6 = (addr: string): boolean => addr.includes(':');
+
+export class OverlayDriver implements NetworkDriver {
+  readonly name = 'overlay';
+  readonly capabilities: DriverCapabilities = {
+    scope: 'global',
+    needsIpam: true,
+    creatable: true,
+    singleton: false,
+    attach: 'endpoint',
+    handsOverLinks: false,
+  };
+
+  constructor(private readonly o: OverlayDriverOptions) {}
+
+  /** The VNI (asked, or the lowest free from 4096); `-o encrypted` and an interface prefix are refused for now. */
+  planNetwork(i: NetworkPlanInput): OverlayNetworkState {
+    const options = i.options;
+    if (options.driver !== 'overlay') throw internal('DRIVER_OPTIONS_MISMATCH', `overlay driver given ${options.driver} options`);
+    if (options.encrypted) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option encrypted is not implemented yet by the overlay driver (nothing was made; packets are never sent in clear text instead)', 'Options.encrypted');
+    }
+    if (options.containerIfacePrefix) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the overlay driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
+    }
+    if (options.hostIpv4 || options.hostIpv6) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'options com.docker.network.host_ipv4/host_ipv6 are not implemented by the overlay driver (it has no egress of its own yet)', `Options.com.docker.network.host_ipv${options.hostIpv4 ? 4 : 6}`);
+    }
+    return { driver: 'overlay', vni: chooseVni(options.vxlanIds, i.others), options };
+  }
+
+  uniqueClaims(net: NetworkRecord): string[] {
+    return [vniClaim(overlayOf(net).vni)];
+  }
+
+  /** Nothing in the daemon's namespace: the bridge and the VXLAN device live in the network's own. */
+  networkLinks(_net: NetworkRecord): string[] {
+    return [];
+  }
+
+  planEndpoint(_net: NetworkRecord, _ep: { id: string; ifname: string }): { hostLink?: string } {
+    return {};
+  }
+
+  /** The pin of the network's namespace on this host. */
+  nsPath(net: NetworkRecord): string {
+    if (!this.o.nsDir) throw internal('OVERLAY_NO_NS_DIR', 'the overlay driver was given no directory for its namespaces (the exec root)');
+    return path.join(this.o.nsDir, overlayNsName(net.id));
+  }
+
+  private dataPath(net: NetworkRecord): OverlayDataPath {
+    if (!this.o.cluster) {
+      throw unavailable('OVERLAY_NO_CLUSTER', `overlay network ${net.name} needs this daemon to be part of a cluster (a cluster store and a data-path address); it has none`);
+    }
+    return this.o.cluster;
+  }
+
+  /** The link holding the data-path address (the underlay), its MTU and family. */
+  private underlay(dp: OverlayDataPath): { link: LinkInfo; family: 4 | 6 } {
+    const held = this.o.rtnl.listAddresses().find((a) => bare(a.cidr) === dp.dataPathAddress);
+    const link = held ? this.o.rtnl.getLink(held.index) : null;
+    if (!link) {
+      throw conflict('DATA_PATH_ADDRESS_MISSING', `the data-path address ${dp.dataPathAddress} is not on any interface of this host`);
+    }
+    return { link, family: isV6(dp.dataPathAddress) ? 6 : 4 };
+  }
+
+  /** The overlay MTU on this host (underlay MTU less the encapsulation, or driver.mtu within that limit). */
+  mtu(net: NetworkRecord): number {
+    const { options } = overlayOf(net);
+    const { link, family } = this.underlay(this.dataPath(net));
+    return overlayMtu({ underlayMtu: link.mtu, underlayFamily: family, asked: options.mtu, encryptionOverhead: options.encrypted ? this.o.crypto?.overhead(family) ?? 0 : 0, underlayName: link.name });
+  }
+
+  /**
+   * Makes or verifies the network's namespace, bridge and VXLAN device (idempotent). A
+   * namespace this call made is removed again if a later step fails.
+   */
+  ensureNetwork(net: NetworkRecord): void {
+    const state = overlayOf(net);
+    if (state.options.encrypted && !this.o.crypto) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', `network ${net.name} is encrypted, and encryption is not implemented yet by the overlay driver`, 'Options.encrypted');
+    }
+    const dp = this.dataPath(net);
+    const mtu = this.mtu(net);
+    const nsPath = this.nsPath(net);
+    ensureNetnsDir(this.o.nsDir!);
+    const fresh = !isNetnsMount(nsPath);
+    ensureNetns(nsPath);
+    try {
+      this.ensureInside(net, nsPath, dp, mtu);
+      if (state.options.encrypted) this.o.crypto!.ensureNetwork(net, dp);
+    } catch (err) {
+      if (fresh) this.removeNs(net, nsPath);
+      throw err;
+    }
+  }
+
+  private ensureInside(net: NetworkRecord, nsPath: string, dp: OverlayDataPath, mtu: number): void {
+    const { vni } = overlayOf(net);
+    const names = overlayLinkNames(net);
+    // No IPv6 on anything in the namespace (no link-local address either): it holds no
+    // address at all, so nothing can talk to it; bridges forward IPv6 frames regardless.
+    withNetns(nsPath, () => {
+      for (const scope of ['all', 'default']) writeSysctl(['net', 'ipv6', 'conf', scope, 'disable_ipv6'], '1');
+    });
+    const rt = this.o.openRtnl(nsPath);
+    try {
+      const br = rt.ensureBridge({ name: names.bridge, mtu, up: true });
+      if (br.alias !== overlayAlias('bridge', net.id)) rt.setAlias(br.index, overlayAlias('bridge', net.id));
+      let vx = rt.getLink(names.vxlan);
+      const d = vx?.data?.kind === 'vxlan' ? vx.data : undefined;
+      if (vx && !(d && d.vni === vni && d.local === dp.dataPathAddress && d.port === dp.dataPathPort && d.learning === false)) {
+        // Made for another data path (the daemon's flags changed): make it again.
+        this.o.log(`overlay ${net.name}: VXLAN device ${names.vxlan} does not match VNI ${vni} ${dp.dataPathAddress}:${dp.dataPathPort}: recreating it`);
+        rt.deleteLink(vx.index);
+        vx = null;
+      }
+      if (!vx) {
+        // Created by the daemon's socket, inside the network's namespace: the kernel opens the
+        // UDP socket in the requester's namespace (the underlay), the device lives in the other.
+        const nsFd = open(nsPath, O_RDONLY | O_CLOEXEC);
+        try {
+          this.o.rtnl.createTypedLink({
+            kind: 'vxlan', name: names.vxlan, vni, local: dp.dataPathAddress, port: dp.dataPathPort, learning: false, proxy: true,
+            mtu, alias: overlayAlias('vxlan', net.id), nsFd,
+          });
+        } finally {
+          close(nsFd);
+        }
+        vx = rt.getLink(names.vxlan);
+        if (!vx) throw conflict('ENDPOINT_LINK_MISSING', `VXLAN device ${names.vxlan} did not appear in the namespace of network ${net.name}`);
+      }
+      if (vx.master !== br.index || !vx.up || vx.mtu !== mtu) rt.setLink(vx.index, { master: br.index, up: true, mtu });
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** Deletes the VXLAN device first (it frees the VNI on the underlay's socket at once), then the namespace. */
+  private removeNs(net: NetworkRecord, nsPath: string): void {
+    if (isNetnsMount(nsPath)) {
+      const rt = this.o.openRtnl(nsPath);
+      try {
+        rt.deleteLink(overlayLinkNames(net).vxlan);
+      } finally {
+        rt.close();
+      }
+    }
+    deleteNetns(nsPath);
+  }
+
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    if (overlayOf(net).options.encrypted) this.o.crypto?.deleteNetwork(net);
+    if (!this.o.nsDir) return;
+    this.removeNs(net, this.nsPath(net));
+  }
+
+  /** A veth pair: one end on the network's bridge, the other the sandbox's interface, with its addresses. */
+  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, _opts: JoinOptions): void {
+    const nsPath = this.nsPath(net);
+    if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
+    const names = overlayLinkNames(net);
+    const peerName = overlayVethName(ep.id);
+    const mtu = this.mtu(net);
+    const rt = this.o.openRtnl(nsPath);
+    const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
+    try {
+      const br = rt.getLink(names.bridge);
+      if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
+      // A half-made join (a crash after the create) left the pair: start again.
+      if (rt.getLink(peerName)) rt.deleteLink(peerName);
+      if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
+      const host = rt.createVeth({ name: peerName, mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+      try {
+        rt.setAlias(host.index, overlayAlias('veth', ep.id));
+        // No default route through the overlay: its egress is the gateway bridge's (stage 2).
+        configureSandboxEnd(nsFd, net, ep, sb, { gateway: false });
+      } catch (err) {
+        rt.deleteLink(peerName);
+        throw err;
+      }
+    } finally {
+      close(nsFd);
+      rt.close();
+    }
+  }
+
+  private deleteInSandbox(sb: SandboxNs, ifname: string): void {
+    const rt = this.o.openRtnl(sb.nsPath);
+    try {
+      rt.deleteLink(ifname);
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** Deletes the pair from the network's side (the sandbox's end goes with it); gone = success. */
+  async leave(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs): Promise<void> {
+    const nsPath = this.nsPath(net);
+    if (!isNetnsMount(nsPath)) return;
+    const rt = this.o.openRtnl(nsPath);
+    try {
+      await rt.deleteLinkAsync(overlayVethName(ep.id));
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: ${String(err)}`);
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** The pair's end is on the bridge and up; with `sb`, the sandbox's end is up with its addresses. */
+  endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
+    const nsPath = this.nsPath(net);
+    if (!isNetnsMount(nsPath)) return false;
+    const rt = this.o.openRtnl(nsPath);
+    try {
+      const br = rt.getLink(overlayLinkNames(net).bridge);
+      const end = rt.getLink(overlayVethName(ep.id));
+      if (!br || !end || end.master !== br.index || !end.up) return false;
+    } finally {
+      rt.close();
+    }
+    if (!sb) return true;
+    let srt: Rtnl;
+    try {
+      srt = this.o.openRtnl(sb.nsPath);
+    } catch {
+      return false;
+    }
+    try {
+      const link = srt.getLink(ep.ifname);
+      if (!link || !link.up || link.kind !== 'veth') return false;
+      const have = new Set(srt.listAddresses(link.index).map((a) => a.cidr));
+      return (!ep.ipv4 || have.has(ep.ipv4)) && (!ep.ipv6 || have.has(ep.ipv6));
+    } finally {
+      srt.close();
+    }
+  }
+
+  /** The marks of the bridge, VXLAN device and veth ends (all inside the networks' namespaces). */
+  ownsLink(link: HostLink): boolean {
+    return isOverlayAlias(link.alias);
+  }
+
+  // ---- peers: static FDB and neighbour entries on the VXLAN device ----
+
+  /** Runs `fn` with rtnetlink in the network's namespace and its VXLAN device's index. */
+  private onVxlan<T>(net: NetworkRecord, what: string, fn: (rt: Rtnl, vx: number) => T): T {
+    const nsPath = this.nsPath(net);
+    if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no namespace on this host (ensureNetwork first)`);
+    const rt = this.o.openRtnl(nsPath);
+    try {
+      const vx = rt.getLink(overlayLinkNames(net).vxlan);
+      if (!vx) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no VXLAN device on this host (ensureNetwork first)`);
+      return fn(rt, vx.index);
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** What the VXLAN device holds now: its permanent unicast FDB entries and permanent neighbours (all ours: the namespace is). */
+  private programmed(rt: Rtnl, vx: number): PeerEntries {
+    return {
+      fdb: rt.listFdb(vx).filter((e) => e.permanent && e.mac && e.ip && e.mac !== '00:00:00:00:00:00').map((e) => ({ mac: e.mac!, dst: e.ip! })),
+      neigh: rt.listNeighbours(vx).filter((e) => e.permanent && e.mac && e.ip).map((e) => ({ ip: e.ip!, mac: e.mac! })),
+    };
+  }
+
+  private apply(rt: Rtnl, vx: number, change: { add: PeerEntries; remove: PeerEntries }): void {
+    // Neighbours go before the FDB on removal and after it on addition, so an answered ARP
+    // never points at a MAC with nowhere to go.
+    for (const n of change.remove.neigh) rt.deleteNeighbour({ index: vx, ip: n.ip, mac: n.mac });
+    for (const f of change.remove.fdb) rt.deleteFdb({ index: vx, mac: f.mac, dst: f.dst });
+    for (const f of change.add.fdb) {
+      rt.deleteFdb({ index: vx, mac: f.mac }); // the MAC moved: one remote per MAC
+      rt.ensureFdb({ index: vx, mac: f.mac, dst: f.dst });
+    }
+    for (const n of change.add.neigh) rt.ensureNeighbour({ index: vx, ip: n.ip, mac: n.mac });
+  }
+
+  /** Programs exactly `peers` (of this network): adds what is missing, removes every other entry. */
+  syncPeers(net: NetworkRecord, peers: readonly PeerEndpoint[]): void {
+    const mine = peers.filter((p) => p.networkId === net.id);
+    this.onVxlan(net, 'syncPeers', (rt, vx) => this.apply(rt, vx, peerDiff(this.programmed(rt, vx), peerEntries(mine))));
+  }
+
+  peerJoin(net: NetworkRecord, peer: PeerEndpoint): void {
+    if (peer.networkId !== net.id) throw internal('PEER_OF_OTHER_NETWORK', `peer ${peer.endpointId.slice(0, 12)} is on network ${peer.networkId.slice(0, 12)}, not ${net.name}`);
+    this.onVxlan(net, 'peerJoin', (rt, vx) => {
+      const have = this.programmed(rt, vx);
+      const want = peerEntries([peer]);
+      // Only this peer's entries change: others stay as they are.
+      const diff = peerDiff(
+        { fdb: have.fdb.filter((f) => f.mac === want.fdb[0]!.mac), neigh: have.neigh.filter((n) => want.neigh.some((w) => w.ip === n.ip)) },
+        want,
+      );
+      this.apply(rt, vx, diff);
+    });
+  }
+
+  /** Removes the peer's entries (those still pointing at it: a MAC or IP taken over since is left alone). */
+  peerLeave(net: NetworkRecord, peer: PeerEndpoint): void {
+    const nsPath = this.nsPath(net);
+    if (!isNetnsMount(nsPath)) return; // nothing programmed: already gone
+    this.onVxlan(net, 'peerLeave', (rt, vx) => {
+      const have = this.programmed(rt, vx);
+      const gone = peerEntries([peer]);
+      this.apply(rt, vx, {
+        add: { fdb: [], neigh: [] },
+        remove: {
+          fdb: have.fdb.filter((f) => gone.fdb.some((g) => g.mac === f.mac && g.dst === f.dst)),
+          neigh: have.neigh.filter((n) => gone.neigh.some((g) => g.ip === n.ip && g.mac === n.mac)),
+        },
+      });
+    });
+  }
+}
