@@ -167,11 +167,10 @@ export class OverlayDriver implements NetworkDriver {
   private ensureInside(net: NetworkRecord, nsPath: string, dp: OverlayDataPath, mtu: number): void {
     const { vni } = overlayOf(net);
     const names = overlayLinkNames(net);
-    // No IPv6 on anything in the namespace (no link-local address either): it holds no
-    // address at all, so nothing can talk to it; bridges forward IPv6 frames regardless.
-    withNetns(nsPath, () => {
-      for (const scope of ['all', 'default']) writeSysctl(['net', 'ipv6', 'conf', scope, 'disable_ipv6'], '1');
-    });
+    // No address on anything in the namespace, not even an IPv6 link-local one
+    // (addr_gen_mode 1 = none, for every device made after this), so nothing can talk to it.
+    // IPv6 itself stays on: the VXLAN device's IPv6 neighbour entries (its ND proxy) need it.
+    withNetns(nsPath, () => writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1'));
     const rt = this.o.openRtnl(nsPath);
     try {
       const br = rt.ensureBridge({ name: names.bridge, mtu, up: true });
