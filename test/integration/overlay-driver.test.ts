@@ -27,6 +27,8 @@ import { SwitchyardError } from '../../src/errors.js';
 import { assertNoLeaks, inNs, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
 import { driverConformance } from '../helpers/driver-conformance.js';
 import { kernelFixtureParts } from '../helpers/driver-kernel-fixture.js';
+import { waitFor } from '../helpers/wait.js';
+import { CLI } from '../helpers/daemon.js';
 
 before(async () => {
   await warmThreadpool();
@@ -428,6 +430,37 @@ test('overlay: clear errors and nothing made without a cluster, with a data-path
     lab.cleanup();
   }
   assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name)]);
+});
+
+test('switchyard system reset removes the overlay namespaces pinned under the exec root, and with them the VXLAN device, its socket and the endpoints', async () => {
+  const lab = makeLab(1);
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-ovr-'));
+  const [dataRoot, execRoot] = [path.join(base, 'data'), path.join(base, 'exec')];
+  fs.mkdirSync(dataRoot);
+  try {
+    const [h] = lab.hosts as [Host];
+    const driver = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: path.join(execRoot, 'overlay'), cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, log: () => {} });
+    const net = network(randomBytes(32).toString('hex'));
+    const ep = endpoint(net.id, 1);
+    const sb = sandbox(lab);
+    h.run(() => {
+      driver.ensureNetwork(net);
+      driver.join(net, ep, sbOf(sb, ep), { gateway: false });
+    });
+    const pin = path.join(execRoot, 'overlay', overlayNsName(net.id));
+    assert.ok(fs.existsSync(pin));
+    assert.match(inNs(h.ns.name, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`));
+    // A private socket path: no daemon is found, none of the machine's is touched.
+    const r = inNs(h.ns.name, CLI, ['-H', `unix://${path.join(base, 'none.sock')}`, 'system', 'reset', '-f', '--data-root', dataRoot, '--exec-root', execRoot]);
+    assert.match(r.stdout, new RegExp(`Removed overlay network namespace: ${pin.replace(/[.]/g, '\\.')}`), r.stdout);
+    assert.ok(!fs.existsSync(execRoot), 'the exec root is gone');
+    await waitFor(() => !/eth0/.test(inNs(sb.name, 'ip', ['-o', 'link']).stdout) || undefined, 'the sandbox end to go with the overlay namespace');
+    await waitFor(() => !new RegExp(`:${PORT}\\b`).test(inNs(h.ns.name, 'ss', ['-uln']).stdout) || undefined, 'the VXLAN socket to close');
+  } finally {
+    lab.cleanup();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+  assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);
 });
 
 // The driver conformance suite (test/helpers/driver-conformance.ts).
