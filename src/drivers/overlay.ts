@@ -65,6 +65,9 @@ export interface OverlayDriverOptions {
 /** The overlay networks' namespaces are pinned in this directory of the exec root (`system reset` names them). */
 export const OVERLAY_NS_SUBDIR = 'overlay';
 
+const noCluster = (what: string) =>
+  unavailable('OVERLAY_NO_CLUSTER', `${what} needs this daemon to be part of a cluster (a cluster store, and a data-path address for the VXLAN traffic); it has none`);
+
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 const isV6 = (addr: string): boolean => addr.includes(':');
 
@@ -81,10 +84,14 @@ export class OverlayDriver implements NetworkDriver {
 
   constructor(private readonly o: OverlayDriverOptions) {}
 
-  /** The VNI (asked, or the lowest free from 4096); `-o encrypted` and an interface prefix are refused for now. */
+  /**
+   * The VNI (asked, or the lowest free from 4096). Refused on a daemon without a cluster
+   * (nothing is made), and `-o encrypted` and an interface prefix for now.
+   */
   planNetwork(i: NetworkPlanInput): OverlayNetworkState {
     const options = i.options;
     if (options.driver !== 'overlay') throw internal('DRIVER_OPTIONS_MISMATCH', `overlay driver given ${options.driver} options`);
+    if (!this.o.cluster) throw noCluster(`overlay network ${i.name}`);
     if (options.encrypted) {
       throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option encrypted is not implemented yet by the overlay driver (nothing was made; packets are never sent in clear text instead)', 'Options.encrypted');
     }
@@ -117,9 +124,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   private dataPath(net: NetworkRecord): OverlayDataPath {
-    if (!this.o.cluster) {
-      throw unavailable('OVERLAY_NO_CLUSTER', `overlay network ${net.name} needs this daemon to be part of a cluster (a cluster store and a data-path address); it has none`);
-    }
+    if (!this.o.cluster) throw noCluster(`overlay network ${net.name}`);
     return this.o.cluster;
   }
 

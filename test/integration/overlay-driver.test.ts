@@ -41,7 +41,7 @@ after(() => {
   fs.rmSync(ROOT, { recursive: true, force: true });
 });
 
-const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, log: () => {} });
+const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
 
 function network(id: string, options: Record<string, string> = {}, others: NetworkRecord[] = []): NetworkRecord {
   return {

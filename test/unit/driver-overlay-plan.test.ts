@@ -16,7 +16,7 @@ import { networkView } from '../../src/api/docker-views.js';
 import { SwitchyardError } from '../../src/errors.js';
 
 const VXLAN = 'com.docker.network.driver.overlay.vxlanid_list';
-const driver = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, log: () => {} });
+const driver = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
 
 const code = (fn: () => unknown): string => {
   try {
@@ -62,6 +62,12 @@ test('options: vxlanid_list (Docker\'s errors), mtu, encrypted as present/""/tru
   for (const v of ['', 'true', '1']) assert.equal(parseOverlayOptions({ encrypted: v }).encrypted, true, `encrypted=${JSON.stringify(v)}`);
   assert.equal(parseOverlayOptions({ encrypted: 'false' }).encrypted, false);
   assert.equal(code(() => validateDriverOptions('overlay', { 'com.docker.network.bridge.name': 'x' })), 'invalid:UNKNOWN_OPTION:Options.com.docker.network.bridge.name');
+});
+
+test('planNetwork on a daemon without a cluster: a clear error (503) mentioning the cluster store', () => {
+  const alone = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, log: () => {} });
+  assert.equal(code(() => alone.planNetwork({ id: 'a'.repeat(64), name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] })), 'unavailable:OVERLAY_NO_CLUSTER:');
+  assert.throws(() => alone.planNetwork({ id: 'a'.repeat(64), name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] }), /cluster store/);
 });
 
 test('planNetwork: -o encrypted is not implemented (501, nothing planned); capabilities; uniqueClaims names the VNI', () => {
