@@ -269,6 +269,7 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Deletes the pair from the network's side (the sandbox's end goes with it); gone = success. */
   async leave(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs): Promise<void> {
+    if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return;
     const rt = this.o.openRtnl(nsPath);
@@ -283,6 +284,7 @@ export class OverlayDriver implements NetworkDriver {
 
   /** The pair's end is on the bridge and up; with `sb`, the sandbox's end is up with its addresses. */
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
+    if (!this.o.nsDir) return false;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return false;
     const rt = this.o.openRtnl(nsPath);
@@ -373,6 +375,7 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Removes the peer's entries (those still pointing at it: a MAC or IP taken over since is left alone). */
   peerLeave(net: NetworkRecord, peer: PeerEndpoint): void {
+    if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return; // nothing programmed: already gone
     this.onVxlan(net, 'peerLeave', (rt, vx) => {

@@ -14,6 +14,8 @@ import type { NetworkRecord } from '../../src/model/records.js';
 import { decodeNetworkRecord } from '../../src/model/record-codec.js';
 import { networkView } from '../../src/api/docker-views.js';
 import { SwitchyardError } from '../../src/errors.js';
+import { vxlanInfoData } from '../../src/kernel/netlink/index.js';
+import { parseAttrs } from '../../src/kernel/netlink/message.js';
 
 const VXLAN = 'com.docker.network.driver.overlay.vxlanid_list';
 const driver = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
@@ -119,4 +121,9 @@ test('record: the overlay arm round-trips through the codec; the VNI shows under
   assert.equal(code(() => decodeNetworkRecord({ ...JSON.parse(JSON.stringify(n)), state: { driver: 'overlay', vni: 0 } })), 'invalid:INVALID_RECORD:state.vni');
   const view = networkView({ network: n, endpoints: [] } as never, { withContainers: false });
   assert.deepEqual(view.Options, { 'com.docker.network.driver.mtu': '1400', [VXLAN]: '4096' });
+});
+
+test('the VXLAN device asks for ARP/ND proxy (IFLA_VXLAN_PROXY = 11) only when told', () => {
+  assert.deepEqual([...parseAttrs(vxlanInfoData({ id: 4096, proxy: true })).get(11)!], [1]);
+  assert.ok(!parseAttrs(vxlanInfoData({ id: 4096 })).has(11));
 });
