@@ -10,6 +10,9 @@ import { forbidden, SwitchyardError, unavailable, type ErrorKind } from '../erro
 import type { AttachmentRef, AttachRequest, AttachResult, Attachments, TeardownReport } from '../model/attachments.js';
 import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
 import { defaultCodeOf, errorKindOf } from './http-status.js';
+import type { NodeJson } from './routes-nodes.js';
+
+export type { NodeJson } from './routes-nodes.js';
 
 export { DEFAULT_HOST, socketPathOf } from './host.js';
 import { DEFAULT_HOST, socketPathOf } from './host.js';
@@ -65,6 +68,20 @@ export class SwitchyardClient implements Attachments {
 
   firewallReload(): Promise<void> {
     return this.call('POST', '/firewall/reload');
+  }
+
+  // --- cluster nodes (docs/CLUSTER.md) -----------------------------------------------
+
+  listNodes(): Promise<NodeJson[]> {
+    return this.json('GET', '/nodes');
+  }
+
+  inspectNode(ref: string): Promise<NodeJson> {
+    return this.json('GET', `/nodes/${seg(ref)}`);
+  }
+
+  removeNode(ref: string, force = false): Promise<void> {
+    return this.call('DELETE', `/nodes/${seg(ref)}`, { query: { force: force ? 1 : undefined } });
   }
 
   // --- networks -----------------------------------------------------------------------

@@ -33,6 +33,9 @@ export type Command =
   | { name: 'port'; sandbox: string; privatePort?: string }
   | { name: 'rename'; sandbox: string; newName: string }
   | { name: 'firewall reload' }
+  | { name: 'node ls'; format?: string }
+  | { name: 'node inspect'; refs: string[]; format?: string }
+  | { name: 'node rm'; refs: string[]; force: boolean }
   | { name: 'system reset'; force: boolean; dataRoot: string; execRoot: string };
 
 export interface Plan {

@@ -300,6 +300,30 @@ export const COMMANDS: Record<string, CommandSpec> = {
     }),
   },
 
+  'node ls': {
+    summary: "List the cluster's hosts (daemon started with --cluster-store)",
+    usage: '[OPTIONS]',
+    args: { min: 0, max: 0 },
+    flags: { ...format },
+    build: (f) => ({ name: 'node ls', ...opt('format', str(f, 'format')) }),
+  },
+
+  'node inspect': {
+    summary: 'Display detailed information on one or more cluster hosts',
+    usage: '[OPTIONS] NODE [NODE...]',
+    args: { min: 1 },
+    flags: { ...format },
+    build: (f) => ({ name: 'node inspect', refs: f.positionals, ...opt('format', str(f, 'format')) }),
+  },
+
+  'node rm': {
+    summary: 'Forget one or more cluster hosts that are down (releases their endpoints and addresses)',
+    usage: '[OPTIONS] NODE [NODE...]',
+    args: { min: 1 },
+    flags: { force: { type: 'boolean', short: 'f', help: 'Remove the node even if it is ready' } },
+    build: (f) => ({ name: 'node rm', refs: f.positionals, force: bool(f, 'force') }),
+  },
+
   'firewall reload': {
     summary: "Re-apply Switchyard's nftables table",
     usage: '',

@@ -22,6 +22,9 @@ import { NoFirewall } from '../services/firewall/no-firewall.js';
 import { DnsService } from '../services/dns/service.js';
 import { elementOf, PortsService } from '../services/ports/service.js';
 import { openLmdbStore } from '../store/lmdb-store.js';
+import { openEtcdStore } from '../store/etcd-store.js';
+import type { Store } from '../store/contract.js';
+import { ClusterNodes } from '../engine/cluster-nodes.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -125,6 +128,30 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   firewall.ensureBase();
 
   const info = (m: string) => log('info', m);
+  const hostId = readHostId(flags.dataRoot);
+  // Cluster mode (docs/CLUSTER.md): the shared store and this host's node, before anything
+  // is served, so a node name taken by another host is a clear error at start.
+  let shared: Store | undefined;
+  let nodes: ClusterNodes | undefined;
+  if (flags.cluster) {
+    const c = flags.cluster;
+    shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
+    nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, dataPathPort: c.dataPathPort }, { log: info });
+    try {
+      await nodes.join();
+      info(`cluster: joined as node ${c.nodeName} (${hostId.slice(0, 12)}) through ${c.store}`);
+    } catch (err) {
+      const e = asSwitchyardError(err);
+      if (e.code !== 'STORE_UNREACHABLE') {
+        await nodes.close();
+        await shared.close().catch(() => {});
+        await store.close().catch(() => {});
+        fs.rmSync(pidFile, { force: true });
+        throw e;
+      }
+      log('warn', `cluster: the cluster store is unreachable (${e.message}); local networks work, this node registers when it is back`);
+    }
+  }
   const state = new EngineState(store);
   const ctx: EngineContext = {
     config: {
@@ -137,8 +164,11 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       firewall: flags.firewall,
       ipForward: flags.ipForward,
       dns: flags.dns,
-      hostId: readHostId(flags.dataRoot),
+      hostId,
       hostName: os.hostname(),
+      ...(flags.cluster
+        ? { cluster: { store: flags.cluster.store, advertise: flags.cluster.advertise, nodeName: flags.cluster.nodeName, dataPathAddress: flags.cluster.dataPathAddress, dataPathPort: flags.cluster.dataPathPort } }
+        : {}),
       ...(flags.tls ? { hiddenFiles: [flags.tls.keyFile] } : {}),
     },
     state,
@@ -216,6 +246,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const api = createApiServer({
     engine,
+    ...(nodes ? { nodes } : {}),
     version: { version: pkg.version },
     log: (e) => {
       if (e.error && e.status >= 500) log('error', `${e.method} ${e.url} → ${e.status}: ${e.error.message}`);
@@ -242,6 +273,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
+    await nodes?.close({ leave: true }); // shows down at once; its endpoints stay
+    await shared?.close().catch(() => {});
     await store.close().catch(() => {});
     rtnl.close();
     fs.rmSync(pidFile, { force: true });

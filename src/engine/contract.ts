@@ -84,6 +84,8 @@ export interface EngineInfo {
   warnings: string[];
   /** Names of the network drivers this daemon runs (Docker's Info.Plugins.Network). */
   networkDrivers: string[];
+  /** Cluster mode: --cluster-store and --cluster-advertise as given, and this node (Docker's ClusterStore, ClusterAdvertise). */
+  cluster?: { store: string; advertise: string; nodeId: string; nodeName: string };
 }
 
 /** What a front end calls. Every method throws SwitchyardError on failure, having undone its partial work. */
