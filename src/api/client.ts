@@ -91,8 +91,8 @@ export class SwitchyardClient implements Attachments {
     return this.json('GET', '/networks', { query: { filters } });
   }
 
-  inspectNetwork(ref: string): Promise<DockerNetwork> {
-    return this.json('GET', `/networks/${seg(ref)}`);
+  inspectNetwork(ref: string, verbose = false): Promise<DockerNetwork> {
+    return this.json('GET', `/networks/${seg(ref)}`, { query: { verbose: verbose ? 'true' : undefined } });
   }
 
   createNetwork(req: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {

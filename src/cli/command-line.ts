@@ -17,7 +17,7 @@ export type Command =
   | { name: 'daemon'; args: string[] }
   | { name: 'network create'; request: NetworkCreateRequest }
   | { name: 'network ls'; quiet: boolean; filters: string[]; format?: string; noTrunc: boolean }
-  | { name: 'network inspect'; refs: string[]; format?: string }
+  | { name: 'network inspect'; refs: string[]; format?: string; verbose?: boolean }
   | { name: 'network rm'; refs: string[]; force: boolean }
   | { name: 'network prune'; force: boolean; filters: string[] }
   | { name: 'network connect'; network: string; sandbox: string; endpoint: EndpointSettingsRequest }

@@ -101,8 +101,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Display detailed information on one or more networks',
     usage: '[OPTIONS] NETWORK [NETWORK...]',
     args: { min: 1 },
-    flags: { ...format, verbose: { type: 'boolean', short: 'v', help: 'Verbose output (accepted; no swarm details)' } },
-    build: (f) => ({ name: 'network inspect', refs: f.positionals, ...opt('format', str(f, 'format')) }),
+    flags: { ...format, verbose: { type: 'boolean', short: 'v', help: 'Verbose output (global networks: Peers)' } },
+    build: (f) => ({ name: 'network inspect', refs: f.positionals, ...opt('format', str(f, 'format')), ...(bool(f, 'verbose') ? { verbose: true } : {}) }),
   },
 
   'network rm': {

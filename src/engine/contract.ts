@@ -64,6 +64,8 @@ export interface NetworkDetails {
   network: NetworkRecord;
   /** Endpoints of running sandboxes, with the sandbox's name. */
   endpoints: { endpoint: EndpointRecord; sandboxName: string }[];
+  /** Global networks: the hosts with endpoints on it (inspect -v `Peers`), this one included. */
+  peers?: { name: string; ip: string }[];
 }
 
 export interface SandboxDetails {

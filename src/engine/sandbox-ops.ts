@@ -14,6 +14,7 @@ import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork, netLock } from './network-ops.js';
 import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
+import { leavePartIfIdle } from './cluster-peers.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
@@ -323,6 +324,7 @@ export async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: 
     state: { ...sb.state, status: 'exited', pid: 0, exitCode, finishedAt: timestamp(ctx.now()) },
   };
   await ctx.state.commit({ sandboxes: [done] });
+  for (const ep of ctx.state.endpointsOfSandbox(sb.id)) await step('cluster', () => leavePartIfIdle(ctx, ep.networkId));
   for (const resolve of runtime.waiters.get(sb.id) ?? []) resolve(exitCode);
   runtime.waiters.delete(sb.id);
   return report;
