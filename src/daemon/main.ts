@@ -25,6 +25,7 @@ import { openLmdbStore } from '../store/lmdb-store.js';
 import { openEtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/contract.js';
 import { ClusterNodes } from '../engine/cluster-nodes.js';
+import { startClusterSync } from '../engine/cluster-sync.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -152,7 +153,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       log('warn', `cluster: the cluster store is unreachable (${e.message}); local networks work, this node registers when it is back`);
     }
   }
-  const state = new EngineState(store);
+  const state = new EngineState(store, shared ? { store: shared, nodeId: hostId } : undefined);
   const ctx: EngineContext = {
     config: {
       dataRoot: flags.dataRoot,
@@ -207,6 +208,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
 
   const { strayClaims, refused } = await state.load();
   for (const r of refused) log('warn', `store record ${r.key} refused and left untouched (${r.error.code}): ${r.error.message}`);
+  if (state.sharedLoadError) log('warn', `cluster: the shared state could not be read (${state.sharedLoadError.message}): global networks appear once the cluster store is reachable`);
   const report = await reconcile(ctx, engine.runtime, {
     links: () => rtnl.listLinks().map((l) => ({ name: l.name, ...(l.alias !== undefined ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
     deleteLink: async (name) => {
@@ -220,6 +222,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   await ensurePredefinedNetworks(ctx);
   rebuildDriverFirewalls(ctx);
   info(`reconciled: ${JSON.stringify(report)}`);
+  // Cluster mode: follow the shared store from the revision load() read (docs/CLUSTER.md).
+  const clusterSync = shared ? await startClusterSync(ctx) : undefined;
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
@@ -273,6 +277,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
+    await clusterSync?.close();
     await nodes?.close({ leave: true }); // shows down at once; its endpoints stay
     await shared?.close().catch(() => {});
     await store.close().catch(() => {});

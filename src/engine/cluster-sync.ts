@@ -79,7 +79,10 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
     timer.unref();
   }
 
-  try {
+  if (ctx.state.sharedRevision === 0) {
+    // Never read (etcd was unreachable at load): a full read first, then the watch.
+    schedule(0);
+  } else try {
     await open();
   } catch (err) {
     ctx.log(`cluster: cannot watch the shared store yet (${String(err)}): retrying`);

@@ -147,17 +147,27 @@ export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Prom
       dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
       ...privileges,
     };
-    const endpoints: EndpointRecord[] = [];
-    const claims: AddressClaim[] = [];
-    const planned = new Map<string, Set<bigint>>();
-    for (const [i, { net, settings }] of nets.entries()) {
-      const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
-      const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
-      endpoints.push(p.endpoint);
-      claims.push(...p.claims);
+    // A global network's dynamic address may lose its claim to another host whose endpoint
+    // the watch has not brought yet: re-read that network's claims and plan again.
+    for (let attempt = 1; ; attempt++) {
+      const endpoints: EndpointRecord[] = [];
+      const claims: AddressClaim[] = [];
+      const planned = new Map<string, Set<bigint>>();
+      for (const [i, { net, settings }] of nets.entries()) {
+        const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
+        const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
+        endpoints.push(p.endpoint);
+        claims.push(...p.claims);
+      }
+      try {
+        await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
+        return { id, warnings };
+      } catch (err) {
+        const retriable = nets.filter(({ net, settings }) => net.scope === 'global' && !settings.ipv4 && !settings.ipv6);
+        if (!retriable.length || attempt >= 5 || (err as { code?: string }).code !== 'ADDRESS_IN_USE') throw err;
+        for (const { net } of retriable) await ctx.state.refreshSharedClaims(net.id);
+      }
     }
-    await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
-    return { id, warnings };
   });
 }
 

@@ -128,8 +128,10 @@ export class EngineState {
   readonly nodeAddresses = new Map<string, { name: string; address: string; dataPathAddress: string }>();
   /** Cluster mode: global networks whose kernel state this host has made (it has a running local endpoint). */
   readonly participating = new Set<string>();
-  /** Cluster mode: the shared store's revision this memory reflects. */
+  /** Cluster mode: the shared store's revision this memory reflects (0: not read yet). */
   sharedRevision = 0;
+  /** Cluster mode: why the shared state could not be read at load, if it could not. */
+  sharedLoadError: SwitchyardError | undefined;
   /** Cluster mode: this host's endpoints on global networks whose sandbox is gone (load found them; reconcile deletes them). */
   orphanShared: KeyValue[] = [];
 
@@ -188,7 +190,15 @@ export class EngineState {
       if (this.used.get(netId)?.get(ip) !== kv.value) stray.push(kv.key);
     }
     this.refusedIds = refusedIds;
-    if (this.shared) refused.push(...(await this.loadShared()));
+    if (this.shared) {
+      try {
+        refused.push(...(await this.loadShared()));
+      } catch (err) {
+        // etcd unreachable at start: local work goes on; cluster-sync reads the shared state
+        // as soon as it can (sharedRevision stays 0 until then).
+        this.sharedLoadError = asSwitchyardError(err);
+      }
+    }
     return { strayClaims: stray, refused };
   }
 
