@@ -18,6 +18,7 @@ import { httpStatusOf } from '../../src/api/http-status.js';
 import { makeRegistry } from '../../src/drivers/registry.js';
 import { ClusterNodes } from '../../src/engine/cluster-nodes.js';
 import { startClusterSync, type ClusterSync } from '../../src/engine/cluster-sync.js';
+import { EngineDnsDirectory } from '../../src/engine/dns-directory.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { FakeDriver, makeHarness, type Harness } from '../helpers/engine-harness.js';
 import { etcdPerFile, tcpCut } from '../helpers/etcd.js';
@@ -180,10 +181,19 @@ test('attach: one etcd txn; only --attachable global networks take sandboxes (40
     assert.deepEqual(d.endpoints.map((e) => e.sandboxName), ['sa']);
     assert.deepEqual(d.peers, [{ name: 'host0', ip: '10.7.0.1' }, { name: 'host1', ip: '10.7.0.2' }]);
 
+    // DNS across hosts: A's embedded DNS answers for B's sandbox (name, short id) on g, and back.
+    const dirA = new EngineDnsDirectory(a!.h.ctx);
+    assert.deepEqual(dirA.lookup(sbA, 'sb'), { v4: [ipB], v6: [] });
+    assert.deepEqual(dirA.lookup(sbA, 'sb.g'), { v4: [ipB], v6: [] });
+    assert.deepEqual(dirA.lookup(sbA, sbB.slice(0, 12)), { v4: [ipB], v6: [] });
+    assert.equal(dirA.reverse(sbA, ipB), 'sb.g');
+    assert.deepEqual(new EngineDnsDirectory(b!.h.ctx).lookup(sbB, 'sa'), { v4: [ipA], v6: [] });
+
     await b!.h.engine.disconnect('g', sbB, false);
     await waitFor(() => a!.driver.calls.includes(`peerLeave g ${ipB}@10.8.0.2`), 'A hears B left', 3000, 10);
     assert.ok(b!.driver.calls.includes('deleteNetwork g'), 'B no longer takes part');
     assert.equal(await a!.store.get(`/ipam/${net}/${ipB}`), undefined, 'its address is free again');
+    assert.equal(dirA.lookup(sbA, 'sb'), null, 'and its name is gone');
   });
 });
 
