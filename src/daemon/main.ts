@@ -136,7 +136,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   let nodes: ClusterNodes | undefined;
   if (flags.cluster) {
     const c = flags.cluster;
-    shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
+    shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), probe: false, onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
     nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, dataPathPort: c.dataPathPort }, { log: info });
     try {
       await nodes.join();
