@@ -45,6 +45,7 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
         void serial(() => {
           const delta = ctx.state.applySharedEvents(events, (key, err) => ctx.log(`cluster: shared record ${key} refused (${err.code}): ${err.message}`));
           applyPeerChanges(ctx, delta.peersJoined, delta.peersLeft);
+          if (delta.forgetNodes) ctx.state.forgetNodes(delta.forgetNodes);
           for (const net of delta.networksRemoved) {
             if (!ctx.state.participating.delete(net.id)) continue;
             void driverOf(ctx, net).deleteNetwork(net).catch((err) => ctx.log(`cluster: delete ${net.name}: ${String(err)}`));

@@ -71,6 +71,8 @@ export interface SharedDelta {
   peersJoined: RemoteEndpoint[];
   peersLeft: RemoteEndpoint[];
   nodesChanged: boolean;
+  /** Nodes removed in this batch: forget their addresses (forgetNodes) after handing peersLeft to the drivers. */
+  forgetNodes?: string[];
 }
 
 function parseJson(text: string): unknown {
@@ -356,6 +358,10 @@ export class EngineState {
     }
   }
 
+  forgetNodes(ids: readonly string[]): void {
+    for (const id of ids) this.nodeAddresses.delete(id);
+  }
+
   /** Remote endpoints on a network (other hosts'). */
   remoteEndpointsOf(netId: string): RemoteEndpoint[] {
     return [...(this.remoteByNetwork.get(netId) ?? [])].map((id) => this.remote.get(id)!);
@@ -369,6 +375,7 @@ export class EngineState {
    */
   applySharedEvents(events: WatchEvent[], onRefused: (key: string, err: SwitchyardError) => void): SharedDelta {
     const delta: SharedDelta = { networksAdded: [], networksRemoved: [], peersJoined: [], peersLeft: [], nodesChanged: false };
+    const goneNodes: string[] = [];
     for (const ev of events) {
       const key = ev.kv.key;
       try {
@@ -402,14 +409,17 @@ export class EngineState {
             }
           }
         } else if (key.startsWith(SHARED_KEY.nodes)) {
+          // A node removed with its endpoints (node rm): its address is forgotten after this
+          // batch, which the caller hands to peerLeave still carrying it.
           if (ev.type === 'put') this.setNodeAddress(ev.kv);
-          else this.nodeAddresses.delete(key.slice(SHARED_KEY.nodes.length));
+          else goneNodes.push(key.slice(SHARED_KEY.nodes.length));
           delta.nodesChanged = true;
         }
       } catch (err) {
         onRefused(key, asSwitchyardError(err));
       }
     }
+    if (goneNodes.length) delta.forgetNodes = goneNodes;
     this.sharedRevision = Math.max(this.sharedRevision, events[0]?.kv.modRevision ?? 0);
     if (delta.networksAdded.length || delta.networksRemoved.length || delta.peersJoined.length || delta.peersLeft.length) this.gen++;
     return delta;

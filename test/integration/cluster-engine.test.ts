@@ -298,3 +298,25 @@ test('etcd unreachable: global operations fail at once with 503 and change nothi
     await cut.close();
   }
 });
+
+test('node rm of a gone host releases its endpoints and addresses; every other host drops them (peerLeave) and can reuse the address', async () => {
+  await cluster(3, async ([a, b, c]) => {
+    const { id: net } = await a!.h.engine.createNetwork(globalSpec('g'));
+    await waitFor(() => b!.h.ctx.state.networks.get(net) && c!.h.ctx.state.networks.get(net), 'g everywhere', 3000, 10);
+    await running(a!, 'sa', 'g');
+    const sc = await runningOn(c!, 'sc', 'g');
+    const ipC = ipOn(c!, sc, net)!;
+    await waitFor(() => a!.driver.calls.includes(`peerJoin g ${ipC}@10.8.0.3`), 'A hears of C', 3000, 10);
+    // Host 2 is gone for good: its lease ends (revoked here, as a graceful stop does).
+    await c!.sync.close();
+    await c!.nodes.close({ leave: true });
+    const removed = await b!.nodes.remove('host2', false);
+    assert.equal(removed.endpoints, 1);
+    await waitFor(() => a!.driver.calls.includes(`peerLeave g ${ipC}@10.8.0.3`), 'A dropped C', 3000, 10);
+    assert.equal(a!.h.ctx.state.remoteEndpointsOf(net).length, 0);
+    assert.equal(await a!.store.get(`/ipam/${net}/${ipC}`), undefined);
+    const sb = await running(b!, 'sb');
+    await b!.h.engine.connect('g', sb, { ipv4: ipC });
+    assert.equal(ipOn(b!, sb, net), ipC, 'the released address is handed out again');
+  });
+});
