@@ -221,7 +221,8 @@ export async function pruneNetworks(ctx: EngineContext, filtersJson?: string): P
   const matches = pruneMatcher(parseFilters(filtersJson, NETWORK_PRUNE_FILTERS), ctx.now().getTime());
   const removed: string[] = [];
   for (const net of [...ctx.state.networks.values()]) {
-    if (net.predefined) continue;
+    // A global network is the cluster's: one host's prune does not remove it (rm it by name).
+    if (net.predefined || net.scope === 'global') continue;
     if (!matches({ labels: net.labels, createdMs: Date.parse(net.created) })) continue;
     if (ctx.state.endpointsOfNetwork(net.id).some((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running')) continue;
     try {

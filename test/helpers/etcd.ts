@@ -73,7 +73,8 @@ export interface StartEtcdOptions {
    * Run every member inside this network namespace, listening on `address` (ports 2379/2380
    * + 10 × member index: the namespace is private, so they are free), instead of on
    * 127.0.0.1 in the test's own namespace (the cluster lab: etcd on the underlay). Health is
-   * then asked from inside the namespace.
+   * then asked from inside the namespace; `leader()` asks from the test's namespace, so it
+   * does not work with this option.
    */
   netns?: { path: string; address: string };
 }
