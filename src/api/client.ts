@@ -10,6 +10,9 @@ import { forbidden, SwitchyardError, unavailable, type ErrorKind } from '../erro
 import type { AttachmentRef, AttachRequest, AttachResult, Attachments, TeardownReport } from '../model/attachments.js';
 import type { DockerNetwork, SandboxInspect, SandboxSummary } from './docker-views.js';
 import { defaultCodeOf, errorKindOf } from './http-status.js';
+import type { NodeJson } from './routes-nodes.js';
+
+export type { NodeJson } from './routes-nodes.js';
 
 export { DEFAULT_HOST, socketPathOf } from './host.js';
 import { DEFAULT_HOST, socketPathOf } from './host.js';
@@ -67,6 +70,20 @@ export class SwitchyardClient implements Attachments {
     return this.call('POST', '/firewall/reload');
   }
 
+  // --- cluster nodes (docs/CLUSTER.md) -----------------------------------------------
+
+  listNodes(): Promise<NodeJson[]> {
+    return this.json('GET', '/nodes');
+  }
+
+  inspectNode(ref: string): Promise<NodeJson> {
+    return this.json('GET', `/nodes/${seg(ref)}`);
+  }
+
+  removeNode(ref: string, force = false): Promise<void> {
+    return this.call('DELETE', `/nodes/${seg(ref)}`, { query: { force: force ? 1 : undefined } });
+  }
+
   // --- networks -----------------------------------------------------------------------
 
   /** `filters` is Docker's JSON form (model/filters.ts filtersToJson). */
@@ -74,8 +91,8 @@ export class SwitchyardClient implements Attachments {
     return this.json('GET', '/networks', { query: { filters } });
   }
 
-  inspectNetwork(ref: string): Promise<DockerNetwork> {
-    return this.json('GET', `/networks/${seg(ref)}`);
+  inspectNetwork(ref: string, verbose = false): Promise<DockerNetwork> {
+    return this.json('GET', `/networks/${seg(ref)}`, { query: { verbose: verbose ? 'true' : undefined } });
   }
 
   createNetwork(req: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {

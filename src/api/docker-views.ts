@@ -57,15 +57,17 @@ export interface DockerNetwork {
   Containers: Record<string, DockerNetworkContainer>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** inspect -v of a global network: the hosts with endpoints on it. */
+  Peers?: { Name: string; IP: string }[];
 }
 
 /**
  * One network as `GET /networks/{id}` returns it. For `GET /networks` (API ≥ 1.28) Docker
  * 28.x keeps the `Containers` key but leaves it empty: pass `withContainers: false`.
  */
-export function networkView(details: NetworkDetails, options: { withContainers: boolean }): DockerNetwork {
+export function networkView(details: NetworkDetails, options: { withContainers: boolean; verbose?: boolean }): DockerNetwork {
   const n = details.network;
-  return {
+  const view: DockerNetwork = {
     Name: n.name,
     Id: n.id,
     Created: n.created || ZERO_TIME,
@@ -91,6 +93,9 @@ export function networkView(details: NetworkDetails, options: { withContainers: 
     Options: sortedRecord(n.state.driver === 'overlay' ? { ...n.options, [OVERLAY_OPT.vxlanIdList]: String(n.state.vni) } : n.options),
     Labels: sortedRecord(n.labels),
   };
+  // `verbose=true` on a global network: Docker's Peers (the hosts with endpoints on it).
+  if (options.verbose && details.peers) view.Peers = details.peers.map((p) => ({ Name: p.name, IP: p.ip }));
+  return view;
 }
 
 function ipamConfigView(pool: NetworkRecord['pools'][number]): DockerIpamConfig {

@@ -10,7 +10,7 @@ import { validateNetworkCreate } from '../model/network-spec.js';
 import { invalid } from '../errors.js';
 import { compareApiVersions } from './api-version.js';
 import { networkView } from './docker-views.js';
-import { empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
+import { boolQuery, empty, json, objectBody, requiredString, type RouteTable } from './http-context.js';
 
 export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
   routes.add('GET', '/networks', {
@@ -44,9 +44,9 @@ export function addNetworkRoutes(routes: RouteTable, engine: Engine): void {
 
   routes.add('GET', '/networks/{id...}', {
     async handle(ctx) {
-      // `verbose` and `scope` are accepted and change nothing: there are no swarm services.
+      // `verbose=true` adds Peers on a global network; `scope` is accepted and changes nothing.
       const details = await engine.inspectNetwork(ctx.params['id']!);
-      return json(200, networkView(details, { withContainers: true }));
+      return json(200, networkView(details, { withContainers: true, verbose: boolQuery(ctx.query, 'verbose') }));
     },
   });
 

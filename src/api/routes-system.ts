@@ -124,6 +124,9 @@ function infoView(info: EngineInfo, version: VersionInfo): unknown {
     Runtimes: {},
     DefaultRuntime: '',
     Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+    // Docker 1.9–20.10's cluster-store fields ("" on a single host).
+    ClusterStore: info.cluster?.store ?? '',
+    ClusterAdvertise: info.cluster?.advertise ?? '',
     LiveRestoreEnabled: true,
     Isolation: '',
     InitBinary: '',
@@ -136,5 +139,6 @@ function infoView(info: EngineInfo, version: VersionInfo): unknown {
     Networks: info.networks,
     ExecRoot: info.execRoot,
     Firewall: info.firewall,
+    ...(info.cluster ? { Cluster: { NodeID: info.cluster.nodeId, NodeName: info.cluster.nodeName } } : {}),
   };
 }

@@ -19,6 +19,7 @@ import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addAttachmentRoutes } from './routes-attachments.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
 import { addUnservedRoutes } from './routes-unserved.js';
+import { addNodeRoutes, type NodesPort } from './routes-nodes.js';
 import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
 
 export type { VersionInfo } from './routes-system.js';
@@ -35,6 +36,8 @@ export interface RequestLogEntry {
 export interface ApiServerOptions {
   engine: Engine;
   version: VersionInfo;
+  /** The cluster's nodes (--cluster-store); absent: /nodes keeps Docker's no-swarm answer. */
+  nodes?: NodesPort;
   /** Called once per finished request. */
   log?: (entry: RequestLogEntry) => void;
   /** Largest accepted request body (default 1 MiB); larger ones get 413. */
@@ -69,6 +72,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addNetworkRoutes(router, options.engine);
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
   addAttachmentRoutes(router, options.engine);
+  addNodeRoutes(router, options.nodes);
   addUnservedRoutes(router);
 
   const limits = {

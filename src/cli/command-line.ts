@@ -17,7 +17,7 @@ export type Command =
   | { name: 'daemon'; args: string[] }
   | { name: 'network create'; request: NetworkCreateRequest }
   | { name: 'network ls'; quiet: boolean; filters: string[]; format?: string; noTrunc: boolean }
-  | { name: 'network inspect'; refs: string[]; format?: string }
+  | { name: 'network inspect'; refs: string[]; format?: string; verbose?: boolean }
   | { name: 'network rm'; refs: string[]; force: boolean }
   | { name: 'network prune'; force: boolean; filters: string[] }
   | { name: 'network connect'; network: string; sandbox: string; endpoint: EndpointSettingsRequest }
@@ -33,6 +33,9 @@ export type Command =
   | { name: 'port'; sandbox: string; privatePort?: string }
   | { name: 'rename'; sandbox: string; newName: string }
   | { name: 'firewall reload' }
+  | { name: 'node ls'; format?: string }
+  | { name: 'node inspect'; refs: string[]; format?: string }
+  | { name: 'node rm'; refs: string[]; force: boolean }
   | { name: 'system reset'; force: boolean; dataRoot: string; execRoot: string };
 
 export interface Plan {

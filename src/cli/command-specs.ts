@@ -101,8 +101,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Display detailed information on one or more networks',
     usage: '[OPTIONS] NETWORK [NETWORK...]',
     args: { min: 1 },
-    flags: { ...format, verbose: { type: 'boolean', short: 'v', help: 'Verbose output (accepted; no swarm details)' } },
-    build: (f) => ({ name: 'network inspect', refs: f.positionals, ...opt('format', str(f, 'format')) }),
+    flags: { ...format, verbose: { type: 'boolean', short: 'v', help: 'Verbose output (global networks: Peers)' } },
+    build: (f) => ({ name: 'network inspect', refs: f.positionals, ...opt('format', str(f, 'format')), ...(bool(f, 'verbose') ? { verbose: true } : {}) }),
   },
 
   'network rm': {
@@ -298,6 +298,30 @@ export const COMMANDS: Record<string, CommandSpec> = {
       dataRoot: str(f, 'data-root') ?? '/var/lib/switchyard',
       execRoot: str(f, 'exec-root') ?? '/run/switchyard',
     }),
+  },
+
+  'node ls': {
+    summary: "List the cluster's hosts (daemon started with --cluster-store)",
+    usage: '[OPTIONS]',
+    args: { min: 0, max: 0 },
+    flags: { ...format },
+    build: (f) => ({ name: 'node ls', ...opt('format', str(f, 'format')) }),
+  },
+
+  'node inspect': {
+    summary: 'Display detailed information on one or more cluster hosts',
+    usage: '[OPTIONS] NODE [NODE...]',
+    args: { min: 1 },
+    flags: { ...format },
+    build: (f) => ({ name: 'node inspect', refs: f.positionals, ...opt('format', str(f, 'format')) }),
+  },
+
+  'node rm': {
+    summary: 'Forget one or more cluster hosts that are down (releases their endpoints and addresses)',
+    usage: '[OPTIONS] NODE [NODE...]',
+    args: { min: 1 },
+    flags: { force: { type: 'boolean', short: 'f', help: 'Remove the node even if it is ready' } },
+    build: (f) => ({ name: 'node rm', refs: f.positionals, force: bool(f, 'force') }),
   },
 
   'firewall reload': {

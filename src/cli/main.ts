@@ -57,6 +57,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       case 'network connect':
       case 'network disconnect':
         return await (await import('./network-commands.js')).runNetworkCommand(command, client, io);
+      case 'node ls':
+      case 'node inspect':
+      case 'node rm':
+        return await (await import('./node-commands.js')).runNodeCommand(command, client, io);
       case 'run':
         return await (await import('./run-command.js')).runRunCommand(command, client, io);
       case 'exec':

@@ -31,7 +31,7 @@ export async function runNetworkCommand(command: NetworkCommand, client: Switchy
       return 0;
     }
     case 'network inspect':
-      return inspectEach(command.refs, (ref) => client.inspectNetwork(ref), command.format, io);
+      return inspectEach(command.refs, (ref) => client.inspectNetwork(ref, command.verbose), command.format, io);
     case 'network rm':
       return forEachRef(command.refs, io, async (ref) => {
         try {

@@ -105,6 +105,8 @@ async function printInfo(client: SwitchyardClient, io: CliIo, format: string | u
       ['ID', v('ID')],
       ['Data Root Dir', v('DockerRootDir')],
       ['Exec Root Dir', v('ExecRoot')],
+      // Docker 1.9–20.10 printed these only when a cluster store was set.
+      ...(v('ClusterStore') ? ([['Cluster Store', v('ClusterStore')], ['Cluster Advertise', v('ClusterAdvertise')]] as [string, string][]) : []),
     ])}`,
   );
   for (const warning of (info['Warnings'] as string[] | null) ?? []) io.stderr.write(`WARNING: ${warning}\n`);

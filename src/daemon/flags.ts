@@ -8,6 +8,8 @@ import { DEFAULT_HOST, socketPathOf } from '../api/host.js';
 import { parseGoBool } from '../model/go-syntax.js';
 import { parseAddressPool, type AddressPool } from '../model/ipam.js';
 import { parseCidr, parseIp } from '../model/ip.js';
+import { hostname } from 'node:os';
+import { parseClusterFlags, type ClusterFlags } from './cluster-flags.js';
 
 export interface DaemonFlags {
   dataRoot: string;
@@ -29,6 +31,8 @@ export interface DaemonFlags {
   /** `-H tcp://ADDR:PORT`: served only with mutual TLS (tls is then always set). */
   tcp?: { host: string; port: number };
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** --cluster-store and friends (docs/CLUSTER.md); absent = single host. */
+  cluster?: ClusterFlags;
 }
 
 /** dockerd's `--flag=true|false`, read as Go's strconv.ParseBool. */
@@ -94,6 +98,12 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       dns: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
       'log-opt': { type: 'string', multiple: true },
+      'cluster-store': { type: 'string' },
+      'cluster-store-opt': { type: 'string', multiple: true },
+      'cluster-advertise': { type: 'string' },
+      'data-path-addr': { type: 'string' },
+      'data-path-port': { type: 'string' },
+      'node-name': { type: 'string' },
     },
   });
   const execRoot = values['exec-root'] ?? '/run/switchyard';
@@ -110,6 +120,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
   if (values.group !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$|^\d+$/.test(values.group)) {
     throw invalid('INVALID_FLAG', `invalid --group ${JSON.stringify(values.group)}: want a group name or number`, '--group');
   }
+  const cluster = parseClusterFlags(values, hostname());
   const level = values['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw invalid('INVALID_FLAG', `invalid --log-level ${level}`, '--log-level');
   return {
@@ -127,6 +138,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     dns: values.dns ?? [],
     logLevel: level as DaemonFlags['logLevel'],
     logMaxSize: logMaxSize(values['log-opt'] ?? []),
+    ...(cluster ? { cluster } : {}),
   };
 }
 

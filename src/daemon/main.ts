@@ -22,6 +22,10 @@ import { NoFirewall } from '../services/firewall/no-firewall.js';
 import { DnsService } from '../services/dns/service.js';
 import { elementOf, PortsService } from '../services/ports/service.js';
 import { openLmdbStore } from '../store/lmdb-store.js';
+import { openEtcdStore } from '../store/etcd-store.js';
+import type { Store } from '../store/contract.js';
+import { ClusterNodes } from '../engine/cluster-nodes.js';
+import { startClusterSync } from '../engine/cluster-sync.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -125,7 +129,31 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   firewall.ensureBase();
 
   const info = (m: string) => log('info', m);
-  const state = new EngineState(store);
+  const hostId = readHostId(flags.dataRoot);
+  // Cluster mode (docs/CLUSTER.md): the shared store and this host's node, before anything
+  // is served, so a node name taken by another host is a clear error at start.
+  let shared: Store | undefined;
+  let nodes: ClusterNodes | undefined;
+  if (flags.cluster) {
+    const c = flags.cluster;
+    shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), probe: false, onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
+    nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, dataPathPort: c.dataPathPort }, { log: info });
+    try {
+      await nodes.join();
+      info(`cluster: joined as node ${c.nodeName} (${hostId.slice(0, 12)}) through ${c.store}`);
+    } catch (err) {
+      const e = asSwitchyardError(err);
+      if (e.code !== 'STORE_UNREACHABLE') {
+        await nodes.close();
+        await shared.close().catch(() => {});
+        await store.close().catch(() => {});
+        fs.rmSync(pidFile, { force: true });
+        throw e;
+      }
+      log('warn', `cluster: the cluster store is unreachable (${e.message}); local networks work, this node registers when it is back`);
+    }
+  }
+  const state = new EngineState(store, shared ? { store: shared, nodeId: hostId } : undefined);
   const ctx: EngineContext = {
     config: {
       dataRoot: flags.dataRoot,
@@ -137,8 +165,11 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
       firewall: flags.firewall,
       ipForward: flags.ipForward,
       dns: flags.dns,
-      hostId: readHostId(flags.dataRoot),
+      hostId,
       hostName: os.hostname(),
+      ...(flags.cluster
+        ? { cluster: { store: flags.cluster.store, advertise: flags.cluster.advertise, nodeName: flags.cluster.nodeName, dataPathAddress: flags.cluster.dataPathAddress, dataPathPort: flags.cluster.dataPathPort } }
+        : {}),
       ...(flags.tls ? { hiddenFiles: [flags.tls.keyFile] } : {}),
     },
     state,
@@ -177,6 +208,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
 
   const { strayClaims, refused } = await state.load();
   for (const r of refused) log('warn', `store record ${r.key} refused and left untouched (${r.error.code}): ${r.error.message}`);
+  if (state.sharedLoadError) log('warn', `cluster: the shared state could not be read (${state.sharedLoadError.message}): global networks appear once the cluster store is reachable`);
   const report = await reconcile(ctx, engine.runtime, {
     links: () => rtnl.listLinks().map((l) => ({ name: l.name, ...(l.alias !== undefined ? { alias: l.alias } : {}), ...(l.group !== undefined ? { group: l.group } : {}) })),
     deleteLink: async (name) => {
@@ -190,6 +222,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   await ensurePredefinedNetworks(ctx);
   rebuildDriverFirewalls(ctx);
   info(`reconciled: ${JSON.stringify(report)}`);
+  // Cluster mode: follow the shared store from the revision load() read (docs/CLUSTER.md).
+  const clusterSync = shared ? await startClusterSync(ctx) : undefined;
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
@@ -216,6 +250,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const api = createApiServer({
     engine,
+    ...(nodes ? { nodes } : {}),
     version: { version: pkg.version },
     log: (e) => {
       if (e.error && e.status >= 500) log('error', `${e.method} ${e.url} → ${e.status}: ${e.error.message}`);
@@ -242,6 +277,9 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
+    await clusterSync?.close();
+    await nodes?.close({ leave: true }); // shows down at once; its endpoints stay
+    await shared?.close().catch(() => {});
     await store.close().catch(() => {});
     rtnl.close();
     fs.rmSync(pidFile, { force: true });

@@ -28,8 +28,20 @@ export interface EngineConfig {
   /** Stable per-host id (ULA derivation, info). */
   hostId: string;
   hostName: string;
+  /** Cluster mode (--cluster-store, docs/CLUSTER.md); absent: a single host. */
+  cluster?: ClusterConfig;
   /** Files no sandbox may read (the API's TLS key and certificates): covered by /dev/null. */
   hiddenFiles?: string[];
+}
+
+export interface ClusterConfig {
+  /** --cluster-store as given (info's ClusterStore). */
+  store: string;
+  /** --cluster-advertise as given (info's ClusterAdvertise). */
+  advertise: string;
+  nodeName: string;
+  dataPathAddress: string;
+  dataPathPort: number;
 }
 
 /** What touches the host, behind small ports so operations stay readable. */

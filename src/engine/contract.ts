@@ -64,6 +64,8 @@ export interface NetworkDetails {
   network: NetworkRecord;
   /** Endpoints of running sandboxes, with the sandbox's name. */
   endpoints: { endpoint: EndpointRecord; sandboxName: string }[];
+  /** Global networks: the hosts with endpoints on it (inspect -v `Peers`), this one included. */
+  peers?: { name: string; ip: string }[];
 }
 
 export interface SandboxDetails {
@@ -84,6 +86,8 @@ export interface EngineInfo {
   warnings: string[];
   /** Names of the network drivers this daemon runs (Docker's Info.Plugins.Network). */
   networkDrivers: string[];
+  /** Cluster mode: --cluster-store and --cluster-advertise as given, and this node (Docker's ClusterStore, ClusterAdvertise). */
+  cluster?: { store: string; advertise: string; nodeId: string; nodeName: string };
 }
 
 /** What a front end calls. Every method throws SwitchyardError on failure, having undone its partial work. */

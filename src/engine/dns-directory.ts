@@ -57,8 +57,10 @@ export class EngineDnsDirectory implements DnsDirectory {
     let names = this.index.get(netId);
     if (names) return names;
     names = new Map();
-    for (const ep of this.ctx.state.endpointsOfNetwork(netId)) {
-      if (this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status !== 'running') continue;
+    const local = this.ctx.state.endpointsOfNetwork(netId).filter((ep) => this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running');
+    // Cluster mode: other hosts' endpoints on a global network answer exactly like local ones.
+    const remote = this.ctx.state.remoteEndpointsOf(netId).map((r) => r.endpoint);
+    for (const ep of [...local, ...remote]) {
       for (const n of ep.dnsNames) {
         const key = n.toLowerCase();
         const list = names.get(key);
@@ -109,6 +111,8 @@ export class EngineDnsDirectory implements DnsDirectory {
       if (ep && net && this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running') {
         return `${ep.dnsNames[0]}.${net.name}`;
       }
+      const remote = this.ctx.state.remote.get(owner);
+      if (remote && net) return `${remote.endpoint.dnsNames[0]}.${net.name}`;
     }
     return null;
   }

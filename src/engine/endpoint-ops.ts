@@ -22,6 +22,7 @@ import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
+import { leavePartIfIdle, takePart } from './cluster-peers.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -50,6 +51,8 @@ export function planEndpoint(
   extraUsed: Map<string, Set<bigint>> = new Map(),
   ipam: Ipam = poolIpam,
 ): PlannedEndpoint {
+  // Docker's rule for swarm-scoped networks: only --attachable ones take sandboxes directly.
+  if (net.scope === 'global' && !net.attachable) throw forbidden('NETWORK_NOT_ATTACHABLE_MANUALLY', `network ${net.name} not manually attachable`);
   if (siblings.some((e) => e.networkId === net.id)) {
     throw forbidden('ENDPOINT_EXISTS', `endpoint with name ${sb.name} already exists in network ${net.name}`);
   }
@@ -103,6 +106,7 @@ export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: Endpoint
   const net = ctx.state.networks.get(ep.networkId)!;
   admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
+  takePart(ctx, net);
   driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
 }
 
@@ -110,6 +114,7 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
   const net = ctx.state.networks.get(ep.networkId);
   if (!net || !sb.nsPath) return;
   await driverOf(ctx, net).leave(net, ep, { id: sb.id, nsPath: sb.nsPath });
+  await leavePartIfIdle(ctx, net.id, ep.id);
 }
 
 
@@ -131,19 +136,30 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
     if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${sbRef} was removed concurrently`);
     if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${netRef} was removed concurrently`);
     const siblings = ctx.state.endpointsOfSandbox(sb.id);
-    const { endpoint, claims } = planEndpoint(ctx, net, sb, settings, siblings);
-    const all = [...siblings, endpoint];
-    // A sandbox without a gateway endpoint may get one now, and its published ports go with
-    // it. They move before the endpoint exists in the kernel (a DNAT to an address that
-    // appears a moment later is harmless), so that the endpoint, its address claims and the
-    // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
-    const move = movePorts(ctx, sb, all, siblings);
-    try {
-      await ctx.state.commit({ endpoints: [endpoint], claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) });
-    } catch (err) {
-      move?.undo();
-      throw err;
+    let planned: PlannedEndpoint;
+    let move: ReturnType<typeof movePorts>;
+    // A global network's dynamic address may lose its claim to another host (the watch had
+    // not brought that host's endpoint yet): re-read the claims and take the next address.
+    for (let attempt = 1; ; attempt++) {
+      planned = planEndpoint(ctx, net, sb, settings, siblings);
+      const all = [...siblings, planned.endpoint];
+      // A sandbox without a gateway endpoint may get one now, and its published ports go with
+      // it. They move before the endpoint exists in the kernel (a DNAT to an address that
+      // appears a moment later is harmless), so that the endpoint, its address claims and the
+      // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
+      move = movePorts(ctx, sb, all, siblings);
+      try {
+        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) });
+        break;
+      } catch (err) {
+        move?.undo();
+        const dynamic = !settings.ipv4 && !settings.ipv6;
+        if (net.scope !== 'global' || !dynamic || attempt >= 5 || (err as { code?: string }).code !== 'ADDRESS_IN_USE') throw err;
+        await ctx.state.refreshSharedClaims(net.id);
+      }
     }
+    const { endpoint, claims } = planned;
+    const all = [...siblings, endpoint];
     if (sb.state.status !== 'running') return;
     try {
       joinEndpoint(ctx, sb, endpoint, all);

@@ -104,6 +104,9 @@ export class SwitchyardEngine implements Engine {
       kernelVersion: os.release(),
       warnings: [],
       networkDrivers: this.ctx.drivers.all().map((d) => d.name),
+      ...(this.ctx.config.cluster
+        ? { cluster: { store: this.ctx.config.cluster.store, advertise: this.ctx.config.cluster.advertise, nodeId: this.ctx.config.hostId, nodeName: this.ctx.config.cluster.nodeName } }
+        : {}),
     };
   }
 }

@@ -16,6 +16,7 @@ import { newId, resolveRef } from '../model/names.js';
 import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS } from '../model/filters.js';
 import { conflict, forbidden, invalid, unavailable } from '../errors.js';
 import { UndoLog } from './undo.js';
+import { SHARED_KEY } from './shared-keys.js';
 
 const RESERVED_NAMES = new Set(['bridge', 'host', 'none', 'default']);
 const NETWORKS_LOCK = 'networks';
@@ -32,7 +33,15 @@ export function details(ctx: EngineContext, net: NetworkRecord): NetworkDetails 
     .map((endpoint) => ({ endpoint, sandbox: ctx.state.sandboxes.get(endpoint.sandboxId) }))
     .filter((e) => e.sandbox?.state.status === 'running')
     .map((e) => ({ endpoint: e.endpoint, sandboxName: e.sandbox!.name }));
-  return { network: net, endpoints };
+  if (net.scope !== 'global') return { network: net, endpoints };
+  // Docker's `Peers` (inspect -v): the hosts with endpoints on the network, by node.
+  const nodes = new Set(ctx.state.remoteEndpointsOf(net.id).map((r) => r.node));
+  if (ctx.state.endpointsOfNetwork(net.id).length && ctx.state.shared) nodes.add(ctx.state.shared.nodeId);
+  const peers = [...nodes]
+    .map((id) => ctx.state.nodeAddresses.get(id) ?? { name: id.slice(0, 12), address: '' })
+    .map((n) => ({ name: n.name, ip: n.address }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { network: net, endpoints, peers };
 }
 
 /** Subnets of every network, for overlap checks and pool picking. */
@@ -97,7 +106,13 @@ export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Prom
     const available = ctx.drivers.all().filter((d) => d.capabilities.creatable).map((d) => d.name).join(', ');
     throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: ${available})`, 'Driver');
   }
+  const global = driver.capabilities.scope === 'global';
+  if (global && !ctx.state.clustered) {
+    throw invalid('CLUSTER_STORE_REQUIRED', `the ${driver.name} driver makes networks that span hosts: it needs a cluster store (start the daemon with --cluster-store etcd://ADDR:PORT --cluster-advertise ADDR)`, 'Driver');
+  }
   return ctx.locks.withLocks([NETWORKS_LOCK], async () => {
+    // Names are unique across local and global networks (global ones are in memory too,
+    // from the shared store; the global create's txn claims /names/<name> create-only).
     if (ctx.state.networkByName(spec.name)) throw conflict('NETWORK_EXISTS', `network with name ${spec.name} already exists`);
     const id = newId(ctx.random(32));
     const state = driver.planNetwork({ id, name: spec.name, options: spec.driverOptions, predefined: false, others: [...ctx.state.networks.values()] });
@@ -107,7 +122,7 @@ export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Prom
       driver: driver.name,
       name: spec.name,
       created: timestamp(ctx.now()),
-      scope: 'local',
+      scope: global ? 'global' : 'local',
       enableIPv4: spec.enableIPv4,
       enableIPv6: spec.enableIPv6,
       ipamDriver: spec.ipam.driver,
@@ -130,6 +145,12 @@ export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Prom
 /** Writes the record, then the kernel state; undoes both on failure. */
 async function applyNewNetwork(ctx: EngineContext, net: NetworkRecord): Promise<void> {
   const driver = driverOf(ctx, net);
+  if (net.scope === 'global') {
+    // One shared txn (record, name, driver claims); the kernel state comes on each host
+    // with its first local endpoint (endpoint-ops.ts takePart).
+    await ctx.state.commit({ networks: [net], uniqueClaims: uniqueClaimKeys(driver, net) });
+    return;
+  }
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {
     await ctx.state.commit({ networks: [net] });
     undo.push('network record', () => ctx.state.commit({ removeNetworks: [net.id] }));
@@ -163,11 +184,24 @@ function networkFilterView(ctx: EngineContext, n: NetworkRecord) {
   };
 }
 
+/** A global network's driver claims, as shared-store keys (`/claims/<driver>/<name>`). */
+export function uniqueClaimKeys(driver: NetworkDriver, net: NetworkRecord): string[] {
+  return (driver.uniqueClaims?.(net) ?? []).map((c) => SHARED_KEY.claim(driver.name, c));
+}
+
 export async function removeNetwork(ctx: EngineContext, ref: string): Promise<void> {
   const net = findNetwork(ctx, ref);
   if (net.predefined) throw forbidden('PREDEFINED_NETWORK', `${net.name} is a pre-defined network and cannot be removed`);
   await ctx.locks.withLocks([NETWORKS_LOCK, netLock(net.id)], async () => {
     if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${ref} was removed concurrently`);
+    if (net.scope === 'global') {
+      const driver = driverOf(ctx, net);
+      const stopped = ctx.state.endpointsOfNetwork(net.id).filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status !== 'running');
+      const wasTakingPart = ctx.state.participating.has(net.id);
+      await ctx.state.removeGlobalNetwork(net, new Set(stopped.map((e) => e.id)), uniqueClaimKeys(driver, net));
+      if (wasTakingPart) await driver.deleteNetwork(net);
+      return;
+    }
     const endpoints = ctx.state.endpointsOfNetwork(net.id);
     const active = endpoints.filter((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running');
     if (active.length) {
@@ -187,7 +221,8 @@ export async function pruneNetworks(ctx: EngineContext, filtersJson?: string): P
   const matches = pruneMatcher(parseFilters(filtersJson, NETWORK_PRUNE_FILTERS), ctx.now().getTime());
   const removed: string[] = [];
   for (const net of [...ctx.state.networks.values()]) {
-    if (net.predefined) continue;
+    // A global network is the cluster's: one host's prune does not remove it (rm it by name).
+    if (net.predefined || net.scope === 'global') continue;
     if (!matches({ labels: net.labels, createdMs: Date.parse(net.created) })) continue;
     if (ctx.state.endpointsOfNetwork(net.id).some((e) => ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running')) continue;
     try {

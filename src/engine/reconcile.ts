@@ -14,6 +14,7 @@ import { dropExternal, syncExternalDns } from './attachment-ops.js';
 import type { SandboxRecord } from './types.js';
 import type { SandboxRuntime } from './sandbox-ops.js';
 import { onProcessExit } from './sandbox-ops.js';
+import { takePart } from './cluster-peers.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
@@ -47,8 +48,17 @@ export async function reconcile(
   const report: ReconcileReport = { sandboxesKept: 0, sandboxesExited: 0, endpointsRejoined: 0, linksRemoved: [], netnsRemoved: [], claimsRemoved: 0, processesStopped: [], externalDropped: 0 };
   await ctx.state.deleteKeys(strayClaims);
   report.claimsRemoved = strayClaims.length;
+  if (ctx.state.orphanShared.length) {
+    try {
+      report.claimsRemoved += await ctx.state.deleteOrphanShared();
+    } catch (err) {
+      ctx.log(`reconcile: this node's global endpoints of removed sandboxes stay for now: ${String(err)}`);
+    }
+  }
 
   for (const net of ctx.state.networks.values()) {
+    // A global network's kernel state comes with its first running local endpoint (takePart, below).
+    if (net.scope === 'global') continue;
     try {
       driverOf(ctx, net).ensureNetwork(net);
     } catch (err) {
@@ -123,6 +133,11 @@ function restoreEndpoints(ctx: EngineContext, sb: SandboxRecord): number {
   for (const ep of endpoints) {
     const net = ctx.state.networks.get(ep.networkId)!;
     const driver = driverOf(ctx, net);
+    try {
+      takePart(ctx, net); // a global network: its kernel state and peers, once
+    } catch (err) {
+      ctx.log(`reconcile network ${net.name}: ${String(err)}`);
+    }
     if (driver.endpointPresent(net, ep, { id: sb.id, nsPath: sb.nsPath! })) continue;
     try {
       driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });

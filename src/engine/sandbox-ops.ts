@@ -14,6 +14,7 @@ import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork, netLock } from './network-ops.js';
 import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
+import { leavePartIfIdle } from './cluster-peers.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { UndoLog } from './undo.js';
@@ -146,17 +147,27 @@ export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Prom
       dir: path.join(ctx.config.dataRoot, 'sandboxes', id),
       ...privileges,
     };
-    const endpoints: EndpointRecord[] = [];
-    const claims: AddressClaim[] = [];
-    const planned = new Map<string, Set<bigint>>();
-    for (const [i, { net, settings }] of nets.entries()) {
-      const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
-      const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
-      endpoints.push(p.endpoint);
-      claims.push(...p.claims);
+    // A global network's dynamic address may lose its claim to another host whose endpoint
+    // the watch has not brought yet: re-read that network's claims and plan again.
+    for (let attempt = 1; ; attempt++) {
+      const endpoints: EndpointRecord[] = [];
+      const claims: AddressClaim[] = [];
+      const planned = new Map<string, Set<bigint>>();
+      for (const [i, { net, settings }] of nets.entries()) {
+        const s = i === 0 && mac && !settings.mac ? { ...settings, mac } : settings;
+        const p = planEndpoint(ctx, net, sb, s, endpoints, planned);
+        endpoints.push(p.endpoint);
+        claims.push(...p.claims);
+      }
+      try {
+        await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
+        return { id, warnings };
+      } catch (err) {
+        const retriable = nets.filter(({ net, settings }) => net.scope === 'global' && !settings.ipv4 && !settings.ipv6);
+        if (!retriable.length || attempt >= 5 || (err as { code?: string }).code !== 'ADDRESS_IN_USE') throw err;
+        for (const { net } of retriable) await ctx.state.refreshSharedClaims(net.id);
+      }
     }
-    await ctx.state.commit({ sandboxes: [sb], endpoints, claims });
-    return { id, warnings };
   });
 }
 
@@ -323,6 +334,7 @@ export async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: 
     state: { ...sb.state, status: 'exited', pid: 0, exitCode, finishedAt: timestamp(ctx.now()) },
   };
   await ctx.state.commit({ sandboxes: [done] });
+  for (const ep of ctx.state.endpointsOfSandbox(sb.id)) await step('cluster', () => leavePartIfIdle(ctx, ep.networkId));
   for (const resolve of runtime.waiters.get(sb.id) ?? []) resolve(exitCode);
   runtime.waiters.delete(sb.id);
   return report;

@@ -16,8 +16,10 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import {
   decodeEndpointRecord, decodeNetworkRecord, decodeSandboxRecord, encodeEndpointRecord, encodeNetworkRecord, encodeSandboxRecord,
 } from '../model/record-codec.js';
-import { asSwitchyardError, conflict, invalid, type SwitchyardError } from '../errors.js';
+import { asSwitchyardError, conflict, forbidden, invalid, type SwitchyardError } from '../errors.js';
 import { parseIp } from '../model/ip.js';
+import type { KeyValue, TxnResult, WatchEvent } from '../store/contract.js';
+import { SHARED_KEY, encodeSharedEndpoint, splitSharedEndpoint } from './shared-keys.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -45,6 +47,32 @@ export interface Change {
   removeSandboxes?: string[];
   removeEndpoints?: string[];
   releases?: { networkId: string; ip: string }[];
+  /** Cluster mode: a new global network's driver claims (`/claims/<driver>/<name>`), create-only. */
+  uniqueClaims?: string[];
+}
+
+/** Cluster mode: the shared store and this node's id (docs/STORE.md "Cluster key layout"). */
+export interface SharedStoreOptions {
+  store: Store;
+  nodeId: string;
+}
+
+/** An endpoint another host runs on a global network, as read from the shared store. */
+export interface RemoteEndpoint {
+  endpoint: EndpointRecord;
+  node: string;
+  sandboxName: string;
+}
+
+/** What a batch of shared-store events changed in memory (cluster-sync.ts hands it to the drivers). */
+export interface SharedDelta {
+  networksAdded: NetworkRecord[];
+  networksRemoved: NetworkRecord[];
+  peersJoined: RemoteEndpoint[];
+  peersLeft: RemoteEndpoint[];
+  nodesChanged: boolean;
+  /** Nodes removed in this batch: forget their addresses (forgetNodes) after handing peersLeft to the drivers. */
+  forgetNodes?: string[];
 }
 
 function parseJson(text: string): unknown {
@@ -56,6 +84,14 @@ function parseJson(text: string): unknown {
 }
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The bare addresses an endpoint holds. */
 export function endpointAddresses(ep: EndpointRecord): string[] {
@@ -87,7 +123,28 @@ export class EngineState {
   /** networkId → numeric addresses held, the allocator's input. */
   private readonly usedNumbers = new Map<string, Set<bigint>>();
 
-  constructor(private readonly store: Store) {}
+  /** Cluster mode: endpoints of other hosts on global networks (never in `endpoints`). */
+  readonly remote = new Map<string, RemoteEndpoint>();
+  private readonly remoteByNetwork = new Map<string, Set<string>>();
+  /** Cluster mode: node id → its data-path address (for PeerEndpoint), from /nodes/. */
+  readonly nodeAddresses = new Map<string, { name: string; address: string; dataPathAddress: string }>();
+  /** Cluster mode: global networks whose kernel state this host has made (it has a running local endpoint). */
+  readonly participating = new Set<string>();
+  /** Cluster mode: the shared store's revision this memory reflects (0: not read yet). */
+  sharedRevision = 0;
+  /** Cluster mode: why the shared state could not be read at load, if it could not. */
+  sharedLoadError: SwitchyardError | undefined;
+  /** Cluster mode: this host's endpoints on global networks whose sandbox is gone (load found them; reconcile deletes them). */
+  orphanShared: KeyValue[] = [];
+
+  constructor(
+    private readonly store: Store,
+    readonly shared?: SharedStoreOptions,
+  ) {}
+
+  get clustered(): boolean {
+    return !!this.shared;
+  }
 
   /**
    * Reads every record through its codec (model/record-codec.ts). A record that does not
@@ -135,7 +192,280 @@ export class EngineState {
       if (this.used.get(netId)?.get(ip) !== kv.value) stray.push(kv.key);
     }
     this.refusedIds = refusedIds;
+    if (this.shared) {
+      try {
+        refused.push(...(await this.loadShared()));
+      } catch (err) {
+        // etcd unreachable at start: local work goes on; cluster-sync reads the shared state
+        // as soon as it can (sharedRevision stays 0 until then).
+        this.sharedLoadError = asSwitchyardError(err);
+      }
+    }
     return { strayClaims: stray, refused };
+  }
+
+  /**
+   * Cluster mode: reads the shared state in one read-only txn (a consistent snapshot and its
+   * revision: the watch starts at revision + 1). Global networks join `networks`; endpoints
+   * of this node whose sandbox is here join `endpoints`, those whose sandbox is gone are
+   * kept in `orphanShared` for reconcile; other nodes' endpoints go to `remote`. Every
+   * address claim counts as used.
+   */
+  async loadShared(): Promise<RefusedRecord[]> {
+    const shared = this.shared!;
+    const res = await shared.store.txn({
+      compare: [],
+      success: [
+        { type: 'range', prefix: SHARED_KEY.networks },
+        { type: 'range', prefix: SHARED_KEY.endpoints },
+        { type: 'range', prefix: SHARED_KEY.ipam },
+        { type: 'range', prefix: SHARED_KEY.nodes },
+      ],
+    });
+    const refused: RefusedRecord[] = [];
+    // A re-read (after a compacted watch) starts from what the store says now.
+    for (const n of [...this.networks.values()]) if (n.scope === 'global') this.dropGlobalNetwork(n.id);
+    this.clearRemote();
+    this.orphanShared = [];
+    this.nodeAddresses.clear();
+    for (const kv of res.results[3] ?? []) this.setNodeAddress(kv);
+    for (const kv of res.results[0] ?? []) {
+      try {
+        const n = decodeNetworkRecord(parseJson(kv.value));
+        if (n.id !== kv.key.slice(SHARED_KEY.networks.length) || n.scope !== 'global') throw invalid('INVALID_RECORD', 'invalid record: not a global network under its id', 'id');
+        this.setNetwork(n);
+      } catch (err) {
+        refused.push({ key: kv.key, error: asSwitchyardError(err) });
+      }
+    }
+    for (const kv of res.results[1] ?? []) {
+      try {
+        this.putSharedEndpoint(kv, true);
+      } catch (err) {
+        refused.push({ key: kv.key, error: asSwitchyardError(err) });
+      }
+    }
+    for (const kv of res.results[2] ?? []) {
+      const [netId, ip] = kv.key.slice(SHARED_KEY.ipam.length).split('/') as [string, string];
+      if (this.networks.get(netId)?.scope === 'global' && !this.used.get(netId)?.has(ip)) this.claim(netId, ip, kv.value);
+    }
+    this.sharedRevision = res.revision;
+    this.gen++;
+    return refused;
+  }
+
+  private setNodeAddress(kv: KeyValue): void {
+    try {
+      const r = JSON.parse(kv.value) as { id?: unknown; name?: unknown; address?: unknown; dataPathAddress?: unknown };
+      if (typeof r.id === 'string' && typeof r.name === 'string' && typeof r.address === 'string' && typeof r.dataPathAddress === 'string') {
+        this.nodeAddresses.set(r.id, { name: r.name, address: r.address, dataPathAddress: r.dataPathAddress });
+      }
+    } catch {
+      // not a node record: ignored
+    }
+  }
+
+  /** A shared endpoint key's value into memory: ours (local sandbox) or a remote one. */
+  private putSharedEndpoint(kv: KeyValue, atLoad: boolean): RemoteEndpoint | undefined {
+    const split = splitSharedEndpoint(parseJson(kv.value));
+    if (!split) throw invalid('INVALID_RECORD', 'invalid shared endpoint: node or sandboxName missing', 'node');
+    const ep = decodeEndpointRecord(split.record);
+    const [netId, epId] = kv.key.slice(SHARED_KEY.endpoints.length).split('/');
+    if (ep.id !== epId || ep.networkId !== netId) throw invalid('INVALID_RECORD', 'invalid record: its id does not match its key', 'id');
+    if (!this.networks.has(ep.networkId)) throw invalid('INVALID_RECORD', `endpoint ${ep.id.slice(0, 12)} belongs to a network that is not loaded`);
+    if (split.extra.node === this.shared!.nodeId) {
+      if (!atLoad) return undefined; // our own write: memory has it already
+      if (this.sandboxes.has(ep.sandboxId)) this.setEndpoint(ep);
+      else this.orphanShared.push(kv);
+      return undefined;
+    }
+    const r: RemoteEndpoint = { endpoint: ep, ...split.extra };
+    this.setRemote(r);
+    return r;
+  }
+
+  private setRemote(r: RemoteEndpoint): void {
+    const id = r.endpoint.id;
+    this.unsetRemote(id);
+    this.remote.set(id, r);
+    let set = this.remoteByNetwork.get(r.endpoint.networkId);
+    if (!set) this.remoteByNetwork.set(r.endpoint.networkId, (set = new Set()));
+    set.add(id);
+    for (const ip of endpointAddresses(r.endpoint)) this.claim(r.endpoint.networkId, ip, id);
+  }
+
+  private unsetRemote(id: string): RemoteEndpoint | undefined {
+    const r = this.remote.get(id);
+    if (!r) return undefined;
+    this.remote.delete(id);
+    this.remoteByNetwork.get(r.endpoint.networkId)?.delete(id);
+    for (const ip of endpointAddresses(r.endpoint)) this.release(r.endpoint.networkId, ip, id);
+    return r;
+  }
+
+  private clearRemote(): void {
+    for (const id of [...this.remote.keys()]) this.unsetRemote(id);
+  }
+
+  private dropGlobalNetwork(id: string): void {
+    for (const rid of [...(this.remoteByNetwork.get(id) ?? [])]) this.unsetRemote(rid);
+    this.remoteByNetwork.delete(id);
+    this.networks.delete(id);
+    if (!this.byNetwork.get(id)?.size) this.byNetwork.delete(id);
+    this.used.delete(id);
+    this.usedNumbers.delete(id);
+  }
+
+  /**
+   * Cluster mode, at start: deletes this node's global endpoints whose sandbox is gone (and
+   * their address claims), each unchanged since load (compared by modRevision). Only records
+   * with node == this node: a daemon deletes only what it can prove it made.
+   */
+  async deleteOrphanShared(): Promise<number> {
+    let n = 0;
+    for (const kv of this.orphanShared) {
+      const split = splitSharedEndpoint(safeJson(kv.value));
+      if (!split || split.extra.node !== this.shared!.nodeId) continue;
+      const r = split.record as { networkId?: string; ipv4?: string; ipv6?: string };
+      const ips = [r.ipv4, r.ipv6].filter((x): x is string => typeof x === 'string').map(bare);
+      const res = await this.shared!.store.txn({
+        compare: [{ key: kv.key, target: 'modRevision', op: '=', value: kv.modRevision }],
+        success: [
+          { type: 'delete', key: kv.key },
+          ...ips.map((ip) => ({ type: 'delete' as const, key: SHARED_KEY.address(r.networkId!, ip) })),
+          ...(this.networks.has(r.networkId!) ? [{ type: 'put' as const, key: SHARED_KEY.usage(r.networkId!), value: String(Date.now()) }] : []),
+        ],
+      });
+      if (res.succeeded) {
+        n++;
+        for (const ip of ips) this.release(r.networkId!, ip);
+      }
+    }
+    this.orphanShared = [];
+    return n;
+  }
+
+  /**
+   * Cluster mode: re-reads a global network's address claims (after a dynamic allocation
+   * lost a claim race to another host whose endpoint the watch has not brought yet), so the
+   * next plan skips them.
+   */
+  async refreshSharedClaims(netId: string): Promise<void> {
+    if (!this.shared || !this.isGlobal(netId)) return;
+    for (const kv of await this.shared.store.range(SHARED_KEY.ipamOf(netId))) {
+      const ip = kv.key.slice(SHARED_KEY.ipamOf(netId).length);
+      if (!this.used.get(netId)?.has(ip)) this.claim(netId, ip, kv.value);
+    }
+  }
+
+  forgetNodes(ids: readonly string[]): void {
+    for (const id of ids) this.nodeAddresses.delete(id);
+  }
+
+  /** Remote endpoints on a network (other hosts'). */
+  remoteEndpointsOf(netId: string): RemoteEndpoint[] {
+    return [...(this.remoteByNetwork.get(netId) ?? [])].map((id) => this.remote.get(id)!);
+  }
+
+  /**
+   * Cluster mode: applies one revision's events of the shared store (cluster-sync.ts's
+   * watch) to memory and says what changed. Our own writes are already in memory (commit
+   * applies them), so events of this node's endpoints are skipped; a record the codec
+   * refuses is logged by the caller and left out.
+   */
+  applySharedEvents(events: WatchEvent[], onRefused: (key: string, err: SwitchyardError) => void): SharedDelta {
+    const delta: SharedDelta = { networksAdded: [], networksRemoved: [], peersJoined: [], peersLeft: [], nodesChanged: false };
+    const goneNodes: string[] = [];
+    for (const ev of events) {
+      const key = ev.kv.key;
+      try {
+        if (key.startsWith(SHARED_KEY.networks)) {
+          const id = key.slice(SHARED_KEY.networks.length);
+          if (ev.type === 'delete') {
+            const n = this.networks.get(id);
+            if (n?.scope === 'global') {
+              for (const r of this.remoteEndpointsOf(id)) delta.peersLeft.push(r);
+              this.dropGlobalNetwork(id);
+              delta.networksRemoved.push(n);
+            }
+          } else {
+            const n = decodeNetworkRecord(parseJson(ev.kv.value));
+            if (n.id !== id || n.scope !== 'global') throw invalid('INVALID_RECORD', 'invalid record: not a global network under its id', 'id');
+            const isNew = !this.networks.has(id);
+            this.setNetwork(n);
+            if (isNew) delta.networksAdded.push(n);
+          }
+        } else if (key.startsWith(SHARED_KEY.endpoints)) {
+          const epId = key.slice(key.lastIndexOf('/') + 1);
+          if (ev.type === 'delete') {
+            const r = this.unsetRemote(epId);
+            if (r) delta.peersLeft.push(r);
+          } else {
+            const before = this.remote.get(epId);
+            const r = this.putSharedEndpoint(ev.kv, false);
+            if (r) {
+              if (before && before.endpoint.mac !== r.endpoint.mac) delta.peersLeft.push(before);
+              delta.peersJoined.push(r);
+            }
+          }
+        } else if (key.startsWith(SHARED_KEY.nodes)) {
+          // A node removed with its endpoints (node rm): its address is forgotten after this
+          // batch, which the caller hands to peerLeave still carrying it.
+          if (ev.type === 'put') this.setNodeAddress(ev.kv);
+          else goneNodes.push(key.slice(SHARED_KEY.nodes.length));
+          delta.nodesChanged = true;
+        }
+      } catch (err) {
+        onRefused(key, asSwitchyardError(err));
+      }
+    }
+    if (goneNodes.length) delta.forgetNodes = goneNodes;
+    this.sharedRevision = Math.max(this.sharedRevision, events[0]?.kv.modRevision ?? 0);
+    if (delta.networksAdded.length || delta.networksRemoved.length || delta.peersJoined.length || delta.peersLeft.length) this.gen++;
+    return delta;
+  }
+
+  /**
+   * Cluster mode: removes a global network when no host has an endpoint on it, race-free:
+   * reads its endpoints and usage key, then deletes it (name, driver claims, address claims)
+   * in one txn that compares the usage key unchanged, so an attach on any host meanwhile
+   * makes the rm fail instead of leaving an endpoint on a removed network. This host's own
+   * endpoints of stopped sandboxes (`droppable`) go with it, as on a local network.
+   */
+  async removeGlobalNetwork(net: NetworkRecord, droppable: ReadonlySet<string>, uniqueClaims: string[]): Promise<void> {
+    const shared = this.shared!;
+    const usageKey = SHARED_KEY.usage(net.id);
+    const snap = await shared.store.txn({ compare: [], success: [{ type: 'range', prefix: SHARED_KEY.endpointsOf(net.id) }, { type: 'get', key: usageKey }] });
+    const blocking: string[] = [];
+    for (const kv of snap.results[0] ?? []) {
+      const split = splitSharedEndpoint(safeJson(kv.value));
+      const epId = kv.key.slice(kv.key.lastIndexOf('/') + 1);
+      if (split?.extra.node === shared.nodeId && droppable.has(epId)) continue;
+      blocking.push(split ? `${split.extra.sandboxName} on ${this.nodeAddresses.get(split.extra.node)?.name ?? split.extra.node.slice(0, 12)}` : epId.slice(0, 12));
+    }
+    if (blocking.length) throw forbidden('NETWORK_IN_USE', `error while removing network: network ${net.name} has active endpoints (${blocking.join(', ')})`);
+    const usage = snap.results[1]?.[0];
+    const res = await shared.store.txn({
+      compare: [
+        { key: usageKey, target: 'modRevision', op: '=', value: usage?.modRevision ?? 0 },
+        { key: SHARED_KEY.network(net.id), target: 'createRevision', op: '>', value: 0 },
+      ],
+      success: [
+        { type: 'delete', key: SHARED_KEY.network(net.id) },
+        { type: 'delete', key: SHARED_KEY.name(net.name) },
+        { type: 'delete', key: usageKey },
+        ...uniqueClaims.map((key) => ({ type: 'delete' as const, key })),
+        { type: 'deletePrefix', prefix: SHARED_KEY.ipamOf(net.id) },
+        { type: 'deletePrefix', prefix: SHARED_KEY.endpointsOf(net.id) },
+      ],
+    });
+    if (!res.succeeded) throw conflict('NETWORK_CHANGED', `network ${net.name} changed while it was being removed (an endpoint joined or left on some host, or it was removed): try again`);
+    const local = this.endpointsOfNetwork(net.id).map((e) => e.id);
+    this.gen++;
+    for (const id of local) this.unsetEndpoint(id);
+    this.dropGlobalNetwork(net.id);
+    this.byNetwork.delete(net.id);
+    this.participating.delete(net.id);
   }
 
   /** Deletes store keys directly (reconcile's clean-up of stray claims). */
@@ -144,8 +474,133 @@ export class EngineState {
     await this.store.txn({ compare: [], success: keys.map((key) => ({ type: 'delete', key }) as Op) });
   }
 
-  /** Writes a change atomically, then applies it to memory. Address claims are create-only. */
+  /**
+   * Writes a change atomically, then applies it to memory. Address claims are create-only.
+   * Cluster mode: what concerns global networks (their records, endpoints, address claims)
+   * is ONE txn in the shared store, run first; then the local part. A local failure undoes
+   * the shared txn (its success branch read every key it writes, so the undo puts back
+   * exactly what was there).
+   */
   async commit(change: Change): Promise<void> {
+    if (this.shared) {
+      const { global, local } = this.splitChange(change);
+      if (global) {
+        const undo = await this.commitShared(global);
+        try {
+          await this.commitLocal(local);
+        } catch (err) {
+          await this.shared.store.txn({ compare: [], success: undo }).catch(() => undefined);
+          throw err;
+        }
+        this.apply(change);
+        return;
+      }
+    }
+    await this.commitLocal(change);
+    this.apply(change);
+  }
+
+  private isGlobal(netId: string, change?: Change): boolean {
+    const n = this.networks.get(netId) ?? change?.networks?.find((x) => x.id === netId);
+    return n?.scope === 'global';
+  }
+
+  /** The part of a change that goes to the shared store (undefined: none) and the rest. */
+  private splitChange(change: Change): { global?: Change; local: Change } {
+    const g: Change = {};
+    const l: Change = {};
+    const part = <K extends keyof Change>(k: K, isG: (x: NonNullable<Change[K]>[number]) => boolean) => {
+      const items = (change[k] ?? []) as NonNullable<Change[K]>[number][];
+      const gi = items.filter(isG);
+      const li = items.filter((x) => !isG(x));
+      if (gi.length) (g as Record<string, unknown>)[k] = gi;
+      if (li.length) (l as Record<string, unknown>)[k] = li;
+    };
+    part('networks', (n) => (n as NetworkRecord).scope === 'global');
+    part('endpoints', (e) => this.isGlobal((e as EndpointRecord).networkId, change));
+    part('claims', (c) => this.isGlobal((c as AddressClaim).networkId, change));
+    part('removeNetworks', (id) => this.isGlobal(id as string));
+    part('removeEndpoints', (id) => this.isGlobal(this.endpoints.get(id as string)?.networkId ?? ''));
+    part('releases', (r) => this.isGlobal((r as { networkId: string }).networkId));
+    if (change.sandboxes) l.sandboxes = change.sandboxes;
+    if (change.removeSandboxes) l.removeSandboxes = change.removeSandboxes;
+    if (change.uniqueClaims?.length) g.uniqueClaims = change.uniqueClaims;
+    if (g.removeNetworks?.length) throw invalid('INVALID_CHANGE', 'a global network is removed with removeGlobalNetwork');
+    return { ...(Object.keys(g).length ? { global: g } : {}), local: l };
+  }
+
+  /** The shared txn of a change; returns the ops that undo it. */
+  private async commitShared(change: Change): Promise<Op[]> {
+    const shared = this.shared!;
+    const compare: Compare[] = [];
+    const writes: Op[] = [];
+    const reasons: ((kv: KeyValue | undefined) => SwitchyardError | undefined)[] = [];
+    const createOnly = (key: string, why: (kv: KeyValue | undefined) => SwitchyardError) => {
+      compare.push({ key, target: 'createRevision', op: '=', value: 0 });
+      reasons.push((kv) => (kv ? why(kv) : undefined));
+    };
+    const touched = new Set<string>();
+    for (const n of change.networks ?? []) {
+      writes.push({ type: 'put', key: SHARED_KEY.network(n.id), value: encodeNetworkRecord(n) });
+      if (!this.networks.has(n.id)) {
+        createOnly(SHARED_KEY.name(n.name), () => conflict('NETWORK_EXISTS', `network with name ${n.name} already exists`));
+        writes.push({ type: 'put', key: SHARED_KEY.name(n.name), value: n.id });
+        writes.push({ type: 'put', key: SHARED_KEY.usage(n.id), value: '' });
+        for (const key of change.uniqueClaims ?? []) {
+          createOnly(key, (kv) => conflict('CLAIM_IN_USE', `${key.split('/').slice(3).join('/')} of driver ${n.driver} is already used by network ${kv?.value.slice(0, 12)} in this cluster`));
+          writes.push({ type: 'put', key, value: n.id });
+        }
+      }
+    }
+    const sandboxName = (sbId: string) => change.sandboxes?.find((x) => x.id === sbId)?.name ?? this.sandboxes.get(sbId)?.name ?? '';
+    for (const e of change.endpoints ?? []) {
+      writes.push({ type: 'put', key: SHARED_KEY.endpoint(e.networkId, e.id), value: encodeSharedEndpoint(e, { node: shared.nodeId, sandboxName: sandboxName(e.sandboxId) }) });
+      touched.add(e.networkId);
+    }
+    for (const c of change.claims ?? []) {
+      const key = SHARED_KEY.address(c.networkId, c.ip);
+      createOnly(key, () => conflict('ADDRESS_IN_USE', `address already in use: ${c.ip}`));
+      writes.push({ type: 'put', key, value: c.owner });
+      touched.add(c.networkId);
+    }
+    for (const id of change.removeEndpoints ?? []) {
+      const e = this.endpoints.get(id)!;
+      writes.push({ type: 'delete', key: SHARED_KEY.endpoint(e.networkId, e.id) });
+      touched.add(e.networkId);
+    }
+    for (const r of change.releases ?? []) {
+      writes.push({ type: 'delete', key: SHARED_KEY.address(r.networkId, r.ip) });
+      touched.add(r.networkId);
+    }
+    for (const netId of touched) {
+      if (change.networks?.some((n) => n.id === netId && !this.networks.has(n.id))) continue;
+      // The network still exists (not removed meanwhile by another host), and its usage key
+      // moves so that a racing `network rm` fails its compare.
+      compare.push({ key: SHARED_KEY.network(netId), target: 'createRevision', op: '>', value: 0 });
+      const name = this.networks.get(netId)?.name ?? netId;
+      reasons.push((kv) => (kv ? undefined : conflict('NETWORK_GONE', `network ${name} was removed (on another host)`)));
+      writes.push({ type: 'put', key: SHARED_KEY.usage(netId), value: String(Date.now()) });
+    }
+    const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
+    const res: TxnResult = await shared.store.txn({
+      compare,
+      success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
+      failure: compare.map((c) => ({ type: 'get' as const, key: c.key })),
+    });
+    if (!res.succeeded) {
+      for (let i = 0; i < compare.length; i++) {
+        const err = reasons[i]!(res.results[i]?.[0]);
+        if (err) throw err;
+      }
+      throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
+    }
+    return keys.map((key, i): Op => {
+      const prev = res.results[i]?.[0];
+      return prev ? { type: 'put', key, value: prev.value } : { type: 'delete', key };
+    });
+  }
+
+  private async commitLocal(change: Change): Promise<void> {
     const compare: Compare[] = [];
     const ops: Op[] = [];
     for (const n of change.networks ?? []) ops.push({ type: 'put', key: KEY.network(n.id), value: encodeNetworkRecord(n) });
@@ -166,7 +621,6 @@ export class EngineState {
       const ips = (change.claims ?? []).map((c) => c.ip).join(', ');
       throw conflict('ADDRESS_IN_USE', `address already in use: ${ips}`);
     }
-    this.apply(change);
   }
 
   private apply(change: Change): void {

@@ -50,6 +50,12 @@ export interface EtcdStoreOptions {
   requestTimeoutMs?: number;
   /** TLS files (PEM): the CA that signed the members' certificates, and a client certificate and key. */
   tls?: { caFile: string; certFile?: string; keyFile?: string };
+  /**
+   * Ask a member for the revision before returning (default true: no member answers →
+   * STORE_UNREACHABLE now). false: open without asking, each call then fails or succeeds on
+   * its own (the daemon starts while etcd is down; its local work must not wait for etcd).
+   */
+  probe?: boolean;
   /** Failures of background work (a watch that could not resume). Default: a process warning. */
   onBackgroundError?: (err: SwitchyardError) => void;
 }
@@ -61,6 +67,7 @@ const WATCH_RETRY_MAX_MS = 1_000;
 
 export async function openEtcdStore(opts: EtcdStoreOptions): Promise<Store> {
   const store = new EtcdStore(opts);
+  if (opts.probe === false) return store;
   try {
     await store.revision(); // fails fast with STORE_UNREACHABLE if no member answers
   } catch (err) {

@@ -7,13 +7,13 @@
  * The store is test/helpers/memory-store.ts (it passes the store conformance suite), with
  * the tests' view of it: the keys it holds (`data`) and how many transactions it ran (`txns`).
  */
-import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, SandboxNs } from '../../src/drivers/contract.js';
+import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs } from '../../src/drivers/contract.js';
 import { LINK_ALIAS_PREFIX } from '../../src/drivers/contract.js';
 import { makeRegistry } from '../../src/drivers/registry.js';
 import { hostDriver, nullDriver } from '../../src/drivers/passive.js';
 import type { EngineContext, ProcessWatcher, SandboxProcesses, SandboxFilesPort, HostPorts, DnsPort } from '../../src/engine/context.js';
 import type { PortsPort, PublishRequest } from '../../src/services/ports/types.js';
-import { EngineState } from '../../src/engine/state.js';
+import { EngineState, type SharedStoreOptions } from '../../src/engine/state.js';
 import { KeyedMutex } from '../../src/engine/locks.js';
 import { SwitchyardEngine } from '../../src/engine/engine.js';
 import type { EndpointRecord, NetworkDriverState, NetworkRecord, PublishedPort } from '../../src/model/records.js';
@@ -76,10 +76,10 @@ export type DriverOp = 'ensureNetwork' | 'deleteNetwork' | 'join' | 'leave' | 's
 
 /** A driver that records its calls and keeps "kernel state" in sets; fails on demand. */
 export class FakeDriver implements NetworkDriver {
-  readonly name = 'fake';
-  readonly capabilities: DriverCapabilities = {
-    scope: 'local', needsIpam: true, creatable: true, singleton: false, attach: 'endpoint', handsOverLinks: false,
-  };
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /** Global scope: the peers it was told of, endpoint id → `ip@nodeAddress`, per network id. */
+  readonly peers = new Map<string, Map<string, string>>();
   readonly calls: string[] = [];
   readonly networks = new Set<string>();
   readonly endpoints = new Set<string>();
@@ -92,7 +92,39 @@ export class FakeDriver implements NetworkDriver {
    * `elements` stands for the firewall's sets: the driver keeps `spoof:<endpoint id>` there
    * (anti-spoofing, added at join like the bridge's), the harness's ports `port:<sandbox id>`.
    */
-  constructor(readonly elements: Set<string> = new Set()) {}
+  /**
+   * `opts.scope: 'global'` makes a global driver (peer hooks recorded, uniqueClaims from the
+   * network's `vni` label); its name is then usually `bridge`, so that the record codec reads
+   * its networks back from a shared store (the codec knows only real drivers' state arms).
+   */
+  constructor(
+    readonly elements: Set<string> = new Set(),
+    opts: { name?: string; scope?: 'local' | 'global' } = {},
+  ) {
+    this.name = opts.name ?? 'fake';
+    this.capabilities = { scope: opts.scope ?? 'local', needsIpam: true, creatable: true, singleton: false, attach: 'endpoint', handsOverLinks: false };
+    if (opts.scope === 'global') {
+      const peerText = (p: PeerEndpoint) => `${(p.ipv4 ?? p.ipv6 ?? '').split('/')[0]}@${p.nodeAddress}`;
+      this.syncPeers = (net, peers) => {
+        this.calls.push(`syncPeers ${net.name} [${peers.map(peerText).sort().join(' ')}]`);
+        this.peers.set(net.id, new Map(peers.map((p) => [p.endpointId, peerText(p)])));
+      };
+      this.peerJoin = (net, p) => {
+        this.calls.push(`peerJoin ${net.name} ${peerText(p)}`);
+        if (!this.peers.has(net.id)) this.peers.set(net.id, new Map());
+        this.peers.get(net.id)!.set(p.endpointId, peerText(p));
+      };
+      this.peerLeave = (net, p) => {
+        this.calls.push(`peerLeave ${net.name} ${peerText(p)}`);
+        this.peers.get(net.id)?.delete(p.endpointId);
+      };
+      this.uniqueClaims = (net) => (net.labels['vni'] ? [`vni/${net.labels['vni']}`] : []);
+    }
+  }
+  syncPeers?: NetworkDriver['syncPeers'];
+  peerJoin?: NetworkDriver['peerJoin'];
+  peerLeave?: NetworkDriver['peerLeave'];
+  uniqueClaims?: NetworkDriver['uniqueClaims'];
   private failures = new Map<DriverOp, number>();
 
   /** The n-th call (1-based, counted from now) of `op` throws. */
@@ -173,6 +205,8 @@ export interface Harness {
   files: Map<string, string>;
   /** The firewall's elements (FakeDriver.elements): `spoof:<endpoint id>`, `port:<sandbox id>`. */
   elements: Set<string>;
+  /** Cluster mode: the global fake driver (named `bridge`). */
+  globalDriver?: FakeDriver;
 }
 
 /** A seeded, deterministic byte source (ids and MACs differ per call, same per run). */
@@ -189,10 +223,19 @@ function counterRandom(): (n: number) => Uint8Array {
   };
 }
 
-export async function makeHarness(): Promise<Harness> {
+export interface HarnessOptions {
+  /** Cluster mode: the shared store (an etcd store in the cluster tests) and this host's node id. */
+  shared?: SharedStoreOptions;
+  /** The host id (default 32 zeros); in cluster mode the node id. */
+  hostId?: string;
+}
+
+export async function makeHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const store = await harnessStore();
   const elements = new Set<string>();
   const driver = new FakeDriver(elements);
+  // Cluster mode: a global fake under the name `bridge` (see FakeDriver's constructor).
+  const globalDriver = opts.shared ? new FakeDriver(elements, { name: 'bridge', scope: 'global' }) : undefined;
   const netns = new Set<string>();
   const alive = new Set<number>();
   const dnsCalls: string[] = [];
@@ -254,15 +297,15 @@ export async function makeHarness(): Promise<Harness> {
     },
     list: () => [],
   };
-  const state = new EngineState(store as unknown as Store);
+  const state = new EngineState(store as unknown as Store, opts.shared);
   const ctx: EngineContext = {
     config: {
       dataRoot: '/harness/data', execRoot: '/harness/exec', defaultPools: [], mtu: 1500, defaultBindIp: '0.0.0.0',
-      firewall: true, ipForward: true, dns: [], hostId: '0'.repeat(32), hostName: 'harness',
+      firewall: true, ipForward: true, dns: [], hostId: opts.hostId ?? '0'.repeat(32), hostName: 'harness',
     },
     state,
     locks: new KeyedMutex(),
-    drivers: makeRegistry([driver, hostDriver(), nullDriver()]),
+    drivers: makeRegistry([driver, hostDriver(), nullDriver(), ...(globalDriver ? [globalDriver] : [])]),
     host,
     dns,
     ports,
@@ -276,5 +319,5 @@ export async function makeHarness(): Promise<Harness> {
   };
   await state.load();
   const engine = new SwitchyardEngine(ctx);
-  return { ctx, engine, store, driver, netns, alive, dns: dnsCalls, ports: portCalls, files, elements };
+  return { ctx, engine, store, driver, netns, alive, dns: dnsCalls, ports: portCalls, files, elements, ...(globalDriver ? { globalDriver } : {}) };
 }

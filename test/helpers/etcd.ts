@@ -13,7 +13,7 @@
  * top, then `etcd().endpoints` inside the tests.
  */
 import { after, before } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -69,6 +69,14 @@ export interface StartEtcdOptions {
   args?: string[];
   /** Serve clients over TLS with client-certificate auth, with certificates from `makeTestPki` (test/helpers/test-pki.ts). */
   tls?: TestPki;
+  /**
+   * Run every member inside this network namespace, listening on `address` (ports 2379/2380
+   * + 10 × member index: the namespace is private, so they are free), instead of on
+   * 127.0.0.1 in the test's own namespace (the cluster lab: etcd on the underlay). Health is
+   * then asked from inside the namespace; `leader()` asks from the test's namespace, so it
+   * does not work with this option.
+   */
+  netns?: { path: string; address: string };
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -124,6 +132,13 @@ function httpsHealthy(clientUrl: string, tls: TestPki): Promise<boolean> {
   });
 }
 
+/** /health asked from inside a namespace (curl through nsenter). */
+function healthyInNs(nsPath: string, clientUrl: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('nsenter', [`--net=${nsPath}`, '--', 'curl', '-s', '--max-time', '1', `${clientUrl}/health`], (err, stdout) => resolve(!err && stdout.includes('"health":"true"')));
+  });
+}
+
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => proc.once('exit', () => resolve()));
@@ -146,9 +161,11 @@ class Member implements EtcdMember {
     private readonly token: string,
     private readonly extraArgs: string[],
     private readonly tls: TestPki | undefined,
+    private readonly netns?: { path: string; address: string },
   ) {
-    this.clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
-    this.peerUrl = `http://127.0.0.1:${peerPort}`;
+    const host = netns ? (netns.address.includes(':') ? `[${netns.address}]` : netns.address) : '127.0.0.1';
+    this.clientUrl = `${tls ? 'https' : 'http'}://${host}:${clientPort}`;
+    this.peerUrl = `http://${host}:${peerPort}`;
     this.dataDir = path.join(root, name);
     this.logFile = path.join(root, `${name}.log`);
   }
@@ -179,7 +196,10 @@ class Member implements EtcdMember {
       ...this.extraArgs,
     ];
     try {
-      this.proc = spawn(ETCD_BIN, args, { stdio: ['ignore', out, out] });
+      // nsenter execs etcd (no --fork): the PID is etcd's own.
+      this.proc = this.netns
+        ? spawn('nsenter', [`--net=${this.netns.path}`, '--', ETCD_BIN, ...args], { stdio: ['ignore', out, out] })
+        : spawn(ETCD_BIN, args, { stdio: ['ignore', out, out] });
     } finally {
       fs.closeSync(out);
     }
@@ -191,7 +211,7 @@ class Member implements EtcdMember {
     await waitFor(
       async () => {
         if (this.pid() === undefined) throw new Error(`etcd ${this.name} exited: ${this.log().slice(-2000)}`);
-        return etcdHealthy(this.clientUrl, this.tls);
+        return this.netns ? healthyInNs(this.netns.path, this.clientUrl) : etcdHealthy(this.clientUrl, this.tls);
       },
       `etcd ${this.name} at ${this.clientUrl} to answer`,
       timeoutMs,
@@ -305,7 +325,8 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<TestEtcd> 
   const members: Member[] = [];
   const cluster = () => members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   for (let i = 0; i < size; i++) {
-    members.push(new Member(`swy-e${i}`, root, await freePort(), await freePort(), cluster, token, opts.args ?? [], opts.tls));
+    const ports = opts.netns ? [2379 + 10 * i, 2380 + 10 * i] : [await freePort(), await freePort()];
+    members.push(new Member(`swy-e${i}`, root, ports[0]!, ports[1]!, cluster, token, opts.args ?? [], opts.tls, opts.netns));
   }
   let stopped = false;
   const stop = async () => {

@@ -1,0 +1,289 @@
+/**
+ * The cluster's hosts, in the shared (etcd) store (docs/CLUSTER.md, docs/STORE.md
+ * "Cluster key layout"):
+ *   /nodes/<id>          NodeRecord, permanent until `node rm`
+ *   /node-names/<name>   the node id holding that name (create-only: one name cluster-wide)
+ *   /nodes-alive/<id>    the node id, put with a lease this daemon keeps alive: present = ready
+ * A node's id is the daemon's stable host id (<data-root>/host-id).
+ *
+ * `ClusterNodes.join()` registers this host; a timer keeps its lease alive every
+ * `keepAliveMs` and, once the lease was lost (etcd unreachable longer than the TTL, or the
+ * lease revoked), grants a new one and puts the alive key again.
+ */
+import type { KeyValue, Op, Store } from '../store/contract.js';
+import { asSwitchyardError, conflict, invalid, notFound, type SwitchyardError } from '../errors.js';
+
+export const CLUSTER_KEY = {
+  nodes: '/nodes/',
+  node: (id: string) => `/nodes/${id}`,
+  nodeNames: '/node-names/',
+  nodeName: (name: string) => `/node-names/${name}`,
+  alive: '/nodes-alive/',
+  aliveOf: (id: string) => `/nodes-alive/${id}`,
+  /** Endpoints on global networks: /endpoints/<network id>/<endpoint id> (value has `node`). */
+  endpoints: '/endpoints/',
+  /** Address claims on global networks: /ipam/<network id>/<address> = endpoint id. */
+  address: (netId: string, ip: string) => `/ipam/${netId}/${ip}`,
+};
+
+export interface NodeRecord {
+  v: 1;
+  id: string;
+  name: string;
+  /** --cluster-advertise's address. */
+  address: string;
+  dataPathAddress: string;
+  dataPathPort: number;
+  /** When this node's daemon last joined (ISO 8601). */
+  started: string;
+}
+
+export type NodeStatus = 'ready' | 'down';
+
+export interface NodeView {
+  node: NodeRecord;
+  status: NodeStatus;
+  self: boolean;
+}
+
+export interface ClusterNodesOptions {
+  /** Lease TTL in seconds (default 6). */
+  ttlSeconds?: number;
+  /** Keep-alive period in ms (default 2 000). */
+  keepAliveMs?: number;
+  log?: (msg: string) => void;
+  now?: () => Date;
+}
+
+export function decodeNodeRecord(text: string): NodeRecord {
+  let r: Partial<NodeRecord>;
+  try {
+    r = JSON.parse(text) as Partial<NodeRecord>;
+  } catch {
+    throw invalid('INVALID_RECORD', 'invalid node record: not JSON');
+  }
+  for (const f of ['id', 'name', 'address', 'dataPathAddress', 'started'] as const) {
+    if (typeof r[f] !== 'string') throw invalid('INVALID_RECORD', `invalid node record: ${f} is not a string`, f);
+  }
+  if (typeof r.dataPathPort !== 'number') throw invalid('INVALID_RECORD', 'invalid node record: dataPathPort is not a number', 'dataPathPort');
+  if (r.v !== 1) throw invalid('RECORD_VERSION_UNSUPPORTED', `node record version ${String(r.v)} is not one this release reads`);
+  return r as NodeRecord;
+}
+
+const isLeaseLost = (err: unknown): boolean => asSwitchyardError(err).code === 'STORE_LEASE_NOT_FOUND';
+
+export class ClusterNodes {
+  private lease: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private renewing: Promise<void> | undefined;
+  private readonly ttl: number;
+  private readonly period: number;
+  private readonly log: (msg: string) => void;
+  private readonly now: () => Date;
+  private lastError = '';
+
+  constructor(
+    private readonly store: Store,
+    readonly self: Omit<NodeRecord, 'v' | 'started'>,
+    opts: ClusterNodesOptions = {},
+  ) {
+    this.ttl = opts.ttlSeconds ?? 6;
+    this.period = opts.keepAliveMs ?? 2000;
+    this.log = opts.log ?? (() => undefined);
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /**
+   * Registers this host: claims its name (create-only; held by another node id: NODE_NAME_IN_USE),
+   * puts its record and its alive key under a new lease, and starts the keep-alive timer.
+   */
+  async join(): Promise<void> {
+    // The timer runs even when this first attempt fails: with etcd unreachable it keeps
+    // trying (the caller decides whether that failure is fatal).
+    if (!this.timer && !this.closed) {
+      this.timer = setInterval(() => void this.tick(), this.period);
+      this.timer.unref();
+    }
+    await this.register();
+  }
+
+  private async register(): Promise<void> {
+    const { id, name } = this.self;
+    const nameKey = CLUSTER_KEY.nodeName(name);
+    const [holder, old] = await Promise.all([this.store.get(nameKey), this.store.get(CLUSTER_KEY.node(id))]);
+    if (holder && holder.value !== id) throw this.nameTaken(name, holder.value);
+    const lease = await this.store.grantLease(this.ttl);
+    const record: NodeRecord = { v: 1, ...this.self, started: this.now().toISOString() };
+    const ops: Op[] = [
+      { type: 'put', key: CLUSTER_KEY.node(id), value: JSON.stringify(record) },
+      { type: 'put', key: nameKey, value: id },
+      { type: 'put', key: CLUSTER_KEY.aliveOf(id), value: id, lease },
+    ];
+    // A node renamed with --node-name gives its old name back (if it still holds it).
+    let oldName: string | undefined;
+    try {
+      oldName = old ? decodeNodeRecord(old.value).name : undefined;
+    } catch {
+      oldName = undefined;
+    }
+    const compare = [
+      holder
+        ? { key: nameKey, target: 'value' as const, op: '=' as const, value: id }
+        : { key: nameKey, target: 'createRevision' as const, op: '=' as const, value: 0 },
+    ];
+    if (oldName && oldName !== name) {
+      compare.push({ key: CLUSTER_KEY.nodeName(oldName), target: 'value', op: '=', value: id });
+      ops.push({ type: 'delete', key: CLUSTER_KEY.nodeName(oldName) });
+    }
+    const res = await this.store.txn({ compare, success: ops, failure: [{ type: 'get', key: nameKey }] });
+    if (!res.succeeded) {
+      await this.store.revokeLease(lease).catch(() => undefined);
+      const now = (res.results[0] as KeyValue[] | undefined)?.[0];
+      if (now && now.value !== id) throw this.nameTaken(name, now.value);
+      // The old name moved meanwhile: register without giving it back.
+      if (oldName && oldName !== name) {
+        const again = await this.store.txn({ compare: [compare[0]!], success: ops.slice(0, 3) });
+        if (!again.succeeded) throw this.nameTaken(name, '?');
+      } else {
+        throw this.nameTaken(name, '?');
+      }
+    }
+    const previous = this.lease;
+    this.lease = lease;
+    if (previous && previous !== lease) await this.store.revokeLease(previous).catch(() => undefined);
+  }
+
+  private nameTaken(name: string, holder: string): SwitchyardError {
+    return conflict('NODE_NAME_IN_USE', `node name ${JSON.stringify(name)} is already used by node ${holder.slice(0, 12)} in this cluster: start this daemon with another --node-name, or remove that node first (switchyard node rm ${name})`);
+  }
+
+  /** One keep-alive; a lost lease → register again (new lease, record and alive key put again). */
+  private async tick(): Promise<void> {
+    if (this.renewing || this.closed) return;
+    this.renewing = (async () => {
+      try {
+        if (!this.lease) throw new Error('no lease');
+        await this.store.keepAlive(this.lease);
+        if (this.lastError) this.log('cluster: lease kept alive again');
+        this.lastError = '';
+      } catch (err) {
+        if (this.closed) return;
+        if (!this.lease || isLeaseLost(err)) {
+          try {
+            await this.register();
+            this.log('cluster: lease was lost; registered again with a new one');
+            this.lastError = '';
+          } catch (e) {
+            this.note(e);
+          }
+        } else {
+          this.note(err);
+        }
+      } finally {
+        this.renewing = undefined;
+      }
+    })();
+    await this.renewing;
+  }
+
+  private note(err: unknown): void {
+    const msg = asSwitchyardError(err).message;
+    if (msg !== this.lastError) this.log(`cluster: keep-alive failed: ${msg}`);
+    this.lastError = msg;
+  }
+
+  /** Every node with its status (ready = its alive key exists), sorted by name. */
+  async list(): Promise<NodeView[]> {
+    const res = await this.store.txn({ compare: [], success: [{ type: 'range', prefix: CLUSTER_KEY.nodes }, { type: 'range', prefix: CLUSTER_KEY.alive }] });
+    const alive = new Set((res.results[1] ?? []).map((kv) => kv.key.slice(CLUSTER_KEY.alive.length)));
+    const out: NodeView[] = [];
+    for (const kv of res.results[0] ?? []) {
+      let node: NodeRecord;
+      try {
+        node = decodeNodeRecord(kv.value);
+      } catch (err) {
+        this.log(`cluster: node record ${kv.key} refused: ${asSwitchyardError(err).message}`);
+        continue;
+      }
+      out.push({ node, status: alive.has(node.id) ? 'ready' : 'down', self: node.id === this.self.id });
+    }
+    return out.sort((a, b) => (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
+  }
+
+  /** A node by full id, name, or unique id prefix (as Docker resolves references). */
+  async find(ref: string): Promise<NodeView> {
+    const all = await this.list();
+    const hit = all.find((n) => n.node.id === ref) ?? all.find((n) => n.node.name === ref);
+    if (hit) return hit;
+    const byPrefix = ref ? all.filter((n) => n.node.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0]!;
+    if (byPrefix.length > 1) throw invalid('AMBIGUOUS_REFERENCE', `node ${ref} is ambiguous (${byPrefix.length} matches found)`, 'node');
+    throw notFound('NODE_NOT_FOUND', `node ${ref} not found`);
+  }
+
+  /**
+   * Forgets a node: its record, name and alive key, and its endpoints on global networks with
+   * their address claims, in one txn (every other host's watch drops them). Self: refused; a
+   * ready node: refused unless `force`. The txn compares the alive key unchanged, so a node
+   * that came back meanwhile is not removed by a plain rm.
+   */
+  async remove(ref: string, force: boolean): Promise<{ node: NodeRecord; endpoints: number }> {
+    const target = await this.find(ref);
+    const { node } = target;
+    if (node.id === this.self.id) throw conflict('NODE_IS_SELF', `node ${node.name} is this host: a daemon cannot remove its own node (stop it, then run node rm on another host)`);
+    if (target.status === 'ready' && !force) {
+      throw conflict('NODE_READY', `node ${node.name} is ready (its daemon is running): stop it first, or use node rm -f to remove it anyway`);
+    }
+    const snapshot = await this.store.txn({ compare: [], success: [{ type: 'get', key: CLUSTER_KEY.aliveOf(node.id) }, { type: 'range', prefix: CLUSTER_KEY.endpoints }] });
+    const aliveKv = snapshot.results[0]?.[0];
+    const ops: Op[] = [
+      { type: 'delete', key: CLUSTER_KEY.node(node.id) },
+      { type: 'delete', key: CLUSTER_KEY.aliveOf(node.id) },
+    ];
+    const compare = [
+      { key: CLUSTER_KEY.aliveOf(node.id), target: 'modRevision' as const, op: '=' as const, value: aliveKv?.modRevision ?? 0 },
+      { key: CLUSTER_KEY.nodeName(node.name), target: 'value' as const, op: '=' as const, value: node.id },
+    ];
+    ops.push({ type: 'delete', key: CLUSTER_KEY.nodeName(node.name) });
+    let endpoints = 0;
+    for (const kv of snapshot.results[1] ?? []) {
+      const owned = ownedEndpoint(kv, node.id);
+      if (!owned) continue;
+      endpoints++;
+      compare.push({ key: kv.key, target: 'modRevision', op: '=', value: kv.modRevision });
+      ops.push({ type: 'delete', key: kv.key });
+      for (const ip of owned.ips) ops.push({ type: 'delete', key: CLUSTER_KEY.address(owned.networkId, ip) });
+    }
+    const res = await this.store.txn({ compare, success: ops });
+    if (!res.succeeded) throw conflict('NODE_CHANGED', `node ${node.name} changed while it was being removed (it came back, or its endpoints changed): try again`);
+    return { node, endpoints };
+  }
+
+  /** Stops the keep-alive; `leave` also revokes the lease (the node shows down at once). */
+  async close(opts: { leave?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.renewing;
+    if (opts.leave && this.lease) await this.store.revokeLease(this.lease).catch(() => undefined);
+  }
+
+  /** The current lease id (tests). */
+  get currentLease(): string | undefined {
+    return this.lease;
+  }
+}
+
+/** A global endpoint record (JSON with `node`, `networkId`, `ipv4`, `ipv6`) held by `nodeId`. */
+function ownedEndpoint(kv: KeyValue, nodeId: string): { networkId: string; ips: string[] } | undefined {
+  let r: { node?: unknown; networkId?: unknown; ipv4?: unknown; ipv6?: unknown };
+  try {
+    r = JSON.parse(kv.value) as typeof r;
+  } catch {
+    return undefined;
+  }
+  if (r.node !== nodeId || typeof r.networkId !== 'string') return undefined;
+  const ips = [r.ipv4, r.ipv6].filter((x): x is string => typeof x === 'string' && x !== '').map((c) => c.split('/')[0]!);
+  return { networkId: r.networkId, ips };
+}

@@ -1,0 +1,44 @@
+/**
+ * The shared (etcd) key layout of cluster mode, under the store's prefix `/switchyard/v1`
+ * (docs/STORE.md "Cluster key layout"). Node keys are in cluster-nodes.ts (CLUSTER_KEY).
+ */
+import type { EndpointRecord } from '../model/records.js';
+import { encodeEndpointRecord } from '../model/record-codec.js';
+
+export const SHARED_KEY = {
+  networks: '/networks/',
+  network: (id: string) => `/networks/${id}`,
+  /** Network names, local and global: create-only claim of a global network's name. */
+  name: (name: string) => `/names/${name}`,
+  /** Bumped by every attach/detach txn on the network: `network rm` compares its modRevision. */
+  usage: (netId: string) => `/usage/${netId}`,
+  endpoints: '/endpoints/',
+  endpointsOf: (netId: string) => `/endpoints/${netId}/`,
+  endpoint: (netId: string, epId: string) => `/endpoints/${netId}/${epId}`,
+  ipam: '/ipam/',
+  ipamOf: (netId: string) => `/ipam/${netId}/`,
+  address: (netId: string, ip: string) => `/ipam/${netId}/${ip}`,
+  /** A driver's cluster-wide unique names (overlay: `vni/<n>`). */
+  claim: (driver: string, name: string) => `/claims/${driver}/${name}`,
+  nodes: '/nodes/',
+};
+
+/** What a shared endpoint carries besides the record, so every host can answer for it. */
+export interface SharedEndpointExtra {
+  /** The node (host id) running it. */
+  node: string;
+  /** Its sandbox's name (DNS, inspect -v Peers). */
+  sandboxName: string;
+}
+
+export function encodeSharedEndpoint(ep: EndpointRecord, extra: SharedEndpointExtra): string {
+  return JSON.stringify({ ...(JSON.parse(encodeEndpointRecord(ep)) as object), node: extra.node, sandboxName: extra.sandboxName });
+}
+
+/** Splits a shared endpoint value into the record's JSON (for the codec) and the extras. */
+export function splitSharedEndpoint(value: unknown): { record: unknown; extra: SharedEndpointExtra } | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { node, sandboxName, ...record } = value as Record<string, unknown>;
+  if (typeof node !== 'string' || typeof sandboxName !== 'string') return undefined;
+  return { record, extra: { node, sandboxName } };
+}
