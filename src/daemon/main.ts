@@ -191,7 +191,10 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   ctx.ports = ports;
   const graveyard = new Graveyard(rtnl, Rtnl.open(), info);
   await graveyard.flush(); // leftovers of a crash
-  const drivers = builtinDrivers({ rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info });
+  const drivers = builtinDrivers({
+    rtnl, openRtnl, firewall, antiSpoof: firewall, graveyard, defaultMtu: flags.mtu, log: info, execRoot: flags.execRoot,
+    ...(flags.cluster ? { cluster: { dataPathAddress: flags.cluster.dataPathAddress, dataPathPort: flags.cluster.dataPathPort } } : {}),
+  });
   ctx.drivers = drivers;
 
   const engine = new SwitchyardEngine(ctx);
