@@ -87,6 +87,14 @@ export function differences(expected: Attachment, actual: Attachment, ifname: st
   return out;
 }
 
+/** CHECK's last step: the attachment the daemon reports against the runtime's prevResult (error 3 when they differ). */
+export function compareWithPrevResult(req: CheckRequest, v: AttachmentView): void {
+  const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
+  if (diff.length) {
+    throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
+  }
+}
+
 export function teardownFailure(what: string, v: TeardownView | undefined): void {
   const errors = v?.Errors ?? [];
   if (!errors.length) return;
@@ -208,10 +216,7 @@ export class DaemonBackend implements CniBackend {
       if (err instanceof SwitchyardError && DAMAGED.has(err.code)) throw new SwitchyardError('not-found', err.code, err.message, { cause: err });
       throw err;
     }
-    const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
-    if (diff.length) {
-      throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
-    }
+    compareWithPrevResult(req, v);
   }
 
   /** GC of one network: attachments to other networks are never touched. */

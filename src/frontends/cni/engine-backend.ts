@@ -9,7 +9,7 @@ import { asSwitchyardError, SwitchyardError } from '../../errors.js';
 import type { Attachments } from '../../model/attachments.js';
 import { attachmentView, teardownView } from '../../api/routes-attachments.js';
 import type { Attachment, AttachRequest, CheckRequest, CniBackend, DetachRequest, GcRequest } from './backend.js';
-import { attachmentOf, DAMAGED, differences, socketOf, teardownFailure, type AttachmentView } from './daemon-backend.js';
+import { attachmentOf, compareWithPrevResult, DAMAGED, socketOf, teardownFailure, type AttachmentView } from './daemon-backend.js';
 
 export interface EngineForCni extends Attachments {
   /** Resolves when the network exists (STATUS). */
@@ -80,10 +80,7 @@ export class EngineBackend implements CniBackend {
       if (err instanceof SwitchyardError && DAMAGED.has(err.code)) throw new SwitchyardError('not-found', err.code, err.message, { cause: err });
       throw err;
     }
-    const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
-    if (diff.length) {
-      throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
-    }
+    compareWithPrevResult(req, v);
   }
 
   async gc(req: GcRequest): Promise<void> {
