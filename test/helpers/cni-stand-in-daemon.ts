@@ -69,7 +69,13 @@ export async function startStandIn(socketPath: string, backend: CniBackend, netw
           // The shim answers with what the real routes carry (the attachment view), as the plugin does.
           const viaView: CniBackend = {
             ...backend,
-            attach: async (r) => attachmentOf(viewOf(r, await backend.attach(r)) as unknown as AttachmentView, r.sandbox.nsPath),
+            // …plus the host end's MAC, which the daemon's route adds (engine-backend.ts hostLinkMac).
+            attach: async (r) => {
+              const a = await backend.attach(r);
+              const out = attachmentOf(viewOf(r, a) as unknown as AttachmentView, r.sandbox.nsPath);
+              const hostMac = a.interfaces.find((i) => i.sandbox === undefined)?.mac;
+              return { ...out, interfaces: out.interfaces.map((i) => (i.sandbox === undefined && hostMac ? { ...i, mac: hostMac } : i)) };
+            },
             detach: (r) => backend.detach(r),
             check: (r) => backend.check(r),
             gc: (r) => backend.gc(r),
