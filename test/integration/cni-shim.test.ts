@@ -71,3 +71,44 @@ test('the forwarder answers as the Node plugin does', async () => {
   const [c, d] = [await run(NODE_PLUGIN, base('x', 'ADD'), conf({ host: gone }), gone), await run(SHIM, base('x', 'ADD'), conf({ host: gone }), gone)];
   assert.deepEqual([c.status, c.out.code, d.status, d.out.code], [1, 11, 1, 11]);
 });
+
+test('the forwarder: a daemon that refuses the call itself, or closes without answering, is 11 (50 for STATUS) or 999; variables travel percent-encoded', async () => {
+  const { createServer } = await import('node:net');
+  const conf = (sock: string) => JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'switchyard', network: 'blue', host: sock });
+  const env = (command: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'x', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: '/x', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=a b%c' });
+  const seen: string[] = [];
+  const serve = (sock: string, reply: (head: string) => string | undefined) => new Promise<{ close: () => void }>((resolve) => {
+    const srv = createServer((c) => {
+      let data = '';
+      c.on('data', (d) => {
+        data += d;
+        if (!data.includes('\r\n\r\n')) return;
+        seen.push(data.slice(0, data.indexOf('\r\n\r\n')));
+        const r = reply(data);
+        if (r === undefined) c.destroy();
+        else c.end(r);
+      });
+    });
+    srv.listen(sock, () => resolve({ close: () => srv.close() }));
+  });
+  const busy = join(dir, 'busy.sock');
+  const s1 = await serve(busy, () => 'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"message":"too many concurrent calls"}\n');
+  const r503 = await run(SHIM, env('ADD'), conf(busy));
+  assert.deepEqual([r503.status, r503.out.code, r503.out.cniVersion], [1, 11, '1.1.0']);
+  assert.match(r503.out.details, /too many concurrent calls/);
+  assert.equal((await run(SHIM, env('STATUS'), conf(busy))).out.code, 50);
+  // Both header values as sent: percent-encoded, so the daemon gets the bytes back exactly.
+  assert.match(seen[0]!, /\r\nCni-Args: IgnoreUnknown=1;K8S_POD_NAME=a%20b%25c\r\n/);
+  assert.match(seen[0]!, /\r\nCni-Command: ADD\r\n/);
+  s1.close();
+  const old = join(dir, 'old.sock');
+  const s2 = await serve(old, () => 'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n{"message":"page not found"}\n');
+  assert.equal((await run(SHIM, env('ADD'), conf(old))).out.code, 999, 'a daemon without POST /cni');
+  s2.close();
+  const rude = join(dir, 'rude.sock');
+  const s3 = await serve(rude, () => undefined);
+  const closed = await run(SHIM, env('DEL'), conf(rude));
+  assert.deepEqual([closed.status, closed.out.code], [1, 11]);
+  assert.equal((await run(SHIM, env('STATUS'), conf(rude))).out.code, 50);
+  s3.close();
+});
