@@ -7,7 +7,8 @@
  *    runtimeConfig.portMappings are published through the daemon's own ports (nftables DNAT
  *    element, the host port answering with what the container serves) and gone after DEL
  *    (control: the same connection fails then). A daemon killed and started again keeps
- *    the published port (reconcile), and DEL afterwards removes it.
+ *    the published port (reconcile), and DEL afterwards removes it. The Node plugin
+ *    (bin/cni/switchyard-node, over POST /attachments) publishes them as well.
  *  - macvlan: no host-side link, so the result has the sandbox interface alone, index 0; the
  *    namespace reaches the LAN host through the parent; DEL removes the link.
  */
@@ -32,9 +33,9 @@ describe('CNI plugin on every local driver (e2e)', () => {
   };
   const conf = (network: string, extra: Record<string, unknown> = {}) =>
     JSON.stringify({ cniVersion: '1.1.0', name: `swy-${network}`, type: 'switchyard', network, host: `unix://${d.socket}`, capabilities: { portMappings: true }, ...extra });
-  function cni(command: string, id: string, n: TestNs | undefined, stdin: string): { code: number; out: any; stderr: string } {
+  function cni(command: string, id: string, n: TestNs | undefined, stdin: string, plugin = PLUGIN): { code: number; out: any; stderr: string } {
     const env = { PATH: process.env['PATH'] ?? '', CNI_COMMAND: command, CNI_IFNAME: 'eth0', CNI_PATH: '/nonexistent', CNI_CONTAINERID: id, ...(n ? { CNI_NETNS: n.path } : {}) };
-    const r = spawnSync('nsenter', [`--net=${d.host.path}`, '--', PLUGIN], { env, input: stdin, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('nsenter', [`--net=${d.host.path}`, '--', plugin], { env, input: stdin, encoding: 'utf8', timeout: 30_000 });
     return { code: r.status ?? -1, out: r.stdout.trim() ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
   }
   /** A TCP server in `n` on port 80 answering `text` to every connection. */
@@ -111,6 +112,17 @@ describe('CNI plugin on every local driver (e2e)', () => {
     assert.equal(cni('DEL', 'ctr-pc', b, conf('cnibr')).code, 0);
     assert.equal(cni('DEL', 'ctr-pb', a, conf('cnibr')).code, 0);
     assert.doesNotMatch(dnat(), /18081/);
+  });
+
+  test('the Node plugin (bin/cni/switchyard-node, over the attachment routes) publishes portMappings too', () => {
+    const a = ns('cnipn');
+    const node = path.join(REPO, 'bin', 'cni', 'switchyard-node');
+    const r = cni('ADD', 'ctr-pn', a, conf('cnibr', { runtimeConfig: { portMappings: [{ hostPort: 18083, containerPort: 80, protocol: 'tcp' }] } }), node);
+    assert.equal(r.code, 0, JSON.stringify(r.out) + r.stderr);
+    const ip = (r.out.ips[0].address as string).split('/')[0]!;
+    assert.match(dnat(), new RegExp(`tcp \\. 18083 : ${ip.replace(/\./g, '\\.')} \\. 80`));
+    assert.equal(cni('DEL', 'ctr-pn', a, conf('cnibr'), node).code, 0);
+    assert.doesNotMatch(dnat(), /18083/);
   });
 
   test('macvlan: the sandbox interface alone (index 0), the LAN reached through the parent, DEL removes it', () => {
