@@ -117,8 +117,8 @@ export function portRequests(ports: readonly AttachPort[] | undefined): PortRequ
 
 /**
  * Publishes the sandbox's port requests once it has a gateway endpoint (publish.ts: the
- * driver's publish target; none for drivers without one, as for `run -p` on them). Returns
- * the record with its bindings, committed; `undo` releases them.
+ * driver's publish target; none for drivers without one, as for `run -p` on them) and
+ * commits the bindings into its record; `undo` releases them.
  */
 async function publishExternal(ctx: EngineContext, sb: SandboxRecord): Promise<{ undo: () => void }> {
   const current = ctx.state.sandboxes.get(sb.id) ?? sb;
