@@ -1,9 +1,10 @@
 /**
  * Exec wall time of a CNI plugin call, the way a runtime pays it (a fresh process per call):
- * Debian's reference bridge plugin (bridge + host-local, real kernel work) next to ours
- * (bin/cni/switchyard, plain, packed, from a start-up snapshot, with a few Node flags, and the
- * sh + curl shim) against a stand-in daemon with an in-memory backend that answers at once, so
- * ours shows its start-up cost alone.
+ * Debian's reference bridge plugin (bridge + host-local, real kernel work) next to ours: the
+ * forwarder runtimes exec (bin/cni/switchyard, C) and the Node plugin (bin/cni/switchyard-node:
+ * plain, packed, from a start-up snapshot, with a few Node flags), against a stand-in daemon
+ * with an in-memory backend that answers at once, so ours shows its start-up cost alone.
+ * (bench/cni-vs-bridge.ts measures ours against the real daemon.)
  *
  *   npm run build && node bin/cni/build-snapshot.mjs && node dist/bench/cni-exec.js [RUNS]
  *
@@ -23,7 +24,8 @@ import { FakeBackend } from '../test/helpers/cni-fake-backend.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const REF = '/usr/lib/cni';
-const OURS = join(REPO, 'bin', 'cni', 'switchyard');
+const OURS = join(REPO, 'bin', 'cni', 'switchyard-node');
+const FORWARDER = join(REPO, 'bin', 'cni', 'switchyard');
 const SNAP = join(REPO, 'dist', 'cni', 'switchyard');
 
 /** The stand-in daemon with an in-memory backend: answers at once, and serves POST /cni for the shim. */
@@ -44,12 +46,12 @@ function inner(hostNs: string, ctrNs: string, sock: string, dir: string, runs: n
   const variants: Variant[] = [
     { label: 'reference bridge', cmd: join(REF, 'bridge'), args: [], conf: refConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] },
     { label: 'node -e 0 (floor)', cmd: process.execPath, args: ['-e', '0'], conf: {}, ns: ctrNs, ops: ['VERSION'] },
-    { label: 'ours bin/cni/switchyard', cmd: OURS, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] },
+    { label: 'ours bin/cni/switchyard-node', cmd: OURS, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] },
     flags('ours + --single-threaded --max-semi-space-size=1', ['--single-threaded', '--max-semi-space-size=1']),
     flags('ours + --jitless', ['--jitless']),
   ];
-  // The prototype with no Node in the plugin process: sh + curl, dispatch in the daemon (POST /cni).
-  variants.push({ label: 'shim bin/cni/switchyard-shim (sh + curl)', cmd: join(REPO, 'bin', 'cni', 'switchyard-shim'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
+  // No Node in the plugin process: the C forwarder, dispatch in the (stand-in) daemon's POST /cni.
+  variants.push({ label: 'ours bin/cni/switchyard (C forwarder)', cmd: FORWARDER, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
   if (existsSync(SNAP)) {
     variants.push({ label: 'ours snapshot (dist/cni/switchyard)', cmd: SNAP, args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });
     variants.push({ label: 'ours one CommonJS file (dist/cni/switchyard-bundle.cjs)', cmd: join(REPO, 'dist', 'cni', 'switchyard-bundle.cjs'), args: [], conf: ourConf, ns: ctrNs, ops: ['VERSION', 'ADD', 'DEL'] });

@@ -1,4 +1,5 @@
 /** The Markdown tables of one run (pasted into docs/BENCHMARKS.md), with the targets of issue 5. */
+import { cniVsBridgeTable } from './cni-vs-bridge.js';
 import type { Summary } from './stats.js';
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
@@ -87,10 +88,20 @@ export function renderMarkdown(r: Record<string, any>): string {
     for (const [k, v] of Object.entries(r.datapath.gbps) as Array<[string, number[]]>) L(`| ${k} | ${f(med(v), 2)} (${v.join(', ')}) |`);
     L();
   }
+  if (r.cniVsBridge) {
+    L('### CNI plugin exec: ours (bin/cni/switchyard → the daemon) vs the reference bridge + host-local (bench/cni-vs-bridge.ts)');
+    L(cniVsBridgeTable(r.cniVsBridge));
+    L();
+  }
   L('### Targets (issue 5)');
   L('| target | measured | met? |');
   L('|---|---|---|');
   for (const t of targets(r)) L(`| ${t[0]} | ${t[1]} | ${t[2]} |`);
+  for (const op of ['ADD', 'DEL']) {
+    const ref = r.cniVsBridge?.summaries?.[`reference bridge ${op}`];
+    const ours = r.cniVsBridge?.summaries?.[`switchyard ${op}`];
+    if (ref && ours) L(`| CNI ${op} faster than the reference bridge plugin (p50, p99; issue 15) | ${f(ours.p50, 1)} vs ${f(ref.p50, 1)} ms, ${f(ours.p99, 1)} vs ${f(ref.p99, 1)} ms | ${ours.p50 < ref.p50 && ours.p99 < ref.p99 ? 'yes' : '**no**'} |`);
+  }
   if (r.leftovers?.length) L(`\n**Main namespace changed during the run:** ${r.leftovers.join('; ')}`);
   return out.join('\n');
 }

@@ -4,7 +4,7 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni] [--out bench/results]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  */
@@ -22,6 +22,7 @@ import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
+import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
 
 const { values } = parseArgs({
   options: {
@@ -160,6 +161,10 @@ async function main(): Promise<void> {
     if (!SKIP.has('cli')) {
       log('CLI start-up');
       result.cliStartup = cliStartup(d, QUICK ? 20 : 30).summaries();
+    }
+    if (!SKIP.has('cni') && cniBenchAvailable()) {
+      log('CNI plugin exec vs the reference bridge plugin');
+      result.cniVsBridge = cniVsBridge(d, QUICK ? 30 : 100);
     }
     if (!SKIP.has('dns')) {
       log('DNS (dnsperf)');

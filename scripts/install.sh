@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server openssl)
 DEBS+=(containernetworking-plugins)  # CNI reference plugins in /usr/lib/cni: the CNI front end's differential tests
+DEBS+=(gcc libc6-dev)  # compiles bin/cni/switchyard, the CNI plugin's forwarder (bin/cni/forward.c), in `npm run build`
+DEBS+=(podman runc conmon busybox-static)  # Podman 4.3 (CNI backend) end to end on Switchyard: test/e2e/cni-podman.test.ts (runc: crun fails on hybrid cgroups)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,6 +33,10 @@ if ((${#missing[@]})); then
     # package's service from starting now; disabling the unit keeps it from starting at
     # the next boot (systemctl edits the unit links offline too).
     systemctl disable etcd.service >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" podman "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Only the podman binary is used, with private roots and configuration (test/helpers/podman.ts).
+    systemctl disable podman.socket podman.service podman-restart.service podman-auto-update.timer >/dev/null 2>&1 || true
   fi
 fi
 

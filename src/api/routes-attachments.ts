@@ -5,6 +5,7 @@
  * (engine/contract.ts) and answers in Switchyard's PascalCase style.
  */
 import type { AttachResult, Engine, TeardownReport } from '../engine/contract.js';
+import type { AttachPort } from '../model/attachments.js';
 import { invalid } from '../errors.js';
 import { json, objectBody, requiredString, type RouteTable } from './http-context.js';
 
@@ -12,6 +13,22 @@ function stringList(v: unknown, field: string): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid('BAD_FIELD', `${field} must be an array of strings`, field);
   return v as string[];
+}
+
+/** Ports: [{HostPort, ContainerPort, Protocol?, HostIP?}] (the engine checks the values). */
+function portList(v: unknown): AttachPort[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalid('BAD_FIELD', 'Ports must be an array of {"HostPort", "ContainerPort", "Protocol", "HostIP"}', 'Ports');
+  return v.map((p: unknown, i: number) => {
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) throw invalid('BAD_FIELD', `Ports[${i}] must be an object`, `Ports[${i}]`);
+    const o = p as Record<string, unknown>;
+    return {
+      hostPort: o['HostPort'] as number,
+      containerPort: o['ContainerPort'] as number,
+      protocol: (o['Protocol'] ?? 'tcp') as AttachPort['protocol'],
+      ...(typeof o['HostIP'] === 'string' && o['HostIP'] ? { hostIP: o['HostIP'] } : {}),
+    };
+  });
 }
 
 function queryRef(query: URLSearchParams): { sandboxId: string; network: string; ifname: string } {
@@ -60,6 +77,7 @@ export function addAttachmentRoutes(routes: RouteTable, engine: Engine): void {
       if (mac !== undefined && mac !== '' && typeof mac !== 'string') throw invalid('BAD_FIELD', 'MacAddress must be a string', 'MacAddress');
       const addresses = stringList(body['Addresses'], 'Addresses');
       const aliases = stringList(body['Aliases'], 'Aliases');
+      const ports = portList(body['Ports']);
       const result = await engine.attach({
         sandbox: { id: requiredString(sb, 'ID'), nsPath: requiredString(sb, 'NsPath') },
         network: requiredString(body, 'Network'),
@@ -67,6 +85,7 @@ export function addAttachmentRoutes(routes: RouteTable, engine: Engine): void {
         ...(typeof mac === 'string' && mac ? { mac } : {}),
         ...(addresses ? { addresses } : {}),
         ...(aliases ? { aliases } : {}),
+        ...(ports ? { ports } : {}),
         ...(handOver ? { handOver } : {}),
       });
       return json(200, attachmentView(result));

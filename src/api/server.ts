@@ -17,6 +17,7 @@ import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addAttachmentRoutes } from './routes-attachments.js';
+import { addCniRoutes } from './routes-cni.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
 import { addUnservedRoutes } from './routes-unserved.js';
 import { addNodeRoutes, type NodesPort } from './routes-nodes.js';
@@ -73,6 +74,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
   addAttachmentRoutes(router, options.engine);
   addNodeRoutes(router, options.nodes);
+  addCniRoutes(router, options.engine);
   addUnservedRoutes(router);
 
   const limits = {

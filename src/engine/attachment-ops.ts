@@ -23,6 +23,10 @@ import { gatewayEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { endpointAddresses } from './state.js';
 import { givenIpam, poolIpam } from './ipam.js';
 import { usesEmbeddedDns } from './sandbox-files.js';
+import { publishRequest } from './publish.js';
+import type { AttachPort } from '../model/attachments.js';
+import type { PortRequest } from '../model/records.js';
+import { canonicalIp } from '../model/ip.js';
 
 /** The embedded DNS's address inside every namespace it serves. */
 const EMBEDDED_RESOLVER = '127.0.0.11';
@@ -93,6 +97,44 @@ function givenAddresses(addresses: readonly string[] | undefined): { ipv4?: stri
   return out;
 }
 
+/** CNI portMappings as the sandbox's port requests (`run -p hostIP:hostPort:containerPort/proto`). */
+export function portRequests(ports: readonly AttachPort[] | undefined): PortRequest[] {
+  if (ports === undefined || ports === null) return [];
+  if (!Array.isArray(ports)) throw invalid('INVALID_PORT', 'Ports must be a list', 'Ports');
+  return ports.map((p, i) => {
+    const field = `Ports[${i}]`;
+    const port = (v: unknown, k: string): number => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw invalid('INVALID_PORT', `${k} must be a port number 1-65535`, `${field}.${k}`);
+      return v;
+    };
+    if (p === null || typeof p !== 'object') throw invalid('INVALID_PORT', 'a port mapping must be an object', field);
+    const proto = p.protocol ?? 'tcp';
+    if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') throw invalid('INVALID_PORT', 'protocol must be tcp, udp or sctp', `${field}.protocol`);
+    const hostIp = p.hostIP ? canonicalIp(p.hostIP, `${field}.hostIP`) : '';
+    return { hostPort: port(p.hostPort, 'hostPort'), containerPort: port(p.containerPort, 'containerPort'), proto, hostIp };
+  });
+}
+
+/**
+ * Publishes the sandbox's port requests once it has a gateway endpoint (publish.ts: the
+ * driver's publish target; none for drivers without one, as for `run -p` on them) and
+ * commits the bindings into its record; `undo` releases them.
+ */
+async function publishExternal(ctx: EngineContext, sb: SandboxRecord): Promise<{ undo: () => void }> {
+  const current = ctx.state.sandboxes.get(sb.id) ?? sb;
+  const pub = ctx.ports && !current.ports.length ? publishRequest(ctx, current) : undefined;
+  if (!ctx.ports || !pub) return { undo: () => {} };
+  const ports = ctx.ports.publish(pub);
+  const undo = () => ctx.ports!.unpublish(sb.id, ports);
+  try {
+    await ctx.state.commit({ sandboxes: [{ ...current, ports }] });
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  return { undo };
+}
+
 export async function attach(ctx: EngineContext, req: AttachRequest): Promise<AttachResult> {
   const ref = { sandboxId: req.sandbox?.id, ifname: req.ifname };
   checkRef(ref);
@@ -107,6 +149,7 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
   if (req.handOver && !driver.capabilities.handsOverLinks) {
     throw notImplemented('HAND_OVER_NOT_SUPPORTED', `the ${driver.name} driver cannot hand its links over to the caller yet: it configures the sandbox end itself`, 'HandOver');
   }
+  const publish = portRequests(req.ports);
   const id = externalSandboxId(ref.sandboxId);
   return ctx.locks.withLocks([sbLock(id), netLock(net.id)], async () => {
     const existing = externalOf(ctx, ref.sandboxId);
@@ -124,7 +167,7 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
     if (siblings.some((e) => e.ifname === ref.ifname)) {
       throw conflict('IFNAME_IN_USE', `sandbox ${ref.sandboxId} already has an interface ${ref.ifname} from another network`);
     }
-    const sb: SandboxRecord = existing ?? {
+    const base: SandboxRecord = existing ?? {
       v: RECORD_VERSION,
       id,
       owner: 'external',
@@ -146,6 +189,9 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
       autoRemove: false,
       dir: '',
     };
+    // Ports asked for by a sandbox that publishes none yet (a repeat, or a second network's
+    // ADD with the same mappings, leaves the published ones as they are).
+    const sb: SandboxRecord = publish.length && !base.publish.length && !base.ports.length ? { ...base, publish } : base;
     const { endpoint, claims } = planEndpoint(ctx, net, sb, {
       ifname: ref.ifname,
       aliases: req.aliases ?? [],
@@ -153,17 +199,24 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
       ...(req.mac ? { mac: req.mac } : {}),
     }, siblings, undefined, req.addresses?.length ? givenIpam : poolIpam);
     admitEndpoint(ctx, net);
-    await ctx.state.commit({ endpoints: [endpoint], claims, ...(existing ? {} : { sandboxes: [sb] }) });
+    await ctx.state.commit({ endpoints: [endpoint], claims, ...(existing && sb === existing ? {} : { sandboxes: [sb] }) });
+    let unpublish = () => {};
     try {
       const all = [...siblings, endpoint];
       driver.join(net, endpoint, { id, nsPath }, { gateway: gatewayEndpoint(ctx, all)?.id === endpoint.id });
       syncExternalDns(ctx, sb);
+      if (sb.publish.length) unpublish = (await publishExternal(ctx, sb)).undo;
     } catch (err) {
+      try {
+        unpublish();
+      } catch (e) {
+        ctx.log(`undo attach: ports: ${String(e)}`);
+      }
       await driver.leave(net, endpoint, { id, nsPath }).catch((e) => ctx.log(`undo attach: ${String(e)}`));
       await ctx.state.commit({
         removeEndpoints: [endpoint.id],
         releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
-        ...(existing ? {} : { removeSandboxes: [id] }),
+        ...(existing ? (sb === existing ? {} : { sandboxes: [existing] }) : { removeSandboxes: [id] }),
       });
       try {
         syncExternalDns(ctx, sb);
@@ -172,7 +225,7 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
       }
       throw err;
     }
-    return resultOf(ctx, sb, endpoint);
+    return resultOf(ctx, ctx.state.sandboxes.get(id) ?? sb, endpoint);
   });
 }
 
@@ -197,6 +250,18 @@ export async function detach(ctx: EngineContext, r: AttachmentRef): Promise<Tear
 }
 
 async function removeEndpoint(ctx: EngineContext, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord, report: TeardownReport): Promise<void> {
+  // Published ports pointing at this endpoint go with it (before its address is released).
+  const current = ctx.state.sandboxes.get(sb.id) ?? sb;
+  const mine = new Set(endpointAddresses(ep).map((a) => a.split('/')[0]));
+  const bound = current.ports.filter((p) => mine.has(p.containerIp));
+  if (ctx.ports && bound.length) {
+    try {
+      ctx.ports.unpublish(sb.id, current.ports);
+    } catch (err) {
+      report.errors.push(asSwitchyardError(err));
+    }
+  }
+  const portsGone = bound.length ? { sandboxes: [{ ...current, ports: [], publish: [] }] } : {};
   const nsPresent = ctx.host.sandboxNetnsPresent(sb.nsPath!);
   if (nsPresent) {
     try {
@@ -215,7 +280,7 @@ async function removeEndpoint(ctx: EngineContext, sb: SandboxRecord, net: Networ
   await ctx.state.commit({
     removeEndpoints: [ep.id],
     releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
-    ...(last ? { removeSandboxes: [sb.id] } : {}),
+    ...(last ? { removeSandboxes: [sb.id] } : portsGone),
   });
   try {
     syncExternalDns(ctx, sb);

@@ -22,6 +22,10 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord, endpoints 
     requests: sb.publish,
     publishAll: sb.publishAll,
     expose: sb.expose,
+    // An external sandbox's runtime holds its host ports itself (Podman binds them after the
+    // CNI ADD, as it does for the reference portmap plugin): Switchyard reserves them in its
+    // books only (docs/frontends/cni.md, "Published ports").
+    ...(sb.owner === 'external' ? { hostSockets: false } : {}),
     target: {
       bridge: via.link,
       ...(gw.ipv4 ? { containerIPv4: bare(gw.ipv4) } : {}),

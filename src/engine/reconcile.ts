@@ -80,8 +80,9 @@ export async function reconcile(
       report.endpointsRejoined += restoreEndpoints(ctx, sb);
       try {
         syncExternalDns(ctx, sb);
+        restorePorts(ctx, sb); // CNI portMappings (attachment-ops.ts)
       } catch (err) {
-        ctx.log(`reconcile: external sandbox ${sb.externalId}: dns: ${String(err)}`);
+        ctx.log(`reconcile: external sandbox ${sb.externalId}: dns or ports: ${String(err)}`);
       }
       continue;
     }

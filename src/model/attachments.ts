@@ -20,6 +20,19 @@ export interface AttachRequest {
   aliases?: string[];
   /** Create the host side and leave the sandbox end for the caller to move (needs capabilities.handsOverLinks). */
   handOver?: boolean;
+  /**
+   * Host ports to publish to this sandbox (CNI's portMappings), through the daemon's own
+   * ports service as `run -p` does; unpublished when the endpoint they point at goes.
+   */
+  ports?: AttachPort[];
+}
+
+export interface AttachPort {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp' | 'sctp';
+  /** A host address to bind; absent or '' = the network's default. */
+  hostIP?: string;
 }
 
 export interface AttachmentRef {

@@ -34,7 +34,7 @@ describe('CNI plugin against the real daemon (e2e)', () => {
   /** One plugin exec; from the daemon's host namespace while it runs (a runtime on that host). */
   function cni(command: string, id: string, n: TestNs | undefined, stdin: string): { code: number; out: any; stderr: string } {
     const env = { PATH: process.env['PATH'] ?? '', CNI_COMMAND: command, CNI_IFNAME: 'eth0', CNI_PATH: '/nonexistent', ...(id ? { CNI_CONTAINERID: id } : {}), ...(n ? { CNI_NETNS: n.path } : {}) };
-    const argv = stopped ? [process.execPath, PLUGIN] : ['nsenter', `--net=${d.host.path}`, '--', process.execPath, PLUGIN];
+    const argv = stopped ? [PLUGIN] : ['nsenter', `--net=${d.host.path}`, '--', PLUGIN];
     const r = spawnSync(argv[0]!, argv.slice(1), { env, input: stdin, encoding: 'utf8', timeout: 30_000 });
     return { code: r.status ?? -1, out: r.stdout.trim() ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
   }

@@ -3,27 +3,16 @@
  * which src/frontends/cni/daemon-backend.ts calls), served on a unix socket by any CniBackend,
  * so the plugin binary runs against the fake and veth backends of the differential tests; the
  * real daemon is exercised by test/e2e/cni-daemon.test.ts.
- * POST /cni runs the whole protocol layer here instead (the bin/cni/switchyard-shim prototype):
- * CNI_* variables as Cni-* headers, stdin as the body; 200 with the plugin's stdout, or 400
- * with the error object.
+ * POST /cni runs the whole protocol layer here, as the daemon's route does (src/api/routes-cni.ts,
+ * called by the forwarder bin/cni/switchyard): CNI_* variables as Cni-* headers, stdin as the
+ * body; the plugin's stdout back with its exit code in Cni-Exit-Code.
  */
 
-/** The POST /cni handler: one CNI call dispatched in this process. */
-export async function cniOverHttp(headers: IncomingMessage['headers'], stdin: string, backend: CniBackend): Promise<{ status: number; text: string }> {
-  const env: Record<string, string> = {};
-  for (const k of ['command', 'containerid', 'netns', 'ifname', 'args', 'path']) {
-    const v = headers[`cni-${k}`];
-    if (typeof v === 'string' && v !== '') env[`CNI_${k.toUpperCase()}`] = v;
-  }
-  let text = '';
-  const code = await dispatch({ env, stdin, stdout: { write: (s: string) => (text += s) }, backend, netnsExists: existsSync });
-  return { status: code === 0 ? 200 : 400, text };
-}
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { SwitchyardError } from '../../src/errors.js';
 import { existsSync } from 'node:fs';
 import type { Attachment, CniBackend } from '../../src/frontends/cni/backend.js';
-import { dispatch } from '../../src/frontends/cni/dispatch.js';
+import { cniOverHttp } from '../../src/frontends/cni/over-http.js';
 import { attachmentOf, type AttachmentView } from '../../src/frontends/cni/daemon-backend.js';
 
 const STATUS: Record<string, number> = { invalid: 400, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503, internal: 500 };
@@ -80,14 +69,20 @@ export async function startStandIn(socketPath: string, backend: CniBackend, netw
           // The shim answers with what the real routes carry (the attachment view), as the plugin does.
           const viaView: CniBackend = {
             ...backend,
-            attach: async (r) => attachmentOf(viewOf(r, await backend.attach(r)) as unknown as AttachmentView, r.sandbox.nsPath),
+            // …plus the host end's MAC, which the daemon's route adds (engine-backend.ts hostLinkMac).
+            attach: async (r) => {
+              const a = await backend.attach(r);
+              const out = attachmentOf(viewOf(r, a) as unknown as AttachmentView, r.sandbox.nsPath);
+              const hostMac = a.interfaces.find((i) => i.sandbox === undefined)?.mac;
+              return { ...out, interfaces: out.interfaces.map((i) => (i.sandbox === undefined && hostMac ? { ...i, mac: hostMac } : i)) };
+            },
             detach: (r) => backend.detach(r),
             check: (r) => backend.check(r),
             gc: (r) => backend.gc(r),
             status: (n) => backend.status(n),
           };
-          const r = await cniOverHttp(req.headers, raw, viaView);
-          res.writeHead(r.status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(r.text)) });
+          const r = await cniOverHttp(req.headers, raw, viaView, existsSync);
+          res.writeHead(r.status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(r.text)), 'Cni-Exit-Code': String(r.exitCode) });
           res.end(r.text);
           return;
         }

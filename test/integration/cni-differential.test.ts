@@ -97,9 +97,9 @@ function shapeOf(r: any): Record<string, unknown> {
     interfaceKeys: [...new Set(r.interfaces.flatMap((i: object) => Object.keys(i)))].filter((k) => k !== 'mtu').sort(),
     ipKeys: [...new Set(r.ips.flatMap((i: object) => Object.keys(i)))].sort(),
     types: {
-      // Every interface is named; the sandbox ones carry their MAC. (The daemon's attachment view
-      // gives no MAC for the host-side link, so ours lists that one by name only: a known gap.)
-      interfaces: r.interfaces.every((i: any) => typeof i.name === 'string' && (i.sandbox === undefined || /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(i.mac))),
+      // Every interface is named and carries its MAC, the host-side ones too (POST /cni adds the
+      // host end's MAC, which the daemon sees in its namespace).
+      interfaces: r.interfaces.every((i: any) => typeof i.name === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(i.mac)),
       ips: r.ips.every((i: any) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(i.address) && typeof i.gateway === 'string' && Number.isInteger(i.interface)),
       dns: typeof r.dns === 'object' && !Array.isArray(r.dns),
       routes: (r.routes ?? []).every((x: any) => typeof x.dst === 'string'),

@@ -47,12 +47,12 @@ test('snapshot launcher, one-file bundle and plain entry give the same answers',
     [{ ...base, CNI_COMMAND: 'ADD' }, conf({ host: join(dir, 'nobody.sock') })],
   ];
   for (const [env, stdin] of cases) {
-    const [a, b, c] = [await run(join(REPO, 'bin', 'cni', 'switchyard'), env, stdin), await run(launcher, env, stdin), await run(join(dir, 'out', 'switchyard-bundle.cjs'), env, stdin)];
+    const [a, b, c] = [await run(join(REPO, 'bin', 'cni', 'switchyard-node'), env, stdin), await run(launcher, env, stdin), await run(join(dir, 'out', 'switchyard-bundle.cjs'), env, stdin)];
     assert.deepEqual(b, a, `snapshot: ${env['CNI_COMMAND']} ${stdin}`);
     assert.deepEqual(c, a, `one-file bundle: ${env['CNI_COMMAND']} ${stdin}`);
   }
   // ADD then DEL through the stand-in daemon: the first via the plain entry, the second via the snapshot.
-  const add = await run(join(REPO, 'bin', 'cni', 'switchyard'), { ...base, CNI_COMMAND: 'ADD' }, conf());
+  const add = await run(join(REPO, 'bin', 'cni', 'switchyard-node'), { ...base, CNI_COMMAND: 'ADD' }, conf());
   assert.equal(add.status, 0, add.stdout);
   const add2 = await run(launcher, { ...base, CNI_CONTAINERID: 'snap2', CNI_COMMAND: 'ADD' }, conf());
   assert.equal(add2.status, 0, add2.stdout);

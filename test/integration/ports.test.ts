@@ -458,3 +458,24 @@ test('--firewall=false: host ports are reserved, no element and no sysctl, nothi
     assert.equal(hostCanBind(t, 8080), true);
   }, { enabled: false });
 });
+
+test('hostSockets=false (CNI attachments, whose runtime binds the host port): DNAT without a socket, conflicts still refused, restore too', async () => {
+  await withTopology(async (t) => {
+    const out = t.ports.publish(request(t.s1, ['8181:8000'], { hostSockets: false }));
+    assert.equal(hostCanBind(t, 8181), true, 'no socket of ours holds the port (the runtime may bind it)');
+    assert.equal(connect(t.ext, HOST, 8181), EXT, 'the DNAT answers from outside');
+    // Control: the same mapping with sockets holds the port.
+    const held = t.ports.publish(request(t.s2, ['8282:8000']));
+    assert.equal(hostCanBind(t, 8282), false, 'control: a default publish binds the host port');
+    // Switchyard's own books still refuse the port to another sandbox, with or without sockets.
+    assert.throws(() => t.ports.publish(request(t.s2, ['8181:8000'])), (e: unknown) => e instanceof SwitchyardError && e.code === 'PORT_ALLOCATED');
+    assert.throws(() => t.ports.publish(request(t.s2, ['8181:8000'], { hostSockets: false })), (e: unknown) => e instanceof SwitchyardError && e.code === 'PORT_ALLOCATED');
+    // restore (a daemon restart) keeps it socket-less.
+    t.ports.restore(request(t.s1, ['8181:8000'], { hostSockets: false }), out);
+    assert.equal(hostCanBind(t, 8181), true);
+    assert.equal(connect(t.ext, HOST, 8181), EXT);
+    t.ports.unpublish(t.s1.id, out);
+    t.ports.unpublish(t.s2.id, held);
+    assert.equal(connect(t.ext, HOST, 8181), null, 'unpublished: nothing answers');
+  });
+});

@@ -40,12 +40,12 @@ export interface AttachmentView {
   Dns?: { Nameservers?: string[] | null; Search?: string[] | null; Options?: string[] | null };
 }
 
-interface TeardownView {
+export interface TeardownView {
   Errors: { Code: string; Kind: string; Message: string }[] | null;
 }
 
 /** The engine's check failures for an attachment that exists but is not intact (engine/attachment-ops.ts). */
-const DAMAGED = new Set(['ATTACHMENT_BROKEN', 'NETNS_GONE']);
+export const DAMAGED = new Set(['ATTACHMENT_BROKEN', 'NETNS_GONE']);
 
 const isV6 = (cidr: string) => cidr.includes(':');
 
@@ -87,7 +87,15 @@ export function differences(expected: Attachment, actual: Attachment, ifname: st
   return out;
 }
 
-function teardownFailure(what: string, v: TeardownView | undefined): void {
+/** CHECK's last step: the attachment the daemon reports against the runtime's prevResult (error 3 when they differ). */
+export function compareWithPrevResult(req: CheckRequest, v: AttachmentView): void {
+  const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
+  if (diff.length) {
+    throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
+  }
+}
+
+export function teardownFailure(what: string, v: TeardownView | undefined): void {
   const errors = v?.Errors ?? [];
   if (!errors.length) return;
   const first = errors[0]!;
@@ -183,8 +191,6 @@ export class DaemonBackend implements CniBackend {
   }
 
   async attach(req: AttachRequest): Promise<Attachment> {
-    // req.ports is not sent: the engine's attach takes no published ports yet (engine/contract.ts),
-    // so portMappings are left to a portmap plugin later in the chain (docs/frontends/cni.md).
     const v = (await this.call('POST', '/attachments', {
       Sandbox: { ID: req.sandbox.id, NsPath: req.sandbox.nsPath },
       Network: req.network,
@@ -192,6 +198,7 @@ export class DaemonBackend implements CniBackend {
       ...(req.mac ? { MacAddress: req.mac } : {}),
       ...(req.addresses?.length ? { Addresses: req.addresses } : {}),
       ...(req.aliases?.length ? { Aliases: req.aliases } : {}),
+      ...(req.ports?.length ? { Ports: req.ports.map((p) => ({ HostPort: p.hostPort, ContainerPort: p.containerPort, Protocol: p.protocol, ...(p.hostIP ? { HostIP: p.hostIP } : {}) })) } : {}),
     })) as AttachmentView;
     return attachmentOf(v, req.sandbox.nsPath);
   }
@@ -209,10 +216,7 @@ export class DaemonBackend implements CniBackend {
       if (err instanceof SwitchyardError && DAMAGED.has(err.code)) throw new SwitchyardError('not-found', err.code, err.message, { cause: err });
       throw err;
     }
-    const diff = differences(req.expected, attachmentOf(v, req.sandbox.nsPath), req.ifname);
-    if (diff.length) {
-      throw new SwitchyardError('not-found', 'ATTACHMENT_CHANGED', `the attachment of ${req.sandbox.id} to ${req.network} as ${req.ifname} differs from prevResult: ${diff.join('; ')}`);
-    }
+    compareWithPrevResult(req, v);
   }
 
   /** GC of one network: attachments to other networks are never touched. */

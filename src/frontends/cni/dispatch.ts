@@ -53,7 +53,10 @@ async function run(env: CniEnvironment, conf: NetworkConfig, backend: CniBackend
   switch (env.command) {
     case 'ADD': {
       if (!netnsExists(env.netns)) throw new CniError(CNI_CODE.unknownContainer, `network namespace "${env.netns}" does not exist`, 'CNI_NETNS');
-      const aliases = [...new Set([...conf.aliases, ...conf.runtime.aliases])];
+      // K8S_POD_NAME in CNI_ARGS is the container's name for Podman's CNI backend (its dnsname
+      // plugin registers it): a name on the network as well.
+      const podName = env.args['K8S_POD_NAME'];
+      const aliases = [...new Set([...conf.aliases, ...conf.runtime.aliases, ...(podName ? [podName] : [])])];
       const attachment = await call(backend.attach({
         sandbox, network, ifname: env.ifname,
         ...(conf.runtime.mac ? { mac: conf.runtime.mac } : {}),

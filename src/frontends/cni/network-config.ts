@@ -37,6 +37,15 @@ function stringList(v: unknown, field: string): string[] {
   return v as string[];
 }
 
+/**
+ * The `aliases` capability: a list (CONVENTIONS.md), or Podman's CNI backend's map from the
+ * network configuration's name to its list (what the dnsname plugin reads).
+ */
+function runtimeAliases(v: unknown, networkName: string): string[] {
+  if (isObject(v) && !Array.isArray(v)) return stringList(v[networkName], `runtimeConfig.aliases.${networkName}`);
+  return stringList(v, 'runtimeConfig.aliases');
+}
+
 function portMappings(v: unknown): PortMapping[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw bad('runtimeConfig.portMappings', 'must be a list');
@@ -132,7 +141,7 @@ export function parseNetworkConfig(stdin: string): NetworkConfig {
     runtime: {
       portMappings: portMappings(rt['portMappings']),
       ips: stringList(rt['ips'], 'runtimeConfig.ips'),
-      aliases: stringList(rt['aliases'], 'runtimeConfig.aliases'),
+      aliases: runtimeAliases(rt['aliases'], name),
     },
   };
   const host = str('host', false);

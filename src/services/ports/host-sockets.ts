@@ -61,11 +61,12 @@ export class HostSockets {
    * 'in-use' when it, or an overlapping address, is bound by anyone; 'not-local' when the
    * address is not one of this host's. Other failures throw.
    */
-  reserve(p: HostPort, owner: string): ReserveResult {
+  reserve(p: HostPort, owner: string, o: { socket?: boolean } = {}): ReserveResult {
     if (this.clashesWithOwn(p)) return 'in-use';
     let fd: number;
     try {
-      fd = openBound(p);
+      // Without a socket: held in these books only (the caller binds the port itself).
+      fd = o.socket === false ? -1 : openBound(p);
     } catch (err) {
       if (!(err instanceof SyscallError)) throw err;
       if (err.errno === EADDRINUSE) return 'in-use';

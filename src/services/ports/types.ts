@@ -20,6 +20,12 @@ export interface PublishRequest {
   publishAll: boolean;
   expose: ExposedPort[];
   target: PublishTarget;
+  /**
+   * false: the caller holds the host ports itself (a CNI runtime such as Podman binds them
+   * after the network is set up): reserve them in Switchyard's books only (conflicts with
+   * Switchyard's other ports are still refused) and bind no socket. Default true.
+   */
+  hostSockets?: boolean;
 }
 
 /** The port-publishing service (services/ports), as the engine sees it. */
