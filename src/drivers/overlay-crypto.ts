@@ -53,7 +53,7 @@ export function probeOverlayCrypto(nsPath?: string): ProbeResult {
   try {
     x.addSa(PROBE_SA);
   } catch (err) {
-    missing.push(`ESP transport mode with ${ESP_AEAD} (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM): ${(err as Error).message}`);
+    missing.push(`ESP (CONFIG_INET_ESP/CONFIG_INET6_ESP, modules esp4/esp6) with the AEAD ${ESP_AEAD} (CONFIG_CRYPTO_GCM): the kernel refused a test SA: ${(err as Error).message}`);
   } finally {
     try {
       x.deleteSa(PROBE_SA);
@@ -120,14 +120,14 @@ const ownPolicy = (p: XfrmPolicy): boolean => !!p.mark && isOwnTag(p.mark.value)
 export class OverlayCrypto {
   private constructor(private readonly xfrm: Xfrm, private readonly nft: Nft, readonly nsPath: string | undefined) {}
 
-  /** For the namespace pinned at nsPath (the caller's own when omitted); throws OVERLAY_ENCRYPTION_UNSUPPORTED on a kernel without xfrm. */
+  /**
+   * For the namespace pinned at nsPath (the caller's own when omitted). Probes first: on a
+   * kernel that cannot do it, throws OVERLAY_ENCRYPTION_UNSUPPORTED naming what is missing,
+   * having made nothing.
+   */
   static open(nsPath?: string): OverlayCrypto {
-    let x: Xfrm;
-    try {
-      x = Xfrm.open(nsPath);
-    } catch (err) {
-      throw unavailable('OVERLAY_ENCRYPTION_UNSUPPORTED', `-o encrypted needs kernel support this host lacks: ${(err as Error).message}`, err);
-    }
+    assertOverlayCryptoSupported(nsPath);
+    const x = Xfrm.open(nsPath);
     try {
       return new OverlayCrypto(x, Nft.open(nsPath), nsPath);
     } catch (err) {
