@@ -19,7 +19,7 @@ import { Nft } from '../kernel/nftables.js';
 import { Xfrm, type XfrmPolicy, type XfrmSa, type XfrmSelector } from '../kernel/xfrm.js';
 import {
   ESP_AEAD, ESP_ICV_BITS, ESP_KEY_BYTES, ESP_REPLAY_WINDOW, NFT_TABLE, POLICY_PRIORITY_BLOCK, POLICY_PRIORITY_PEER,
-  isOwnTag, networkMark, nftCommands, nftCounterName, type HostCryptoPlan, type SaSpec,
+  isOwnTag, networkMark, nftCommands, type HostCryptoPlan, type SaSpec,
 } from './overlay-crypto-plan.js';
 
 const UDP = 17;
@@ -228,4 +228,3 @@ export class OverlayCrypto {
   }
 }
 
-export { nftCounterName };
