@@ -10,6 +10,7 @@ import type { Graveyard } from './graveyard.js';
 import { BridgeDriver } from './bridge.js';
 import { hostDriver, nullDriver } from './passive.js';
 import { MacvlanDriver } from './macvlan.js';
+import { IpvlanDriver } from './ipvlan.js';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -33,6 +34,7 @@ export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
+  (d) => new IpvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   () => hostDriver(),
   () => nullDriver(),
 ];
