@@ -26,8 +26,8 @@
  */
 import type { EndpointRecord, IpvlanNetworkState, MacvlanNetworkState, NetworkRecord } from '../model/records.js';
 import type { HostLink } from './contract.js';
-import { Rtnl, type LinkKindSpec } from '../kernel/netlink/index.js';
-import { SwitchyardError, conflict, internal, invalid } from '../errors.js';
+import { NetlinkError, Rtnl, type LinkKindSpec, type TypedLinkSpec } from '../kernel/netlink/index.js';
+import { SwitchyardError, conflict, internal, invalid, unavailable } from '../errors.js';
 import { HOST_INTERFACE_OPT } from '../model/driver-options.js';
 
 export type ParentDriver = 'macvlan' | 'ipvlan';
@@ -173,7 +173,19 @@ export class ParentLinks {
       if (!have.up) this.o.rtnl.setLink(have.index, { up: true });
       return have.index;
     }
-    return this.o.rtnl.createTypedLink({ kind: 'dummy', name: plan.name, alias: plan.alias, up: true }).index;
+    return this.create({ kind: 'dummy', name: plan.name, alias: plan.alias, up: true }, 'dummy');
+  }
+
+  /** Creates a link; a kernel without its kind (EOPNOTSUPP) is a clear error naming the module. */
+  private create(spec: TypedLinkSpec, module: string): number {
+    try {
+      return this.o.rtnl.createTypedLink(spec).index;
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === 'NETLINK_EOPNOTSUPP') {
+        throw unavailable('LINK_KIND_UNSUPPORTED', `this kernel cannot make the ${spec.kind} link ${spec.name} the ${this.o.driver} network needs (kernel module ${module})`, err);
+      }
+      throw err;
+    }
   }
 
   private ensureGiven(net: NetworkRecord, name: string): number {
@@ -192,14 +204,14 @@ export class ParentLinks {
     const lower = this.o.rtnl.getLink(base);
     if (!lower) throw invalid('INVALID_VLAN_PARENT', `option parent: -o parent interface was not found on the host: ${base}`, PARENT_FIELD);
     this.o.log(`${this.o.driver} network ${net.name}: creating 802.1q parent ${name} (vlan ${id} on ${base})`);
-    return this.o.rtnl.createTypedLink({ kind: 'vlan', parent: lower.index, id, name, alias: this.vlanAlias, up: true }).index;
+    return this.create({ kind: 'vlan', parent: lower.index, id, name, alias: this.vlanAlias, up: true }, '8021q');
   }
 
   private ensureHostInterface(net: NetworkRecord, spec: LinkKindSpec): void {
     const name = hostInterfaceName(net);
     let link = this.o.rtnl.getLink(name);
     if (!link) {
-      const { index } = this.o.rtnl.createTypedLink({ ...spec, name, alias: `${this.hostAlias}${net.id.slice(0, 12)}`, up: true });
+      const index = this.create({ ...spec, name, alias: `${this.hostAlias}${net.id.slice(0, 12)}`, up: true } as TypedLinkSpec, spec.kind);
       link = this.o.rtnl.getLink(index)!;
     } else if (!link.up) {
       this.o.rtnl.setLink(link.index, { up: true });
