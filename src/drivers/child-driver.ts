@@ -9,7 +9,7 @@ import { Rtnl, type LinkKindSpec, type RouteSpec } from '../kernel/netlink/index
 import { LOCAL_ENDPOINT_DRIVER, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import type { NetworkDriverState } from '../model/records.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
-import { withNetns, withNetnsFd } from '../kernel/netns.js';
+import { withNetnsFd } from '../kernel/netns.js';
 import { configureSandboxEnd } from './sandbox-end.js';
 import { isolated, parentStateOf, ParentLinks, type ParentDriver } from './parent-link.js';
 
@@ -25,6 +25,8 @@ export abstract class ChildDriver implements NetworkDriver {
   abstract readonly name: ParentDriver;
   readonly capabilities: DriverCapabilities = LOCAL_ENDPOINT_DRIVER;
   protected readonly parents: ParentLinks;
+  /** Child deletions sent by leave whose kernel part has not finished. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(protected readonly o: ChildDriverOptions, driver: ParentDriver) {
     this.parents = new ParentLinks({ driver, rtnl: o.rtnl, log: o.log });
@@ -110,19 +112,48 @@ export abstract class ChildDriver implements NetworkDriver {
     }
   }
 
-  /** Deletes the child in the sandbox and the host routes to it (already gone, or the namespace gone = success). */
+  /**
+   * Deletes the host routes to the endpoint, then its child in the sandbox: the deletion is
+   * sent at once, by ifindex, and the kernel's slow part (unregistering the device waits for
+   * an RCU grace period) finishes after the promise, as the bridge's batched deletion does
+   * (close() waits for it). By index, so a join of the same name meanwhile is never hit.
+   * Already gone, or the namespace gone = success.
+   */
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     try {
       this.parents.removeHostRoutes(net, ep);
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: host routes: ${String(err)}`);
     }
+    let rt: Rtnl;
     try {
-      const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
-      if (index) this.deleteInSandbox(sb, ep.ifname);
+      rt = this.o.openRtnl(sb.nsPath);
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
+      return;
+    }
+    let index: number | undefined;
+    try {
+      index = rt.getLink(ep.ifname)?.index;
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
+    if (index === undefined) {
+      rt.close();
+      return;
+    }
+    const done: Promise<void> = rt.deleteLinkAsync(index)
+      .catch((err) => this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`))
+      .finally(() => {
+        rt.close();
+        this.pending.delete(done);
+      });
+    this.pending.add(done);
+  }
+
+  /** Resolves when the children being deleted are gone. */
+  async close(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 
   /** The sandbox's namespace went with its children: only the host routes are left to remove. */

@@ -84,6 +84,7 @@ async function withTwoSandboxes(mode: string, body: (x: { s1: TestNs; s2: TestNs
     // leave and deleteNetwork act inside the sandbox only (nothing of theirs is on the host).
     await Promise.all([driver.leave(net, e1, sb1), driver.leave(net, e2, sb2)]);
     await Promise.all([driver.leave(net, e1, sb1), driver.leave(net, e2, sb2)]); // idempotent
+    await driver.close(); // the kernel part of the deletions finishes after leave
     await driver.deleteNetwork(net);
     await driver.deleteNetwork(net);
     for (const s of [s1, s2]) assert.deepEqual(linksIn(s.name), ['lo'], `leave removed the child in ${s.name}`);
@@ -178,8 +179,9 @@ driverConformance('macvlan driver', async () => {
     network: net,
     endpoint: (n) => { const e = endpoint(id, n); return { ...e, ...driver.planEndpoint(net, e) }; },
     ...kernelFixtureParts({ host, rtnl, tag: 'mvcs', sandboxes, join: (ep, sb) => driver.join(net, ep, sb, { gateway: false }) }),
-    settle: async () => {},
+    settle: () => driver.close(),
     cleanup: async () => {
+      await driver.close();
       rtnl.close();
       for (const s of sandboxes) removeNs(s);
       removeNs(host);

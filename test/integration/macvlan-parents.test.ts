@@ -96,6 +96,7 @@ async function withLab(o: { hairpin?: boolean }, body: (lab: Lab) => Promise<voi
       },
     });
   } finally {
+    await driver.close();
     rtnl.close();
     for (const ns of [...sandboxes, host, lan]) removeNs(ns);
   }
@@ -333,8 +334,9 @@ driverConformance('macvlan driver with a host interface', async () => {
     network: net,
     endpoint: (n) => { const e = endpoint(id, n); return { ...e, ...driver.planEndpoint(net, e) }; },
     ...kernelFixtureParts({ host, rtnl, tag: 'mpcs', sandboxes, join: (ep, sb) => driver.join(net, ep, sb, { gateway: false }) }),
-    settle: async () => {},
+    settle: () => driver.close(),
     cleanup: async () => {
+      await driver.close();
       rtnl.close();
       for (const s of sandboxes) removeNs(s);
       removeNs(host);

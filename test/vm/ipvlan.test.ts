@@ -113,6 +113,7 @@ async function withLab(body: (lab: Lab) => Promise<void> | void): Promise<void> 
     });
   } finally {
     for (const p of servers) p.kill();
+    await Promise.all([ipvlan.close(), macvlan.close()]);
     rtnl.close();
     for (const ns of [...sandboxes.values(), host, lan]) removeNs(ns);
   }
@@ -340,8 +341,9 @@ driverConformance('ipvlan driver (VM)', async () => {
     network: net,
     endpoint: (n) => endpoint(net, n),
     ...kernelFixtureParts({ host, rtnl, tag: 'ivcs', sandboxes, join: (ep, sb) => driver.join(net, ep, sb, { gateway: false }) }),
-    settle: async () => {},
+    settle: () => driver.close(),
     cleanup: async () => {
+      await driver.close();
       rtnl.close();
       for (const s of sandboxes) removeNs(s);
       removeNs(host);
