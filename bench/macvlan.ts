@@ -17,12 +17,32 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
 import { DockerAnchor, dockerInstalled } from './anchors/docker.js';
 import { Rounds, summarize, type Summary } from './stats.js';
 
-const { values } = parseArgs({
+export interface MacvlanBenchOptions {
+  d: TestDaemon;
+  /** A running Docker anchor to measure the same against (its macvlan on a veth parent). */
+  docker?: DockerAnchor;
+  driver: 'macvlan' | 'ipvlan';
+  rounds: number;
+  seconds: number;
+  tpRounds: number;
+  settleMs: number;
+  throughput: boolean;
+}
+
+export interface MacvlanBenchResult {
+  driver: string;
+  rounds: number;
+  attach: Record<string, Summary>;
+  throughputGbps?: Record<string, number[]>;
+}
+
+const cli = () => parseArgs({
   options: {
     driver: { type: 'string', default: 'macvlan' },
     rounds: { type: 'string', default: '30' },
@@ -34,12 +54,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
   },
 });
-const DRIVER = values.driver as 'macvlan' | 'ipvlan';
-const ROUNDS = Number(values.rounds);
-const SETTLE = Number(values['settle-ms']);
-const SKIP = new Set(values.skip!.split(',').filter(Boolean));
-const log = (msg: string) => console.error(`[bench-${DRIVER} ${new Date().toISOString().slice(11, 19)}] ${msg}`);
-const settle = () => new Promise((r) => setTimeout(r, SETTLE));
+const log = (msg: string) => console.error(`[bench-macvlan ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function sh(args: string[]): string {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
@@ -72,7 +88,7 @@ async function iperf(serverNs: string, clientNs: string, addr: string, seconds: 
 
 interface Lane { label: string; attach(): Promise<unknown>; detach(): Promise<unknown> }
 
-async function switchyardLanes(d: TestDaemon): Promise<Lane[]> {
+async function switchyardLanes(d: TestDaemon, DRIVER: string): Promise<Lane[]> {
   const c = d.client;
   await c.createNetwork({ Name: 'home', IPAM: { Config: [{ Subnet: '10.252.0.0/24' }] } });
   await c.createNetwork({ Name: 'tbr', IPAM: { Config: [{ Subnet: '10.251.0.0/24' }] } });
@@ -90,7 +106,7 @@ async function switchyardLanes(d: TestDaemon): Promise<Lane[]> {
 
 const extraNs: TestNs[] = [];
 
-async function dockerLanes(dk: DockerAnchor): Promise<Lane[]> {
+async function dockerLanes(dk: DockerAnchor, DRIVER: string): Promise<Lane[]> {
   extraNs.push(lanOf(dk.host.path, 'dkl'));
   await dk.createNetwork('home', '10.252.0.0/24');
   await dk.createNetwork('tbr', '10.251.0.0/24');
@@ -105,7 +121,7 @@ async function dockerLanes(dk: DockerAnchor): Promise<Lane[]> {
   }));
 }
 
-async function throughput(d: TestDaemon, lan: TestNs, seconds: number, rounds: number): Promise<Record<string, number[]>> {
+async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: number, rounds: number): Promise<Record<string, number[]>> {
   const inspect = (n: string) => JSON.parse(d.cli(['inspect', n]).stdout)[0].NetworkSettings;
   for (const [name, net] of [['ta', 'tbr'], ['tb', 'tbr'], ['ma', 'tmv'], ['mb', 'tmv']]) d.cli(['run', '-d', '--name', name!, '--network', net!, '--', 'sleep', 'infinity']);
   const rows: Record<string, number[]> = {};
@@ -119,67 +135,89 @@ async function throughput(d: TestDaemon, lan: TestNs, seconds: number, rounds: n
   return rows;
 }
 
+/** Attach/detach rounds (and throughput) on a running daemon; leaves its networks and sandboxes removed. */
+export async function macvlanBench(o: MacvlanBenchOptions): Promise<MacvlanBenchResult> {
+  const { d } = o;
+  const lan = lanOf(d.host.path, 'bml');
+  const result: MacvlanBenchResult = { driver: o.driver, rounds: o.rounds, attach: {} };
+  try {
+    const lanes = await switchyardLanes(d, o.driver);
+    if (o.docker) lanes.push(...(await dockerLanes(o.docker, o.driver)));
+    log(`attach/detach: ${o.rounds} rounds over ${lanes.map((l) => l.label).join(', ')}`);
+    const r = new Rounds();
+    for (let i = 0; i < o.rounds; i++) {
+      for (const lane of lanes) {
+        await r.timed(`${lane.label} attach`, lane.attach);
+        await r.timed(`${lane.label} detach`, lane.detach);
+        await settle(o.settleMs);
+      }
+    }
+    result.attach = r.summaries();
+    if (o.throughput) {
+      log('throughput (iperf3)');
+      result.throughputGbps = await throughput(d, lan, o.driver, o.seconds, o.tpRounds);
+    }
+  } finally {
+    d.cli(['rm', '-f', 'kbr', 'kmv', 'probe', 'ta', 'tb', 'ma', 'mb'], { allowFail: true });
+    d.cli(['network', 'rm', 'home', 'tbr', 'tmv'], { allowFail: true });
+    if (o.docker) {
+      for (const c of ['kbr', 'kmv', 'probe']) await o.docker.api('DELETE', `/containers/${c}?force=1`).catch(() => {});
+      for (const n of ['home', 'tbr', 'tmv']) await o.docker.removeNetwork(n).catch(() => {});
+    }
+    for (const ns of [lan, ...extraNs.splice(0)]) removeNs(ns);
+  }
+  return result;
+}
+
 async function main(): Promise<void> {
+  const { values } = cli();
   const started = new Date();
-  const result: Record<string, unknown> = {
+  const head: Record<string, unknown> = {
     started: started.toISOString(),
     command: `node dist/bench/macvlan.js ${process.argv.slice(2).join(' ')}`.trim(),
     machine: { cpus: os.cpus().length, kernel: os.release(), node: process.version, inVm: process.env.SWY_KVM_GUEST === '1' },
-    load: { before: os.loadavg() },
   };
+  const load0 = os.loadavg();
   const d = await startDaemon({ tag: 'bmv' });
-  const lan = lanOf(d.host.path, 'bml');
   let dk: DockerAnchor | undefined;
+  let bench: MacvlanBenchResult;
   try {
-    const lanes = await switchyardLanes(d);
     if (values.vs!.split(',').includes('docker')) {
       if (!dockerInstalled()) log('docker is not installed: skipped (bash ../shared/anchors/00-install.sh)');
       else if (fs.existsSync('/run/swy-bench-docker.pid')) log('another bench dockerd is running (/run/swy-bench-docker.pid): docker skipped');
       else {
         dk = await DockerAnchor.start();
-        lanes.push(...(await dockerLanes(dk)));
-        result.dockerVersion = dk.version;
+        head.dockerVersion = dk.version;
       }
     }
-    log(`attach/detach: ${ROUNDS} rounds over ${lanes.map((l) => l.label).join(', ')}`);
-    const r = new Rounds();
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const lane of lanes) {
-        await r.timed(`${lane.label} attach`, lane.attach);
-        await r.timed(`${lane.label} detach`, lane.detach);
-        await settle();
-      }
-    }
-    result.attach = r.summaries();
-    if (!SKIP.has('throughput')) {
-      log('throughput (iperf3)');
-      result.throughputGbps = await throughput(d, lan, Number(values.seconds), Number(values['tp-rounds']));
-    }
+    bench = await macvlanBench({
+      d, ...(dk ? { docker: dk } : {}), driver: values.driver as 'macvlan' | 'ipvlan', rounds: Number(values.rounds), seconds: Number(values.seconds),
+      tpRounds: Number(values['tp-rounds']), settleMs: Number(values['settle-ms']), throughput: !values.skip!.split(',').includes('throughput'),
+    });
   } finally {
     if (dk) await dk.stop().catch((e) => log(`docker stop: ${e}`));
     await d.stop();
-    for (const ns of [lan, ...extraNs]) removeNs(ns);
   }
-  result.load = { ...(result.load as object), after: os.loadavg() };
-  const md = render(result);
+  const result = { ...head, ...bench, load: { before: load0, after: os.loadavg() } };
+  const md = renderMacvlanBench(bench, String(head.command));
   fs.mkdirSync(values.out!, { recursive: true });
-  const base = path.join(values.out!, `${DRIVER}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  const base = path.join(values.out!, `${bench.driver}-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);
 }
 
-function render(result: Record<string, unknown>): string {
-  const attach = (result.attach ?? {}) as Record<string, Summary>;
-  const lines = [`Attach / detach p50 (p99) ms, ${ROUNDS} interleaved rounds, \`${result.command}\`:`, '', '| network | attach | detach |', '|---|---|---|'];
+export function renderMacvlanBench(result: MacvlanBenchResult, command: string): string {
+  const attach = result.attach;
+  const lines = [`Attach / detach p50 (p99) ms, ${result.rounds} interleaved rounds, \`${command}\`:`, '', '| network | attach | detach |', '|---|---|---|'];
   const labels = [...new Set(Object.keys(attach).map((k) => k.replace(/ (attach|detach)$/, '')))];
   for (const l of labels) {
     const a = attach[`${l} attach`]!;
     const x = attach[`${l} detach`]!;
     lines.push(`| ${l} | ${a.p50} (${a.p99}) | ${x.p50} (${x.p99}) |`);
   }
-  const tp = result.throughputGbps as Record<string, number[]> | undefined;
+  const tp = result.throughputGbps;
   if (tp) {
     lines.push('', 'Throughput, iperf3 one TCP stream, Gbit/s (median of rounds; all rounds):', '', '| path | median | rounds |', '|---|---|---|');
     for (const [k, v] of Object.entries(tp)) lines.push(`| ${k} | ${summarize(v).p50} | ${v.join(', ')} |`);
@@ -187,4 +225,4 @@ function render(result: Record<string, unknown>): string {
   return lines.join('\n');
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
