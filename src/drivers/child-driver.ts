@@ -71,10 +71,10 @@ export abstract class ChildDriver implements NetworkDriver {
       if (stale) this.deleteInSandbox(sb, ep.ifname);
       this.o.rtnl.createTypedLink({ ...this.childSpec(net, parent, ep), name: ep.ifname, nsFd, ...(mtu ? { mtu } : {}) });
       try {
-        // Routes via the gateway go in configureSandboxEnd's one request; other default
-        // routes (ipvlan L3: out of the interface) after it. A dummy parent: none at all.
-        const gateway = opts.gateway && !isolated(net, this.name);
+        // Routes via the gateway go in configureSandboxEnd's one request (none on a dummy
+        // parent); other default routes (ipvlan L3: out of the interface) after it.
         const viaGateway = this.routesViaGateway(net);
+        const gateway = opts.gateway && !(viaGateway && isolated(net, this.name));
         configureSandboxEnd(nsFd, net, ep, sb, { gateway: gateway && viaGateway });
         if (gateway && !viaGateway) this.setGateway(net, ep, sb, true);
         this.parents.addHostRoutes(net, ep);
@@ -96,9 +96,13 @@ export abstract class ChildDriver implements NetworkDriver {
     }
   }
 
-  /** A network on a dummy parent (no parent, or --internal) has no default route: no way out. */
+  /**
+   * A network on a dummy parent (no parent, or --internal) has no route via a gateway: no way
+   * out. Routes out of the interface (ipvlan L3) stay, as Docker adds them: over a dummy they
+   * reach the network's other subnets and nothing else.
+   */
   setGateway(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, gateway: boolean): void {
-    if (isolated(net, this.name)) return;
+    if (this.routesViaGateway(net) && isolated(net, this.name)) return;
     const rt = this.o.openRtnl(sb.nsPath);
     try {
       const link = rt.getLink(ep.ifname);

@@ -11,7 +11,8 @@
  *   recognises (ownsLink) and removes, since no record lists it any more (networkLinks).
  * - No parent, or `--internal`: a dummy link of the network's own (Docker's names
  *   `dm-<id12>` for macvlan, `di-<id12>` for ipvlan), alias `switchyard:<driver>-dummy:<id12>`:
- *   the children reach each other and nothing else, and the sandboxes get no default route.
+ *   the children reach each other and nothing else, and the sandboxes get no route via a
+ *   gateway (ipvlan L3 keeps its route out of the interface, as Docker: child-driver.ts).
  * - Sharing (planNetwork): several macvlan networks may share a parent, except in passthru
  *   mode; an ipvlan network takes its parent alone; a parent never carries both kinds (the
  *   kernel gives a device one rx handler).
@@ -57,7 +58,7 @@ export function parentPlan(net: NetworkRecord, driver: ParentDriver): ParentPlan
   return { kind: 'dummy', name: `${driver === 'macvlan' ? 'dm' : 'di'}-${id12}`, alias: `switchyard:${driver}-dummy:${id12}` };
 }
 
-/** A dummy parent: the network is cut off (no default route, no way out). */
+/** A dummy parent: the network is cut off (no route via a gateway, no way out). */
 export const isolated = (net: NetworkRecord, driver: ParentDriver): boolean => net.internal || parentPlan(net, driver).kind === 'dummy';
 
 /**

@@ -155,7 +155,7 @@ test('ipvlan l2, l3, l3s: sandboxes ping and talk TCP (v4, v6) carrying the pare
   });
 });
 
-test('ipvlan l3 with two subnets on one parent: each reaches the other (the parent routes); flags private and vepa isolate slaves (bridge above is the control)', { skip }, async () => {
+test('ipvlan l3 with two subnets on one parent: each reaches the other (the parent routes), on a dummy parent too; flags private and vepa isolate slaves (bridge above is the control)', { skip }, async () => {
   await withLab(async ({ ipvlan, sandbox, leave }) => {
     const net = network('ipvlan', { parent: TRUNK, ipvlan_mode: 'l3' }, { pools: [V4, V4B, V6] });
     ipvlan.ensureNetwork(net);
@@ -167,6 +167,18 @@ test('ipvlan l3 with two subnets on one parent: each reaches the other (the pare
     await leave(ipvlan, net, e1);
     await leave(ipvlan, net, e2);
     await ipvlan.deleteNetwork(net);
+    // Docker's own example (ipnet210): L3 without a parent. The dummy gives no way out, but
+    // the default route out of the interface stays, so the subnets still reach each other.
+    const iso3 = network('ipvlan', { ipvlan_mode: 'l3' }, { pools: [V4, V4B, V6] });
+    ipvlan.ensureNetwork(iso3);
+    const [d1, d2] = [endpoint(iso3, 1), endpoint(iso3, 2, '198.51.100.12/24', '198.51.100.1')];
+    const sd1 = sandbox(ipvlan, iso3, d1);
+    sandbox(ipvlan, iso3, d2);
+    assert.ok(pings(sd1, '198.51.100.12'), 'l3 on a dummy parent: across subnets');
+    assert.match(inNs(sd1.name, 'ip', ['route', 'show', 'default']).stdout, /^default dev eth0/);
+    await leave(ipvlan, iso3, d1);
+    await leave(ipvlan, iso3, d2);
+    await ipvlan.deleteNetwork(iso3);
     for (const flag of ['private', 'vepa']) {
       const iso = network('ipvlan', { parent: TRUNK, ipvlan_flag: flag });
       ipvlan.ensureNetwork(iso);
