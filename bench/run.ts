@@ -4,7 +4,7 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan] [--out bench/results]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  */
@@ -20,6 +20,7 @@ import { diffSnapshots, mainNamespaceSnapshot, rssMb } from './host-tools.js';
 import { cliStartup } from './cli-startup.js';
 import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
+import { macvlanBench, renderMacvlanBench } from './macvlan.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
 import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
@@ -174,6 +175,13 @@ async function main(): Promise<void> {
       log('data path (iperf3)');
       result.datapath = await runDatapath({ d, docker: s.docker, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3 });
     }
+    if (!SKIP.has('macvlan')) {
+      log('macvlan vs bridge (attach/detach, throughput)');
+      result.macvlan = await macvlanBench({
+        d, ...(s.docker ? { docker: s.docker } : {}), driver: 'macvlan', rounds: ROUNDS, seconds: QUICK ? 2 : 3,
+        tpRounds: QUICK ? 1 : 3, settleMs: SETTLE_MS, throughput: !SKIP.has('datapath'),
+      });
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -201,7 +209,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result);
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);

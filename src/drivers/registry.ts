@@ -12,6 +12,7 @@ import { hostDriver, nullDriver } from './passive.js';
 import { MacvlanDriver } from './macvlan.js';
 import { OverlayDriver, OVERLAY_NS_SUBDIR } from './overlay.js';
 import * as path from 'node:path';
+import { IpvlanDriver } from './ipvlan.js';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -40,6 +41,7 @@ export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster } : {}), log: d.log }),
+  (d) => new IpvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   () => hostDriver(),
   () => nullDriver(),
 ];

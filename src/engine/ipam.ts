@@ -13,7 +13,7 @@ import type { NetworkRecord, PoolRecord } from '../model/records.js';
 import type { AddressClaim } from './state.js';
 import { pickAddress, planPool, type PoolPlan } from '../model/ipam.js';
 import { cidrContains, formatIp, parseCidr, parseIp, type Cidr, type IpAddress } from '../model/ip.js';
-import { conflict, invalid } from '../errors.js';
+import { conflict, invalid, SwitchyardError } from '../errors.js';
 
 export interface AddressRequest {
   net: NetworkRecord;
@@ -88,29 +88,43 @@ export const poolIpam: Ipam = {
       const addr = wanted[family];
       if (!addr) continue;
       if (net.predefined) throw invalid('STATIC_IP_DEFAULT_NETWORK', 'user specified IP address is supported on user defined networks only', FIELD[family]);
-      const pool = net.pools.find((p) => parseCidr(p.subnet).family === family);
-      if (!pool || !pool.userSubnet) {
+      const pools = net.pools.filter((p) => parseCidr(p.subnet).family === family);
+      if (!pools.length || !pools.some((p) => p.userSubnet)) {
         throw invalid('STATIC_IP_NO_SUBNET', 'user specified IP address is supported only when connecting to networks with user configured subnets', FIELD[family]);
       }
-      if (!cidrContains(parseCidr(pool.subnet), addr)) {
+      if (!pools.some((p) => cidrContains(parseCidr(p.subnet), addr))) {
         throw invalid('STATIC_IP_OUTSIDE', `no configured subnet or ip-range contain the IP address ${formatIp(addr)}`, FIELD[family]);
       }
     }
     const used = ctx.state.usedValues(net.id);
     const extra = req.extraUsed.get(net.id) ?? new Set<bigint>();
     const out: AddressAssignment = { claims: [] };
+    // One address per family. A network may have several subnets of a family (macvlan,
+    // ipvlan; libnetwork ipamAllocateVersion): a static address comes from the subnet that
+    // holds it, a dynamic one from the first subnet with room, in the order they were given.
+    const done = new Set<4 | 6>();
     for (const pool of net.pools) {
       const { subnet, plan } = poolPlan(pool);
+      if (done.has(subnet.family)) continue;
       const preferred = wanted[subnet.family];
+      if (preferred && !cidrContains(subnet, preferred)) continue;
       if (preferred) refuseTaken(ctx, req, plan, preferred, extra);
       const usedAll = extra.size ? new Set([...used, ...extra]) : used;
       // Next-fit from the last address handed out keeps a pick O(1) however many are in use,
       // and delays the reuse of a just-freed address (stale ARP and DNS caches elsewhere).
       const cursorKey = `${net.id}/${subnet.family}`;
       const after = preferred ? undefined : ctx.state.cursors.get(cursorKey);
-      const addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name, ...(after !== undefined ? { after } : {}) });
+      let addr: IpAddress;
+      try {
+        addr = pickAddress({ pool: plan, used: usedAll, preferred, networkName: net.name, ...(after !== undefined ? { after } : {}) });
+      } catch (err) {
+        const anotherLeft = !preferred && net.pools.slice(net.pools.indexOf(pool) + 1).some((p) => parseCidr(p.subnet).family === subnet.family);
+        if (anotherLeft && err instanceof SwitchyardError && err.code === 'NO_AVAILABLE_ADDRESS') continue;
+        throw err;
+      }
       if (!preferred) ctx.state.cursors.set(cursorKey, addr.value);
       take(out, req, pool, subnet, addr, extra);
+      done.add(subnet.family);
     }
     req.extraUsed.set(net.id, extra);
     return out;

@@ -63,10 +63,15 @@ export interface BridgeOptions extends GenericOptions {
   readonly defaultBridge: boolean;
 }
 
+/** Switchyard's own option for macvlan and ipvlan networks (docs/drivers/macvlan.md "The host cannot reach its own children"). */
+export const HOST_INTERFACE_OPT = 'com.switchyard.host_interface';
+
 export interface MacvlanOptions extends GenericOptions {
   readonly driver: 'macvlan';
   readonly parent: string | undefined;
   readonly mode: MacvlanMode;
+  /** A host-side child on the same parent, so the host reaches the network's sandboxes. */
+  readonly hostInterface: boolean;
 }
 
 export interface IpvlanOptions extends GenericOptions {
@@ -74,6 +79,8 @@ export interface IpvlanOptions extends GenericOptions {
   readonly parent: string | undefined;
   readonly mode: IpvlanMode;
   readonly flag: IpvlanFlag;
+  /** A host-side slave on the same parent, so the host reaches the network's sandboxes. */
+  readonly hostInterface: boolean;
 }
 
 export interface OverlayOptions extends GenericOptions {
@@ -219,8 +226,8 @@ export function parseBridgeOptions(options: Options): BridgeOptions {
   };
 }
 
-const MACVLAN_KEYS = new Set<string>(['parent', 'macvlan_mode', ...GENERIC_KEYS]);
-const IPVLAN_KEYS = new Set<string>(['parent', 'ipvlan_mode', 'ipvlan_flag', ...GENERIC_KEYS]);
+const MACVLAN_KEYS = new Set<string>(['parent', 'macvlan_mode', HOST_INTERFACE_OPT, ...GENERIC_KEYS]);
+const IPVLAN_KEYS = new Set<string>(['parent', 'ipvlan_mode', 'ipvlan_flag', HOST_INTERFACE_OPT, ...GENERIC_KEYS]);
 
 function parseParent(options: Options): string | undefined {
   const parent = optionIfname(options, 'parent');
@@ -235,6 +242,7 @@ export function parseMacvlanOptions(options: Options): MacvlanOptions {
     ...parseGeneric(options),
     parent: parseParent(options),
     mode: optionEnum<MacvlanMode>(options, 'macvlan_mode', ['bridge', 'private', 'vepa', 'passthru'], 'bridge'),
+    hostInterface: optionBool(options, HOST_INTERFACE_OPT, false),
   };
 }
 
@@ -246,6 +254,7 @@ export function parseIpvlanOptions(options: Options): IpvlanOptions {
     parent: parseParent(options),
     mode: optionEnum<IpvlanMode>(options, 'ipvlan_mode', ['l2', 'l3', 'l3s'], 'l2'),
     flag: optionEnum<IpvlanFlag>(options, 'ipvlan_flag', ['bridge', 'private', 'vepa'], 'bridge'),
+    hostInterface: optionBool(options, HOST_INTERFACE_OPT, false),
   };
 }
 

@@ -17,7 +17,7 @@
  */
 import { invalid, type SwitchyardError } from '../errors.js';
 import { formatIp, parseIp, type IpAddress } from './ip.js';
-import { VNI_MAX, parseBridgeOptions, parseMacvlanOptions, parseOverlayOptions, type BridgeOptions } from './driver-options.js';
+import { VNI_MAX, parseBridgeOptions, parseIpvlanOptions, parseMacvlanOptions, parseOverlayOptions, type BridgeOptions } from './driver-options.js';
 import {
   RECORD_VERSION,
   type EndpointRecord,
@@ -146,6 +146,8 @@ function decodeState(o: Obj, driver: string): NetworkDriverState {
       // Re-parsed from the user's options text (validated above), as at create.
       return { driver, vni, options: parseOverlayOptions(o['options'] as Record<string, string>) };
     }
+    case 'ipvlan':
+      return { driver, options: parseIpvlanOptions(o['options'] as Record<string, string>) };
     case 'host':
     case 'null':
       return { driver };

@@ -11,7 +11,7 @@
  * planNetwork); an endpoint's host-side link, when its driver makes one, is `hostLink`
  * (named by the driver's planEndpoint). docs/ARCHITECTURE.md "Records" says why.
  */
-import type { BridgeOptions, MacvlanOptions, OverlayOptions } from './driver-options.js';
+import type { BridgeOptions, IpvlanOptions, MacvlanOptions, OverlayOptions } from './driver-options.js';
 import type { ExposedPort, PortBinding } from './port-spec.js';
 
 /** The schema version this release writes. */
@@ -41,7 +41,11 @@ export interface PassiveNetworkState {
   driver: 'host' | 'null';
 }
 
-/** The macvlan driver's part: its parsed options (parent and mode); it makes no host links. */
+/**
+ * The macvlan driver's part: its parsed options (parent, mode, host interface). The host
+ * links it may make (an 802.1q or dummy parent, the host-side interface) follow from these
+ * and the network's id (drivers/parent-link.ts).
+ */
 export interface MacvlanNetworkState {
   driver: 'macvlan';
   options: MacvlanOptions;
@@ -58,8 +62,14 @@ export interface OverlayNetworkState {
   options: OverlayOptions;
 }
 
+/** The ipvlan driver's part: its parsed options (parent, mode, flag, host interface), as macvlan's. */
+export interface IpvlanNetworkState {
+  driver: 'ipvlan';
+  options: IpvlanOptions;
+}
+
 /** What a network's driver planned and keeps: one arm per driver. */
-export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | OverlayNetworkState | PassiveNetworkState;
+export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | IpvlanNetworkState | OverlayNetworkState | PassiveNetworkState;
 
 export interface NetworkRecord {
   v: typeof RECORD_VERSION;

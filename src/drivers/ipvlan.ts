@@ -1,0 +1,70 @@
+/**
+ * The ipvlan driver (Docker's semantics, moby libnetwork/drivers/ipvlan): every endpoint is
+ * an ipvlan slave of a parent interface of the host, created directly inside the sandbox's
+ * namespace as ethN; it carries the parent's MAC. `ipvlan_mode=l2` (default): the sandboxes
+ * are on the parent's LAN and route via the network's gateway (the LAN's router).
+ * `l3`/`l3s`: the parent routes for its slaves: no gateway, a default route straight out of
+ * the interface, and every subnet on the parent reaches every other. `ipvlan_flag`
+ * bridge|private|vepa as the kernel's. Parents (given, 802.1q made on demand, dummy; an
+ * ipvlan network takes its parent alone) and the host-side interface are
+ * drivers/parent-link.ts; the join is drivers/child-driver.ts. docs/drivers/ipvlan.md.
+ *
+ * Not here: ipvlan L3 networks spanning hosts with routes distributed through the cluster
+ * store (needs the cluster layer).
+ */
+import type { EndpointRecord, IpvlanNetworkState, NetworkRecord } from '../model/records.js';
+import type { LinkKindSpec, RouteSpec } from '../kernel/netlink/index.js';
+import type { NetworkPlanInput } from './contract.js';
+import { ChildDriver, type ChildDriverOptions } from './child-driver.js';
+import { checkParentSharing, parentStateOf } from './parent-link.js';
+import { defaultRoutes } from './sandbox-end.js';
+import { internal, notImplemented } from '../errors.js';
+
+export type IpvlanDriverOptions = ChildDriverOptions;
+
+export function ipvlanOf(net: NetworkRecord): IpvlanNetworkState {
+  return parentStateOf(net, 'ipvlan') as IpvlanNetworkState;
+}
+
+export class IpvlanDriver extends ChildDriver {
+  readonly name = 'ipvlan';
+
+  constructor(o: IpvlanDriverOptions) {
+    super(o, 'ipvlan');
+  }
+
+  /** Docker's rule: an ipvlan network takes its parent alone. */
+  planNetwork(i: NetworkPlanInput): IpvlanNetworkState {
+    const options = i.options;
+    if (options.driver !== 'ipvlan') throw internal('DRIVER_OPTIONS_MISMATCH', `ipvlan driver given ${options.driver} options`);
+    if (options.containerIfacePrefix) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the ipvlan driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
+    }
+    checkParentSharing('ipvlan', options, i.others);
+    return { driver: 'ipvlan', options };
+  }
+
+  /** A slave always carries its parent's MAC (the kernel's rule): the endpoint's is not set. */
+  protected childSpec(net: NetworkRecord, parent: number): LinkKindSpec {
+    const { mode, flag } = ipvlanOf(net).options;
+    return { kind: 'ipvlan', parent, mode, flag };
+  }
+
+  /** The host's slave runs in the network's mode (the kernel keeps one mode per parent). */
+  protected hostChildSpec(net: NetworkRecord, parent: number): LinkKindSpec {
+    return this.childSpec(net, parent);
+  }
+
+  protected routesViaGateway(net: NetworkRecord): boolean {
+    return ipvlanOf(net).options.mode === 'l2';
+  }
+
+  /** L2: via the gateway; L3/L3S: `default dev ethN`, one per family the endpoint has. */
+  protected defaultRoutes(net: NetworkRecord, ep: EndpointRecord, oif: number): RouteSpec[] {
+    if (ipvlanOf(net).options.mode === 'l2') return defaultRoutes(oif, ep);
+    const out: RouteSpec[] = [];
+    if (ep.ipv4) out.push({ dst: 'default', oif, family: 4 });
+    if (ep.ipv6) out.push({ dst: 'default', oif, family: 6 });
+    return out;
+  }
+}
