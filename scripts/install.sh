@@ -18,6 +18,10 @@ if ! command -v docker >/dev/null 2>&1; then
   # Only the docker CLI is used (tests drive our daemon with it). Keep the package's
   # own daemon from starting: it would create docker0 and rules on this host.
   missing+=(docker.io)
+elif [[ ${SWY_BENCH_DOCKER_SWARM:-} == 1 && ! -x /usr/sbin/dockerd ]]; then
+  # The opt-in multi-host anchor (bench/anchors/docker-swarm.sh) starts Debian's dockerd
+  # itself, inside namespaces of its own; another docker CLI on PATH does not bring it.
+  missing+=(docker.io)
 fi
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -31,6 +35,10 @@ if ((${#missing[@]})); then
     # package's service from starting now; disabling the unit keeps it from starting at
     # the next boot (systemctl edits the unit links offline too).
     systemctl disable etcd.service >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Same for Docker: only its binaries are used, never its services in this namespace.
+    systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
   fi
 fi
 
