@@ -371,16 +371,79 @@ interface Propagation {
   afterStartCall: number[];
   run: number[];
   start: number[];
+  /** From start called on A to A's endpoint in A's overlay sandbox (kernel event). */
+  endpointOnA: number[];
+  /** From start called on A to B's neighbour entry for it (kernel event). */
+  appliedOnB: number[];
+  /** From A's endpoint appearing on A to B's neighbour entry: Docker's own propagation. */
+  gossipAtoB: number[];
 }
 
-const newPropagation = (): Propagation => ({ afterReturn: [], afterCall: [], afterStartCall: [], run: [], start: [] });
+const newPropagation = (): Propagation => ({ afterReturn: [], afterCall: [], afterStartCall: [], run: [], start: [], endpointOnA: [], appliedOnB: [], gossipAtoB: [] });
 const samples = (p: Propagation) => Object.fromEntries(Object.entries(p).map(([k, v]: [string, number[]]) => [k, v.map((x) => round(x, 1))]));
 
-/** One propagation sample: run a container with a fixed address on `a`, ping it from `bNs` on host B. */
-async function propagationSample(a: SwarmNode, bNs: string, net: string, name: string, ip: string, o: SwarmBenchOptions, into: Propagation): Promise<string> {
+/**
+ * `ip -ts monitor OBJ` inside a namespace (an overlay network's sandbox namespace of a dockerd):
+ * resolves with the wall-clock time (ms since the epoch) of the first event line that matches.
+ */
+class KernelMonitor {
+  private proc: ChildProcess;
+  private lines: Array<[number, string]> = [];
+  private waiters: Array<{ match: (l: string) => boolean; resolve: (t: number) => void }> = [];
+
+  constructor(nsPath: string, obj: string) {
+    this.proc = spawn('nsenter', [`--net=${nsPath}`, '--', 'ip', '-ts', 'monitor', obj], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, TZ: 'UTC' } });
+    let buf = '';
+    this.proc.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\] (.*)$/.exec(line);
+        if (!m) continue;
+        const t = Date.parse(`${m[1]}Z`) + Number(m[2]) / 1000;
+        this.lines.push([t, m[3]!]);
+        for (const w of [...this.waiters]) if (w.match(m[3]!)) { w.resolve(t); this.waiters.splice(this.waiters.indexOf(w), 1); }
+      }
+    });
+  }
+
+  /** The time of the first matching line (already seen or still to come), or undefined after timeoutMs. */
+  first(match: (l: string) => boolean, timeoutMs: number): Promise<number | undefined> {
+    const seen = this.lines.find(([, l]) => match(l));
+    if (seen) return Promise.resolve(seen[0]);
+    return new Promise((resolve) => {
+      const w = { match, resolve: (t: number) => { clearTimeout(timer); resolve(t); } };
+      const timer = setTimeout(() => { this.waiters.splice(this.waiters.indexOf(w), 1); resolve(undefined); }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  stop(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+  }
+}
+
+/** Where a node keeps a swarm network's sandbox namespace (`<exec-root>/netns/<n>-<network id[:10]>`), once it has one. */
+function overlaySandbox(node: SwarmNode, networkId: string): string | undefined {
+  const dir = `${node.execRoot}/netns`;
+  const f = fs.existsSync(dir) ? fs.readdirSync(dir).find((n) => n.endsWith(`-${networkId.slice(0, 10)}`)) : undefined;
+  return f ? `${dir}/${f}` : undefined;
+}
+
+/**
+ * One propagation sample: run a container with a fixed address on `a`, ping it from `bNs` on
+ * host B. With the network's sandbox namespaces on A and B, also the kernel's view: when A's
+ * endpoint appears in A's overlay sandbox (its veth end moved in), and when B programs the
+ * neighbour entry for the new address on its VXLAN device (what Docker's gossip delivered).
+ */
+async function propagationSample(a: SwarmNode, bNs: string, net: string, name: string, ip: string, o: SwarmBenchOptions, into: Propagation, sboxes: { a?: string; b?: string } = {}): Promise<string> {
   const probe = new PingProbe(bNs, ip, o.pingIntervalMs, 30_000);
+  const monA = sboxes.a ? new KernelMonitor(sboxes.a, 'link') : undefined;
+  const monB = sboxes.b ? new KernelMonitor(sboxes.b, 'neigh') : undefined;
   try {
-    await sleep(50); // the probe is pinging (and failing) before the container exists
+    await sleep(50); // the probe is pinging (and failing), the monitors listening, before the container exists
     // `docker run -d` is create then start; Docker attaches a container to a swarm network at start.
     const t0 = nowMs();
     const { Id } = await a.api('POST', `/containers/create?name=${name}`, a.containerSpec(net, ip));
@@ -393,9 +456,16 @@ async function propagationSample(a: SwarmNode, bNs: string, net: string, name: s
     into.afterReturn.push(tPing - t1);
     into.afterCall.push(tPing - t0);
     into.afterStartCall.push(tPing - tStart);
+    const tA = await monA?.first((l) => /^\d+: \S+: </.test(l), 2000);
+    const tB = await monB?.first((l) => l.startsWith(`${ip} dev `) && l.includes('lladdr'), 2000);
+    if (tA !== undefined) into.endpointOnA.push(tA - tStart);
+    if (tB !== undefined) into.appliedOnB.push(tB - tStart);
+    if (tA !== undefined && tB !== undefined) into.gossipAtoB.push(tB - tA);
     return Id as string;
   } finally {
     probe.stop();
+    monA?.stop();
+    monB?.stop();
   }
 }
 
@@ -500,7 +570,7 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     // Fixed addresses outside the IPAM range: swarm hands each node an address of its own on the
     // network (its load-balancer endpoint) from the range, which a fixed address inside it can hit
     // ("could not allocate IP from IPAM: Address already in use").
-    await mgr.api('POST', '/networks/create', { Name: 'dswnet', Driver: 'overlay', Attachable: true, CheckDuplicate: true, IPAM: { Config: [{ Subnet: '10.231.0.0/16', IPRange: '10.231.0.0/24' }] } });
+    const { Id: warmNet } = await mgr.api('POST', '/networks/create', { Name: 'dswnet', Driver: 'overlay', Attachable: true, CheckDuplicate: true, IPAM: { Config: [{ Subnet: '10.231.0.0/16', IPRange: '10.231.0.0/24' }] } });
     const bId = await hB.runContainer('dswb', 'dswnet', '10.231.200.2');
     const aId = await hA.runContainer('dswa', 'dswnet', '10.231.200.3');
     const bNs = await hB.netnsOf(bId);
@@ -509,7 +579,7 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     runIn(bNs, 'ping', ['-c', '1', '-W', '5', '10.231.200.3']); // the pair talks before anything is timed
     const warm = newPropagation();
     for (let i = 0; i < o.reps; i++) {
-      const id = await propagationSample(hA, bNs, 'dswnet', `dswp${i}`, `10.231.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`, o, warm);
+      const id = await propagationSample(hA, bNs, 'dswnet', `dswp${i}`, `10.231.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`, o, warm, { a: overlaySandbox(hA, warmNet), b: overlaySandbox(hB, warmNet) });
       await hA.removeContainer(id);
       await sleep(o.settleMs);
     }
@@ -566,7 +636,7 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
       const b = await hB.runContainer(`dswcb${i}`, net, `10.232.${i}.200`);
       const bn = await hB.netnsOf(b);
       fastArp(bn);
-      const a = await propagationSample(hA, bn, net, `dswca${i}`, `10.232.${i}.201`, o, cold);
+      const a = await propagationSample(hA, bn, net, `dswca${i}`, `10.232.${i}.201`, o, cold, { b: overlaySandbox(hB, netId) });
       await hA.removeContainer(a);
       await hB.removeContainer(b);
       await mgr.api('DELETE', `/networks/${netId}`).catch(async () => {
@@ -594,7 +664,7 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
 }
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
-const row = (label: string, s: Summary | undefined) => (s ? `| ${label} | ${s.n} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.min)} – ${f(s.max)} |` : `| ${label} | — | — | — | — |`);
+const row = (label: string, s: Summary | undefined) => (s?.n ? `| ${label} | ${s.n} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.min)} – ${f(s.max)} |` : `| ${label} | — | — | — | — |`);
 
 /** The result as Markdown tables (the same layout as docs/BENCHMARKS.md's "Multi-host anchors"). */
 export function renderSwarmMarkdown(r: Record<string, any>): string {
@@ -614,6 +684,9 @@ export function renderSwarmMarkdown(r: Record<string, any>): string {
     out.push(row(`${label}: first ping from B, after \`run -d\` was called on A`, p?.afterCall));
     out.push(row(`${label}: of which container start (the attach)`, p?.start));
     out.push(row(`${label}: first ping from B, after start was called on A`, p?.afterStartCall));
+    out.push(row(`${label}: kernel: A's endpoint in A's overlay sandbox, after start was called`, p?.endpointOnA));
+    out.push(row(`${label}: kernel: B's neighbour entry for it, after start was called on A`, p?.appliedOnB));
+    out.push(row(`${label}: kernel: from A's endpoint to B's neighbour entry (Docker's propagation)`, p?.gossipAtoB));
   }
   out.push('');
   if (r.throughputGbps) {
