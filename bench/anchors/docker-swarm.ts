@@ -504,6 +504,10 @@ function buildVxlanPair(h1: SwarmNode, h2: SwarmNode): { addr1: string; addr2: s
   };
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return round(s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2, 3);
+};
 const sum = (xs: number[]): Summary => summarize(xs.map((x) => round(x, 3)));
 
 function propSummary(p: Propagation): Record<string, Summary> {
@@ -622,7 +626,14 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     } finally {
       vx.remove();
     }
-    result.throughputGbps = Object.fromEntries(Object.entries(gbps).map(([k, v]) => [k, { runs: v, median: round([...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!, 2) }]));
+    result.throughputGbps = Object.fromEntries(Object.entries(gbps).map(([k, v]) => [k, { runs: v, median: median(v) }]));
+    // Each round measured every path back to back: the ratio within a round shares that round's load.
+    const [ov, vxl, ul] = Object.values(gbps) as [number[], number[], number[]];
+    result.throughputPairedRatios = {
+      'overlay / hand-built VXLAN': median(ov.map((x, i) => x / vxl[i]!)),
+      'overlay / underlay': median(ov.map((x, i) => x / ul[i]!)),
+      'hand-built VXLAN / underlay': median(vxl.map((x, i) => x / ul[i]!)),
+    };
     result.rttMs = Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, sum(v)]));
     await hA.removeContainer(aId);
     await hB.removeContainer(bId);
@@ -695,6 +706,7 @@ export function renderSwarmMarkdown(r: Record<string, any>): string {
       out.push(`| ${k} | ${f(v.median, 2)} (${v.runs.join(', ')}) | ${f(r.rttMs?.[k]?.p50, 3)} / ${f(r.rttMs?.[k]?.p99, 3)} | ${r.mtu?.[k] ?? '—'} |`);
     }
     out.push('');
+    if (r.throughputPairedRatios) out.push(`Throughput, median of the per-round ratios: ${Object.entries(r.throughputPairedRatios as Record<string, number>).map(([k, v]) => `${k} ${f(v * 100, 0)} %`).join(', ')}.`, '');
   }
   out.push(`Swarm: init ${f(r.lab?.swarmInitMs)} ms, joins ${(r.lab?.swarmJoinMs ?? []).join(' / ')} ms; nodes: ${(r.lab?.nodes ?? []).join('; ')}. A worker's own \`network create -d overlay\`: ${r.createOnWorker ?? '—'}.`);
   out.push(`Teardown ${f(r.teardownMs)} ms; main namespace afterwards: ${r.leftovers?.length ? r.leftovers.join('; ') : 'unchanged (netns, links, routes, nft tables, iptables rules, processes, /etc/docker)'}.`);
