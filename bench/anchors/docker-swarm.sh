@@ -4,7 +4,7 @@
 # hosts, connect/disconnect, iperf3/RTT against a hand-built VXLAN pair and the underlay.
 # Everything runs in throwaway swy-dsw* namespaces and is removed at the end (dockerd stopped by PID).
 #
-#   sudo bench/anchors/docker-swarm.sh [--quick] [--reps 30] [--cold-reps 20] [--seconds 5] [--rounds 3] [--out bench/results]
+#   sudo bench/anchors/docker-swarm.sh [--quick] [--hosts 3] [--reps 30] [--cold-reps 20] [--seconds 5] [--rounds 3] [--out bench/results]
 #
 # Needs docker.io and iperf3: SWY_BENCH_DOCKER_SWARM=1 scripts/install.sh installs them (no service started).
 # The same measurement runs inside `npm run bench` when SWY_BENCH_DOCKER_SWARM=1.

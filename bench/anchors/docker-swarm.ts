@@ -19,7 +19,7 @@
  * CLI's floor is measured beside them. Teardown removes the containers, stops each dockerd by
  * PID, deletes the namespaces and state, and checks the main namespace is as it was.
  *
- *   bench/anchors/docker-swarm.sh [--reps 30] [--cold-reps 20] [--seconds 5] [--rounds 3] [--quick] [--out bench/results]
+ *   bench/anchors/docker-swarm.sh [--hosts 3] [--reps 30] [--cold-reps 20] [--seconds 5] [--rounds 3] [--quick] [--out bench/results]
  *
  * `npm run bench` runs it too when SWY_BENCH_DOCKER_SWARM=1 (docs/BENCHMARKS.md, "Multi-host anchors").
  */
@@ -353,6 +353,8 @@ function fastArp(nsPath: string): void {
 }
 
 export interface SwarmBenchOptions {
+  /** dockerd hosts in the swarm (≥ 3): host 1 is the manager, A is host 2, B host 3. */
+  hosts: number;
   reps: number;
   coldReps: number;
   seconds: number;
@@ -362,8 +364,8 @@ export interface SwarmBenchOptions {
   log?: (msg: string) => void;
 }
 
-export const DEFAULT_OPTIONS: SwarmBenchOptions = { reps: 30, coldReps: 20, seconds: 5, rounds: 3, pingIntervalMs: 5, settleMs: 250 };
-export const QUICK_OPTIONS: SwarmBenchOptions = { reps: 10, coldReps: 5, seconds: 2, rounds: 1, pingIntervalMs: 5, settleMs: 250 };
+export const DEFAULT_OPTIONS: SwarmBenchOptions = { hosts: 3, reps: 30, coldReps: 20, seconds: 5, rounds: 3, pingIntervalMs: 5, settleMs: 250 };
+export const QUICK_OPTIONS: SwarmBenchOptions = { hosts: 3, reps: 10, coldReps: 5, seconds: 2, rounds: 1, pingIntervalMs: 5, settleMs: 250 };
 
 interface Propagation {
   afterReturn: number[];
@@ -537,8 +539,9 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    log('starting 3 dockerd in 3 host namespaces, joining them as a swarm');
-    await lab.start(3);
+    if (!(o.hosts >= 3)) throw new Error(`hosts: ${o.hosts}: the anchor needs at least 3 (a manager, A and B)`);
+    log(`starting ${o.hosts} dockerd in ${o.hosts} host namespaces, joining them as a swarm`);
+    await lab.start(o.hosts);
     result.lab = { underlay: `${UNDERLAY}.0/24 on a bridge in its own netns`, ...lab.info };
     const [mgr, hA, hB] = lab.nodes as [SwarmNode, SwarmNode, SwarmNode];
 
@@ -680,7 +683,8 @@ const row = (label: string, s: Summary | undefined) => (s?.n ? `| ${label} | ${s
 /** The result as Markdown tables (the same layout as docs/BENCHMARKS.md's "Multi-host anchors"). */
 export function renderSwarmMarkdown(r: Record<string, any>): string {
   const out: string[] = [];
-  out.push(`### Docker ${r.lab?.dockerVersion ?? ''} swarm overlay, 3 dockerd in 3 host namespaces (${r.started})`, '');
+  const n = r.settings?.hosts ?? 3;
+  out.push(`### Docker ${r.lab?.dockerVersion ?? ''} swarm overlay, ${n} dockerd in ${n} host namespaces (${r.started})`, '');
   if (r.error) out.push(`**The run failed:** \`${String(r.error).split('\n')[0]}\``, '');
   out.push(`Load ${r.load?.before?.join(' ')} → ${r.load?.after?.join(' ')} (1/5/15 min); ${r.machine?.cpus} CPUs; kernel ${r.machine?.kernel}. Timed through ${r.via}; the CLI's own round trip (\`docker network ls -q\`) is ${f(r.cliFloor?.p50)} ms p50 on top of any figure below.`, '');
   out.push('| measurement | n | p50 (ms) | p99 (ms) | min – max (ms) |', '|---|---|---|---|---|');
@@ -717,6 +721,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      hosts: { type: 'string' },
       reps: { type: 'string' },
       'cold-reps': { type: 'string' },
       seconds: { type: 'string' },
@@ -732,6 +737,7 @@ async function main(): Promise<void> {
   const base = values.quick ? QUICK_OPTIONS : DEFAULT_OPTIONS;
   const o: SwarmBenchOptions = {
     ...base,
+    hosts: Number(values.hosts ?? base.hosts),
     reps: Number(values.reps ?? base.reps),
     coldReps: Number(values['cold-reps'] ?? base.coldReps),
     seconds: Number(values.seconds ?? base.seconds),
