@@ -310,7 +310,7 @@ export class SwarmLab {
  * container namespace) so that an unanswered ARP does not hide the moment the target appears
  * behind a 1 s retry.
  */
-class PingProbe {
+export class PingProbe {
   private proc: ChildProcess;
   readonly firstReply: Promise<number>;
 
@@ -346,9 +346,10 @@ class PingProbe {
   }
 }
 
-function fastArp(nsPath: string): void {
+/** Lowers `dev`'s ARP retransmit time to 10 ms inside the namespace at nsPath (the probe's side). */
+export function fastArp(nsPath: string, dev = 'eth0'): void {
   for (const [k, v] of [['retrans_time_ms', '10'], ['mcast_solicit', '3'], ['ucast_solicit', '3']]) {
-    runIn(nsPath, 'sysctl', ['-qw', `net.ipv4.neigh.eth0.${k}=${v}`]);
+    runIn(nsPath, 'sysctl', ['-qw', `net.ipv4.neigh.${dev}.${k}=${v}`]);
   }
 }
 
@@ -388,7 +389,7 @@ const samples = (p: Propagation) => Object.fromEntries(Object.entries(p).map(([k
  * `ip -ts monitor OBJ` inside a namespace (an overlay network's sandbox namespace of a dockerd):
  * resolves with the wall-clock time (ms since the epoch) of the first event line that matches.
  */
-class KernelMonitor {
+export class KernelMonitor {
   private proc: ChildProcess;
   private lines: Array<[number, string]> = [];
   private waiters: Array<{ match: (l: string) => boolean; resolve: (t: number) => void }> = [];
