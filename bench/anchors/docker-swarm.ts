@@ -670,6 +670,9 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     const t = nowMs();
     await lab.stop();
     result.teardownMs = round(nowMs() - t, 1);
+    // Each dockerd's log (/tmp/swy-dsw-<id>-dockerd.log) is kept only when the run failed.
+    if (result.error) result.dockerdLogs = lab.nodes.map((n) => n.logFile);
+    else for (const n of lab.nodes) fs.rmSync(n.logFile, { force: true });
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
