@@ -7,6 +7,10 @@
  *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan] [--out bench/results]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
+ *
+ * SWY_BENCH_DOCKER_SWARM=1 adds Docker's multi-host overlay (three dockerd joined as a swarm, in
+ * namespaces of their own; bench/anchors/docker-swarm.ts) after the single-host figures, as
+ * `dockerSwarm` in the JSON and a "Multi-host anchors" table.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,6 +28,7 @@ import { macvlanBench, renderMacvlanBench } from './macvlan.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
 import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
+import { DEFAULT_OPTIONS as SWARM_DEFAULTS, QUICK_OPTIONS as SWARM_QUICK, SWARM_INSTALL_HINT, dockerSwarmBench, dockerSwarmInstalled, renderSwarmMarkdown } from './anchors/docker-swarm.js';
 
 const { values } = parseArgs({
   options: {
@@ -203,13 +208,23 @@ async function main(): Promise<void> {
     await step('daemon', () => d.stop());
     result.teardownMs = Math.round(performance.now() - tStop);
   }
+  if (process.env.SWY_BENCH_DOCKER_SWARM === '1') {
+    if (!dockerSwarmInstalled()) {
+      console.error(`SWY_BENCH_DOCKER_SWARM=1: docker.io or iperf3 not installed, skipped. Install them with:\n  ${SWARM_INSTALL_HINT}`);
+      result.dockerSwarm = { skipped: 'docker.io or iperf3 not installed' };
+    } else {
+      log('multi-host anchor: Docker swarm overlay (3 dockerd in 3 host namespaces)');
+      result.dockerSwarm = await dockerSwarmBench(QUICK ? SWARM_QUICK : SWARM_DEFAULTS);
+      if (result.dockerSwarm.error) process.exitCode = 1;
+    }
+  }
   result.clientRetries = retryCount.n;
   result.load = { before: load0, after: os.loadavg() };
   result.leftovers = diffSnapshots(before, mainNamespaceSnapshot());
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '');
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);

@@ -20,6 +20,10 @@ if ! command -v docker >/dev/null 2>&1; then
   # Only the docker CLI is used (tests drive our daemon with it). Keep the package's
   # own daemon from starting: it would create docker0 and rules on this host.
   missing+=(docker.io)
+elif [[ ${SWY_BENCH_DOCKER_SWARM:-} == 1 && ! -x /usr/sbin/dockerd ]]; then
+  # The opt-in multi-host anchor (bench/anchors/docker-swarm.sh) starts Debian's dockerd
+  # itself, inside namespaces of its own; another docker CLI on PATH does not bring it.
+  missing+=(docker.io)
 fi
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -37,6 +41,10 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" podman "* ]] && command -v systemctl >/dev/null 2>&1; then
     # Only the podman binary is used, with private roots and configuration (test/helpers/podman.ts).
     systemctl disable podman.socket podman.service podman-restart.service podman-auto-update.timer >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Same for Docker: only its binaries are used, never its services in this namespace.
+    systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
   fi
 fi
 
