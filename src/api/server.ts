@@ -17,6 +17,7 @@ import { Router } from './router.js';
 import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addAttachmentRoutes } from './routes-attachments.js';
+import { addNetavarkRoutes } from './routes-netavark.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
 import { addUnservedRoutes } from './routes-unserved.js';
 import { createMutualTlsServer, listenTcp, type MutualTlsFiles, type TcpAddress } from './tls.js';
@@ -69,6 +70,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addNetworkRoutes(router, options.engine);
   addSandboxRoutes(router, { engine: options.engine, ...(options.now ? { now: options.now } : {}) });
   addAttachmentRoutes(router, options.engine);
+  addNetavarkRoutes(router, options.engine);
   addUnservedRoutes(router);
 
   const limits = {

@@ -23,6 +23,8 @@ import { gatewayEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
 import { endpointAddresses } from './state.js';
 import { givenIpam, poolIpam } from './ipam.js';
 import { usesEmbeddedDns } from './sandbox-files.js';
+import { publishRequest, repointPorts } from './publish.js';
+import type { PortRequest, PublishedPort } from '../model/records.js';
 
 /** The embedded DNS's address inside every namespace it serves. */
 const EMBEDDED_RESOLVER = '127.0.0.11';
@@ -212,16 +214,80 @@ async function removeEndpoint(ctx: EngineContext, sb: SandboxRecord, net: Networ
     }
   }
   const last = ctx.state.endpointsOfSandbox(sb.id).length === 1;
+  const published = ctx.state.sandboxes.get(sb.id)?.ports ?? [];
+  if (last && ctx.ports && published.length) {
+    try {
+      ctx.ports.unpublish(sb.id, published);
+    } catch (err) {
+      report.errors.push(asSwitchyardError(err));
+    }
+  }
   await ctx.state.commit({
     removeEndpoints: [ep.id],
     releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
     ...(last ? { removeSandboxes: [sb.id] } : {}),
   });
+  if (!last && published.length) {
+    // The ports follow the gateway endpoint: when it was this one, they move to the next.
+    try {
+      await repointPorts(ctx, sb.id);
+    } catch (err) {
+      report.errors.push(asSwitchyardError(err));
+    }
+  }
   try {
     syncExternalDns(ctx, sb);
   } catch (err) {
     report.errors.push(asSwitchyardError(err));
   }
+}
+
+const samePorts = (a: readonly PortRequest[], b: readonly PortRequest[]): boolean =>
+  JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Publishes host ports for an external sandbox (netavark's port_mappings): `publish` replaces
+ * what it had, through Switchyard's own ports service, on its gateway endpoint (Docker's rule,
+ * publish.ts). The same list again changes nothing. The ports go with its last attachment.
+ */
+export async function publishAttachment(ctx: EngineContext, externalId: string, publish: PortRequest[]): Promise<PublishedPort[]> {
+  checkRef({ sandboxId: externalId, ifname: 'eth0' });
+  const found = externalOf(ctx, externalId);
+  if (!found) throw notFound('ATTACHMENT_NOT_FOUND', `sandbox ${externalId} has no attachment`);
+  return ctx.locks.withLocks([sbLock(found.id)], async () => {
+    const cur = externalOf(ctx, externalId);
+    if (!cur) throw notFound('ATTACHMENT_NOT_FOUND', `sandbox ${externalId} has no attachment`);
+    if (samePorts(cur.publish, publish) && (cur.ports.length > 0 || publish.length === 0)) return cur.ports;
+    if (!ctx.ports) {
+      if (!publish.length) return [];
+      throw notImplemented('PORTS_UNAVAILABLE', 'this daemon publishes no ports (its firewall is off)', 'PortMappings');
+    }
+    const ports = ctx.ports;
+    const oldReq = publishRequest(ctx, cur);
+    if (cur.ports.length) ports.unpublish(cur.id, cur.ports);
+    const next: SandboxRecord = { ...cur, publish, ports: [] };
+    const req = publishRequest(ctx, next);
+    let made: PublishedPort[] = [];
+    try {
+      if (req) made = ports.publish(req);
+    } catch (err) {
+      if (oldReq && cur.ports.length) {
+        try {
+          ports.restore(oldReq, cur.ports);
+        } catch (e) {
+          ctx.log(`undo publish of ${externalId}: ${String(e)}`);
+        }
+      }
+      throw err;
+    }
+    try {
+      await ctx.state.commit({ sandboxes: [{ ...next, ports: made }] });
+    } catch (err) {
+      if (made.length) ports.unpublish(cur.id, made);
+      throw err;
+    }
+    return made;
+  });
 }
 
 /** CNI CHECK: the attachment exists and its kernel state is in place. */
