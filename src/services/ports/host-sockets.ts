@@ -61,11 +61,11 @@ export class HostSockets {
    * 'in-use' when it, or an overlapping address, is bound by anyone; 'not-local' when the
    * address is not one of this host's. Other failures throw.
    */
-  reserve(p: HostPort, owner: string): ReserveResult {
+  reserve(p: HostPort, owner: string, bindSocket = true): ReserveResult {
     if (this.clashesWithOwn(p)) return 'in-use';
     let fd: number;
     try {
-      fd = openBound(p);
+      fd = bindSocket ? openBound(p) : -1;
     } catch (err) {
       if (!(err instanceof SyscallError)) throw err;
       if (err.errno === EADDRINUSE) return 'in-use';

@@ -69,7 +69,7 @@ export class PortsService implements PortsPort {
     const made: PublishedPort[] = [];
     try {
       this.inHostNs(() => {
-        for (const p of plan.ports) made.push(...this.reservePlanned(req.sandboxId, p));
+        for (const p of plan.ports) made.push(...this.reservePlanned(req.sandboxId, p, req.holdSockets ?? true));
         if (this.o.enabled) this.allowLoopback(req.target.bridge, made);
       });
       this.install(req.sandboxId, made);
@@ -116,7 +116,7 @@ export class PortsService implements PortsPort {
       for (const b of bindings) {
         const hp = hostPortOf(b);
         const owner = this.sockets.ownerOf(hp);
-        if (owner === req.sandboxId || (owner === undefined && this.sockets.reserve(hp, req.sandboxId) === 'reserved')) restored.push(b);
+        if (owner === req.sandboxId || (owner === undefined && this.sockets.reserve(hp, req.sandboxId, req.holdSockets ?? true) === 'reserved')) restored.push(b);
         else lost.push(joinHostPort(b.hostIp, b.hostPort) + `/${b.proto}`);
       }
       if (this.o.enabled) this.allowLoopback(req.target.bridge, restored);
@@ -171,34 +171,34 @@ export class PortsService implements PortsPort {
   }
 
   /** Reserves the host port of one planned binding on each of its families; all or nothing. */
-  private reservePlanned(owner: string, p: PlannedPort): PublishedPort[] {
+  private reservePlanned(owner: string, p: PlannedPort, hold: boolean): PublishedPort[] {
     const bindingsAt = (port: number): PublishedPort[] =>
       p.addresses.map((a) => ({ hostIp: a.hostIp, hostPort: port, containerPort: p.containerPort, proto: p.proto, containerIp: a.containerIp }));
     switch (p.choice.kind) {
       case 'fixed': {
-        const failed = this.reserveAll(owner, p, p.choice.port);
+        const failed = this.reserveAll(owner, p, p.choice.port, hold);
         if (failed) throw allocated(failed, p.choice.port);
         return bindingsAt(p.choice.port);
       }
       case 'range': {
         for (let port = p.choice.start; port <= p.choice.end; port++) {
-          if (!this.reserveAll(owner, p, port)) return bindingsAt(port);
+          if (!this.reserveAll(owner, p, port, hold)) return bindingsAt(port);
         }
         throw allocated(p.addresses[0]!, `${p.choice.start}-${p.choice.end}`);
       }
       case 'ephemeral': {
-        const port = this.reserveEphemeral(owner, p);
+        const port = this.reserveEphemeral(owner, p, hold);
         return bindingsAt(port);
       }
     }
   }
 
   /** Tries one port on every family of the binding; returns the address that failed, or undefined. */
-  private reserveAll(owner: string, p: PlannedPort, port: number): AddressBinding | undefined {
+  private reserveAll(owner: string, p: PlannedPort, port: number, hold = true): AddressBinding | undefined {
     const taken: HostPort[] = [];
     for (const a of p.addresses) {
       const hp: HostPort = { family: a.family, hostIp: a.hostIp, proto: p.proto, port };
-      const r = this.sockets.reserve(hp, owner);
+      const r = this.sockets.reserve(hp, owner, hold);
       if (r === 'reserved') {
         taken.push(hp);
         continue;
@@ -216,7 +216,7 @@ export class PortsService implements PortsPort {
    * An ephemeral port: the next one in the range that is free on every family of the
    * binding (Docker gives v4 and v6 the same port), skipping our own without a syscall.
    */
-  private reserveEphemeral(owner: string, p: PlannedPort): number {
+  private reserveEphemeral(owner: string, p: PlannedPort, hold: boolean): number {
     const [lo, hi] = this.range;
     const size = hi - lo + 1;
     let clashes = 0;
@@ -225,7 +225,7 @@ export class PortsService implements PortsPort {
       this.cursor = port >= hi ? lo : port + 1;
       const ours = p.addresses.some((a) => this.sockets.ownerOf({ family: a.family, hostIp: a.hostIp, proto: p.proto, port }) !== undefined);
       if (ours) continue;
-      if (!this.reserveAll(owner, p, port)) return port;
+      if (!this.reserveAll(owner, p, port, hold)) return port;
       clashes++;
     }
     const where = p.addresses.map((a) => a.hostIp).join(' and ');

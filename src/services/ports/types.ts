@@ -20,6 +20,12 @@ export interface PublishRequest {
   publishAll: boolean;
   expose: ExposedPort[];
   target: PublishTarget;
+  /**
+   * false: the caller's runtime holds the host ports itself (Podman keeps them open in
+   * conmon), so no socket is bound here; the ports are still booked against Switchyard's
+   * own bindings. Default true.
+   */
+  holdSockets?: boolean;
 }
 
 /** The port-publishing service (services/ports), as the engine sees it. */
