@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server openssl)
 DEBS+=(containernetworking-plugins)  # CNI reference plugins in /usr/lib/cni: the CNI front end's differential tests
+# Podman 4.3 + netavark 1.4 (and what Podman runs containers with): the netavark drop-in's
+# differential and end-to-end tests (docs/frontends/netavark.md); busybox-static builds their image.
+DEBS+=(podman netavark aardvark-dns runc conmon catatonit golang-github-containers-common busybox-static)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,6 +34,10 @@ if ((${#missing[@]})); then
     # package's service from starting now; disabling the unit keeps it from starting at
     # the next boot (systemctl edits the unit links offline too).
     systemctl disable etcd.service >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" podman "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Podman's API service and restart unit: tests run podman directly, with private state.
+    systemctl disable podman.service podman.socket podman-restart.service >/dev/null 2>&1 || true
   fi
 fi
 
