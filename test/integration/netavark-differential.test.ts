@@ -107,6 +107,24 @@ describe('netavark drop-in against Debian netavark 1.4 (differential)', { skip: 
     });
   }
 
+  test("published ports are booked, not bound: the runtime's own bind succeeds (Podman holds them itself)", () => {
+    const options = fixture('setup-port.options.json'); // host port 18080
+    const c = ns('nvport');
+    const canBind = (port: number) => d.onHost('python3', ['-c', `import socket; s=socket.socket(); s.bind(("0.0.0.0", ${port})); s.listen()`], { allowFail: true }).status === 0;
+    assert.equal(call('ours', ['setup', c.path], options).code, 0);
+    try {
+      assert.ok(canBind(18080), 'Podman (conmon) can bind the host port it published');
+      assert.match(d.onHost('nft', ['list', 'ruleset']).stdout, /18080/, 'and the DNAT element is there');
+      // Control: a Switchyard sandbox's published port is held by the daemon's socket.
+      d.cli(['run', '-d', '--name', 'nvportctl', '-p', '18081:80', '--', 'sleep', 'infinity']);
+      assert.ok(!canBind(18081), 'control: a port the daemon holds cannot be bound');
+      d.cli(['rm', '-f', 'nvportctl']);
+    } finally {
+      call('ours', ['teardown', c.path], options);
+    }
+    assert.doesNotMatch(d.onHost('nft', ['list', 'ruleset']).stdout, /18080/, 'teardown removed the element');
+  });
+
   test('errors: {"error": …} on stdout and a non-zero exit, for both', () => {
     const options = fixture('setup-port.options.json');
     const c = ns('nverr');
