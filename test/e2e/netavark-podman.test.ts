@@ -1,7 +1,7 @@
 /**
  * End-to-end: Podman 4.3 (Debian) runs its containers on Switchyard through the netavark
  * drop-in (CONTAINERS_HELPER_BINARY_DIR=<checkout>/libexec, rootful, private state:
- * test/helpers/podman.ts) against a real daemon in a throwaway host namespace. Two containers
+ * test/helpers/podman-netavark.ts) against a real daemon in a throwaway host namespace. Two containers
  * on a Podman network reach each other by name and alias (Switchyard's embedded DNS, which
  * Podman writes into resolv.conf from the StatusBlock), an --internal network has no way out
  * (a container on a normal network, the control, does), one container on two networks,
@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/netns.js';
-import { IMAGE, podmanPresent, startPodman, type TestPodman } from '../helpers/podman.js';
+import { IMAGE, podmanPresent, startPodman, type TestPodman } from '../helpers/podman-netavark.js';
 
 const OUTSIDE = '192.0.2.1'; // an address of the daemon's host namespace, "the world" for the containers
 const HTTP_GET = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3';
