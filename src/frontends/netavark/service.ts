@@ -12,13 +12,22 @@
  * Calls are taken one at a time: two first containers of one network must not both create it.
  */
 import type { Engine } from '../../engine/contract.js';
-import { conflict, SwitchyardError, asSwitchyardError, internal } from '../../errors.js';
+import { conflict, SwitchyardError, asSwitchyardError } from '../../errors.js';
 import { validateNetworkCreate } from '../../model/network-spec.js';
-import type { AttachResult } from '../../model/attachments.js';
+import type { AttachRequest, AttachResult } from '../../model/attachments.js';
+import type { PortBinding } from '../../model/port-spec.js';
 import { networkOptionsOf, type NetworkOptions, type PodmanNetwork } from './network-options.js';
 import { createRequestOf, isPodmanNetwork } from './podman-network.js';
 import { portBindingsOf } from './port-mappings.js';
 import { statusBlockOf, type StatusBlock } from './status-block.js';
+
+/** A port binding in the attach request's shape (CNI's portMappings: hostIP '' = default). */
+const attachPortOf = (b: PortBinding) => ({
+  hostPort: b.hostPort,
+  containerPort: b.containerPort,
+  protocol: b.proto,
+  ...(b.hostIp ? { hostIP: b.hostIp } : {}),
+});
 
 export class NetavarkService {
   private tail: Promise<unknown> = Promise.resolve();
@@ -75,7 +84,7 @@ export class NetavarkService {
     }
   }
 
-  private async doSetup(nsPath: string, opts: NetworkOptions, bindings: ReturnType<typeof portBindingsOf>): Promise<Record<string, StatusBlock>> {
+  private async doSetup(nsPath: string, opts: NetworkOptions, bindings: PortBinding[]): Promise<Record<string, StatusBlock>> {
     const made: PodmanNetwork[] = [];
     const attached: AttachResult[] = [];
     const out: Record<string, StatusBlock> = {};
@@ -83,21 +92,25 @@ export class NetavarkService {
       for (const per of opts.networks) {
         const n = opts.info.get(per.network)!;
         if (await this.ensureNetwork(n)) made.push(n);
-        const r = await this.engine.attach({
+        const req = {
           sandbox: { id: opts.containerId, nsPath },
           network: n.name,
           ifname: per.ifname,
           ...(per.staticIps.length ? { addresses: per.staticIps } : {}),
           ...(per.staticMac ? { mac: per.staticMac } : {}),
           aliases: [opts.containerName, ...per.aliases],
-        });
+          // For an engine whose attach publishes ports itself (AttachRequest.ports, CNI's
+          // portMappings shape); one without that field ignores it (see publishAttachment below).
+          ...(bindings.length ? { ports: bindings.map(attachPortOf) } : {}),
+        };
+        const r = await this.engine.attach(req as AttachRequest);
         attached.push(r);
         out[per.network] = statusBlockOf(opts, n, r);
       }
-      if (bindings.length) {
-        if (!this.engine.publishAttachment) throw internal('NETAVARK_NO_PORTS', 'this engine cannot publish ports of attachments');
-        await this.engine.publishAttachment(opts.containerId, bindings);
-      }
+      // An engine with publishAttachment publishes the ports here (they replace what the
+      // container had); one without it published them on attach (AttachRequest.ports).
+      const publishAttachment = (this.engine as Partial<{ publishAttachment(id: string, p: PortBinding[]): Promise<unknown> }>).publishAttachment;
+      if (bindings.length && publishAttachment) await publishAttachment.call(this.engine, opts.containerId, bindings);
       return out;
     } catch (err) {
       for (const r of attached.reverse()) {
