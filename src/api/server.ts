@@ -18,6 +18,7 @@ import { addNetworkRoutes } from './routes-networks.js';
 import { addSandboxRoutes } from './routes-sandboxes.js';
 import { addAttachmentRoutes } from './routes-attachments.js';
 import { addCniRoutes } from './routes-cni.js';
+import { addNetavarkRoutes } from './routes-netavark.js';
 import { addSystemRoutes, type VersionInfo } from './routes-system.js';
 import { addUnservedRoutes } from './routes-unserved.js';
 import { addNodeRoutes, type NodesPort } from './routes-nodes.js';
@@ -75,6 +76,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   addAttachmentRoutes(router, options.engine);
   addNodeRoutes(router, options.nodes);
   addCniRoutes(router, options.engine);
+  addNetavarkRoutes(router, options.engine);
   addUnservedRoutes(router);
 
   const limits = {
