@@ -9,7 +9,7 @@ import type { NetworkSpec } from '../model/network-spec.js';
 import type { Attachments } from '../model/attachments.js';
 
 export type { AttachmentRef, AttachRequest, AttachResult, Attachments, TeardownReport } from '../model/attachments.js';
-import type { EndpointRecord, ExposedPort, NetworkRecord, PortRequest, PublishedPort, RequestedEndpointSettings, SandboxRecord } from '../model/records.js';
+import type { EndpointRecord, ExposedPort, NetworkRecord, PortRequest, RequestedEndpointSettings, SandboxRecord } from '../model/records.js';
 
 export type { NetworkSpec } from '../model/network-spec.js';
 
@@ -114,11 +114,6 @@ export interface Engine extends Attachments {
   sandboxLogPath(ref: string): Promise<string>;
 
   firewallReload(): Promise<void>;
-  /**
-   * Replaces the published ports of an external sandbox (one attached with `attach`);
-   * returns the bindings made. Optional: the netavark front end needs it (port_mappings).
-   */
-  publishAttachment?(sandboxId: string, publish: PortRequest[]): Promise<PublishedPort[]>;
   info(): Promise<EngineInfo>;
 }
 

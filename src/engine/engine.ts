@@ -9,7 +9,6 @@ import * as net from './network-ops.js';
 import * as ep from './endpoint-ops.js';
 import * as sbx from './sandbox-ops.js';
 import * as att from './attachment-ops.js';
-import type { PortRequest } from '../model/records.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { reloadFirewall } from './firewall-reload.js';
 import * as os from 'node:os';
@@ -53,9 +52,6 @@ export class SwitchyardEngine implements Engine {
   }
   gcAttachments(keep: { sandboxId: string; ifname: string }[], network?: string) {
     return att.gc(this.ctx, keep, network);
-  }
-  publishAttachment(sandboxId: string, publish: PortRequest[]) {
-    return att.publishAttachment(this.ctx, sandboxId, publish);
   }
 
   createSandbox(spec: SandboxSpec) {

@@ -32,9 +32,6 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord, endpoints 
       ...(gw.ipv6 ? { containerIPv6: bare(gw.ipv6) } : {}),
       defaultHostIp: via.defaultHostIp ?? ctx.config.defaultBindIp,
     },
-    // An external sandbox's runtime holds its host ports itself (Podman does, in conmon):
-    // a socket bound here would make its own bind fail.
-    ...(sb.owner === 'external' ? { holdSockets: false } : {}),
   };
 }
 
