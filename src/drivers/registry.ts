@@ -10,6 +10,9 @@ import type { Graveyard } from './graveyard.js';
 import { BridgeDriver } from './bridge.js';
 import { hostDriver, nullDriver } from './passive.js';
 import { MacvlanDriver } from './macvlan.js';
+import { RoutedDriver } from './routed.js';
+import { Nft } from '../kernel/nftables.js';
+import { NoFirewall } from '../services/firewall/no-firewall.js';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -33,6 +36,7 @@ export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
+  (d) => new RoutedDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.firewall instanceof NoFirewall ? {} : { nft: () => Nft.open() }), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   () => hostDriver(),
   () => nullDriver(),
 ];

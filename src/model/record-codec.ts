@@ -17,7 +17,7 @@
  */
 import { invalid, type SwitchyardError } from '../errors.js';
 import { formatIp, parseIp, type IpAddress } from './ip.js';
-import { parseBridgeOptions, parseMacvlanOptions, type BridgeOptions } from './driver-options.js';
+import { parseBridgeOptions, parseMacvlanOptions, parseRoutedOptions, type BridgeOptions } from './driver-options.js';
 import {
   RECORD_VERSION,
   type EndpointRecord,
@@ -140,6 +140,9 @@ function decodeState(o: Obj, driver: string): NetworkDriverState {
     case 'macvlan':
       // Re-parsed from the user's options text (validated above), as at create.
       return { driver, options: parseMacvlanOptions(o['options'] as Record<string, string>) };
+    case 'routed':
+      // Re-parsed from the user's options text, as at create (as macvlan's).
+      return { driver, options: parseRoutedOptions(o['options'] as Record<string, string>) };
     case 'host':
     case 'null':
       return { driver };
