@@ -30,7 +30,7 @@ import type { Graveyard } from './graveyard.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
 import { conflict, internal, invalid, notImplemented } from '../errors.js';
 import {
-  renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
+  ROUTED_PORT_PREFIX, renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
 } from '../services/firewall/ruleset/routed.js';
 
 /** rtm_protocol of every route this driver adds (unassigned in linux/rtnetlink.h and iproute2's rt_protos). */
@@ -105,7 +105,7 @@ export class RoutedDriver implements NetworkDriver {
 
   /** The host end of the veth: `syr<first 10 of the endpoint id>`. */
   planEndpoint(_net: NetworkRecord, ep: { id: string }): { hostLink: string } {
-    return { hostLink: `syr${ep.id.slice(0, 10)}` };
+    return { hostLink: `${ROUTED_PORT_PREFIX}${ep.id.slice(0, 10)}` };
   }
 
   private nft(): Nft | undefined {

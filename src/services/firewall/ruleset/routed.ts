@@ -5,7 +5,7 @@
  *
  * What it enforces, on the host where a sandbox's veth ends:
  * - anti-spoofing (prerouting, priority raw: before conntrack, routing and NAT): a packet
- *   from a sandbox's veth (`@ports`, fail closed) must come from that sandbox's own address
+ *   from a sandbox's veth (`syr*`; one not in `@ports` carries nothing: fail closed) must come from that sandbox's own address
  *   (`@src4`/`@src6`: veth . address); link-local to link-local/multicast IPv6 (neighbour
  *   discovery, MLD), which is never forwarded, is the one exception.
  * - isolation (forward): a sandbox reaches the addresses of its own network on every host
@@ -21,6 +21,8 @@ import { filledChain, lines } from './elements.js';
 import { isValidIfname } from '../../../model/driver-options.js';
 
 export const ROUTED_FAMILY = 'inet';
+/** Every host end of a routed endpoint is named `syr…` (drivers/routed.ts planEndpoint). */
+export const ROUTED_PORT_PREFIX = 'syr';
 export const ROUTED_TABLE = 'switchyard-routed';
 const T = `${ROUTED_FAMILY} ${ROUTED_TABLE}`;
 
@@ -71,12 +73,14 @@ export function renderRoutedBase(): string {
     `add set ${T} ${n.egress4} { type ipv4_addr; flags interval; }`,
     `add set ${T} ${n.egress6} { type ipv6_addr; flags interval; }`,
     ...filledChain(T, n.checkSource, undefined, [
+      // Fail closed: a routed port whose elements are missing carries nothing.
+      `iifname != @${n.ports} counter drop comment "UNKNOWN PORT"`,
       'ip6 saddr fe80::/10 ip6 daddr { fe80::/10, ff02::/16 } return',
       `meta nfproto ipv4 iifname . ip saddr @${n.src4} return`,
       `meta nfproto ipv6 iifname . ip6 saddr @${n.src6} return`,
       'counter drop comment "ROUTED SPOOF"',
     ]),
-    ...filledChain(T, n.prerouting, 'type filter hook prerouting priority raw; policy accept;', [`iifname @${n.ports} jump ${n.checkSource}`]),
+    ...filledChain(T, n.prerouting, 'type filter hook prerouting priority raw; policy accept;', [`iifname "${ROUTED_PORT_PREFIX}*" jump ${n.checkSource}`]),
     ...filledChain(T, n.fromSandbox, undefined, [
       `ip saddr . ip daddr @${n.same4} accept`,
       `ip6 saddr . ip6 daddr @${n.same6} accept`,
@@ -87,18 +91,19 @@ export function renderRoutedBase(): string {
       'counter drop comment "NO EGRESS"',
     ]),
     ...filledChain(T, n.toSandbox, undefined, [
+      `oifname != @${n.ports} counter drop comment "UNKNOWN PORT"`,
       'ct state established,related accept',
       `ip saddr . ip daddr @${n.same4} accept`,
       `ip6 saddr . ip6 daddr @${n.same6} accept`,
       'counter drop comment "NOT THIS NETWORK"',
     ]),
     ...filledChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', [
-      `iifname @${n.ports} jump ${n.fromSandbox}`,
-      `oifname @${n.ports} jump ${n.toSandbox}`,
+      `iifname "${ROUTED_PORT_PREFIX}*" jump ${n.fromSandbox}`,
+      `oifname "${ROUTED_PORT_PREFIX}*" jump ${n.toSandbox}`,
     ]),
     ...filledChain(T, n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', [
-      `oifname != @${n.ports} ip saddr @${n.egress4} ip daddr != @${n.routed4} masquerade`,
-      `oifname != @${n.ports} ip6 saddr @${n.egress6} ip6 daddr != @${n.routed6} masquerade`,
+      `oifname != "${ROUTED_PORT_PREFIX}*" ip saddr @${n.egress4} ip daddr != @${n.routed4} masquerade`,
+      `oifname != "${ROUTED_PORT_PREFIX}*" ip6 saddr @${n.egress6} ip6 daddr != @${n.routed6} masquerade`,
     ]),
   );
 }
