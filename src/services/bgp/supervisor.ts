@@ -87,6 +87,7 @@ export class BirdSupervisor {
   readonly paths: BirdPaths;
   private child: ChildProcess | undefined;
   private config = '';
+  private input: BirdConfigInput | undefined;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private backoff: number;
@@ -109,6 +110,7 @@ export class BirdSupervisor {
     fs.mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     await this.stopLeftover();
     await this.writeConfig(renderBirdConfig(input));
+    this.input = input;
     this.stopping = false;
     this.spawnBird(false);
     await this.waitReady();
@@ -119,6 +121,7 @@ export class BirdSupervisor {
     const text = renderBirdConfig(input);
     if (text === this.config) return false;
     await this.writeConfig(text);
+    this.input = input;
     if (this.pid === undefined) return true; // a restart pending will read it
     const out = await birdc(this.paths.socket, ['configure']);
     if (!/Reconfigur(ed|ation in progress)/.test(out)) throw internal('BIRD_CONFIG_REJECTED', `birdc configure: ${out.trim()}`);
@@ -127,13 +130,27 @@ export class BirdSupervisor {
 
   /**
    * Stops BIRD by its PID (SIGTERM, then SIGKILL after 5 s). Its kernel routes stay
-   * (`persist`), unless `withdraw`: then `rtnl` (the daemon's namespace) loses every route BIRD put there.
-   * `graceful`: a planned restart (`birdc graceful restart`): the peers keep this host's routes as stale.
+   * (`persist`), and its peers keep this host's routes as stale for their graceful-restart
+   * time: right for a daemon restart. `withdraw` (stopping for good): BIRD first announces
+   * nothing (a configuration without blocks, so every peer gets explicit withdrawals, which
+   * graceful restart does not hold back), then stops, and `rtnl` (the daemon's namespace)
+   * loses every route BIRD put there. `graceful`: a planned restart (`birdc graceful restart`).
    */
   async stop(o: { withdraw?: boolean; graceful?: boolean; rtnl?: Rtnl } = {}): Promise<void> {
-    this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
+    if (o.withdraw && this.input && this.pid !== undefined) {
+      try {
+        // A session still coming up (BIRD just restarted) would get nothing to withdraw, and
+        // its peer would keep the old session's routes as stale: let it come up first.
+        await this.waitEstablished(5000).catch((err) => this.o.log(`bird: ${String(err)}`));
+        await this.update({ ...this.input, blocks: [] });
+        await this.waitExported(0, 5000);
+      } catch (err) {
+        this.o.log(`bird: withdrawing before the stop: ${String(err)}`);
+      }
+    }
+    this.stopping = true;
     const child = this.child;
     if (child && this.pid !== undefined) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -205,6 +222,52 @@ export class BirdSupervisor {
         if (!this.stopping) this.spawnBird(true);
       }, delay);
     });
+  }
+
+  /** The BGP state of each peer session (`Established` when up), by BIRD protocol name. */
+  async peerStates(): Promise<Record<string, string>> {
+    const out = await birdc(this.paths.socket, ['show', 'protocols']);
+    const states: Record<string, string> = {};
+    for (const line of out.split('\n')) {
+      const m = /^(sy_peer\d+)\s+BGP\s+\S+\s+\S+\s+\S+\s+(\S+)/.exec(line);
+      if (m) states[m[1]!] = m[2]!;
+    }
+    return states;
+  }
+
+  /** Waits until every peer session is Established. */
+  async waitEstablished(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = Object.values(await this.peerStates());
+      if (states.every((st) => st === 'Established')) return;
+      if (Date.now() > deadline) throw unavailable('BIRD_NOT_CONVERGED', `BGP sessions not established after ${timeoutMs} ms (${states.join(', ')})`);
+      await sleep(100);
+    }
+  }
+
+  /** Routes BIRD exports to its BGP peers now (the sum over every peer's channels). */
+  async exportedRoutes(): Promise<number> {
+    const out = await birdc(this.paths.socket, ['show', 'protocols', 'all']);
+    let n = 0;
+    let inPeer = false;
+    for (const line of out.split('\n')) {
+      if (/^\S/.test(line)) inPeer = /^sy_peer\d+\s/.test(line);
+      const m = inPeer ? /Routes:\s+\d+ imported,(?:\s+\d+ filtered,)?\s+(\d+) exported/.exec(line) : null;
+      if (m) n += Number(m[1]);
+    }
+    return n;
+  }
+
+  /** Waits until BIRD exports `count` routes to its peers (announcements and withdrawals sent). */
+  async waitExported(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.exportedRoutes()) !== count) {
+      if (Date.now() > deadline) throw unavailable('BIRD_NOT_CONVERGED', `bird still exports routes other than ${count} after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+    // The count drops when the routes leave BIRD's export table; the UPDATE goes out with the next write.
+    await sleep(200);
   }
 
   /** Waits until BIRD answers on its control socket (5 s at most). */
