@@ -37,6 +37,9 @@ export interface BirdPaths {
   pidFile: string;
 }
 
+/** Where the daemon keeps BIRD's files: `<exec-root>/bird` (system reset looks there too). */
+export const birdDirOf = (execRoot: string): string => path.join(execRoot, 'bird');
+
 export const birdPaths = (dir: string): BirdPaths => ({
   config: path.join(dir, 'bird.conf'),
   socket: path.join(dir, 'bird.ctl'),
