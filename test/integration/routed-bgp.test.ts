@@ -173,31 +173,50 @@ test('BGP lab: the router learns every host\'s blocks, hosts learn the others\' 
   }
 });
 
-test('BGP lab: BIRD killed is restarted by the supervisor, and a ping that was flowing keeps flowing', async () => {
-  const { hosts, logs } = await getLab();
-  const [h1, , h3] = hosts as [BgpHost, BgpHost, BgpHost];
+/** Host 3's sandbox pings host 1's, 60 echo requests 50 ms apart, while host 1's BIRD is SIGKILLed; resolves with [sent, received] and the new PID. */
+async function flowAcrossKill(h1: BgpHost, h3: BgpHost): Promise<{ sent: number; got: number; before: number; after: number }> {
   const before = h1.bird.pid!;
   assert.ok(before > 0);
-  // 60 echo requests, 50 ms apart (3 s), from host 3's sandbox to host 1's, while host 1's BIRD is killed.
   const flow = spawn('nsenter', [`--net=${h3.sandbox.ns.path}`, '--', 'ping', '-c', '60', '-i', '0.05', '-W', '1', a4(h1)], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   flow.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const done = new Promise<void>((r) => flow.once('exit', () => r()));
   await new Promise((r) => setTimeout(r, 500));
   process.kill(before, 'SIGKILL');
-  const after = await waitFor(() => h1.bird.pid !== undefined && h1.bird.pid !== before && h1.bird.pid, 'the supervisor restarted BIRD', 10_000, 50);
+  const after = Number(await waitFor(() => h1.bird.pid !== undefined && h1.bird.pid !== before && h1.bird.pid, 'the supervisor restarted BIRD', 10_000, 50));
   await done;
   const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
   assert.ok(m, out);
-  const [sent, got] = [Number(m![1]), Number(m![2])];
-  assert.ok(sent === 60 && got === 60, `every echo request of the flow was answered across the restart (${got}/${sent})\n${logs.slice(-10).join('\n')}`);
-  assert.ok(h1.bird.starts >= 2, 'started again');
-  assert.notEqual(after, before);
   await h1.bird.waitReady();
   await h1.bird.waitEstablished(20_000);
+  return { sent: Number(m![1]), got: Number(m![2]), before, after };
+}
+
+const configOf = (h: BgpHost, o: { gracefulRestart?: boolean } = {}) => ({
+  routerId: h.addr4, asn: h.asn, peers: [{ address: h.router4, asn: ROUTER_ASN }], blocks: [h.block4, h.block6], subnets: SUBNETS, nextHop6: h.addr6, holdTime: 6, ...o,
+});
+
+test('BGP lab: BIRD killed is restarted by the supervisor, and a ping that was flowing keeps flowing (control: without graceful restart the flow breaks)', async () => {
+  const { hosts, logs } = await getLab();
+  const [h1, , h3] = hosts as [BgpHost, BgpHost, BgpHost];
+  const startsBefore = h1.bird.starts;
+  const { sent, got, before, after } = await flowAcrossKill(h1, h3);
+  assert.ok(sent === 60 && got === 60, `every echo request of the flow was answered across the restart (${got}/${sent})\n${logs.slice(-10).join('\n')}`);
+  assert.equal(h1.bird.starts, startsBefore + 1, 'started again');
+  assert.notEqual(after, before);
   // The restarted BIRD re-established its session and still announces host 1's block.
   await waitFor(() => routes(h3.host.ns.name, 4).includes(`${h1.block4} via 10.99.2.1`), 'host 1\'s block still routed on host 3', 20_000, 200);
   assert.ok(ping(h3.sandbox.ns.name, a4(h1)), 'and traffic flows after the restart');
+  // Control: the same kill with graceful restart off on host 1's session: the router drops
+  // host 1's block when the session goes, and the flow loses packets until BIRD is back.
+  await h1.bird.update(configOf(h1, { gracefulRestart: false }));
+  await h1.bird.waitEstablished(20_000);
+  await waitFor(() => ping(h3.sandbox.ns.name, a4(h1)), 'traffic flows with graceful restart off', 20_000, 200);
+  const control = await flowAcrossKill(h1, h3);
+  assert.ok(control.got < control.sent, `control: without graceful restart the flow lost packets (${control.got}/${control.sent})`);
+  await h1.bird.update(configOf(h1));
+  await h1.bird.waitEstablished(20_000);
+  await waitFor(() => routes(h3.host.ns.name, 4).includes(`${h1.block4} via 10.99.2.1`), 'host 1\'s block routed on host 3 again', 20_000, 200);
 });
 
 test('BGP lab: a configuration change is loaded without a restart (birdc configure); a host\'s BIRD stopped for good has its routes withdrawn everywhere', async () => {

@@ -50,6 +50,7 @@ test('BIRD config: without an IPv6 next hop an IPv4 session carries IPv4 only; n
   assert.throws(() => renderBirdConfig({ ...input, nextHop6: '10.0.0.1' }), coded('INVALID_BGP_CONFIG', 'nextHop6'));
   assert.throws(() => renderBirdConfig({ ...input, blocks: ['10.20.0.1/26'] }), coded('NON_CANONICAL_CIDR'));
   assert.throws(() => renderBirdConfig({ ...input, holdTime: 2 }), coded('INVALID_BGP_CONFIG', 'holdTime'));
+  assert.equal(renderBirdConfig({ ...input, gracefulRestart: false }).match(/graceful restart off;/g)!.length, 3, 'off only when asked (a test\'s control)');
 });
 
 test('BIRD config: bird itself parses what we render (bird -p)', { skip: spawnSync('bird', ['--version']).error ? 'bird2 is not installed' : false }, () => {

@@ -39,6 +39,8 @@ export interface BirdConfigInput {
   nextHop6?: string;
   /** BGP hold time in seconds (default BIRD's 240); tests use a short one. */
   holdTime?: number;
+  /** Graceful restart on the sessions (default on); off only for a test's control run. */
+  gracefulRestart?: boolean;
 }
 
 const fam = (cidr: string): 4 | 6 => (cidr.includes(':') ? 6 : 4);
@@ -116,7 +118,7 @@ export function renderBirdConfig(i: BirdConfigInput): string {
       `  local as ${i.asn};`,
       `  neighbor ${p.address} as ${p.asn};`,
       '  direct;',
-      '  graceful restart on;',
+      `  graceful restart ${i.gracefulRestart === false ? 'off' : 'on'};`,
       ...(i.holdTime !== undefined ? [`  hold time ${i.holdTime};`, `  keepalive time ${Math.max(1, Math.floor(i.holdTime / 3))};`] : []),
       ...(carries4 ? ['  ipv4 {', '    import filter sy_import4;', '    export filter sy_export4;', '    next hop self;', '    gateway direct;', '  };'] : []),
       ...(carries6
