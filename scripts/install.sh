@@ -2,7 +2,8 @@
 # Installs everything Switchyard needs on Debian 12 (as root): the Debian packages
 # (nftables/libnftables for the firewall, iproute2/util-linux for tests and sandboxes,
 # dnsutils/iperf3/socat/dnsperf for tests and benchmarks, etcd-server for the cluster
-# store's tests and lab, openssl for their throwaway TLS certificates), the npm packages,
+# store's tests and lab, openssl for their throwaway TLS certificates, bird2 for routed
+# networks' BGP), the npm packages,
 # and builds.
 # Idempotent. Usage: scripts/install.sh
 set -euo pipefail
@@ -12,6 +13,7 @@ DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils ipe
 DEBS+=(containernetworking-plugins)  # CNI reference plugins in /usr/lib/cni: the CNI front end's differential tests
 DEBS+=(gcc libc6-dev)  # compiles bin/cni/switchyard, the CNI plugin's forwarder (bin/cni/forward.c), in `npm run build`
 DEBS+=(podman netavark aardvark-dns runc conmon catatonit golang-github-containers-common busybox-static)  # Podman 4.3 (CNI backend) end to end on Switchyard: test/e2e/cni-podman.test.ts, and the netavark drop-in (test/e2e/netavark-podman.test.ts) (runc: crun fails on hybrid cgroups)
+DEBS+=(bird2)  # BGP speaker of routed networks (services/bgp): the daemon runs its own, never the package's service
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -45,6 +47,12 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null 2>&1; then
     # Same for Docker: only its binaries are used, never its services in this namespace.
     systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" bird2 "* ]] && command -v systemctl >/dev/null 2>&1; then
+    # Only the bird/birdc binaries are used: the daemon (and the tests) start BIRD with a
+    # configuration under the exec root, in the daemon's namespace (services/bgp/supervisor.ts).
+    # policy-rc.d kept the package's bird.service from starting; this keeps it off at boot.
+    systemctl disable bird.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -18,6 +18,7 @@ export const LINK_ALIAS_PREFIX = 'switchyard:';
 export const SWITCHYARD_TABLES = [
   { family: 'inet', name: 'switchyard' },
   { family: 'bridge', name: 'switchyard' },
+  { family: 'inet', name: 'switchyard-routed' },
 ] as const;
 
 export interface HostLink {

@@ -13,7 +13,10 @@
  *    networks, the shared netns directories), deepest first;
  * 4. links of this network namespace that are Switchyard's (alias `switchyard:…`, device
  *    group of the graveyard, or a legacy `sy0`/`sy-*`/`syv*` bridge or veth without alias);
- * 5. the nftables tables `inet switchyard` and `bridge switchyard`;
+ * 5. the nftables tables `inet switchyard`, `bridge switchyard` and `inet switchyard-routed`,
+ *    and the routes of routed networks: protocol RTPROT_SWITCHYARD (83), and BIRD's
+ *    (protocol bird) with Switchyard's metric (377), after the BIRD the daemon ran
+ *    (`<exec-root>/bird/bird.pid`, checked: its argv names that directory's bird.conf) is stopped;
  * 6. the data and exec roots, and the API socket.
  *
  * Links and tables are listed and deleted with `ip` and `nft` (argv, never a shell).
@@ -29,6 +32,9 @@ import type { CliIo } from './cli-io.js';
 import { SWITCHYARD_TABLES, mountsUnder, switchyardLinkReason, type HostLink } from './host-ownership.js';
 import { confirm } from './prompt.js';
 import { OVERLAY_NS_SUBDIR } from '../drivers/overlay.js';
+import { RTPROT_SWITCHYARD } from '../drivers/routed.js';
+import { KERNEL_METRIC } from '../services/bgp/config.js';
+import { birdDirOf, birdPaths } from '../services/bgp/supervisor.js';
 
 export interface ResetOptions {
   force: boolean;
@@ -69,6 +75,14 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     say(`Stopped daemon: pid ${daemon.pid} (found through the ${how})`);
   }
 
+  // 1b. The BIRD the daemon ran for routed networks (it outlives a killed daemon).
+  const bird = birdPaths(birdDirOf(execRoot));
+  const birdPid = Number(fs.existsSync(bird.pidFile) ? fs.readFileSync(bird.pidFile, 'utf8').trim() : NaN);
+  if (Number.isInteger(birdPid) && birdPid > 1 && readArgv(birdPid).includes(bird.config)) {
+    await stopProcess(birdPid, 5000);
+    say(`Stopped BIRD: pid ${birdPid} (found through ${bird.pidFile})`);
+  }
+
   // 2. Sandbox processes (each wrapper leads its own session: the session goes at once).
   const sessions = sandboxSessionsUnder(path.join(dataRoot, 'sandboxes'));
   for (const { pid } of sessions) signal(-pid, 'SIGKILL');
@@ -106,6 +120,20 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     const r = spawnSync('nft', ['delete', 'table', t.family, t.name], { encoding: 'utf8' });
     if (r.status === 0) say(`Deleted nftables table: ${t.family} ${t.name}`);
     else io.stderr.write(`warning: nft delete table ${t.family} ${t.name}: ${r.stderr.trim()}\n`);
+  }
+
+  // 5b. Routes of routed networks: the driver's (protocol 83) and BIRD's with our metric.
+  for (const family of ['-4', '-6']) {
+    const shown = (proto: string) => spawnSync('ip', [family, 'route', 'show', 'proto', proto], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.trim());
+    const ours: [string, string][] = [
+      ...shown(String(RTPROT_SWITCHYARD)).map((l): [string, string] => [String(RTPROT_SWITCHYARD), l.trim()]),
+      ...shown('bird').filter((l) => new RegExp(`\\bmetric ${KERNEL_METRIC}\\b`).test(l)).map((l): [string, string] => ['bird', l.trim()]),
+    ];
+    for (const [proto, line] of ours) {
+      const r = spawnSync('ip', [family, 'route', 'del', ...line.split(/\s+/), 'proto', proto], { encoding: 'utf8' });
+      if (r.status === 0) say(`Deleted route: ${line} (proto ${proto})`);
+      else io.stderr.write(`warning: ip route del ${line} proto ${proto}: ${r.stderr.trim()}\n`);
+    }
   }
 
   // 6. Forwarding the daemon turned on itself (recorded in the exec root) goes off again;
@@ -150,6 +178,15 @@ function findDaemon(execRoot: string, socket: string): FoundDaemon | undefined {
   }
   const pid = socketOwner(socket);
   return pid !== undefined && isSwitchyardDaemon(pid) ? { pid, via: 'socket' } : undefined;
+}
+
+/** A process's argv ([] when it is gone). */
+function readArgv(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
 }
 
 /** The argv of a Switchyard daemon: `node …/switchyard … daemon …`. */

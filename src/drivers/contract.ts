@@ -104,6 +104,15 @@ export interface PeerEndpoint {
   ipv6?: string;
 }
 
+/** A block of a routed network that another host holds (the cluster layer's claims, model/ip-blocks.ts). */
+export interface RemoteBlock {
+  nodeId: string;
+  /** The host's data-path address: the next hop of the block's route. */
+  nodeAddress: string;
+  /** Canonical CIDR of the block. */
+  cidr: string;
+}
+
 /** Every link alias Switchyard sets starts with this (`switchyard system reset` relies on it). */
 export const LINK_ALIAS_PREFIX = 'switchyard:';
 
@@ -163,6 +172,12 @@ export interface NetworkDriver {
    * conflict and nothing is made) and frees them in its remove transaction.
    */
   uniqueClaims?(net: NetworkRecord): string[];
+  /**
+   * Routed networks: the full set of blocks of `net` that other hosts hold now (after
+   * ensureNetwork, and whenever the claims change); the driver routes exactly these and
+   * removes its other routes into the network's subnets.
+   */
+  syncRemoteBlocks?(net: NetworkRecord, blocks: readonly RemoteBlock[]): void;
   /** One more remote endpoint (idempotent). */
   peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** A remote endpoint went away (already gone = success). */

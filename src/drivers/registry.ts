@@ -13,6 +13,9 @@ import { MacvlanDriver } from './macvlan.js';
 import { OverlayDriver, OVERLAY_NS_SUBDIR } from './overlay.js';
 import * as path from 'node:path';
 import { IpvlanDriver } from './ipvlan.js';
+import { RoutedDriver } from './routed.js';
+import { Nft } from '../kernel/nftables.js';
+import { NoFirewall } from '../services/firewall/no-firewall.js';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -42,6 +45,7 @@ export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster } : {}), log: d.log }),
   (d) => new IpvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
+  (d) => new RoutedDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.firewall instanceof NoFirewall ? {} : { nft: () => Nft.open() }), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   () => hostDriver(),
   () => nullDriver(),
 ];

@@ -7,6 +7,7 @@
 import { invalid, notImplemented } from '../errors.js';
 import { parseGoBool } from './go-syntax.js';
 import { type IpAddress, parseIp } from './ip.js';
+import { BLOCK_SIZE_OPT, parseBlockSize } from './ip-blocks.js';
 
 export type Options = Readonly<Record<string, string>>;
 
@@ -89,15 +90,21 @@ export interface OverlayOptions extends GenericOptions {
   readonly vxlanIds: readonly number[];
 }
 
+export interface RoutedOptions extends GenericOptions {
+  readonly driver: 'routed';
+  /** The IPv4 block prefix length (IPv6 blocks: +96); model/ip-blocks.ts. */
+  readonly blockSize: number;
+}
+
 export interface PlainOptions {
   readonly driver: 'host' | 'null';
   readonly enableIpv4: boolean | undefined;
   readonly enableIpv6: boolean | undefined;
 }
 
-export type DriverOptions = BridgeOptions | MacvlanOptions | IpvlanOptions | OverlayOptions | PlainOptions;
+export type DriverOptions = BridgeOptions | MacvlanOptions | IpvlanOptions | OverlayOptions | RoutedOptions | PlainOptions;
 export type DriverName = DriverOptions['driver'];
-export const KNOWN_DRIVERS: readonly DriverName[] = ['bridge', 'host', 'null', 'macvlan', 'ipvlan', 'overlay'];
+export const KNOWN_DRIVERS: readonly DriverName[] = ['bridge', 'host', 'null', 'macvlan', 'ipvlan', 'overlay', 'routed'];
 
 // ---------------------------------------------------------------------------------------
 // Value parsers, each naming the key
@@ -289,6 +296,13 @@ export function parseOverlayOptions(options: Options): OverlayOptions {
   return { driver: 'overlay', ...parseGeneric(options), encrypted, vxlanIds };
 }
 
+const ROUTED_KEYS = new Set<string>([BLOCK_SIZE_OPT, ...GENERIC_KEYS]);
+
+export function parseRoutedOptions(options: Options): RoutedOptions {
+  rejectUnknown('routed', options, ROUTED_KEYS);
+  return { driver: 'routed', ...parseGeneric(options), blockSize: parseBlockSize(options[BLOCK_SIZE_OPT]) };
+}
+
 const PLAIN_KEYS = new Set<string>([GENERIC_OPT.enableIpv4, GENERIC_OPT.enableIpv6]);
 
 function parsePlainOptions(driver: 'host' | 'null', options: Options): PlainOptions {
@@ -315,6 +329,8 @@ export function validateDriverOptions(driver: DriverName, options: Options): Dri
       return parseIpvlanOptions(options);
     case 'overlay':
       return parseOverlayOptions(options);
+    case 'routed':
+      return parseRoutedOptions(options);
     case 'host':
     case 'null':
       return parsePlainOptions(driver, options);

@@ -17,7 +17,7 @@
  */
 import { invalid, type SwitchyardError } from '../errors.js';
 import { formatIp, parseIp, type IpAddress } from './ip.js';
-import { VNI_MAX, parseBridgeOptions, parseIpvlanOptions, parseMacvlanOptions, parseOverlayOptions, type BridgeOptions } from './driver-options.js';
+import { VNI_MAX, parseBridgeOptions, parseIpvlanOptions, parseMacvlanOptions, parseOverlayOptions, parseRoutedOptions, type BridgeOptions } from './driver-options.js';
 import {
   RECORD_VERSION,
   type EndpointRecord,
@@ -148,6 +148,9 @@ function decodeState(o: Obj, driver: string): NetworkDriverState {
     }
     case 'ipvlan':
       return { driver, options: parseIpvlanOptions(o['options'] as Record<string, string>) };
+    case 'routed':
+      // Re-parsed from the user's options text, as at create (as macvlan's).
+      return { driver, options: parseRoutedOptions(o['options'] as Record<string, string>) };
     case 'host':
     case 'null':
       return { driver };

@@ -11,7 +11,7 @@
  * planNetwork); an endpoint's host-side link, when its driver makes one, is `hostLink`
  * (named by the driver's planEndpoint). docs/ARCHITECTURE.md "Records" says why.
  */
-import type { BridgeOptions, IpvlanOptions, MacvlanOptions, OverlayOptions } from './driver-options.js';
+import type { BridgeOptions, IpvlanOptions, MacvlanOptions, OverlayOptions, RoutedOptions } from './driver-options.js';
 import type { ExposedPort, PortBinding } from './port-spec.js';
 
 /** The schema version this release writes. */
@@ -68,8 +68,17 @@ export interface IpvlanNetworkState {
   options: IpvlanOptions;
 }
 
+/**
+ * The routed driver's part: its parsed options (block size). Its blocks per host are the
+ * cluster layer's (claims in the cluster store); it makes one veth per endpoint.
+ */
+export interface RoutedNetworkState {
+  driver: 'routed';
+  options: RoutedOptions;
+}
+
 /** What a network's driver planned and keeps: one arm per driver. */
-export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | IpvlanNetworkState | OverlayNetworkState | PassiveNetworkState;
+export type NetworkDriverState = BridgeNetworkState | MacvlanNetworkState | IpvlanNetworkState | OverlayNetworkState | RoutedNetworkState | PassiveNetworkState;
 
 export interface NetworkRecord {
   v: typeof RECORD_VERSION;

@@ -41,6 +41,8 @@ export interface RouteSpec {
   metric?: number;
   /** Routing table; main (254) when omitted. */
   table?: number;
+  /** RTPROT_* origin mark (rtm_protocol) of an added route; RTPROT_BOOT (as `ip route add`) when omitted. */
+  protocol?: number;
 }
 
 export interface RouteInfo {
@@ -103,7 +105,7 @@ export function addRoute(sock: NetlinkSocket, r: RouteSpec): void {
 export function addRouteMessage(r: RouteSpec): Buffer {
   // Without a gateway the destination is on the link itself (RT_SCOPE_LINK), as iproute2 decides.
   const scope = r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, { protocol: RTPROT_BOOT, scope, type: RTN_UNICAST });
+  return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, { protocol: r.protocol ?? RTPROT_BOOT, scope, type: RTN_UNICAST });
 }
 
 export const describeRoute = (r: RouteSpec): string => describe(r);

@@ -1,0 +1,356 @@
+/**
+ * The routed driver (Calico's data path, flannel's host-gw; docs/drivers/routed.md): no
+ * bridge and no encapsulation. Each endpoint is a veth pair whose sandbox end has the
+ * endpoint's address alone (/32, /128) and a default route through a link-local gateway
+ * (169.254.1.1, fe80::1) that is a permanent neighbour entry pointing at the host end's
+ * fixed MAC (ee:ee:ee:ee:ee:ee); the host end has a host route to the endpoint's address.
+ * The host forwards between its veths and the underlay with plain routing; other hosts'
+ * blocks of the network are routed via their data-path addresses (syncRemoteBlocks, fed by
+ * the cluster layer or learned over BGP by BIRD, services/bgp). Packets on the underlay carry
+ * the sandboxes' own addresses.
+ *
+ * Every route it makes carries RTPROT_SWITCHYARD, so reconcile and `system reset` remove
+ * only ours. Isolation and anti-spoofing: table inet switchyard-routed
+ * (services/firewall/ruleset/routed.ts).
+ *
+ * What waits for the cluster layer: claiming blocks (model/ip-blocks.ts) and handing
+ * addresses out of this host's blocks (the engine's IPAM today takes any address of the
+ * subnet), and calling syncRemoteBlocks when claims change.
+ */
+import type { EndpointRecord, NetworkRecord, RoutedNetworkState } from '../model/records.js';
+import { Rtnl } from '../kernel/netlink/index.js';
+import type { Nft } from '../kernel/nftables.js';
+import { LINK_ALIAS_PREFIX, type RemoteBlock, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
+import { cidrContainsCidr, formatCidr, parseCanonicalCidr, parseCidr, tryParseIp } from '../model/ip.js';
+import { checkBlockFits } from '../model/ip-blocks.js';
+import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
+import { withNetns, withNetnsFd } from '../kernel/netns.js';
+import { writeSysctl } from '../kernel/sysctl.js';
+import type { Graveyard } from './graveyard.js';
+import { GRAVEYARD_GROUP } from './graveyard.js';
+import { conflict, internal, invalid, notImplemented } from '../errors.js';
+import {
+  ROUTED_PORT_PREFIX, renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
+} from '../services/firewall/ruleset/routed.js';
+
+/** rtm_protocol of every route this driver adds (unassigned in linux/rtnetlink.h and iproute2's rt_protos). */
+export const RTPROT_SWITCHYARD = 83;
+/** The sandbox's gateway: link-local, never on the wire as a source or destination (Calico's choice). */
+export const GATEWAY4 = '169.254.1.1';
+export const GATEWAY6 = 'fe80::1';
+/** The MAC of every host end, so the sandbox's neighbour entry for the gateway is known before the veth exists. */
+export const HOST_END_MAC = 'ee:ee:ee:ee:ee:ee';
+export const ROUTED_ALIAS = `${LINK_ALIAS_PREFIX}routed:`;
+export const routedAlias = (ep: EndpointRecord): string => `${ROUTED_ALIAS}${ep.id.slice(0, 12)}`;
+
+
+export interface RoutedDriverOptions {
+  /** rtnetlink in the daemon's ("host") namespace. */
+  rtnl: Rtnl;
+  openRtnl: (nsPath: string) => Rtnl;
+  /** nftables in the daemon's namespace, opened on first use; absent = no firewall (--firewall=false). */
+  nft?: () => Nft;
+  /** Batched deletion of veths (absent: deleted at once). */
+  graveyard?: Graveyard;
+  defaultMtu: number;
+  log: (msg: string) => void;
+}
+
+export function routedOf(net: NetworkRecord): RoutedNetworkState {
+  if (net.state.driver !== 'routed') throw internal('NOT_A_ROUTED_NETWORK', `network ${net.name} is not a routed network (driver ${net.driver})`);
+  return net.state;
+}
+
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+const hostCidr = (cidr: string): string => `${bare(cidr)}/${cidr.includes(':') ? 128 : 32}`;
+
+export function routedFirewallNetwork(net: NetworkRecord): RoutedFirewallNetwork {
+  return { subnets: net.pools.map((p) => p.subnet), internal: net.internal };
+}
+
+export function routedFirewallEndpoint(ep: EndpointRecord): RoutedFirewallEndpoint {
+  return { port: ep.hostLink!, ...(ep.ipv4 ? { ipv4: bare(ep.ipv4) } : {}), ...(ep.ipv6 ? { ipv6: bare(ep.ipv6) } : {}) };
+}
+
+export class RoutedDriver implements NetworkDriver {
+  readonly name = 'routed';
+  readonly capabilities: DriverCapabilities = {
+    scope: 'global',
+    needsIpam: true,
+    creatable: true,
+    singleton: false,
+    attach: 'endpoint',
+    handsOverLinks: false,
+  };
+  private nftHandle: Nft | undefined;
+  private baseReady = false;
+
+  constructor(private readonly o: RoutedDriverOptions) {}
+
+  planNetwork(i: NetworkPlanInput): RoutedNetworkState {
+    const options = i.options;
+    if (options.driver !== 'routed') throw internal('DRIVER_OPTIONS_MISMATCH', `routed driver given ${options.driver} options`);
+    if (options.containerIfacePrefix) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the routed driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
+    }
+    if (options.hostIpv4 || options.hostIpv6) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'options com.docker.network.host_ipv4/host_ipv6 are not implemented yet by the routed driver (egress is masqueraded)', 'Options.com.docker.network.host_ipv4');
+    }
+    return { driver: 'routed', options };
+  }
+
+  networkLinks(_net: NetworkRecord): string[] {
+    return [];
+  }
+
+  /** The host end of the veth: `syr<first 10 of the endpoint id>`. */
+  planEndpoint(_net: NetworkRecord, ep: { id: string }): { hostLink: string } {
+    return { hostLink: `${ROUTED_PORT_PREFIX}${ep.id.slice(0, 10)}` };
+  }
+
+  private nft(): Nft | undefined {
+    if (!this.o.nft) return undefined;
+    this.nftHandle ??= this.o.nft();
+    if (!this.baseReady) {
+      this.nftHandle.run(renderRoutedBase());
+      this.baseReady = true;
+    }
+    return this.nftHandle;
+  }
+
+  private nftRun(lines: string[]): void {
+    if (!lines.length) return;
+    this.nft()?.run(lines.join('\n') + '\n');
+  }
+
+  /** Forwarding must be on in the daemon's namespace (the daemon's --ip-forward turns it on); the network's firewall elements. */
+  ensureNetwork(net: NetworkRecord): void {
+    const { blockSize } = routedOf(net).options;
+    for (const p of net.pools) checkBlockFits(parseCanonicalCidr(p.subnet, 'IPAM.Config.Subnet'), blockSize);
+    this.nftRun(routedNetworkElements('add', routedFirewallNetwork(net)));
+  }
+
+  /** The firewall elements and every route to other hosts' blocks of the network go. */
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    this.syncRemoteBlocks(net, []);
+    // Deleting an absent interval element fails the whole transaction: add, then delete.
+    const elements = routedNetworkElements('add', routedFirewallNetwork(net));
+    this.nftRun([...elements, ...routedNetworkElements('delete', routedFirewallNetwork(net))]);
+  }
+
+  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
+    const host = ep.hostLink!;
+    const mtu = routedOf(net).options.mtu || this.o.defaultMtu;
+    // A restarted sandbox whose old veth the kernel has not reclaimed yet: it is dead.
+    if (ifNameToIndex(host)) this.o.rtnl.deleteLink(host);
+    // security: the port's allowed sources are in place before it exists (fail closed: a
+    // port not in @ports carries nothing of a sandbox's, since its traffic is not checked).
+    const fw = routedFirewallEndpoint(ep);
+    this.nftRun(routedEndpointElements('add', fw));
+    const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
+    try {
+      let made: { index: number };
+      try {
+        // A half-made join (crash after the create): the sandbox end is still there.
+        if (withNetnsFd(nsFd, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
+        made = this.o.rtnl.createVeth({ name: host, mtu, mac: HOST_END_MAC, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+      } catch (err) {
+        this.revoke(fw);
+        throw err;
+      }
+      try {
+        this.configureHostEnd(made.index, ep);
+        this.configureSandboxEnd(nsFd, net, ep, sb, opts);
+      } catch (err) {
+        this.o.rtnl.deleteLink(host);
+        this.revoke(fw);
+        throw err;
+      }
+    } finally {
+      close(nsFd);
+    }
+  }
+
+  /** Host end: marked, IPv6 on (no RA), a host route and a permanent neighbour per address of the endpoint. */
+  private configureHostEnd(index: number, ep: EndpointRecord): void {
+    const host = ep.hostLink!;
+    writeSysctl(['net', 'ipv6', 'conf', host, 'accept_ra'], '0');
+    writeSysctl(['net', 'ipv6', 'conf', host, 'disable_ipv6'], ep.ipv6 ? '0' : '1');
+    this.o.rtnl.batch((b) => {
+      b.setAlias(index, routedAlias(ep));
+      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: index, protocol: RTPROT_SWITCHYARD });
+    });
+    for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) this.o.rtnl.addNeighbour({ index, ip: bare(cidr), mac: ep.mac });
+  }
+
+  /**
+   * Sandbox end: its address alone (/32, /128), up, the gateway as a permanent neighbour
+   * (the host end's MAC) with an on-link route to it, the network's subnets through it, and
+   * the default route when it carries the sandbox's gateway (never on an internal network).
+   */
+  private configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
+    const { index, rt } = withNetnsFd(nsFd, () => {
+      const index = ifNameToIndex(ep.ifname);
+      if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
+      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0');
+      if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'accept_ra'], '0');
+      return { index, rt: Rtnl.open() };
+    });
+    try {
+      rt.batch((b) => {
+        if (ep.ipv4) b.addAddress(index, hostCidr(ep.ipv4));
+        if (ep.ipv6) b.addAddress(index, hostCidr(ep.ipv6), { noDad: true });
+        b.setUp(index);
+        if (ep.ipv4) b.addRoute({ dst: `${GATEWAY4}/32`, oif: index });
+      });
+      if (ep.ipv4) rt.addNeighbour({ index, ip: GATEWAY4, mac: HOST_END_MAC });
+      if (ep.ipv6) rt.addNeighbour({ index, ip: GATEWAY6, mac: HOST_END_MAC });
+      rt.batch((b) => {
+        for (const p of net.pools) {
+          const v6 = p.subnet.includes(':');
+          if (v6 ? !ep.ipv6 : !ep.ipv4) continue;
+          b.addRoute({ dst: p.subnet, gateway: v6 ? GATEWAY6 : GATEWAY4, oif: index });
+        }
+        if (opts.gateway && !net.internal) for (const r of this.defaultRoutes(index, ep)) b.addRoute(r);
+      });
+    } finally {
+      rt.close();
+    }
+  }
+
+  private defaultRoutes(oif: number, ep: EndpointRecord): { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] {
+    const out: { dst: 'default'; gateway: string; oif: number; family: 4 | 6 }[] = [];
+    if (ep.ipv4) out.push({ dst: 'default', gateway: GATEWAY4, oif, family: 4 });
+    if (ep.ipv6) out.push({ dst: 'default', gateway: GATEWAY6, oif, family: 6 });
+    return out;
+  }
+
+  setGateway(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, gateway: boolean): void {
+    if (net.internal) return;
+    const rt = this.o.openRtnl(sb.nsPath);
+    try {
+      const link = rt.getLink(ep.ifname);
+      if (!link) return;
+      for (const r of this.defaultRoutes(link.index, ep)) {
+        if (gateway) rt.addRoute(r);
+        else rt.deleteRoute(r);
+      }
+    } finally {
+      rt.close();
+    }
+  }
+
+  private deleteInSandbox(sb: SandboxNs, ifname: string): void {
+    const rt = this.o.openRtnl(sb.nsPath);
+    try {
+      rt.deleteLink(ifname);
+    } finally {
+      rt.close();
+    }
+  }
+
+  private revoke(fw: RoutedFirewallEndpoint): void {
+    try {
+      const add = routedEndpointElements('add', fw);
+      this.nftRun([...add, ...routedEndpointElements('delete', fw)]);
+    } catch (err) {
+      this.o.log(`routed: firewall elements of ${fw.port}: ${String(err)}`);
+    }
+  }
+
+  /** The veth goes (its host route with it), then its firewall elements. */
+  async leave(_net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
+    try {
+      const index = withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname));
+      if (index) {
+        const rt = this.o.openRtnl(sb.nsPath);
+        try {
+          rt.batch((b) => {
+            b.setUp(index, false);
+            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, hostCidr(cidr));
+            b.rename(index, `syd${ep.id.slice(0, 10)}`);
+          });
+        } finally {
+          rt.close();
+        }
+      }
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
+    }
+    const host = ifNameToIndex(ep.hostLink!);
+    if (host) {
+      if (this.o.graveyard) this.o.graveyard.bury(host);
+      else this.o.rtnl.deleteLink(host);
+    }
+    this.revoke(routedFirewallEndpoint(ep));
+  }
+
+  endpointPresent(_net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
+    const link = this.o.rtnl.getLink(ep.hostLink!);
+    if (!link || link.alias !== routedAlias(ep)) return false;
+    if (!sb) return true;
+    let rt: Rtnl;
+    try {
+      rt = this.o.openRtnl(sb.nsPath);
+    } catch {
+      return false;
+    }
+    try {
+      const peer = rt.getLink(ep.ifname);
+      if (!peer || !peer.up) return false;
+      const have = new Set(rt.listAddresses(peer.index).map((a) => a.cidr));
+      return (!ep.ipv4 || have.has(hostCidr(ep.ipv4))) && (!ep.ipv6 || have.has(hostCidr(ep.ipv6)));
+    } finally {
+      rt.close();
+    }
+  }
+
+  ownsLink(link: HostLink): boolean {
+    return (!!link.alias && link.alias.startsWith(ROUTED_ALIAS)) || link.group === GRAVEYARD_GROUP;
+  }
+
+  // security: the namespace took the veths with it; their anti-spoofing elements go too.
+  releaseSandbox(_sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
+    for (const { ep } of endpoints) if (ep.hostLink) this.revoke(routedFirewallEndpoint(ep));
+  }
+
+  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
+    if (!this.o.nft) return;
+    const nets = networks.filter((n) => n.state.driver === 'routed');
+    const ids = new Set(nets.map((n) => n.id));
+    this.nft()!.run(renderRoutedReload(nets.map(routedFirewallNetwork), runningEndpoints.filter((e) => ids.has(e.networkId) && e.hostLink).map(routedFirewallEndpoint)));
+  }
+
+  /**
+   * The other hosts' blocks of `net` now: a route per block via its host's data-path
+   * address, marked RTPROT_SWITCHYARD; routes of ours to the network's subnets that are
+   * not in the list are removed. Blocks outside the network's subnets are refused.
+   */
+  syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
+    const subnets = net.pools.map((p) => parseCanonicalCidr(p.subnet, 'subnet'));
+    const wanted = new Map<string, RemoteBlock>();
+    for (const b of blocks) {
+      const c = parseCanonicalCidr(b.cidr, 'blocks.cidr', 'block');
+      if (!subnets.some((s) => cidrContainsCidr(s, c))) throw invalid('INVALID_BLOCK', `block ${b.cidr} of node ${b.nodeId} is not inside a subnet of network ${net.name}`, 'blocks.cidr');
+      const via = tryParseIp(b.nodeAddress);
+      if (!via || via.family !== c.family) throw invalid('INVALID_BLOCK', `block ${b.cidr}: node address ${JSON.stringify(b.nodeAddress)} is not an IPv${c.family} address`, 'blocks.nodeAddress');
+      wanted.set(formatCidr(c), b);
+    }
+    // Ours that are no longer wanted go; the wanted ones are (re)placed (replace semantics: a block that moved to another host changes its next hop).
+    for (const family of [4, 6] as const) {
+      for (const r of this.o.rtnl.listRoutes(family)) {
+        if (r.protocol !== RTPROT_SWITCHYARD || r.dst === 'default' || !r.gateway) continue;
+        if (!subnets.some((s) => cidrContainsCidr(s, parseCidr(r.dst)))) continue;
+        if (!wanted.has(r.dst)) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family });
+      }
+    }
+    for (const [cidr, b] of wanted) this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD });
+  }
+
+  async close(): Promise<void> {
+    await this.o.graveyard?.settle();
+    this.nftHandle?.close();
+    this.nftHandle = undefined;
+    this.baseReady = false;
+  }
+}
