@@ -47,7 +47,7 @@ export abstract class ChildDriver implements NetworkDriver {
     return this.parents.wanted(net);
   }
 
-  planEndpoint(_net: NetworkRecord, _ep: { id: string; ifname: string }): { hostLink?: string } {
+  planEndpoint(_net: NetworkRecord, _ep: { id: string; ifname: string; mac?: string }): { hostLink?: string; mac?: string } {
     return {};
   }
 

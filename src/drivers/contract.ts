@@ -69,6 +69,8 @@ export interface NetworkPlanInput {
   predefined: boolean;
   /** Every other network, for uniqueness checks (e.g. bridge device names). */
   others: readonly NetworkRecord[];
+  /** The network is `--internal` (macvlan/ipvlan: a dummy parent of its own, the given one unused). */
+  internal?: boolean;
 }
 
 /** A link in the daemon's namespace, as reconcile's garbage collection sees it. */
@@ -127,8 +129,12 @@ export interface NetworkDriver {
   predefinedOptions?(daemon: { mtu: number; defaultBindIp: string }): Record<string, string>;
   /** The links in the daemon's namespace that make up a network's kernel state (bridge: its bridge device). */
   networkLinks(net: NetworkRecord): string[];
-  /** The driver's part of a new endpoint record (e.g. the host-side link name). */
-  planEndpoint(net: NetworkRecord, ep: { id: string; ifname: string }): { hostLink?: string };
+  /**
+   * The driver's part of a new endpoint record (e.g. the host-side link name). `ep.mac` is the
+   * MAC the user asked for, if any; a returned `mac` is the one the interface will really
+   * carry when the driver decides it (ipvlan: its parent's), recorded instead of a random one.
+   */
+  planEndpoint(net: NetworkRecord, ep: { id: string; ifname: string; mac?: string }): { hostLink?: string; mac?: string };
   /** Refuses one more running endpoint on `net` when the network cannot hold it (`attached` = running now). */
   admit?(net: NetworkRecord, attached: number): void;
   /** Where ports published through an endpoint on `net` go; undefined = this network cannot publish. */

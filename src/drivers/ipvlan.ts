@@ -18,7 +18,7 @@ import type { NetworkPlanInput } from './contract.js';
 import { ChildDriver, type ChildDriverOptions } from './child-driver.js';
 import { checkParentSharing, parentStateOf } from './parent-link.js';
 import { defaultRoutes } from './sandbox-end.js';
-import { internal, notImplemented } from '../errors.js';
+import { internal, invalid, notImplemented } from '../errors.js';
 
 export type IpvlanDriverOptions = ChildDriverOptions;
 
@@ -40,8 +40,18 @@ export class IpvlanDriver extends ChildDriver {
     if (options.containerIfacePrefix) {
       throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the ipvlan driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
     }
-    checkParentSharing('ipvlan', options, i.others);
+    checkParentSharing('ipvlan', options, i.others, i.internal);
     return { driver: 'ipvlan', options };
+  }
+
+  /**
+   * A slave carries its parent's MAC (the kernel's rule): that is the endpoint's recorded MAC
+   * (inspect shows it), and a requested one is refused with Docker's message.
+   */
+  override planEndpoint(net: NetworkRecord, ep: { id: string; ifname: string; mac?: string }): { mac?: string } {
+    if (ep.mac !== undefined) throw invalid('IPVLAN_MAC_UNSUPPORTED', 'ipvlan interfaces do not support custom mac address assignment', 'MacAddress');
+    const mac = this.parents.mac(net);
+    return mac ? { mac } : {};
   }
 
   /** A slave always carries its parent's MAC (the kernel's rule): the endpoint's is not set. */

@@ -34,7 +34,7 @@ export class MacvlanDriver extends ChildDriver {
     if (options.containerIfacePrefix) {
       throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the macvlan driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
     }
-    checkParentSharing('macvlan', options, i.others);
+    checkParentSharing('macvlan', options, i.others, i.internal);
     return { driver: 'macvlan', options };
   }
 

@@ -9,8 +9,10 @@
  *   uses it. It carries the alias `switchyard:<driver>-vlan`, so a crash between the removal
  *   of the last record and the deletion leaves a link that reconcile's garbage collection
  *   recognises (ownsLink) and removes, since no record lists it any more (networkLinks).
- * - No parent, or `--internal`: a dummy link of the network's own (Docker's names
- *   `dm-<id12>` for macvlan, `di-<id12>` for ipvlan), alias `switchyard:<driver>-dummy:<id12>`:
+ * - No parent, or `--internal` (a given parent is then left untouched, as libnetwork before
+ *   28 made its dummy): a dummy link of the network's own (Docker's names `dm-<id12>` for
+ *   macvlan, `di-<id12>` for ipvlan), alias `switchyard:<driver>-dummy:<id12>`, its MAC
+ *   from the network's id (dummyMac):
  *   the children reach each other and nothing else, and the sandboxes get no route via a
  *   gateway (ipvlan L3 keeps its route out of the interface, as Docker: child-driver.ts).
  * - Sharing (planNetwork): several macvlan networks may share a parent, except in passthru
@@ -50,12 +52,20 @@ export type ParentPlan =
 /** The parent a network's children hang off (pure: the record decides). */
 export function parentPlan(net: NetworkRecord, driver: ParentDriver): ParentPlan {
   const { parent } = parentStateOf(net, driver).options;
-  if (parent !== undefined && net.internal) {
-    throw invalid('INTERNAL_WITH_PARENT', `option parent: an --internal ${driver} network has a dummy parent of its own (no way out); leave out parent=${parent}`, PARENT_FIELD);
-  }
-  if (parent !== undefined) return { kind: 'given', name: parent };
+  // --internal: the dummy even when a parent is given (that one is left untouched).
+  if (parent !== undefined && !net.internal) return { kind: 'given', name: parent };
   const id12 = net.id.slice(0, 12);
   return { kind: 'dummy', name: `${driver === 'macvlan' ? 'dm' : 'di'}-${id12}`, alias: `switchyard:${driver}-dummy:${id12}` };
+}
+
+/**
+ * A dummy parent's MAC, from the network's id (locally administered, unicast): the same
+ * after the dummy is made again (reconcile after a reboot), so the MAC recorded for an
+ * ipvlan endpoint (its parent's) stays true.
+ */
+export function dummyMac(net: NetworkRecord): string {
+  const hex = net.id.slice(0, 10).padEnd(10, '0');
+  return ['02', ...hex.match(/../g)!].join(':');
 }
 
 /** A dummy parent: the network is cut off (no route via a gateway, no way out). */
@@ -80,9 +90,9 @@ export function parseVlanParent(name: string): { base: string; id: number } {
 }
 
 /** Docker's rules for sharing a parent between networks (planNetwork; the others as records). */
-export function checkParentSharing(driver: ParentDriver, options: ParentState['options'], others: readonly NetworkRecord[]): void {
+export function checkParentSharing(driver: ParentDriver, options: ParentState['options'], others: readonly NetworkRecord[], internal = false): void {
   const parent = options.parent;
-  if (parent === undefined) return; // a dummy parent is the network's own
+  if (parent === undefined || internal) return; // a dummy parent is the network's own
   for (const n of others) {
     if ((n.state.driver !== 'macvlan' && n.state.driver !== 'ipvlan') || n.internal || n.state.options.parent !== parent) continue;
     const inUse = (why: string) => {
@@ -168,13 +178,18 @@ export class ParentLinks {
     return parent;
   }
 
-  private ensureDummy(_net: NetworkRecord, plan: { name: string; alias: string }): number {
+  private ensureDummy(net: NetworkRecord, plan: { name: string; alias: string }): number {
     const have = this.o.rtnl.getLink(plan.name);
     if (have) {
       if (!have.up) this.o.rtnl.setLink(have.index, { up: true });
       return have.index;
     }
-    return this.create({ kind: 'dummy', name: plan.name, alias: plan.alias, up: true }, 'dummy');
+    return this.create({ kind: 'dummy', name: plan.name, alias: plan.alias, mac: dummyMac(net), up: true }, 'dummy');
+  }
+
+  /** The parent's MAC now (what an ipvlan slave carries); undefined while it does not exist. */
+  mac(net: NetworkRecord): string | undefined {
+    return this.o.rtnl.getLink(parentPlan(net, this.o.driver).name)?.mac || undefined;
   }
 
   /** Creates a link; a kernel without its kind (EOPNOTSUPP) is a clear error naming the module. */

@@ -61,9 +61,12 @@ export function planEndpoint(
     throw invalid('ALIAS_DEFAULT_NETWORK', 'network-scoped alias is supported only for containers in user defined networks', 'Aliases');
   }
   const id = newId(ctx.random(32));
-  const mac = settings.mac ? parseMac(settings.mac, 'MacAddress') : randomMac(ctx.random(6));
+  const requestedMac = settings.mac ? parseMac(settings.mac, 'MacAddress') : undefined;
+  const chosenMac = requestedMac ?? randomMac(ctx.random(6));
   const ifname = settings.ifname ?? nextIfname(siblings);
-  const { hostLink } = driverOf(ctx, net).planEndpoint(net, { id, ifname });
+  // The driver may refuse a requested MAC, or name the one the interface really carries.
+  const { hostLink, mac: driverMac } = driverOf(ctx, net).planEndpoint(net, { id, ifname, ...(requestedMac ? { mac: requestedMac } : {}) });
+  const mac = driverMac ?? chosenMac;
   const ep: EndpointRecord = {
     v: RECORD_VERSION,
     id,

@@ -115,7 +115,7 @@ export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Prom
     // from the shared store; the global create's txn claims /names/<name> create-only).
     if (ctx.state.networkByName(spec.name)) throw conflict('NETWORK_EXISTS', `network with name ${spec.name} already exists`);
     const id = newId(ctx.random(32));
-    const state = driver.planNetwork({ id, name: spec.name, options: spec.driverOptions, predefined: false, others: [...ctx.state.networks.values()] });
+    const state = driver.planNetwork({ id, name: spec.name, options: spec.driverOptions, predefined: false, others: [...ctx.state.networks.values()], internal: spec.internal });
     const net: NetworkRecord = {
       v: RECORD_VERSION,
       id,

@@ -82,7 +82,7 @@ describe('macvlan driver (e2e)', () => {
     assert.deepEqual(linksIn(d.host.name), hostLinksBefore, 'reconcile made and deleted nothing on the host');
   });
 
-  test('Docker\'s rules: missing parent named, lo refused, passthru exclusive, 802.1q names checked, --internal with a parent refused', () => {
+  test('Docker\'s rules: missing parent named, lo refused, passthru exclusive, 802.1q names checked, --internal with a parent on a dummy of its own', () => {
     const fail = (args: string[], re: RegExp) => {
       const r = d.cli(['network', 'create', '-d', 'macvlan', ...args], { allowFail: true });
       assert.notEqual(r.status, 0, args.join(' '));
@@ -93,7 +93,9 @@ describe('macvlan driver (e2e)', () => {
     fail(['-o', 'parent=sylan0', '-o', 'macvlan_mode=passthru', 'bad3'], /already using parent interface sylan0/);
     fail(['-o', 'parent=syabsent0.10', 'bad4'], /-o parent interface was not found on the host: syabsent0/);
     fail(['-o', 'parent=sylan0.9999', 'bad5'], /vlan id must be between 1-4094, received: 9999/);
-    fail(['-o', 'parent=sylan0', '--internal', 'bad6'], /internal macvlan network has a dummy parent of its own/);
+    // --internal with a parent: the network's own dummy (dm-<id12>), sylan0 left alone, as
+    // libnetwork; made in the VM lane (test/vm/ipvlan.test.ts), no dummy links on this kernel.
+    if (!existsSync('/sys/module/dummy')) fail(['-o', 'parent=sylan0', '--internal', 'bad6'], /cannot make the dummy link dm-[0-9a-f]{12} .*kernel module dummy/);
     // No parent: a dummy parent. This machine's kernel has no dummy links (the VM lane runs
     // them: test/vm/ipvlan.test.ts); here the create fails naming the module, and nothing is kept.
     if (!existsSync('/sys/module/dummy')) fail(['bad7'], /cannot make the dummy link dm-[0-9a-f]{12} .*kernel module dummy/);

@@ -9,6 +9,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { warmThreadpool, withNetns } from '../../src/kernel/netns.js';
 import { MacvlanDriver } from '../../src/drivers/macvlan.js';
@@ -247,7 +248,9 @@ test('parents: Docker\'s sharing rules, the VLAN name checks and messages, and t
     assert.match(msg(() => withNetns(host.path, () => driver.ensureNetwork(network('macvlan', id(5), { parent: 'sypar0.5000' })))), /vlan id must be between 1-4094, received: 5000/);
     assert.equal(ensure(driver, network('macvlan', id(6), { parent: 'sypar0', 'com.switchyard.host_interface': 'true' })), 'HOST_INTERFACE_ADDRESS:Options.com.switchyard.host_interface');
     assert.equal(ensure(driver, network('macvlan', id(6), { 'com.switchyard.host_interface': 'true' }, { pools: [{ ...V4, auxAddresses: { host: '192.0.2.9' } }] })), 'HOST_INTERFACE_ISOLATED:Options.com.switchyard.host_interface');
-    assert.equal(ensure(driver, network('macvlan', id(6), { parent: 'sypar0' }, { internal: true })), 'INTERNAL_WITH_PARENT:Options.parent');
+    // --internal with a parent: the network's own dummy (made in the VM lane, test/vm/ipvlan.test.ts);
+    // this kernel has no dummy links, so the create fails naming it, and sypar0 is left alone.
+    if (!existsSync('/sys/module/dummy')) assert.match(msg(() => withNetns(host.path, () => driver.ensureNetwork(network('macvlan', id(6), { parent: 'sypar0' }, { internal: true })))), new RegExp(`dummy link dm-${id(6).slice(0, 12)} .*kernel module dummy`));
     assert.deepEqual(linksIn(host.name).sort(), ['lo', 'sypar0', 'sypar1'], 'no refused network left a link');
   } finally {
     rtnl.close();

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostInterfaceAddresses, hostInterfaceName, hostRoutes, isolated, parentPlan } from '../../src/drivers/parent-link.js';
+import { checkParentSharing, dummyMac, hostInterfaceAddresses, hostInterfaceName, hostRoutes, isolated, parentPlan } from '../../src/drivers/parent-link.js';
 import { parseIpvlanOptions, parseMacvlanOptions } from '../../src/model/driver-options.js';
 import { decodeNetworkRecord, encodeNetworkRecord } from '../../src/model/record-codec.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
@@ -27,13 +27,20 @@ function net(driver: 'macvlan' | 'ipvlan', options: Record<string, string>, inte
   };
 }
 
-test('parentPlan: a given parent, or a dummy named as Docker names it (dm-/di- + id12) without one or with --internal; internal with a parent refused', () => {
+test('parentPlan: a given parent, or a dummy named as Docker names it (dm-/di- + id12) without one or with --internal (a given parent then unused, as libnetwork); the dummy\'s MAC from the id', () => {
   assert.deepEqual(parentPlan(net('macvlan', { parent: 'eth0.10' }), 'macvlan'), { kind: 'given', name: 'eth0.10' });
   assert.deepEqual(parentPlan(net('macvlan', {}), 'macvlan'), { kind: 'dummy', name: 'dm-0123456789ab', alias: 'switchyard:macvlan-dummy:0123456789ab' });
   assert.deepEqual(parentPlan(net('ipvlan', {}, true), 'ipvlan'), { kind: 'dummy', name: 'di-0123456789ab', alias: 'switchyard:ipvlan-dummy:0123456789ab' });
   assert.equal(isolated(net('ipvlan', {}), 'ipvlan'), true);
   assert.equal(isolated(net('ipvlan', { parent: 'eth0' }), 'ipvlan'), false);
-  assert.throws(() => parentPlan(net('ipvlan', { parent: 'eth0' }, true), 'ipvlan'), (e: unknown) => e instanceof SwitchyardError && e.code === 'INTERNAL_WITH_PARENT' && e.field === 'Options.parent');
+  assert.deepEqual(parentPlan(net('ipvlan', { parent: 'eth0' }, true), 'ipvlan'), { kind: 'dummy', name: 'di-0123456789ab', alias: 'switchyard:ipvlan-dummy:0123456789ab' });
+  assert.deepEqual(parentPlan(net('macvlan', { parent: 'eth0.10' }, true), 'macvlan'), { kind: 'dummy', name: 'dm-0123456789ab', alias: 'switchyard:macvlan-dummy:0123456789ab' });
+  assert.equal(isolated(net('macvlan', { parent: 'eth0' }, true), 'macvlan'), true);
+  assert.equal(dummyMac(net('ipvlan', {})), '02:01:23:45:67:89', 'locally administered, unicast, from the id');
+  // Sharing: an internal network does not use its given parent, so it shares with nothing.
+  const onEth0 = net('ipvlan', { parent: 'eth0' });
+  assert.throws(() => checkParentSharing('ipvlan', parseIpvlanOptions({ parent: 'eth0' }), [onEth0]), (e: unknown) => e instanceof SwitchyardError && e.code === 'IPVLAN_PARENT_IN_USE');
+  assert.doesNotThrow(() => checkParentSharing('ipvlan', parseIpvlanOptions({ parent: 'eth0' }), [onEth0], true));
 });
 
 test('host interface: named syh + id12, holds the aux addresses named host as /32 and /128, routes each endpoint address as a host route', () => {
