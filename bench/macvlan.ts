@@ -4,7 +4,10 @@
  *     the API), bridge target vs macvlan target, each already holding one other endpoint;
  *     with `--vs docker` the same against a private dockerd (bench/anchors/docker.ts);
  *   - throughput (iperf3, one TCP stream) sandbox ↔ sandbox and sandbox → a host on the LAN,
- *     macvlan vs veth+bridge (the bridge driver; to the LAN through the host's NAT).
+ *     macvlan vs veth+bridge (the bridge driver; to the LAN through the host's NAT), in many
+ *     short paired rounds: each round measures both paths back to back (the order alternating
+ *     between rounds), and the figure is the median of the per-round ratios macvlan/bridge, so
+ *     a load that changes between rounds hits both sides of a pair alike.
  * The "LAN" is a namespace joined to the daemon's host namespace by a veth (the parent).
  *
  *   node dist/bench/macvlan.js [--driver macvlan|ipvlan] [--rounds 30] [--seconds 3] [--tp-rounds 3]
@@ -40,6 +43,8 @@ export interface MacvlanBenchResult {
   rounds: number;
   attach: Record<string, Summary>;
   throughputGbps?: Record<string, number[]>;
+  /** Per path, the paired ratios (macvlan / bridge) of each round. */
+  throughputRatios?: Record<string, number[]>;
 }
 
 const cli = () => parseArgs({
@@ -121,18 +126,29 @@ async function dockerLanes(dk: DockerAnchor, DRIVER: string): Promise<Lane[]> {
   }));
 }
 
-async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: number, rounds: number): Promise<Record<string, number[]>> {
+async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: number, rounds: number): Promise<{ gbps: Record<string, number[]>; ratios: Record<string, number[]> }> {
   const inspect = (n: string) => JSON.parse(d.cli(['inspect', n]).stdout)[0].NetworkSettings;
   for (const [name, net] of [['ta', 'tbr'], ['tb', 'tbr'], ['ma', 'tmv'], ['mb', 'tmv']]) d.cli(['run', '-d', '--name', name!, '--network', net!, '--', 'sleep', 'infinity']);
-  const rows: Record<string, number[]> = {};
-  const add = (k: string, v: number) => (rows[k] ??= []).push(Math.round(v * 100) / 100);
+  const [ta, tb, ma, mb] = ['ta', 'tb', 'ma', 'mb'].map(inspect);
+  const gbps: Record<string, number[]> = {};
+  const ratios: Record<string, number[]> = {};
+  const add = (rows: Record<string, number[]>, k: string, v: number) => (rows[k] ??= []).push(Math.round(v * 1000) / 1000);
+  const pairs = [
+    { path: 'sandbox ↔ sandbox', bridge: 'veth+bridge', run: (mv: boolean) => (mv ? iperf(ma.SandboxKey, mb.SandboxKey, ma.Networks.tmv.IPAddress, seconds) : iperf(ta.SandboxKey, tb.SandboxKey, ta.Networks.tbr.IPAddress, seconds)) },
+    { path: 'sandbox → LAN host', bridge: 'veth+bridge (NAT via the host)', run: (mv: boolean) => iperf(lan.path, (mv ? ma : ta).SandboxKey, '10.250.0.1', seconds) },
+  ];
   for (let r = 0; r < rounds; r++) {
-    add('sandbox ↔ sandbox: veth+bridge', await iperf(inspect('ta').SandboxKey, inspect('tb').SandboxKey, inspect('ta').Networks.tbr.IPAddress, seconds));
-    add(`sandbox ↔ sandbox: ${DRIVER}`, await iperf(inspect('ma').SandboxKey, inspect('mb').SandboxKey, inspect('ma').Networks.tmv.IPAddress, seconds));
-    add('sandbox → LAN host: veth+bridge (NAT via the host)', await iperf(lan.path, inspect('ta').SandboxKey, '10.250.0.1', seconds));
-    add(`sandbox → LAN host: ${DRIVER}`, await iperf(lan.path, inspect('ma').SandboxKey, '10.250.0.1', seconds));
+    for (const p of pairs) {
+      // Back to back, the order alternating between rounds: a load change hits both sides of a pair.
+      const order = r % 2 ? [true, false] : [false, true];
+      const got: Record<string, number> = {};
+      for (const mv of order) got[String(mv)] = await p.run(mv);
+      add(gbps, `${p.path}: ${p.bridge}`, got['false']!);
+      add(gbps, `${p.path}: ${DRIVER}`, got['true']!);
+      add(ratios, p.path, got['true']! / got['false']!);
+    }
   }
-  return rows;
+  return { gbps, ratios };
 }
 
 /** Attach/detach rounds (and throughput) on a running daemon; leaves its networks and sandboxes removed. */
@@ -155,7 +171,9 @@ export async function macvlanBench(o: MacvlanBenchOptions): Promise<MacvlanBench
     result.attach = r.summaries();
     if (o.throughput) {
       log('throughput (iperf3)');
-      result.throughputGbps = await throughput(d, lan, o.driver, o.seconds, o.tpRounds);
+      const tp = await throughput(d, lan, o.driver, o.seconds, o.tpRounds);
+      result.throughputGbps = tp.gbps;
+      result.throughputRatios = tp.ratios;
     }
   } finally {
     d.cli(['rm', '-f', 'kbr', 'kmv', 'probe', 'ta', 'tb', 'ma', 'mb'], { allowFail: true });
@@ -220,9 +238,27 @@ export function renderMacvlanBench(result: MacvlanBenchResult, command: string):
   const tp = result.throughputGbps;
   if (tp) {
     lines.push('', 'Throughput, iperf3 one TCP stream, Gbit/s (median of rounds; all rounds):', '', '| path | median | rounds |', '|---|---|---|');
-    for (const [k, v] of Object.entries(tp)) lines.push(`| ${k} | ${summarize(v).p50} | ${v.join(', ')} |`);
+    for (const [k, v] of Object.entries(tp)) lines.push(`| ${k} | ${summarize(v).p50} | ${v.length > 8 ? `${v.length} rounds, ${summarize(v).min}–${summarize(v).max}` : v.join(', ')} |`);
+  }
+  const ratios = result.throughputRatios;
+  if (ratios) {
+    lines.push('', `Paired ratio ${result.driver} / veth+bridge per round (each round both paths back to back, order alternating):`, '', '| path | median ratio | p25–p75 | rounds where ${result.driver} is faster |', '|---|---|---|---|');
+    for (const [k, v] of Object.entries(ratios)) {
+      lines.push(`| ${k} | ${medianOf(v).toFixed(2)}× | ${quantile(v, 0.25).toFixed(2)}–${quantile(v, 0.75).toFixed(2)} | ${v.filter((x) => x > 1).length} of ${v.length} |`);
+    }
   }
   return lines.join('\n');
 }
+
+/** Linear-interpolated quantile (q in [0, 1]). */
+export function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (i - lo);
+}
+
+export const medianOf = (values: number[]): number => quantile(values, 0.5);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

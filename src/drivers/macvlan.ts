@@ -38,6 +38,17 @@ export class MacvlanDriver extends ChildDriver {
     return { driver: 'macvlan', options };
   }
 
+  /**
+   * Passthru: the child carries its parent's MAC (childSpec sets none), so that is the MAC
+   * recorded for the endpoint (inspect shows it). Other modes: the endpoint's own (random or
+   * requested) is kept.
+   */
+  override planEndpoint(net: NetworkRecord, _ep: { id: string; ifname: string; mac?: string }): { mac?: string } {
+    if (macvlanOf(net).options.mode !== 'passthru') return {};
+    const mac = this.parents.mac(net);
+    return mac ? { mac } : {};
+  }
+
   /** A passthru child takes the whole parent: one running endpoint per passthru network. */
   admit(net: NetworkRecord, attached: number): void {
     if (macvlanOf(net).options.mode === 'passthru' && attached >= 1) {

@@ -126,6 +126,8 @@ test('macvlan passthru mode: one child takes the parent (its MAC), reaches the L
     const parentMac = macOf(host.name, PARENT);
     withNetns(host.path, () => driver.ensureNetwork(net));
     driver.admit(net, 0);
+    assert.deepEqual(driver.planEndpoint(net, { id: 'e', ifname: 'eth0' }), { mac: parentMac }, 'the record gets the MAC the child will carry (inspect shows it)');
+    assert.deepEqual(driver.planEndpoint(network('macvlan', id, { parent: PARENT }), { id: 'e', ifname: 'eth0' }), {}, 'bridge mode: the endpoint\'s own MAC is kept');
     const e1 = endpoint(id, 1);
     const s1 = sandbox(e1, net);
     assert.match(inNs(s1.name, 'ip', ['-o', '-d', 'link', 'show', 'eth0']).stdout, /macvlan mode passthru/);
