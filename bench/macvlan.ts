@@ -45,6 +45,8 @@ export interface MacvlanBenchResult {
   throughputGbps?: Record<string, number[]>;
   /** Per path, the paired ratios (macvlan / bridge) of each round. */
   throughputRatios?: Record<string, number[]>;
+  /** Per path, per round: CPU seconds per GB on the bridge / the same on macvlan (> 1: macvlan costs less). */
+  cpuCostRatios?: Record<string, number[]>;
 }
 
 const cli = () => parseArgs({
@@ -80,12 +82,20 @@ function lanOf(hostNs: string, tag: string): TestNs {
   return lan;
 }
 
-async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
+interface IperfRun {
+  gbps: number;
+  /** CPU seconds (client + server processes, user + system, as iperf3 reports them) per GB moved. */
+  cpuPerGB: number;
+}
+
+async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<IperfRun> {
   const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
   try {
     await waitFor(() => sh(['nsenter', `--net=${serverNs}`, '--', 'ss', '-ltn']).includes(':5201'), 'iperf3 server');
     const out = sh(['nsenter', `--net=${clientNs}`, '--', 'iperf3', '-c', addr, '-p', '5201', '-t', String(seconds), '-J']);
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+    const end = (JSON.parse(out) as { end: { sum_received: { bits_per_second: number; bytes: number; seconds: number }; cpu_utilization_percent: { host_total: number; remote_total: number } } }).end;
+    const cpu = ((end.cpu_utilization_percent.host_total + end.cpu_utilization_percent.remote_total) / 100) * end.sum_received.seconds;
+    return { gbps: end.sum_received.bits_per_second / 1e9, cpuPerGB: cpu / (end.sum_received.bytes / 1e9) };
   } finally {
     server.kill();
   }
@@ -126,12 +136,13 @@ async function dockerLanes(dk: DockerAnchor, DRIVER: string): Promise<Lane[]> {
   }));
 }
 
-async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: number, rounds: number): Promise<{ gbps: Record<string, number[]>; ratios: Record<string, number[]> }> {
+async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: number, rounds: number): Promise<{ gbps: Record<string, number[]>; ratios: Record<string, number[]>; cpuRatios: Record<string, number[]> }> {
   const inspect = (n: string) => JSON.parse(d.cli(['inspect', n]).stdout)[0].NetworkSettings;
   for (const [name, net] of [['ta', 'tbr'], ['tb', 'tbr'], ['ma', 'tmv'], ['mb', 'tmv']]) d.cli(['run', '-d', '--name', name!, '--network', net!, '--', 'sleep', 'infinity']);
   const [ta, tb, ma, mb] = ['ta', 'tb', 'ma', 'mb'].map(inspect);
   const gbps: Record<string, number[]> = {};
   const ratios: Record<string, number[]> = {};
+  const cpuRatios: Record<string, number[]> = {};
   const add = (rows: Record<string, number[]>, k: string, v: number) => (rows[k] ??= []).push(Math.round(v * 1000) / 1000);
   const pairs = [
     { path: 'sandbox ↔ sandbox', bridge: 'veth+bridge', run: (mv: boolean) => (mv ? iperf(ma.SandboxKey, mb.SandboxKey, ma.Networks.tmv.IPAddress, seconds) : iperf(ta.SandboxKey, tb.SandboxKey, ta.Networks.tbr.IPAddress, seconds)) },
@@ -141,14 +152,16 @@ async function throughput(d: TestDaemon, lan: TestNs, DRIVER: string, seconds: n
     for (const p of pairs) {
       // Back to back, the order alternating between rounds: a load change hits both sides of a pair.
       const order = r % 2 ? [true, false] : [false, true];
-      const got: Record<string, number> = {};
+      const got: Record<string, IperfRun> = {};
       for (const mv of order) got[String(mv)] = await p.run(mv);
-      add(gbps, `${p.path}: ${p.bridge}`, got['false']!);
-      add(gbps, `${p.path}: ${DRIVER}`, got['true']!);
-      add(ratios, p.path, got['true']! / got['false']!);
+      const [br, mv] = [got['false']!, got['true']!];
+      add(gbps, `${p.path}: ${p.bridge}`, br.gbps);
+      add(gbps, `${p.path}: ${DRIVER}`, mv.gbps);
+      add(ratios, p.path, mv.gbps / br.gbps);
+      add(cpuRatios, p.path, br.cpuPerGB / mv.cpuPerGB);
     }
   }
-  return { gbps, ratios };
+  return { gbps, ratios, cpuRatios };
 }
 
 /** Attach/detach rounds (and throughput) on a running daemon; leaves its networks and sandboxes removed. */
@@ -174,6 +187,7 @@ export async function macvlanBench(o: MacvlanBenchOptions): Promise<MacvlanBench
       const tp = await throughput(d, lan, o.driver, o.seconds, o.tpRounds);
       result.throughputGbps = tp.gbps;
       result.throughputRatios = tp.ratios;
+      result.cpuCostRatios = tp.cpuRatios;
     }
   } finally {
     d.cli(['rm', '-f', 'kbr', 'kmv', 'probe', 'ta', 'tb', 'ma', 'mb'], { allowFail: true });
@@ -242,8 +256,15 @@ export function renderMacvlanBench(result: MacvlanBenchResult, command: string):
   }
   const ratios = result.throughputRatios;
   if (ratios) {
-    lines.push('', `Paired ratio ${result.driver} / veth+bridge per round (each round both paths back to back, order alternating):`, '', '| path | median ratio | p25–p75 | rounds where ${result.driver} is faster |', '|---|---|---|---|');
+    lines.push('', `Paired ratio ${result.driver} / veth+bridge per round (each round both paths back to back, order alternating):`, '', `| path | median ratio | p25–p75 | rounds where ${result.driver} is faster |`, '|---|---|---|---|');
     for (const [k, v] of Object.entries(ratios)) {
+      lines.push(`| ${k} | ${medianOf(v).toFixed(2)}× | ${quantile(v, 0.25).toFixed(2)}–${quantile(v, 0.75).toFixed(2)} | ${v.filter((x) => x > 1).length} of ${v.length} |`);
+    }
+  }
+  const cpu = result.cpuCostRatios;
+  if (cpu) {
+    lines.push('', `CPU cost per GB moved (iperf3's client + server CPU time), paired ratio veth+bridge / ${result.driver} per round (> 1: ${result.driver} costs less; less sensitive to the CPU share a loaded machine gives the run):`, '', `| path | median ratio | p25–p75 | rounds where ${result.driver} is cheaper |`, '|---|---|---|---|');
+    for (const [k, v] of Object.entries(cpu)) {
       lines.push(`| ${k} | ${medianOf(v).toFixed(2)}× | ${quantile(v, 0.25).toFixed(2)}–${quantile(v, 0.75).toFixed(2)} | ${v.filter((x) => x > 1).length} of ${v.length} |`);
     }
   }
