@@ -103,6 +103,20 @@ describe('macvlan driver (e2e)', () => {
     assert.doesNotMatch(ls, /bad\d/, 'no refused network was kept');
   });
 
+  test('ipvlan: --mac-address refused with Docker\'s message before anything is made (the slave carries its parent\'s MAC; the MAC itself is checked in test/vm/ipvlan.test.ts)', () => {
+    d.onHost('ip', ['link', 'add', 'syivp0', 'type', 'veth', 'peer', 'name', 'syivp1']);
+    try {
+      d.cli(['network', 'create', '-d', 'ipvlan', '-o', 'parent=syivp0', '--subnet', '203.0.113.0/24', 'iv1']);
+      const r = d.cli(['run', '-d', '--name', 'i1', '--network', 'iv1', '--mac-address', '02:00:00:00:00:01', '--', 'sleep', 'infinity'], { allowFail: true });
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /ipvlan interfaces do not support custom mac address assignment/);
+      assert.doesNotMatch(d.cli(['ps', '-a', '--format', '{{.Names}}'], { allowFail: true }).stdout, /\bi1\b/, 'no sandbox kept');
+      d.cli(['network', 'rm', 'iv1']);
+    } finally {
+      d.onHost('ip', ['link', 'del', 'syivp0']);
+    }
+  });
+
   test('several subnets, static --ip in the second, aux addresses never handed out, an IPv6-only network, and the host interface through the CLI', () => {
     for (const a of ['203.0.113.1/30', '203.0.113.17/28']) sh('ip', ['-n', lan.name, 'addr', 'add', a, 'dev', 'eth0']);
     sh('ip', ['-n', lan.name, 'addr', 'add', '2001:db8:7::1/64', 'dev', 'eth0', 'nodad']);
