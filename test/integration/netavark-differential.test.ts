@@ -107,6 +107,51 @@ describe('netavark drop-in against Debian netavark 1.4 (differential)', { skip: 
     });
   }
 
+  test('macvlan: the same options (parent, mode, a given address) through both; same StatusBlock, same namespace state; teardown leaves nothing', async () => {
+    // The parent: a veth (up) of the same name in each system's host namespace.
+    const parent = 'swymvp0';
+    for (const host of [refHost.name, d.host.name]) {
+      inNs(host, 'ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', `${parent}p`]);
+      inNs(host, 'ip', ['link', 'set', parent, 'up']);
+      inNs(host, 'ip', ['link', 'set', `${parent}p`, 'up']);
+    }
+    const options = JSON.stringify({
+      container_id: 'ab'.repeat(32), container_name: 'mv1',
+      networks: { swymv: { static_ips: ['10.94.0.5'], aliases: ['mvalias'], interface_name: 'eth0' } },
+      network_info: { swymv: {
+        name: 'swymv', id: 'cd'.repeat(32), driver: 'macvlan', network_interface: parent,
+        subnets: [{ subnet: '10.94.0.0/24', gateway: '10.94.0.1' }], ipv6_enabled: false, internal: false, dns_enabled: false,
+        options: { mode: 'private' }, ipam_options: { driver: 'host-local' },
+      } },
+    });
+    const [rc, oc] = [ns('nvmvr'), ns('nvmvo')];
+    const ref = call('ref', ['setup', rc.path], options);
+    const ours = call('ours', ['setup', oc.path], options);
+    assert.equal(ref.code, 0, ref.raw + ref.stderr);
+    assert.equal(ours.code, 0, ours.raw + ours.stderr);
+    assert.deepEqual(shape(ours.out), shape(noSearch(ref.out)));
+    assert.deepEqual(ours.out.swymv.interfaces.eth0.subnets, ref.out.swymv.interfaces.eth0.subnets);
+    assert.deepEqual(ours.out.swymv.dns_server_ips, ref.out.swymv.dns_server_ips, 'DNS off: the container dns_servers (none), as netavark');
+    assert.deepEqual(addrs(oc, 'eth0'), addrs(rc, 'eth0'), 'the same addresses in the namespace');
+    assert.deepEqual(routes(oc), routes(rc), 'the same IPv4 routes');
+    const kind = (n: TestNs) => /macvlan mode (\w+)/.exec(inNs(n.name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout)?.[1];
+    assert.equal(kind(rc), 'private', 'netavark: a macvlan in private mode');
+    assert.equal(kind(oc), kind(rc), 'ours: the same');
+    assert.match(inNs(oc.name, 'ip', ['-o', 'link', 'show', 'eth0']).stdout, new RegExp(`link/ether ${ours.out.swymv.interfaces.eth0.mac_address}`));
+    const net = JSON.parse(d.cli(['network', 'inspect', 'swymv']).stdout)[0];
+    assert.equal(net.Driver, 'macvlan');
+    assert.equal(net.Options.parent, parent);
+    const refTd = call('ref', ['teardown', rc.path], options);
+    const ourTd = call('ours', ['teardown', oc.path], options);
+    assert.deepEqual([refTd.code, refTd.raw], [0, ''], refTd.stderr);
+    assert.deepEqual([ourTd.code, ourTd.raw], [0, ''], ourTd.stderr);
+    for (const c of [rc, oc]) {
+      await waitFor(() => inNs(c.name, 'ip', ['-o', 'link', 'show']).stdout.split('\n').filter(Boolean).length === 1 || undefined, `only lo left in ${c.name}`);
+    }
+    assert.doesNotMatch(d.cli(['network', 'ls', '--filter', 'label=com.switchyard.origin=podman', '-q']).stdout, /\S/, 'no Podman network left in Switchyard');
+    for (const host of [refHost.name, d.host.name]) inNs(host, 'ip', ['link', 'del', parent]);
+  });
+
   test("published ports are booked, not bound: the runtime's own bind succeeds (Podman holds them itself)", () => {
     const options = fixture('setup-port.options.json'); // host port 18080
     const c = ns('nvport');
