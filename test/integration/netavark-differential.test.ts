@@ -20,6 +20,7 @@ import { assertNoLeaks, inNs, makeNs, removeNs, waitFor, type TestNs } from '../
 
 const DEBIAN_NETAVARK = '/usr/lib/podman/netavark';
 const OURS = path.join(REPO, 'libexec', 'netavark');
+const SH_FALLBACK = path.join(REPO, 'libexec', 'netavark.sh');
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'netavark');
 const fixture = (name: string): string => fs.readFileSync(path.join(FIXTURES, name), 'utf8');
 const present = fs.existsSync(DEBIAN_NETAVARK);
@@ -209,8 +210,27 @@ describe('netavark drop-in against Debian netavark 1.4 (differential)', { skip: 
   });
 
   test('the daemon unreachable: {"error": …} and exit 1', () => {
-    const r = spawnSync(OURS, ['setup', '/run/netns/x'], { input: '{}', encoding: 'utf8', env: { ...process.env, SWITCHYARD_NETAVARK_SOCKET: '/nonexistent.sock' } });
-    assert.equal(r.status, 1);
-    assert.match(JSON.parse(r.stdout).error, /not reachable/);
+    for (const bin of [OURS, SH_FALLBACK]) {
+      const r = spawnSync(bin, ['setup', '/run/netns/x'], { input: '{}', encoding: 'utf8', env: { ...process.env, SWITCHYARD_NETAVARK_SOCKET: '/nonexistent.sock' } });
+      assert.equal(r.status, 1, bin);
+      assert.match(JSON.parse(r.stdout).error, /not reachable/, bin);
+    }
+  });
+
+  test('the sh + curl fallback (libexec/netavark.sh) answers as the compiled forwarder does', () => {
+    const options = fixture('setup-port.options.json');
+    const env = { ...process.env, SWITCHYARD_NETAVARK_SOCKET: d.socket };
+    const run = (bin: string, args: string[], input = '') => spawnSync('nsenter', [`--net=${d.host.path}`, '--', bin, '--config', conf, ...args], { input, encoding: 'utf8', env, timeout: 30_000 });
+    assert.equal(run(SH_FALLBACK, ['version']).stdout, run(OURS, ['version']).stdout);
+    assert.equal(run(SH_FALLBACK, ['--version']).stdout, run(OURS, ['--version']).stdout);
+    const c = ns('nvsh');
+    const viaSh = run(SH_FALLBACK, ['setup', c.path], options);
+    assert.equal(viaSh.status, 0, viaSh.stdout + viaSh.stderr);
+    const viaC = run(OURS, ['setup', c.path], options); // idempotent: the same answer
+    assert.deepEqual(JSON.parse(viaC.stdout), JSON.parse(viaSh.stdout));
+    const bad = [run(SH_FALLBACK, ['setup', c.path], 'garbage'), run(OURS, ['setup', c.path], 'garbage')];
+    assert.deepEqual(bad.map((r) => [r.status, Object.keys(JSON.parse(r.stdout))]), [[1, ['error']], [1, ['error']]]);
+    assert.equal(JSON.parse(bad[0]!.stdout).error, JSON.parse(bad[1]!.stdout).error, "the daemon's message, through either");
+    assert.deepEqual([run(SH_FALLBACK, ['teardown', c.path], options).status, run(OURS, ['teardown', c.path], options).status], [0, 0]);
   });
 });
