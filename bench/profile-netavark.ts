@@ -2,7 +2,7 @@
  * Where a warm netavark teardown's time goes (docs/BENCHMARKS.md, netavark section): a real
  * daemon, one anchor container on a Podman network, then N warm setup/teardown cycles of a
  * second container through `libexec/netavark` (no nsenter), each teardown timed whole, next to
- * a call of the no-op `update` route (the cost of sh + curl + HTTP alone).
+ * a call of the no-op `update` route (the cost of the exec and the HTTP round trip alone).
  *
  *   npm run build && node dist/bench/profile-netavark.js [N]
  */
