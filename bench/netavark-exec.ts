@@ -1,7 +1,7 @@
 /**
  * netavark setup/teardown wall time, the way Podman pays it (a process per call), side by side
  * in one run: Debian's netavark 1.4.0 (+ aardvark-dns 1.4.0) and Switchyard's drop-in
- * (libexec/netavark: sh + curl, the work in a real daemon). The method of
+ * (libexec/netavark: a C forwarder built from libexec/netavark.c, the work in a real daemon). The method of
  * ../shared/anchors/31-netavark-bench.sh: `nsenter --net=HOST -- netavark --config DIR
  * --rootless=false --aardvark-binary=PATH setup|teardown NETNS < options.json`, one bridge
  * network per case, the same NetworkOptions for both (the script's shape: a /22 Podman

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 DEBS=(nftables libnftables1 iproute2 util-linux procps iputils-ping dnsutils iperf3 socat netcat-openbsd dnsperf curl etcd-server openssl)
 DEBS+=(containernetworking-plugins)  # CNI reference plugins in /usr/lib/cni: the CNI front end's differential tests
-DEBS+=(gcc libc6-dev)  # compiles bin/cni/switchyard, the CNI plugin's forwarder (bin/cni/forward.c), in `npm run build`
+DEBS+=(gcc libc6-dev)  # compiles bin/cni/switchyard, the CNI plugin's forwarder (bin/cni/forward.c), and libexec/netavark (libexec/netavark.c), in `npm run build`
 DEBS+=(podman netavark aardvark-dns runc conmon catatonit golang-github-containers-common busybox-static)  # Podman 4.3 (CNI backend) end to end on Switchyard: test/e2e/cni-podman.test.ts, and the netavark drop-in (test/e2e/netavark-podman.test.ts) (runc: crun fails on hybrid cgroups)
 DEBS+=(bird2)  # BGP speaker of routed networks (services/bgp): the daemon runs its own, never the package's service
 missing=()

@@ -20,6 +20,7 @@ import { assertNoLeaks, inNs, makeNs, removeNs, waitFor, type TestNs } from '../
 
 const DEBIAN_NETAVARK = '/usr/lib/podman/netavark';
 const OURS = path.join(REPO, 'libexec', 'netavark');
+const SH_FALLBACK = path.join(REPO, 'libexec', 'netavark.sh');
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'netavark');
 const fixture = (name: string): string => fs.readFileSync(path.join(FIXTURES, name), 'utf8');
 const present = fs.existsSync(DEBIAN_NETAVARK);
@@ -107,6 +108,51 @@ describe('netavark drop-in against Debian netavark 1.4 (differential)', { skip: 
     });
   }
 
+  test('macvlan: the same options (parent, mode, a given address) through both; same StatusBlock, same namespace state; teardown leaves nothing', async () => {
+    // The parent: a veth (up) of the same name in each system's host namespace.
+    const parent = 'swymvp0';
+    for (const host of [refHost.name, d.host.name]) {
+      inNs(host, 'ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', `${parent}p`]);
+      inNs(host, 'ip', ['link', 'set', parent, 'up']);
+      inNs(host, 'ip', ['link', 'set', `${parent}p`, 'up']);
+    }
+    const options = JSON.stringify({
+      container_id: 'ab'.repeat(32), container_name: 'mv1',
+      networks: { swymv: { static_ips: ['10.94.0.5'], aliases: ['mvalias'], interface_name: 'eth0' } },
+      network_info: { swymv: {
+        name: 'swymv', id: 'cd'.repeat(32), driver: 'macvlan', network_interface: parent,
+        subnets: [{ subnet: '10.94.0.0/24', gateway: '10.94.0.1' }], ipv6_enabled: false, internal: false, dns_enabled: false,
+        options: { mode: 'private' }, ipam_options: { driver: 'host-local' },
+      } },
+    });
+    const [rc, oc] = [ns('nvmvr'), ns('nvmvo')];
+    const ref = call('ref', ['setup', rc.path], options);
+    const ours = call('ours', ['setup', oc.path], options);
+    assert.equal(ref.code, 0, ref.raw + ref.stderr);
+    assert.equal(ours.code, 0, ours.raw + ours.stderr);
+    assert.deepEqual(shape(ours.out), shape(noSearch(ref.out)));
+    assert.deepEqual(ours.out.swymv.interfaces.eth0.subnets, ref.out.swymv.interfaces.eth0.subnets);
+    assert.deepEqual(ours.out.swymv.dns_server_ips, ref.out.swymv.dns_server_ips, 'DNS off: the container dns_servers (none), as netavark');
+    assert.deepEqual(addrs(oc, 'eth0'), addrs(rc, 'eth0'), 'the same addresses in the namespace');
+    assert.deepEqual(routes(oc), routes(rc), 'the same IPv4 routes');
+    const kind = (n: TestNs) => /macvlan mode (\w+)/.exec(inNs(n.name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout)?.[1];
+    assert.equal(kind(rc), 'private', 'netavark: a macvlan in private mode');
+    assert.equal(kind(oc), kind(rc), 'ours: the same');
+    assert.match(inNs(oc.name, 'ip', ['-o', 'link', 'show', 'eth0']).stdout, new RegExp(`link/ether ${ours.out.swymv.interfaces.eth0.mac_address}`));
+    const net = JSON.parse(d.cli(['network', 'inspect', 'swymv']).stdout)[0];
+    assert.equal(net.Driver, 'macvlan');
+    assert.equal(net.Options.parent, parent);
+    const refTd = call('ref', ['teardown', rc.path], options);
+    const ourTd = call('ours', ['teardown', oc.path], options);
+    assert.deepEqual([refTd.code, refTd.raw], [0, ''], refTd.stderr);
+    assert.deepEqual([ourTd.code, ourTd.raw], [0, ''], ourTd.stderr);
+    for (const c of [rc, oc]) {
+      await waitFor(() => inNs(c.name, 'ip', ['-o', 'link', 'show']).stdout.split('\n').filter(Boolean).length === 1 || undefined, `only lo left in ${c.name}`);
+    }
+    assert.doesNotMatch(d.cli(['network', 'ls', '--filter', 'label=com.switchyard.origin=podman', '-q']).stdout, /\S/, 'no Podman network left in Switchyard');
+    for (const host of [refHost.name, d.host.name]) inNs(host, 'ip', ['link', 'del', parent]);
+  });
+
   test("published ports are booked, not bound: the runtime's own bind succeeds (Podman holds them itself)", () => {
     const options = fixture('setup-port.options.json'); // host port 18080
     const c = ns('nvport');
@@ -164,8 +210,27 @@ describe('netavark drop-in against Debian netavark 1.4 (differential)', { skip: 
   });
 
   test('the daemon unreachable: {"error": …} and exit 1', () => {
-    const r = spawnSync(OURS, ['setup', '/run/netns/x'], { input: '{}', encoding: 'utf8', env: { ...process.env, SWITCHYARD_NETAVARK_SOCKET: '/nonexistent.sock' } });
-    assert.equal(r.status, 1);
-    assert.match(JSON.parse(r.stdout).error, /not reachable/);
+    for (const bin of [OURS, SH_FALLBACK]) {
+      const r = spawnSync(bin, ['setup', '/run/netns/x'], { input: '{}', encoding: 'utf8', env: { ...process.env, SWITCHYARD_NETAVARK_SOCKET: '/nonexistent.sock' } });
+      assert.equal(r.status, 1, bin);
+      assert.match(JSON.parse(r.stdout).error, /not reachable/, bin);
+    }
+  });
+
+  test('the sh + curl fallback (libexec/netavark.sh) answers as the compiled forwarder does', () => {
+    const options = fixture('setup-port.options.json');
+    const env = { ...process.env, SWITCHYARD_NETAVARK_SOCKET: d.socket };
+    const run = (bin: string, args: string[], input = '') => spawnSync('nsenter', [`--net=${d.host.path}`, '--', bin, '--config', conf, ...args], { input, encoding: 'utf8', env, timeout: 30_000 });
+    assert.equal(run(SH_FALLBACK, ['version']).stdout, run(OURS, ['version']).stdout);
+    assert.equal(run(SH_FALLBACK, ['--version']).stdout, run(OURS, ['--version']).stdout);
+    const c = ns('nvsh');
+    const viaSh = run(SH_FALLBACK, ['setup', c.path], options);
+    assert.equal(viaSh.status, 0, viaSh.stdout + viaSh.stderr);
+    const viaC = run(OURS, ['setup', c.path], options); // idempotent: the same answer
+    assert.deepEqual(JSON.parse(viaC.stdout), JSON.parse(viaSh.stdout));
+    const bad = [run(SH_FALLBACK, ['setup', c.path], 'garbage'), run(OURS, ['setup', c.path], 'garbage')];
+    assert.deepEqual(bad.map((r) => [r.status, Object.keys(JSON.parse(r.stdout))]), [[1, ['error']], [1, ['error']]]);
+    assert.equal(JSON.parse(bad[0]!.stdout).error, JSON.parse(bad[1]!.stdout).error, "the daemon's message, through either");
+    assert.deepEqual([run(SH_FALLBACK, ['teardown', c.path], options).status, run(OURS, ['teardown', c.path], options).status], [0, 0]);
   });
 });

@@ -131,5 +131,23 @@ test('bad input is a coded error naming the field', () => {
   }
   const opts = parseNetworkOptions(fixture('setup-port.options.json'));
   const n = opts.info.get('swynetA')!;
-  assert.throws(() => createRequestOf({ ...n, driver: 'macvlan' }), (e: unknown) => e instanceof SwitchyardError && e.code === 'NETAVARK_UNSUPPORTED');
+  const unsupported = (e: unknown) => e instanceof SwitchyardError && e.code === 'NETAVARK_UNSUPPORTED';
+  assert.throws(() => createRequestOf({ ...n, driver: 'ipvlan' }), (e: unknown) => unsupported(e) && /ipvlan/.test((e as Error).message));
+  assert.throws(() => createRequestOf({ ...n, driver: 'some-plugin' }), unsupported);
+  assert.throws(() => createRequestOf({ ...n, ipamDriver: 'dhcp' }), unsupported);
+  const { networkInterface: _parent, ...noParent } = n;
+  assert.throws(() => createRequestOf({ ...noParent, driver: 'macvlan' }), (e: unknown) => unsupported(e) && /network_interface.*parent/.test((e as Error).message));
+  assert.throws(() => createRequestOf({ ...n, driver: 'macvlan', options: { mode: 'l3' } }), (e: unknown) => e instanceof SwitchyardError && e.code === 'NETAVARK_BAD_OPTIONS' && /options\.mode/.test(e.message));
+});
+
+test("a Podman macvlan network becomes Switchyard's macvlan: parent, mode, subnets, origin labels", () => {
+  const n = parseNetworkOptions(fixture('setup-port.options.json')).info.get('swynetA')!;
+  const mv = { ...n, driver: 'macvlan', networkInterface: 'eth1', options: { mode: 'private', mtu: '1400' } };
+  const req = createRequestOf(mv);
+  assert.equal(req.Driver, 'macvlan');
+  assert.deepEqual(req.Options, { parent: 'eth1', macvlan_mode: 'private', 'com.docker.network.driver.mtu': '1400' });
+  assert.deepEqual(req.IPAM, { Driver: 'default', Config: [{ Subnet: '10.89.0.0/24', Gateway: '10.89.0.1' }] });
+  assert.ok(isPodmanNetwork(req.Labels as Record<string, string>, mv));
+  assert.equal((createRequestOf({ ...mv, options: {} }).Options as Record<string, string>)['macvlan_mode'], 'bridge', "netavark's default mode");
+  assert.ok(validateNetworkCreate(req), 'the request passes the engine validation');
 });

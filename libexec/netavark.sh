@@ -7,6 +7,8 @@
 # where the work is done: src/frontends/netavark/), printing its answer: the StatusBlock map
 # on stdout, or {"error": "…"} and exit 1. No Node here: a process per container call
 # must start fast. The daemon's socket: $SWITCHYARD_NETAVARK_SOCKET, else the default.
+# This sh + curl version is the fallback libexec/build.mjs installs as libexec/netavark when
+# there is no C compiler; the usual libexec/netavark is libexec/netavark.c compiled.
 SOCK=${SWITCHYARD_NETAVARK_SOCKET:-/run/switchyard/switchyard.sock}
 VERSION=1.4.0
 fail() { printf '{"error":"%s"}\n' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; exit 1; }
