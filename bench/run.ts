@@ -4,7 +4,8 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cluster] [--out bench/results]
+ *                    [--cluster-hosts 3,20] [--cluster-endpoints 50]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  */
@@ -22,6 +23,7 @@ import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
+import { clusterBench, renderCluster } from './cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     'settle-ms': { type: 'string' },
     skip: { type: 'string', default: '' },
     out: { type: 'string', default: 'bench/results' },
+    'cluster-hosts': { type: 'string', default: '3,20' },
+    'cluster-endpoints': { type: 'string' },
   },
 });
 const QUICK = values.quick!;
@@ -169,6 +173,15 @@ async function main(): Promise<void> {
       log('data path (iperf3)');
       result.datapath = await runDatapath({ d, docker: s.docker, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3 });
     }
+    if (!SKIP.has('cluster')) {
+      log('cluster (lab of daemons on etcd)');
+      result.cluster = await clusterBench({
+        hosts: values['cluster-hosts']!.split(',').map(Number),
+        iterations: QUICK ? 20 : 50,
+        endpoints: Number(values['cluster-endpoints'] ?? (QUICK ? 10 : 50)),
+        log,
+      });
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -196,7 +209,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result);
+  const md = renderMarkdown(result) + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);
