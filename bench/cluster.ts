@@ -39,7 +39,10 @@ export interface ClusterLabFigures {
   detach?: Summary;
   /** etcd revisions per connect (each txn is one revision). */
   etcdWritesPerAttach?: number[];
+  /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
   propagation: Summary;
+  /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
+  propagationFromCall: Summary;
   endpointsPerHost: number;
   etcdRssMb: number;
   daemonRssMb: { min: number; max: number; mean: number };
@@ -155,18 +158,21 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     const movers: string[] = [];
     for (let k = 0; k < 3; k++) movers.push(await runOn(lab, 0, `mv${k}`, 'lb'));
     const prop: number[] = [];
+    const propStart: number[] = [];
     const writes: number[] = [];
     for (let k = 0; k < o.iterations; k++) {
       const sb = movers[k % movers.length]!;
       const rev0 = first && k < 5 ? etcdRevision(lab) : 0;
       const tStart = performance.now();
+      const startWall = wall();
       await c(0).connectNetwork('gbench', sb);
       const returned = wall();
       rounds.add('attach', performance.now() - tStart);
       if (rev0) writes.push(etcdRevision(lab) - rev0);
       const ip = await ipOn(lab, 0, sb, 'gbench');
       const applied = await watch.next(ip);
-      prop.push(Math.max(0, applied - returned));
+      prop.push(applied - returned);
+      propStart.push(applied - startWall);
       await rounds.timed('detach', () => c(0).disconnectNetwork('gbench', sb));
       await new Promise((r) => setTimeout(r, 20));
       watch.clear();
@@ -174,6 +180,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     const s = rounds.summaries();
     if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
+    fig.propagationFromCall = summarize(propStart);
     log(`cluster: ${hosts} hosts × ${o.endpoints} endpoints for memory`);
     for (let i = 0; i < hosts; i++) {
       const have = i === 1 ? 1 : 0;
@@ -215,12 +222,13 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L(`| detach | ${pp(base.detach)} | |`);
   L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
   L();
-  L('| hosts | propagation A → B p50 / p99 ms | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
-  L('|---|---|---|---|---|');
+  L('| hosts | propagation: A returned → applied on B, p50 / p99 ms | A called → applied on B | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
+  L('|---|---|---|---|---|---|');
   for (const f of figs) {
-    L(`| ${f.hosts} | ${pp(f.propagation)} | ${f.hosts} × ${f.endpointsPerHost} | ${f.etcdRssMb} | ${f.daemonRssMb.min} / ${f.daemonRssMb.mean} / ${f.daemonRssMb.max} |`);
+    L(`| ${f.hosts} | ${pp(f.propagation)} | ${pp(f.propagationFromCall)} | ${f.hosts} × ${f.endpointsPerHost} | ${f.etcdRssMb} | ${f.daemonRssMb.min} / ${f.daemonRssMb.mean} / ${f.daemonRssMb.max} |`);
   }
-  if (figs.length > 1) L(`Propagation p50 ${figs[figs.length - 1]!.hosts}/${base.hosts} hosts: ${(figs[figs.length - 1]!.propagation.p50 / base.propagation.p50).toFixed(2)}× (target ≤ 1.2×).`);
+  L('A negative figure: host B applied the endpoint before the call on host A returned (A writes the etcd txn first, then plumbs its own end).');
+  if (figs.length > 1) L(`Propagation (from the call) p50 ${figs[figs.length - 1]!.hosts}/${base.hosts} hosts: ${(figs[figs.length - 1]!.propagationFromCall.p50 / base.propagationFromCall.p50).toFixed(2)}× (target ≤ 1.2×).`);
   return out.join('\n');
 }
 
