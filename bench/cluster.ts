@@ -37,6 +37,12 @@ export interface ClusterLabFigures {
   networkRemove?: Summary;
   attach?: Summary;
   detach?: Summary;
+  /** Connect when the host has no other endpoint on the network (sets it up there), and the disconnect that tears it down. */
+  attachFirst?: Summary;
+  detachLast?: Summary;
+  /** The same sandboxes on a local bridge network of host 0, in the same rounds (baseline). */
+  attachLocal?: Summary;
+  detachLocal?: Summary;
   /** etcd revisions per connect (each txn is one revision). */
   etcdWritesPerAttach?: number[];
   /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
@@ -155,8 +161,19 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     await new Promise((r) => setTimeout(r, 200)); // ip monitor subscribed
     // Sandboxes on host 0 on a local network, connected to / disconnected from gbench.
     await c(0).createNetwork({ Name: 'lb' });
+    await c(0).createNetwork({ Name: 'lb2' });
     const movers: string[] = [];
     for (let k = 0; k < 3; k++) movers.push(await runOn(lab, 0, `mv${k}`, 'lb'));
+    // First the case where host 0 has no other endpoint on gbench: each connect sets the
+    // network up on it (namespace, bridge, VXLAN, peers) and each disconnect tears it down.
+    if (first) {
+      for (let k = 0; k < Math.min(10, o.iterations); k++) {
+        await rounds.timed('attach first', () => c(0).connectNetwork('gbench', movers[0]!));
+        await rounds.timed('detach last', () => c(0).disconnectNetwork('gbench', movers[0]!));
+      }
+    }
+    // Then steady state: host 0 takes part (keep0 stays on gbench).
+    await runOn(lab, 0, 'keep0', 'gbench');
     const prop: number[] = [];
     const propStart: number[] = [];
     const writes: number[] = [];
@@ -174,16 +191,19 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       prop.push(applied - returned);
       propStart.push(applied - startWall);
       await rounds.timed('detach', () => c(0).disconnectNetwork('gbench', sb));
+      // The same sandbox on a local bridge network, in the same rounds: the machine's baseline.
+      await rounds.timed('attach local', () => c(0).connectNetwork('lb2', sb));
+      await rounds.timed('detach local', () => c(0).disconnectNetwork('lb2', sb));
       await new Promise((r) => setTimeout(r, 20));
       watch.clear();
     }
     const s = rounds.summaries();
-    if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, etcdWritesPerAttach: writes });
+    if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
     fig.propagationFromCall = summarize(propStart);
     log(`cluster: ${hosts} hosts × ${o.endpoints} endpoints for memory`);
     for (let i = 0; i < hosts; i++) {
-      const have = i === 1 ? 1 : 0;
+      const have = i <= 1 ? 1 : 0;
       for (let k = have; k < o.endpoints; k++) await runOn(lab, i, `m${i}x${k}`, 'gbench');
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -218,8 +238,12 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L('|---|---|---|');
   L(`| global network create | ${pp(base.networkCreate)} | p50 ≤ 15 |`);
   L(`| global network remove | ${pp(base.networkRemove)} | p50 ≤ 15 |`);
-  L(`| attach (network connect) to a global network | ${pp(base.attach)} | p50 ≤ 5 |`);
+  L(`| attach (network connect) to a global network the host takes part in | ${pp(base.attach)} | p50 ≤ 5 |`);
   L(`| detach | ${pp(base.detach)} | |`);
+  L(`| attach, first endpoint of the network on the host (sets the network up there) | ${pp(base.attachFirst)} | |`);
+  L(`| detach, last endpoint on the host (tears it down) | ${pp(base.detachLast)} | |`);
+  L(`| baseline, same rounds: attach to a local bridge network | ${pp(base.attachLocal)} | |`);
+  L(`| baseline: detach from it | ${pp(base.detachLocal)} | |`);
   L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
   L();
   L('| hosts | propagation: A returned → applied on B, p50 / p99 ms | A called → applied on B | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
