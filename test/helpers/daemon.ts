@@ -76,11 +76,22 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     let dead = false;
     void exited.then(() => (dead = true));
     const client = new SwitchyardClient({ host: `unix://${socket}` });
-    await waitFor(async () => {
-      if (dead) throw new Error(`daemon exited during start-up:\n${fs.readFileSync(logFile, 'utf8')}`);
-      return client.ping().then(() => true, () => false);
-    }, 'daemon ready', 20_000, 25);
-    client.close();
+    try {
+      // 60 s: on a machine shared by many builds, node's own start-up can take tens of seconds.
+      await waitFor(async () => {
+        if (dead) throw new Error(`daemon exited during start-up:\n${fs.readFileSync(logFile, 'utf8')}`);
+        return client.ping().then(() => true, () => false);
+      }, 'daemon ready', 60_000, 25);
+    } catch (err) {
+      // Never leave a daemon that did not come up running (nobody would stop it).
+      if (!dead) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      throw err;
+    } finally {
+      client.close();
+    }
   };
   await launch();
 

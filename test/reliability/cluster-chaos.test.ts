@@ -128,7 +128,11 @@ test('kill -9 of random daemons under a mixed multi-host workload: no address tw
       epoch[i]++;
       await lab.kill(i);
       await new Promise((res) => setTimeout(res, rnd.int(0, 500 - 1)));
-      await lab.restart(i);
+      try {
+        await lab.restart(i);
+      } catch (err) {
+        throw new Error(`host${i}'s daemon did not start again after kill ${k + 1}: ${(err as Error).message}\n${lab.hosts[i]!.daemon.log().slice(-3000)}`);
+      }
       down[i] = false;
     }
   } finally {
