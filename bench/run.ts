@@ -4,7 +4,8 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster] [--out bench/results]
+ *                    [--cluster-hosts 3,20] [--cluster-endpoints 50]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  *
@@ -29,6 +30,7 @@ import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
 import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
 import { DEFAULT_OPTIONS as SWARM_DEFAULTS, QUICK_OPTIONS as SWARM_QUICK, SWARM_INSTALL_HINT, dockerSwarmBench, dockerSwarmInstalled, renderSwarmMarkdown } from './anchors/docker-swarm.js';
+import { clusterBench, renderCluster } from './cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +43,8 @@ const { values } = parseArgs({
     'settle-ms': { type: 'string' },
     skip: { type: 'string', default: '' },
     out: { type: 'string', default: 'bench/results' },
+    'cluster-hosts': { type: 'string', default: '3,20' },
+    'cluster-endpoints': { type: 'string' },
   },
 });
 const QUICK = values.quick!;
@@ -187,6 +191,15 @@ async function main(): Promise<void> {
         tpRounds: QUICK ? 1 : 3, settleMs: SETTLE_MS, throughput: !SKIP.has('datapath'),
       });
     }
+    if (!SKIP.has('cluster')) {
+      log('cluster (lab of daemons on etcd)');
+      result.cluster = await clusterBench({
+        hosts: values['cluster-hosts']!.split(',').map(Number),
+        iterations: QUICK ? 20 : 50,
+        endpoints: Number(values['cluster-endpoints'] ?? (QUICK ? 10 : 50)),
+        log,
+      });
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -224,7 +237,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '');
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);

@@ -77,6 +77,9 @@ export class ClusterNodes {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private renewing: Promise<void> | undefined;
+  /** A quick retry after a failed keep-alive (so a host converges soon after etcd is back). */
+  private retry: NodeJS.Timeout | undefined;
+  private readonly retryMs: number;
   private readonly ttl: number;
   private readonly period: number;
   private readonly log: (msg: string) => void;
@@ -90,6 +93,7 @@ export class ClusterNodes {
   ) {
     this.ttl = opts.ttlSeconds ?? 6;
     this.period = opts.keepAliveMs ?? 2000;
+    this.retryMs = Math.min(250, this.period);
     this.log = opts.log ?? (() => undefined);
     this.now = opts.now ?? (() => new Date());
   }
@@ -183,6 +187,15 @@ export class ClusterNodes {
       } finally {
         this.renewing = undefined;
       }
+      // Failed: try again soon instead of a whole period later (etcd back → registered within
+      // ~retryMs, docs/RELIABILITY.md "etcd unreachable").
+      if (this.lastError && !this.closed && !this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          void this.tick();
+        }, this.retryMs);
+        this.retry.unref();
+      }
     })();
     await this.renewing;
   }
@@ -264,6 +277,7 @@ export class ClusterNodes {
   async close(opts: { leave?: boolean } = {}): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retry) clearTimeout(this.retry);
     this.timer = undefined;
     await this.renewing;
     if (opts.leave && this.lease) await this.store.revokeLease(this.lease).catch(() => undefined);

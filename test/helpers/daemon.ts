@@ -76,11 +76,22 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     let dead = false;
     void exited.then(() => (dead = true));
     const client = new SwitchyardClient({ host: `unix://${socket}` });
-    await waitFor(async () => {
-      if (dead) throw new Error(`daemon exited during start-up:\n${fs.readFileSync(logFile, 'utf8')}`);
-      return client.ping().then(() => true, () => false);
-    }, 'daemon ready', Number(process.env.SWY_DAEMON_READY_MS ?? 20_000), 25);
-    client.close();
+    try {
+      // 60 s: on a machine shared by many builds, node's own start-up can take tens of seconds.
+      await waitFor(async () => {
+        if (dead) throw new Error(`daemon exited during start-up:\n${fs.readFileSync(logFile, 'utf8')}`);
+        return client.ping().then(() => true, () => false);
+      }, 'daemon ready', Number(process.env.SWY_DAEMON_READY_MS ?? 60_000), 25);
+    } catch (err) {
+      // Never leave a daemon that did not come up running (nobody would stop it).
+      if (!dead) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      throw err;
+    } finally {
+      client.close();
+    }
   };
   await launch();
 
@@ -129,11 +140,13 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
           /* already gone */
         }
       }
-      const nsDir = path.join(execRoot, 'netns');
-      for (const entry of safeReaddir(nsDir)) {
-        spawnSync('umount', ['-l', path.join(nsDir, entry)]);
+      // Sandboxes' namespaces, and the overlay networks' (left pinned when a daemon dies).
+      for (const nsDir of [path.join(execRoot, 'netns'), path.join(execRoot, 'overlay')]) {
+        for (const entry of safeReaddir(nsDir)) {
+          spawnSync('umount', ['-l', path.join(nsDir, entry)]);
+        }
+        releaseNetnsDir(nsDir);
       }
-      releaseNetnsDir(nsDir);
       if (!o.keepHost) removeNs(host);
       const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root));
       fs.rmSync(root, { recursive: true, force: true });

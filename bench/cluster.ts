@@ -1,0 +1,272 @@
+/**
+ * The cluster's figures (issue 11 "Speed", docs/BENCHMARKS.md "Cluster"): daemons in the
+ * cluster lab (test/helpers/cluster-lab.ts: host namespaces on an underlay bridge, etcd in a
+ * namespace of its own), driven through their API sockets.
+ *
+ * - global (overlay) network create / remove, from the hosts in turn;
+ * - attach (network connect) of a running sandbox to a global network, incl. the etcd txn;
+ * - propagation: from a connect returning on host A to the endpoint applied on host B (the
+ *   permanent neighbour entry appearing on B's VXLAN device, seen by `ip -ts monitor neigh`
+ *   inside B's overlay namespace, timestamps from the kernel event's arrival);
+ * - etcd writes per attach (etcd's revision before and after one connect);
+ * - etcd and daemon memory with H hosts × E endpoints on one global network.
+ *
+ * Part of `npm run bench` (skip with `--skip cluster`); alone:
+ *   npm run build && node dist/bench/cluster.js [--hosts 3,20] [--iterations 30] [--endpoints 50]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
+import { Rounds, summarize, type Summary } from './stats.js';
+import { rssMb } from './host-tools.js';
+
+export interface ClusterBenchOptions {
+  /** Lab sizes, e.g. [3, 20]: create/rm, attach and writes are measured on the first; propagation and memory on each. */
+  hosts: number[];
+  iterations: number;
+  /** Endpoints per host on the global network in the memory figure. */
+  endpoints: number;
+  log?: (msg: string) => void;
+}
+
+export interface ClusterLabFigures {
+  hosts: number;
+  networkCreate?: Summary;
+  networkRemove?: Summary;
+  attach?: Summary;
+  detach?: Summary;
+  /** Connect when the host has no other endpoint on the network (sets it up there), and the disconnect that tears it down. */
+  attachFirst?: Summary;
+  detachLast?: Summary;
+  /** The same sandboxes on a local bridge network of host 0, in the same rounds (baseline). */
+  attachLocal?: Summary;
+  detachLocal?: Summary;
+  /** etcd revisions per connect (each txn is one revision). */
+  etcdWritesPerAttach?: number[];
+  /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
+  propagation: Summary;
+  /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
+  propagationFromCall: Summary;
+  endpointsPerHost: number;
+  etcdRssMb: number;
+  daemonRssMb: { min: number; max: number; mean: number };
+  setupMs: number;
+}
+
+/** `ip -ts monitor neigh` inside a namespace: resolves when a line naming `ip` arrives, with its wall-clock time (ms). */
+class NeighWatch {
+  private readonly proc: ChildProcess;
+  private buf = '';
+  private waiters = new Map<string, (ms: number) => void>();
+  private seen = new Map<string, number>();
+
+  constructor(nsPath: string) {
+    this.proc = spawn('nsenter', [`--net=${nsPath}`, '--', 'ip', '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.proc.stdout!.setEncoding('utf8');
+    this.proc.stdout!.on('data', (d: string) => {
+      const now = performance.timeOrigin + performance.now();
+      this.buf += d;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        if (line.includes('Deleted')) continue;
+        // [2026-12-02T17:47:37.123456] 10.90.0.7 dev vx-… lladdr … PERMANENT
+        const m = /^\[(\S+)\]\s+(\S+)\s/.exec(line);
+        if (!m) continue;
+        const at = Date.parse(`${m[1]!.slice(0, 23)}Z`) + Number(`0.${m[1]!.slice(23, 26) || '0'}`);
+        const ms = Number.isFinite(at) ? at : now;
+        const w = this.waiters.get(m[2]!);
+        if (w) {
+          this.waiters.delete(m[2]!);
+          w(ms);
+        } else this.seen.set(m[2]!, ms);
+      }
+    });
+  }
+
+  /** Resolves with the time the neighbour entry for `ip` appeared (after `since`). */
+  next(ip: string, timeoutMs = 10_000): Promise<number> {
+    const had = this.seen.get(ip);
+    if (had !== undefined) {
+      this.seen.delete(ip);
+      return Promise.resolve(had);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(ip);
+        reject(new Error(`no neighbour entry for ${ip} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(ip, (ms) => {
+        clearTimeout(timer);
+        resolve(ms);
+      });
+    });
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+
+  stop(): void {
+    this.proc.kill('SIGTERM');
+  }
+}
+
+const wall = () => performance.timeOrigin + performance.now();
+
+function etcdRevision(lab: ClusterLab): number {
+  const r = spawnSync('ip', ['netns', 'exec', lab.hosts[0]!.ns.name, 'curl', '-s', '--max-time', '5', '-X', 'POST', '-d', JSON.stringify({ key: Buffer.from('/').toString('base64') }), `${lab.etcd.endpoints[0]}/v3/kv/range`], { encoding: 'utf8' });
+  return Number((JSON.parse(r.stdout) as { header: { revision: string } }).header.revision);
+}
+
+async function runOn(lab: ClusterLab, i: number, name: string, network: string): Promise<string> {
+  const c = lab.hosts[i]!.daemon.client;
+  const { Id } = await c.createSandbox({ Name: name, Cmd: ['sleep', 'infinity'], NetworkMode: network });
+  await c.startSandbox(Id);
+  return Id;
+}
+
+async function ipOn(lab: ClusterLab, i: number, sandbox: string, network: string): Promise<string> {
+  const s = (await lab.hosts[i]!.daemon.client.inspectSandbox(sandbox)) as { NetworkSettings: { Networks: Record<string, { IPAddress: string }> } };
+  return s.NetworkSettings.Networks[network]!.IPAddress;
+}
+
+async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): Promise<ClusterLabFigures> {
+  const log = o.log ?? (() => undefined);
+  const t0 = performance.now();
+  log(`cluster: starting a lab of ${hosts} hosts`);
+  const lab = await startClusterLab({ hosts });
+  const watches: NeighWatch[] = [];
+  try {
+    const c = (i: number) => lab.hosts[i]!.daemon.client;
+    const rounds = new Rounds();
+    const fig: Partial<ClusterLabFigures> = { hosts };
+    if (first) {
+      log('cluster: global network create / remove');
+      for (let k = 0; k < o.iterations; k++) {
+        const i = k % hosts;
+        await rounds.timed('create', () => c(i).createNetwork({ Name: `gb${k}`, Driver: 'overlay', IPAM: { Config: [{ Subnet: `10.${100 + (k % 100)}.${k >> 8}.0/24` }] } }));
+        await rounds.timed('remove', () => c(i).removeNetwork(`gb${k}`));
+      }
+    }
+    await c(0).createNetwork({ Name: 'gbench', Driver: 'overlay', Attachable: true, IPAM: { Config: [{ Subnet: '10.90.0.0/16' }] } });
+    // Host 1 takes part (one endpoint of its own), so it applies the peers of host 0.
+    await runOn(lab, 1, 'keep1', 'gbench');
+    const overlayNs = path.join(lab.hosts[1]!.daemon.execRoot, 'overlay', `1-${(await c(1).inspectNetwork('gbench')).Id.slice(0, 10)}`);
+    const watch = new NeighWatch(overlayNs);
+    watches.push(watch);
+    await new Promise((r) => setTimeout(r, 200)); // ip monitor subscribed
+    // Sandboxes on host 0 on a local network, connected to / disconnected from gbench.
+    await c(0).createNetwork({ Name: 'lb' });
+    await c(0).createNetwork({ Name: 'lb2' });
+    const movers: string[] = [];
+    for (let k = 0; k < 3; k++) movers.push(await runOn(lab, 0, `mv${k}`, 'lb'));
+    // First the case where host 0 has no other endpoint on gbench: each connect sets the
+    // network up on it (namespace, bridge, VXLAN, peers) and each disconnect tears it down.
+    if (first) {
+      for (let k = 0; k < Math.min(10, o.iterations); k++) {
+        await rounds.timed('attach first', () => c(0).connectNetwork('gbench', movers[0]!));
+        await rounds.timed('detach last', () => c(0).disconnectNetwork('gbench', movers[0]!));
+      }
+    }
+    // Then steady state: host 0 takes part (keep0 stays on gbench).
+    await runOn(lab, 0, 'keep0', 'gbench');
+    const prop: number[] = [];
+    const propStart: number[] = [];
+    const writes: number[] = [];
+    for (let k = 0; k < o.iterations; k++) {
+      const sb = movers[k % movers.length]!;
+      const rev0 = first && k < 5 ? etcdRevision(lab) : 0;
+      const tStart = performance.now();
+      const startWall = wall();
+      await c(0).connectNetwork('gbench', sb);
+      const returned = wall();
+      rounds.add('attach', performance.now() - tStart);
+      if (rev0) writes.push(etcdRevision(lab) - rev0);
+      const ip = await ipOn(lab, 0, sb, 'gbench');
+      const applied = await watch.next(ip);
+      prop.push(applied - returned);
+      propStart.push(applied - startWall);
+      await rounds.timed('detach', () => c(0).disconnectNetwork('gbench', sb));
+      // The same sandbox on a local bridge network, in the same rounds: the machine's baseline.
+      await rounds.timed('attach local', () => c(0).connectNetwork('lb2', sb));
+      await rounds.timed('detach local', () => c(0).disconnectNetwork('lb2', sb));
+      await new Promise((r) => setTimeout(r, 20));
+      watch.clear();
+    }
+    const s = rounds.summaries();
+    if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
+    fig.propagation = summarize(prop);
+    fig.propagationFromCall = summarize(propStart);
+    log(`cluster: ${hosts} hosts × ${o.endpoints} endpoints for memory`);
+    for (let i = 0; i < hosts; i++) {
+      const have = i <= 1 ? 1 : 0;
+      for (let k = have; k < o.endpoints; k++) await runOn(lab, i, `m${i}x${k}`, 'gbench');
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    fig.endpointsPerHost = o.endpoints;
+    fig.etcdRssMb = rssMb(lab.etcd.members[0]!.pid()!);
+    const rss = lab.hosts.map((h) => rssMb(h.daemon.proc.pid!));
+    fig.daemonRssMb = { min: Math.min(...rss), max: Math.max(...rss), mean: Math.round((rss.reduce((a, b) => a + b, 0) / rss.length) * 10) / 10 };
+    fig.setupMs = Math.round(performance.now() - t0);
+    log(`cluster: figures with ${hosts} hosts: ${JSON.stringify(fig)}`);
+    return fig as ClusterLabFigures;
+  } finally {
+    for (const w of watches) w.stop();
+    log('cluster: teardown');
+    // The lab's leak check also looks at the machine's own namespace, where other work may
+    // have left something: reported, and the figures are kept.
+    await lab.close().catch((err) => log(`cluster: teardown: ${String(err)}`));
+  }
+}
+
+export async function clusterBench(o: ClusterBenchOptions): Promise<ClusterLabFigures[]> {
+  const out: ClusterLabFigures[] = [];
+  for (const [k, hosts] of o.hosts.entries()) out.push(await benchLab(hosts, o, k === 0));
+  return out;
+}
+
+const pp = (s?: Summary) => (s ? `${s.p50} / ${s.p99}` : '—');
+
+export function renderCluster(figs: ClusterLabFigures[]): string {
+  const out: string[] = [];
+  const L = (s = '') => out.push(s);
+  const base = figs[0];
+  if (!base) return '';
+  L(`### Cluster (${base.hosts} hosts in the lab, overlay, one etcd member)`);
+  L('| what | p50 / p99 ms | target |');
+  L('|---|---|---|');
+  L(`| global network create | ${pp(base.networkCreate)} | p50 ≤ 15 |`);
+  L(`| global network remove | ${pp(base.networkRemove)} | p50 ≤ 15 |`);
+  L(`| attach (network connect) to a global network the host takes part in | ${pp(base.attach)} | p50 ≤ 5 |`);
+  L(`| detach | ${pp(base.detach)} | |`);
+  L(`| attach, first endpoint of the network on the host (sets the network up there) | ${pp(base.attachFirst)} | |`);
+  L(`| detach, last endpoint on the host (tears it down) | ${pp(base.detachLast)} | |`);
+  L(`| baseline, same rounds: attach to a local bridge network | ${pp(base.attachLocal)} | |`);
+  L(`| baseline: detach from it | ${pp(base.detachLocal)} | |`);
+  L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
+  L();
+  L('| hosts | propagation: A returned → applied on B, p50 / p99 ms | A called → applied on B | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
+  L('|---|---|---|---|---|---|');
+  for (const f of figs) {
+    L(`| ${f.hosts} | ${pp(f.propagation)} | ${pp(f.propagationFromCall)} | ${f.hosts} × ${f.endpointsPerHost} | ${f.etcdRssMb} | ${f.daemonRssMb.min} / ${f.daemonRssMb.mean} / ${f.daemonRssMb.max} |`);
+  }
+  L('A negative figure: host B applied the endpoint before the call on host A returned (A writes the etcd txn first, then plumbs its own end).');
+  if (figs.length > 1) L(`Propagation (from the call) p50 ${figs[figs.length - 1]!.hosts}/${base.hosts} hosts: ${(figs[figs.length - 1]!.propagationFromCall.p50 / base.propagationFromCall.p50).toFixed(2)}× (target ≤ 1.2×).`);
+  return out.join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '3,20' }, iterations: { type: 'string', default: '30' }, endpoints: { type: 'string', default: '50' } } });
+  const figs = await clusterBench({
+    hosts: values.hosts!.split(',').map(Number),
+    iterations: Number(values.iterations),
+    endpoints: Number(values.endpoints),
+    log: (m) => console.error(`[${new Date().toISOString()}] ${m}`),
+  });
+  console.log(JSON.stringify(figs, null, 2));
+  console.log(renderCluster(figs));
+}
