@@ -11,6 +11,7 @@ import { driverOf } from './context.js';
 import type { PeerEndpoint } from '../drivers/contract.js';
 import type { NetworkRecord } from '../model/records.js';
 import type { RemoteEndpoint } from './state.js';
+import { syncAllRoutedBlocks, syncRoutedBlocks } from './routed-blocks.js';
 
 export function peerOf(ctx: EngineContext, r: RemoteEndpoint): PeerEndpoint {
   const e = r.endpoint;
@@ -36,6 +37,7 @@ export function takePart(ctx: EngineContext, net: NetworkRecord): void {
   driver.ensureNetwork(net);
   ctx.state.participating.add(net.id);
   driver.syncPeers?.(net, peersOf(ctx, net.id));
+  syncRoutedBlocks(ctx, net);
 }
 
 /** After local endpoints left `net` (leave, sandbox stop): the last one removes the network's kernel state here. */
@@ -86,4 +88,5 @@ export function resyncPeers(ctx: EngineContext): void {
       ctx.log(`cluster: syncPeers on ${net.name}: ${String(err)}`);
     }
   }
+  syncAllRoutedBlocks(ctx);
 }
