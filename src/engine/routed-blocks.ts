@@ -156,6 +156,13 @@ export function remoteBlocksOf(ctx: EngineContext, net: NetworkRecord): RemoteBl
   return out;
 }
 
+/** A routed network's host is a router: forwarding on in the daemon's namespace (as for a bridge: `--ip-forward`, the not-a-router guard). */
+export function routedForwarding(ctx: EngineContext, net: NetworkRecord): void {
+  if (net.driver !== 'routed') return;
+  if (net.pools.some((p) => p.subnet.includes(':'))) ctx.host.ensureForwarding(6);
+  if (net.pools.some((p) => !p.subnet.includes(':'))) ctx.host.ensureForwarding(4);
+}
+
 /** Hands `net`'s remote blocks to its driver when this host takes part in it. */
 export function syncRoutedBlocks(ctx: EngineContext, net: NetworkRecord): void {
   if (net.driver !== 'routed' || !ctx.state.participating.has(net.id)) return;

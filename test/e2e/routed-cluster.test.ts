@@ -70,7 +70,10 @@ test('routed across three hosts: /32 endpoints through 169.254.1.1, blocks per h
   assert.match(r0, new RegExp(`${Object.entries(b).find(([, n]) => n === 'host1')![0].replace(/\./g, '\\.')} via ${lab.hosts[1]!.address.replace(/\./g, '\\.')}`));
   assert.match(r0, new RegExp(`${sb[0]!.ip.replace(/\./g, '\\.')} dev syr`));
   // DNS across hosts (the embedded DNS in each sandbox).
-  await waitFor(() => ping(0, sb[0]!.ns, 'rb') && ping(2, sb[2]!.ns, 'ra'), 'names across hosts', 10_000, 200);
+  // The sandbox's embedded DNS (127.0.0.11), asked with dig from inside its namespace.
+  const dig = (i: number, ns: string, name: string) =>
+    lab.hosts[i]!.daemon.inSandbox(ns, 'dig', ['@127.0.0.11', '+tries=1', '+time=2', '+short', name], { allowFail: true }).stdout.trim();
+  await waitFor(() => dig(0, sb[0]!.ns, 'rb') === sb[1]!.ip && dig(2, sb[2]!.ns, 'ra') === sb[0]!.ip && dig(1, sb[1]!.ns, 'rc.rnet') === sb[2]!.ip, 'names across hosts', 10_000, 200);
 });
 
 test('routed on the underlay: the sandboxes\' own addresses, no encapsulation, full MTU', async () => {
