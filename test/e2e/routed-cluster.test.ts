@@ -9,6 +9,10 @@
  * flows, `node rm` of a host withdraws its routes everywhere. The lab's close() is the leak check.
  */
 import { after, before, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import assert from 'node:assert/strict';
 import { startClusterLab, type ClusterLab } from '../helpers/cluster-lab.js';
 import { inNs, waitFor } from '../helpers/netns.js';
@@ -116,6 +120,50 @@ test('etcd down: routes stay and traffic flows', async () => {
     await lab.startEtcd();
   }
   await waitFor(() => lab.cli(0, ['node', 'ls'], { allowFail: true }).status === 0, 'etcd back', 15_000, 100);
+});
+
+test('daemon --bgp-asn/--bgp-peer: BIRD runs in the daemon\'s namespace and announces the host\'s blocks to a real BGP router; stops with the daemon', async (t) => {
+  const { ns: router, address: routerAddr } = lab.addNamespace('clbgp');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-bgpr-'));
+  const conf = path.join(dir, 'router.conf');
+  const h1 = lab.hosts[1]!;
+  // The router: one eBGP session to host1, everything learned into its kernel, nothing sent back.
+  fs.writeFileSync(conf, [
+    `router id ${routerAddr};`,
+    'protocol device { scan time 10; }',
+    'protocol kernel { ipv4 { export all; import none; }; }',
+    'protocol bgp host1 {',
+    '  local as 65000;',
+    `  neighbor ${h1.address} as 65001;`,
+    '  direct;',
+    '  hold time 6; keepalive time 2;',
+    '  ipv4 { import all; export none; };',
+    '}',
+    '',
+  ].join('\n'));
+  const bird = spawn('nsenter', [`--net=${router.path}`, '--', 'bird', '-f', '-c', conf, '-s', path.join(dir, 'router.ctl'), '-P', path.join(dir, 'router.pid')], { stdio: 'ignore' });
+  try {
+    await h1.daemon.restart({ extraArgs: ['--bgp-asn', '65001', '--bgp-peer', `${routerAddr}:65000`] });
+    const own = Object.entries(blocks(1)).filter(([, n]) => n === 'host1').map(([c]) => c);
+    assert.equal(own.length, 1);
+    const birdConf = fs.readFileSync(path.join(h1.daemon.execRoot, 'bird', 'bird.conf'), 'utf8');
+    assert.match(birdConf, new RegExp(`route ${own[0]!.replace(/\./g, '\\.')} blackhole;`), 'the daemon wrote its block into BIRD\'s configuration');
+    const t0 = Date.now();
+    await waitFor(() => inNs(router.name, 'ip', ['route', 'show', own[0]!]).stdout.includes(`via ${h1.address}`), 'the router learned host1\'s block', 20_000, 200);
+    t.diagnostic(`daemon restart with --bgp-asn → the router routes ${own[0]} via host1 after ${Date.now() - t0} ms`);
+    const pid = Number(fs.readFileSync(path.join(h1.daemon.execRoot, 'bird', 'bird.pid'), 'utf8').trim());
+    assert.ok(pid > 0 && fs.existsSync(`/proc/${pid}`), 'BIRD runs');
+    assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /bird/);
+    // Back without the flags: BIRD stopped with the daemon, none started (routes from etcd alone).
+    await h1.daemon.restart();
+    await waitFor(() => !fs.existsSync(`/proc/${pid}`), 'BIRD stopped with the daemon', 10_000, 100);
+    assert.ok(ping(0, sb[0]!.ns, sb[1]!.ip), 'host0 → host1 still flows (routes from etcd)');
+  } finally {
+    const gone = new Promise((r) => bird.once('exit', r));
+    if (bird.exitCode === null) bird.kill('SIGTERM');
+    await gone;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('node rm of a host withdraws its blocks and routes everywhere', async () => {
