@@ -147,6 +147,8 @@ export function remoteBlocksOf(ctx: EngineContext, net: NetworkRecord): RemoteBl
   const out: RemoteBlock[] = [];
   for (const [cidr, node] of ctx.state.blocks.of(net.id)) {
     if (node === self) continue;
+    // A down node (its lease expired, or its daemon left): its routes go within the lease TTL.
+    if (!ctx.state.aliveNodes.has(node)) continue;
     const addr = ctx.state.nodeAddresses.get(node)?.dataPathAddress;
     if (!addr) continue;
     if (addr.includes(':') !== cidr.includes(':')) continue; // IPv6 blocks need an IPv6 data-path address

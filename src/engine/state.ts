@@ -21,6 +21,8 @@ import { parseIp } from '../model/ip.js';
 import type { KeyValue, TxnResult, WatchEvent } from '../store/contract.js';
 import { SHARED_KEY, encodeSharedEndpoint, splitSharedEndpoint } from './shared-keys.js';
 import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
+/** The nodes' alive keys (engine/cluster-nodes.ts CLUSTER_KEY.alive). */
+const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 
 export const KEY = {
@@ -138,6 +140,8 @@ export class EngineState {
   readonly participating = new Set<string>();
   /** Cluster mode: block claims of routed networks, every host's (engine/routed-blocks.ts). */
   readonly blocks = new BlockTable();
+  /** Cluster mode: nodes whose alive key (`/nodes-alive/<id>`, under their lease) is present: `ready` (routed networks route only to them). */
+  readonly aliveNodes = new Set<string>();
   /** Called after a commit that released addresses (the engine releases empty routed blocks). */
   onReleased: ((netIds: string[]) => void) | undefined;
   /** Cluster mode: the shared store's revision this memory reflects (0: not read yet). */
@@ -231,6 +235,7 @@ export class EngineState {
         { type: 'range', prefix: SHARED_KEY.ipam },
         { type: 'range', prefix: SHARED_KEY.nodes },
         { type: 'range', prefix: BLOCKS_PREFIX },
+        { type: 'range', prefix: ALIVE_PREFIX },
       ],
     });
     const refused: RefusedRecord[] = [];
@@ -242,6 +247,8 @@ export class EngineState {
     this.blocks.clear();
     for (const kv of res.results[3] ?? []) this.setNodeAddress(kv);
     for (const kv of res.results[4] ?? []) this.blocks.applyKv(kv, false);
+    this.aliveNodes.clear();
+    for (const kv of res.results[5] ?? []) this.aliveNodes.add(kv.key.slice(ALIVE_PREFIX.length));
     for (const kv of res.results[0] ?? []) {
       try {
         const n = decodeNetworkRecord(parseJson(kv.value));
@@ -422,6 +429,11 @@ export class EngineState {
               delta.peersJoined.push(r);
             }
           }
+        } else if (key.startsWith(ALIVE_PREFIX)) {
+          const id = key.slice(ALIVE_PREFIX.length);
+          if (ev.type === 'delete') this.aliveNodes.delete(id);
+          else this.aliveNodes.add(id);
+          delta.nodesChanged = true;
         } else if (key.startsWith(BLOCKS_PREFIX)) {
           const netId = this.blocks.applyKv(ev.kv, ev.type === 'delete');
           if (netId) (delta.blocksChanged ??= new Set()).add(netId);

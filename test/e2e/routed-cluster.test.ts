@@ -157,7 +157,8 @@ test('daemon --bgp-asn/--bgp-peer: BIRD runs in the daemon\'s namespace and anno
     // Back without the flags: BIRD stopped with the daemon, none started (routes from etcd alone).
     await h1.daemon.restart();
     await waitFor(() => !fs.existsSync(`/proc/${pid}`), 'BIRD stopped with the daemon', 10_000, 100);
-    assert.ok(ping(0, sb[0]!.ns, sb[1]!.ip), 'host0 → host1 still flows (routes from etcd)');
+    // (A daemon stopping revokes its lease: the others withdraw its routes until it is back.)
+    await waitFor(() => ping(0, sb[0]!.ns, sb[1]!.ip), 'host0 → host1 flows again (routes from etcd)', 15_000, 200);
   } finally {
     const gone = new Promise((r) => bird.once('exit', r));
     if (bird.exitCode === null) bird.kill('SIGTERM');
@@ -166,11 +167,16 @@ test('daemon --bgp-asn/--bgp-peer: BIRD runs in the daemon\'s namespace and anno
   }
 });
 
-test('node rm of a host withdraws its blocks and routes everywhere', async () => {
+test('a host down: its routes withdrawn within the lease TTL; node rm: its blocks gone everywhere', async (t) => {
   const host2Blocks = Object.entries(blocks(0)).filter(([, n]) => n === 'host2').map(([c]) => c);
   assert.equal(host2Blocks.length, 1);
+  const t0 = Date.now();
   await lab.kill(2);
   await waitFor(() => lab.cli(0, ['node', 'ls', '--format', '{{.Name}} {{.Status}}']).stdout.includes('host2 down'), 'host2 down', 15_000, 200);
+  // Down (its lease expired): its routes are withdrawn within the lease TTL, its blocks stay claimed.
+  for (const i of [0, 1]) await waitFor(() => !routes(i).includes(`via ${lab.hosts[2]!.address}`), `host${i} withdrew down host2's routes`, 10_000, 100);
+  t.diagnostic(`kill -9 of host2 → its routes withdrawn on host0 and host1 after ${Date.now() - t0} ms (lease TTL 6 s)`);
+  assert.ok(Object.values(blocks(0)).includes('host2'), 'a down node keeps its block claimed');
   assert.equal(lab.cli(0, ['node', 'rm', 'host2']).stdout.trim(), 'host2');
   for (const i of [0, 1]) {
     await waitFor(() => !routes(i).includes(`via ${lab.hosts[2]!.address}`), `host${i} withdrew host2's routes`, 10_000, 100);
