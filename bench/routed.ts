@@ -6,8 +6,9 @@
  *   - routed: the routed driver (veth, /32 and link-local gateway, a route per remote block,
  *     its nftables table with anti-spoofing and isolation).
  * iperf3 (one TCP stream, Gbit/s) and ping RTT (200 echo requests, 10 ms apart, mean µs).
- * Not part of `npm run bench` yet: it waits for the cluster layer (then it adds the overlay
- * next to it and the propagation and route-table-size figures of issue 14).
+ * Not part of `npm run bench` yet: the overlay next to it, and the propagation and
+ * route-table-size figures of issue 14, are still to be added (routed networks now run on the
+ * cluster layer: engine/routed-blocks.ts).
  *
  *   npm run build && node dist/bench/routed.js [--seconds 5] [--rounds 3]
  */

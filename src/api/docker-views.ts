@@ -59,6 +59,8 @@ export interface DockerNetwork {
   Labels: Record<string, string>;
   /** inspect -v of a global network: the hosts with endpoints on it. */
   Peers?: { Name: string; IP: string }[];
+  /** Switchyard's own field, routed networks only: each host's blocks (block → node name; docs/drivers/routed.md). */
+  Blocks?: Record<string, string>;
 }
 
 /**
@@ -95,6 +97,7 @@ export function networkView(details: NetworkDetails, options: { withContainers: 
   };
   // `verbose=true` on a global network: Docker's Peers (the hosts with endpoints on it).
   if (options.verbose && details.peers) view.Peers = details.peers.map((p) => ({ Name: p.name, IP: p.ip }));
+  if (details.blocks) view.Blocks = sortedRecord(details.blocks);
   return view;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `switchyard daemon` flags, dockerd-style (docs/CLI.md, `daemon`).
  */
+import { parseBgpFlags, type BgpSettings } from '../services/bgp/flags.js';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { invalid } from '../errors.js';
@@ -33,6 +34,8 @@ export interface DaemonFlags {
   tls?: { caFile: string; certFile: string; keyFile: string };
   /** --cluster-store and friends (docs/CLUSTER.md); absent = single host. */
   cluster?: ClusterFlags;
+  /** --bgp-asn/--bgp-peer (routed networks through BIRD, docs/drivers/routed.md); needs --cluster-store. */
+  bgp?: BgpSettings;
 }
 
 /** dockerd's `--flag=true|false`, read as Go's strconv.ParseBool. */
@@ -104,6 +107,8 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       'data-path-addr': { type: 'string' },
       'data-path-port': { type: 'string' },
       'node-name': { type: 'string' },
+      'bgp-asn': { type: 'string' },
+      'bgp-peer': { type: 'string', multiple: true },
     },
   });
   const execRoot = values['exec-root'] ?? '/run/switchyard';
@@ -121,6 +126,8 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     throw invalid('INVALID_FLAG', `invalid --group ${JSON.stringify(values.group)}: want a group name or number`, '--group');
   }
   const cluster = parseClusterFlags(values, hostname());
+  const bgp = parseBgpFlags(values['bgp-asn'], values['bgp-peer'] ?? []);
+  if (bgp && !cluster) throw invalid('INVALID_FLAG', '--bgp-asn needs --cluster-store (routed networks are cluster networks)', '--bgp-asn');
   const level = values['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw invalid('INVALID_FLAG', `invalid --log-level ${level}`, '--log-level');
   return {
@@ -139,6 +146,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     logLevel: level as DaemonFlags['logLevel'],
     logMaxSize: logMaxSize(values['log-opt'] ?? []),
     ...(cluster ? { cluster } : {}),
+    ...(bgp ? { bgp } : {}),
   };
 }
 

@@ -26,6 +26,7 @@ import { openEtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/contract.js';
 import { ClusterNodes } from '../engine/cluster-nodes.js';
 import { startClusterSync } from '../engine/cluster-sync.js';
+import { startRoutedBgp } from './routed-bgp.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -227,6 +228,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   info(`reconciled: ${JSON.stringify(report)}`);
   // Cluster mode: follow the shared store from the revision load() read (docs/CLUSTER.md).
   const clusterSync = shared ? await startClusterSync(ctx) : undefined;
+  // Routed networks over BGP (--bgp-asn/--bgp-peer): BIRD announces this host's blocks.
+  const routedBgp = flags.bgp && flags.cluster ? await startRoutedBgp(ctx, flags.bgp, { routerId: flags.cluster.dataPathAddress, log: info }) : undefined;
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
@@ -281,6 +284,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     graveyard.close();
     ports.close();
     await clusterSync?.close();
+    await routedBgp?.stop().catch((err) => log('warn', `bgp: stop: ${String(err)}`));
     await nodes?.close({ leave: true }); // shows down at once; its endpoints stay
     await shared?.close().catch(() => {});
     await store.close().catch(() => {});

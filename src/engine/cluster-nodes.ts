@@ -24,6 +24,8 @@ export const CLUSTER_KEY = {
   endpoints: '/endpoints/',
   /** Address claims on global networks: /ipam/<network id>/<address> = endpoint id. */
   address: (netId: string, ip: string) => `/ipam/${netId}/${ip}`,
+  /** Block claims of routed networks: /blocks/<network id>/<cidr> = node id (model/ip-blocks.ts). */
+  blocks: '/blocks/',
 };
 
 export interface NodeRecord {
@@ -248,7 +250,7 @@ export class ClusterNodes {
     if (target.status === 'ready' && !force) {
       throw conflict('NODE_READY', `node ${node.name} is ready (its daemon is running): stop it first, or use node rm -f to remove it anyway`);
     }
-    const snapshot = await this.store.txn({ compare: [], success: [{ type: 'get', key: CLUSTER_KEY.aliveOf(node.id) }, { type: 'range', prefix: CLUSTER_KEY.endpoints }] });
+    const snapshot = await this.store.txn({ compare: [], success: [{ type: 'get', key: CLUSTER_KEY.aliveOf(node.id) }, { type: 'range', prefix: CLUSTER_KEY.endpoints }, { type: 'range', prefix: CLUSTER_KEY.blocks }] });
     const aliveKv = snapshot.results[0]?.[0];
     const ops: Op[] = [
       { type: 'delete', key: CLUSTER_KEY.node(node.id) },
@@ -268,6 +270,8 @@ export class ClusterNodes {
       ops.push({ type: 'delete', key: kv.key });
       for (const ip of owned.ips) ops.push({ type: 'delete', key: CLUSTER_KEY.address(owned.networkId, ip) });
     }
+    // Its routed networks' blocks (engine/routed-blocks.ts): every host's watch withdraws their routes.
+    for (const kv of snapshot.results[2] ?? []) if (kv.value === node.id) ops.push({ type: 'delete', key: kv.key });
     const res = await this.store.txn({ compare, success: ops });
     if (!res.succeeded) throw conflict('NODE_CHANGED', `node ${node.name} changed while it was being removed (it came back, or its endpoints changed): try again`);
     return { node, endpoints };

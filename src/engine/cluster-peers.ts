@@ -11,6 +11,7 @@ import { driverOf } from './context.js';
 import type { PeerEndpoint } from '../drivers/contract.js';
 import type { NetworkRecord } from '../model/records.js';
 import type { RemoteEndpoint } from './state.js';
+import { routedForwarding, syncAllRoutedBlocks, syncRoutedBlocks } from './routed-blocks.js';
 
 export function peerOf(ctx: EngineContext, r: RemoteEndpoint): PeerEndpoint {
   const e = r.endpoint;
@@ -33,9 +34,11 @@ export function peersOf(ctx: EngineContext, netId: string): PeerEndpoint[] {
 export function takePart(ctx: EngineContext, net: NetworkRecord): void {
   if (net.scope !== 'global' || ctx.state.participating.has(net.id)) return;
   const driver = driverOf(ctx, net);
+  routedForwarding(ctx, net);
   driver.ensureNetwork(net);
   ctx.state.participating.add(net.id);
   driver.syncPeers?.(net, peersOf(ctx, net.id));
+  syncRoutedBlocks(ctx, net);
 }
 
 /** After local endpoints left `net` (leave, sandbox stop): the last one removes the network's kernel state here. */
@@ -86,4 +89,5 @@ export function resyncPeers(ctx: EngineContext): void {
       ctx.log(`cluster: syncPeers on ${net.name}: ${String(err)}`);
     }
   }
+  syncAllRoutedBlocks(ctx);
 }

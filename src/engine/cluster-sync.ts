@@ -11,6 +11,7 @@ import type { EngineContext } from './context.js';
 import type { Store, Watcher } from '../store/contract.js';
 import { applyPeerChanges, resyncPeers } from './cluster-peers.js';
 import { driverOf } from './context.js';
+import { scheduleBlockRelease, syncAllRoutedBlocks } from './routed-blocks.js';
 
 export interface ClusterSync {
   /** Re-reads everything and resyncs the drivers now (tests; the watch's own recovery does the same). */
@@ -23,6 +24,8 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
   if (!shared) throw new Error('startClusterSync needs an EngineState with a shared store');
   const store: Store = shared.store;
   const retryMs = opts.retryMs ?? 500;
+  // Routed networks: this host's blocks left empty by a commit are released.
+  ctx.state.onReleased = (ids) => scheduleBlockRelease(ctx, ids);
   let watcher: Watcher | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
@@ -46,6 +49,9 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
           const delta = ctx.state.applySharedEvents(events, (key, err) => ctx.log(`cluster: shared record ${key} refused (${err.code}): ${err.message}`));
           applyPeerChanges(ctx, delta.peersJoined, delta.peersLeft);
           if (delta.forgetNodes) ctx.state.forgetNodes(delta.forgetNodes);
+          // Routed networks: other hosts' blocks (claimed, released, their node gone) become routes.
+          if (delta.nodesChanged) syncAllRoutedBlocks(ctx);
+          else if (delta.blocksChanged) syncAllRoutedBlocks(ctx, [...delta.blocksChanged].filter((id) => ctx.state.participating.has(id)));
           for (const net of delta.networksRemoved) {
             if (!ctx.state.participating.delete(net.id)) continue;
             void driverOf(ctx, net).deleteNetwork(net).catch((err) => ctx.log(`cluster: delete ${net.name}: ${String(err)}`));

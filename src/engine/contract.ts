@@ -66,6 +66,8 @@ export interface NetworkDetails {
   endpoints: { endpoint: EndpointRecord; sandboxName: string }[];
   /** Global networks: the hosts with endpoints on it (inspect -v `Peers`), this one included. */
   peers?: { name: string; ip: string }[];
+  /** Routed networks in a cluster: block → the name of the node holding it (engine/routed-blocks.ts). */
+  blocks?: Record<string, string>;
 }
 
 export interface SandboxDetails {

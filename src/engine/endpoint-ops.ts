@@ -22,6 +22,7 @@ import { findSandbox } from './sandbox-lookup.js';
 import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
+import { ipamFor } from './routed-blocks.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
@@ -83,7 +84,7 @@ export function planEndpoint(
     ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),
     ...(settings.ipv6 ? { staticIPv6: settings.ipv6 } : {}),
   };
-  const { claims, ...addresses } = ipam.assign(ctx, {
+  const { claims, ...addresses } = ipamFor(net, ipam).assign(ctx, {
     net,
     endpointId: id,
     ...(settings.ipv4 ? { ipv4: settings.ipv4 } : {}),

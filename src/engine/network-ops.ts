@@ -11,6 +11,7 @@ import type { NetworkSpec } from '../model/network-spec.js';
 import { isKnownDriver, validateDriverOptions } from '../model/driver-options.js';
 import { RECORD_VERSION } from '../model/records.js';
 import { DEFAULT_POOLS, pickSubnet, planPool, ulaPoolFromHostId } from '../model/ipam.js';
+import { blocksView } from './routed-blocks.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, tryParseCidr, type Cidr } from '../model/ip.js';
 import { newId, resolveRef } from '../model/names.js';
 import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS } from '../model/filters.js';
@@ -41,7 +42,7 @@ export function details(ctx: EngineContext, net: NetworkRecord): NetworkDetails 
     .map((id) => ctx.state.nodeAddresses.get(id) ?? { name: id.slice(0, 12), address: '' })
     .map((n) => ({ name: n.name, ip: n.address }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { network: net, endpoints, peers };
+  return { network: net, endpoints, peers, ...(net.driver === 'routed' ? { blocks: blocksView(ctx, net.id) } : {}) };
 }
 
 /** Subnets of every network, for overlap checks and pool picking. */

@@ -20,6 +20,10 @@ import { asSwitchyardError, conflict, forbidden, invalid, type SwitchyardError }
 import { parseIp } from '../model/ip.js';
 import type { KeyValue, TxnResult, WatchEvent } from '../store/contract.js';
 import { SHARED_KEY, encodeSharedEndpoint, splitSharedEndpoint } from './shared-keys.js';
+import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
+/** The nodes' alive keys (engine/cluster-nodes.ts CLUSTER_KEY.alive). */
+const ALIVE_PREFIX = '/nodes-alive/';
+import { blockClaimKey } from '../model/ip-blocks.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -36,6 +40,8 @@ export interface AddressClaim {
   networkId: string;
   ip: string; // bare address
   owner: string; // endpoint id
+  /** Routed networks: a block this host claims with it (create-only `/blocks/<net>/<cidr>`, engine/routed-blocks.ts). */
+  block?: string;
 }
 
 export interface Change {
@@ -73,6 +79,8 @@ export interface SharedDelta {
   nodesChanged: boolean;
   /** Nodes removed in this batch: forget their addresses (forgetNodes) after handing peersLeft to the drivers. */
   forgetNodes?: string[];
+  /** Routed networks whose block claims changed in this batch (engine/routed-blocks.ts). */
+  blocksChanged?: Set<string>;
 }
 
 function parseJson(text: string): unknown {
@@ -130,6 +138,12 @@ export class EngineState {
   readonly nodeAddresses = new Map<string, { name: string; address: string; dataPathAddress: string }>();
   /** Cluster mode: global networks whose kernel state this host has made (it has a running local endpoint). */
   readonly participating = new Set<string>();
+  /** Cluster mode: block claims of routed networks, every host's (engine/routed-blocks.ts). */
+  readonly blocks = new BlockTable();
+  /** Cluster mode: nodes whose alive key (`/nodes-alive/<id>`, under their lease) is present: `ready` (routed networks route only to them). */
+  readonly aliveNodes = new Set<string>();
+  /** Called after a commit that released addresses (the engine releases empty routed blocks). */
+  onReleased: ((netIds: string[]) => void) | undefined;
   /** Cluster mode: the shared store's revision this memory reflects (0: not read yet). */
   sharedRevision = 0;
   /** Cluster mode: why the shared state could not be read at load, if it could not. */
@@ -220,6 +234,8 @@ export class EngineState {
         { type: 'range', prefix: SHARED_KEY.endpoints },
         { type: 'range', prefix: SHARED_KEY.ipam },
         { type: 'range', prefix: SHARED_KEY.nodes },
+        { type: 'range', prefix: BLOCKS_PREFIX },
+        { type: 'range', prefix: ALIVE_PREFIX },
       ],
     });
     const refused: RefusedRecord[] = [];
@@ -228,7 +244,11 @@ export class EngineState {
     this.clearRemote();
     this.orphanShared = [];
     this.nodeAddresses.clear();
+    this.blocks.clear();
     for (const kv of res.results[3] ?? []) this.setNodeAddress(kv);
+    for (const kv of res.results[4] ?? []) this.blocks.applyKv(kv, false);
+    this.aliveNodes.clear();
+    for (const kv of res.results[5] ?? []) this.aliveNodes.add(kv.key.slice(ALIVE_PREFIX.length));
     for (const kv of res.results[0] ?? []) {
       try {
         const n = decodeNetworkRecord(parseJson(kv.value));
@@ -356,6 +376,7 @@ export class EngineState {
       const ip = kv.key.slice(SHARED_KEY.ipamOf(netId).length);
       if (!this.used.get(netId)?.has(ip)) this.claim(netId, ip, kv.value);
     }
+    for (const kv of await this.shared.store.range(`${BLOCKS_PREFIX}${netId}/`)) this.blocks.applyKv(kv, false);
   }
 
   forgetNodes(ids: readonly string[]): void {
@@ -408,6 +429,14 @@ export class EngineState {
               delta.peersJoined.push(r);
             }
           }
+        } else if (key.startsWith(ALIVE_PREFIX)) {
+          const id = key.slice(ALIVE_PREFIX.length);
+          if (ev.type === 'delete') this.aliveNodes.delete(id);
+          else this.aliveNodes.add(id);
+          delta.nodesChanged = true;
+        } else if (key.startsWith(BLOCKS_PREFIX)) {
+          const netId = this.blocks.applyKv(ev.kv, ev.type === 'delete');
+          if (netId) (delta.blocksChanged ??= new Set()).add(netId);
         } else if (key.startsWith(SHARED_KEY.nodes)) {
           // A node removed with its endpoints (node rm): its address is forgotten after this
           // batch, which the caller hands to peerLeave still carrying it.
@@ -457,6 +486,7 @@ export class EngineState {
         ...uniqueClaims.map((key) => ({ type: 'delete' as const, key })),
         { type: 'deletePrefix', prefix: SHARED_KEY.ipamOf(net.id) },
         { type: 'deletePrefix', prefix: SHARED_KEY.endpointsOf(net.id) },
+        { type: 'deletePrefix', prefix: `${BLOCKS_PREFIX}${net.id}/` },
       ],
     });
     if (!res.succeeded) throw conflict('NETWORK_CHANGED', `network ${net.name} changed while it was being removed (an endpoint joined or left on some host, or it was removed): try again`);
@@ -464,6 +494,7 @@ export class EngineState {
     this.gen++;
     for (const id of local) this.unsetEndpoint(id);
     this.dropGlobalNetwork(net.id);
+    this.blocks.dropNetwork(net.id);
     this.byNetwork.delete(net.id);
     this.participating.delete(net.id);
   }
@@ -562,6 +593,11 @@ export class EngineState {
       createOnly(key, () => conflict('ADDRESS_IN_USE', `address already in use: ${c.ip}`));
       writes.push({ type: 'put', key, value: c.owner });
       touched.add(c.networkId);
+      if (c.block) {
+        const bkey = blockClaimKey(c.networkId, c.block);
+        createOnly(bkey, (kv) => conflict('ADDRESS_IN_USE', `block ${c.block} was claimed by another host (${kv?.value.slice(0, 12)}) meanwhile`));
+        writes.push({ type: 'put', key: bkey, value: shared.nodeId });
+      }
     }
     for (const id of change.removeEndpoints ?? []) {
       const e = this.endpoints.get(id)!;
@@ -640,7 +676,11 @@ export class EngineState {
     for (const n of change.networks ?? []) this.setNetwork(n);
     for (const s of change.sandboxes ?? []) this.sandboxes.set(s.id, s);
     for (const e of change.endpoints ?? []) this.setEndpoint(e);
-    for (const c of change.claims ?? []) this.claim(c.networkId, c.ip, c.owner);
+    for (const c of change.claims ?? []) {
+      this.claim(c.networkId, c.ip, c.owner);
+      if (c.block && this.shared) this.blocks.set(c.networkId, c.block, this.shared.nodeId);
+    }
+    if (change.releases?.length && this.onReleased) this.onReleased(change.releases.map((r) => r.networkId));
   }
 
   private setNetwork(n: NetworkRecord): void {

@@ -49,6 +49,8 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add rule ${T} forward oifname @bridges ip6 daddr . meta l4proto . th dport @published6 accept comment "PUBLISHED PORT"`,
     `add rule ${T} forward oifname @bridges drop comment "UNPUBLISHED PORT DROP"`,
     `add rule ${T} forward iifname @bridges accept comment "OUTBOUND"`,
+    `add rule ${T} forward iifname "syr*" accept comment "ROUTED PORT"`,
+    `add rule ${T} forward oifname "syr*" accept comment "ROUTED PORT"`,
     `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`,
     `add chain ${T} raw-prerouting { type filter hook prerouting priority raw; policy accept; }`,
     `flush chain ${T} raw-prerouting`,
@@ -338,7 +340,10 @@ test('the forwarding guard chain: kept as it is when unknown, else flushed and h
   // The jump is the forward chain's last rule: everything that enters or leaves a bridge has had its verdict.
   const forward = renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} forward `));
   assert.equal(forward.at(-1), `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`);
-  assert.ok(forward.slice(1, -1).every((r) => /[io]ifname @bridges|@same-bridge|@internal/.test(r)), 'every other verdict is about a bridge');
+  assert.ok(forward.slice(1, -1).every((r) => /[io]ifname @bridges|@same-bridge|@internal|[io]ifname "syr\*"/.test(r)), 'every other verdict is about a bridge or a routed port');
+  // Routed ports (syr*) are accepted just before the guard, and only by name: table inet
+  // switchyard-routed filters them (isolation, anti-spoofing; test/integration/routed-driver.test.ts).
+  assert.deepEqual(forward.slice(-3, -1), [`add rule ${T} forward iifname "syr*" accept comment "ROUTED PORT"`, `add rule ${T} forward oifname "syr*" accept comment "ROUTED PORT"`]);
 });
 
 test('direct routing: masquerading and internal networks are in no-direct-routing, a network without masquerade (routed) is not', () => {

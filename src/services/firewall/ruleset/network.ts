@@ -15,6 +15,7 @@
  */
 import { filledChain, lines, parseSubnets, validateBridge } from './elements.js';
 import { FAMILY, NAMES, postroutingChain, TABLE } from './names.js';
+import { ROUTED_PORT_PREFIX } from './routed.js';
 
 const T = `${FAMILY} ${TABLE}`;
 
@@ -199,7 +200,12 @@ function forwardRules(): string[] {
     // where no NAT hides them (libnetwork#2557).
     `oifname @${n.bridges} drop comment "UNPUBLISHED PORT DROP"`,
     `iifname @${n.bridges} accept comment "OUTBOUND"`,
-    // Whatever reaches this point neither enters nor leaves a Switchyard bridge.
+    // Routed networks' ports (syr*): table inet switchyard-routed decides for them (isolation,
+    // anti-spoofing, ruleset/routed.ts); this table only keeps the not-a-router guard off
+    // them (docs/drivers/routed.md "Isolation and anti-spoofing").
+    `iifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
+    `oifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
+    // Whatever reaches this point neither enters nor leaves a Switchyard bridge or routed port.
     `jump ${n.notRouter} comment "NOT A ROUTER"`,
   ];
 }
