@@ -13,7 +13,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import type { EndpointSettings } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
-import { parseMac, randomMac } from '../model/ip.js';
+import { macFromIpv4, parseMac, randomMac } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { RECORD_VERSION } from '../model/records.js';
@@ -88,6 +88,8 @@ export function planEndpoint(
     extraUsed,
   });
   Object.assign(ep, addresses);
+  // Global (VXLAN) networks: the MAC follows the IPv4 address, as Docker's overlay does (macFromIpv4).
+  if (!settings.mac && net.scope === 'global' && ep.ipv4) ep.mac = macFromIpv4(ep.ipv4);
   return { endpoint: ep, claims };
 }
 

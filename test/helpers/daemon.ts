@@ -129,11 +129,13 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
           /* already gone */
         }
       }
-      const nsDir = path.join(execRoot, 'netns');
-      for (const entry of safeReaddir(nsDir)) {
-        spawnSync('umount', ['-l', path.join(nsDir, entry)]);
+      // Sandbox namespaces, and overlay networks' namespaces a global network left on this host.
+      for (const nsDir of [path.join(execRoot, 'netns'), path.join(execRoot, 'overlay')]) {
+        for (const entry of safeReaddir(nsDir)) {
+          spawnSync('umount', ['-l', path.join(nsDir, entry)]);
+        }
+        releaseNetnsDir(nsDir);
       }
-      releaseNetnsDir(nsDir);
       if (!o.keepHost) removeNs(host);
       const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root));
       fs.rmSync(root, { recursive: true, force: true });
