@@ -4,7 +4,7 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,overlay] [--out bench/results]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  */
@@ -20,6 +20,7 @@ import { diffSnapshots, mainNamespaceSnapshot, rssMb } from './host-tools.js';
 import { cliStartup } from './cli-startup.js';
 import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
+import { overlayMarkdown, runOverlayBench } from './overlay.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
 
@@ -169,6 +170,10 @@ async function main(): Promise<void> {
       log('data path (iperf3)');
       result.datapath = await runDatapath({ d, docker: s.docker, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3 });
     }
+    if (!SKIP.has('overlay')) {
+      log('overlay on the cluster lab (bench/overlay.ts)');
+      result.overlay = await runOverlayBench({ hosts: 3, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -196,7 +201,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result);
+  const md = renderMarkdown(result) + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);

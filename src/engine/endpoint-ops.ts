@@ -23,6 +23,7 @@ import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
+import { ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -98,7 +99,8 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
   return endpoints
     .filter((e) => {
       const n = ctx.state.networks.get(e.networkId);
-      return n && !n.internal && (e.gateway || e.ipv6Gateway);
+      // Global (overlay) endpoints never carry the default route or ports: the gateway bridge does.
+      return n && !n.internal && n.scope !== 'global' && (e.gateway || e.ipv6Gateway);
     })
     .sort((a, b) => a.order - b.order)[0];
 }
@@ -120,8 +122,33 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
 }
 
 
+/** The networks of a sandbox's endpoints. */
+function networksOfSandbox(ctx: EngineContext, sbId: string): NetworkRecord[] {
+  return ctx.state.endpointsOfSandbox(sbId).flatMap((e) => ctx.state.networks.get(e.networkId) ?? []);
+}
+
+/**
+ * Connects a sandbox to a network; a first non-internal overlay also brings the gateway
+ * bridge's endpoint (gateway-bridge.ts), and is undone if that fails.
+ */
 export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettings): Promise<void> {
   const net = findNetwork(ctx, netRef);
+  await connectOne(ctx, net, sbRef, settings);
+  if (net.scope !== 'global') return;
+  const sbId = findSandbox(ctx, sbRef).id;
+  const nets = networksOfSandbox(ctx, sbId);
+  if (!needsGatewayBridge(nets) || nets.some(isGatewayBridge)) return;
+  try {
+    const gw = await ensureGatewayBridge(ctx);
+    await connectOne(ctx, gw, sbId, {});
+  } catch (err) {
+    await disconnectOne(ctx, net, sbId, true).catch((e) => ctx.log(`undo connect: ${String(e)}`));
+    throw err;
+  }
+}
+
+async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string, settings: EndpointSettings): Promise<void> {
+  const netRef = net.name;
   const sb0 = findSandbox(ctx, sbRef);
   const attach = driverOf(ctx, net).capabilities.attach;
   if (sb0.networkMode === 'host' || attach === 'host-netns') {
@@ -180,8 +207,27 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
 }
 
 
+/** Disconnects a sandbox from a network; its gateway bridge endpoint goes with its last overlay one. */
 export async function disconnect(ctx: EngineContext, netRef: string, sbRef: string, force: boolean): Promise<void> {
   const net = findNetwork(ctx, netRef);
+  await disconnectOne(ctx, net, sbRef, force);
+  if (net.scope !== 'global') return;
+  const sb = ctx.state.sandboxes.get(findSandboxOrUndefined(ctx, sbRef) ?? '');
+  if (!sb) return;
+  const nets = networksOfSandbox(ctx, sb.id);
+  const gw = nets.find(isGatewayBridge);
+  if (gw && !needsGatewayBridge(nets.filter((n) => n.id !== gw.id))) await disconnectOne(ctx, gw, sb.id, true);
+}
+
+function findSandboxOrUndefined(ctx: EngineContext, ref: string): string | undefined {
+  try {
+    return findSandbox(ctx, ref).id;
+  } catch {
+    return undefined;
+  }
+}
+
+async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string, force: boolean): Promise<void> {
   let sb0: SandboxRecord;
   try {
     sb0 = findSandbox(ctx, sbRef);
