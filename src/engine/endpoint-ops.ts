@@ -23,7 +23,7 @@ import { usesEmbeddedDns, writeSandboxFiles } from './sandbox-files.js';
 import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
-import { ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
+import { egressByGatewayBridge, ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -99,8 +99,8 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
   return endpoints
     .filter((e) => {
       const n = ctx.state.networks.get(e.networkId);
-      // Global (overlay) endpoints never carry the default route or ports: the gateway bridge does.
-      return n && !n.internal && n.scope !== 'global' && (e.gateway || e.ipv6Gateway);
+      // Overlay endpoints never carry the default route or ports: the gateway bridge does.
+      return n && !n.internal && !egressByGatewayBridge(n) && (e.gateway || e.ipv6Gateway);
     })
     .sort((a, b) => a.order - b.order)[0];
 }
@@ -134,7 +134,7 @@ function networksOfSandbox(ctx: EngineContext, sbId: string): NetworkRecord[] {
 export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettings): Promise<void> {
   const net = findNetwork(ctx, netRef);
   await connectOne(ctx, net, sbRef, settings);
-  if (net.scope !== 'global') return;
+  if (!egressByGatewayBridge(net)) return;
   const sbId = findSandbox(ctx, sbRef).id;
   const nets = networksOfSandbox(ctx, sbId);
   if (!needsGatewayBridge(nets) || nets.some(isGatewayBridge)) return;
@@ -211,7 +211,7 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
 export async function disconnect(ctx: EngineContext, netRef: string, sbRef: string, force: boolean): Promise<void> {
   const net = findNetwork(ctx, netRef);
   await disconnectOne(ctx, net, sbRef, force);
-  if (net.scope !== 'global') return;
+  if (!egressByGatewayBridge(net)) return;
   const sb = ctx.state.sandboxes.get(findSandboxOrUndefined(ctx, sbRef) ?? '');
   if (!sb) return;
   const nets = networksOfSandbox(ctx, sb.id);

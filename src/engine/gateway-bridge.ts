@@ -16,17 +16,22 @@ export const GATEWAY_BRIDGE = 'switchyard_gwbridge';
 /** The bridge device's name in the daemon's namespace. */
 export const GATEWAY_BRIDGE_DEVICE = 'sy_gwbridge';
 
+/** An overlay network: its endpoints reach out through the gateway bridge, never through the overlay itself. */
+export function egressByGatewayBridge(net: NetworkRecord): boolean {
+  return net.scope === 'global' && net.driver === 'overlay';
+}
+
 export function isGatewayBridge(net: NetworkRecord): boolean {
   return net.name === GATEWAY_BRIDGE && net.scope === 'local' && net.driver === 'bridge';
 }
 
 /**
  * Whether a sandbox on `nets` needs an endpoint on the gateway bridge: it is on a
- * non-internal global network, and on no local non-internal network with a gateway (that
+ * non-internal overlay network, and on no local non-internal network with a gateway (that
  * one gives it its default route and ports, as in Docker).
  */
 export function needsGatewayBridge(nets: readonly NetworkRecord[]): boolean {
-  const overlay = nets.some((n) => n.scope === 'global' && !n.internal);
+  const overlay = nets.some((n) => egressByGatewayBridge(n) && !n.internal);
   const routed = nets.some((n) => n.scope === 'local' && !n.internal && !isGatewayBridge(n) && n.pools.some((p) => !!p.gateway));
   return overlay && !routed;
 }
