@@ -51,6 +51,8 @@ export interface OverlayBenchResult {
   rttMs: Record<'overlay' | 'hand-built vxlan' | 'underlay', Summary>;
   runToPingMs: Summary;
   ops: Record<string, Summary>;
+  /** The lab's leak check at the end, if it failed (as bench/run.ts records `leftovers`). */
+  leakCheck?: string;
 }
 
 type Inspect = { State: { Pid: number }; NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string }> } };
@@ -62,6 +64,7 @@ export async function runOverlayBench(o: { hosts?: number; seconds?: number; rou
   const iterations = o.iterations ?? 30;
   const log = o.log ?? ((m: string) => console.error(`[overlay bench] ${m}`));
   let lab: ClusterLab | undefined;
+  let result: OverlayBenchResult | undefined;
   const hand: { host: number; pid: number }[] = [];
   try {
     lab = await startClusterLab({ hosts });
@@ -144,15 +147,24 @@ export async function runOverlayBench(o: { hosts?: number; seconds?: number; rou
       await timed('bridge disconnect', () => c0.disconnectNetwork('brb', 'bc'));
     }
     const summary = (m: Record<P, number[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, summarize(v)])) as Record<P, Summary>;
-    return {
+    result = {
       hosts,
       throughputGbps: tp,
       rttMs: summary(rt),
       runToPingMs: summarize(toPing),
       ops: Object.fromEntries(Object.entries(ops).map(([k, v]) => [k, summarize(v)])),
     };
+    return result;
   } finally {
-    await lab?.close();
+    try {
+      await lab?.close();
+    } catch (err) {
+      // The figures are kept, with the failure beside them (it may be another process's
+      // leftover in the main namespace: the check compares with the state at start).
+      if (!result) throw err;
+      result.leakCheck = String(err);
+      log(`leak check after the bench: ${String(err)}`);
+    }
   }
 }
 
@@ -178,6 +190,7 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
   for (const op of ['create', 'remove', 'connect', 'disconnect']) {
     L(`| ${op} | ${r.ops[`overlay ${op}`]!.p50.toFixed(1)} ms | ${r.ops[`bridge ${op}`]!.p50.toFixed(1)} ms |`);
   }
+  if (r.leakCheck) L(`\nLeak check after the run: ${r.leakCheck}`);
   return out.join('\n');
 }
 
