@@ -11,6 +11,7 @@ import type { EngineContext } from './context.js';
 import type { NetworkRecord } from '../model/records.js';
 import { validateNetworkCreate } from '../model/network-spec.js';
 import { createNetwork } from './network-ops.js';
+import { conflict } from '../errors.js';
 
 export const GATEWAY_BRIDGE = 'switchyard_gwbridge';
 /** The bridge device's name in the daemon's namespace. */
@@ -55,6 +56,6 @@ export async function ensureGatewayBridge(ctx: EngineContext): Promise<NetworkRe
     if ((err as { code?: string }).code !== 'NETWORK_EXISTS') throw err;
   }
   const made = ctx.state.networkByName(GATEWAY_BRIDGE);
-  if (!made) throw new Error('gateway bridge vanished after its creation');
+  if (!made) throw conflict('NETWORK_GONE', `network ${GATEWAY_BRIDGE} was removed while it was being made`);
   return made;
 }
