@@ -75,7 +75,9 @@ export function planEndpoint(
     mac,
     aliases,
     links: [...(settings.links ?? [])],
-    dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
+    // The gateway bridge's endpoints are anonymous (as Docker's on docker_gwbridge): sandboxes of
+    // different overlays meet there, and must not learn each other's names.
+    dnsNames: isGatewayBridge(net) ? [] : [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
     order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
     ...(settings.requested ? { requested: settings.requested } : {}),
     ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),

@@ -130,6 +130,17 @@ test('gateway bridge: egress with masquerade, ICC off, -p on its own host, gone 
   const g0 = sbOf(0, 'g0', 'switchyard_gwbridge');
   assert.ok(!ping(0, a0.ns, g0.ip), 'no traffic between sandboxes over the gateway bridge (ICC off)');
   assert.ok(ping(0, a0.ns, sbOf(0, 'g0', 'ov1').ip), 'the same two over the overlay: yes');
+  // Its endpoints are anonymous: a sandbox of another overlay on the same host (so on the same
+  // gateway bridge) is not resolved, while g0 (same overlay) is (the control).
+  lab.cli(0, ['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.75.0.0/24', 'ovx']);
+  lab.cli(0, ['run', '-d', '--name', 'x0', '--network', 'ovx', 'sleep', '600']);
+  const x0gw = sbOf(0, 'x0', 'switchyard_gwbridge');
+  assert.equal(dig(0, a0.ns, 'x0'), '', 'a0 does not resolve x0 (another overlay, same gateway bridge)');
+  assert.equal(dig(0, a0.ns, 'g0'), sbOf(0, 'g0', 'ov1').ip, 'a0 resolves g0 to its overlay address');
+  const ptr = lab.hosts[0]!.daemon.inSandbox(a0.ns, 'dig', ['@127.0.0.11', '+tries=1', '+time=3', '+short', '-x', x0gw.ip], { allowFail: true }).stdout.trim();
+  assert.ok(!/x0|undefined/.test(ptr), `no name for x0's gateway-bridge address (got ${JSON.stringify(ptr)})`);
+  lab.cli(0, ['rm', '-f', 'x0']);
+  lab.cli(0, ['network', 'rm', 'ovx']);
   // -p through the gateway bridge, on the sandbox's own host.
   lab.cli(1, ['run', '-d', '--name', 'p1', '--network', 'ov1', '-p', '18080:7000', 'socat', 'TCP-LISTEN:7000,fork,reuseaddr', 'SYSTEM:echo hello-gw']);
   const answer = await waitFor(() => {
