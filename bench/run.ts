@@ -4,7 +4,7 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster,overlay] [--out bench/results]
  *                    [--cluster-hosts 3,20] [--cluster-endpoints 50]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
@@ -26,6 +26,7 @@ import { cliStartup } from './cli-startup.js';
 import { dnsBench } from './dns.js';
 import { runDatapath } from './datapath.js';
 import { macvlanBench, renderMacvlanBench } from './macvlan.js';
+import { overlayMarkdown, runOverlayBench } from './overlay.js';
 import { renderMarkdown } from './report.js';
 import { retryCount, retryOnStaleSocket } from './client-retry.js';
 import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
@@ -199,6 +200,11 @@ async function main(): Promise<void> {
         endpoints: Number(values['cluster-endpoints'] ?? (QUICK ? 10 : 50)),
         log,
       });
+      });
+    }
+    if (!SKIP.has('overlay')) {
+      log('overlay on the cluster lab (bench/overlay.ts)');
+      result.overlay = await runOverlayBench({ hosts: 3, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
     }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
@@ -237,7 +243,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '');
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '') + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);

@@ -12,9 +12,10 @@
  * neighbour entries the cluster layer's peers become (syncPeers/peerJoin/peerLeave): a frame
  * for an unknown MAC is dropped, never broadcast over the underlay. docs/drivers/overlay.md.
  *
- * Not done yet (stage 2, marked in the doc): the gateway bridge for egress and `-p`
- * (Docker's docker_gwbridge; until then an overlay endpoint gets no default route, internal
- * or not), encryption (`-o encrypted` is refused; OverlayCrypto is where it plugs in).
+ * Egress and `-p` are not the overlay's: the engine gives the sandbox an endpoint on the
+ * local gateway bridge (engine/gateway-bridge.ts), and an overlay endpoint never carries the
+ * default route. Not done yet: encryption (`-o encrypted` is refused; OverlayCrypto is where
+ * it plugs in).
  */
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
@@ -246,7 +247,7 @@ export class OverlayDriver implements NetworkDriver {
       const host = rt.createVeth({ name: peerName, mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
       try {
         rt.setAlias(host.index, overlayAlias('veth', ep.id));
-        // No default route through the overlay: its egress is the gateway bridge's (stage 2).
+        // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
         configureSandboxEnd(nsFd, net, ep, sb, { gateway: false });
       } catch (err) {
         rt.deleteLink(peerName);

@@ -108,6 +108,7 @@ export class EngineDnsDirectory implements DnsDirectory {
       if (!owner) continue;
       const ep = this.ctx.state.endpoints.get(owner);
       const net = this.ctx.state.networks.get(netId);
+      if (ep && !ep.dnsNames.length) continue; // anonymous (the gateway bridge's): no name to give
       if (ep && net && this.ctx.state.sandboxes.get(ep.sandboxId)?.state.status === 'running') {
         return `${ep.dnsNames[0]}.${net.name}`;
       }

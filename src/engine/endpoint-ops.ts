@@ -13,7 +13,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/reco
 import type { EndpointSettings } from './contract.js';
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
-import { parseMac, randomMac } from '../model/ip.js';
+import { macFromIpv4, parseMac, randomMac } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
 import { conflict, forbidden, invalid } from '../errors.js';
 import { RECORD_VERSION } from '../model/records.js';
@@ -24,6 +24,7 @@ import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
 import { ipamFor } from './routed-blocks.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
+import { egressByGatewayBridge, ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -78,7 +79,9 @@ export function planEndpoint(
     mac,
     aliases,
     links: [...(settings.links ?? [])],
-    dnsNames: [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
+    // The gateway bridge's endpoints are anonymous (as Docker's on docker_gwbridge): sandboxes of
+    // different overlays meet there, and must not learn each other's names.
+    dnsNames: isGatewayBridge(net) ? [] : [sb.name, ...aliases, shortId(sb.id), ...(sb.hostname !== shortId(sb.id) && sb.hostname !== sb.name ? [sb.hostname] : [])],
     order: Math.max(-1, ...siblings.map((e) => e.order)) + 1,
     ...(settings.requested ? { requested: settings.requested } : {}),
     ...(settings.ipv4 ? { staticIPv4: settings.ipv4 } : {}),
@@ -92,6 +95,8 @@ export function planEndpoint(
     extraUsed,
   });
   Object.assign(ep, addresses);
+  // Global (VXLAN) networks: the MAC follows the IPv4 address, as Docker's overlay does (macFromIpv4).
+  if (!settings.mac && net.scope === 'global' && ep.ipv4) ep.mac = macFromIpv4(ep.ipv4);
   return { endpoint: ep, claims };
 }
 
@@ -100,7 +105,8 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
   return endpoints
     .filter((e) => {
       const n = ctx.state.networks.get(e.networkId);
-      return n && !n.internal && (e.gateway || e.ipv6Gateway);
+      // Overlay endpoints never carry the default route or ports: the gateway bridge does.
+      return n && !n.internal && !egressByGatewayBridge(n) && (e.gateway || e.ipv6Gateway);
     })
     .sort((a, b) => a.order - b.order)[0];
 }
@@ -122,8 +128,33 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
 }
 
 
+/** The networks of a sandbox's endpoints. */
+function networksOfSandbox(ctx: EngineContext, sbId: string): NetworkRecord[] {
+  return ctx.state.endpointsOfSandbox(sbId).flatMap((e) => ctx.state.networks.get(e.networkId) ?? []);
+}
+
+/**
+ * Connects a sandbox to a network; a first non-internal overlay also brings the gateway
+ * bridge's endpoint (gateway-bridge.ts), and is undone if that fails.
+ */
 export async function connect(ctx: EngineContext, netRef: string, sbRef: string, settings: EndpointSettings): Promise<void> {
   const net = findNetwork(ctx, netRef);
+  await connectOne(ctx, net, sbRef, settings);
+  if (!egressByGatewayBridge(net)) return;
+  const sbId = findSandbox(ctx, sbRef).id;
+  const nets = networksOfSandbox(ctx, sbId);
+  if (!needsGatewayBridge(nets) || nets.some(isGatewayBridge)) return;
+  try {
+    const gw = await ensureGatewayBridge(ctx);
+    await connectOne(ctx, gw, sbId, {});
+  } catch (err) {
+    await disconnectOne(ctx, net, sbId, true).catch((e) => ctx.log(`undo connect: ${String(e)}`));
+    throw err;
+  }
+}
+
+async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string, settings: EndpointSettings): Promise<void> {
+  const netRef = net.name;
   const sb0 = findSandbox(ctx, sbRef);
   const attach = driverOf(ctx, net).capabilities.attach;
   if (sb0.networkMode === 'host' || attach === 'host-netns') {
@@ -182,8 +213,27 @@ export async function connect(ctx: EngineContext, netRef: string, sbRef: string,
 }
 
 
+/** Disconnects a sandbox from a network; its gateway bridge endpoint goes with its last overlay one. */
 export async function disconnect(ctx: EngineContext, netRef: string, sbRef: string, force: boolean): Promise<void> {
   const net = findNetwork(ctx, netRef);
+  await disconnectOne(ctx, net, sbRef, force);
+  if (!egressByGatewayBridge(net)) return;
+  const sb = ctx.state.sandboxes.get(findSandboxOrUndefined(ctx, sbRef) ?? '');
+  if (!sb) return;
+  const nets = networksOfSandbox(ctx, sb.id);
+  const gw = nets.find(isGatewayBridge);
+  if (gw && !needsGatewayBridge(nets.filter((n) => n.id !== gw.id))) await disconnectOne(ctx, gw, sb.id, true);
+}
+
+function findSandboxOrUndefined(ctx: EngineContext, ref: string): string | undefined {
+  try {
+    return findSandbox(ctx, ref).id;
+  } catch {
+    return undefined;
+  }
+}
+
+async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string, force: boolean): Promise<void> {
   let sb0: SandboxRecord;
   try {
     sb0 = findSandbox(ctx, sbRef);

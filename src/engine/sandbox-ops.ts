@@ -14,6 +14,7 @@ import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork, netLock } from './network-ops.js';
 import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
+import { ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 import { leavePartIfIdle } from './cluster-peers.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { forgetSandboxFiles, writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
@@ -111,6 +112,10 @@ export async function createSandbox(ctx: EngineContext, spec: SandboxSpec): Prom
     if (net.id === choice.primary?.id) continue;
     if (driverOf(ctx, net).capabilities.attach !== 'endpoint') throw invalid('CONFLICTING_OPTIONS', `cannot combine network ${net.name} with others`, 'EndpointsConfig');
     nets.push({ net, settings: settings ?? {} });
+  }
+  // A non-internal overlay without a local network that routes: the gateway bridge too (gateway-bridge.ts).
+  if (needsGatewayBridge(nets.map((n) => n.net)) && !nets.some((n) => isGatewayBridge(n.net))) {
+    nets.push({ net: await ensureGatewayBridge(ctx), settings: {} });
   }
   const netLocks = nets.map((n) => `net:${n.net.id}`);
   return ctx.locks.withLocks([SANDBOXES_LOCK, ...netLocks], async () => {

@@ -298,3 +298,18 @@ export function randomMac(bytes: Uint8Array): string {
   octets[0] = (octets[0]! & 0xfe) | 0x02;
   return octets.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
+
+/**
+ * The MAC an endpoint of a global (VXLAN) network gets from its IPv4 address, as Docker's
+ * overlay driver does (02:42 + the four octets): an address reused after its endpoint went
+ * (on another host) comes back with the same MAC, so the neighbour caches of sandboxes on
+ * every host that still remember the address stay right, instead of sending to a MAC no
+ * host has an FDB entry for until the cache entry expires.
+ */
+export function macFromIpv4(cidr: string): string {
+  const octets = cidr.split('/')[0]!.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) {
+    throw invalid('INVALID_ARGUMENT', `macFromIpv4: ${cidr} is not an IPv4 address`);
+  }
+  return ['02', '42', ...octets.map((o) => o.toString(16).padStart(2, '0'))].join(':');
+}
