@@ -200,7 +200,6 @@ async function main(): Promise<void> {
         endpoints: Number(values['cluster-endpoints'] ?? (QUICK ? 10 : 50)),
         log,
       });
-      });
     }
     if (!SKIP.has('overlay')) {
       log('overlay on the cluster lab (bench/overlay.ts)');
