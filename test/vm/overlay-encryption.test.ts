@@ -287,7 +287,13 @@ test('key rotation during continuous pings at 10 ms: receive on every host, then
   ping.stdout.on('data', (b) => (out += b));
   const done = new Promise<number>((r) => ping.on('close', (c) => r(c ?? 1)));
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  await pause(500);
+  const replyTimes = () => [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from /gm)].map((m) => Number(m[1]) * 1000);
+  // Under emulation and load ping can take a while to start: rotate only once replies flow.
+  const waitReply = async (after: number) => {
+    for (let i = 0; i < 200 && !replyTimes().some((at) => at > after); i++) await pause(50);
+  };
+  await waitReply(0);
+  await pause(200);
   const t0 = Date.now();
   let r = beginRotation(ring, new Date());
   assert.equal(rotationPhase(r), 'receive');
@@ -310,6 +316,7 @@ test('key rotation during continuous pings at 10 ms: receive on every host, then
   const t1 = Date.now();
   assert.equal(crypto[0]!.inventory().sas.length, 4, 'the epoch-1 SAs are gone');
   await pause(1000);
+  await waitReply(t1);
   ping.kill('SIGINT');
   await done;
   const replies = [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
