@@ -18,6 +18,8 @@ export const LINK_ALIAS_PREFIX = 'switchyard:';
 export const SWITCHYARD_TABLES = [
   { family: 'inet', name: 'switchyard' },
   { family: 'bridge', name: 'switchyard' },
+  // Encrypted overlays' marks and cleartext drops (drivers/overlay-crypto-plan.ts NFT_TABLE).
+  { family: 'inet', name: 'switchyard_esp' },
 ] as const;
 
 export interface HostLink {

@@ -13,7 +13,8 @@
  *    networks, the shared netns directories), deepest first;
  * 4. links of this network namespace that are Switchyard's (alias `switchyard:…`, device
  *    group of the graveyard, or a legacy `sy0`/`sy-*`/`syv*` bridge or veth without alias);
- * 5. the nftables tables `inet switchyard` and `bridge switchyard`;
+ * 5. the nftables tables `inet switchyard`, `bridge switchyard` and `inet switchyard_esp`, and
+ *    the xfrm (IPsec) policies and states of encrypted overlays (mark/reqid top byte 0xe3);
  * 6. the data and exec roots, and the API socket.
  *
  * Links and tables are listed and deleted with `ip` and `nft` (argv, never a shell).
@@ -29,6 +30,7 @@ import type { CliIo } from './cli-io.js';
 import { SWITCHYARD_TABLES, mountsUnder, switchyardLinkReason, type HostLink } from './host-ownership.js';
 import { confirm } from './prompt.js';
 import { OVERLAY_NS_SUBDIR } from '../drivers/overlay.js';
+import { removeOwnXfrm } from '../drivers/overlay-crypto.js';
 
 export interface ResetOptions {
   force: boolean;
@@ -51,7 +53,7 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     const question =
       'WARNING! This will stop the Switchyard daemon and remove everything Switchyard made on this host:\n' +
       `  - every sandbox and its processes (under ${o.dataRoot})\n` +
-      "  - Switchyard's links, and the nftables tables inet switchyard and bridge switchyard\n" +
+      "  - Switchyard's links, the nftables tables inet switchyard, bridge switchyard and inet switchyard_esp, and its xfrm (IPsec) objects\n" +
       `  - mounts and network namespace pins under ${o.execRoot}\n` +
       `  - the data root ${o.dataRoot} and the exec root ${o.execRoot}\n` +
       'Are you sure you want to continue? [y/N] ';
@@ -106,6 +108,12 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     const r = spawnSync('nft', ['delete', 'table', t.family, t.name], { encoding: 'utf8' });
     if (r.status === 0) say(`Deleted nftables table: ${t.family} ${t.name}`);
     else io.stderr.write(`warning: nft delete table ${t.family} ${t.name}: ${r.stderr.trim()}\n`);
+  }
+  try {
+    const x = removeOwnXfrm();
+    if (x.policies || x.sas) say(`Deleted encrypted overlay xfrm objects: ${x.policies} policies, ${x.sas} states (mark/reqid 0xe3……)`);
+  } catch (err) {
+    io.stderr.write(`warning: xfrm: ${String(err)}\n`);
   }
 
   // 6. Forwarding the daemon turned on itself (recorded in the exec root) goes off again;

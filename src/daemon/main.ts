@@ -26,6 +26,7 @@ import { openEtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/contract.js';
 import { ClusterNodes } from '../engine/cluster-nodes.js';
 import { startClusterSync } from '../engine/cluster-sync.js';
+import { startKeyRotation } from '../engine/cluster-keys.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -227,6 +228,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   info(`reconciled: ${JSON.stringify(report)}`);
   // Cluster mode: follow the shared store from the revision load() read (docs/CLUSTER.md).
   const clusterSync = shared ? await startClusterSync(ctx) : undefined;
+  // Encrypted overlays: the leader of each rotates its keys (engine/cluster-keys.ts).
+  const keyRotation = shared && flags.cluster ? startKeyRotation(ctx, { intervalMs: flags.cluster.keyRotationMs }) : undefined;
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
@@ -280,6 +283,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
+    keyRotation?.close();
     await clusterSync?.close();
     await nodes?.close({ leave: true }); // shows down at once; its endpoints stay
     await shared?.close().catch(() => {});

@@ -163,6 +163,19 @@ export interface NetworkDriver {
    * conflict and nothing is made) and frees them in its remove transaction.
    */
   uniqueClaims?(net: NetworkRecord): string[];
+  /**
+   * A secret a new global network shares across its hosts (overlay `-o encrypted`: its key
+   * ring, encoded), or undefined. The engine writes it in the network's create txn under its
+   * own shared key (never in the network record, never in inspect) and deletes it with the
+   * network.
+   */
+  newSecret?(net: NetworkRecord): string | undefined;
+  /**
+   * The network's secret as it is in the shared store now: handed before ensureNetwork and
+   * again at every change (a key rotation). True when this host applied it to its kernel
+   * (it takes part in the network); the engine then publishes this host's progress.
+   */
+  syncSecret?(net: NetworkRecord, secret: string): boolean;
   /** One more remote endpoint (idempotent). */
   peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** A remote endpoint went away (already gone = success). */
