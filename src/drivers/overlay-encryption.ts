@@ -8,7 +8,7 @@
  * or lost). A host whose kernel cannot encrypt refuses to take part (probe, at every
  * ensureNetwork) rather than send in clear.
  */
-import { conflict } from '../errors.js';
+import { conflict, invalid } from '../errors.js';
 import { OverlayCrypto, assertOverlayCryptoSupported } from './overlay-crypto.js';
 import { decodeKeyRing, encodeKeyRing, encryptedInnerMtu, newKeyRing, planHost, type NetworkKeyRing } from './overlay-crypto-plan.js';
 import { VXLAN_OVERHEAD } from './overlay-plan.js';
@@ -63,7 +63,7 @@ export class OverlayEncryptionHost implements OverlayEncryption {
 
   setRing(netId: string, ring: string): boolean {
     const r = decodeKeyRing(ring);
-    if (r.networkId !== netId) throw conflict('INVALID_KEY_RING', `the key ring of network ${netId.slice(0, 12)} names network ${r.networkId.slice(0, 12)}`);
+    if (r.networkId !== netId) throw invalid('INVALID_KEY_RING', `the key ring of network ${netId.slice(0, 12)} names network ${r.networkId.slice(0, 12)}`, 'networkId');
     this.rings.set(netId, r);
     if (!this.active.has(netId)) return false;
     this.applyAll();

@@ -114,7 +114,7 @@ test('OverlayEncryptionHost: no ring → refuses to take part; then SAs follow t
   plan = f.applied.at(-1)!;
   assert.equal(plan.sas.length, 8);
   assert.deepEqual(new Set(plan.sas.map((s) => s.epoch)), new Set([1, 2]));
-  assert.equal(code(() => f.host.setRing(id, encodeKeyRing({ ...ring, networkId: 'f'.repeat(64) }))), 'conflict:INVALID_KEY_RING');
+  assert.equal(code(() => f.host.setRing(id, encodeKeyRing({ ...ring, networkId: 'f'.repeat(64) }))), 'invalid:INVALID_KEY_RING');
   f.host.syncPeers(id, ['10.99.0.3']);
   assert.deepEqual(f.applied.at(-1)!.policies.map((p) => p.dst), ['10.99.0.3'], 'a host that left: its SAs and policy go');
   f.host.deleteNetwork(id);
