@@ -79,7 +79,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     await waitFor(async () => {
       if (dead) throw new Error(`daemon exited during start-up:\n${fs.readFileSync(logFile, 'utf8')}`);
       return client.ping().then(() => true, () => false);
-    }, 'daemon ready', 20_000, 25);
+      // SWY_DAEMON_READY_MS: the VM lane's software-emulated daemons start far slower.
+    }, 'daemon ready', Number(process.env.SWY_DAEMON_READY_MS ?? 20_000), 25);
     client.close();
   };
   await launch();
