@@ -107,6 +107,18 @@ export interface PeerEndpoint {
 /** Every link alias Switchyard sets starts with this (`switchyard system reset` relies on it). */
 export const LINK_ALIAS_PREFIX = 'switchyard:';
 
+/** What rotateSecret decides from (engine/cluster-keys.ts gathers it). */
+export interface SecretRotationInput {
+  /** Node ids of the hosts taking part in the network. */
+  hosts: readonly string[];
+  /** The hosts' published reports (secretReport's output), as stored. */
+  reports: readonly string[];
+  now: Date;
+  /** The secret's lifetime (--overlay-key-rotation). */
+  intervalMs: number;
+  graceMs?: number;
+}
+
 export interface NetworkDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
@@ -176,6 +188,14 @@ export interface NetworkDriver {
    * (it takes part in the network); the engine then publishes this host's progress.
    */
   syncSecret?(net: NetworkRecord, secret: string): boolean;
+  /** This host's progress with `secret` after applying it, published under its node id (overlay: HostKeyReport JSON). */
+  secretReport?(net: NetworkRecord, secret: string, nodeId: string): string;
+  /**
+   * The secret's next version when it is due to change (overlay: a key rotation's next step,
+   * from the hosts' reports), or undefined. Pure; the engine's leader writes it with a
+   * compare-and-swap.
+   */
+  rotateSecret?(net: NetworkRecord, secret: string, input: SecretRotationInput): string | undefined;
   /** One more remote endpoint (idempotent). */
   peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** A remote endpoint went away (already gone = success). */

@@ -10,8 +10,54 @@
  */
 import { conflict, invalid } from '../errors.js';
 import { OverlayCrypto, assertOverlayCryptoSupported } from './overlay-crypto.js';
-import { decodeKeyRing, encodeKeyRing, encryptedInnerMtu, newKeyRing, planHost, type NetworkKeyRing } from './overlay-crypto-plan.js';
+import {
+  DEFAULT_PRUNE_GRACE_MS, advanceRotation, beginRotation, decodeKeyRing, encodeKeyRing, encryptedInnerMtu, newKeyRing, planHost, reportFor, rotationDue,
+  type HostKeyReport, type NetworkKeyRing, type Random,
+} from './overlay-crypto-plan.js';
+import type { SecretRotationInput } from './contract.js';
 import { VXLAN_OVERHEAD } from './overlay-plan.js';
+
+export interface RotationInput {
+  ring: NetworkKeyRing;
+  /** Node ids of the hosts taking part in the network. */
+  hosts: readonly string[];
+  reports: readonly HostKeyReport[];
+  now: Date;
+  intervalMs: number;
+  graceMs?: number;
+  random?: Random;
+}
+
+/** The ring's next version (a rotation begins, or moves on), or undefined: nothing to do now. Pure. */
+export function nextRing(i: RotationInput): NetworkKeyRing | undefined {
+  if (rotationDue(i.ring, i.now, i.intervalMs)) return beginRotation(i.ring, i.now, i.random);
+  const step = advanceRotation(i.ring, i.hosts, i.reports, i.now, i.graceMs ?? DEFAULT_PRUNE_GRACE_MS);
+  return step.changed ? step.ring : undefined;
+}
+
+function parseReport(text: string): HostKeyReport | undefined {
+  try {
+    const r = JSON.parse(text) as HostKeyReport;
+    if (typeof r.host === 'string' && typeof r.networkId === 'string' && Array.isArray(r.rx) && typeof r.tx === 'number') return r;
+  } catch {
+    // a bad report counts as none: the rotation waits for that host
+  }
+  return undefined;
+}
+
+/** NetworkDriver.rotateSecret for key rings: the encoded next ring, or undefined. */
+export function rotateKeyRing(secret: string, i: SecretRotationInput): string | undefined {
+  const next = nextRing({
+    ring: decodeKeyRing(secret), hosts: i.hosts, reports: i.reports.map(parseReport).filter((r): r is HostKeyReport => !!r),
+    now: i.now, intervalMs: i.intervalMs, ...(i.graceMs !== undefined ? { graceMs: i.graceMs } : {}),
+  });
+  return next && encodeKeyRing(next);
+}
+
+/** NetworkDriver.secretReport for key rings: this host's HostKeyReport, as JSON. */
+export function keyRingReport(secret: string, nodeId: string): string {
+  return JSON.stringify(reportFor(nodeId, decodeKeyRing(secret)));
+}
 
 /** What the overlay driver asks of its encryption (OverlayDriverOptions.encryption). */
 export interface OverlayEncryption {

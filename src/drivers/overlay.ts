@@ -27,14 +27,14 @@ import type { LinkInfo, Rtnl } from '../kernel/netlink/index.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs } from './contract.js';
+import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
 import { configureSandboxEnd } from './sandbox-end.js';
 import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
 import { conflict, internal, notImplemented, unavailable } from '../errors.js';
-import type { OverlayEncryption } from './overlay-encryption.js';
+import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 
 const noEncryption = (name: string) =>
   unavailable('OVERLAY_ENCRYPTION_UNSUPPORTED', `network ${name}: -o encrypted is not available on this daemon (no encryption support was configured)`);
@@ -119,6 +119,14 @@ export class OverlayDriver implements NetworkDriver {
   syncSecret(net: NetworkRecord, secret: string): boolean {
     if (!overlayOf(net).options.encrypted || !this.o.encryption) return false;
     return this.o.encryption.setRing(net.id, secret);
+  }
+
+  secretReport(_net: NetworkRecord, secret: string, nodeId: string): string {
+    return keyRingReport(secret, nodeId);
+  }
+
+  rotateSecret(net: NetworkRecord, secret: string, input: SecretRotationInput): string | undefined {
+    return overlayOf(net).options.encrypted ? rotateKeyRing(secret, input) : undefined;
   }
 
   /** Hands the encryption the data-path addresses of the hosts the network's VXLAN device now sends to. */

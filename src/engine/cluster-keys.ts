@@ -4,43 +4,45 @@
  * (written in the network's create txn, deleted with it); each host hands it to the network's
  * driver (NetworkDriver.syncSecret) when it takes part and whenever the watch brings a new
  * version, then publishes its progress under `/overlay-key-reports/<network id>/<node id>`
- * (reportFor: the epochs it installed, the one it sends with). A timer rotates the rings: for
- * each encrypted network, the *leader* (the lowest node id among the network's hosts) starts
- * a rotation when the key is older than the interval and moves it on as the reports allow
- * (advanceRotation), each step a compare-and-swap txn on the ring's modRevision, so two
- * leaders (a view in flux) can never both write.
+ * (the driver's secretReport: the epochs it installed, the one it sends with). A timer rotates
+ * the rings: for each encrypted network, the *leader* (the lowest node id among the network's
+ * hosts) asks the driver's rotateSecret whether a rotation starts (the key is older than the
+ * interval) or moves on (as the reports allow), and writes each step with a compare-and-swap
+ * txn on the ring's modRevision, so two leaders (a view in flux) can never both write. The
+ * engine itself never reads a key: the ring's format is the driver's.
  */
 import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
 import { SHARED_KEY } from './shared-keys.js';
 import type { NetworkRecord } from '../model/records.js';
-import {
-  DEFAULT_PRUNE_GRACE_MS, DEFAULT_ROTATION_INTERVAL_MS, advanceRotation, beginRotation, decodeKeyRing, encodeKeyRing, reportFor, rotationDue,
-  type HostKeyReport, type NetworkKeyRing, type Random,
-} from '../drivers/overlay-crypto-plan.js';
+
+/** Docker's key lifetime (the daemon's --overlay-key-rotation default). */
+export const DEFAULT_SECRET_INTERVAL_MS = 12 * 3600_000;
 
 /** Hands `net`'s secret (if the store has one) to its driver; publishes this host's report when applied. */
 export function handOverSecret(ctx: EngineContext, net: NetworkRecord): void {
   const driver = driverOf(ctx, net);
   const sec = ctx.state.secrets.get(net.id);
   if (!sec || !driver.syncSecret) return;
-  if (driver.syncSecret(net, sec.value)) publishKeyReport(ctx, net.id, sec.value);
+  if (driver.syncSecret(net, sec.value)) publishKeyReport(ctx, net, sec.value);
 }
 
-/** Writes this host's report for the ring `value` of network `netId` (errors are logged: the next change writes it again). */
-export function publishKeyReport(ctx: EngineContext, netId: string, value: string): void {
+/** Writes this host's report for the secret `value` of `net` (errors are logged: the next change writes it again). */
+export function publishKeyReport(ctx: EngineContext, net: NetworkRecord, value: string): void {
   const shared = ctx.state.shared;
-  if (!shared) return;
-  let report: HostKeyReport;
+  const driver = driverOf(ctx, net);
+  if (!shared || !driver.secretReport) return;
+  let report: string;
   try {
-    report = reportFor(shared.nodeId, decodeKeyRing(value));
-  } catch {
-    return; // not a key ring (another driver's secret): nothing to report
+    report = driver.secretReport(net, value, shared.nodeId);
+  } catch (err) {
+    ctx.log(`cluster: key report for ${net.name}: ${String(err)}`);
+    return;
   }
-  const key = SHARED_KEY.secretReport(netId, shared.nodeId);
+  const key = SHARED_KEY.secretReport(net.id, shared.nodeId);
   void shared.store
-    .txn({ compare: [{ key: SHARED_KEY.network(netId), target: 'createRevision', op: '>', value: 0 }], success: [{ type: 'put', key, value: JSON.stringify(report) }] })
-    .catch((err) => ctx.log(`cluster: key report for ${netId.slice(0, 12)}: ${String(err)}`));
+    .txn({ compare: [{ key: SHARED_KEY.network(net.id), target: 'createRevision', op: '>', value: 0 }], success: [{ type: 'put', key, value: report }] })
+    .catch((err) => ctx.log(`cluster: key report for ${net.name}: ${String(err)}`));
 }
 
 /** This host no longer takes part in `netId`: its report goes, so a rotation does not wait for it. */
@@ -50,34 +52,6 @@ export function withdrawKeyReport(ctx: EngineContext, netId: string): void {
   void shared.store
     .txn({ compare: [], success: [{ type: 'delete', key: SHARED_KEY.secretReport(netId, shared.nodeId) }] })
     .catch((err) => ctx.log(`cluster: key report for ${netId.slice(0, 12)}: ${String(err)}`));
-}
-
-function parseReport(text: string): HostKeyReport | undefined {
-  try {
-    const r = JSON.parse(text) as HostKeyReport;
-    if (typeof r.host === 'string' && typeof r.networkId === 'string' && Array.isArray(r.rx) && typeof r.tx === 'number') return r;
-  } catch {
-    // a bad report counts as none: the rotation waits for that host
-  }
-  return undefined;
-}
-
-export interface RotationInput {
-  ring: NetworkKeyRing;
-  /** Node ids of the hosts taking part in the network. */
-  hosts: readonly string[];
-  reports: readonly HostKeyReport[];
-  now: Date;
-  intervalMs: number;
-  graceMs?: number;
-  random?: Random;
-}
-
-/** The ring's next version (a rotation begins, or moves on), or undefined: nothing to do now. Pure. */
-export function nextRing(i: RotationInput): NetworkKeyRing | undefined {
-  if (rotationDue(i.ring, i.now, i.intervalMs)) return beginRotation(i.ring, i.now, i.random);
-  const step = advanceRotation(i.ring, i.hosts, i.reports, i.now, i.graceMs ?? DEFAULT_PRUNE_GRACE_MS);
-  return step.changed ? step.ring : undefined;
 }
 
 /** The host that moves the network's rotation on: the lowest node id among its hosts. */
@@ -96,7 +70,7 @@ export function networkHosts(ctx: EngineContext, netId: string): string[] {
 }
 
 export interface KeyRotation {
-  /** One pass over the encrypted networks now (tests; the timer calls it). */
+  /** One pass over the networks with a secret now (tests; the timer calls it). */
   tick(): Promise<void>;
   close(): void;
 }
@@ -110,7 +84,7 @@ export interface KeyRotationOptions {
 }
 
 export function startKeyRotation(ctx: EngineContext, o: KeyRotationOptions = {}): KeyRotation {
-  const intervalMs = o.intervalMs ?? DEFAULT_ROTATION_INTERVAL_MS;
+  const intervalMs = o.intervalMs ?? DEFAULT_SECRET_INTERVAL_MS;
   const checkMs = o.checkMs ?? Math.min(60_000, Math.max(250, Math.floor(intervalMs / 10)));
   let busy = false;
   const tick = async (): Promise<void> => {
@@ -119,25 +93,29 @@ export function startKeyRotation(ctx: EngineContext, o: KeyRotationOptions = {})
     busy = true;
     try {
       for (const [netId, sec] of [...ctx.state.secrets]) {
-        // The leader must hold the ring as the store has it (modRevision known) and take part.
-        if (!sec.modRevision || !ctx.state.participating.has(netId)) continue;
+        // The leader must hold the secret as the store has it (modRevision known) and take part.
+        const net = ctx.state.networks.get(netId);
+        if (!net || !sec.modRevision || !ctx.state.participating.has(netId)) continue;
         const hosts = networkHosts(ctx, netId);
         if (rotationLeader(hosts) !== shared.nodeId) continue;
-        let ring: NetworkKeyRing;
+        const driver = driverOf(ctx, net);
+        let next: string | undefined;
         try {
-          ring = decodeKeyRing(sec.value);
-        } catch {
+          next = driver.rotateSecret?.(net, sec.value, {
+            hosts, reports: [...(ctx.state.secretReports.get(netId)?.values() ?? [])], now: ctx.now(), intervalMs,
+            ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+          });
+        } catch (err) {
+          ctx.log(`cluster: key rotation of ${net.name}: ${String(err)}`);
           continue;
         }
-        const reports = [...(ctx.state.secretReports.get(netId)?.values() ?? [])].map(parseReport).filter((r): r is HostKeyReport => !!r);
-        const next = nextRing({ ring, hosts, reports, now: ctx.now(), intervalMs, ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}) });
         if (!next) continue;
         const key = SHARED_KEY.secret(netId);
         const res = await shared.store.txn({
           compare: [{ key, target: 'modRevision', op: '=', value: sec.modRevision }],
-          success: [{ type: 'put', key, value: encodeKeyRing(next) }],
+          success: [{ type: 'put', key, value: next }],
         });
-        if (res.succeeded) ctx.log(`cluster: network ${netId.slice(0, 12)} keys: epochs ${next.keys.map((k) => k.epoch).join(',')}, sending with ${next.txEpoch}`);
+        if (res.succeeded) ctx.log(`cluster: network ${net.name}: its key rotation moved on`);
       }
     } catch (err) {
       ctx.log(`cluster: key rotation: ${String(err)}`);

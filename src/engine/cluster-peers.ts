@@ -40,7 +40,7 @@ export function takePart(ctx: EngineContext, net: NetworkRecord): void {
   ctx.state.participating.add(net.id);
   driver.syncPeers?.(net, peersOf(ctx, net.id));
   const sec = ctx.state.secrets.get(net.id);
-  if (sec && driver.syncSecret) publishKeyReport(ctx, net.id, sec.value);
+  if (sec && driver.syncSecret) publishKeyReport(ctx, net, sec.value);
 }
 
 /** After local endpoints left `net` (leave, sandbox stop): the last one removes the network's kernel state here. */

@@ -1,7 +1,8 @@
 /**
  * Encrypted global networks' keys at engine level (engine/cluster-keys.ts): two engines (the
  * engine harness: fake kernel, per-host memory store) sharing one real etcd, each with a
- * global FakeDriver given the two optional contract members `newSecret`/`syncSecret` (the
+ * global FakeDriver given the optional contract members `newSecret`/`syncSecret`/
+ * `secretReport`/`rotateSecret` (the last two the overlay driver's own functions; the
  * overlay's kernel side is the VM lane's). The secret (a real key ring) is written in the
  * create txn under /overlay-keys/<id>, never in the network record; each host gets it through
  * the watch and hands it to its driver before ensureNetwork; both hosts report; the leader's
@@ -20,6 +21,8 @@ import { startClusterSync, type ClusterSync } from '../../src/engine/cluster-syn
 import { startKeyRotation } from '../../src/engine/cluster-keys.js';
 import { decodeKeyRing, encodeKeyRing, newKeyRing, rotationPhase } from '../../src/drivers/overlay-crypto-plan.js';
 import type { NetworkRecord } from '../../src/model/records.js';
+import type { SecretRotationInput } from '../../src/drivers/contract.js';
+import { keyRingReport, rotateKeyRing } from '../../src/drivers/overlay-encryption.js';
 import { makeHarness, type FakeDriver, type Harness } from '../helpers/engine-harness.js';
 import { etcdPerFile } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
@@ -60,6 +63,8 @@ async function host(prefix: string, i: number): Promise<Host> {
   // The two optional members, as the overlay driver has them (a real ring; no kernel).
   Object.assign(driver, {
     newSecret: (net: NetworkRecord) => encodeKeyRing(newKeyRing(net.id, 4096, h.ctx.now())),
+    secretReport: (_net: NetworkRecord, secret: string, nodeId: string) => keyRingReport(secret, nodeId),
+    rotateSecret: (_net: NetworkRecord, secret: string, input: SecretRotationInput) => rotateKeyRing(secret, input),
     syncSecret: (net: NetworkRecord, secret: string) => {
       const ensured = driver.calls.includes(`ensureNetwork ${net.name}`);
       handed.push({ epochs: `${decodeKeyRing(secret).keys.map((k) => k.epoch).join(',')}/tx${decodeKeyRing(secret).txEpoch}`, ensured });

@@ -18,7 +18,8 @@ import { parseOverlayOptions } from '../../src/model/driver-options.js';
 import type { NetworkRecord } from '../../src/model/records.js';
 import { encodeNetworkRecord } from '../../src/model/record-codec.js';
 import { SwitchyardError, unavailable } from '../../src/errors.js';
-import { nextRing, rotationLeader } from '../../src/engine/cluster-keys.js';
+import { rotationLeader } from '../../src/engine/cluster-keys.js';
+import { nextRing } from '../../src/drivers/overlay-encryption.js';
 import { DEFAULT_KEY_ROTATION_MS, parseKeyRotation, parseClusterFlags } from '../../src/daemon/cluster-flags.js';
 
 const code = (fn: () => unknown): string => {

@@ -18,7 +18,7 @@ import { Nft } from '../../src/kernel/nftables.js';
 import { Xfrm } from '../../src/kernel/xfrm.js';
 import { OverlayEncryptionHost } from '../../src/drivers/overlay-encryption.js';
 import { encodeKeyRing, encryptedInnerMtu, newKeyRing, reportFor, rotationPhase, type HostKeyReport, type NetworkKeyRing } from '../../src/drivers/overlay-crypto-plan.js';
-import { nextRing } from '../../src/engine/cluster-keys.js';
+import { nextRing } from '../../src/drivers/overlay-encryption.js';
 import { assertNoLeaks, inNs, type TestNs } from '../helpers/netns.js';
 import { buildVxlanLab, removeVxlanLab, sandboxAddr, type VxlanLab } from '../helpers/vxlan-lab.js';
 import { withRtnl } from '../helpers/ns-scope.js';
