@@ -19,6 +19,8 @@ export const SWITCHYARD_TABLES = [
   { family: 'inet', name: 'switchyard' },
   { family: 'bridge', name: 'switchyard' },
   { family: 'inet', name: 'switchyard-routed' },
+  // Encrypted overlays' marks and cleartext drops (drivers/overlay-crypto-plan.ts NFT_TABLE).
+  { family: 'inet', name: 'switchyard_esp' },
 ] as const;
 
 export interface HostLink {

@@ -13,9 +13,10 @@
  *    networks, the shared netns directories), deepest first;
  * 4. links of this network namespace that are Switchyard's (alias `switchyard:…`, device
  *    group of the graveyard, or a legacy `sy0`/`sy-*`/`syv*` bridge or veth without alias);
- * 5. the nftables tables `inet switchyard`, `bridge switchyard` and `inet switchyard-routed`,
- *    and the routes of routed networks: protocol RTPROT_SWITCHYARD (83), and BIRD's
- *    (protocol bird) with Switchyard's metric (377), after the BIRD the daemon ran
+ * 5. the nftables tables `inet switchyard`, `bridge switchyard`, `inet switchyard-routed` and
+ *    `inet switchyard_esp`, the xfrm (IPsec) policies and states of encrypted overlays
+ *    (mark/reqid top byte 0xe3), and the routes of routed networks: protocol RTPROT_SWITCHYARD (83),
+ *    and BIRD's (protocol bird) with Switchyard's metric (377), after the BIRD the daemon ran
  *    (`<exec-root>/bird/bird.pid`, checked: its argv names that directory's bird.conf) is stopped;
  * 6. the data and exec roots, and the API socket.
  *
@@ -35,6 +36,7 @@ import { OVERLAY_NS_SUBDIR } from '../drivers/overlay.js';
 import { RTPROT_SWITCHYARD } from '../drivers/routed.js';
 import { KERNEL_METRIC } from '../services/bgp/config.js';
 import { birdDirOf, birdPaths } from '../services/bgp/supervisor.js';
+import { removeOwnXfrm } from '../drivers/overlay-crypto.js';
 
 export interface ResetOptions {
   force: boolean;
@@ -57,7 +59,7 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     const question =
       'WARNING! This will stop the Switchyard daemon and remove everything Switchyard made on this host:\n' +
       `  - every sandbox and its processes (under ${o.dataRoot})\n` +
-      "  - Switchyard's links, and the nftables tables inet switchyard and bridge switchyard\n" +
+      "  - Switchyard's links, the nftables tables inet switchyard, bridge switchyard and inet switchyard_esp, and its xfrm (IPsec) objects\n" +
       `  - mounts and network namespace pins under ${o.execRoot}\n` +
       `  - the data root ${o.dataRoot} and the exec root ${o.execRoot}\n` +
       'Are you sure you want to continue? [y/N] ';
@@ -120,6 +122,12 @@ export async function runSystemReset(o: ResetOptions, io: CliIo): Promise<number
     const r = spawnSync('nft', ['delete', 'table', t.family, t.name], { encoding: 'utf8' });
     if (r.status === 0) say(`Deleted nftables table: ${t.family} ${t.name}`);
     else io.stderr.write(`warning: nft delete table ${t.family} ${t.name}: ${r.stderr.trim()}\n`);
+  }
+  try {
+    const x = removeOwnXfrm();
+    if (x.policies || x.sas) say(`Deleted encrypted overlay xfrm objects: ${x.policies} policies, ${x.sas} states (mark/reqid 0xe3……)`);
+  } catch (err) {
+    io.stderr.write(`warning: xfrm: ${String(err)}\n`);
   }
 
   // 5b. Routes of routed networks: the driver's (protocol 83) and BIRD's with our metric.

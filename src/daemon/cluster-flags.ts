@@ -24,6 +24,8 @@ export interface ClusterFlags {
   dataPathPort: number;
   /** --node-name (default: the hostname). */
   nodeName: string;
+  /** --overlay-key-rotation: lifetime of an encrypted overlay's key (default 12 h). */
+  keyRotationMs: number;
 }
 
 export interface ClusterFlagValues {
@@ -33,6 +35,17 @@ export interface ClusterFlagValues {
   'data-path-addr'?: string;
   'data-path-port'?: string;
   'node-name'?: string;
+  'overlay-key-rotation'?: string;
+}
+
+export const DEFAULT_KEY_ROTATION_MS = 12 * 3600_000;
+
+/** `90s`, `30m`, `12h`, `500ms` (at least 1 s, so a rotation can finish before the next). */
+export function parseKeyRotation(text: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h)$/.exec(text);
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'] : NaN;
+  if (!(ms >= 1000)) throw invalid('INVALID_FLAG', `invalid --overlay-key-rotation ${JSON.stringify(text)}: want a duration of at least 1s, e.g. 12h, 30m, 90s`, '--overlay-key-rotation');
+  return ms;
 }
 
 export const DEFAULT_DATA_PATH_PORT = 4789;
@@ -96,7 +109,7 @@ function parseAdvertise(text: string): string {
 export function parseClusterFlags(values: ClusterFlagValues, hostname: string): ClusterFlags | undefined {
   const store = values['cluster-store'];
   if (store === undefined) {
-    for (const f of ['cluster-store-opt', 'cluster-advertise', 'data-path-addr', 'data-path-port'] as const) {
+    for (const f of ['cluster-store-opt', 'cluster-advertise', 'data-path-addr', 'data-path-port', 'overlay-key-rotation'] as const) {
       if (values[f] !== undefined) throw invalid('INVALID_FLAG', `--${f} needs --cluster-store`, `--${f}`);
     }
     return undefined;
@@ -125,5 +138,6 @@ export function parseClusterFlags(values: ClusterFlagValues, hostname: string): 
     dataPathAddress,
     dataPathPort,
     nodeName,
+    keyRotationMs: values['overlay-key-rotation'] === undefined ? DEFAULT_KEY_ROTATION_MS : parseKeyRotation(values['overlay-key-rotation']),
   };
 }

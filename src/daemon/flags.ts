@@ -105,6 +105,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       'cluster-store-opt': { type: 'string', multiple: true },
       'cluster-advertise': { type: 'string' },
       'data-path-addr': { type: 'string' },
+      'overlay-key-rotation': { type: 'string' },
       'data-path-port': { type: 'string' },
       'node-name': { type: 'string' },
       'bgp-asn': { type: 'string' },

@@ -27,6 +27,7 @@ import type { Store } from '../store/contract.js';
 import { ClusterNodes } from '../engine/cluster-nodes.js';
 import { startClusterSync } from '../engine/cluster-sync.js';
 import { startRoutedBgp } from './routed-bgp.js';
+import { startKeyRotation } from '../engine/cluster-keys.js';
 import { EngineState } from '../engine/state.js';
 import { KeyedMutex } from '../engine/locks.js';
 import type { EngineContext } from '../engine/context.js';
@@ -230,6 +231,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const clusterSync = shared ? await startClusterSync(ctx) : undefined;
   // Routed networks over BGP (--bgp-asn/--bgp-peer): BIRD announces this host's blocks.
   const routedBgp = flags.bgp && flags.cluster ? await startRoutedBgp(ctx, flags.bgp, { routerId: flags.cluster.dataPathAddress, log: info }) : undefined;
+  // Encrypted overlays: the leader of each rotates its keys (engine/cluster-keys.ts).
+  const keyRotation = shared && flags.cluster ? startKeyRotation(ctx, { intervalMs: flags.cluster.keyRotationMs }) : undefined;
   startExitPoller(ctx, engine.runtime);
   const stopLogCap = flags.logMaxSize > 0 ? startLogCap(ctx, flags.logMaxSize) : () => undefined;
 
@@ -283,6 +286,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
     for (const driver of drivers.all()) await driver.close?.();
     graveyard.close();
     ports.close();
+    keyRotation?.close();
     await clusterSync?.close();
     await routedBgp?.stop().catch((err) => log('warn', `bgp: stop: ${String(err)}`));
     await nodes?.close({ leave: true }); // shows down at once; its endpoints stay

@@ -118,6 +118,18 @@ export interface RemoteBlock {
 /** Every link alias Switchyard sets starts with this (`switchyard system reset` relies on it). */
 export const LINK_ALIAS_PREFIX = 'switchyard:';
 
+/** What rotateSecret decides from (engine/cluster-keys.ts gathers it). */
+export interface SecretRotationInput {
+  /** Node ids of the hosts taking part in the network. */
+  hosts: readonly string[];
+  /** The hosts' published reports (secretReport's output), as stored. */
+  reports: readonly string[];
+  now: Date;
+  /** The secret's lifetime (--overlay-key-rotation). */
+  intervalMs: number;
+  graceMs?: number;
+}
+
 export interface NetworkDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
@@ -184,6 +196,27 @@ export interface NetworkDriver {
    * removes its other routes into the network's subnets.
    */
   syncRemoteBlocks?(net: NetworkRecord, blocks: readonly RemoteBlock[]): void;
+  /**
+   * A secret a new global network shares across its hosts (overlay `-o encrypted`: its key
+   * ring, encoded), or undefined. The engine writes it in the network's create txn under its
+   * own shared key (never in the network record, never in inspect) and deletes it with the
+   * network.
+   */
+  newSecret?(net: NetworkRecord): string | undefined;
+  /**
+   * The network's secret as it is in the shared store now: handed before ensureNetwork and
+   * again at every change (a key rotation). True when this host applied it to its kernel
+   * (it takes part in the network); the engine then publishes this host's progress.
+   */
+  syncSecret?(net: NetworkRecord, secret: string): boolean;
+  /** This host's progress with `secret` after applying it, published under its node id (overlay: HostKeyReport JSON). */
+  secretReport?(net: NetworkRecord, secret: string, nodeId: string): string;
+  /**
+   * The secret's next version when it is due to change (overlay: a key rotation's next step,
+   * from the hosts' reports), or undefined. Pure; the engine's leader writes it with a
+   * compare-and-swap.
+   */
+  rotateSecret?(net: NetworkRecord, secret: string, input: SecretRotationInput): string | undefined;
   /** One more remote endpoint (idempotent). */
   peerJoin?(net: NetworkRecord, peer: PeerEndpoint): void;
   /** A remote endpoint went away (already gone = success). */

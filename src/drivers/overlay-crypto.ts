@@ -117,6 +117,28 @@ function samePolicy(a: XfrmPolicy, b: XfrmPolicy): boolean {
 
 const ownPolicy = (p: XfrmPolicy): boolean => !!p.mark && isOwnTag(p.mark.value) && p.mark.mask === 0xffffffff;
 
+/**
+ * Deletes every xfrm policy and state of ours in the namespace (no probe, no nftables:
+ * `system reset` deletes the table itself). A kernel without xfrm netlink holds none.
+ */
+export function removeOwnXfrm(nsPath?: string): { policies: number; sas: number } {
+  let x: Xfrm;
+  try {
+    x = Xfrm.open(nsPath);
+  } catch {
+    return { policies: 0, sas: 0 };
+  }
+  try {
+    const policies = x.listPolicies().filter(ownPolicy);
+    for (const p of policies) x.deletePolicy(p);
+    const sas = x.listSas().filter((s) => isOwnTag(s.reqid));
+    for (const s of sas) x.deleteSa(s);
+    return { policies: policies.length, sas: sas.length };
+  } finally {
+    x.close();
+  }
+}
+
 export class OverlayCrypto {
   private constructor(private readonly xfrm: Xfrm, private readonly nft: Nft, readonly nsPath: string | undefined) {}
 

@@ -14,8 +14,12 @@
  *
  * Egress and `-p` are not the overlay's: the engine gives the sandbox an endpoint on the
  * local gateway bridge (engine/gateway-bridge.ts), and an overlay endpoint never carries the
- * default route. Not done yet: encryption (`-o encrypted` is refused; OverlayCrypto is where
- * it plugs in).
+ * default route.
+ *
+ * `-o encrypted` (overlay-encryption.ts): probed at create (OVERLAY_ENCRYPTION_UNSUPPORTED,
+ * nothing made) and at every ensureNetwork; the key ring comes from the cluster layer
+ * (newSecret/syncSecret); the peer *hosts* of the network go to the encryption after every
+ * peer change, which keeps this host's ESP SAs and policies for exactly them.
  */
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
@@ -23,31 +27,22 @@ import type { LinkInfo, Rtnl } from '../kernel/netlink/index.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs } from './contract.js';
+import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
 import { configureSandboxEnd } from './sandbox-end.js';
 import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
 import { conflict, internal, notImplemented, unavailable } from '../errors.js';
+import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
+
+const noEncryption = (name: string) =>
+  unavailable('OVERLAY_ENCRYPTION_UNSUPPORTED', `network ${name}: -o encrypted is not available on this daemon (no encryption support was configured)`);
 
 /** Where this host's VXLAN traffic leaves and arrives (the daemon's --data-path-addr/--data-path-port). */
 export interface OverlayDataPath {
   dataPathAddress: string;
   dataPathPort: number;
-}
-
-/**
- * Where encryption plugs in (`-o encrypted`, not implemented yet: planNetwork refuses it).
- * The driver asks it for the per-packet overhead (for the MTU) and tells it when a network
- * appears or goes on this host and when peers come and go, so it can keep the SAs (or
- * WireGuard peers) of exactly the hosts that hold endpoints of encrypted networks.
- */
-export interface OverlayCrypto {
-  overhead(underlayFamily: 4 | 6): number;
-  ensureNetwork(net: NetworkRecord, dataPath: OverlayDataPath): void;
-  deleteNetwork(net: NetworkRecord): void;
-  syncPeers(net: NetworkRecord, nodeAddresses: readonly string[]): void;
 }
 
 export interface OverlayDriverOptions {
@@ -59,7 +54,8 @@ export interface OverlayDriverOptions {
   nsDir?: string;
   /** The data path (absent on a daemon without a cluster: ensureNetwork fails with a clear error). */
   cluster?: OverlayDataPath;
-  crypto?: OverlayCrypto;
+  /** `-o encrypted` (absent: encrypted networks are refused with OVERLAY_ENCRYPTION_UNSUPPORTED). */
+  encryption?: OverlayEncryption;
   log: (msg: string) => void;
 }
 
@@ -94,7 +90,9 @@ export class OverlayDriver implements NetworkDriver {
     if (options.driver !== 'overlay') throw internal('DRIVER_OPTIONS_MISMATCH', `overlay driver given ${options.driver} options`);
     if (!this.o.cluster) throw noCluster(`overlay network ${i.name}`);
     if (options.encrypted) {
-      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option encrypted is not implemented yet by the overlay driver (nothing was made; packets are never sent in clear text instead)', 'Options.encrypted');
+      // Probed on the creating host before anything is written (nothing made on refusal).
+      if (!this.o.encryption) throw noEncryption(i.name);
+      this.o.encryption.probe();
     }
     if (options.containerIfacePrefix) {
       throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the overlay driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
@@ -107,6 +105,33 @@ export class OverlayDriver implements NetworkDriver {
 
   uniqueClaims(net: NetworkRecord): string[] {
     return [vniClaim(overlayOf(net).vni)];
+  }
+
+  /** An encrypted network's key ring (docs/drivers/overlay-encryption.md), written in its create txn. */
+  newSecret(net: NetworkRecord): string | undefined {
+    const { vni, options } = overlayOf(net);
+    if (!options.encrypted) return undefined;
+    if (!this.o.encryption) throw noEncryption(net.name);
+    return this.o.encryption.newRing({ id: net.id, vni }, new Date());
+  }
+
+  /** The ring now in the store; true when this host applied it (it takes part in the network). */
+  syncSecret(net: NetworkRecord, secret: string): boolean {
+    if (!overlayOf(net).options.encrypted || !this.o.encryption) return false;
+    return this.o.encryption.setRing(net.id, secret);
+  }
+
+  secretReport(_net: NetworkRecord, secret: string, nodeId: string): string {
+    return keyRingReport(secret, nodeId);
+  }
+
+  rotateSecret(net: NetworkRecord, secret: string, input: SecretRotationInput): string | undefined {
+    return overlayOf(net).options.encrypted ? rotateKeyRing(secret, input) : undefined;
+  }
+
+  /** Hands the encryption the data-path addresses of the hosts the network's VXLAN device now sends to. */
+  private syncPeerHosts(net: NetworkRecord, hosts: readonly string[]): void {
+    if (overlayOf(net).options.encrypted) this.o.encryption?.syncPeers(net.id, hosts);
   }
 
   /** Nothing in the daemon's namespace: the bridge and the VXLAN device live in the network's own. */
@@ -143,7 +168,7 @@ export class OverlayDriver implements NetworkDriver {
   mtu(net: NetworkRecord): number {
     const { options } = overlayOf(net);
     const { link, family } = this.underlay(this.dataPath(net));
-    return overlayMtu({ underlayMtu: link.mtu, underlayFamily: family, asked: options.mtu, encryptionOverhead: options.encrypted ? this.o.crypto?.overhead(family) ?? 0 : 0, underlayName: link.name });
+    return overlayMtu({ underlayMtu: link.mtu, underlayFamily: family, asked: options.mtu, encryptionOverhead: options.encrypted ? this.o.encryption?.overhead(link.mtu, family) ?? 0 : 0, underlayName: link.name });
   }
 
   /**
@@ -152,8 +177,10 @@ export class OverlayDriver implements NetworkDriver {
    */
   ensureNetwork(net: NetworkRecord): void {
     const state = overlayOf(net);
-    if (state.options.encrypted && !this.o.crypto) {
-      throw notImplemented('OPTION_NOT_IMPLEMENTED', `network ${net.name} is encrypted, and encryption is not implemented yet by the overlay driver`, 'Options.encrypted');
+    if (state.options.encrypted) {
+      // A host that cannot encrypt refuses to take part rather than send in clear.
+      if (!this.o.encryption) throw noEncryption(net.name);
+      this.o.encryption.probe();
     }
     const dp = this.dataPath(net);
     const mtu = this.mtu(net);
@@ -162,10 +189,12 @@ export class OverlayDriver implements NetworkDriver {
     const fresh = !isNetnsMount(nsPath);
     ensureNetns(nsPath);
     try {
+      // The SAs, the block policy and the marks before the VXLAN device can send anything.
+      if (state.options.encrypted) this.o.encryption!.ensureNetwork(net.id, dp);
       this.ensureInside(net, nsPath, dp, mtu);
-      if (state.options.encrypted) this.o.crypto!.ensureNetwork(net, dp);
     } catch (err) {
       if (fresh) this.removeNs(net, nsPath);
+      if (fresh && state.options.encrypted) this.o.encryption!.deleteNetwork(net.id);
       throw err;
     }
   }
@@ -224,9 +253,9 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
-    if (overlayOf(net).options.encrypted) this.o.crypto?.deleteNetwork(net);
-    if (!this.o.nsDir) return;
-    this.removeNs(net, this.nsPath(net));
+    // The VXLAN device first, so the network's last packets are not sent in clear; then its SAs.
+    if (this.o.nsDir) this.removeNs(net, this.nsPath(net));
+    if (overlayOf(net).options.encrypted) this.o.encryption?.deleteNetwork(net.id);
   }
 
   /** A veth pair: one end on the network's bridge, the other the sandbox's interface, with its addresses. */
@@ -357,6 +386,7 @@ export class OverlayDriver implements NetworkDriver {
   /** Programs exactly `peers` (of this network): adds what is missing, removes every other entry. */
   syncPeers(net: NetworkRecord, peers: readonly PeerEndpoint[]): void {
     const mine = peers.filter((p) => p.networkId === net.id);
+    this.syncPeerHosts(net, mine.map((p) => p.nodeAddress));
     this.onVxlan(net, 'syncPeers', (rt, vx) => this.apply(rt, vx, peerDiff(this.programmed(rt, vx), peerEntries(mine))));
   }
 
@@ -365,6 +395,8 @@ export class OverlayDriver implements NetworkDriver {
     this.onVxlan(net, 'peerJoin', (rt, vx) => {
       const have = this.programmed(rt, vx);
       const want = peerEntries([peer]);
+      // Its host's SAs before its FDB entry: the first packet toward it is already encrypted.
+      this.syncPeerHosts(net, [...have.fdb.map((f) => f.dst), peer.nodeAddress]);
       // Only this peer's entries change: others stay as they are.
       const diff = peerDiff(
         { fdb: have.fdb.filter((f) => f.mac === want.fdb[0]!.mac), neigh: have.neigh.filter((n) => want.neigh.some((w) => w.ip === n.ip)) },
@@ -389,6 +421,7 @@ export class OverlayDriver implements NetworkDriver {
           neigh: have.neigh.filter((n) => gone.neigh.some((g) => g.ip === n.ip && g.mac === n.mac)),
         },
       });
+      this.syncPeerHosts(net, this.programmed(rt, vx).fdb.map((f) => f.dst));
     });
   }
 }

@@ -11,6 +11,7 @@ import { BridgeDriver } from './bridge.js';
 import { hostDriver, nullDriver } from './passive.js';
 import { MacvlanDriver } from './macvlan.js';
 import { OverlayDriver, OVERLAY_NS_SUBDIR } from './overlay.js';
+import { OverlayEncryptionHost } from './overlay-encryption.js';
 import * as path from 'node:path';
 import { IpvlanDriver } from './ipvlan.js';
 import { RoutedDriver } from './routed.js';
@@ -43,7 +44,7 @@ export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
-  (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster } : {}), log: d.log }),
+  (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster, encryption: new OverlayEncryptionHost({ log: d.log }) } : {}), log: d.log }),
   (d) => new IpvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   (d) => new RoutedDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.firewall instanceof NoFirewall ? {} : { nft: () => Nft.open() }), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   () => hostDriver(),

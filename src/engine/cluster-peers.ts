@@ -12,6 +12,7 @@ import type { PeerEndpoint } from '../drivers/contract.js';
 import type { NetworkRecord } from '../model/records.js';
 import type { RemoteEndpoint } from './state.js';
 import { routedForwarding, syncAllRoutedBlocks, syncRoutedBlocks } from './routed-blocks.js';
+import { handOverSecret, publishKeyReport, withdrawKeyReport } from './cluster-keys.js';
 
 export function peerOf(ctx: EngineContext, r: RemoteEndpoint): PeerEndpoint {
   const e = r.endpoint;
@@ -35,10 +36,14 @@ export function takePart(ctx: EngineContext, net: NetworkRecord): void {
   if (net.scope !== 'global' || ctx.state.participating.has(net.id)) return;
   const driver = driverOf(ctx, net);
   routedForwarding(ctx, net);
+  // A shared secret (an encrypted overlay's key ring) before the kernel state that needs it.
+  handOverSecret(ctx, net);
   driver.ensureNetwork(net);
   ctx.state.participating.add(net.id);
   driver.syncPeers?.(net, peersOf(ctx, net.id));
   syncRoutedBlocks(ctx, net);
+  const sec = ctx.state.secrets.get(net.id);
+  if (sec && driver.syncSecret) publishKeyReport(ctx, net, sec.value);
 }
 
 /** After local endpoints left `net` (leave, sandbox stop): the last one removes the network's kernel state here. */
@@ -50,6 +55,7 @@ export async function leavePartIfIdle(ctx: EngineContext, netId: string, leaving
     .some((e) => e.id !== leaving && ctx.state.sandboxes.get(e.sandboxId)?.state.status === 'running');
   if (running) return;
   ctx.state.participating.delete(netId);
+  withdrawKeyReport(ctx, netId);
   await driverOf(ctx, net).deleteNetwork(net);
 }
 
@@ -75,6 +81,19 @@ export function applyPeerChanges(ctx: EngineContext, joined: readonly RemoteEndp
   }
 }
 
+/** The shared secrets that changed (a rotation step): each goes to its network's driver, if this host takes part. */
+export function applySecretChanges(ctx: EngineContext, netIds: readonly string[]): void {
+  for (const id of netIds) {
+    const net = ctx.state.networks.get(id);
+    if (!net || !ctx.state.participating.has(id)) continue;
+    try {
+      handOverSecret(ctx, net);
+    } catch (err) {
+      ctx.log(`cluster: keys of ${net.name}: ${String(err)}`);
+    }
+  }
+}
+
 /** After a full re-read: every network this host takes part in gets the whole peer set again. */
 export function resyncPeers(ctx: EngineContext): void {
   for (const netId of [...ctx.state.participating]) {
@@ -84,6 +103,7 @@ export function resyncPeers(ctx: EngineContext): void {
       continue;
     }
     try {
+      handOverSecret(ctx, net);
       driverOf(ctx, net).syncPeers?.(net, peersOf(ctx, netId));
     } catch (err) {
       ctx.log(`cluster: syncPeers on ${net.name}: ${String(err)}`);

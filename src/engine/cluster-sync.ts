@@ -9,7 +9,7 @@
  */
 import type { EngineContext } from './context.js';
 import type { Store, Watcher } from '../store/contract.js';
-import { applyPeerChanges, resyncPeers } from './cluster-peers.js';
+import { applyPeerChanges, applySecretChanges, resyncPeers } from './cluster-peers.js';
 import { driverOf } from './context.js';
 import { scheduleBlockRelease, syncAllRoutedBlocks } from './routed-blocks.js';
 
@@ -48,6 +48,7 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
         void serial(() => {
           const delta = ctx.state.applySharedEvents(events, (key, err) => ctx.log(`cluster: shared record ${key} refused (${err.code}): ${err.message}`));
           applyPeerChanges(ctx, delta.peersJoined, delta.peersLeft);
+          if (delta.secretsChanged) applySecretChanges(ctx, delta.secretsChanged);
           if (delta.forgetNodes) ctx.state.forgetNodes(delta.forgetNodes);
           // Routed networks: other hosts' blocks (claimed, released, their node gone) become routes.
           if (delta.nodesChanged) syncAllRoutedBlocks(ctx);

@@ -149,7 +149,9 @@ async function applyNewNetwork(ctx: EngineContext, net: NetworkRecord): Promise<
   if (net.scope === 'global') {
     // One shared txn (record, name, driver claims); the kernel state comes on each host
     // with its first local endpoint (endpoint-ops.ts takePart).
-    await ctx.state.commit({ networks: [net], uniqueClaims: uniqueClaimKeys(driver, net) });
+    // An encrypted overlay's key ring goes in the same txn (its own key, never in the record).
+    const secret = driver.newSecret?.(net);
+    await ctx.state.commit({ networks: [net], uniqueClaims: uniqueClaimKeys(driver, net), ...(secret ? { secrets: [{ networkId: net.id, value: secret }] } : {}) });
     return;
   }
   await new UndoLog((what, err) => ctx.log(`undo ${what}: ${String(err)}`)).run(async (undo) => {

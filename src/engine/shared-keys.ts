@@ -21,6 +21,13 @@ export const SHARED_KEY = {
   /** A driver's cluster-wide unique names (overlay: `vni/<n>`). */
   claim: (driver: string, name: string) => `/claims/${driver}/${name}`,
   nodes: '/nodes/',
+  /** A global network's shared secret (overlay `-o encrypted`: its key ring), apart from its record. */
+  secrets: '/overlay-keys/',
+  secret: (netId: string) => `/overlay-keys/${netId}`,
+  /** Each host's progress with that secret (overlay: HostKeyReport): /overlay-key-reports/<network id>/<node id>. */
+  secretReports: '/overlay-key-reports/',
+  secretReportsOf: (netId: string) => `/overlay-key-reports/${netId}/`,
+  secretReport: (netId: string, nodeId: string) => `/overlay-key-reports/${netId}/${nodeId}`,
 };
 
 /** What a shared endpoint carries besides the record, so every host can answer for it. */

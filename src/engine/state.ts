@@ -55,6 +55,8 @@ export interface Change {
   releases?: { networkId: string; ip: string }[];
   /** Cluster mode: a new global network's driver claims (`/claims/<driver>/<name>`), create-only. */
   uniqueClaims?: string[];
+  /** Cluster mode: a new global network's shared secret (NetworkDriver.newSecret), written in its create txn. */
+  secrets?: { networkId: string; value: string }[];
 }
 
 /** Cluster mode: the shared store and this node's id (docs/STORE.md "Cluster key layout"). */
@@ -77,6 +79,8 @@ export interface SharedDelta {
   peersJoined: RemoteEndpoint[];
   peersLeft: RemoteEndpoint[];
   nodesChanged: boolean;
+  /** Global networks whose shared secret changed (created or rotated): hand it to their driver again. */
+  secretsChanged?: string[];
   /** Nodes removed in this batch: forget their addresses (forgetNodes) after handing peersLeft to the drivers. */
   forgetNodes?: string[];
   /** Routed networks whose block claims changed in this batch (engine/routed-blocks.ts). */
@@ -148,6 +152,10 @@ export class EngineState {
   sharedRevision = 0;
   /** Cluster mode: why the shared state could not be read at load, if it could not. */
   sharedLoadError: SwitchyardError | undefined;
+  /** Cluster mode: global networks' shared secrets (overlay key rings) and their modRevision (0: our own write not seen yet). */
+  readonly secrets = new Map<string, { value: string; modRevision: number }>();
+  /** Cluster mode: network id → node id → that host's progress report with the secret (JSON). */
+  readonly secretReports = new Map<string, Map<string, string>>();
   /** Cluster mode: this host's endpoints on global networks whose sandbox is gone (load found them; reconcile deletes them). */
   orphanShared: KeyValue[] = [];
 
@@ -236,6 +244,8 @@ export class EngineState {
         { type: 'range', prefix: SHARED_KEY.nodes },
         { type: 'range', prefix: BLOCKS_PREFIX },
         { type: 'range', prefix: ALIVE_PREFIX },
+        { type: 'range', prefix: SHARED_KEY.secrets },
+        { type: 'range', prefix: SHARED_KEY.secretReports },
       ],
     });
     const refused: RefusedRecord[] = [];
@@ -269,9 +279,34 @@ export class EngineState {
       const [netId, ip] = kv.key.slice(SHARED_KEY.ipam.length).split('/') as [string, string];
       if (this.networks.get(netId)?.scope === 'global' && !this.used.get(netId)?.has(ip)) this.claim(netId, ip, kv.value);
     }
+    this.secrets.clear();
+    this.secretReports.clear();
+    for (const kv of res.results[6] ?? []) this.putSecret(kv);
+    for (const kv of res.results[7] ?? []) this.putSecretReport(kv);
     this.sharedRevision = res.revision;
     this.gen++;
     return refused;
+  }
+
+  /** A shared secret's key into memory; true when its value changed. */
+  private putSecret(kv: KeyValue): boolean {
+    const id = kv.key.slice(SHARED_KEY.secrets.length);
+    const before = this.secrets.get(id);
+    this.secrets.set(id, { value: kv.value, modRevision: kv.modRevision });
+    return before?.value !== kv.value;
+  }
+
+  private putSecretReport(kv: KeyValue, remove = false): void {
+    const [netId, node] = kv.key.slice(SHARED_KEY.secretReports.length).split('/') as [string, string];
+    if (!netId || !node) return;
+    let m = this.secretReports.get(netId);
+    if (remove) {
+      m?.delete(node);
+      if (m && !m.size) this.secretReports.delete(netId);
+      return;
+    }
+    if (!m) this.secretReports.set(netId, (m = new Map()));
+    m.set(node, kv.value);
   }
 
   private setNodeAddress(kv: KeyValue): void {
@@ -328,6 +363,8 @@ export class EngineState {
   }
 
   private dropGlobalNetwork(id: string): void {
+    this.secrets.delete(id);
+    this.secretReports.delete(id);
     for (const rid of [...(this.remoteByNetwork.get(id) ?? [])]) this.unsetRemote(rid);
     this.remoteByNetwork.delete(id);
     this.networks.delete(id);
@@ -437,6 +474,12 @@ export class EngineState {
         } else if (key.startsWith(BLOCKS_PREFIX)) {
           const netId = this.blocks.applyKv(ev.kv, ev.type === 'delete');
           if (netId) (delta.blocksChanged ??= new Set()).add(netId);
+        } else if (key.startsWith(SHARED_KEY.secrets)) {
+          const id = key.slice(SHARED_KEY.secrets.length);
+          if (ev.type === 'delete') this.secrets.delete(id);
+          else if (this.putSecret(ev.kv)) (delta.secretsChanged ??= []).push(id);
+        } else if (key.startsWith(SHARED_KEY.secretReports)) {
+          this.putSecretReport(ev.kv, ev.type === 'delete');
         } else if (key.startsWith(SHARED_KEY.nodes)) {
           // A node removed with its endpoints (node rm): its address is forgotten after this
           // batch, which the caller hands to peerLeave still carrying it.
@@ -487,6 +530,8 @@ export class EngineState {
         { type: 'deletePrefix', prefix: SHARED_KEY.ipamOf(net.id) },
         { type: 'deletePrefix', prefix: SHARED_KEY.endpointsOf(net.id) },
         { type: 'deletePrefix', prefix: `${BLOCKS_PREFIX}${net.id}/` },
+        { type: 'delete', key: SHARED_KEY.secret(net.id) },
+        { type: 'deletePrefix', prefix: SHARED_KEY.secretReportsOf(net.id) },
       ],
     });
     if (!res.succeeded) throw conflict('NETWORK_CHANGED', `network ${net.name} changed while it was being removed (an endpoint joined or left on some host, or it was removed): try again`);
@@ -556,6 +601,7 @@ export class EngineState {
     if (change.sandboxes) l.sandboxes = change.sandboxes;
     if (change.removeSandboxes) l.removeSandboxes = change.removeSandboxes;
     if (change.uniqueClaims?.length) g.uniqueClaims = change.uniqueClaims;
+    if (change.secrets?.length) g.secrets = change.secrets;
     if (g.removeNetworks?.length) throw invalid('INVALID_CHANGE', 'a global network is removed with removeGlobalNetwork');
     return { ...(Object.keys(g).length ? { global: g } : {}), local: l };
   }
@@ -580,6 +626,9 @@ export class EngineState {
         for (const key of change.uniqueClaims ?? []) {
           createOnly(key, (kv) => conflict('CLAIM_IN_USE', `${key.split('/').slice(3).join('/')} of driver ${n.driver} is already used by network ${kv?.value.slice(0, 12)} in this cluster`));
           writes.push({ type: 'put', key, value: n.id });
+        }
+        for (const sec of change.secrets ?? []) {
+          if (sec.networkId === n.id) writes.push({ type: 'put', key: SHARED_KEY.secret(n.id), value: sec.value });
         }
       }
     }
@@ -681,6 +730,7 @@ export class EngineState {
       if (c.block && this.shared) this.blocks.set(c.networkId, c.block, this.shared.nodeId);
     }
     if (change.releases?.length && this.onReleased) this.onReleased(change.releases.map((r) => r.networkId));
+    for (const sec of change.secrets ?? []) if (!this.secrets.has(sec.networkId)) this.secrets.set(sec.networkId, { value: sec.value, modRevision: 0 });
   }
 
   private setNetwork(n: NetworkRecord): void {

@@ -66,8 +66,8 @@ export function linksIn(ns: string | null): string[] {
   return out.split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 }
 
-/** Switchyard's nftables tables (the firewall, the bridge-family anti-spoofing, the routed driver's). */
-export const SWITCHYARD_TABLES = ['inet switchyard', 'bridge switchyard', 'inet switchyard-routed'] as const;
+/** Switchyard's nftables tables (the firewall, the bridge-family anti-spoofing, the routed driver's, encrypted overlays' ESP marks). */
+export const SWITCHYARD_TABLES = ['inet switchyard', 'bridge switchyard', 'inet switchyard-routed', 'inet switchyard_esp'] as const;
 
 /** The Switchyard nftables tables present in a namespace (null: the machine's own). */
 export function switchyardTablesIn(ns: string | null): string[] {

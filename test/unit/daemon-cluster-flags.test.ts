@@ -17,7 +17,7 @@ test('without --cluster-store: single host, nothing else changes', () => {
   fails(() => parseClusterFlags({ 'cluster-store-opt': ['kv.cacertfile=/a'] }, 'h1'), '--cluster-store-opt', /needs --cluster-store/);
 });
 
-test('etcd:// members, defaults: data path = advertise address, port 4789, node name = hostname', () => {
+test('etcd:// members, defaults: data path = advertise address, port 4789, node name = hostname, key rotation 12 h', () => {
   const c = parseClusterFlags({ 'cluster-store': 'etcd://10.0.0.9:2379,etcd2.lan:2379', 'cluster-advertise': '10.0.0.1:2376' }, 'box');
   assert.deepEqual(c, {
     endpoints: ['http://10.0.0.9:2379', 'http://etcd2.lan:2379'],
@@ -27,6 +27,7 @@ test('etcd:// members, defaults: data path = advertise address, port 4789, node 
     dataPathAddress: '10.0.0.1',
     dataPathPort: 4789,
     nodeName: 'box',
+    keyRotationMs: 12 * 3600_000,
   });
   const v6 = parseClusterFlags({ 'cluster-store': 'etcd://[fd00::9]:2379', 'cluster-advertise': 'fd00::1', 'data-path-addr': '192.168.7.1', 'data-path-port': '7789', 'node-name': 'n-1.lab' }, 'box');
   assert.equal(v6?.endpoints[0], 'http://[fd00::9]:2379');

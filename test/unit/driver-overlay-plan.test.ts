@@ -72,9 +72,10 @@ test('planNetwork on a daemon without a cluster: a clear error (503) mentioning 
   assert.throws(() => alone.planNetwork({ id: 'a'.repeat(64), name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] }), /cluster store/);
 });
 
-test('planNetwork: -o encrypted is not implemented (501, nothing planned); capabilities; uniqueClaims names the VNI', () => {
-  assert.equal(code(() => network('dd'.repeat(32), { encrypted: '' })), 'not-implemented:OPTION_NOT_IMPLEMENTED:Options.encrypted');
-  assert.equal(code(() => network('dd'.repeat(32), { encrypted: 'true' })), 'not-implemented:OPTION_NOT_IMPLEMENTED:Options.encrypted');
+test('planNetwork: -o encrypted without encryption support refused (503, nothing planned); capabilities; uniqueClaims names the VNI', () => {
+  // (-o encrypted with support: test/unit/overlay-encryption-wire.test.ts.)
+  assert.equal(code(() => network('dd'.repeat(32), { encrypted: '' })), 'unavailable:OVERLAY_ENCRYPTION_UNSUPPORTED:');
+  assert.equal(code(() => network('dd'.repeat(32), { encrypted: 'true' })), 'unavailable:OVERLAY_ENCRYPTION_UNSUPPORTED:');
   assert.equal(code(() => network('dd'.repeat(32), { encrypted: 'false' })), 'accepted');
   assert.equal(code(() => network('dd'.repeat(32), { 'com.docker.network.container_iface_prefix': 'ov' })), 'not-implemented:OPTION_NOT_IMPLEMENTED:Options.com.docker.network.container_iface_prefix');
   assert.deepEqual(driver.capabilities, { scope: 'global', needsIpam: true, creatable: true, singleton: false, attach: 'endpoint', handsOverLinks: false });
