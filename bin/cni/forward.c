@@ -249,7 +249,9 @@ int main(void) {
     if (w < 0) { if (errno == EINTR) continue; unreachable(sock, errno); }
     off += (size_t)w;
   }
-  shutdown(fd, SHUT_WR);
+  /* No shutdown(SHUT_WR) here: node:http (httpAllowHalfOpen false) answers a half-closed
+   * socket by ending it, so a reply that waits on I/O (a global network's etcd round trip)
+   * would never be sent. `Connection: close` makes the daemon close after its answer. */
 
   struct buf res = {0};
   for (;;) {

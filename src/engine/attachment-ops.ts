@@ -27,6 +27,7 @@ import { publishRequest } from './publish.js';
 import type { AttachPort } from '../model/attachments.js';
 import type { PortRequest } from '../model/records.js';
 import { canonicalIp } from '../model/ip.js';
+import { leavePartIfIdle, takePart } from './cluster-peers.js';
 
 /** The embedded DNS's address inside every namespace it serves. */
 const EMBEDDED_RESOLVER = '127.0.0.11';
@@ -203,6 +204,8 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
     let unpublish = () => {};
     try {
       const all = [...siblings, endpoint];
+      // A global network: this host takes part in it (its kernel state, the peers) as for a sandbox's join.
+      takePart(ctx, net);
       driver.join(net, endpoint, { id, nsPath }, { gateway: gatewayEndpoint(ctx, all)?.id === endpoint.id });
       syncExternalDns(ctx, sb);
       if (sb.publish.length) unpublish = (await publishExternal(ctx, sb)).undo;
@@ -213,6 +216,7 @@ export async function attach(ctx: EngineContext, req: AttachRequest): Promise<At
         ctx.log(`undo attach: ports: ${String(e)}`);
       }
       await driver.leave(net, endpoint, { id, nsPath }).catch((e) => ctx.log(`undo attach: ${String(e)}`));
+      await leavePartIfIdle(ctx, net.id, endpoint.id).catch((e) => ctx.log(`undo attach: ${String(e)}`));
       await ctx.state.commit({
         removeEndpoints: [endpoint.id],
         releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
@@ -282,6 +286,12 @@ async function removeEndpoint(ctx: EngineContext, sb: SandboxRecord, net: Networ
     releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
     ...(last ? { removeSandboxes: [sb.id] } : portsGone),
   });
+  try {
+    // The last local endpoint on a global network: this host's part in it goes.
+    await leavePartIfIdle(ctx, net.id);
+  } catch (err) {
+    report.errors.push(asSwitchyardError(err));
+  }
   try {
     syncExternalDns(ctx, sb);
   } catch (err) {
