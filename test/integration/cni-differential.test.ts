@@ -3,7 +3,7 @@
  * plugins (containernetworking-plugins, /usr/lib/cni), both exec'd the way runtimes do:
  * CNI_* environment, network configuration on stdin, result or error on stdout. Same inputs,
  * compared: result shapes, error codes, DEL idempotence, CHECK after tampering, and a chain
- * where portmap, tuning and bandwidth take our result as their prevResult.
+ * where portmap, tuning, bandwidth and firewall take our result as their prevResult.
  *
  * Our plugin talks to a stand-in daemon serving the real attachment routes
  * (test/helpers/cni-stand-in-daemon.ts) whose backend makes real veth pairs in throwaway
@@ -178,7 +178,7 @@ test('the same bad inputs give the same error codes', { skip }, async () => {
   assert.equal(veth.held.size, 0, 'nothing was attached by the bad calls');
 });
 
-test('chain: portmap, tuning and bandwidth accept our result as prevResult, and DEL in reverse', { skip }, async () => {
+test('chain: portmap, tuning, bandwidth and firewall accept our result as prevResult, and DEL in reverse', { skip }, async () => {
   const ns = freshNs('cnch');
   const id = 'ours-chain';
   const rt = { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] };
@@ -188,6 +188,7 @@ test('chain: portmap, tuning and bandwidth accept our result as prevResult, and 
     ['portmap', { type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: rt, snat: true }],
     ['tuning', { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '2' } }],
     ['bandwidth', { type: 'bandwidth', ingressRate: 1_000_000, ingressBurst: 100_000, egressRate: 1_000_000, egressBurst: 100_000 }],
+    ['firewall', { type: 'firewall', backend: 'iptables' }],
   ];
   let prev = first.out;
   for (const [type, extra] of chain) {
@@ -198,6 +199,9 @@ test('chain: portmap, tuning and bandwidth accept our result as prevResult, and 
   }
   assert.deepEqual(prev.ips, first.out.ips, 'the chain passed our ips through');
   assert.equal(inNs(ns.name, 'sysctl', ['-n', 'net.ipv4.conf.eth0.rp_filter']).stdout.trim(), '2', 'tuning acted on our interface');
+  const ourIp = String(first.out.ips[0].address).split('/')[0]!;
+  const filterRules = () => sh('nsenter', [`--net=${host.path}`, '--', 'iptables-save', '-t', 'filter']).stdout;
+  assert.match(filterRules(), new RegExp(`-A CNI-FORWARD .*${ourIp.replace(/\./g, '\\.')}`), 'firewall admitted our address in CNI-FORWARD');
   assert.match(sh('nsenter', [`--net=${host.path}`, '--', 'iptables-save', '-t', 'nat']).stdout, /18080/, 'portmap made its DNAT rule');
   // Real traffic through portmap's rule, built from our prevResult: host netns → gateway:18080 → container:80.
   const srv = spawn('nsenter', [`--net=${ns.path}`, '--', 'socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo hello-from-cni'], { stdio: 'ignore' });
@@ -238,6 +242,7 @@ test('chain: portmap, tuning and bandwidth accept our result as prevResult, and 
   }
   assert.equal((await ours('DEL', ns, id, ourConf({ prevResult: prev }))).code, 0);
   assert.doesNotMatch(sh('nsenter', [`--net=${host.path}`, '--', 'iptables-save', '-t', 'nat']).stdout, /18080/, 'portmap removed its rule');
+  assert.doesNotMatch(filterRules(), new RegExp(`-A CNI-FORWARD .*${ourIp.replace(/\./g, '\\.')}`), 'firewall removed our address');
   assert.equal(veth.held.size, 0);
 });
 
