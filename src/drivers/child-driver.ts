@@ -10,7 +10,7 @@ import { LOCAL_ENDPOINT_DRIVER, type DriverCapabilities, type HostLink, type Joi
 import type { NetworkDriverState } from '../model/records.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetnsFd } from '../kernel/netns.js';
-import { configureSandboxEnd } from './sandbox-end.js';
+import { configureSandboxEnd, sandboxEndPresent } from './sandbox-end.js';
 import { isolated, parentStateOf, ParentLinks, type ParentDriver } from './parent-link.js';
 
 export interface ChildDriverOptions {
@@ -178,20 +178,7 @@ export abstract class ChildDriver implements NetworkDriver {
    */
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
     if (!sb) return false;
-    let rt: Rtnl;
-    try {
-      rt = this.o.openRtnl(sb.nsPath);
-    } catch {
-      return false;
-    }
-    try {
-      const link = rt.getLink(ep.ifname);
-      if (!link || !link.up || link.kind !== this.name) return false;
-      const have = new Set(rt.listAddresses(link.index).map((a) => a.cidr));
-      if ((ep.ipv4 && !have.has(ep.ipv4)) || (ep.ipv6 && !have.has(ep.ipv6))) return false;
-    } finally {
-      rt.close();
-    }
+    if (!sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, this.name, [ep.ipv4, ep.ipv6])) return false;
     return this.parents.hostRoutesPresent(net, ep);
   }
 

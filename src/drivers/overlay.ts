@@ -28,7 +28,7 @@ import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
-import { configureSandboxEnd } from './sandbox-end.js';
+import { configureSandboxEnd, sandboxEndPresent } from './sandbox-end.js';
 import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
@@ -326,20 +326,7 @@ export class OverlayDriver implements NetworkDriver {
       rt.close();
     }
     if (!sb) return true;
-    let srt: Rtnl;
-    try {
-      srt = this.o.openRtnl(sb.nsPath);
-    } catch {
-      return false;
-    }
-    try {
-      const link = srt.getLink(ep.ifname);
-      if (!link || !link.up || link.kind !== 'veth') return false;
-      const have = new Set(srt.listAddresses(link.index).map((a) => a.cidr));
-      return (!ep.ipv4 || have.has(ep.ipv4)) && (!ep.ipv6 || have.has(ep.ipv6));
-    } finally {
-      srt.close();
-    }
+    return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'veth', [ep.ipv4, ep.ipv6]);
   }
 
   /** The marks of the bridge, VXLAN device and veth ends (all inside the networks' namespaces). */

@@ -19,6 +19,7 @@
  */
 import type { EndpointRecord, NetworkRecord, RoutedNetworkState } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
+import { sandboxEndPresent } from './sandbox-end.js';
 import type { Nft } from '../kernel/nftables.js';
 import { LINK_ALIAS_PREFIX, type RemoteBlock, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import { cidrContainsCidr, formatCidr, parseCanonicalCidr, parseCidr, tryParseIp } from '../model/ip.js';
@@ -289,20 +290,7 @@ export class RoutedDriver implements NetworkDriver {
     const link = this.o.rtnl.getLink(ep.hostLink!);
     if (!link || link.alias !== routedAlias(ep)) return false;
     if (!sb) return true;
-    let rt: Rtnl;
-    try {
-      rt = this.o.openRtnl(sb.nsPath);
-    } catch {
-      return false;
-    }
-    try {
-      const peer = rt.getLink(ep.ifname);
-      if (!peer || !peer.up) return false;
-      const have = new Set(rt.listAddresses(peer.index).map((a) => a.cidr));
-      return (!ep.ipv4 || have.has(hostCidr(ep.ipv4))) && (!ep.ipv6 || have.has(hostCidr(ep.ipv6)));
-    } finally {
-      rt.close();
-    }
+    return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, undefined, [ep.ipv4 && hostCidr(ep.ipv4), ep.ipv6 && hostCidr(ep.ipv6)]);
   }
 
   ownsLink(link: HostLink): boolean {

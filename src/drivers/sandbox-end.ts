@@ -49,3 +49,24 @@ export function defaultRoutes(oif: number, ep: EndpointRecord): { dst: 'default'
   if (ep.ipv6 && ep.ipv6Gateway) wanted.push({ dst: 'default', gateway: ep.ipv6Gateway, oif, family: 6 });
   return wanted;
 }
+
+/**
+ * The endpoint's interface in the sandbox is there, up, of `kind` (when given) and holds every
+ * address in `cidrs` (undefined entries are skipped). A namespace that cannot be opened: not present.
+ */
+export function sandboxEndPresent(openRtnl: (nsPath: string) => Rtnl, sb: SandboxNs, ifname: string, kind: string | undefined, cidrs: readonly (string | undefined)[]): boolean {
+  let rt: Rtnl;
+  try {
+    rt = openRtnl(sb.nsPath);
+  } catch {
+    return false;
+  }
+  try {
+    const link = rt.getLink(ifname);
+    if (!link || !link.up || (kind !== undefined && link.kind !== kind)) return false;
+    const have = new Set(rt.listAddresses(link.index).map((a) => a.cidr));
+    return cidrs.every((c) => c === undefined || have.has(c));
+  } finally {
+    rt.close();
+  }
+}
