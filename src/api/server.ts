@@ -101,6 +101,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   // security: requests Node's HTTP parser refuses (unknown method, oversized headers, bad
   // framing) get a JSON error too, not Node's bare "400 Bad Request" (docs/SECURITY.md).
   server.on('clientError', answerClientError);
+  answerHalfClosedClients(server);
   // security: the TLS listener, when asked for (docs/SECURITY.md)
   let tlsServer: import('node:https').Server | undefined;
 
@@ -196,6 +197,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     async listenTls(at: TcpAddress, files: MutualTlsFiles): Promise<number> {
       tlsServer = createMutualTlsServer(files, handler, connectionLimits);
+      answerHalfClosedClients(tlsServer);
       tlsServer.on('clientError', answerClientError);
       guardConnections(tlsServer, 'secureConnection', connectionLimits.http.headersTimeout, connectionLimits.maxConnections);
       return listenTcp(tlsServer, at);
@@ -423,4 +425,18 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
     throw conflict('SOCKET_IN_USE', `cannot listen on ${socketPath}: another daemon is already serving it`);
   }
   await unlink(socketPath);
+}
+
+/**
+ * A client may send its request and then shut its sending side (shutdown(SHUT_WR), as small
+ * forwarders and `nc -N` do) while it waits for the answer. node:http's default
+ * (httpAllowHalfOpen false) ends the socket as soon as that FIN arrives, so an answer that is
+ * not ready yet (anything that waits on the kernel or on etcd) was lost and the client saw an
+ * empty reply while the work went on. With it true, node:http answers the requests it has and
+ * ends the connection after the last answer (`_last`). The property is node:http's own
+ * (lib/_http_server.js), not a documented option; test/integration/api-half-close.test.ts
+ * shows it works.
+ */
+function answerHalfClosedClients(server: object): void {
+  (server as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 }

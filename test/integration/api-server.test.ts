@@ -6,6 +6,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -498,6 +499,28 @@ test('more concurrent requests than the cap get 503', { timeout: 10_000 }, async
   engine.gate = undefined;
   gate.resolve();
   for (const r of await Promise.all(held)) assert.equal(r.status, 200);
+});
+
+test('a client that half-closes after its request still gets an answer that was not ready yet', { timeout: 10_000 }, async () => {
+  // libexec/netavark (and nc -N) shut their sending side after the request. node:http's default
+  // ended such a connection as soon as the FIN arrived, so a slow answer was lost (Podman saw
+  // an empty reply to a teardown while the daemon was still doing it).
+  const gate = deferred<void>();
+  engine.gate = gate.promise;
+  const sock = connect({ path: socketPath, allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+  sock.end('GET /networks HTTP/1.1\r\nHost: switchyard\r\n\r\n');
+  while (!engine.calls.some((c) => c[0] === 'listNetworks')) await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 100)); // the FIN has long reached the server
+  engine.calls = [];
+  engine.gate = undefined;
+  gate.resolve();
+  await closed;
+  const text = Buffer.concat(chunks).toString();
+  assert.match(text, /^HTTP\/1\.1 200 /, `the answer (got ${JSON.stringify(text.slice(0, 80))})`);
+  assert.match(text, /"Name":"netA"/);
 });
 
 test('the client rebuilds SwitchyardError from status, code header and message', { timeout: 10_000 }, async () => {
