@@ -137,6 +137,16 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         }
         longLivedInFlight++;
         countedLongLived = true;
+        // A waiting request ends when its client leaves. Half-closed clients are answered
+        // (answerHalfClosedClients), so the client's FIN no longer closes the response by
+        // itself: here it does (as Go's net/http cancels a request whose client sent EOF).
+        const sock = req.socket;
+        const left = () => abort.abort();
+        if (sock.readableEnded) left();
+        else {
+          sock.once('end', left);
+          res.once('close', () => sock.off('end', left));
+        }
       }
 
       let bodyPromise: Promise<unknown> | undefined;
@@ -433,7 +443,8 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
  * (httpAllowHalfOpen false) ends the socket as soon as that FIN arrives, so an answer that is
  * not ready yet (anything that waits on the kernel or on etcd) was lost and the client saw an
  * empty reply while the work went on. With it true, node:http answers the requests it has and
- * ends the connection after the last answer (`_last`). The property is node:http's own
+ * ends the connection after the last answer (`_last`). A waiting request (/wait, a followed
+ * /logs) still ends at the client's FIN (serve, the long-lived branch). The property is node:http's own
  * (lib/_http_server.js), not a documented option; test/integration/api-half-close.test.ts
  * shows it works.
  */
