@@ -8,41 +8,17 @@
  * done: src/frontends/netavark/), printing its answer: the StatusBlock map on stdout, or
  * {"error": "…"} and exit 1. The daemon's socket: $SWITCHYARD_NETAVARK_SOCKET, else the default.
  * libexec/netavark.sh says the same in sh + curl (the fallback without a C compiler; the
- * differential test runs whichever libexec/build.mjs installed). One file, libc only:
- *   cc -O2 -o libexec/netavark libexec/netavark.c      (libexec/build.mjs does it)
+ * differential test runs whichever libexec/build.mjs installed). libc only; the HTTP part is
+ * native/forward-http.h, shared with bin/cni/forward.c:
+ *   cc -O2 -I native -o libexec/netavark libexec/netavark.c      (libexec/build.mjs does it)
  */
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#define FWD_PROG "netavark"
+#include "forward-http.h" /* native/: the buffer, request framing, send and answer parsing */
 #include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <signal.h>
 
-#define DEFAULT_SOCKET "/run/switchyard/switchyard.sock"
 #define VERSION "1.4.0"
 #define TIMEOUT_S 120
-
-struct buf { char *p; size_t n, cap; };
-
-static void put(struct buf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (b->n + n + 1 > cap) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { perror("netavark"); exit(1); }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
 
 /* {"error": MSG} on stdout, exit 1: netavark's error shape, which Podman decodes. */
 static void fail(const char *msg) {
@@ -57,17 +33,6 @@ static void fail(const char *msg) {
   puts_(&b, "\"}\n");
   fwrite(b.p, 1, b.n, stdout);
   exit(1);
-}
-
-static int read_all(int fd, struct buf *b) {
-  char chunk[65536];
-  for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r > 0) { put(b, chunk, (size_t)r); continue; }
-    if (r < 0 && errno == EINTR) continue;
-    if (!b->p) put(b, "", 0);
-    return r < 0 ? -1 : 0;
-  }
 }
 
 static char msg[8192];
@@ -141,33 +106,18 @@ int main(int argc, char **argv) {
   if (fd > 0) close(fd);
 
   const char *sock = getenv("SWITCHYARD_NETAVARK_SOCKET");
-  if (!sock || !*sock) sock = DEFAULT_SOCKET;
-  struct buf req = {0};
-  char len[32];
-  snprintf(len, sizeof len, "%zu", in.n);
-  puts_(&req, "POST /netavark/");
-  puts_(&req, cmd);
-  puts_(&req, " HTTP/1.1\r\nHost: switchyard\r\nUser-Agent: switchyard-netavark\r\nConnection: close\r\nContent-Type: application/json\r\nNetavark-Netns: ");
+  if (!sock || !*sock) sock = FWD_DEFAULT_SOCKET;
+  struct buf req = {0}, path = {0};
+  puts_(&path, "/netavark/");
+  puts_(&path, cmd);
+  fwd_request_start(&req, path.p, "switchyard-netavark");
+  puts_(&req, "Netavark-Netns: ");
   puts_(&req, target);
-  puts_(&req, "\r\nContent-Length: ");
-  puts_(&req, len);
-  puts_(&req, "\r\n\r\n");
-  put(&req, in.p, in.n);
+  puts_(&req, "\r\n");
+  fwd_request_end(&req, &in);
 
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen(sock) >= sizeof addr.sun_path) unreachable(sock, ENAMETOOLONG);
-  strcpy(addr.sun_path, sock);
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int s = fwd_send(sock, &req, TIMEOUT_S);
   if (s < 0) unreachable(sock, errno);
-  struct timeval tv = { .tv_sec = TIMEOUT_S };
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) unreachable(sock, errno);
-  for (size_t off = 0; off < req.n;) {
-    ssize_t w = send(s, req.p + off, req.n - off, MSG_NOSIGNAL);
-    if (w < 0) { if (errno == EINTR) continue; unreachable(sock, errno); }
-    off += (size_t)w;
-  }
   /* Half-close after the request. (The CNI forwarder does not, since node:http dropped its
      answers that waited on etcd; netavark maps only local networks, and without the half-close
      Podman's teardown of its last container left the network behind: e2e/netavark-podman.) */
@@ -176,34 +126,22 @@ int main(int argc, char **argv) {
   if (read_all(s, &res) < 0) unreachable(sock, errno);
   close(s);
 
-  char *end = strstr(res.p, "\r\n\r\n");
-  if (!end || strncmp(res.p, "HTTP/1.", 7)) {
+  struct fwd_answer ans;
+  if (!fwd_parse(&res, NULL, &ans)) {
     snprintf(msg, sizeof msg, "the Switchyard daemon at %s closed the connection before answering", sock);
     fail(msg);
   }
-  int status = atoi(res.p + 9);
-  *end = 0;
-  char *body = end + 4;
-  size_t blen = res.n - (size_t)(body - res.p);
-  for (char *line = strstr(res.p, "\r\n"); line; line = strstr(line, "\r\n")) {
-    line += 2;
-    if (!strncasecmp(line, "Content-Length:", 15)) {
-      size_t cl = strtoul(line + 15, NULL, 10);
-      if (cl < blen) blen = cl;
-    }
-  }
-  if (status >= 200 && status < 300) {
-    fwrite(body, 1, blen, stdout);
+  if (ans.status >= 200 && ans.status < 300) {
+    fwrite(ans.body, 1, ans.blen, stdout);
     return 0;
   }
   /* The daemon's refusal is {"error": "…"} already (routes-netavark.ts); anything else is wrapped. */
-  body[blen] = 0;
-  if (blen && body[0] == '{' && strstr(body, "\"error\"")) {
-    fwrite(body, 1, blen, stdout);
+  if (ans.blen && ans.body[0] == '{' && strstr(ans.body, "\"error\"")) {
+    fwrite(ans.body, 1, ans.blen, stdout);
     fputc('\n', stdout);
     return 1;
   }
-  snprintf(msg, sizeof msg, "the Switchyard daemon answered POST /netavark/%s with HTTP %d: %.4000s", cmd, status, body);
+  snprintf(msg, sizeof msg, "the Switchyard daemon answered POST /netavark/%s with HTTP %d: %.4000s", cmd, ans.status, ans.body);
   fail(msg);
   return 1;
 }

@@ -9,43 +9,19 @@
  *   - prints the daemon's answer and exits with its Cni-Exit-Code,
  *   - and turns "the daemon is unreachable" into the spec's error 11 itself (6 when stdin is
  *     not even a JSON object).
- * It reads no JSON beyond two top-level strings ("host", "cniVersion"). One file, libc only:
- *   cc -O2 -o bin/cni/switchyard bin/cni/forward.c     (bin/cni/build-forwarder.mjs does it)
+ * It reads no JSON beyond two top-level strings ("host", "cniVersion"). libc only; the HTTP part
+ * is native/forward-http.h, shared with libexec/netavark.c:
+ *   cc -O2 -I native -o bin/cni/switchyard bin/cni/forward.c     (bin/cni/build-forwarder.mjs does it)
  */
-#include <errno.h>
+#define FWD_PROG "switchyard"
+#include "forward-http.h" /* native/: the buffer, request framing, send and answer parsing */
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#define DEFAULT_SOCKET "/run/switchyard/switchyard.sock"
 #define LATEST_VERSION "1.1.0"
 #define TIMEOUT_S 60
 /* Kept equal to src/frontends/cni/main.ts ABOUT and versions.ts (test/integration/cni-shim.test.ts compares). */
 static const char ABOUT[] = "CNI plugin switchyard: attaches CNI_NETNS to a Switchyard network through the daemon (docs/frontends/cni.md)\n";
 static const char VERSION_ANSWER[] = "{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\",\"1.1.0\"]}\n";
-
-struct buf { char *p; size_t n, cap; };
-
-static void put(struct buf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (b->n + n + 1 > cap) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { perror("switchyard"); exit(1); }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
 
 /* ---- two top-level string values of a JSON object, nothing more ---- */
 
@@ -197,14 +173,7 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
 
   struct buf in = {0};
-  char chunk[65536];
-  for (;;) {
-    ssize_t r = read(0, chunk, sizeof chunk);
-    if (r > 0) { put(&in, chunk, (size_t)r); continue; }
-    if (r < 0 && errno == EINTR) continue;
-    break; /* EOF, or no stdin at all: the daemon answers "cannot decode" */
-  }
-  if (!in.p) put(&in, "", 0);
+  read_all(0, &in); /* a read error counts as EOF, and no stdin at all too: the daemon answers "cannot decode" */
 
   static char version[64], net[256], host[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
   int v = top_string(in.p, in.n, "cniVersion", version, sizeof version);
@@ -212,7 +181,7 @@ int main(void) {
   undecodable = v < 0;
   if (top_string(in.p, in.n, "network", net, sizeof net) > 0) network = net;
   const char *sock = getenv("SWITCHYARD_CNI_SOCKET");
-  if (!sock || !*sock) sock = DEFAULT_SOCKET;
+  if (!sock || !*sock) sock = FWD_DEFAULT_SOCKET;
   if (top_string(in.p, in.n, "host", host, sizeof host) > 0) {
     /* "unix:///x.sock" or "/x.sock"; anything else goes to the default socket, whose daemon
        refuses it as the Node plugin does (error 7). */
@@ -221,75 +190,37 @@ int main(void) {
   }
 
   struct buf req = {0};
-  char len[32];
-  snprintf(len, sizeof len, "%zu", in.n);
-  puts_(&req, "POST /cni HTTP/1.1\r\nHost: switchyard\r\nUser-Agent: switchyard-cni\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ");
-  puts_(&req, len);
-  puts_(&req, "\r\n");
+  fwd_request_start(&req, "/cni", "switchyard-cni");
   header(&req, "Cni-Command", "CNI_COMMAND");
   header(&req, "Cni-Containerid", "CNI_CONTAINERID");
   header(&req, "Cni-Netns", "CNI_NETNS");
   header(&req, "Cni-Ifname", "CNI_IFNAME");
   header(&req, "Cni-Args", "CNI_ARGS");
   header(&req, "Cni-Path", "CNI_PATH");
-  puts_(&req, "\r\n");
-  put(&req, in.p, in.n);
+  fwd_request_end(&req, &in);
 
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen(sock) >= sizeof addr.sun_path) unreachable(sock, ENAMETOOLONG);
-  strcpy(addr.sun_path, sock);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = fwd_send(sock, &req, TIMEOUT_S);
   if (fd < 0) unreachable(sock, errno);
-  struct timeval tv = { .tv_sec = TIMEOUT_S };
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) unreachable(sock, errno);
-  for (size_t off = 0; off < req.n;) {
-    ssize_t w = send(fd, req.p + off, req.n - off, MSG_NOSIGNAL);
-    if (w < 0) { if (errno == EINTR) continue; unreachable(sock, errno); }
-    off += (size_t)w;
-  }
   /* No shutdown(SHUT_WR) here: node:http (httpAllowHalfOpen false) answers a half-closed
    * socket by ending it, so a reply that waits on I/O (a global network's etcd round trip)
    * would never be sent. `Connection: close` makes the daemon close after its answer. */
 
   struct buf res = {0};
-  for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r > 0) { put(&res, chunk, (size_t)r); continue; }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) unreachable(sock, errno);
-    break;
-  }
+  if (read_all(fd, &res) < 0) unreachable(sock, errno);
   close(fd);
 
-  char *end = res.p ? strstr(res.p, "\r\n\r\n") : NULL;
-  if (!end || strncmp(res.p, "HTTP/1.", 7)) {
+  struct fwd_answer ans;
+  if (!fwd_parse(&res, "Cni-Exit-Code:", &ans)) {
     if (!strcmp(command, "STATUS")) fail(50, "switchyard is not available: the daemon closed the connection before answering", "DAEMON_CONNECTION_FAILED");
     fail(11, "switchyard is not available, try again later: the daemon closed the connection before answering", "DAEMON_CONNECTION_FAILED");
   }
-  int status = atoi(res.p + 9);
-  *end = 0;
-  char *body = end + 4;
-  size_t blen = res.n - (size_t)(body - res.p);
-  int exit_code = -1;
-  for (char *line = strstr(res.p, "\r\n"); line; line = strstr(line, "\r\n")) {
-    line += 2;
-    if (!strncasecmp(line, "Content-Length:", 15)) {
-      size_t cl = strtoul(line + 15, NULL, 10);
-      if (cl < blen) blen = cl;
-    } else if (!strncasecmp(line, "Cni-Exit-Code:", 14)) {
-      exit_code = atoi(line + 14);
-    }
-  }
-  if (exit_code >= 0) {
-    fwrite(body, 1, blen, stdout);
-    return exit_code;
+  if (ans.header_int >= 0) {
+    fwrite(ans.body, 1, ans.blen, stdout);
+    return ans.header_int;
   }
   /* Not an answer of the CNI route: the daemon refused the request itself ({"message"}). */
-  body[blen] = 0;
   char msg[160];
-  snprintf(msg, sizeof msg, "switchyard: the daemon answered POST /cni with HTTP %d", status);
-  fail(!strcmp(command, "STATUS") ? 50 : status == 503 ? 11 : 999, msg, body);
+  snprintf(msg, sizeof msg, "switchyard: the daemon answered POST /cni with HTTP %d", ans.status);
+  fail(!strcmp(command, "STATUS") ? 50 : ans.status == 503 ? 11 : 999, msg, ans.body);
   return 1;
 }

@@ -4,14 +4,15 @@
  * sandbox's namespace as ethN by one RTM_NEWLINK, then configured there (addresses, up,
  * default routes). A driver says what kind of child to make, and its default routes.
  */
-import type { EndpointRecord, NetworkRecord } from '../model/records.js';
+import type { EndpointRecord, IpvlanNetworkState, MacvlanNetworkState, NetworkRecord } from '../model/records.js';
 import { Rtnl, type LinkKindSpec, type RouteSpec } from '../kernel/netlink/index.js';
 import { LOCAL_ENDPOINT_DRIVER, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import type { NetworkDriverState } from '../model/records.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetnsFd } from '../kernel/netns.js';
 import { configureSandboxEnd, sandboxEndPresent } from './sandbox-end.js';
-import { isolated, parentStateOf, ParentLinks, type ParentDriver } from './parent-link.js';
+import { checkParentSharing, isolated, parentStateOf, ParentLinks, type ParentDriver } from './parent-link.js';
+import { internal, notImplemented } from '../errors.js';
 
 export interface ChildDriverOptions {
   /** rtnetlink in the daemon's ("host") namespace, where the parents are. */
@@ -41,6 +42,26 @@ export abstract class ChildDriver implements NetworkDriver {
   protected abstract routesViaGateway(net: NetworkRecord): boolean;
   /** The endpoint's default routes through `oif` (after the addresses, when it is the gateway endpoint). */
   protected abstract defaultRoutes(net: NetworkRecord, ep: EndpointRecord, oif: number): RouteSpec[];
+
+  /**
+   * The plan both drivers share: their own options only, no interface prefix (not implemented
+   * yet), and Docker's rules on sharing a parent (drivers/parent-link.ts checkParentSharing).
+   */
+  protected planParentNetwork(i: NetworkPlanInput): MacvlanNetworkState | IpvlanNetworkState {
+    const options = i.options;
+    if (options.driver !== this.name) throw internal('DRIVER_OPTIONS_MISMATCH', `${this.name} driver given ${options.driver} options`);
+    if (options.containerIfacePrefix) {
+      throw notImplemented('OPTION_NOT_IMPLEMENTED', `option com.docker.network.container_iface_prefix is not implemented yet by the ${this.name} driver (sandbox interfaces are named eth0, eth1, ...)`, 'Options.com.docker.network.container_iface_prefix');
+    }
+    checkParentSharing(this.name, options, i.others, i.internal);
+    return options.driver === 'macvlan' ? { driver: 'macvlan', options } : { driver: 'ipvlan', options };
+  }
+
+  /** The parent's MAC as the endpoint's recorded one (a child that carries it), when known. */
+  protected parentMac(net: NetworkRecord): { mac?: string } {
+    const mac = this.parents.mac(net);
+    return mac ? { mac } : {};
+  }
 
   /** The links in the host's namespace the network keeps: a parent it made, its host interface. */
   networkLinks(net: NetworkRecord): string[] {

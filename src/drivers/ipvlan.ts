@@ -16,9 +16,9 @@ import type { EndpointRecord, IpvlanNetworkState, NetworkRecord } from '../model
 import type { LinkKindSpec, RouteSpec } from '../kernel/netlink/index.js';
 import type { NetworkPlanInput } from './contract.js';
 import { ChildDriver, type ChildDriverOptions } from './child-driver.js';
-import { checkParentSharing, parentStateOf } from './parent-link.js';
+import { parentStateOf } from './parent-link.js';
 import { defaultRoutes } from './sandbox-end.js';
-import { internal, invalid, notImplemented } from '../errors.js';
+import { invalid } from '../errors.js';
 
 export type IpvlanDriverOptions = ChildDriverOptions;
 
@@ -35,13 +35,7 @@ export class IpvlanDriver extends ChildDriver {
 
   /** Docker's rule: an ipvlan network takes its parent alone. */
   planNetwork(i: NetworkPlanInput): IpvlanNetworkState {
-    const options = i.options;
-    if (options.driver !== 'ipvlan') throw internal('DRIVER_OPTIONS_MISMATCH', `ipvlan driver given ${options.driver} options`);
-    if (options.containerIfacePrefix) {
-      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the ipvlan driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
-    }
-    checkParentSharing('ipvlan', options, i.others, i.internal);
-    return { driver: 'ipvlan', options };
+    return this.planParentNetwork(i) as IpvlanNetworkState;
   }
 
   /**
@@ -50,8 +44,7 @@ export class IpvlanDriver extends ChildDriver {
    */
   override planEndpoint(net: NetworkRecord, ep: { id: string; ifname: string; mac?: string }): { mac?: string } {
     if (ep.mac !== undefined) throw invalid('IPVLAN_MAC_UNSUPPORTED', 'ipvlan interfaces do not support custom mac address assignment', 'MacAddress');
-    const mac = this.parents.mac(net);
-    return mac ? { mac } : {};
+    return this.parentMac(net);
   }
 
   /** A slave always carries its parent's MAC (the kernel's rule): the endpoint's is not set. */

@@ -10,9 +10,9 @@ import type { EndpointRecord, MacvlanNetworkState, NetworkRecord } from '../mode
 import type { LinkKindSpec, RouteSpec } from '../kernel/netlink/index.js';
 import type { NetworkPlanInput } from './contract.js';
 import { ChildDriver, type ChildDriverOptions } from './child-driver.js';
-import { checkParentSharing, parentStateOf } from './parent-link.js';
+import { parentStateOf } from './parent-link.js';
 import { defaultRoutes } from './sandbox-end.js';
-import { forbidden, internal, notImplemented } from '../errors.js';
+import { forbidden } from '../errors.js';
 
 export type MacvlanDriverOptions = ChildDriverOptions;
 
@@ -29,13 +29,7 @@ export class MacvlanDriver extends ChildDriver {
 
   /** Docker's rules: networks may share a parent, except a passthru one, which takes it alone. */
   planNetwork(i: NetworkPlanInput): MacvlanNetworkState {
-    const options = i.options;
-    if (options.driver !== 'macvlan') throw internal('DRIVER_OPTIONS_MISMATCH', `macvlan driver given ${options.driver} options`);
-    if (options.containerIfacePrefix) {
-      throw notImplemented('OPTION_NOT_IMPLEMENTED', 'option com.docker.network.container_iface_prefix is not implemented yet by the macvlan driver (sandbox interfaces are named eth0, eth1, ...)', 'Options.com.docker.network.container_iface_prefix');
-    }
-    checkParentSharing('macvlan', options, i.others, i.internal);
-    return { driver: 'macvlan', options };
+    return this.planParentNetwork(i) as MacvlanNetworkState;
   }
 
   /**
@@ -45,8 +39,7 @@ export class MacvlanDriver extends ChildDriver {
    */
   override planEndpoint(net: NetworkRecord, _ep: { id: string; ifname: string; mac?: string }): { mac?: string } {
     if (macvlanOf(net).options.mode !== 'passthru') return {};
-    const mac = this.parents.mac(net);
-    return mac ? { mac } : {};
+    return this.parentMac(net);
   }
 
   /** A passthru child takes the whole parent: one running endpoint per passthru network. */

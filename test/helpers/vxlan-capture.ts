@@ -1,8 +1,8 @@
 /**
  * A raw capture (AF_PACKET, python3) on one interface of a namespace: every UDP datagram to
  * the VXLAN port, with the VNI of its VXLAN header and the largest outer IP packet. Stops
- * when `stop()` closes its stdin. (The same probe as test/integration/overlay-driver.test.ts,
- * for namespaces given by path.)
+ * when `stop()` closes its stdin. The namespace is given by path (used by
+ * test/integration/overlay-driver.test.ts and test/e2e/overlay-lab.test.ts).
  */
 import { spawn } from 'node:child_process';
 

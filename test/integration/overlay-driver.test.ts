@@ -28,6 +28,7 @@ import { assertNoLeaks, inNs, makeNs, removeNs, sh, type TestNs } from '../helpe
 import { driverConformance } from '../helpers/driver-conformance.js';
 import { kernelFixtureParts } from '../helpers/driver-kernel-fixture.js';
 import { waitFor } from '../helpers/wait.js';
+import { captureVxlan } from '../helpers/vxlan-capture.js';
 import { CLI } from '../helpers/daemon.js';
 
 before(async () => {
@@ -136,74 +137,8 @@ const ping = (ns: TestNs, dst: string, extra: string[] = []): boolean =>
 /** Runs a command inside a namespace pinned anywhere (the overlay namespaces are not in /run/netns). */
 const inPin = (nsPath: string, cmd: string, args: string[]) => sh('nsenter', [`--net=${nsPath}`, '--', cmd, ...args]);
 
-/**
- * A raw capture (AF_PACKET) on one underlay port: every UDP datagram to the VXLAN port, with
- * the VNI of its VXLAN header. Stops when `stop()` closes its stdin.
- */
-const CAPTURE = `
-import json, select, socket, struct, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind((sys.argv[1], 0))
-port = int(sys.argv[2])
-out = {'count': 0, 'vnis': [], 'maxOuter': 0}
-sys.stderr.write('ready\\n'); sys.stderr.flush()
-while True:
-    r, _, _ = select.select([s, sys.stdin], [], [], 1)
-    if sys.stdin in r:
-        break
-    if s not in r:
-        continue
-    f = s.recv(65535)
-    et = struct.unpack('!H', f[12:14])[0]
-    if et == 0x0800:
-        proto, off, iplen = f[23], 14 + (f[14] & 15) * 4, struct.unpack('!H', f[16:18])[0]
-    elif et == 0x86dd:
-        proto, off, iplen = f[20], 54, 40 + struct.unpack('!H', f[18:20])[0]
-    else:
-        continue
-    if proto != 17 or struct.unpack('!H', f[off + 2:off + 4])[0] != port:
-        continue
-    vni = struct.unpack('!I', b'\\0' + f[off + 12:off + 15])[0]
-    out['count'] += 1
-    out['maxOuter'] = max(out['maxOuter'], iplen)
-    if vni not in out['vnis']:
-        out['vnis'].append(vni)
-print(json.dumps(out))
-`;
-
-interface Captured {
-  count: number;
-  vnis: number[];
-  /** The largest outer IP packet seen (bytes). */
-  maxOuter: number;
-}
-
-async function capture(underlay: TestNs, port: string): Promise<{ stop(): Promise<Captured> }> {
-  const child = spawn('nsenter', [`--net=${underlay.path}`, '--', 'python3', '-c', CAPTURE, port, String(PORT)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += String(d)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d) => {
-      err += String(d);
-      if (err.includes('ready')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`capture exited ${code}: ${err}`)));
-  });
-  return {
-    stop: () => new Promise((resolve, reject) => {
-      child.removeAllListeners('exit');
-      child.on('exit', () => {
-        try {
-          resolve(JSON.parse(out) as Captured);
-        } catch {
-          reject(new Error(`capture: ${out} ${err}`));
-        }
-      });
-      child.stdin.end();
-    }),
-  };
-}
+/** A raw capture on one underlay port (test/helpers/vxlan-capture.ts): VXLAN datagrams to PORT. */
+const capture = (underlay: TestNs, port: string) => captureVxlan(underlay.path, port, PORT);
 
 /** A TCP server in `ns` answering every connection with `hello-overlay` (v4 and v6). */
 function tcpServer(ns: TestNs): ChildProcess {
