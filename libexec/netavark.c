@@ -118,9 +118,10 @@ int main(int argc, char **argv) {
 
   int s = fwd_send(sock, &req, TIMEOUT_S);
   if (s < 0) unreachable(sock, errno);
-  /* Half-close after the request. (The CNI forwarder does not, since node:http dropped its
-     answers that waited on etcd; netavark maps only local networks, and without the half-close
-     Podman's teardown of its last container left the network behind: e2e/netavark-podman.) */
+  /* Half-close after the request: the daemon answers half-closed clients (httpAllowHalfOpen,
+     src/api/server.ts). Before it did, node:http ended the socket at the FIN and a teardown
+     answer that was not ready yet was lost: Podman finished `rm` while the daemon was still
+     removing the network (the CI failure of e2e/netavark-podman). */
   shutdown(s, SHUT_WR);
   struct buf res = {0};
   if (read_all(s, &res) < 0) unreachable(sock, errno);

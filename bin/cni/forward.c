@@ -201,9 +201,10 @@ int main(void) {
 
   int fd = fwd_send(sock, &req, TIMEOUT_S);
   if (fd < 0) unreachable(sock, errno);
-  /* No shutdown(SHUT_WR) here: node:http (httpAllowHalfOpen false) answers a half-closed
-   * socket by ending it, so a reply that waits on I/O (a global network's etcd round trip)
-   * would never be sent. `Connection: close` makes the daemon close after its answer. */
+  /* No shutdown(SHUT_WR): `Connection: close` makes the daemon close after its answer. (A
+   * half-close would be answered too since the daemon sets httpAllowHalfOpen, src/api/server.ts;
+   * before that, node:http ended a half-closed socket at once and an answer that waited on
+   * etcd was lost.) */
 
   struct buf res = {0};
   if (read_all(fd, &res) < 0) unreachable(sock, errno);
