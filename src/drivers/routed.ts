@@ -85,6 +85,8 @@ export class RoutedDriver implements NetworkDriver {
   };
   private nftHandle: Nft | undefined;
   private baseReady = false;
+  /** Blocks whose next hop the kernel refused (logged once). */
+  private readonly unroutable = new Set<string>();
 
   constructor(private readonly o: RoutedDriverOptions) {}
 
@@ -312,7 +314,8 @@ export class RoutedDriver implements NetworkDriver {
   /**
    * The other hosts' blocks of `net` now: a route per block via its host's data-path
    * address, marked RTPROT_SWITCHYARD; routes of ours to the network's subnets that are
-   * not in the list are removed. Blocks outside the network's subnets are refused.
+   * not in the list are removed. Blocks outside the network's subnets are refused. A next
+   * hop that is not directly reachable (a host on another subnet) is logged and skipped.
    */
   syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
     const subnets = net.pools.map((p) => parseCanonicalCidr(p.subnet, 'subnet'));
@@ -332,7 +335,20 @@ export class RoutedDriver implements NetworkDriver {
         if (!wanted.has(r.dst)) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family });
       }
     }
-    for (const [cidr, b] of wanted) this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD });
+    // A host on another subnet (behind a router) is no next hop of ours: the kernel refuses
+    // the route (gateway not directly reachable). Its blocks come from BGP (BIRD, metric
+    // 377); the other blocks are still routed.
+    for (const [cidr, b] of wanted) {
+      try {
+        this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD });
+      } catch (err) {
+        const key = `${net.id}/${cidr}/${b.nodeAddress}`;
+        if (!this.unroutable.has(key)) this.o.log(`routed ${net.name}: no route to block ${cidr} via ${b.nodeAddress} (node ${b.nodeId.slice(0, 12)}): ${String(err)}; left to BGP`);
+        this.unroutable.add(key);
+        continue;
+      }
+      this.unroutable.delete(`${net.id}/${cidr}/${b.nodeAddress}`);
+    }
   }
 
   async close(): Promise<void> {
