@@ -36,6 +36,12 @@ import {
 
 /** rtm_protocol of every route this driver adds (unassigned in linux/rtnetlink.h and iproute2's rt_protos). */
 export const RTPROT_SWITCHYARD = 83;
+/**
+ * The metric of a route to another host's block, both families: below BIRD's (377,
+ * services/bgp/config.ts), so a host on the same segment is reached directly even when BGP
+ * also offers its block through a router (IPv6 routes would otherwise get the kernel's 1024).
+ */
+export const REMOTE_BLOCK_METRIC = 100;
 /** The sandbox's gateway: link-local, never on the wire as a source or destination (Calico's choice). */
 export const GATEWAY4 = '169.254.1.1';
 export const GATEWAY6 = 'fe80::1';
@@ -332,7 +338,8 @@ export class RoutedDriver implements NetworkDriver {
       for (const r of this.o.rtnl.listRoutes(family)) {
         if (r.protocol !== RTPROT_SWITCHYARD || r.dst === 'default' || !r.gateway) continue;
         if (!subnets.some((s) => cidrContainsCidr(s, parseCidr(r.dst)))) continue;
-        if (!wanted.has(r.dst)) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family });
+        // A route of an older release (no explicit metric: 0 for IPv4, 1024 for IPv6) is replaced too.
+        if (!wanted.has(r.dst) || (r.metric ?? 0) !== REMOTE_BLOCK_METRIC) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family, ...(r.metric !== undefined ? { metric: r.metric } : {}) });
       }
     }
     // A host on another subnet (behind a router) is no next hop of ours: the kernel refuses
@@ -340,7 +347,7 @@ export class RoutedDriver implements NetworkDriver {
     // 377); the other blocks are still routed.
     for (const [cidr, b] of wanted) {
       try {
-        this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD });
+        this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD, metric: REMOTE_BLOCK_METRIC });
       } catch (err) {
         const key = `${net.id}/${cidr}/${b.nodeAddress}`;
         if (!this.unroutable.has(key)) this.o.log(`routed ${net.name}: no route to block ${cidr} via ${b.nodeAddress} (node ${b.nodeId.slice(0, 12)}): ${String(err)}; left to BGP`);
