@@ -342,6 +342,7 @@ export class RoutedDriver implements NetworkDriver {
         if (!wanted.has(r.dst) || (r.metric ?? 0) !== REMOTE_BLOCK_METRIC) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family, ...(r.metric !== undefined ? { metric: r.metric } : {}) });
       }
     }
+    for (const key of this.unroutable) if (key.startsWith(`${net.id}/`) && !wanted.has(key.slice(net.id.length + 1, key.lastIndexOf('/')))) this.unroutable.delete(key);
     // A host on another subnet (behind a router) is no next hop of ours: the kernel refuses
     // the route (gateway not directly reachable). Its blocks come from BGP (BIRD, metric
     // 377); the other blocks are still routed.
