@@ -20,6 +20,8 @@ export interface NodeJson {
   Name: string;
   Address: string;
   DataPathAddress: string;
+  /** The IPv6 data-path address (a second --data-path-addr), when the node has one. */
+  DataPathAddress6?: string;
   DataPathPort: number;
   Status: 'ready' | 'down';
   Self: boolean;
@@ -32,6 +34,7 @@ export function nodeView(v: NodeView): NodeJson {
     Name: v.node.name,
     Address: v.node.address,
     DataPathAddress: v.node.dataPathAddress,
+    ...(v.node.dataPathAddress6 ? { DataPathAddress6: v.node.dataPathAddress6 } : {}),
     DataPathPort: v.node.dataPathPort,
     Status: v.status,
     Self: v.self,

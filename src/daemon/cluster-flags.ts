@@ -2,8 +2,8 @@
  * The cluster flags of `switchyard daemon` (Docker 1.9–20.10's names; docs/CLUSTER.md):
  * `--cluster-store etcd://A:P[,A:P…]` (`etcds://` = TLS), `--cluster-store-opt
  * kv.cacertfile=F,kv.certfile=F,kv.keyfile=F`, `--cluster-advertise ADDR[:PORT]`,
- * `--data-path-addr ADDR`, `--data-path-port N`, `--node-name NAME`. Pure parsing: every
- * error names its flag.
+ * `--data-path-addr ADDR` (given once per family for routed IPv6 across hosts),
+ * `--data-path-port N`, `--node-name NAME`. Pure parsing: every error names its flag.
  */
 import { isIP } from 'node:net';
 import { invalid } from '../errors.js';
@@ -18,8 +18,16 @@ export interface ClusterFlags {
   advertise: string;
   /** The bare address of --cluster-advertise. */
   advertiseAddress: string;
-  /** --data-path-addr (default: the advertise address). */
+  /**
+   * --data-path-addr (default: the advertise address); given twice (one IPv4, one IPv6):
+   * the IPv4 one, which the overlay's VXLAN uses as before.
+   */
   dataPathAddress: string;
+  /**
+   * The IPv6 data-path address when --data-path-addr was given once per family: the next
+   * hop of this host's IPv6 blocks of routed networks (docs/drivers/routed.md).
+   */
+  dataPathAddress6?: string;
   /** --data-path-port: the VXLAN UDP port (default 4789). */
   dataPathPort: number;
   /** --node-name (default: the hostname). */
@@ -32,7 +40,8 @@ export interface ClusterFlagValues {
   'cluster-store'?: string;
   'cluster-store-opt'?: string[];
   'cluster-advertise'?: string;
-  'data-path-addr'?: string;
+  /** Once, or once per family (IPv4 and IPv6). */
+  'data-path-addr'?: string | string[];
   'data-path-port'?: string;
   'node-name'?: string;
   'overlay-key-rotation'?: string;
@@ -103,6 +112,24 @@ function parseAdvertise(text: string): string {
 }
 
 /**
+ * `--data-path-addr`, none (the advertise address), one, or one per family: two of one
+ * family are refused. With both, the IPv4 one stays `dataPathAddress` (the overlay's VXLAN
+ * endpoint, the BGP router id) and the IPv6 one is `dataPathAddress6`.
+ */
+export function parseDataPathAddrs(given: string | string[] | undefined, advertiseAddress: string): { dataPathAddress: string; dataPathAddress6?: string } {
+  const list = given === undefined ? [] : Array.isArray(given) ? given : [given];
+  if (!list.length) return { dataPathAddress: advertiseAddress };
+  const flag = '--data-path-addr';
+  for (const a of list) if (!isIP(a)) throw invalid('INVALID_FLAG', `invalid ${flag} ${JSON.stringify(a)}: want an IP address`, flag);
+  if (list.length > 2) throw invalid('INVALID_FLAG', `${flag} is given ${list.length} times: give it at most once per family (one IPv4, one IPv6 address)`, flag);
+  if (list.length === 1) return { dataPathAddress: list[0]! };
+  const v4 = list.find((a) => isIP(a) === 4);
+  const v6 = list.find((a) => isIP(a) === 6);
+  if (!v4 || !v6) throw invalid('INVALID_FLAG', `${flag} is given twice for IPv${v4 ? 4 : 6} (${list.join(', ')}): give one IPv4 and one IPv6 address`, flag);
+  return { dataPathAddress: v4, dataPathAddress6: v6 };
+}
+
+/**
  * Undefined without --cluster-store (single host, exactly as before); the other cluster
  * flags are then refused, so a typo never silently runs a host outside its cluster.
  */
@@ -120,8 +147,7 @@ export function parseClusterFlags(values: ClusterFlagValues, hostname: string): 
   const advertise = values['cluster-advertise'];
   if (advertise === undefined) throw invalid('INVALID_FLAG', '--cluster-store needs --cluster-advertise ADDR: the address other hosts reach this one at', '--cluster-advertise');
   const advertiseAddress = parseAdvertise(advertise);
-  const dataPathAddress = values['data-path-addr'] ?? advertiseAddress;
-  if (!isIP(dataPathAddress)) throw invalid('INVALID_FLAG', `invalid --data-path-addr ${JSON.stringify(dataPathAddress)}: want an IP address`, '--data-path-addr');
+  const { dataPathAddress, dataPathAddress6 } = parseDataPathAddrs(values['data-path-addr'], advertiseAddress);
   const portText = values['data-path-port'];
   const dataPathPort = portText === undefined ? DEFAULT_DATA_PATH_PORT : Number(portText);
   if (!/^\d{1,5}$/.test(portText ?? '4789') || dataPathPort < 1024 || dataPathPort > 49151) {
@@ -136,6 +162,7 @@ export function parseClusterFlags(values: ClusterFlagValues, hostname: string): 
     advertise,
     advertiseAddress,
     dataPathAddress,
+    ...(dataPathAddress6 ? { dataPathAddress6 } : {}),
     dataPathPort,
     nodeName,
     keyRotationMs: values['overlay-key-rotation'] === undefined ? DEFAULT_KEY_ROTATION_MS : parseKeyRotation(values['overlay-key-rotation']),

@@ -104,7 +104,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       'cluster-store': { type: 'string' },
       'cluster-store-opt': { type: 'string', multiple: true },
       'cluster-advertise': { type: 'string' },
-      'data-path-addr': { type: 'string' },
+      'data-path-addr': { type: 'string', multiple: true },
       'overlay-key-rotation': { type: 'string' },
       'data-path-port': { type: 'string' },
       'node-name': { type: 'string' },

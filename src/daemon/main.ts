@@ -139,7 +139,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   if (flags.cluster) {
     const c = flags.cluster;
     shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), probe: false, onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
-    nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, dataPathPort: c.dataPathPort }, { log: info });
+    nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, ...(c.dataPathAddress6 ? { dataPathAddress6: c.dataPathAddress6 } : {}), dataPathPort: c.dataPathPort }, { log: info });
     try {
       await nodes.join();
       info(`cluster: joined as node ${c.nodeName} (${hostId.slice(0, 12)}) through ${c.store}`);
@@ -230,7 +230,7 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   // Cluster mode: follow the shared store from the revision load() read (docs/CLUSTER.md).
   const clusterSync = shared ? await startClusterSync(ctx) : undefined;
   // Routed networks over BGP (--bgp-asn/--bgp-peer): BIRD announces this host's blocks.
-  const routedBgp = flags.bgp && flags.cluster ? await startRoutedBgp(ctx, flags.bgp, { routerId: flags.cluster.dataPathAddress, log: info }) : undefined;
+  const routedBgp = flags.bgp && flags.cluster ? await startRoutedBgp(ctx, flags.bgp, { routerId: flags.cluster.dataPathAddress, ...(flags.cluster.dataPathAddress6 ? { nextHop6: flags.cluster.dataPathAddress6 } : {}), log: info }) : undefined;
   // Encrypted overlays: the leader of each rotates its keys (engine/cluster-keys.ts).
   const keyRotation = shared && flags.cluster ? startKeyRotation(ctx, { intervalMs: flags.cluster.keyRotationMs }) : undefined;
   startExitPoller(ctx, engine.runtime);

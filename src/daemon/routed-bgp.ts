@@ -22,20 +22,21 @@ export interface RoutedBgp {
   stop(): Promise<void>;
 }
 
-export function birdInputOf(ctx: EngineContext, bgp: BgpSettings, routerId: string): BirdConfigInput {
+/** `nextHop6`: the host's IPv6 data-path address (the second --data-path-addr), next hop of its IPv6 blocks over IPv4 sessions. */
+export function birdInputOf(ctx: EngineContext, bgp: BgpSettings, routerId: string, nextHop6?: string): BirdConfigInput {
   const subnets = [...ctx.state.networks.values()].filter((n) => n.driver === 'routed' && n.scope === 'global').flatMap((n) => n.pools.map((p) => p.subnet));
-  return { routerId, asn: bgp.asn, peers: bgp.peers, blocks: [...new Set(ownBlocks(ctx))].sort(), subnets: [...new Set(subnets)].sort() };
+  return { routerId, asn: bgp.asn, peers: bgp.peers, blocks: [...new Set(ownBlocks(ctx))].sort(), subnets: [...new Set(subnets)].sort(), ...(nextHop6 ? { nextHop6 } : {}) };
 }
 
-export async function startRoutedBgp(ctx: EngineContext, bgp: BgpSettings, o: { routerId: string; periodMs?: number; log: (m: string) => void }): Promise<RoutedBgp> {
+export async function startRoutedBgp(ctx: EngineContext, bgp: BgpSettings, o: { routerId: string; nextHop6?: string; periodMs?: number; log: (m: string) => void }): Promise<RoutedBgp> {
   const supervisor = new BirdSupervisor({ dir: birdDirOf(ctx.config.execRoot), log: o.log });
-  await supervisor.start(birdInputOf(ctx, bgp, o.routerId));
+  await supervisor.start(birdInputOf(ctx, bgp, o.routerId, o.nextHop6));
   o.log(`bgp: bird runs as AS ${bgp.asn} with ${bgp.peers.length} peer(s) (${bgp.peers.map((p) => `${p.address}:${p.asn}`).join(', ')})`);
   let busy: Promise<void> = Promise.resolve();
   const refresh = (): Promise<void> =>
     (busy = busy.then(async () => {
       try {
-        if (await supervisor.update(birdInputOf(ctx, bgp, o.routerId))) o.log('bgp: bird configuration reloaded (blocks or routed subnets changed)');
+        if (await supervisor.update(birdInputOf(ctx, bgp, o.routerId, o.nextHop6))) o.log('bgp: bird configuration reloaded (blocks or routed subnets changed)');
       } catch (err) {
         o.log(`bgp: reload: ${String(err)}`);
       }

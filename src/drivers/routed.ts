@@ -36,6 +36,12 @@ import {
 
 /** rtm_protocol of every route this driver adds (unassigned in linux/rtnetlink.h and iproute2's rt_protos). */
 export const RTPROT_SWITCHYARD = 83;
+/**
+ * The metric of a route to another host's block, both families: below BIRD's (377,
+ * services/bgp/config.ts), so a host on the same segment is reached directly even when BGP
+ * also offers its block through a router (IPv6 routes would otherwise get the kernel's 1024).
+ */
+export const REMOTE_BLOCK_METRIC = 100;
 /** The sandbox's gateway: link-local, never on the wire as a source or destination (Calico's choice). */
 export const GATEWAY4 = '169.254.1.1';
 export const GATEWAY6 = 'fe80::1';
@@ -85,6 +91,8 @@ export class RoutedDriver implements NetworkDriver {
   };
   private nftHandle: Nft | undefined;
   private baseReady = false;
+  /** Blocks whose next hop the kernel refused (logged once). */
+  private readonly unroutable = new Set<string>();
 
   constructor(private readonly o: RoutedDriverOptions) {}
 
@@ -312,7 +320,8 @@ export class RoutedDriver implements NetworkDriver {
   /**
    * The other hosts' blocks of `net` now: a route per block via its host's data-path
    * address, marked RTPROT_SWITCHYARD; routes of ours to the network's subnets that are
-   * not in the list are removed. Blocks outside the network's subnets are refused.
+   * not in the list are removed. Blocks outside the network's subnets are refused. A next
+   * hop that is not directly reachable (a host on another subnet) is logged and skipped.
    */
   syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
     const subnets = net.pools.map((p) => parseCanonicalCidr(p.subnet, 'subnet'));
@@ -329,10 +338,25 @@ export class RoutedDriver implements NetworkDriver {
       for (const r of this.o.rtnl.listRoutes(family)) {
         if (r.protocol !== RTPROT_SWITCHYARD || r.dst === 'default' || !r.gateway) continue;
         if (!subnets.some((s) => cidrContainsCidr(s, parseCidr(r.dst)))) continue;
-        if (!wanted.has(r.dst)) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family });
+        // A route of an older release (no explicit metric: 0 for IPv4, 1024 for IPv6) is replaced too.
+        if (!wanted.has(r.dst) || (r.metric ?? 0) !== REMOTE_BLOCK_METRIC) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family, ...(r.metric !== undefined ? { metric: r.metric } : {}) });
       }
     }
-    for (const [cidr, b] of wanted) this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD });
+    for (const key of this.unroutable) if (key.startsWith(`${net.id}/`) && !wanted.has(key.slice(net.id.length + 1, key.lastIndexOf('/')))) this.unroutable.delete(key);
+    // A host on another subnet (behind a router) is no next hop of ours: the kernel refuses
+    // the route (gateway not directly reachable). Its blocks come from BGP (BIRD, metric
+    // 377); the other blocks are still routed.
+    for (const [cidr, b] of wanted) {
+      try {
+        this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD, metric: REMOTE_BLOCK_METRIC });
+      } catch (err) {
+        const key = `${net.id}/${cidr}/${b.nodeAddress}`;
+        if (!this.unroutable.has(key)) this.o.log(`routed ${net.name}: no route to block ${cidr} via ${b.nodeAddress} (node ${b.nodeId.slice(0, 12)}): ${String(err)}; left to BGP`);
+        this.unroutable.add(key);
+        continue;
+      }
+      this.unroutable.delete(`${net.id}/${cidr}/${b.nodeAddress}`);
+    }
   }
 
   async close(): Promise<void> {

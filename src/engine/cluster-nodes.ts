@@ -11,6 +11,7 @@
  * lease revoked), grants a new one and puts the alive key again.
  */
 import type { KeyValue, Op, Store } from '../store/contract.js';
+import { tryParseIp } from '../model/ip.js';
 import { asSwitchyardError, conflict, invalid, notFound, type SwitchyardError } from '../errors.js';
 
 export const CLUSTER_KEY = {
@@ -28,13 +29,24 @@ export const CLUSTER_KEY = {
   blocks: '/blocks/',
 };
 
+/**
+ * Versions (docs/STORE.md "Record versions"):
+ *  - 1: id, name, address, dataPathAddress, dataPathPort, started.
+ *  - 2: adds `dataPathAddress6` (the IPv6 data-path address given with a second
+ *    --data-path-addr). A node writes 2 only when it has one, so a cluster whose hosts do not
+ *    use it stays readable by releases that know only 1; both are read.
+ */
+export const NODE_RECORD_VERSION = 2;
+
 export interface NodeRecord {
-  v: 1;
+  v: 1 | 2;
   id: string;
   name: string;
   /** --cluster-advertise's address. */
   address: string;
   dataPathAddress: string;
+  /** v2: the IPv6 data-path address when `dataPathAddress` is the IPv4 one (routed networks' IPv6 blocks are routed via it). */
+  dataPathAddress6?: string;
   dataPathPort: number;
   /** When this node's daemon last joined (ISO 8601). */
   started: string;
@@ -68,8 +80,25 @@ export function decodeNodeRecord(text: string): NodeRecord {
     if (typeof r[f] !== 'string') throw invalid('INVALID_RECORD', `invalid node record: ${f} is not a string`, f);
   }
   if (typeof r.dataPathPort !== 'number') throw invalid('INVALID_RECORD', 'invalid node record: dataPathPort is not a number', 'dataPathPort');
-  if (r.v !== 1) throw invalid('RECORD_VERSION_UNSUPPORTED', `node record version ${String(r.v)} is not one this release reads`);
+  if (r.v !== 1 && r.v !== 2) throw invalid('RECORD_VERSION_UNSUPPORTED', `node record version ${String(r.v)} is not one this release reads (1 or ${NODE_RECORD_VERSION})`);
+  if (r.v === 2 && r.dataPathAddress6 !== undefined && (typeof r.dataPathAddress6 !== 'string' || tryParseIp(r.dataPathAddress6)?.family !== 6)) {
+    throw invalid('INVALID_RECORD', 'invalid node record: dataPathAddress6 is not an IPv6 address', 'dataPathAddress6');
+  }
+  if (r.v === 1) delete r.dataPathAddress6;
   return r as NodeRecord;
+}
+
+/** The node record a host writes: version 2 only when it carries an IPv6 data-path address. */
+export function encodeNodeRecord(self: Omit<NodeRecord, 'v' | 'started'>, started: string): string {
+  const { dataPathAddress6, ...rest } = self;
+  const record: NodeRecord = dataPathAddress6 ? { v: 2, ...rest, dataPathAddress6, started } : { v: 1, ...rest, started };
+  return JSON.stringify(record);
+}
+
+/** A node's data-path address of `family` (undefined: it has none; its blocks of that family are not routed). */
+export function dataPathAddressOf(node: { dataPathAddress: string; dataPathAddress6?: string }, family: 4 | 6): string | undefined {
+  if (tryParseIp(node.dataPathAddress)?.family === family) return node.dataPathAddress;
+  return family === 6 ? node.dataPathAddress6 : undefined;
 }
 
 const isLeaseLost = (err: unknown): boolean => asSwitchyardError(err).code === 'STORE_LEASE_NOT_FOUND';
@@ -120,9 +149,8 @@ export class ClusterNodes {
     const [holder, old] = await Promise.all([this.store.get(nameKey), this.store.get(CLUSTER_KEY.node(id))]);
     if (holder && holder.value !== id) throw this.nameTaken(name, holder.value);
     const lease = await this.store.grantLease(this.ttl);
-    const record: NodeRecord = { v: 1, ...this.self, started: this.now().toISOString() };
     const ops: Op[] = [
-      { type: 'put', key: CLUSTER_KEY.node(id), value: JSON.stringify(record) },
+      { type: 'put', key: CLUSTER_KEY.node(id), value: encodeNodeRecord(this.self, this.now().toISOString()) },
       { type: 'put', key: nameKey, value: id },
       { type: 'put', key: CLUSTER_KEY.aliveOf(id), value: id, lease },
     ];

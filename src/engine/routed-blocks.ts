@@ -12,7 +12,8 @@
  *   network's lock, compared to still be ours).
  * - Routes: `syncRoutedBlocks` hands the other hosts' blocks (with a known data-path
  *   address) to the driver's `syncRemoteBlocks`, at takePart, on every change of the claims
- *   or of the nodes, and at a full resync. A node removed (`node rm`) loses its blocks and
+ *   or of the nodes, and at a full resync. An IPv6 block goes via the node's IPv6 data-path
+ *   address (node record v2), an IPv4 block via its IPv4 one. A node removed (`node rm`) loses its blocks and
  *   its address, so its routes go everywhere.
  */
 import type { EngineContext } from './context.js';
@@ -24,6 +25,7 @@ import { cidrContains, cidrContainsCidr, formatCidr, formatIp, parseCidr, parseI
 import { invalid, SwitchyardError } from '../errors.js';
 import type { RemoteBlock } from '../drivers/contract.js';
 import type { KeyValue, Store } from '../store/contract.js';
+import { dataPathAddressOf } from './cluster-nodes.js';
 
 export const BLOCKS_PREFIX = '/blocks/';
 /** The sandbox's link-local gateways (drivers/routed.ts). */
@@ -149,9 +151,10 @@ export function remoteBlocksOf(ctx: EngineContext, net: NetworkRecord): RemoteBl
     if (node === self) continue;
     // A down node (its lease expired, or its daemon left): its routes go within the lease TTL.
     if (!ctx.state.aliveNodes.has(node)) continue;
-    const addr = ctx.state.nodeAddresses.get(node)?.dataPathAddress;
+    const known = ctx.state.nodeAddresses.get(node);
+    // An IPv6 block goes via the node's IPv6 data-path address (its second --data-path-addr); none: not routed.
+    const addr = known && dataPathAddressOf(known, cidr.includes(':') ? 6 : 4);
     if (!addr) continue;
-    if (addr.includes(':') !== cidr.includes(':')) continue; // IPv6 blocks need an IPv6 data-path address
     if (!net.pools.some((p) => cidrContainsCidr(parseCidr(p.subnet), parseCidr(cidr)))) continue;
     out.push({ nodeId: node, nodeAddress: addr, cidr });
   }

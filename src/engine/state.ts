@@ -139,7 +139,7 @@ export class EngineState {
   readonly remote = new Map<string, RemoteEndpoint>();
   private readonly remoteByNetwork = new Map<string, Set<string>>();
   /** Cluster mode: node id → its data-path address (for PeerEndpoint), from /nodes/. */
-  readonly nodeAddresses = new Map<string, { name: string; address: string; dataPathAddress: string }>();
+  readonly nodeAddresses = new Map<string, { name: string; address: string; dataPathAddress: string; dataPathAddress6?: string }>();
   /** Cluster mode: global networks whose kernel state this host has made (it has a running local endpoint). */
   readonly participating = new Set<string>();
   /** Cluster mode: block claims of routed networks, every host's (engine/routed-blocks.ts). */
@@ -311,9 +311,11 @@ export class EngineState {
 
   private setNodeAddress(kv: KeyValue): void {
     try {
-      const r = JSON.parse(kv.value) as { id?: unknown; name?: unknown; address?: unknown; dataPathAddress?: unknown };
+      const r = JSON.parse(kv.value) as { id?: unknown; name?: unknown; address?: unknown; dataPathAddress?: unknown; dataPathAddress6?: unknown };
       if (typeof r.id === 'string' && typeof r.name === 'string' && typeof r.address === 'string' && typeof r.dataPathAddress === 'string') {
-        this.nodeAddresses.set(r.id, { name: r.name, address: r.address, dataPathAddress: r.dataPathAddress });
+        // dataPathAddress6: node records v2 (engine/cluster-nodes.ts).
+        const six = typeof r.dataPathAddress6 === 'string' ? { dataPathAddress6: r.dataPathAddress6 } : {};
+        this.nodeAddresses.set(r.id, { name: r.name, address: r.address, dataPathAddress: r.dataPathAddress, ...six });
       }
     } catch {
       // not a node record: ignored

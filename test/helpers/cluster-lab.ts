@@ -6,6 +6,13 @@
  * private roots and `--cluster-store etcd://10.X.0.250:2379 --cluster-advertise <its
  * address> --node-name hostI`. `close()` stops everything by PID and runs the leak check.
  * Names start `swy-cl…` (namespaces) and `sycl…` (links) so that parallel files do not collide.
+ *
+ * Options for routed networks (docs/drivers/routed.md): `dataPath6` gives every daemon its
+ * IPv6 underlay address as a second `--data-path-addr`; `segments` puts hosts on a second
+ * underlay segment (a second bridge, 10.X.1.0/24 and fd00:X:1::/64) joined to the first by
+ * a router namespace (10.X.0.254 / 10.X.1.254, forwarding on; every namespace routes the
+ * other segment through it), so that hosts on different subnets can reach each other and
+ * etcd only through the router.
  */
 import { randomBytes } from 'node:crypto';
 import type { SpawnSyncReturns } from 'node:child_process';
@@ -19,12 +26,27 @@ export interface ClusterLabOptions {
   etcdMembers?: 1 | 3;
   /** Extra daemon flags for every host. */
   daemonArgs?: string[];
+  /** Each daemon also gets `--data-path-addr <its IPv6 underlay address>` (after its IPv4 one). */
+  dataPath6?: boolean;
+  /** The underlay segment (0 or 1) of each host (default all 0); any 1 → a second segment and a router. */
+  segments?: (0 | 1)[];
+  /** Extra daemon flags per host (after daemonArgs), given the lab's addresses. */
+  hostArgs?: (i: number, at: { address: string; address6: string; segment: 0 | 1; router?: LabRouter }) => string[];
+}
+
+/** The router between the two segments (when `segments` uses segment 1). */
+export interface LabRouter {
+  ns: TestNs;
+  /** Its addresses on segment 0 and 1. */
+  address: [string, string];
+  address6: [string, string];
 }
 
 export interface LabHost {
   name: string;
   address: string;
   address6: string;
+  segment: 0 | 1;
   ns: TestNs;
   daemon: TestDaemon;
 }
@@ -32,6 +54,7 @@ export interface LabHost {
 export interface ClusterLab {
   hosts: LabHost[];
   etcd: TestEtcd;
+  router?: LabRouter;
   /** etcd://A:P[,…] as the daemons were given it. */
   store: string;
   /** Runs the CLI against host i (from inside its namespace). */
@@ -75,19 +98,41 @@ export async function startClusterLab(opts: ClusterLabOptions): Promise<ClusterL
     if (errors.length) throw errors[0];
   };
   try {
-    ipIn(underlay, 'link', 'add', 'syclbr', 'type', 'bridge');
-    ipIn(underlay, 'link', 'set', 'syclbr', 'up');
-    /** A veth from the underlay bridge to `ns` (named `uplink` there), addressed .`host`. */
-    const plug = (ns: TestNs, i: number, host: number): { v4: string; v6: string } => {
-      const v4 = `10.${x}.0.${host}`;
-      const v6 = `fd00:${x}::${host}`;
-      ipIn(underlay, 'link', 'add', `sycl${i}`, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', ns.name);
-      ipIn(underlay, 'link', 'set', `sycl${i}`, 'master', 'syclbr', 'up');
-      ipIn(ns, 'addr', 'add', `${v4}/24`, 'dev', 'uplink');
-      ipIn(ns, 'addr', 'add', `${v6}/64`, 'dev', 'uplink', 'nodad');
-      ipIn(ns, 'link', 'set', 'uplink', 'up');
+    const segments = opts.segments ?? [];
+    const twoSegments = segments.includes(1);
+    const bridges = twoSegments ? ['syclbr', 'syclbr1'] : ['syclbr'];
+    for (const br of bridges) {
+      ipIn(underlay, 'link', 'add', br, 'type', 'bridge');
+      ipIn(underlay, 'link', 'set', br, 'up');
+    }
+    const seg4 = (seg: 0 | 1) => `10.${x}.${seg}`;
+    const seg6 = (seg: 0 | 1) => (seg ? `fd00:${x}:1:` : `fd00:${x}:`);
+    const routerHost = 254;
+    /** A veth from segment `seg`'s bridge to `ns` (named `ifname` there), addressed .`host`; other segment via the router. */
+    const plug = (ns: TestNs, i: number | string, host: number, seg: 0 | 1 = 0, ifname = 'uplink'): { v4: string; v6: string } => {
+      const v4 = `${seg4(seg)}.${host}`;
+      const v6 = `${seg6(seg)}:${host}`;
+      ipIn(underlay, 'link', 'add', `sycl${i}`, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns.name);
+      ipIn(underlay, 'link', 'set', `sycl${i}`, 'master', bridges[seg]!, 'up');
+      ipIn(ns, 'addr', 'add', `${v4}/24`, 'dev', ifname);
+      ipIn(ns, 'addr', 'add', `${v6}/64`, 'dev', ifname, 'nodad');
+      ipIn(ns, 'link', 'set', ifname, 'up');
+      if (twoSegments && host !== routerHost) {
+        const other = (1 - seg) as 0 | 1;
+        ipIn(ns, 'route', 'add', `${seg4(other)}.0/24`, 'via', `${seg4(seg)}.${routerHost}`);
+        ipIn(ns, '-6', 'route', 'add', `${seg6(other)}:/64`, 'via', `${seg6(seg)}:${routerHost}`);
+      }
       return { v4, v6 };
     };
+    let router: LabRouter | undefined;
+    if (twoSegments) {
+      const ns = makeNs('clr');
+      made.push(ns);
+      const a = plug(ns, 'r0', routerHost, 0, 'seg0');
+      const b = plug(ns, 'r1', routerHost, 1, 'seg1');
+      sh('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+      router = { ns, address: [a.v4, b.v4], address6: [a.v6, b.v6] };
+    }
     const etcdNs = makeNs('cle');
     made.push(etcdNs);
     const etcdAddr = plug(etcdNs, 99, 250).v4;
@@ -96,19 +141,26 @@ export async function startClusterLab(opts: ClusterLabOptions): Promise<ClusterL
     for (let i = 0; i < opts.hosts; i++) {
       const ns = makeNs(`clh${i}`);
       made.push(ns);
-      const { v4, v6 } = plug(ns, i, i + 1);
+      const segment = segments[i] ?? 0;
+      const { v4, v6 } = plug(ns, i, i + 1, segment);
       sh('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       sh('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
       const name = `host${i}`;
       const daemon = await startDaemon({
         host: ns,
-        args: ['--cluster-store', store, '--cluster-advertise', v4, '--node-name', name, ...(opts.daemonArgs ?? [])],
+        args: [
+          '--cluster-store', store, '--cluster-advertise', v4, '--node-name', name,
+          ...(opts.dataPath6 ? ['--data-path-addr', v4, '--data-path-addr', v6] : []),
+          ...(opts.daemonArgs ?? []),
+          ...(opts.hostArgs?.(i, { address: v4, address6: v6, segment, ...(router ? { router } : {}) }) ?? []),
+        ],
       });
-      hosts.push({ name, address: v4, address6: v6, ns, daemon });
+      hosts.push({ name, address: v4, address6: v6, segment, ns, daemon });
     }
     return {
       hosts,
       etcd,
+      ...(router ? { router } : {}),
       store,
       cli: (i, args, o) => hosts[i]!.daemon.cli(args, o),
       async kill(i) {

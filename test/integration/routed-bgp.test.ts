@@ -11,7 +11,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,7 +19,8 @@ import { warmThreadpool } from '../../src/kernel/netns.js';
 import { BirdSupervisor } from '../../src/services/bgp/supervisor.js';
 import { KERNEL_METRIC } from '../../src/services/bgp/config.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
-import { assertNoLeaks, inNs, NETNS_DIR, type TestNs } from '../helpers/netns.js';
+import { assertNoLeaks, inNs, type TestNs } from '../helpers/netns.js';
+import { birdRouterConfig, processesMentioning, startBirdRouter, type BirdRouter } from '../helpers/bird-router.js';
 import { waitFor } from '../helpers/wait.js';
 import { ping, routedEndpoint, routedNetwork, RoutedLab, type LabHost } from '../helpers/routed-lab.js';
 
@@ -48,30 +49,9 @@ interface Lab {
   dir: string;
   net: NetworkRecord;
   router: TestNs;
-  routerBird: ChildProcess;
+  routerBird: BirdRouter;
   hosts: BgpHost[];
   logs: string[];
-}
-
-/** The router's BIRD: one eBGP session per host, next hop self, everything learned into its kernel. */
-function routerConfig(peers: { addr4: string; asn: number; nextHop6: string }[]): string {
-  return [
-    'router id 10.99.1.1;',
-    'protocol device { scan time 10; }',
-    'protocol kernel { ipv4 { export all; import none; }; }',
-    'protocol kernel { ipv6 { export all; import none; }; }',
-    ...peers.map((p, n) => [
-      `protocol bgp host${n + 1} {`,
-      `  local as ${ROUTER_ASN};`,
-      `  neighbor ${p.addr4} as ${p.asn};`,
-      '  direct;',
-      '  hold time 6; keepalive time 2;',
-      '  ipv4 { import all; export all; next hop self; };',
-      `  ipv6 { import all; export all; next hop address ${p.nextHop6}; };`,
-      '}',
-    ].join('\n')),
-    '',
-  ].join('\n');
 }
 
 let lab: Lab | undefined;
@@ -104,10 +84,7 @@ async function build(): Promise<Lab> {
     const bird = new BirdSupervisor({ dir: path.join(dir, `host${s.n + 1}`), netnsPath: host.ns.path, backoffMs: 100, log: (m) => logs.push(`host${s.n + 1}: ${m}`) });
     return { host, asn: 65001 + s.n, addr4: s.addr4, addr6: s.addr6, router4: s.router4, block4, block6, bird, sandbox: { ns, ep } };
   });
-  const conf = path.join(dir, 'router.conf');
-  fs.writeFileSync(conf, routerConfig(hosts.map((h, n) => ({ addr4: h.addr4, asn: h.asn, nextHop6: specs[n]!.router6 }))));
-  const routerBird = spawn('nsenter', [`--net=${NETNS_DIR}/${router.name}`, '--', 'bird', '-f', '-c', conf, '-s', path.join(dir, 'router.ctl'), '-P', path.join(dir, 'router.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  routerBird.stderr!.setEncoding('utf8').on('data', (d: string) => logs.push(`router: ${d.trim()}`));
+  const routerBird = startBirdRouter(router.name, dir, birdRouterConfig({ routerId: '10.99.1.1', asn: ROUTER_ASN, peers: hosts.map((h, n) => ({ addr4: h.addr4, asn: h.asn, nextHop6: specs[n]!.router6 })) }), (l) => logs.push(l));
   for (const h of hosts) {
     await h.bird.start({ routerId: h.addr4, asn: h.asn, peers: [{ address: h.router4, asn: ROUTER_ASN }], blocks: [h.block4, h.block6], subnets: SUBNETS, nextHop6: h.addr6, holdTime: 6 });
   }
@@ -121,26 +98,11 @@ async function getLab(): Promise<Lab> {
   return lab;
 }
 
-/** PIDs of processes whose command line mentions `needle` (a lab directory). */
-function processesMentioning(needle: string): number[] {
-  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle);
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
-
 after(async () => {
   if (!lab) return;
   const { hosts, routerBird, dir } = lab;
   for (const h of hosts) await h.bird.stop({ withdraw: true, rtnl: h.host.rtnl });
-  if (routerBird.exitCode === null) {
-    const gone = new Promise((r) => routerBird.once('exit', r));
-    routerBird.kill('SIGTERM');
-    await gone;
-  }
+  await routerBird.stop();
   const names = lab.lab.names();
   await lab.lab.destroy();
   assert.deepEqual(processesMentioning(dir), [], 'no BIRD process of the lab is left');
@@ -233,7 +195,7 @@ test('BGP lab: a configuration change is loaded without a restart (birdc configu
   await h1.bird.stop({ withdraw: true, rtnl: h1.host.rtnl });
   assert.equal(h1.bird.pid, undefined);
   await waitFor(() => !routes(router.name, 4).includes(h1.block4) && !routes(router.name, 6).includes(h1.block6), 'the router withdrew host 1\'s blocks', 20_000, 200).catch((err) => {
-    throw new Error(`${String(err)}\n${inNs(router.name, 'birdc', ['-s', path.join(lab!.dir, 'router.ctl'), 'show', 'route', 'all', 'for', '10.20.0.1']).stdout}\n${routes(router.name, 4)}\n${routes(router.name, 6)}\n${getLogs().slice(-30).join('\n')}`);
+    throw new Error(`${String(err)}\n${lab!.routerBird.birdc(['show', 'route', 'all', 'for', '10.20.0.1'])}\n${routes(router.name, 4)}\n${routes(router.name, 6)}\n${getLogs().slice(-30).join('\n')}`);
   });
   await waitFor(() => !routes(h3.host.ns.name, 4).includes(h1.block4), 'host 3 withdrew host 1\'s block', 20_000, 200);
   assert.doesNotMatch(inNs(h1.host.ns.name, 'ip', ['route', 'show', 'proto', 'bird']).stdout + inNs(h1.host.ns.name, 'ip', ['-6', 'route', 'show', 'proto', 'bird']).stdout, /via/, 'host 1 kept none of BIRD\'s routes');

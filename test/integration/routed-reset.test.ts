@@ -46,7 +46,7 @@ test('system reset removes the routed driver\'s links, routes and table and the 
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`Stopped BIRD: pid ${birdPid}`));
     assert.match(r.stdout, /Deleted nftables table: inet switchyard-routed/);
-    assert.match(r.stdout, /Deleted route: 10\.20\.0\.64\/26 via 10\.99\.0\.2 dev sywan0 \(proto 83\)/);
+    assert.match(r.stdout, /Deleted route: 10\.20\.0\.64\/26 via 10\.99\.0\.2 dev sywan0 metric 100 \(proto 83\)/);
     assert.match(r.stdout, /Deleted route: 10\.20\.0\.128\/26 via 10\.99\.0\.3 dev sywan0 metric 377 \(proto bird\)/);
     const routes = inNs(h.ns.name, 'ip', ['route']).stdout;
     assert.doesNotMatch(routes, /proto 83|metric 377|10\.20\.0\.2 /);
