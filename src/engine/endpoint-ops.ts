@@ -24,6 +24,7 @@ import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
 import { ipamFor } from './routed-blocks.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
+import { PhaseTrace } from './phase-trace.js';
 import { egressByGatewayBridge, ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
@@ -112,12 +113,14 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
 }
 
 /** Creates the kernel side of an endpoint for a running sandbox. */
-export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[]): void {
+export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[], trace?: PhaseTrace): void {
   const net = ctx.state.networks.get(ep.networkId)!;
   admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
   takePart(ctx, net);
+  trace?.mark('take-part');
   driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+  trace?.mark('join');
 }
 
 export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
@@ -127,6 +130,17 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
   await leavePartIfIdle(ctx, net.id, ep.id);
 }
 
+
+/**
+ * Resolves once a store request started just before has left the process: the etcd client
+ * hands it to its HTTP/2 session in promise callbacks and the session writes it from
+ * native code in the same check phase of the event loop, so one turn of setImmediate puts
+ * the request on the wire before the caller blocks the loop with synchronous kernel work.
+ * (If it had not left yet, the work is merely not overlapped: nothing depends on it.)
+ */
+function requestSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** The networks of a sandbox's endpoints. */
 function networksOfSandbox(ctx: EngineContext, sbId: string): NetworkRecord[] {
@@ -166,13 +180,23 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
   if (sb0.networkMode === 'none' || attach === 'loopback-only') {
     throw invalid('NONE_NETWORK', 'container cannot be connected to multiple networks with one of the networks in private (none) mode', 'Container');
   }
+  const trace = PhaseTrace.start(`connect ${net.name}`);
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
+    trace?.mark('lock');
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${sbRef} was removed concurrently`);
     if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${netRef} was removed concurrently`);
     const siblings = ctx.state.endpointsOfSandbox(sb.id);
     let planned: PlannedEndpoint;
     let move: ReturnType<typeof movePorts>;
+    const running = sb.state.status === 'running';
+    // A global network: the local end is plumbed while the shared txn is on its way to etcd
+    // and back (docs/CLUSTER.md "Where an attach's time goes"); a txn that fails takes that
+    // kernel state away again before anything else is tried.
+    const early = running && net.scope === 'global';
+    let joined = false;
+    let joinFailed = false;
+    let joinErr: unknown;
     // A global network's dynamic address may lose its claim to another host (the watch had
     // not brought that host's endpoint yet): re-read the claims and take the next address.
     for (let attempt = 1; ; attempt++) {
@@ -183,11 +207,31 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       // appears a moment later is harmless), so that the endpoint, its address claims and the
       // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
       move = movePorts(ctx, sb, all, siblings);
+      trace?.mark('plan');
+      const committing = ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) }, trace);
+      if (early) {
+        committing.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
+        await requestSent();
+        trace?.mark('send');
+        try {
+          joinEndpoint(ctx, sb, planned.endpoint, all, trace);
+          joined = true;
+        } catch (err) {
+          joinFailed = true;
+          joinErr = err;
+        }
+      }
       try {
-        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) });
+        await committing;
         break;
       } catch (err) {
+        if (early) {
+          // Also after a failed join: it may have left half of its pair.
+          await leaveEndpoint(ctx, sb, planned.endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
+          joined = false;
+        }
         move?.undo();
+        if (joinFailed) throw joinErr;
         const dynamic = !settings.ipv4 && !settings.ipv6;
         if (net.scope !== 'global' || !dynamic || attempt >= 5 || (err as { code?: string }).code !== 'ADDRESS_IN_USE') throw err;
         await ctx.state.refreshSharedClaims(net.id);
@@ -195,10 +239,12 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
     }
     const { endpoint, claims } = planned;
     const all = [...siblings, endpoint];
-    if (sb.state.status !== 'running') return;
+    if (!running) return;
     try {
-      joinEndpoint(ctx, sb, endpoint, all);
+      if (joinFailed) throw joinErr;
+      if (!joined) joinEndpoint(ctx, sb, endpoint, all, trace);
       refreshNaming(ctx, sb);
+      trace?.mark('naming');
     } catch (err) {
       await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
       move?.undo();
@@ -210,6 +256,7 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       throw err;
     }
   });
+  if (trace) ctx.log(trace.line());
 }
 
 

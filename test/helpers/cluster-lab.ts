@@ -19,6 +19,8 @@ export interface ClusterLabOptions {
   etcdMembers?: 1 | 3;
   /** Extra daemon flags for every host. */
   daemonArgs?: string[];
+  /** Daemons started at once (default 4): a 20-host lab starts in batches, not one by one. */
+  startConcurrency?: number;
 }
 
 export interface LabHost {
@@ -93,19 +95,40 @@ export async function startClusterLab(opts: ClusterLabOptions): Promise<ClusterL
     const etcdAddr = plug(etcdNs, 99, 250).v4;
     etcd = await startEtcd({ size: opts.etcdMembers ?? 1, netns: { path: etcdNs.path, address: etcdAddr } });
     const store = `etcd://${etcd.endpoints.map((u) => u.replace(/^https?:\/\//, '')).join(',')}`;
+    // The namespaces one by one (quick), then the daemons `startConcurrency` at a time: each
+    // daemon's start is mostly node's own start-up, which overlaps well.
+    const planned: { name: string; ns: TestNs; v4: string; v6: string }[] = [];
     for (let i = 0; i < opts.hosts; i++) {
       const ns = makeNs(`clh${i}`);
       made.push(ns);
       const { v4, v6 } = plug(ns, i, i + 1);
       sh('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       sh('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
-      const name = `host${i}`;
-      const daemon = await startDaemon({
-        host: ns,
-        args: ['--cluster-store', store, '--cluster-advertise', v4, '--node-name', name, ...(opts.daemonArgs ?? [])],
-      });
-      hosts.push({ name, address: v4, address6: v6, ns, daemon });
+      planned.push({ name: `host${i}`, ns, v4, v6 });
     }
+    const started: (LabHost | undefined)[] = planned.map(() => undefined);
+    let next = 0;
+    let failed: unknown;
+    const worker = async (): Promise<void> => {
+      while (failed === undefined && next < planned.length) {
+        const i = next++;
+        const p = planned[i]!;
+        try {
+          const daemon = await startDaemon({
+            host: p.ns,
+            args: ['--cluster-store', store, '--cluster-advertise', p.v4, '--node-name', p.name, ...(opts.daemonArgs ?? [])],
+          });
+          started[i] = { name: p.name, address: p.v4, address6: p.v6, ns: p.ns, daemon };
+        } catch (err) {
+          failed ??= err;
+        }
+      }
+    };
+    const width = Math.max(1, Math.min(opts.startConcurrency ?? 4, planned.length));
+    await Promise.all(Array.from({ length: width }, worker));
+    // In host order, so close() stops every daemon that did start (also after a failure).
+    hosts.push(...started.filter((h): h is LabHost => !!h));
+    if (failed !== undefined) throw failed;
     return {
       hosts,
       etcd,
