@@ -9,7 +9,12 @@
  *   permanent neighbour entry appearing on B's VXLAN device, seen by `ip -ts monitor neigh`
  *   inside B's overlay namespace, timestamps from the kernel event's arrival);
  * - etcd writes per attach (etcd's revision before and after one connect);
- * - etcd and daemon memory with H hosts × E endpoints on one global network.
+ * - etcd and daemon memory with H hosts × E endpoints on one global network;
+ * - where host 0's attach spends its time: the daemons run with SWY_TRACE_PHASES=1
+ *   (engine/phase-trace.ts) and the steady-state connects' phases are read from host 0's log;
+ *   next to them a bare attach-shaped txn against the same etcd from host 0's namespace
+ *   (bench/etcd-txn-probe.ts), i.e. etcd's own commit;
+ * - how long the lab took to start (its daemons start 4 at a time).
  *
  * Part of `npm run bench` (skip with `--skip cluster`); alone:
  *   npm run build && node dist/bench/cluster.js [--hosts 3,20] [--iterations 30] [--endpoints 50]

@@ -25,8 +25,6 @@ import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
 
-/** errno of a link that exists already (createVeth's refusal of a name in use). */
-const EEXIST_ERRNO = 17;
 /** errno of a request on a device index that does not exist (any more). */
 const ENODEV_ERRNO = 19;
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
@@ -38,7 +36,7 @@ import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
-import { conflict, internal, notImplemented, unavailable } from '../errors.js';
+import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 
 const noEncryption = (name: string) =>
@@ -288,7 +286,8 @@ export class OverlayDriver implements NetworkDriver {
       try {
         host = create();
       } catch (err) {
-        if (!(err instanceof NetlinkError && err.errno === EEXIST_ERRNO)) throw err;
+        // createVeth's refusal of a name in use (the host end here, or the sandbox's ifname there).
+        if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
         // A half-made join (a crash after the create) left the pair, or its sandbox end: start again.
         if (rt.getLink(peerName)) rt.deleteLink(peerName);
         if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);

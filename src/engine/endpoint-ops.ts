@@ -131,17 +131,6 @@ export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: E
 }
 
 
-/**
- * Resolves once a store request started just before has left the process: the etcd client
- * hands it to its HTTP/2 session in promise callbacks and the session writes it from
- * native code in the same check phase of the event loop, so one turn of setImmediate puts
- * the request on the wire before the caller blocks the loop with synchronous kernel work.
- * (If it had not left yet, the work is merely not overlapped: nothing depends on it.)
- */
-function requestSent(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /** The networks of a sandbox's endpoints. */
 function networksOfSandbox(ctx: EngineContext, sbId: string): NetworkRecord[] {
   return ctx.state.endpointsOfSandbox(sbId).flatMap((e) => ctx.state.networks.get(e.networkId) ?? []);
@@ -189,14 +178,6 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
     const siblings = ctx.state.endpointsOfSandbox(sb.id);
     let planned: PlannedEndpoint;
     let move: ReturnType<typeof movePorts>;
-    const running = sb.state.status === 'running';
-    // A global network: the local end is plumbed while the shared txn is on its way to etcd
-    // and back (docs/CLUSTER.md "Where an attach's time goes"); a txn that fails takes that
-    // kernel state away again before anything else is tried.
-    const early = running && net.scope === 'global';
-    let joined = false;
-    let joinFailed = false;
-    let joinErr: unknown;
     // A global network's dynamic address may lose its claim to another host (the watch had
     // not brought that host's endpoint yet): re-read the claims and take the next address.
     for (let attempt = 1; ; attempt++) {
@@ -208,30 +189,11 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
       move = movePorts(ctx, sb, all, siblings);
       trace?.mark('plan');
-      const committing = ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) }, trace);
-      if (early) {
-        committing.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
-        await requestSent();
-        trace?.mark('send');
-        try {
-          joinEndpoint(ctx, sb, planned.endpoint, all, trace);
-          joined = true;
-        } catch (err) {
-          joinFailed = true;
-          joinErr = err;
-        }
-      }
       try {
-        await committing;
+        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) }, trace);
         break;
       } catch (err) {
-        if (early) {
-          // Also after a failed join: it may have left half of its pair.
-          await leaveEndpoint(ctx, sb, planned.endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
-          joined = false;
-        }
         move?.undo();
-        if (joinFailed) throw joinErr;
         const dynamic = !settings.ipv4 && !settings.ipv6;
         if (net.scope !== 'global' || !dynamic || attempt >= 5 || (err as { code?: string }).code !== 'ADDRESS_IN_USE') throw err;
         await ctx.state.refreshSharedClaims(net.id);
@@ -239,10 +201,9 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
     }
     const { endpoint, claims } = planned;
     const all = [...siblings, endpoint];
-    if (!running) return;
+    if (sb.state.status !== 'running') return;
     try {
-      if (joinFailed) throw joinErr;
-      if (!joined) joinEndpoint(ctx, sb, endpoint, all, trace);
+      joinEndpoint(ctx, sb, endpoint, all, trace);
       refreshNaming(ctx, sb);
       trace?.mark('naming');
     } catch (err) {
