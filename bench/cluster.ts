@@ -37,9 +37,9 @@ function phaseSummaries(log: string, what: string, n: number): Record<string, Su
 }
 
 /** bench/etcd-txn-probe.ts inside host 0's namespace: a bare attach-shaped txn, `count` times. */
-function bareTxn(lab: ClusterLab, count: number): Summary | undefined {
+function bareTxn(lab: ClusterLab, count: number, watched = false): Summary | undefined {
   const probe = path.join(path.dirname(new URL(import.meta.url).pathname), 'etcd-txn-probe.js');
-  const r = spawnSync('nsenter', [`--net=${lab.hosts[0]!.ns.path}`, '--', process.execPath, probe, '--endpoint', lab.etcd.endpoints[0]!, '--count', String(count)], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('nsenter', [`--net=${lab.hosts[0]!.ns.path}`, '--', process.execPath, probe, '--endpoint', lab.etcd.endpoints[0]!, '--count', String(count), ...(watched ? ['--watched'] : [])], { encoding: 'utf8', timeout: 60_000 });
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Summary;
   } catch {
@@ -74,6 +74,8 @@ export interface ClusterLabFigures {
   attachPhases?: Record<string, Summary>;
   /** A bare txn of an attach's shape against the same etcd from host 0's namespace (bench/etcd-txn-probe.ts). */
   bareTxn?: Summary;
+  /** The same with its keys inside the prefix the daemons watch (each txn wakes every daemon). */
+  bareTxnWatched?: Summary;
   /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
   propagation: Summary;
   /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
@@ -237,6 +239,8 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       fig.attachPhases = phaseSummaries(lab.hosts[0]!.daemon.log(), 'connect gbench', o.iterations);
       const bare = bareTxn(lab, o.iterations);
       if (bare) fig.bareTxn = bare;
+      const watched = bareTxn(lab, o.iterations, true);
+      if (watched) fig.bareTxnWatched = watched;
     }
     if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
@@ -290,6 +294,7 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L(`| baseline: detach from it | ${pp(base.detachLocal)} | |`);
   L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
   L(`| a bare attach-shaped etcd txn from host 0 (bench/etcd-txn-probe.ts) | ${pp(base.bareTxn)} | |`);
+  L(`| the same, keys inside the daemons' watched prefix (wakes every daemon) | ${pp(base.bareTxnWatched)} | |`);
   if (base.attachPhases) {
     L();
     L('| attach phase (host 0, steady state, SWY_TRACE_PHASES) | p50 / p99 ms |');

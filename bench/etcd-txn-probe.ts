@@ -5,19 +5,21 @@
  * engine, no kernel: what etcd's commit (round trip, raft, fsync) costs by itself. Each txn's
  * keys are deleted afterwards (untimed). Run inside a lab host's namespace by bench/cluster.ts:
  *
- *   node dist/bench/etcd-txn-probe.js --endpoint http://10.X.0.250:2379 [--count 40]
+ *   node dist/bench/etcd-txn-probe.js --endpoint http://10.X.0.250:2379 [--count 40] [--watched]
  *
  * Prints a Summary (bench/stats.ts) as JSON on stdout. Keys live under /switchyard-probe/,
- * apart from the engine's prefix.
+ * apart from the engine's prefix, so no daemon hears of them; with --watched they live under
+ * /switchyard/v1/probe/, inside the prefix every daemon watches (which ignores keys it does
+ * not know), so each txn also wakes every daemon as an attach does.
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { openEtcdStore } from '../src/store/etcd-store.js';
 import { summarize } from './stats.js';
 
-const { values } = parseArgs({ options: { endpoint: { type: 'string' }, count: { type: 'string', default: '40' } } });
+const { values } = parseArgs({ options: { endpoint: { type: 'string' }, count: { type: 'string', default: '40' }, watched: { type: 'boolean', default: false } } });
 if (!values.endpoint) throw new Error('--endpoint is required');
-const store = await openEtcdStore({ endpoints: [values.endpoint], prefix: '/switchyard-probe' });
+const store = await openEtcdStore({ endpoints: [values.endpoint], prefix: values.watched ? '/switchyard/v1/probe' : '/switchyard-probe' });
 const net = `/networks/${randomBytes(8).toString('hex')}`;
 await store.put(net, '{}');
 const times: number[] = [];
