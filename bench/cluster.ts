@@ -190,7 +190,12 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       }
     }
     await c(0).createNetwork({ Name: 'gbench', Driver: 'overlay', Attachable: true, IPAM: { Config: [{ Subnet: '10.90.0.0/16' }] } });
-    // Host 1 takes part (one endpoint of its own), so it applies the peers of host 0.
+    // Host 1 takes part (one endpoint of its own), so it applies the peers of host 0: once its
+    // watch has brought the network (a busy machine may take a moment).
+    for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+      if (await c(1).inspectNetwork('gbench').then(() => true, () => false)) break;
+      if (Date.now() > until) throw new Error('host 1 never saw network gbench');
+    }
     await runOn(lab, 1, 'keep1', 'gbench');
     const overlayNs = path.join(lab.hosts[1]!.daemon.execRoot, 'overlay', `1-${(await c(1).inspectNetwork('gbench')).Id.slice(0, 10)}`);
     const watch = new NeighWatch(overlayNs);
