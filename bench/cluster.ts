@@ -9,7 +9,12 @@
  *   permanent neighbour entry appearing on B's VXLAN device, seen by `ip -ts monitor neigh`
  *   inside B's overlay namespace, timestamps from the kernel event's arrival);
  * - etcd writes per attach (etcd's revision before and after one connect);
- * - etcd and daemon memory with H hosts × E endpoints on one global network.
+ * - etcd and daemon memory with H hosts × E endpoints on one global network;
+ * - where host 0's attach spends its time: the daemons run with SWY_TRACE_PHASES=1
+ *   (engine/phase-trace.ts) and the steady-state connects' phases are read from host 0's log;
+ *   next to them a bare attach-shaped txn against the same etcd from host 0's namespace
+ *   (bench/etcd-txn-probe.ts), i.e. etcd's own commit;
+ * - how long the lab took to start (its daemons start 4 at a time).
  *
  * Part of `npm run bench` (skip with `--skip cluster`); alone:
  *   npm run build && node dist/bench/cluster.js [--hosts 3,20] [--iterations 30] [--endpoints 50]
@@ -21,6 +26,26 @@ import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { Rounds, summarize, type Summary } from './stats.js';
 import { rssMb } from './host-tools.js';
+import { parsePhaseLines } from '../src/engine/phase-trace.js';
+
+/** Per-phase summaries of the last `n` trace lines of `what` in a daemon log. */
+function phaseSummaries(log: string, what: string, n: number): Record<string, Summary> {
+  const lines = parsePhaseLines(log, what).slice(-n);
+  const out: Record<string, Summary> = {};
+  for (const k of new Set(lines.flatMap((l) => Object.keys(l)))) out[k] = summarize(lines.map((l) => l[k] ?? 0));
+  return out;
+}
+
+/** bench/etcd-txn-probe.ts inside host 0's namespace: a bare attach-shaped txn, `count` times. */
+function bareTxn(lab: ClusterLab, count: number, watched = false): Summary | undefined {
+  const probe = path.join(path.dirname(new URL(import.meta.url).pathname), 'etcd-txn-probe.js');
+  const r = spawnSync('nsenter', [`--net=${lab.hosts[0]!.ns.path}`, '--', process.execPath, probe, '--endpoint', lab.etcd.endpoints[0]!, '--count', String(count), ...(watched ? ['--watched'] : [])], { encoding: 'utf8', timeout: 60_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Summary;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ClusterBenchOptions {
   /** Lab sizes, e.g. [3, 20]: create/rm, attach and writes are measured on the first; propagation and memory on each. */
@@ -45,6 +70,12 @@ export interface ClusterLabFigures {
   detachLocal?: Summary;
   /** etcd revisions per connect (each txn is one revision). */
   etcdWritesPerAttach?: number[];
+  /** Steady-state attach on host 0, per phase (the daemon's SWY_TRACE_PHASES lines, engine/phase-trace.ts): ms. */
+  attachPhases?: Record<string, Summary>;
+  /** A bare txn of an attach's shape against the same etcd from host 0's namespace (bench/etcd-txn-probe.ts). */
+  bareTxn?: Summary;
+  /** The same with its keys inside the prefix the daemons watch (each txn wakes every daemon). */
+  bareTxnWatched?: Summary;
   /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
   propagation: Summary;
   /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
@@ -53,6 +84,8 @@ export interface ClusterLabFigures {
   etcdRssMb: number;
   daemonRssMb: { min: number; max: number; mean: number };
   setupMs: number;
+  /** startClusterLab alone: namespaces, etcd, the daemons up. */
+  labStartMs: number;
 }
 
 /** `ip -ts monitor neigh` inside a namespace: resolves when a line naming `ip` arrives, with its wall-clock time (ms). */
@@ -138,7 +171,11 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
   const log = o.log ?? (() => undefined);
   const t0 = performance.now();
   log(`cluster: starting a lab of ${hosts} hosts`);
+  // The daemons inherit it: each connect logs its phases (engine/phase-trace.ts).
+  process.env.SWY_TRACE_PHASES = '1';
   const lab = await startClusterLab({ hosts });
+  const labStartMs = Math.round(performance.now() - t0);
+  log(`cluster: lab of ${hosts} hosts up in ${labStartMs} ms`);
   const watches: NeighWatch[] = [];
   try {
     const c = (i: number) => lab.hosts[i]!.daemon.client;
@@ -153,7 +190,12 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       }
     }
     await c(0).createNetwork({ Name: 'gbench', Driver: 'overlay', Attachable: true, IPAM: { Config: [{ Subnet: '10.90.0.0/16' }] } });
-    // Host 1 takes part (one endpoint of its own), so it applies the peers of host 0.
+    // Host 1 takes part (one endpoint of its own), so it applies the peers of host 0: once its
+    // watch has brought the network (a busy machine may take a moment).
+    for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+      if (await c(1).inspectNetwork('gbench').then(() => true, () => false)) break;
+      if (Date.now() > until) throw new Error('host 1 never saw network gbench');
+    }
     await runOn(lab, 1, 'keep1', 'gbench');
     const overlayNs = path.join(lab.hosts[1]!.daemon.execRoot, 'overlay', `1-${(await c(1).inspectNetwork('gbench')).Id.slice(0, 10)}`);
     const watch = new NeighWatch(overlayNs);
@@ -198,6 +240,13 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       watch.clear();
     }
     const s = rounds.summaries();
+    if (first) {
+      fig.attachPhases = phaseSummaries(lab.hosts[0]!.daemon.log(), 'connect gbench', o.iterations);
+      const bare = bareTxn(lab, o.iterations);
+      if (bare) fig.bareTxn = bare;
+      const watched = bareTxn(lab, o.iterations, true);
+      if (watched) fig.bareTxnWatched = watched;
+    }
     if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
     fig.propagationFromCall = summarize(propStart);
@@ -212,6 +261,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     const rss = lab.hosts.map((h) => rssMb(h.daemon.proc.pid!));
     fig.daemonRssMb = { min: Math.min(...rss), max: Math.max(...rss), mean: Math.round((rss.reduce((a, b) => a + b, 0) / rss.length) * 10) / 10 };
     fig.setupMs = Math.round(performance.now() - t0);
+    fig.labStartMs = labStartMs;
     log(`cluster: figures with ${hosts} hosts: ${JSON.stringify(fig)}`);
     return fig as ClusterLabFigures;
   } finally {
@@ -248,6 +298,14 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L(`| baseline, same rounds: attach to a local bridge network | ${pp(base.attachLocal)} | |`);
   L(`| baseline: detach from it | ${pp(base.detachLocal)} | |`);
   L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
+  L(`| a bare attach-shaped etcd txn from host 0 (bench/etcd-txn-probe.ts) | ${pp(base.bareTxn)} | |`);
+  L(`| the same, keys inside the daemons' watched prefix (wakes every daemon) | ${pp(base.bareTxnWatched)} | |`);
+  if (base.attachPhases) {
+    L();
+    L('| attach phase (host 0, steady state, SWY_TRACE_PHASES) | p50 / p99 ms |');
+    L('|---|---|');
+    for (const [k, v] of Object.entries(base.attachPhases)) L(`| ${k} | ${pp(v)} |`);
+  }
   L();
   L('| hosts | propagation: A returned → applied on B, p50 / p99 ms | A called → applied on B | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
   L('|---|---|---|---|---|---|');

@@ -23,7 +23,10 @@
  */
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
-import type { LinkInfo, Rtnl } from '../kernel/netlink/index.js';
+import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
+
+/** errno of a request on a device index that does not exist (any more). */
+const ENODEV_ERRNO = 19;
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
@@ -33,7 +36,7 @@ import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
-import { conflict, internal, notImplemented, unavailable } from '../errors.js';
+import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 
 const noEncryption = (name: string) =>
@@ -78,6 +81,9 @@ export class OverlayDriver implements NetworkDriver {
     attach: 'endpoint',
     handsOverLinks: false,
   };
+
+  /** Network id → its VXLAN device's index here (vxlanIndex). */
+  private readonly vxIndex = new Map<string, number>();
 
   constructor(private readonly o: OverlayDriverOptions) {}
 
@@ -176,6 +182,7 @@ export class OverlayDriver implements NetworkDriver {
    * namespace this call made is removed again if a later step fails.
    */
   ensureNetwork(net: NetworkRecord): void {
+    this.vxIndex.delete(net.id);
     const state = overlayOf(net);
     if (state.options.encrypted) {
       // A host that cannot encrypt refuses to take part rather than send in clear.
@@ -241,6 +248,7 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Deletes the VXLAN device first (it frees the VNI on the underlay's socket at once), then the namespace. */
   private removeNs(net: NetworkRecord, nsPath: string): void {
+    this.vxIndex.delete(net.id);
     if (isNetnsMount(nsPath)) {
       const rt = this.o.openRtnl(nsPath);
       try {
@@ -253,6 +261,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
+    this.vxIndex.delete(net.id);
     // The VXLAN device first, so the network's last packets are not sent in clear; then its SAs.
     if (this.o.nsDir) this.removeNs(net, this.nsPath(net));
     if (overlayOf(net).options.encrypted) this.o.encryption?.deleteNetwork(net.id);
@@ -264,16 +273,26 @@ export class OverlayDriver implements NetworkDriver {
     if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
     const names = overlayLinkNames(net);
     const peerName = overlayVethName(ep.id);
-    const mtu = this.mtu(net);
     const rt = this.o.openRtnl(nsPath);
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     try {
       const br = rt.getLink(names.bridge);
       if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
-      // A half-made join (a crash after the create) left the pair: start again.
-      if (rt.getLink(peerName)) rt.deleteLink(peerName);
-      if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
-      const host = rt.createVeth({ name: peerName, mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+      // The network's MTU on this host is its bridge's (ensureNetwork set it from the
+      // underlay): no look-up of the underlay's addresses and link per join.
+      const mtu = br.mtu;
+      const create = () => rt.createVeth({ name: peerName, mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+      let host: { index: number };
+      try {
+        host = create();
+      } catch (err) {
+        // createVeth's refusal of a name in use (the host end here, or the sandbox's ifname there).
+        if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
+        // A half-made join (a crash after the create) left the pair, or its sandbox end: start again.
+        if (rt.getLink(peerName)) rt.deleteLink(peerName);
+        if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
+        host = create();
+      }
       try {
         rt.setAlias(host.index, overlayAlias('veth', ep.id));
         // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
@@ -342,12 +361,24 @@ export class OverlayDriver implements NetworkDriver {
     if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no namespace on this host (ensureNetwork first)`);
     const rt = this.o.openRtnl(nsPath);
     try {
-      const vx = rt.getLink(overlayLinkNames(net).vxlan);
-      if (!vx) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no VXLAN device on this host (ensureNetwork first)`);
-      return fn(rt, vx.index);
+      return fn(rt, this.vxlanIndex(net, rt, what));
     } finally {
       rt.close();
     }
+  }
+
+  /**
+   * The network's VXLAN device's index, looked up once per device: ensureNetwork (the only
+   * place that makes or remakes it) and deleteNetwork forget it, and so does a request that
+   * found no such device (peerJoin's fast path, which then asks again).
+   */
+  private vxlanIndex(net: NetworkRecord, rt: Rtnl, what: string): number {
+    const known = this.vxIndex.get(net.id);
+    if (known !== undefined) return known;
+    const vx = rt.getLink(overlayLinkNames(net).vxlan);
+    if (!vx) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no VXLAN device on this host (ensureNetwork first)`);
+    this.vxIndex.set(net.id, vx.index);
+    return vx.index;
   }
 
   /** What the VXLAN device holds now: its permanent unicast FDB entries and permanent neighbours (all ours: the namespace is). */
@@ -379,6 +410,27 @@ export class OverlayDriver implements NetworkDriver {
 
   peerJoin(net: NetworkRecord, peer: PeerEndpoint): void {
     if (peer.networkId !== net.id) throw internal('PEER_OF_OTHER_NETWORK', `peer ${peer.endpointId.slice(0, 12)} is on network ${peer.networkId.slice(0, 12)}, not ${net.name}`);
+    if (!overlayOf(net).options.encrypted) {
+      // Without encryption nothing depends on the other entries: this peer's FDB and
+      // neighbour entries are set in one request (replace = add or move), no dump first.
+      const want = peerEntries([peer]);
+      const set = (rt: Rtnl, vx: number) =>
+        rt.batch((b) => {
+          for (const f of want.fdb) b.replaceFdb({ index: vx, mac: f.mac, dst: f.dst });
+          for (const n of want.neigh) b.replaceNeighbour({ index: vx, ip: n.ip, mac: n.mac });
+        });
+      this.onVxlan(net, 'peerJoin', (rt, vx) => {
+        try {
+          set(rt, vx);
+        } catch (err) {
+          if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
+          // The device was made again behind the cached index: look it up once more.
+          this.vxIndex.delete(net.id);
+          set(rt, this.vxlanIndex(net, rt, 'peerJoin'));
+        }
+      });
+      return;
+    }
     this.onVxlan(net, 'peerJoin', (rt, vx) => {
       const have = this.programmed(rt, vx);
       const want = peerEntries([peer]);

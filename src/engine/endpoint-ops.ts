@@ -24,6 +24,7 @@ import { movePorts, repointPorts } from './publish.js';
 import { poolIpam, type Ipam } from './ipam.js';
 import { ipamFor } from './routed-blocks.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
+import { PhaseTrace } from './phase-trace.js';
 import { egressByGatewayBridge, ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
@@ -112,12 +113,14 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
 }
 
 /** Creates the kernel side of an endpoint for a running sandbox. */
-export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[]): void {
+export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[], trace?: PhaseTrace): void {
   const net = ctx.state.networks.get(ep.networkId)!;
   admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
   takePart(ctx, net);
+  trace?.mark('take-part');
   driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+  trace?.mark('join');
 }
 
 export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
@@ -166,7 +169,9 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
   if (sb0.networkMode === 'none' || attach === 'loopback-only') {
     throw invalid('NONE_NETWORK', 'container cannot be connected to multiple networks with one of the networks in private (none) mode', 'Container');
   }
+  const trace = PhaseTrace.start(`connect ${net.name}`);
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
+    trace?.mark('lock');
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${sbRef} was removed concurrently`);
     if (!ctx.state.networks.has(net.id)) throw conflict('NETWORK_GONE', `network ${netRef} was removed concurrently`);
@@ -183,8 +188,9 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       // appears a moment later is harmless), so that the endpoint, its address claims and the
       // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
       move = movePorts(ctx, sb, all, siblings);
+      trace?.mark('plan');
       try {
-        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) });
+        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) }, trace);
         break;
       } catch (err) {
         move?.undo();
@@ -197,8 +203,9 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
     const all = [...siblings, endpoint];
     if (sb.state.status !== 'running') return;
     try {
-      joinEndpoint(ctx, sb, endpoint, all);
+      joinEndpoint(ctx, sb, endpoint, all, trace);
       refreshNaming(ctx, sb);
+      trace?.mark('naming');
     } catch (err) {
       await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
       move?.undo();
@@ -210,6 +217,7 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       throw err;
     }
   });
+  if (trace) ctx.log(trace.line());
 }
 
 

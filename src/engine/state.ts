@@ -24,6 +24,7 @@ import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
 /** The nodes' alive keys (engine/cluster-nodes.ts CLUSTER_KEY.alive). */
 const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
+import type { PhaseTrace } from './phase-trace.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -559,11 +560,12 @@ export class EngineState {
    * the shared txn (its success branch read every key it writes, so the undo puts back
    * exactly what was there).
    */
-  async commit(change: Change): Promise<void> {
+  async commit(change: Change, trace?: PhaseTrace): Promise<void> {
     if (this.shared) {
       const { global, local } = this.splitChange(change);
       if (global) {
-        const undo = await this.commitShared(global);
+        const undo = await this.commitShared(global, trace);
+        trace?.mark('shared-txn');
         try {
           await this.commitLocal(local);
         } catch (err) {
@@ -571,11 +573,13 @@ export class EngineState {
           throw err;
         }
         this.apply(change);
+        trace?.mark('local-txn');
         return;
       }
     }
     await this.commitLocal(change);
     this.apply(change);
+    trace?.mark('local-txn');
   }
 
   private isGlobal(netId: string, change?: Change): boolean {
@@ -609,7 +613,7 @@ export class EngineState {
   }
 
   /** The shared txn of a change; returns the ops that undo it. */
-  private async commitShared(change: Change): Promise<Op[]> {
+  private async commitShared(change: Change, trace?: PhaseTrace): Promise<Op[]> {
     const shared = this.shared!;
     const compare: Compare[] = [];
     const writes: Op[] = [];
@@ -669,6 +673,7 @@ export class EngineState {
       writes.push({ type: 'put', key: SHARED_KEY.usage(netId), value: String(Date.now()) });
     }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
+    trace?.mark('txn-build');
     const res: TxnResult = await shared.store.txn({
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],

@@ -33,6 +33,9 @@ const pings = (i: number, name: string, target: string) =>
 /** The embedded DNS of sandbox `name` on host i answers `target` with an address. */
 const resolves = (i: number, name: string, target: string) =>
   /^\d+\.\d+\.\d+\.\d+$/m.test(lab.hosts[i]!.daemon.inSandbox(sandbox(i, name).SandboxKey, 'dig', ['@127.0.0.11', '+short', '+tries=1', '+time=2', target], { allowFail: true, timeoutMs: 10_000 }).stdout);
+/** The interfaces in sandbox `name`'s namespace on host i (a failed connect must leave none behind). */
+const linksOf = (i: number, name: string) =>
+  lab.hosts[i]!.daemon.inSandbox(sandbox(i, name).SandboxKey, 'ip', ['-o', 'link', 'show']).stdout.trim().split('\n').map((l) => l.split(':')[1]!.trim().split('@')[0]!).sort();
 const statusOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? httpStatusOf(r.reason as SwitchyardError) : 200);
 const nodeRows = (i: number) => lab.cli(i, ['node', 'ls', '--format', '{{.Name}} {{.Status}}']).stdout.trim().split('\n');
 
@@ -72,11 +75,14 @@ test('races across hosts through the daemons: the same network name, the same st
   // Static address: s0 (host0) and s1 (host1) both ask 10.78.0.50 on race0 at once.
   lab.cli(0, ['run', '-d', '--name', 's0', '--network', 'gov', 'sleep', '600']);
   lab.cli(1, ['run', '-d', '--name', 's1', '--network', 'gov', 'sleep', '600']);
+  const linksBefore = [0, 1].map((i) => linksOf(i, `s${i}`));
   const res = await Promise.allSettled([0, 1].map((i) => lab.hosts[i]!.daemon.client.connectNetwork('race0', `s${i}`, { IPAMConfig: { IPv4Address: '10.78.0.50' } })));
   assert.deepEqual(res.map(statusOf).sort(), [200, 409], JSON.stringify(res.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok'))));
   const loser = res.findIndex((r) => r.status === 'rejected');
   assert.match(String((res[loser] as PromiseRejectedResult).reason), /10\.78\.0\.50/);
   assert.equal(sandbox(loser, `s${loser}`).Networks['race0'], undefined, 'the loser is not on race0');
+  // Its interface was made while its txn was in flight (endpoint-ops.ts): the refusal took it away again.
+  assert.deepEqual(linksOf(loser, `s${loser}`), linksBefore[loser], 'the loser has no interface left from race0');
   const winner = 1 - loser;
   assert.equal(ipOf(winner, `s${winner}`, 'race0'), '10.78.0.50');
   lab.cli(winner, ['network', 'disconnect', 'race0', `s${winner}`]);
@@ -88,6 +94,7 @@ test('races across hosts through the daemons: the same network name, the same st
 test('etcd stopped: traffic across hosts goes on, global operations fail at once with 503 and leave nothing, local ones work; etcd back: every host converges', async (t) => {
   const ipB = ipOf(1, 'sb', 'gov');
   lab.cli(2, ['run', '-d', '--name', 'c0', 'sleep', '600']);
+  const c0Links = linksOf(2, 'c0');
   await lab.stopEtcd();
   let failed: number[] = [];
   try {
@@ -105,6 +112,7 @@ test('etcd stopped: traffic across hosts goes on, global operations fail at once
     assert.deepEqual(failed, [503, 503, 503]);
     assert.ok(failMs < 3_000, `took ${failMs} ms to fail`);
     assert.equal(sandbox(2, 'c0').Networks['gov'], undefined, 'c0 is not half-attached');
+    assert.deepEqual(linksOf(2, 'c0'), c0Links, 'nor is its namespace (no interface from gov left)');
     lab.cli(2, ['network', 'create', '--subnet', '10.92.0.0/24', 'loc2']);
     lab.cli(2, ['network', 'connect', 'loc2', 'c0']);
   } finally {

@@ -68,7 +68,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     const out = fs.openSync(logFile, 'a');
     proc = spawn(
       'nsenter',
-      [`--net=${host.path}`, '--', process.execPath, CLI, 'daemon', '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`, '--log-level', 'debug', ...(opts.args ?? []), ...extra],
+      // SWY_DAEMON_NODE_ARGS: node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a lab's daemons).
+      [`--net=${host.path}`, '--', process.execPath, ...(process.env.SWY_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), CLI, 'daemon', '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`, '--log-level', 'debug', ...(opts.args ?? []), ...extra],
       { stdio: ['ignore', out, out] },
     );
     fs.closeSync(out);

@@ -264,6 +264,16 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     assert.doesNotMatch(fdbOf(h1, net), /02:42:0a:0a:00:12 dst 10\.99\.0\.2/);
     h1.run(() => h1.driver.peerJoin(net, peerOf(h2, net, eps[1])));
     assert.ok(ping(sbs[0], '10.10.0.12'), 'back where it is');
+    // The VXLAN device gone behind the driver's back: peerJoin (which keeps its index) says so
+    // clearly instead of writing to another device; made again by ensureNetwork, the new one
+    // is programmed.
+    inPin(ovPath, 'ip', ['link', 'del', names.vxlan]);
+    assert.throws(() => h1.run(() => h1.driver.peerJoin(net, peerOf(h2, net, eps[1]))), /no VXLAN device/);
+    h1.run(() => h1.driver.ensureNetwork(net));
+    h1.run(() => h1.driver.peerJoin(net, peerOf(h2, net, eps[1])));
+    h1.run(() => h1.driver.peerJoin(net, peerOf(h3, net, eps[2])));
+    assert.match(fdbOf(h1, net), /02:42:0a:0a:00:12 dst 10\.99\.0\.2/, 'the new device has the entry');
+    assert.ok(ping(sbs[0], '10.10.0.12'), 'reached through the new device');
 
     // After peerLeave (on both sides) the ping fails again, and nothing is flooded.
     h1.run(() => h1.driver.peerLeave(net, peerOf(h2, net, eps[1])));

@@ -12,7 +12,7 @@ import {
   ETH_P_8021Q, IPVLAN_FLAG, IPVLAN_MODE, MACVLAN_MODE, decodeKindData, ipvlanInfoData, macvlanInfoData, vlanInfoData, vxlanInfoData,
 } from '../../src/kernel/netlink/link-kinds.js';
 import { IFLA_IFALIAS, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_NET_NS_FD, aliasMessage, typedLinkMessage } from '../../src/kernel/netlink/links.js';
-import { fdbAddMessage, fdbDeleteMessage } from '../../src/kernel/netlink/neighbours.js';
+import { fdbAddMessage, fdbDeleteMessage, fdbReplaceMessage } from '../../src/kernel/netlink/neighbours.js';
 import { ipToBytes } from '../../src/kernel/netlink/address-codec.js';
 
 const NLMSG_HDRLEN = 16;
@@ -104,4 +104,19 @@ test('FDB messages: AF_BRIDGE, NUD_PERMANENT, NTF_SELF, APPEND|CREATE without EX
   assert.equal(nd.readUInt16LE(8), 0x80, 'NUD_PERMANENT');
   assert.equal(nd.readUInt8(10), 0x02, 'NTF_SELF');
   assert.equal(fdbDeleteMessage({ index: 4, mac: '00:00:00:00:00:00', dst: '192.0.2.2' }).readUInt16LE(4), 29, 'RTM_DELNEIGH');
+});
+
+test('fdbReplaceMessage: REPLACE|CREATE without APPEND or EXCL (a MAC moved to another VTEP in one step), AF_BRIDGE, permanent, self', () => {
+  const msg = fdbReplaceMessage({ index: 9, mac: '02:42:0a:00:00:05', dst: '192.0.2.7' });
+  assert.equal(msg.readUInt16LE(4), 28, 'RTM_NEWNEIGH');
+  const flags = msg.readUInt16LE(6);
+  assert.equal(flags & 0x100, 0x100, 'NLM_F_REPLACE');
+  assert.equal(flags & 0x400, 0x400, 'NLM_F_CREATE');
+  assert.equal(flags & 0x800, 0, 'no NLM_F_APPEND');
+  assert.equal(flags & 0x200, 0, 'no NLM_F_EXCL');
+  const nd = msg.subarray(NLMSG_HDRLEN);
+  assert.equal(nd.readUInt8(0), 7, 'AF_BRIDGE');
+  assert.equal(nd.readInt32LE(4), 9);
+  assert.equal(nd.readUInt16LE(8), 0x80, 'NUD_PERMANENT');
+  assert.equal(nd.readUInt8(10), 0x02, 'NTF_SELF');
 });

@@ -8,7 +8,7 @@
 import { deleteAddressMessage, newAddressMessage, type AddAddressOptions } from './addresses.js';
 import { aliasMessage, bridgePortMessage, linkRenameMessage, linkUpMessage, type BridgePortOptions } from './links.js';
 import { EADDRNOTAVAIL, EEXIST, ENODEV, ENOENT } from './message.js';
-import { deleteNeighbourMessage, type NeighbourSpec } from './neighbours.js';
+import { deleteNeighbourMessage, fdbReplaceMessage, neighbourAddMessage, type FdbSpec, type NeighbourSpec } from './neighbours.js';
 import { addRouteMessage, describeRoute, type RouteSpec } from './routes.js';
 import type { BatchItem } from './socket.js';
 
@@ -51,6 +51,18 @@ export class RtnlBatch {
   setBridgePort(index: number, o: BridgePortOptions): this {
     const msg = bridgePortMessage(index, o);
     if (msg) this.items.push({ msg, what: `set bridge port ${index}` });
+    return this;
+  }
+
+  /** `ip neigh replace` (permanent). */
+  replaceNeighbour(n: NeighbourSpec): this {
+    this.items.push({ msg: neighbourAddMessage(n), what: `replace neighbour ${n.ip} lladdr ${n.mac} dev ${n.index}` });
+    return this;
+  }
+
+  /** `bridge fdb replace … self permanent` (fdbReplaceMessage: for a MAC with one remote). */
+  replaceFdb(f: FdbSpec): this {
+    this.items.push({ msg: fdbReplaceMessage(f), what: `replace fdb ${f.mac} dev ${f.index}${f.dst ? ` dst ${f.dst}` : ''}` });
     return this;
   }
 

@@ -103,6 +103,15 @@ export function fdbAddMessage(f: FdbSpec): Buffer {
   return fdbMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, f);
 }
 
+/**
+ * `bridge fdb replace MAC dev X dst IP self permanent` (pure; exported for tests): on a VXLAN
+ * device REPLACE sets the MAC's (first) remote to `dst` in one step, so a MAC that moved to
+ * another VTEP never has a moment without an entry. Only for MACs that have one remote.
+ */
+export function fdbReplaceMessage(f: FdbSpec): Buffer {
+  return fdbMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, f);
+}
+
 /** The RTM_DELNEIGH of deleteFdb (pure; exported for tests). */
 export function fdbDeleteMessage(f: FdbSpec): Buffer {
   return fdbMessage(RTM_DELNEIGH, 0, f);
