@@ -1,5 +1,7 @@
 /**
- * The cluster side of routed networks (docs/drivers/routed.md "Blocks in the cluster"):
+ * The cluster side of routed networks (docs/drivers/routed.md "Blocks in the cluster"), and
+ * of ipvlan L3 networks that span hosts, which share it (usesBlocks; docs/drivers/ipvlan.md
+ * "Across hosts"):
  *
  * - Claims: `/blocks/<network id>/<cidr>` = the node id holding it, create-only, written in
  *   the same shared txn as the endpoint that needed a new block (EngineState.commitShared:
@@ -96,7 +98,8 @@ export function blockSizeOf(net: NetworkRecord): number {
 /**
  * Addresses of a network that uses blocks, out of this host's blocks (one per family of the
  * network). Routed: the address alone (/32, /128) behind the link-local gateway; ipvlan L3:
- * the address with its subnet's prefix and no gateway (L3 routes `default dev ethN`).
+ * the address with its subnet's prefix, and the subnet's gateway address (reserved, never
+ * used: L3 routes `default dev ethN`; it marks the endpoint carrying the default route).
  */
 export const routedIpam: Ipam = {
   name: 'routed-blocks',
