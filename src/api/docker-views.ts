@@ -59,7 +59,7 @@ export interface DockerNetwork {
   Labels: Record<string, string>;
   /** inspect -v of a global network: the hosts with endpoints on it. */
   Peers?: { Name: string; IP: string }[];
-  /** Switchyard's own field, routed networks only: each host's blocks (block → node name; docs/drivers/routed.md). */
+  /** Switchyard's own field, routed networks and ipvlan networks across hosts: each host's blocks (block → node name; docs/drivers/routed.md). */
   Blocks?: Record<string, string>;
 }
 

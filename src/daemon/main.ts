@@ -22,7 +22,6 @@ import { NoFirewall } from '../services/firewall/no-firewall.js';
 import { DnsService } from '../services/dns/service.js';
 import { elementOf, PortsService } from '../services/ports/service.js';
 import { openLmdbStore } from '../store/lmdb-store.js';
-import { openEtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/contract.js';
 import { ClusterNodes } from '../engine/cluster-nodes.js';
 import { startClusterSync } from '../engine/cluster-sync.js';
@@ -138,6 +137,9 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   let nodes: ClusterNodes | undefined;
   if (flags.cluster) {
     const c = flags.cluster;
+    // Loaded only with --cluster-store: etcd3 (gRPC, protobufjs parsing its .proto files) is the
+    // daemon's costliest import, 1.5 s here and most of a start under the VM lane's emulation (docs/TESTING.md).
+    const { openEtcdStore } = await import('../store/etcd-store.js');
     shared = await openEtcdStore({ endpoints: c.endpoints, ...(c.tls ? { tls: c.tls } : {}), probe: false, onBackgroundError: (e) => log('warn', `cluster store: ${e.message}`) });
     nodes = new ClusterNodes(shared, { id: hostId, name: c.nodeName, address: c.advertiseAddress, dataPathAddress: c.dataPathAddress, ...(c.dataPathAddress6 ? { dataPathAddress6: c.dataPathAddress6 } : {}), dataPathPort: c.dataPathPort }, { log: info });
     try {

@@ -9,12 +9,15 @@
  * ipvlan network takes its parent alone) and the host-side interface are
  * drivers/parent-link.ts; the join is drivers/child-driver.ts. docs/drivers/ipvlan.md.
  *
- * Not here: ipvlan L3 networks spanning hosts with routes distributed through the cluster
- * store (needs the cluster layer).
+ * Across hosts (`--scope global`, L3/L3S with a parent and a cluster store): the engine
+ * hands out addresses from this host's blocks (engine/routed-blocks.ts, as for the routed
+ * driver) and `syncRemoteBlocks` routes the other hosts' blocks via their data-path
+ * addresses out of the parent (drivers/block-routes.ts). docs/drivers/ipvlan.md "Across hosts".
  */
 import type { EndpointRecord, IpvlanNetworkState, NetworkRecord } from '../model/records.js';
 import type { LinkKindSpec, RouteSpec } from '../kernel/netlink/index.js';
-import type { NetworkPlanInput } from './contract.js';
+import type { NetworkPlanInput, RemoteBlock } from './contract.js';
+import { syncBlockRoutes } from './block-routes.js';
 import { ChildDriver, type ChildDriverOptions } from './child-driver.js';
 import { parentStateOf } from './parent-link.js';
 import { defaultRoutes } from './sandbox-end.js';
@@ -28,6 +31,8 @@ export function ipvlanOf(net: NetworkRecord): IpvlanNetworkState {
 
 export class IpvlanDriver extends ChildDriver {
   readonly name = 'ipvlan';
+  /** Remote blocks whose next hop the kernel refused (a host on another subnet), logged once. */
+  private readonly unroutable = new Set<string>();
 
   constructor(o: IpvlanDriverOptions) {
     super(o, 'ipvlan');
@@ -56,6 +61,21 @@ export class IpvlanDriver extends ChildDriver {
   /** The host's slave runs in the network's mode (the kernel keeps one mode per parent). */
   protected hostChildSpec(net: NetworkRecord, parent: number): LinkKindSpec {
     return this.childSpec(net, parent);
+  }
+
+  /**
+   * A network that spans hosts: the other hosts' blocks, each via its host's data-path
+   * address out of the parent (in L3 mode the parent's namespace routes the slaves'
+   * traffic, with the parent as the output interface); ours no longer wanted go.
+   */
+  syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
+    syncBlockRoutes(this.o.rtnl, net, blocks, { ...(blocks.length ? { oif: this.parents.index(net) } : {}), log: this.o.log, unroutable: this.unroutable });
+  }
+
+  /** A network that spans hosts loses its routes to the other hosts' blocks first; then the parents' part. */
+  override async deleteNetwork(net: NetworkRecord): Promise<void> {
+    if (net.scope === 'global') syncBlockRoutes(this.o.rtnl, net, []);
+    await super.deleteNetwork(net);
   }
 
   protected routesViaGateway(net: NetworkRecord): boolean {

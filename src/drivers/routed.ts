@@ -20,28 +20,23 @@
 import type { EndpointRecord, NetworkRecord, RoutedNetworkState } from '../model/records.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { sandboxEndPresent } from './sandbox-end.js';
+import { REMOTE_BLOCK_METRIC, RTPROT_SWITCHYARD, syncBlockRoutes } from './block-routes.js';
 import type { Nft } from '../kernel/nftables.js';
 import { LINK_ALIAS_PREFIX, type RemoteBlock, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
-import { cidrContainsCidr, formatCidr, parseCanonicalCidr, parseCidr, tryParseIp } from '../model/ip.js';
+import { parseCanonicalCidr } from '../model/ip.js';
 import { checkBlockFits } from '../model/ip-blocks.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { withNetns, withNetnsFd } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import type { Graveyard } from './graveyard.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
-import { conflict, internal, invalid, notImplemented } from '../errors.js';
+import { conflict, internal, notImplemented } from '../errors.js';
 import {
   ROUTED_PORT_PREFIX, renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
 } from '../services/firewall/ruleset/routed.js';
 
-/** rtm_protocol of every route this driver adds (unassigned in linux/rtnetlink.h and iproute2's rt_protos). */
-export const RTPROT_SWITCHYARD = 83;
-/**
- * The metric of a route to another host's block, both families: below BIRD's (377,
- * services/bgp/config.ts), so a host on the same segment is reached directly even when BGP
- * also offers its block through a router (IPv6 routes would otherwise get the kernel's 1024).
- */
-export const REMOTE_BLOCK_METRIC = 100;
+/** rtm_protocol of every route this driver adds, and the metric of remote block routes (drivers/block-routes.ts). */
+export { RTPROT_SWITCHYARD, REMOTE_BLOCK_METRIC };
 /** The sandbox's gateway: link-local, never on the wire as a source or destination (Calico's choice). */
 export const GATEWAY4 = '169.254.1.1';
 export const GATEWAY6 = 'fe80::1';
@@ -324,39 +319,7 @@ export class RoutedDriver implements NetworkDriver {
    * hop that is not directly reachable (a host on another subnet) is logged and skipped.
    */
   syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
-    const subnets = net.pools.map((p) => parseCanonicalCidr(p.subnet, 'subnet'));
-    const wanted = new Map<string, RemoteBlock>();
-    for (const b of blocks) {
-      const c = parseCanonicalCidr(b.cidr, 'blocks.cidr', 'block');
-      if (!subnets.some((s) => cidrContainsCidr(s, c))) throw invalid('INVALID_BLOCK', `block ${b.cidr} of node ${b.nodeId} is not inside a subnet of network ${net.name}`, 'blocks.cidr');
-      const via = tryParseIp(b.nodeAddress);
-      if (!via || via.family !== c.family) throw invalid('INVALID_BLOCK', `block ${b.cidr}: node address ${JSON.stringify(b.nodeAddress)} is not an IPv${c.family} address`, 'blocks.nodeAddress');
-      wanted.set(formatCidr(c), b);
-    }
-    // Ours that are no longer wanted go; the wanted ones are (re)placed (replace semantics: a block that moved to another host changes its next hop).
-    for (const family of [4, 6] as const) {
-      for (const r of this.o.rtnl.listRoutes(family)) {
-        if (r.protocol !== RTPROT_SWITCHYARD || r.dst === 'default' || !r.gateway) continue;
-        if (!subnets.some((s) => cidrContainsCidr(s, parseCidr(r.dst)))) continue;
-        // A route of an older release (no explicit metric: 0 for IPv4, 1024 for IPv6) is replaced too.
-        if (!wanted.has(r.dst) || (r.metric ?? 0) !== REMOTE_BLOCK_METRIC) this.o.rtnl.deleteRoute({ dst: r.dst, gateway: r.gateway, family, ...(r.metric !== undefined ? { metric: r.metric } : {}) });
-      }
-    }
-    for (const key of this.unroutable) if (key.startsWith(`${net.id}/`) && !wanted.has(key.slice(net.id.length + 1, key.lastIndexOf('/')))) this.unroutable.delete(key);
-    // A host on another subnet (behind a router) is no next hop of ours: the kernel refuses
-    // the route (gateway not directly reachable). Its blocks come from BGP (BIRD, metric
-    // 377); the other blocks are still routed.
-    for (const [cidr, b] of wanted) {
-      try {
-        this.o.rtnl.addRoute({ dst: cidr, gateway: b.nodeAddress, protocol: RTPROT_SWITCHYARD, metric: REMOTE_BLOCK_METRIC });
-      } catch (err) {
-        const key = `${net.id}/${cidr}/${b.nodeAddress}`;
-        if (!this.unroutable.has(key)) this.o.log(`routed ${net.name}: no route to block ${cidr} via ${b.nodeAddress} (node ${b.nodeId.slice(0, 12)}): ${String(err)}; left to BGP`);
-        this.unroutable.add(key);
-        continue;
-      }
-      this.unroutable.delete(`${net.id}/${cidr}/${b.nodeAddress}`);
-    }
+    syncBlockRoutes(this.o.rtnl, net, blocks, { log: this.o.log, unroutable: this.unroutable });
   }
 
   async close(): Promise<void> {

@@ -96,8 +96,9 @@ export function planEndpoint(
     extraUsed,
   });
   Object.assign(ep, addresses);
-  // Global (VXLAN) networks: the MAC follows the IPv4 address, as Docker's overlay does (macFromIpv4).
-  if (!settings.mac && net.scope === 'global' && ep.ipv4) ep.mac = macFromIpv4(ep.ipv4);
+  // Global (VXLAN) networks: the MAC follows the IPv4 address, as Docker's overlay does
+  // (macFromIpv4), unless the driver named the MAC the interface carries (ipvlan: the parent's).
+  if (!settings.mac && !driverMac && net.scope === 'global' && ep.ipv4) ep.mac = macFromIpv4(ep.ipv4);
   return { endpoint: ep, claims };
 }
 

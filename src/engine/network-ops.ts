@@ -7,11 +7,11 @@ import type { EngineContext } from './context.js';
 import type { NetworkDriver } from '../drivers/contract.js';
 import { driverOf, timestamp, ZERO_TIME } from './context.js';
 import type { NetworkDetails, NetworkRecord, PoolRecord } from './types.js';
-import type { NetworkSpec } from '../model/network-spec.js';
+import { resolveNetworkScope, type NetworkSpec } from '../model/network-spec.js';
 import { isKnownDriver, validateDriverOptions } from '../model/driver-options.js';
 import { RECORD_VERSION } from '../model/records.js';
 import { DEFAULT_POOLS, pickSubnet, planPool, ulaPoolFromHostId } from '../model/ipam.js';
-import { blocksView } from './routed-blocks.js';
+import { blocksView, usesBlocks } from './routed-blocks.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, tryParseCidr, type Cidr } from '../model/ip.js';
 import { newId, resolveRef } from '../model/names.js';
 import { matchNetwork, parseFilters, pruneMatcher, validateNetworkFilters, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS } from '../model/filters.js';
@@ -42,7 +42,7 @@ export function details(ctx: EngineContext, net: NetworkRecord): NetworkDetails 
     .map((id) => ctx.state.nodeAddresses.get(id) ?? { name: id.slice(0, 12), address: '' })
     .map((n) => ({ name: n.name, ip: n.address }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { network: net, endpoints, peers, ...(net.driver === 'routed' ? { blocks: blocksView(ctx, net.id) } : {}) };
+  return { network: net, endpoints, peers, ...(usesBlocks(net) ? { blocks: blocksView(ctx, net.id) } : {}) };
 }
 
 /** Subnets of every network, for overlap checks and pool picking. */
@@ -107,7 +107,8 @@ export async function createNetwork(ctx: EngineContext, spec: NetworkSpec): Prom
     const available = ctx.drivers.all().filter((d) => d.capabilities.creatable).map((d) => d.name).join(', ');
     throw invalid('DRIVER_NOT_SUPPORTED', `driver "${spec.driver}" is not supported yet by this daemon (available: ${available})`, 'Driver');
   }
-  const global = driver.capabilities.scope === 'global';
+  // An ipvlan L3 network with --scope global spans hosts too (model/network-spec.ts resolveNetworkScope).
+  const global = resolveNetworkScope(spec, { driverScope: driver.capabilities.scope, clustered: ctx.state.clustered }) === 'global';
   if (global && !ctx.state.clustered) {
     throw invalid('CLUSTER_STORE_REQUIRED', `the ${driver.name} driver makes networks that span hosts: it needs a cluster store (start the daemon with --cluster-store etcd://ADDR:PORT --cluster-advertise ADDR)`, 'Driver');
   }

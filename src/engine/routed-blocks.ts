@@ -1,5 +1,7 @@
 /**
- * The cluster side of routed networks (docs/drivers/routed.md "Blocks in the cluster"):
+ * The cluster side of routed networks (docs/drivers/routed.md "Blocks in the cluster"), and
+ * of ipvlan L3 networks that span hosts, which share it (usesBlocks; docs/drivers/ipvlan.md
+ * "Across hosts"):
  *
  * - Claims: `/blocks/<network id>/<cidr>` = the node id holding it, create-only, written in
  *   the same shared txn as the endpoint that needed a new block (EngineState.commitShared:
@@ -20,7 +22,7 @@ import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
 import type { NetworkRecord } from '../model/records.js';
 import type { AddressAssignment, AddressRequest, Ipam } from './ipam.js';
-import { blockClaimKey, nextFreeBlock, pickBlockAddress } from '../model/ip-blocks.js';
+import { BLOCK_SIZE_OPT, blockClaimKey, nextFreeBlock, parseBlockSize, pickBlockAddress } from '../model/ip-blocks.js';
 import { cidrContains, cidrContainsCidr, formatCidr, formatIp, parseCidr, parseIp, type Cidr, type IpAddress } from '../model/ip.js';
 import { invalid, SwitchyardError } from '../errors.js';
 import type { RemoteBlock } from '../drivers/contract.js';
@@ -81,15 +83,35 @@ export class BlockTable {
 
 const FIELD = { 4: 'IPAMConfig.IPv4Address', 6: 'IPAMConfig.IPv6Address' } as const;
 
-/** Addresses of a routed network out of this host's blocks (one per family of the network). */
+/**
+ * Networks whose addresses come out of per-host blocks and whose other hosts' blocks are
+ * routed: routed networks, and ipvlan L3 networks that span hosts (docs/drivers/ipvlan.md
+ * "Across hosts"; both are global).
+ */
+export function usesBlocks(net: NetworkRecord): boolean {
+  return net.scope === 'global' && (net.driver === 'routed' || net.driver === 'ipvlan');
+}
+
+/** The network's IPv4 block prefix length (routed: parsed at create; ipvlan: from its options text). */
+export function blockSizeOf(net: NetworkRecord): number {
+  return net.state.driver === 'routed' ? net.state.options.blockSize : parseBlockSize(net.options[BLOCK_SIZE_OPT]);
+}
+
+/**
+ * Addresses of a network that uses blocks, out of this host's blocks (one per family of the
+ * network). Routed: the address alone (/32, /128) behind the link-local gateway; ipvlan L3:
+ * the address with its subnet's prefix, and the subnet's gateway address (reserved, never
+ * used: L3 routes `default dev ethN`; it marks the endpoint carrying the default route).
+ */
 export const routedIpam: Ipam = {
   name: 'routed-blocks',
   assign(ctx: EngineContext, req: AddressRequest): AddressAssignment {
     const { net } = req;
     const self = ctx.state.shared?.nodeId;
-    if (!self) throw invalid('ROUTED_NEEDS_CLUSTER', `network ${net.name}: a routed network needs a cluster store (--cluster-store)`, 'Driver');
-    if (net.state.driver !== 'routed') throw invalid('NOT_A_ROUTED_NETWORK', `network ${net.name} is not routed`);
-    const blockSize = net.state.options.blockSize;
+    if (!self) throw invalid('ROUTED_NEEDS_CLUSTER', `network ${net.name}: a network of per-host blocks (routed, ipvlan across hosts) needs a cluster store (--cluster-store)`, 'Driver');
+    if (!usesBlocks(net)) throw invalid('NOT_A_ROUTED_NETWORK', `network ${net.name} does not hand out addresses from per-host blocks`);
+    const routed = net.driver === 'routed';
+    const blockSize = blockSizeOf(net);
     const extra = req.extraUsed.get(net.id) ?? new Set<bigint>();
     const out: AddressAssignment = { claims: [] };
     const table = ctx.state.blocks.of(net.id);
@@ -111,6 +133,9 @@ export const routedIpam: Ipam = {
         if (node === self) own.push(c);
       }
       const used = new Set([...ctx.state.usedValues(net.id), ...extra]);
+      // ipvlan: the gateway address stays reserved (no sandbox uses it; it marks the endpoint
+      // that carries `default dev ethN`, as for a local L3 network), aux addresses too.
+      if (!routed) for (const a of [pool.gateway, ...Object.values(pool.auxAddresses ?? {})]) if (a) used.add(parseIp(a).value);
       let addr: IpAddress;
       let block: string | undefined;
       try {
@@ -126,11 +151,13 @@ export const routedIpam: Ipam = {
       const text = formatIp(addr);
       out.claims.push({ networkId: net.id, ip: text, owner: req.endpointId, ...(block ? { block } : {}) });
       if (family === 4) {
-        out.ipv4 = `${text}/32`;
-        out.gateway = GATEWAY[4];
+        out.ipv4 = `${text}/${routed ? 32 : subnet.prefix}`;
+        const gw = routed ? GATEWAY[4] : pool.gateway;
+        if (gw) out.gateway = gw;
       } else {
-        out.ipv6 = `${text}/128`;
-        out.ipv6Gateway = GATEWAY[6];
+        out.ipv6 = `${text}/${routed ? 128 : subnet.prefix}`;
+        const gw = routed ? GATEWAY[6] : pool.gateway;
+        if (gw) out.ipv6Gateway = gw;
       }
     }
     req.extraUsed.set(net.id, extra);
@@ -140,7 +167,7 @@ export const routedIpam: Ipam = {
 
 /** The ipam an endpoint of `net` uses when the caller did not choose one. */
 export function ipamFor(net: NetworkRecord, fallback: Ipam): Ipam {
-  return net.driver === 'routed' && net.scope === 'global' ? routedIpam : fallback;
+  return usesBlocks(net) ? routedIpam : fallback;
 }
 
 /** The other hosts' blocks of `net` that this host can route to (their node address known, same family). */
@@ -170,7 +197,7 @@ export function routedForwarding(ctx: EngineContext, net: NetworkRecord): void {
 
 /** Hands `net`'s remote blocks to its driver when this host takes part in it. */
 export function syncRoutedBlocks(ctx: EngineContext, net: NetworkRecord): void {
-  if (net.driver !== 'routed' || !ctx.state.participating.has(net.id)) return;
+  if (!usesBlocks(net) || !ctx.state.participating.has(net.id)) return;
   const driver = driverOf(ctx, net);
   if (!driver.syncRemoteBlocks) return;
   try {
@@ -227,7 +254,7 @@ export async function releaseEmptyBlocks(ctx: EngineContext, netId: string): Pro
 export function scheduleBlockRelease(ctx: EngineContext, netIds: readonly string[]): void {
   for (const id of new Set(netIds)) {
     const net = ctx.state.networks.get(id);
-    if (net?.driver !== 'routed' || net.scope !== 'global') continue;
+    if (!net || !usesBlocks(net)) continue;
     setImmediate(() => void releaseEmptyBlocks(ctx, id).catch((err) => ctx.log(`routed: releasing blocks of ${net.name}: ${String(err)}`)));
   }
 }

@@ -253,6 +253,11 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
       ctx.host.ensureSandboxNetns(sb.nsPath);
       const nsPath = sb.nsPath;
       undo.push('sandbox netns', () => deleteSandboxNetns(ctx, nsPath));
+      // A global network this start made this host take part in (its kernel state, routes to
+      // other hosts' blocks) is left again when the start fails.
+      undo.push('cluster', async () => {
+        for (const id of new Set(endpoints.map((e) => e.networkId))) await leavePartIfIdle(ctx, id);
+      });
       for (const ep of endpoints) joinEndpoint(ctx, sb, ep, endpoints);
     }
     writeSandboxFiles(ctx, sb);

@@ -234,7 +234,8 @@ export function parseBridgeOptions(options: Options): BridgeOptions {
 }
 
 const MACVLAN_KEYS = new Set<string>(['parent', 'macvlan_mode', HOST_INTERFACE_OPT, ...GENERIC_KEYS]);
-const IPVLAN_KEYS = new Set<string>(['parent', 'ipvlan_mode', 'ipvlan_flag', HOST_INTERFACE_OPT, ...GENERIC_KEYS]);
+// The block size is for ipvlan networks that span hosts (model/network-spec.ts resolveNetworkScope refuses it on others).
+const IPVLAN_KEYS = new Set<string>(['parent', 'ipvlan_mode', 'ipvlan_flag', HOST_INTERFACE_OPT, BLOCK_SIZE_OPT, ...GENERIC_KEYS]);
 
 function parseParent(options: Options): string | undefined {
   const parent = optionIfname(options, 'parent');

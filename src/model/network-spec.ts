@@ -28,6 +28,7 @@ import {
   tryParseIp,
 } from './ip.js';
 import { validateNetworkName } from './names.js';
+import { BLOCK_SIZE_OPT, checkBlockFits, parseBlockSize } from './ip-blocks.js';
 
 /** The JSON body of POST /networks/create, as the docker CLI sends it. */
 export interface NetworkCreateRequest {
@@ -366,4 +367,50 @@ export function parseBoolParam(text: string, field: string): boolean {
   const value = parseGoBool(text);
   if (value === undefined) throw invalid('INVALID_OPTION', `invalid value ${JSON.stringify(text)} for ${field}: want true or false`, field);
   return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Where a new network lives
+
+/**
+ * The scope a new network gets on this daemon: `global` for a driver whose networks always
+ * span hosts (overlay, routed), and for an ipvlan L3/L3S network created with `Scope`
+ * `global` (or Docker's `swarm`): its record shared through the cluster store, addresses
+ * from per-host blocks, each host routing the others' blocks (docs/drivers/ipvlan.md "Across
+ * hosts"). Any other `Scope` than local is refused, naming the field and the reason: an L2
+ * network, another driver, no parent (a dummy: no way to the other hosts), `--internal`, no
+ * cluster store. The block size option is only for such networks.
+ */
+export function resolveNetworkScope(
+  spec: Pick<NetworkSpec, 'driver' | 'scope' | 'internal' | 'options' | 'driverOptions' | 'ipam'>,
+  env: { driverScope: 'local' | 'global'; clustered: boolean },
+): 'local' | 'global' {
+  if (env.driverScope === 'global') return 'global';
+  const spans = spec.scope === 'global' || spec.scope === 'swarm';
+  const o = spec.driverOptions;
+  if (!spans) {
+    if (o.driver === 'ipvlan' && spec.options[BLOCK_SIZE_OPT] !== undefined) {
+      throw invalid('SCOPE_NOT_SUPPORTED', `option ${BLOCK_SIZE_OPT} is only for ipvlan networks that span hosts (--scope global)`, `Options.${BLOCK_SIZE_OPT}`);
+    }
+    return 'local';
+  }
+  const given = `scope ${spec.scope}`;
+  if (o.driver !== 'ipvlan') {
+    throw invalid('SCOPE_NOT_SUPPORTED', `${given}: the ${spec.driver} driver makes networks of one host (networks that span hosts: -d overlay, -d routed, or -d ipvlan -o ipvlan_mode=l3|l3s)`, 'Scope');
+  }
+  if (o.mode === 'l2') {
+    throw invalid('SCOPE_NOT_SUPPORTED', `${given}: an ipvlan network spans hosts only in L3 mode (-o ipvlan_mode=l3 or l3s); L2 sandboxes on several hosts share the parent's LAN already`, 'Scope');
+  }
+  if (spec.internal) {
+    throw invalid('SCOPE_NOT_SUPPORTED', `${given}: an internal ipvlan network has a dummy parent, with no way to the other hosts`, 'Internal');
+  }
+  if (!o.parent) {
+    throw invalid('SCOPE_NOT_SUPPORTED', `${given}: an ipvlan network that spans hosts needs -o parent=IF (the interface toward the other hosts); without one it has a dummy parent`, 'Options.parent');
+  }
+  if (!env.clustered) {
+    throw invalid('CLUSTER_STORE_REQUIRED', `${given}: a network that spans hosts needs a cluster store (start the daemon with --cluster-store etcd://ADDR:PORT --cluster-advertise ADDR)`, 'Scope');
+  }
+  const blockSize = parseBlockSize(spec.options[BLOCK_SIZE_OPT]);
+  for (const c of spec.ipam.config) checkBlockFits(c.subnet, blockSize);
+  return 'global';
 }

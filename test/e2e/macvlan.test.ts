@@ -117,6 +117,22 @@ describe('macvlan driver (e2e)', () => {
     }
   });
 
+  test('--scope global through the CLI and the API: refused on this daemon (no --cluster-store) and on L2 and macvlan, with the reason; nothing kept (docs/drivers/ipvlan.md "Across hosts")', async () => {
+    const create = (args: string[]) => d.cli(['network', 'create', ...args], { allowFail: true });
+    const l3 = ['-d', 'ipvlan', '-o', 'parent=sylan0', '-o', 'ipvlan_mode=l3', '--subnet', '10.30.0.0/24'];
+    for (const scope of ['global', 'swarm']) {
+      const r = create([...l3, '--scope', scope, 'gx1']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, new RegExp(`scope ${scope}: a network that spans hosts needs a cluster store \\(start the daemon with --cluster-store`));
+    }
+    const l2 = create(['-d', 'ipvlan', '-o', 'parent=sylan0', '--subnet', '10.30.0.0/24', '--scope', 'global', 'gx2']);
+    assert.match(l2.stderr, /scope global: an ipvlan network spans hosts only in L3 mode/);
+    const mv = create(['-d', 'macvlan', '-o', 'parent=sylan0', '--subnet', '10.30.0.0/24', '--scope', 'global', 'gx3']);
+    assert.match(mv.stderr, /scope global: the macvlan driver makes networks of one host/);
+    await assert.rejects(d.client.createNetwork({ Name: 'gx4', Driver: 'ipvlan', Scope: 'global', Options: { parent: 'sylan0', ipvlan_mode: 'l3s' } }), (e: Error) => /scope global: .*cluster store/.test(e.message));
+    assert.doesNotMatch(d.cli(['network', 'ls', '--format', '{{.Name}}']).stdout, /\bgx\d/, 'no refused network was kept');
+  });
+
   test('several subnets, static --ip in the second, aux addresses never handed out, an IPv6-only network, and the host interface through the CLI', () => {
     for (const a of ['203.0.113.1/30', '203.0.113.17/28']) sh('ip', ['-n', lan.name, 'addr', 'add', a, 'dev', 'eth0']);
     sh('ip', ['-n', lan.name, 'addr', 'add', '2001:db8:7::1/64', 'dev', 'eth0', 'nodad']);
