@@ -348,7 +348,8 @@ const pp = (s: Summary | undefined) => (s?.n ? `${f(s.p50)} / ${f(s.p99)}` : '�
 export function overlayMarkdown(r: OverlayBenchResult): string {
   const out: string[] = [];
   const L = (line = '') => out.push(line);
-  const swarm = (hosts: number) => r.dockerSwarm.find((d) => d.settings?.hosts === hosts);
+  // One Docker run per host count, in the order of the labs.
+  const swarm = (run: OverlayHostRun) => r.dockerSwarm[r.runs.indexOf(run)];
   L(`### Overlay across the cluster lab (${r.started}; ${r.command ?? ''})`);
   L();
   L(`Load average (1/5/15 min) ${r.load.before.join(' ')} at the start, ${r.load.after?.join(' ') ?? '—'} at the end; ${r.machine['cpus']} CPUs, kernel ${r.machine['kernel']}.`);
@@ -363,7 +364,7 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
   L('| hosts | Switchyard, sandbox as made | Switchyard, fast-ARP probe | Switchyard, kernel ARP defaults (before the fix) | Docker swarm, fast-ARP probe | Docker / Switchyard (p50, fast-ARP probes) |');
   L('|---|---|---|---|---|---|');
   for (const run of r.runs.filter((x) => !x.error)) {
-    const d = swarm(run.hosts)?.propagationWarm?.afterCall as Summary | undefined;
+    const d = swarm(run)?.propagationWarm?.afterCall as Summary | undefined;
     const sy = run.runToPingMs['after call: fast'];
     L(`| ${run.hosts} | ${pp(run.runToPingMs['after call: switchyard'])} | ${pp(sy)} | ${pp(run.runToPingMs['after call: kernel'])} | ${pp(d)} | ${d?.n && sy ? `${f(d.p50 / sy.p50)}×` : '—'} |`);
   }
@@ -384,7 +385,7 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
   const dockerOp: Record<string, string> = { create: 'networkCreate', remove: 'networkRemove', connect: 'connect', disconnect: 'disconnect' };
   for (const run of r.runs.filter((x) => !x.error)) {
     for (const op of ['create', 'remove', 'connect', 'disconnect']) {
-      L(`| ${run.hosts} | ${op} | ${pp(run.ops[`overlay ${op}`])} | ${pp(run.ops[`bridge ${op}`])} | ${f(run.opsPairedRatios[op], 2)}× | ${pp(swarm(run.hosts)?.[dockerOp[op]!])} |`);
+      L(`| ${run.hosts} | ${op} | ${pp(run.ops[`overlay ${op}`])} | ${pp(run.ops[`bridge ${op}`])} | ${f(run.opsPairedRatios[op], 2)}× | ${pp(swarm(run)?.[dockerOp[op]!])} |`);
     }
   }
   for (const run of r.runs.filter((x) => x.throughputGbps)) {
