@@ -1,18 +1,26 @@
 /**
  * Overlay figures on the cluster lab (test/helpers/cluster-lab.ts: host namespaces on an
- * underlay bridge, real etcd, one real daemon per host), in one run:
+ * underlay bridge, real etcd, one real daemon per host), one lab per host count (--hosts 3,20),
+ * a sandbox on the overlay on every host, in one run:
  *   - throughput (iperf3, one TCP stream) and RTT (ping, p50/p99) between sandboxes on two
  *     hosts over a Switchyard overlay, vs a hand-built VXLAN pair between the SAME sandbox
  *     namespaces (a bare vxlan device in each, socket on the same underlay: the kernel's
  *     limit for this encapsulation), vs the plain underlay (host namespace to host namespace);
- *     rounds alternate the three paths;
- *   - time from `run -d` (create + start through the API) on host A to the first successful
- *     ping from a sandbox on host B;
+ *     rounds alternate the three paths (first lab only, unless --datapath-all);
+ *   - time from `run -d` (create + start through the API) of a sandbox with a fixed address on
+ *     host A to the first reply to pings from sandboxes on host B that started before it (the
+ *     Docker anchor's probe, bench/anchors/docker-swarm.ts PingProbe), three probes at once:
+ *     the sandbox as Switchyard makes it, one with a 10 ms ARP retry (as the anchor probes
+ *     Docker), one with the kernel's 1 s defaults (the sandbox end before
+ *     OVERLAY_NEIGHBOUR_RETRY); plus when B's neighbour entry appeared (ip -ts monitor);
  *   - overlay network create/remove and attach/detach (connect/disconnect of a running
- *     sandbox) p50, next to a bridge network's on the same daemon.
+ *     sandbox), next to a bridge network's on the same daemon, interleaved (paired ratios);
+ *   - with --vs docker-swarm (or SWY_BENCH_DOCKER_SWARM=1): Docker's swarm overlay with as many
+ *     dockerd after each lab, a container on the network on every node (the first count gets
+ *     the anchor's full set of figures, later ones its warm propagation only).
  *
  *   node dist/bench/overlay.js [--hosts 3,20] [--seconds 5] [--rounds 3] [--iterations 30] [--vs docker-swarm] [--datapath-all] [--out bench/results]
- * `npm run bench` runs it (skip with --skip overlay).
+ * writes bench/results/overlay-<time>.json and .md. `npm run bench` runs it at 3 hosts (skip with --skip overlay).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
