@@ -91,6 +91,8 @@ export interface OverlayHostRun {
   throughputPairedRatios?: Record<string, number>;
   runToPing: RunToPing;
   runToPingMs: Record<string, Summary>;
+  /** CPU time (ms, user + system, from /proc/PID/stat) the daemons spent per `run -d` → ping sample (which includes the sandbox's removal). */
+  daemonCpuMsPerSample: { hostA: number; hostB: number; otherMean: number; allHosts: number };
   ops: Record<string, Summary>;
   /** Median of the per-iteration ratios overlay / bridge (interleaved, so each pair shares its moment's load). */
   opsPairedRatios: Record<string, number>;
@@ -111,6 +113,14 @@ export interface OverlayBenchResult {
 }
 
 type Inspect = { State: { Pid: number }; NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string }> } };
+
+/** User + system CPU time of a process so far, in ms (/proc/PID/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,6 +171,7 @@ async function runOnLab(hosts: number, o: { seconds: number; rounds: number; ite
     }
     const overlayNsOnB = `${lab.hosts[1]!.daemon.execRoot}/overlay/1-${netId.slice(0, 10)}`;
     const kinds = Object.keys(PROBES) as ProbeKind[];
+    const cpu0 = lab.hosts.map((h) => cpuMs(h.daemon.proc.pid));
     const rp: RunToPing = { afterCall: { switchyard: [], fast: [], kernel: [] }, afterReturn: [], run: [], entryOnB: [], lagAfterEntry: { switchyard: [], fast: [], kernel: [] } };
     for (let i = 0; i < iterations; i++) {
       const ip = `10.181.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`;
@@ -189,6 +200,10 @@ async function runOnLab(hosts: number, o: { seconds: number; rounds: number; ite
       await c0.removeSandbox(`bx${i}`, true);
       await sleep(o.settleMs);
     }
+    // CPU time (user + system) each daemon spent per sample: host A's, host B's, and the others' (every host learns every endpoint).
+    const perSample = lab.hosts.map((h, i) => (cpuMs(h.daemon.proc.pid) - cpu0[i]!) / iterations);
+    const others = perSample.slice(2);
+    const daemonCpuMsPerSample = { hostA: perSample[0]!, hostB: perSample[1]!, otherMean: others.length ? others.reduce((x, y) => x + y, 0) / others.length : 0, allHosts: perSample.reduce((x, y) => x + y, 0) };
     log(`${hosts} hosts: run -d → first ping p50 ${summarize(rp.afterCall.switchyard).p50.toFixed(1)} ms (fast ARP ${summarize(rp.afterCall.fast).p50.toFixed(1)}, kernel defaults ${summarize(rp.afterCall.kernel).p50.toFixed(1)})`);
 
     // create/rm and connect/disconnect: overlay vs bridge on host0, interleaved.
@@ -230,6 +245,7 @@ async function runOnLab(hosts: number, o: { seconds: number; rounds: number; ite
         },
       } : {}),
       runToPing: rp,
+      daemonCpuMsPerSample,
       runToPingMs: {
         ...Object.fromEntries(kinds.map((k) => [`after call: ${k}`, summarize(rp.afterCall[k])])),
         'after return: switchyard': summarize(rp.afterReturn),
@@ -384,6 +400,15 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
   for (const run of r.runs.filter((x) => !x.error)) {
     const m = run.runToPingMs;
     L(`| ${run.hosts} | ${pp(m['run -d'])} | ${pp(m["B's entry, after call"])} | ${pp(m["after B's entry: switchyard"])} | ${pp(m["after B's entry: fast"])} | ${pp(m["after B's entry: kernel"])} | ${pp(m['after return: switchyard'])} |`);
+  }
+  L();
+  L('Daemon CPU time (user + system) per sample, create + start + remove of one sandbox on host A (ms):');
+  L();
+  L('| hosts | host A | host B | each other host (mean) | all hosts together |');
+  L('|---|---|---|---|---|');
+  for (const run of r.runs.filter((x) => !x.error && x.daemonCpuMsPerSample)) {
+    const c = run.daemonCpuMsPerSample;
+    L(`| ${run.hosts} | ${f(c.hostA)} | ${f(c.hostB)} | ${f(c.otherMean)} | ${f(c.allHosts)} |`);
   }
   L();
   L('Network operations on host A (p50 / p99 ms; overlay and bridge interleaved, paired = median of the per-iteration ratios overlay / bridge; Docker: create/rm on the swarm manager, connect/disconnect on a worker):');
