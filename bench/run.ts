@@ -203,7 +203,7 @@ async function main(): Promise<void> {
     }
     if (!SKIP.has('overlay')) {
       log('overlay on the cluster lab (bench/overlay.ts)');
-      result.overlay = await runOverlayBench({ hosts: 3, seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
+      result.overlay = await runOverlayBench({ hosts: [3], seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
     }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);

@@ -362,6 +362,10 @@ export interface SwarmBenchOptions {
   rounds: number;
   pingIntervalMs: number;
   settleMs: number;
+  /** Parts left out (bench/overlay.ts at 20 hosts measures only the warm propagation). */
+  skip?: Array<'create' | 'connect' | 'datapath' | 'cold'>;
+  /** Also run a container on the warm network on every other node, so that every node is a member of it (bench/overlay.ts: as many hosts on the network as Switchyard's lab). */
+  fillAllNodes?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -560,10 +564,11 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     result.createOnWorker = await hA.api('POST', '/networks/create', { Name: 'dswworker', Driver: 'overlay', Attachable: true, CheckDuplicate: true })
       .then(() => 'accepted', (e: Error) => e.message);
 
+    const skip = new Set(o.skip ?? []);
     log(`overlay network create/rm on the manager, ${o.reps} reps`);
     const create: number[] = [];
     const remove: number[] = [];
-    for (let i = 0; i < o.reps; i++) {
+    for (let i = 0; i < (skip.has('create') ? 0 : o.reps); i++) {
       let t = nowMs();
       const { Id } = await mgr.api('POST', '/networks/create', { Name: `dswcr${i}`, Driver: 'overlay', Attachable: true, CheckDuplicate: true });
       create.push(nowMs() - t);
@@ -571,8 +576,8 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
       await mgr.api('DELETE', `/networks/${Id}`);
       remove.push(nowMs() - t);
     }
-    result.networkCreate = sum(create);
-    result.networkRemove = sum(remove);
+    if (create.length) result.networkCreate = sum(create);
+    if (remove.length) result.networkRemove = sum(remove);
 
     log(`propagation (warm: A and B already on the network), ${o.reps} reps`);
     // Fixed addresses outside the IPAM range: swarm hands each node an address of its own on the
@@ -583,6 +588,13 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     const aId = await hA.runContainer('dswa', 'dswnet', '10.231.200.3');
     const bNs = await hB.netnsOf(bId);
     const aNs = await hA.netnsOf(aId);
+    const fill: Array<[SwarmNode, string]> = [];
+    if (o.fillAllNodes) {
+      const t = nowMs();
+      for (const n of lab.nodes) if (n !== hA && n !== hB) fill.push([n, await n.runContainer(`dswf${n.index}`, 'dswnet', `10.231.200.${10 + n.index}`)]);
+      result.fillMs = round(nowMs() - t, 1);
+      result.nodesOnNetwork = fill.length + 2;
+    }
     fastArp(bNs);
     runIn(bNs, 'ping', ['-c', '1', '-W', '5', '10.231.200.3']); // the pair talks before anything is timed
     const warm = newPropagation();
@@ -598,7 +610,7 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
     const cId = await hA.runContainer('dswc', 'bridge');
     const connect: number[] = [];
     const disconnect: number[] = [];
-    for (let i = 0; i < o.reps; i++) {
+    for (let i = 0; i < (skip.has('connect') ? 0 : o.reps); i++) {
       let t = nowMs();
       await hA.api('POST', '/networks/dswnet/connect', { Container: cId });
       connect.push(nowMs() - t);
@@ -608,10 +620,12 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
       await sleep(o.settleMs);
     }
     await hA.removeContainer(cId);
-    result.connect = sum(connect);
-    result.disconnect = sum(disconnect);
+    if (connect.length) result.connect = sum(connect);
+    if (disconnect.length) result.disconnect = sum(disconnect);
+    for (const [n, id] of fill) await n.removeContainer(id);
 
     log(`data path: overlay vs hand-built VXLAN vs underlay, ${o.rounds} rounds of ${o.seconds} s`);
+    if (!skip.has('datapath')) {
     const vx = buildVxlanPair(hA, hB);
     const paths: Record<string, { server: string; client: string; addr: string; dev: string }> = {
       'docker overlay (container ↔ container)': { server: aNs, client: bNs, addr: '10.231.200.3', dev: 'eth0' },
@@ -639,13 +653,14 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
       'hand-built VXLAN / underlay': median(vxl.map((x, i) => x / ul[i]!)),
     };
     result.rttMs = Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, sum(v)]));
+    }
     await hA.removeContainer(aId);
     await hB.removeContainer(bId);
     await mgr.api('DELETE', '/networks/dswnet');
 
     log(`propagation (cold: a fresh network, A's first container on it), ${o.coldReps} reps`);
     const cold = newPropagation();
-    for (let i = 0; i < o.coldReps; i++) {
+    for (let i = 0; i < (skip.has('cold') ? 0 : o.coldReps); i++) {
       const net = `dswcold${i}`;
       const { Id: netId } = await mgr.api('POST', '/networks/create', { Name: net, Driver: 'overlay', Attachable: true, CheckDuplicate: true, IPAM: { Config: [{ Subnet: `10.232.${i}.0/24`, IPRange: `10.232.${i}.0/25` }] } });
       const b = await hB.runContainer(`dswcb${i}`, net, `10.232.${i}.200`);
@@ -660,8 +675,10 @@ export async function dockerSwarmBench(o: SwarmBenchOptions = DEFAULT_OPTIONS): 
       });
       await sleep(o.settleMs);
     }
-    result.propagationCold = propSummary(cold);
-    result.propagationColdSamples = samples(cold);
+    if (cold.run.length) {
+      result.propagationCold = propSummary(cold);
+      result.propagationColdSamples = samples(cold);
+    }
   } catch (err) {
     result.error = String((err as Error).stack ?? err);
     log(`failed: ${result.error}`);

@@ -31,13 +31,24 @@ import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
-import { configureSandboxEnd, sandboxEndPresent } from './sandbox-end.js';
+import { configureSandboxEnd, sandboxEndPresent, type NeighbourRetry } from './sandbox-end.js';
 import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
 import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
+
+/**
+ * The overlay sandbox end asks for an unknown neighbour every 40 ms, 75 times (3 s, the
+ * kernel's own patience: 3 × 1000 ms). An ARP request or neighbour solicitation sent there
+ * never leaves the host: the VXLAN device answers it from its permanent entries or drops it
+ * (no flood). With the kernel's 1 s retry, a sandbox that asked for a peer a moment before
+ * this host learned it from the cluster (peerJoin) waited up to a second more for the
+ * answer: the ~1.1 s p99 of `run -d` on one host → first ping from another
+ * (docs/BENCHMARKS.md, "Overlay across the cluster lab"; test/e2e/overlay-arp-retry.test.ts).
+ */
+export const OVERLAY_NEIGHBOUR_RETRY: NeighbourRetry = { retransMs: 40, solicit: 75 };
 
 const noEncryption = (name: string) =>
   unavailable('OVERLAY_ENCRYPTION_UNSUPPORTED', `network ${name}: -o encrypted is not available on this daemon (no encryption support was configured)`);
@@ -296,7 +307,7 @@ export class OverlayDriver implements NetworkDriver {
       try {
         rt.setAlias(host.index, overlayAlias('veth', ep.id));
         // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
-        configureSandboxEnd(nsFd, net, ep, sb, { gateway: false });
+        configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
       } catch (err) {
         rt.deleteLink(peerName);
         throw err;

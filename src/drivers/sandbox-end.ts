@@ -15,7 +15,17 @@ import type { JoinOptions, SandboxNs } from './contract.js';
  * The sandbox end: per-interface sysctls, addresses, up, default route. One setns window
  * (its index, the sysctls and a netlink socket made there), then one sendmsg for the rest.
  */
-export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
+/**
+ * How often, and how many times, the sandbox's kernel asks for an address it has no
+ * neighbour entry for (net.ipv4/ipv6.neigh.<if>.retrans_time_ms and mcast_solicit).
+ * Absent: the kernel's defaults (1000 ms, 3 times).
+ */
+export interface NeighbourRetry {
+  retransMs: number;
+  solicit: number;
+}
+
+export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions, retry?: NeighbourRetry): void {
   const { index, rt } = withNetnsFd(nsFd, () => {
     const index = ifNameToIndex(ep.ifname);
     if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
@@ -27,6 +37,12 @@ export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: Endpoi
     if (ep.ipv4) writeSysctl(['net', 'ipv4', 'conf', ep.ifname, 'arp_notify'], '1');
     if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'disable_ipv6'], '0');
     if (ep.ipv6) writeSysctl(['net', 'ipv6', 'conf', ep.ifname, 'ndisc_notify'], '1');
+    if (retry) {
+      for (const fam of [ep.ipv4 && 'ipv4', ep.ipv6 && 'ipv6'].filter(Boolean) as string[]) {
+        writeSysctl(['net', fam, 'neigh', ep.ifname, 'retrans_time_ms'], String(retry.retransMs));
+        writeSysctl(['net', fam, 'neigh', ep.ifname, 'mcast_solicit'], String(retry.solicit));
+      }
+    }
     return { index, rt: Rtnl.open() };
   });
   try {
