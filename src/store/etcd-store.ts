@@ -57,9 +57,24 @@ export interface EtcdStoreOptions {
    * its own (the daemon starts while etcd is down; its local work must not wait for etcd).
    */
   probe?: boolean;
+  /**
+   * Settle calls whose outcome is unknown (default true: src/store/etcd-settle.ts). false:
+   * one attempt per call, an unknown outcome reported as STORE_UNREACHABLE (the behaviour
+   * before settling; tests use it as the control).
+   */
+  settle?: boolean;
+  /** Told of every call settled after an unknown outcome: how, and how long the call took (ms). */
+  onSettled?: (how: SettledHow, ms: number) => void;
   /** Failures of background work (a watch that could not resume). Default: a process warning. */
   onBackgroundError?: (err: SwitchyardError) => void;
 }
+
+/**
+ * How an unknown outcome was settled: `resent` (a witnessed txn sent again and answered),
+ * `applied` (its resend showed the original applied), `found` (a write found in history),
+ * `retried` (a read answered by another attempt).
+ */
+export type SettledHow = 'resent' | 'applied' | 'found' | 'retried';
 
 export const ETCD_DEFAULTS = { prefix: '/switchyard/v1', requestTimeoutMs: 2_000 } as const;
 
@@ -346,15 +361,18 @@ class EtcdStore implements Store {
    * member reachable at all (every connection refused): fails at once.
    */
   async read<T extends { header: { revision: string | number } }>(fn: (o: { deadline: number }) => Promise<T>, lease?: string): Promise<T> {
-    const deadline = Date.now() + this.requestTimeoutMs;
+    const start = Date.now();
+    const deadline = start + this.requestTimeoutMs;
+    const settle = this.opts.settle !== false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await fn({ deadline: this.attemptDeadline(deadline) });
+        const res = await fn({ deadline: settle ? this.attemptDeadline(deadline) : deadline });
         this.noteRevision(res.header);
+        if (attempt > 0) this.settled('retried', start);
         return res;
       } catch (err) {
         const outcome = outcomeOf(err);
-        if (this.closed || outcome === 'final' || outcome === 'not-sent' || Date.now() >= deadline) throw storeError(err, this, lease);
+        if (!settle || this.closed || outcome === 'final' || outcome === 'not-sent' || Date.now() >= deadline) throw storeError(err, this, lease);
         await pause(Math.min(10 * 2 ** Math.min(attempt, 4), deadline - Date.now()));
       }
     }
@@ -367,8 +385,10 @@ class EtcdStore implements Store {
    * Undecided by the deadline: STORE_UNREACHABLE, the outcome unknown (as the message says).
    */
   private async write(t: Txn, req: { compare: ICompare[]; success: IRequestOp[]; failure: IRequestOp[] }, lease: string | undefined): Promise<TxnResult> {
-    const deadline = Date.now() + this.requestTimeoutMs;
-    const witnesses = witnessesOf(t);
+    const start = Date.now();
+    const deadline = start + this.requestTimeoutMs;
+    const settle = this.opts.settle !== false;
+    const witnesses = settle ? witnessesOf(t) : [];
     const floor = this.seen;
     const probe = { ...req, failure: [...req.failure, ...witnesses.map((w): IRequestOp => ({ request_range: { key: this.k(w.key) } }))] };
     let unknown: unknown;
@@ -382,19 +402,28 @@ class EtcdStore implements Store {
           const held = res.responses.slice(req.failure.length).map((r) => (r as IResponseOp).response_range?.kvs[0]);
           const verdict = witnessVerdict(witnesses, held.map((kv) => (kv ? this.toKv(kv) : undefined)));
           if ('mixed' in verdict) throw storeError(unknown, this, lease);
-          if (verdict.applied) return await this.appliedResult(t, verdict.revision, unknown, lease);
+          if (verdict.applied) {
+            const out = await this.appliedResult(t, verdict.revision, unknown, lease);
+            this.settled('applied', start);
+            return out;
+          }
           res.responses = res.responses.slice(0, req.failure.length);
         }
+        if (unknown !== undefined) this.settled('resent', start);
         return this.txnResult(t, res);
       } catch (err) {
         if (err instanceof SwitchyardError) throw err;
         const outcome = outcomeOf(err);
-        if (this.closed || outcome === 'final') throw storeError(err, this, lease);
+        if (!settle || this.closed || outcome === 'final') throw storeError(err, this, lease);
         if (outcome === 'unknown') unknown ??= err;
         // etcd unreachable (every member refused the connection) and nothing sent before: at once.
         if (outcome === 'not-sent' && unknown === undefined) throw storeError(err, this, lease);
         if (Date.now() >= deadline) throw storeError(unknown ?? err, this, lease);
-        if (unknown !== undefined && !witnesses.length) return this.findWrite(t, floor, deadline, unknown, lease);
+        if (unknown !== undefined && !witnesses.length) {
+          const out = await this.findWrite(t, floor, deadline, unknown, lease);
+          this.settled('found', start);
+          return out;
+        }
         await pause(Math.min(10 * 2 ** Math.min(attempt, 4), deadline - Date.now()));
       }
     }
@@ -445,6 +474,10 @@ class EtcdStore implements Store {
     } catch {
       throw storeError(unknown, this, lease);
     }
+  }
+
+  private settled(how: SettledHow, start: number): void {
+    this.opts.onSettled?.(how, Date.now() - start);
   }
 
   /** One key at a revision (0: now). */
