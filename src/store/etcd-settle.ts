@@ -7,18 +7,21 @@
  * applied, and may even be applied a little later (the member had already forwarded the
  * proposal to the leader). Two kinds of txn can be settled instead of reported:
  *
- * 1. **Witnessed txns** (`witnessesOf`): some success put writes a key that the txn compares
- *    create-only (`createRevision = 0`), and the failure branch writes nothing. The engine's
- *    txns are of this shape: an attach claims its addresses create-only with the endpoint id
- *    as value, a global network create claims its name with the network id. Such a txn is
- *    simply sent again (to any live member), with a get of every witness key appended to its
- *    failure branch. At most one of the two sends can pass the create-only compare, so a
- *    late original cannot apply twice; and if the resend fails its compare while every
- *    witness key holds this call's value, the original was applied, at the witnesses'
- *    createRevision. Sound when a witness value names the call (no other call writes that
- *    value to that key), and nobody deletes the witness key between the original and the
- *    resend: only its owner (the endpoint this call creates) or a `node rm -f` of a running
- *    node does.
+ * 1. **Witnessed txns** (`witnessesOf`), whose failure branch writes nothing and whose
+ *    success branch either puts a key that the txn compares create-only (`createRevision =
+ *    0`), or deletes a key that the txn compares present (`createRevision > 0`, `modRevision
+ *    = m`, `value = v`…): applying the txn makes its own compare false. The engine's txns are
+ *    of this shape: an attach claims its addresses create-only with the endpoint id as value
+ *    (a global network create: its name, with the network id), a detach deletes its endpoint's
+ *    key compared present. Such a txn is simply sent again (to any live member), with a get
+ *    of every witness key appended to its failure branch. At most one of the two sends can
+ *    pass the compare, so a late original cannot apply twice; and if the resend fails its
+ *    compare while every created witness holds this call's value and every deleted one is
+ *    gone, the original was applied: at the created witnesses' createRevision, or (deletes
+ *    only) at the revision of the delete, read from etcd's history. Sound when no other call
+ *    writes a created witness's value to that key, nor re-creates a deleted witness, between
+ *    the original and the resend: the engine's witness keys name the caller's own endpoint
+ *    or network (only a `node rm -f` of a running node touches them).
  *
  * 2. **Other writes** (puts without a create-only compare: a detach, a plain put) are never
  *    sent again once the outcome is unknown: their compares hold before and after, so a
@@ -31,7 +34,7 @@
  *
  * Anything else (deletes only, writes in the failure branch) is reported.
  */
-import type { KeyValue, Op, Txn } from './contract.js';
+import type { Compare, KeyValue, Op, Txn } from './contract.js';
 
 /** What a failed call tells about its effect. */
 export type Outcome =
@@ -62,31 +65,48 @@ export const isWrite = (op: Op): boolean => op.type === 'put' || op.type === 'de
 /** Writes nothing in either branch: safe to send as often as needed. */
 export const isReadOnly = (t: Txn): boolean => !t.success.some(isWrite) && !(t.failure ?? []).some(isWrite);
 
-export interface Witness {
-  key: string;
-  value: string;
+/**
+ * A key whose state after the call tells whether it was applied: `created` (a success put
+ * of a key compared create-only; applied ⇔ it holds this call's value) or `deleted` (a
+ * success delete of a key the txn compares present; applied ⇔ it is gone).
+ */
+export type Witness = { kind: 'created'; key: string; value: string } | { kind: 'deleted'; key: string };
+
+/** A compare that cannot hold on a missing key (etcd: a missing key has 0 counters; a value compare is false). */
+function requiresPresent(c: Compare): boolean {
+  if (c.target === 'value') return c.op === '=';
+  const n = c.value as number;
+  return (c.op === '>' && n >= 0) || (c.op === '=' && n > 0);
 }
 
-/** The create-only puts of a witnessed txn (see above); [] when the txn is not one. */
+/** The witnesses of a witnessed txn (see above); [] when the txn is not one. */
 export function witnessesOf(t: Txn): Witness[] {
   if ((t.failure ?? []).some(isWrite)) return [];
   const createOnly = new Set(t.compare.filter((c) => c.target === 'createRevision' && c.op === '=' && c.value === 0).map((c) => c.key));
-  return t.success.flatMap((op) => (op.type === 'put' && createOnly.has(op.key) ? [{ key: op.key, value: op.value }] : []));
+  const present = new Set(t.compare.filter(requiresPresent).map((c) => c.key));
+  return t.success.flatMap((op): Witness[] => {
+    if (op.type === 'put' && createOnly.has(op.key)) return [{ kind: 'created', key: op.key, value: op.value }];
+    if (op.type === 'delete' && present.has(op.key)) return [{ kind: 'deleted', key: op.key }];
+    return [];
+  });
 }
 
-export type WitnessVerdict = { applied: true; revision: number } | { applied: false } | { mixed: true };
+/** applied: revision is known from a created witness, else the caller finds the delete's revision. */
+export type WitnessVerdict = { applied: true; revision?: number } | { applied: false } | { mixed: true };
 
 /**
  * After a resend of a witnessed txn failed its compare: `held` is each witness key's kv now
- * (same order as `witnesses`). All this call's values, created in one revision → the original
- * was applied there; none → it was not (the resend's failure is the answer); else unknown.
+ * (same order as `witnesses`). Every witness in its "applied" state (created ones with this
+ * call's value, in one revision; deleted ones gone) → the original was applied; none → it
+ * was not (the resend's failure is the answer); else unknown.
  */
 export function witnessVerdict(witnesses: Witness[], held: (KeyValue | undefined)[]): WitnessVerdict {
-  const ours = witnesses.map((w, i) => held[i]?.value === w.value);
-  if (ours.every((x) => !x)) return { applied: false };
-  const revs = new Set(held.map((kv) => kv?.createRevision));
-  if (ours.every(Boolean) && revs.size === 1) return { applied: true, revision: held[0]!.createRevision };
-  return { mixed: true };
+  const done = witnesses.map((w, i) => (w.kind === 'created' ? held[i]?.value === w.value : held[i] === undefined));
+  if (done.every((x) => !x)) return { applied: false };
+  if (!done.every(Boolean)) return { mixed: true };
+  const created = held.filter((kv, i) => witnesses[i]!.kind === 'created').map((kv) => kv!.createRevision);
+  if (new Set(created).size > 1) return { mixed: true };
+  return created.length ? { applied: true, revision: created[0]! } : { applied: true };
 }
 
 /**

@@ -403,7 +403,10 @@ class EtcdStore implements Store {
           const verdict = witnessVerdict(witnesses, held.map((kv) => (kv ? this.toKv(kv) : undefined)));
           if ('mixed' in verdict) throw storeError(unknown, this, lease);
           if (verdict.applied) {
-            const out = await this.appliedResult(t, verdict.revision, unknown, lease);
+            const deleted = witnesses.find((w) => w.kind === 'deleted')!;
+            const rev = verdict.revision ?? (await this.deleteRevision(deleted.key, floor + 1, deadline).catch(() => undefined));
+            if (rev === undefined) throw storeError(unknown, this, lease);
+            const out = await this.appliedResult(t, rev, unknown, lease);
             this.settled('applied', start);
             return out;
           }
@@ -488,25 +491,55 @@ class EtcdStore implements Store {
     return res.kvs.length ? this.toKv(res.kvs[0]!) : undefined;
   }
 
-  /** The revisions in [from, to] at which `key` was put with `value`, from etcd's history (a watch replay). */
+  /** The revisions in [from, to] at which `key` was put with `value`, from etcd's history. */
   private async putRevisions(key: string, value: string, from: number, to: number, deadline: number): Promise<number[]> {
-    const stream = await this.client.watchClient.watch();
     const want = utf8(value);
+    const found: number[] = [];
+    await this.history(key, from, deadline, (ev) => {
+      const rev = Number(ev.kv.mod_revision);
+      if (rev > to) return true;
+      if (ev.type !== 'Delete' && ev.kv.value.equals(want)) found.push(rev);
+      return rev === to;
+    });
+    return found;
+  }
+
+  /** The revision of the first delete of `key` from `from` on, from etcd's history. */
+  private async deleteRevision(key: string, from: number, deadline: number): Promise<number | undefined> {
+    let found: number | undefined;
+    await this.history(key, from, deadline, (ev) => {
+      if (ev.type === 'Delete') found = Number(ev.kv.mod_revision);
+      return found !== undefined;
+    });
+    return found;
+  }
+
+  /**
+   * Replays the events of `key` from revision `from` (a watch) until `each` returns true, on
+   * another member after a broken stream; the deadline or a compacted history: rejects.
+   */
+  private async history(key: string, from: number, deadline: number, each: (ev: IWatchResponse['events'][number]) => boolean): Promise<void> {
+    for (;;) {
+      try {
+        return await this.historyOnce(key, from, deadline, each);
+      } catch (err) {
+        if (this.closed || Date.now() >= deadline || (err instanceof Error && err.message === 'history compacted')) throw err;
+        await pause(Math.min(20, deadline - Date.now()));
+      }
+    }
+  }
+
+  private async historyOnce(key: string, from: number, deadline: number, each: (ev: IWatchResponse['events'][number]) => boolean): Promise<void> {
+    const stream = await this.client.watchClient.watch();
     try {
-      return await new Promise<number[]>((resolve, reject) => {
-        const found: number[] = [];
+      await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('history not read before the deadline')), Math.max(0, deadline - Date.now()));
-        const done = (err?: unknown) => (clearTimeout(timer), err ? reject(err) : resolve(found));
+        const done = (err?: unknown) => (clearTimeout(timer), err ? reject(err) : resolve());
         stream.on('error', (err: unknown) => done(err));
         stream.on('end', () => done(new Error('watch stream ended')));
         stream.on('data', (res: IWatchResponse) => {
           if (res.canceled || Number(res.compact_revision) > 0) return done(new Error('history compacted'));
-          for (const ev of res.events ?? []) {
-            const rev = Number(ev.kv.mod_revision);
-            if (rev > to) return done();
-            if (ev.type !== 'Delete' && ev.kv.value.equals(want)) found.push(rev);
-            if (rev === to) return done();
-          }
+          for (const ev of res.events ?? []) if (each(ev)) return done();
         });
         stream.write({ create_request: { key: this.k(key), start_revision: from } });
       });
