@@ -14,10 +14,12 @@
  * etcd key /switchyard/v1/networks/N, so several deployments or test runs share one etcd.
  *
  * Failures: etcd not answering (connection refused, no leader, deadline of `requestTimeoutMs`
- * passed) is STORE_UNREACHABLE, kind unavailable (HTTP 503). The outcome of a write that timed
- * out is unknown (etcd may have applied it): callers re-read before retrying. Calls are never
- * retried on the same member; with several endpoints, a call that never reached a member
- * (no connection established) is tried on the next one.
+ * passed) is STORE_UNREACHABLE, kind unavailable (HTTP 503). With several endpoints, a call
+ * that never reached a member (no connection established) is tried on the next one; a call
+ * that reached a member and lost it has an unknown outcome, which the store settles within
+ * the call's deadline where that is sound (src/store/etcd-settle.ts: reads sent again,
+ * witnessed txns sent again, other writes looked for in history). What it cannot settle is
+ * reported, the outcome unknown: callers re-read before retrying.
  *
  * The gRPC client is npm `etcd3` (its generated RPC clients and connection pool; its own
  * watch manager and lease object are not used: see docs/STORE.md, "The etcd backend").
@@ -360,9 +362,9 @@ class EtcdStore implements Store {
    * not an answer, until one answers or the call's deadline (`requestTimeoutMs`) passes. No
    * member reachable at all (every connection refused): fails at once.
    */
-  async read<T extends { header: { revision: string | number } }>(fn: (o: { deadline: number }) => Promise<T>, lease?: string): Promise<T> {
+  async read<T extends { header: { revision: string | number } }>(fn: (o: { deadline: number }) => Promise<T>, lease?: string, until?: number): Promise<T> {
     const start = Date.now();
-    const deadline = start + this.requestTimeoutMs;
+    const deadline = until ?? start + this.requestTimeoutMs;
     const settle = this.opts.settle !== false;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -406,7 +408,7 @@ class EtcdStore implements Store {
             const deleted = witnesses.find((w) => w.kind === 'deleted')!;
             const rev = verdict.revision ?? (await this.deleteRevision(deleted.key, floor + 1, deadline).catch(() => undefined));
             if (rev === undefined) throw storeError(unknown, this, lease);
-            const out = await this.appliedResult(t, rev, unknown, lease);
+            const out = await this.appliedResult(t, rev, unknown, lease, deadline);
             this.settled('applied', start);
             return out;
           }
@@ -450,7 +452,7 @@ class EtcdStore implements Store {
               Promise.all(writes.deletes.map((key) => this.rangeAt(key, rev, deadline))),
               Promise.all(writes.deletes.map((key) => this.rangeAt(key, rev - 1, deadline))),
             ]);
-            if (writtenAt(writes, rev, { putsAt, deletesAt, deletesBefore })) return await this.appliedResult(t, rev, unknown, lease);
+            if (writtenAt(writes, rev, { putsAt, deletesAt, deletesBefore })) return await this.appliedResult(t, rev, unknown, lease, deadline);
           }
         }
       } catch {
@@ -462,14 +464,16 @@ class EtcdStore implements Store {
   }
 
   /** The result of `t` applied at `revision`: its reads rebuilt from history (etcd-settle.ts `readRevisions`). */
-  private async appliedResult(t: Txn, revision: number, unknown: unknown, lease: string | undefined): Promise<TxnResult> {
+  private async appliedResult(t: Txn, revision: number, unknown: unknown, lease: string | undefined, deadline: number): Promise<TxnResult> {
     const at = readRevisions(t.success, revision);
     if (!at) throw storeError(unknown, this, lease);
+    // Known applied: its reads get at least a short while even at the call's deadline.
+    const until = Math.max(deadline, Date.now() + 250);
     try {
       const results = await Promise.all(
         t.success.map(async (op, i) => {
-          if (op.type === 'get') return (await this.read((o) => this.client.kv.range({ key: this.k(op.key), revision: at[i]! }, o))).kvs.map((kv) => this.toKv(kv));
-          if (op.type === 'range') return (await this.read((o) => this.client.kv.range({ ...this.rangeOf(op.prefix), revision: at[i]! }, o))).kvs.map((kv) => this.toKv(kv));
+          const req = op.type === 'get' ? { key: this.k(op.key) } : op.type === 'range' ? this.rangeOf(op.prefix) : undefined;
+          if (req) return (await this.read((o) => this.client.kv.range({ ...req, revision: at[i]! }, o), lease, until)).kvs.map((kv) => this.toKv(kv));
           return undefined;
         }),
       );
