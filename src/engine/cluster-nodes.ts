@@ -10,8 +10,9 @@
  * `keepAliveMs` and, once the lease was lost (etcd unreachable longer than the TTL, or the
  * lease revoked), grants a new one and puts the alive key again.
  */
-import type { KeyValue, Op, Store } from '../store/contract.js';
+import type { Compare, KeyValue, Op, Store } from '../store/contract.js';
 import { tryParseIp } from '../model/ip.js';
+import { packTxnBatches, type TxnItem } from './txn-batches.js';
 import { asSwitchyardError, conflict, invalid, notFound, type SwitchyardError } from '../errors.js';
 
 export const CLUSTER_KEY = {
@@ -266,10 +267,16 @@ export class ClusterNodes {
   }
 
   /**
-   * Forgets a node: its record, name and alive key, and its endpoints on global networks with
-   * their address claims, in one txn (every other host's watch drops them). Self: refused; a
-   * ready node: refused unless `force`. The txn compares the alive key unchanged, so a node
-   * that came back meanwhile is not removed by a plain rm.
+   * Forgets a node: its endpoints on global networks with their address claims, its routed
+   * blocks, then its record, name and alive key (every other host's watch drops them). Self:
+   * refused; a ready node: refused unless `force`.
+   *
+   * A big host's endpoints do not fit one etcd txn (--max-txn-ops, 128 by default), so they go
+   * in batches (engine/txn-batches.ts), the node's own keys in the last one. Each batch
+   * compares the alive key unchanged (a node that came back meanwhile is not removed by a
+   * plain rm; the batches before stay done) and each endpoint unchanged since the snapshot; a
+   * batch is idempotent. If this daemon dies between batches, the node is still listed (down)
+   * with fewer endpoints, and `node rm` again finishes the job.
    */
   async remove(ref: string, force: boolean): Promise<{ node: NodeRecord; endpoints: number }> {
     const target = await this.find(ref);
@@ -280,28 +287,36 @@ export class ClusterNodes {
     }
     const snapshot = await this.store.txn({ compare: [], success: [{ type: 'get', key: CLUSTER_KEY.aliveOf(node.id) }, { type: 'range', prefix: CLUSTER_KEY.endpoints }, { type: 'range', prefix: CLUSTER_KEY.blocks }] });
     const aliveKv = snapshot.results[0]?.[0];
-    const ops: Op[] = [
-      { type: 'delete', key: CLUSTER_KEY.node(node.id) },
-      { type: 'delete', key: CLUSTER_KEY.aliveOf(node.id) },
-    ];
-    const compare = [
-      { key: CLUSTER_KEY.aliveOf(node.id), target: 'modRevision' as const, op: '=' as const, value: aliveKv?.modRevision ?? 0 },
-      { key: CLUSTER_KEY.nodeName(node.name), target: 'value' as const, op: '=' as const, value: node.id },
-    ];
-    ops.push({ type: 'delete', key: CLUSTER_KEY.nodeName(node.name) });
+    const unchanged: Compare = { key: CLUSTER_KEY.aliveOf(node.id), target: 'modRevision', op: '=', value: aliveKv?.modRevision ?? 0 };
+    const items: TxnItem[] = [];
     let endpoints = 0;
     for (const kv of snapshot.results[1] ?? []) {
       const owned = ownedEndpoint(kv, node.id);
       if (!owned) continue;
       endpoints++;
-      compare.push({ key: kv.key, target: 'modRevision', op: '=', value: kv.modRevision });
-      ops.push({ type: 'delete', key: kv.key });
-      for (const ip of owned.ips) ops.push({ type: 'delete', key: CLUSTER_KEY.address(owned.networkId, ip) });
+      items.push({
+        compare: [{ key: kv.key, target: 'modRevision', op: '=', value: kv.modRevision }],
+        ops: [{ type: 'delete', key: kv.key }, ...owned.ips.map((ip): Op => ({ type: 'delete', key: CLUSTER_KEY.address(owned.networkId, ip) }))],
+      });
     }
     // Its routed networks' blocks (engine/routed-blocks.ts): every host's watch withdraws their routes.
-    for (const kv of snapshot.results[2] ?? []) if (kv.value === node.id) ops.push({ type: 'delete', key: kv.key });
-    const res = await this.store.txn({ compare, success: ops });
-    if (!res.succeeded) throw conflict('NODE_CHANGED', `node ${node.name} changed while it was being removed (it came back, or its endpoints changed): try again`);
+    for (const kv of snapshot.results[2] ?? []) if (kv.value === node.id) items.push({ compare: [], ops: [{ type: 'delete', key: kv.key }] });
+    const last: TxnItem = {
+      compare: [{ key: CLUSTER_KEY.nodeName(node.name), target: 'value', op: '=', value: node.id }],
+      ops: [
+        { type: 'delete', key: CLUSTER_KEY.node(node.id) },
+        { type: 'delete', key: CLUSTER_KEY.aliveOf(node.id) },
+        { type: 'delete', key: CLUSTER_KEY.nodeName(node.name) },
+      ],
+    };
+    const batches = packTxnBatches(items, [unchanged], last);
+    for (const [i, batch] of batches.entries()) {
+      const res = await this.store.txn(batch);
+      if (!res.succeeded) {
+        const done = i ? ` (${i} of ${batches.length} batches of its endpoints were removed: node rm again removes the rest)` : '';
+        throw conflict('NODE_CHANGED', `node ${node.name} changed while it was being removed (it came back, or its endpoints changed): try again${done}`);
+      }
+    }
     return { node, endpoints };
   }
 

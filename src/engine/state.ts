@@ -654,9 +654,17 @@ export class EngineState {
         writes.push({ type: 'put', key: bkey, value: shared.nodeId });
       }
     }
+    // A removed endpoint's key is compared present: the txn is then one the store can settle
+    // after a lost etcd member (src/store/etcd-settle.ts, a "deleted" witness). Already gone
+    // (a `node rm -f` of this running node): removed again without that compare, below.
+    const present = new Set<number>();
     for (const id of change.removeEndpoints ?? []) {
       const e = this.endpoints.get(id)!;
-      writes.push({ type: 'delete', key: SHARED_KEY.endpoint(e.networkId, e.id) });
+      const key = SHARED_KEY.endpoint(e.networkId, e.id);
+      present.add(compare.length);
+      compare.push({ key, target: 'createRevision', op: '>', value: 0 });
+      reasons.push(() => undefined);
+      writes.push({ type: 'delete', key });
       touched.add(e.networkId);
     }
     for (const r of change.releases ?? []) {
@@ -674,6 +682,11 @@ export class EngineState {
     }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
     trace?.mark('txn-build');
+    const undoOf = (r: TxnResult) =>
+      keys.map((key, i): Op => {
+        const prev = r.results[i]?.[0];
+        return prev ? { type: 'put', key, value: prev.value } : { type: 'delete', key };
+      });
     const res: TxnResult = await shared.store.txn({
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
@@ -684,12 +697,16 @@ export class EngineState {
         const err = reasons[i]!(res.results[i]?.[0]);
         if (err) throw err;
       }
-      throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
+      if (![...present].some((i) => res.results[i]?.[0] === undefined)) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
+      // Some endpoint keys were gone already: the same txn without their compares.
+      const again = await shared.store.txn({
+        compare: compare.filter((_, i) => !present.has(i)),
+        success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
+      });
+      if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
+      return undoOf(again);
     }
-    return keys.map((key, i): Op => {
-      const prev = res.results[i]?.[0];
-      return prev ? { type: 'put', key, value: prev.value } : { type: 'delete', key };
-    });
+    return undoOf(res);
   }
 
   private async commitLocal(change: Change): Promise<void> {

@@ -14,16 +14,18 @@
  * etcd key /switchyard/v1/networks/N, so several deployments or test runs share one etcd.
  *
  * Failures: etcd not answering (connection refused, no leader, deadline of `requestTimeoutMs`
- * passed) is STORE_UNREACHABLE, kind unavailable (HTTP 503). The outcome of a write that timed
- * out is unknown (etcd may have applied it): callers re-read before retrying. Calls are never
- * retried on the same member; with several endpoints, a call that never reached a member
- * (no connection established) is tried on the next one.
+ * passed) is STORE_UNREACHABLE, kind unavailable (HTTP 503). With several endpoints, a call
+ * that never reached a member (no connection established) is tried on the next one; a call
+ * that reached a member and lost it has an unknown outcome, which the store settles within
+ * the call's deadline where that is sound (src/store/etcd-settle.ts: reads sent again,
+ * witnessed txns sent again, other writes looked for in history). What it cannot settle is
+ * reported, the outcome unknown: callers re-read before retrying.
  *
  * The gRPC client is npm `etcd3` (its generated RPC clients and connection pool; its own
  * watch manager and lease object are not used: see docs/STORE.md, "The etcd backend").
  */
 import { readFileSync } from 'node:fs';
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type ICompare, type IKeyValue, type IRequestOp, type IResponseOp, type IWatchResponse } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type ICompare, type IKeyValue, type IRangeRequest, type IRequestOp, type IResponseOp, type ITxnResponse, type IWatchResponse } from 'etcd3';
 import { handleWhen, noop, retry, type IPolicy } from 'cockatiel';
 import { SwitchyardError, invalid, notFound, unavailable } from '../errors.js';
 import {
@@ -39,6 +41,7 @@ import {
   type WatchOptions,
   type Watcher,
 } from './contract.js';
+import { isReadOnly, outcomeOf, readRevisions, witnessesOf, witnessVerdict, writesOf, writtenAt } from './etcd-settle.js';
 import { validateKey, validateLease, validatePrefix, validateRevision, validateTtl, validateTxn, validateValue, validateWatch } from './validation.js';
 
 export interface EtcdStoreOptions {
@@ -56,9 +59,24 @@ export interface EtcdStoreOptions {
    * its own (the daemon starts while etcd is down; its local work must not wait for etcd).
    */
   probe?: boolean;
+  /**
+   * Settle calls whose outcome is unknown (default true: src/store/etcd-settle.ts). false:
+   * one attempt per call, an unknown outcome reported as STORE_UNREACHABLE (the behaviour
+   * before settling; tests use it as the control).
+   */
+  settle?: boolean;
+  /** Told of every call settled after an unknown outcome: how, and how long the call took (ms). */
+  onSettled?: (how: SettledHow, ms: number) => void;
   /** Failures of background work (a watch that could not resume). Default: a process warning. */
   onBackgroundError?: (err: SwitchyardError) => void;
 }
+
+/**
+ * How an unknown outcome was settled: `resent` (a witnessed txn sent again and answered),
+ * `applied` (its resend showed the original applied), `found` (a write found in history),
+ * `retried` (a read answered by another attempt).
+ */
+export type SettledHow = 'resent' | 'applied' | 'found' | 'retried';
 
 export const ETCD_DEFAULTS = { prefix: '/switchyard/v1', requestTimeoutMs: 2_000 } as const;
 
@@ -161,14 +179,14 @@ class EtcdStore implements Store {
   async get(key: string): Promise<KeyValue | undefined> {
     this.ensureOpen();
     validateKey(key);
-    const res = await this.call(() => this.client.kv.range({ key: this.k(key) }));
+    const res = await this.read((o) => this.client.kv.range({ key: this.k(key) }, o));
     return res.kvs.length ? this.toKv(res.kvs[0]!) : undefined;
   }
 
   async range(prefix: string): Promise<KeyValue[]> {
     this.ensureOpen();
     validatePrefix(prefix, { allowEmpty: true });
-    const res = await this.call(() => this.client.kv.range(this.rangeOf(prefix)));
+    const res = await this.read((o) => this.client.kv.range(this.rangeOf(prefix), o));
     return res.kvs.map((kv) => this.toKv(kv));
   }
 
@@ -177,9 +195,10 @@ class EtcdStore implements Store {
     validateKey(key);
     validateValue(value);
     if (opts.lease !== undefined) validateLease(opts.lease);
-    const lease = this.leaseArg(opts.lease);
-    const res = await this.call(() => this.client.kv.put({ key: this.k(key), value: utf8(value), lease }), opts.lease);
-    return { revision: Number(res.header.revision) };
+    this.leaseArg(opts.lease);
+    // One put is the txn of that put (same effect in etcd), settled as one if its outcome is unknown.
+    const res = await this.txn({ compare: [], success: [{ type: 'put', key, value, ...(opts.lease !== undefined ? { lease: opts.lease } : {}) }] });
+    return { revision: res.revision };
   }
 
   async delete(key: string): Promise<{ revision: number; deleted: number }> {
@@ -202,10 +221,13 @@ class EtcdStore implements Store {
     const success = t.success.map((op) => this.requestOp(op));
     const failure = (t.failure ?? []).map((op) => this.requestOp(op));
     const leases = [...t.success, ...(t.failure ?? [])].flatMap((op) => (op.type === 'put' && op.lease !== undefined ? [op.lease] : []));
-    const res = await this.call(
-      () => this.client.kv.txn({ compare: t.compare.map((c) => this.compareOf(c)), success, failure }),
-      leases.length ? [...new Set(leases)].join(' or ') : undefined,
-    );
+    const lease = leases.length ? [...new Set(leases)].join(' or ') : undefined;
+    const compare = t.compare.map((c) => this.compareOf(c));
+    if (isReadOnly(t)) return this.txnResult(t, await this.read((o) => this.client.kv.txn({ compare, success, failure }, o), lease));
+    return this.write(t, { compare, success, failure }, lease);
+  }
+
+  private txnResult(t: Txn, res: ITxnResponse): TxnResult {
     const ops = res.succeeded ? t.success : (t.failure ?? []);
     return {
       succeeded: res.succeeded,
@@ -216,7 +238,7 @@ class EtcdStore implements Store {
 
   async revision(): Promise<number> {
     this.ensureOpen();
-    const res = await this.call(() => this.client.kv.range({ key: this.prefixBytes.length ? this.prefixBytes : Buffer.from([0]), count_only: true }));
+    const res = await this.read((o) => this.client.kv.range({ key: this.prefixBytes.length ? this.prefixBytes : Buffer.from([0]), count_only: true }, o));
     return Number(res.header.revision);
   }
 
@@ -244,7 +266,7 @@ class EtcdStore implements Store {
       // A range at `from` fails with ErrCompacted when that history is gone, so the caller
       // learns it now rather than from a cancelled stream; a future revision is fine to watch.
       try {
-        await this.call(() => this.client.kv.range({ ...this.rangeOf(prefix), revision: from, count_only: true }));
+        await this.read((o) => this.client.kv.range({ ...this.rangeOf(prefix), revision: from, count_only: true }, o));
       } catch (err) {
         if (err instanceof SwitchyardError && err.code === STORE_ERROR.revisionCompacted) throw compacted(from, 0);
         if (!(err instanceof SwitchyardError && err.code === STORE_ERROR.revisionInvalid)) throw err;
@@ -319,6 +341,215 @@ class EtcdStore implements Store {
       return await fn();
     } catch (err) {
       throw storeError(err, this, lease);
+    }
+  }
+
+  /** The highest revision any answer carried: a write sent after it applies above it. */
+  private seen = 0;
+
+  private noteRevision(header: { revision: string | number } | undefined): void {
+    const rev = Number(header?.revision ?? 0);
+    if (rev > this.seen) this.seen = rev;
+  }
+
+  /** One attempt's deadline: a member that hangs is left for another within a quarter of the call's. */
+  private attemptDeadline(deadline: number): number {
+    return Math.min(deadline, Date.now() + Math.max(250, Math.floor(this.requestTimeoutMs / 4)));
+  }
+
+  /**
+   * A read (or a txn that writes nothing): sent again, to any member, after a failure that is
+   * not an answer, until one answers or the call's deadline (`requestTimeoutMs`) passes. No
+   * member reachable at all (every connection refused): fails at once.
+   */
+  async read<T extends { header: { revision: string | number } }>(fn: (o: { deadline: number }) => Promise<T>, lease?: string, until?: number): Promise<T> {
+    const start = Date.now();
+    const deadline = until ?? start + this.requestTimeoutMs;
+    const settle = this.opts.settle !== false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fn({ deadline: settle ? this.attemptDeadline(deadline) : deadline });
+        this.noteRevision(res.header);
+        if (attempt > 0) this.settled('retried', start);
+        return res;
+      } catch (err) {
+        const outcome = outcomeOf(err);
+        if (!settle || this.closed || outcome === 'final' || outcome === 'not-sent' || Date.now() >= deadline) throw storeError(err, this, lease);
+        await pause(Math.min(10 * 2 ** Math.min(attempt, 4), deadline - Date.now()));
+      }
+    }
+  }
+
+  /**
+   * A write txn. A failure that is not an answer is settled (src/store/etcd-settle.ts): a
+   * witnessed txn is sent again until it is answered, a resend that fails its compare
+   * telling whether the original was applied; any other write is looked for in the store.
+   * Undecided by the deadline: STORE_UNREACHABLE, the outcome unknown (as the message says).
+   */
+  private async write(t: Txn, req: { compare: ICompare[]; success: IRequestOp[]; failure: IRequestOp[] }, lease: string | undefined): Promise<TxnResult> {
+    const start = Date.now();
+    const deadline = start + this.requestTimeoutMs;
+    const settle = this.opts.settle !== false;
+    const witnesses = settle ? witnessesOf(t) : [];
+    const floor = this.seen;
+    const probe = { ...req, failure: [...req.failure, ...witnesses.map((w): IRequestOp => ({ request_range: { key: this.k(w.key) } }))] };
+    let unknown: unknown;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const sent = unknown === undefined ? req : probe;
+        // A witnessed txn may leave a hanging member for another; any other write waits for its answer.
+        const res = await this.client.kv.txn(sent, { deadline: witnesses.length ? this.attemptDeadline(deadline) : deadline });
+        this.noteRevision(res.header);
+        if (unknown !== undefined && !res.succeeded) {
+          const held = res.responses.slice(req.failure.length).map((r) => (r as IResponseOp).response_range?.kvs[0]);
+          const verdict = witnessVerdict(witnesses, held.map((kv) => (kv ? this.toKv(kv) : undefined)));
+          if ('mixed' in verdict) throw storeError(unknown, this, lease);
+          if (verdict.applied) {
+            const deleted = witnesses.find((w) => w.kind === 'deleted')!;
+            const rev = verdict.revision ?? (await this.deleteRevision(deleted.key, floor + 1, deadline).catch(() => undefined));
+            if (rev === undefined) throw storeError(unknown, this, lease);
+            const out = await this.appliedResult(t, rev, unknown, lease, deadline);
+            this.settled('applied', start);
+            return out;
+          }
+          res.responses = res.responses.slice(0, req.failure.length);
+        }
+        if (unknown !== undefined) this.settled('resent', start);
+        return this.txnResult(t, res);
+      } catch (err) {
+        if (err instanceof SwitchyardError) throw err;
+        const outcome = outcomeOf(err);
+        if (!settle || this.closed || outcome === 'final') throw storeError(err, this, lease);
+        if (outcome === 'unknown') unknown ??= err;
+        // etcd unreachable (every member refused the connection) and nothing sent before: at once.
+        if (outcome === 'not-sent' && unknown === undefined) throw storeError(err, this, lease);
+        if (Date.now() >= deadline) throw storeError(unknown ?? err, this, lease);
+        if (unknown !== undefined && !witnesses.length) {
+          const out = await this.findWrite(t, floor, deadline, unknown, lease);
+          this.settled('found', start);
+          return out;
+        }
+        await pause(Math.min(10 * 2 ** Math.min(attempt, 4), deadline - Date.now()));
+      }
+    }
+  }
+
+  /**
+   * A non-witnessed write whose outcome is unknown: looks for the revision that applied it
+   * (etcd-settle.ts `writtenAt`) until the deadline; found → its result, else STORE_UNREACHABLE.
+   */
+  private async findWrite(t: Txn, floor: number, deadline: number, unknown: unknown, lease: string | undefined): Promise<TxnResult> {
+    const writes = writesOf(t);
+    while (writes && floor > 0 && Date.now() < deadline) {
+      try {
+        const first = writes.puts[0]!;
+        const now = await this.rangeAt(first.key, 0, deadline);
+        if (now && now.modRevision > floor) {
+          const candidates = now.value === first.value ? [now.modRevision] : await this.putRevisions(first.key, first.value, floor + 1, now.modRevision, deadline);
+          for (const rev of candidates.reverse()) {
+            const [putsAt, deletesAt, deletesBefore] = await Promise.all([
+              Promise.all(writes.puts.map((p) => this.rangeAt(p.key, rev, deadline))),
+              Promise.all(writes.deletes.map((key) => this.rangeAt(key, rev, deadline))),
+              Promise.all(writes.deletes.map((key) => this.rangeAt(key, rev - 1, deadline))),
+            ]);
+            if (writtenAt(writes, rev, { putsAt, deletesAt, deletesBefore })) return await this.appliedResult(t, rev, unknown, lease, deadline);
+          }
+        }
+      } catch {
+        // a member lost again, history compacted: try again until the deadline
+      }
+      await pause(Math.min(25, deadline - Date.now()));
+    }
+    throw storeError(unknown, this, lease);
+  }
+
+  /** The result of `t` applied at `revision`: its reads rebuilt from history (etcd-settle.ts `readRevisions`). */
+  private async appliedResult(t: Txn, revision: number, unknown: unknown, lease: string | undefined, deadline: number): Promise<TxnResult> {
+    const at = readRevisions(t.success, revision);
+    if (!at) throw storeError(unknown, this, lease);
+    // Known applied: its reads get at least a short while even at the call's deadline.
+    const until = Math.max(deadline, Date.now() + 250);
+    try {
+      const results = await Promise.all(
+        t.success.map(async (op, i) => {
+          const req = op.type === 'get' ? { key: this.k(op.key) } : op.type === 'range' ? this.rangeOf(op.prefix) : undefined;
+          if (req) return (await this.read((o) => this.client.kv.range({ ...req, revision: at[i]! }, o), lease, until)).kvs.map((kv) => this.toKv(kv));
+          return undefined;
+        }),
+      );
+      return { succeeded: true, revision, results };
+    } catch {
+      throw storeError(unknown, this, lease);
+    }
+  }
+
+  private settled(how: SettledHow, start: number): void {
+    this.opts.onSettled?.(how, Date.now() - start);
+  }
+
+  /** One key at a revision (0: now). */
+  private async rangeAt(key: string, revision: number, deadline: number): Promise<KeyValue | undefined> {
+    const req: IRangeRequest = { key: this.k(key), ...(revision > 0 ? { revision } : {}) };
+    const res = await this.client.kv.range(req, { deadline: this.attemptDeadline(deadline) });
+    this.noteRevision(res.header);
+    return res.kvs.length ? this.toKv(res.kvs[0]!) : undefined;
+  }
+
+  /** The revisions in [from, to] at which `key` was put with `value`, from etcd's history. */
+  private async putRevisions(key: string, value: string, from: number, to: number, deadline: number): Promise<number[]> {
+    const want = utf8(value);
+    const found: number[] = [];
+    await this.history(key, from, deadline, (ev) => {
+      const rev = Number(ev.kv.mod_revision);
+      if (rev > to) return true;
+      if (ev.type !== 'Delete' && ev.kv.value.equals(want)) found.push(rev);
+      return rev === to;
+    });
+    return found;
+  }
+
+  /** The revision of the first delete of `key` from `from` on, from etcd's history. */
+  private async deleteRevision(key: string, from: number, deadline: number): Promise<number | undefined> {
+    let found: number | undefined;
+    await this.history(key, from, deadline, (ev) => {
+      if (ev.type === 'Delete') found = Number(ev.kv.mod_revision);
+      return found !== undefined;
+    });
+    return found;
+  }
+
+  /**
+   * Replays the events of `key` from revision `from` (a watch) until `each` returns true, on
+   * another member after a broken stream; the deadline or a compacted history: rejects.
+   */
+  private async history(key: string, from: number, deadline: number, each: (ev: IWatchResponse['events'][number]) => boolean): Promise<void> {
+    for (;;) {
+      try {
+        return await this.historyOnce(key, from, deadline, each);
+      } catch (err) {
+        if (this.closed || Date.now() >= deadline || (err instanceof Error && err.message === 'history compacted')) throw err;
+        await pause(Math.min(20, deadline - Date.now()));
+      }
+    }
+  }
+
+  private async historyOnce(key: string, from: number, deadline: number, each: (ev: IWatchResponse['events'][number]) => boolean): Promise<void> {
+    const stream = await this.client.watchClient.watch();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('history not read before the deadline')), Math.max(0, deadline - Date.now()));
+        const done = (err?: unknown) => (clearTimeout(timer), err ? reject(err) : resolve());
+        stream.on('error', (err: unknown) => done(err));
+        stream.on('end', () => done(new Error('watch stream ended')));
+        stream.on('data', (res: IWatchResponse) => {
+          if (res.canceled || Number(res.compact_revision) > 0) return done(new Error('history compacted'));
+          for (const ev of res.events ?? []) if (each(ev)) return done();
+        });
+        stream.write({ create_request: { key: this.k(key), start_revision: from } });
+      });
+    } finally {
+      stream.on('error', () => {});
+      stream.cancel();
     }
   }
 
@@ -630,6 +861,8 @@ class KeepAliveStream {
 }
 
 // ---- errors ---------------------------------------------------------------------------
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 

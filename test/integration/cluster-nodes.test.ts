@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
-import type { Store } from '../../src/store/contract.js';
+import type { Op, Store } from '../../src/store/contract.js';
 import { ClusterNodes, CLUSTER_KEY } from '../../src/engine/cluster-nodes.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { httpStatusOf } from '../../src/api/http-status.js';
@@ -173,4 +173,60 @@ test('etcd unreachable from one host: its calls fail fast with STORE_UNREACHABLE
   } finally {
     await cut.close();
   }
+});
+
+test('node rm of a down host with 150 endpoints: released in batches within etcd\'s 128 ops per txn; a remover that dies between batches leaves a node that node rm again finishes', async (t) => {
+  await bench(2, async ({ stores, nodes }) => {
+    const [s0] = stores as [Store];
+    const ep = (i: number, node: string) => JSON.stringify({ v: 1, id: `b${i}`, networkId: 'N', node, ipv4: `10.60.${i >> 8}.${i & 255}/16`, ipv6: `fd60::${i.toString(16)}/64` });
+    const down = self(2, 'big');
+    // The big host's records (as its daemon would have written them), 40 endpoints per txn.
+    await s0.put(CLUSTER_KEY.node(down.id), JSON.stringify({ v: 1, ...down, started: new Date().toISOString() }));
+    await s0.put(CLUSTER_KEY.nodeName('big'), down.id);
+    for (let from = 0; from < 150; from += 40) {
+      const success: Op[] = [];
+      for (let i = from; i < Math.min(150, from + 40); i++) {
+        success.push({ type: 'put', key: `/endpoints/N/b${i}`, value: ep(i, down.id) });
+        success.push({ type: 'put', key: CLUSTER_KEY.address('N', `10.60.${i >> 8}.${i & 255}`), value: `b${i}` });
+        success.push({ type: 'put', key: CLUSTER_KEY.address('N', `fd60::${i.toString(16)}`), value: `b${i}` });
+      }
+      await s0.txn({ compare: [], success });
+    }
+    await s0.put('/endpoints/N/keep', JSON.stringify({ v: 1, id: 'keep', networkId: 'N', node: self(1).id, ipv4: '10.60.9.9/16' }));
+    await s0.put(CLUSTER_KEY.address('N', '10.60.9.9'), 'keep');
+    assert.equal((await nodes[0]!.find('big')).status, 'down');
+    // Control: the same release in one txn is refused by etcd (--max-txn-ops 128).
+    const all = (await s0.range('/endpoints/N/b')).flatMap((kv): Op[] => [{ type: 'delete', key: kv.key }]);
+    assert.equal(all.length, 150);
+    await assert.rejects(s0.txn({ compare: [], success: all }), (e: SwitchyardError) => e.code === 'STORE_TXN_INVALID' && /too many operations/.test(e.message));
+
+    // A remover whose daemon dies after its first batch (the store fails every later call).
+    let writes = 0;
+    const dying = new Proxy(s0, {
+      get(target, prop, receiver) {
+        if (prop !== 'txn') return Reflect.get(target, prop, receiver) as unknown;
+        return async (txn: Parameters<Store['txn']>[0]) => {
+          if (txn.success.some((op) => op.type === 'delete') && ++writes > 1) throw new Error('the daemon died here');
+          return target.txn(txn);
+        };
+      },
+    });
+    await assert.rejects(new ClusterNodes(dying, self(0)).remove('big', false), /the daemon died here/);
+    const between = (await s0.range('/endpoints/N/b')).length;
+    t.diagnostic(`after the first batch: ${150 - between} of 150 endpoints released`);
+    assert.ok(between > 0 && between < 150, `${between} left`);
+    assert.equal((await nodes[0]!.find('big')).status, 'down', 'the node is still listed: its record goes last');
+    for (const kv of await s0.range('/endpoints/N/b')) {
+      const { ipv4, ipv6 } = JSON.parse(kv.value) as { ipv4: string; ipv6: string };
+      assert.ok(await s0.get(CLUSTER_KEY.address('N', ipv4.split('/')[0]!)), `an endpoint left keeps its claims (${kv.key})`);
+      assert.ok(await s0.get(CLUSTER_KEY.address('N', ipv6.split('/')[0]!)));
+    }
+
+    const removed = await nodes[1]!.remove('big', false);
+    assert.equal(removed.endpoints, between);
+    const left = (await s0.range('/')).map((kv) => kv.key);
+    assert.deepEqual(left.filter((k) => k.includes('/N/b') || k.includes('10.60.0.') || k.includes('fd60::') || k.includes(down.id) || k.endsWith('/big')), [], 'nothing of the big host left');
+    assert.ok(left.includes('/endpoints/N/keep') && left.includes(CLUSTER_KEY.address('N', '10.60.9.9')), 'the other host\'s endpoint stays');
+    assert.deepEqual((await nodes[0]!.list()).map((v) => v.node.name), ['host0', 'host1']);
+  });
 });
