@@ -13,7 +13,11 @@
  *                  each sandbox to one of them, a /24 each side and a route to the other /24
  *                  via the other host's underlay address, all made by hand with `ip` (no
  *                  daemon, no nftables in those host namespaces);
- *       plain, fresh namespaces — the same, with two fresh namespaces as the sandboxes;
+ *       plain, daemon hosts — the same hand-made veths and routes between the same sandbox
+ *                  namespaces, but through host0's and host1's own namespaces (where the
+ *                  daemons' nftables tables are loaded, so conntrack runs): the routed driver's
+ *                  own cost is routed against this path, the host firewall's is this against plain;
+ *       plain, fresh namespaces — as plain, with two fresh namespaces as the sandboxes;
  *       underlay — host namespace to host namespace (reference);
  *     iperf3 (one TCP stream) and ping (200 echo requests 5 ms apart: per-packet RTTs); the
  *     figure to trust on a shared machine is the median of the per-round ratios to `plain`;
@@ -32,6 +36,7 @@
  * `--table-hosts 0` leaves the route-table lab out.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -40,13 +45,13 @@ import { listTestNs, makeNs, removeNs, waitFor, type TestNs } from '../test/help
 import { summarize, type Summary } from './stats.js';
 import { RTPROT_SWITCHYARD } from '../src/drivers/routed.js';
 
-const PATHS = ['routed', 'overlay', 'plain', 'plain, fresh namespaces', 'underlay'] as const;
+const PATHS = ['routed', 'overlay', 'plain', 'plain, daemon hosts', 'plain, fresh namespaces', 'underlay'] as const;
 type DataPath = (typeof PATHS)[number];
 const PROPAGATION = ['routed, new block', 'routed, existing block', 'overlay'] as const;
 type PropCase = (typeof PROPAGATION)[number];
 
 /** Subnets outside 10.100–10.199 (the lab's underlay is 10.X.0.0/24 with X in that range). */
-const NET = { routed: '10.60.0.0/16', overlay: '10.61.0.0/24', plain: ['10.62.1', '10.62.2'], fresh: ['10.62.3', '10.62.4'], prop: '10.63.0.0/16', table: '10.64.0.0/16' } as const;
+const NET = { routed: '10.60.0.0/16', overlay: '10.61.0.0/24', plain: ['10.62.1', '10.62.2'], fresh: ['10.62.3', '10.62.4'], daemonHosts: ['10.62.5', '10.62.6'], prop: '10.63.0.0/16', table: '10.64.0.0/16' } as const;
 const BLOCK = 26;
 
 function sh(args: string[], allowFail = false): { status: number | null; stdout: string; stderr: string } {
@@ -186,12 +191,15 @@ export interface RoutedBenchResult {
   rttP50ByRound: Record<DataPath, number[]>;
   /** Per round: the path's figure / plain's (throughput: higher is better; RTT: lower is better). */
   ratios: { throughput: Record<DataPath, number[]>; rttP50: Record<DataPath, number[]> };
-  /** Per round: routed / plain between fresh namespaces (throughput; RTT p50). */
+  /** Per round: routed / plain between fresh namespaces, and routed / plain through the daemons' hosts (throughput; RTT p50). */
   routedVsFresh: { throughput: number[]; rttP50: number[] };
+  routedVsDaemonHosts: { throughput: number[]; rttP50: number[] };
   /** Connect returned on host0 → kernel event on host1 (route, or neighbour entry); and → first ping from host1. */
   propagation: Partial<Record<PropCase, { kernel?: Summary; kernelFromCall?: Summary; firstPing: Summary }>>;
   table?: RouteTableFigures;
   leakCheck?: string;
+  /** os.loadavg() at the start and at the end (the machine is shared: the load is the main error term). */
+  load?: { start: number[]; end: number[] };
 }
 
 export interface RoutedBenchOptions {
@@ -223,8 +231,16 @@ async function ipOn(lab: ClusterLab, i: number, sandbox: string, net: string): P
  * address. The sandbox ends go into `into` (the PIDs of the routed path's own sandboxes: the
  * same namespaces, a second veth), or into fresh namespaces.
  */
-function plainPair(lab: ClusterLab, mine: TestNs[], net: readonly [string, string], into?: readonly [number, number]): { client: string; server: string; addr: string } {
-  const hosts = [lab.addNamespace('rbph'), lab.addNamespace('rbph')];
+function plainPair(
+  lab: ClusterLab,
+  mine: TestNs[],
+  net: readonly [string, string],
+  into?: readonly [number, number],
+  via?: { hosts: readonly [{ ns: TestNs; address: string }, { ns: TestNs; address: string }]; link: string; sandboxLink: string },
+): { client: string; server: string; addr: string } {
+  const hosts = via?.hosts ?? [lab.addNamespace('rbph'), lab.addNamespace('rbph')];
+  const link = via?.link ?? 'syrbp';
+  const sbLink = via?.sandboxLink ?? 'syrbs';
   const ends: string[] = [];
   for (const k of [0, 1]) {
     const h = hosts[k]!;
@@ -239,11 +255,11 @@ function plainPair(lab: ClusterLab, mine: TestNs[], net: readonly [string, strin
       ends.push(s.path);
     }
     sh(['ip', 'netns', 'exec', h.ns.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    sh(['ip', '-n', h.ns.name, 'link', 'add', 'syrbp', 'type', 'veth', 'peer', 'name', 'syrbs', 'netns', target]);
-    sh(['ip', '-n', h.ns.name, 'addr', 'add', `${net[k]}.1/24`, 'dev', 'syrbp']);
-    sh(['ip', '-n', h.ns.name, 'link', 'set', 'syrbp', 'up']);
-    inNs(ends[k]!, 'ip', 'addr', 'add', `${net[k]}.2/24`, 'dev', 'syrbs');
-    inNs(ends[k]!, 'ip', 'link', 'set', 'syrbs', 'up');
+    sh(['ip', '-n', h.ns.name, 'link', 'add', link, 'type', 'veth', 'peer', 'name', sbLink, 'netns', target]);
+    sh(['ip', '-n', h.ns.name, 'addr', 'add', `${net[k]}.1/24`, 'dev', link]);
+    sh(['ip', '-n', h.ns.name, 'link', 'set', link, 'up']);
+    inNs(ends[k]!, 'ip', 'addr', 'add', `${net[k]}.2/24`, 'dev', sbLink);
+    inNs(ends[k]!, 'ip', 'link', 'set', sbLink, 'up');
     inNs(ends[k]!, 'ip', 'route', 'add', `${net[1 - k]}.0/24`, 'via', `${net[k]}.1`);
     sh(['ip', '-n', h.ns.name, 'route', 'add', `${net[1 - k]}.0/24`, 'via', hosts[1 - k]!.address]);
   }
@@ -277,6 +293,8 @@ async function dataPathAndPropagation(o: Required<Omit<RoutedBenchOptions, 'log'
       routed: { server: bNs, client: aNs, addr: bRouted },
       overlay: { server: bNs, client: aNs, addr: bOverlay },
       plain: plainPair(lab, mine, NET.plain, [a.State.Pid, b.State.Pid]),
+      // Host-side link not named sy…: the daemon's own links keep that prefix.
+      'plain, daemon hosts': plainPair(lab, mine, NET.daemonHosts, [a.State.Pid, b.State.Pid], { hosts: [lab.hosts[0]!, lab.hosts[1]!], link: 'hpd', sandboxLink: 'hpds' }),
       'plain, fresh namespaces': plainPair(lab, mine, NET.fresh),
       underlay: { server: lab.hosts[1]!.ns.path, client: lab.hosts[0]!.ns.path, addr: lab.hosts[1]!.address },
     };
@@ -346,6 +364,7 @@ async function dataPathAndPropagation(o: Required<Omit<RoutedBenchOptions, 'log'
       propagation[k] = { firstPing: summarize(s.firstPing), ...(s.kernel.length ? { kernel: summarize(s.kernel), kernelFromCall: summarize(s.kernelFromCall) } : {}) };
     }
     log(`routed bench: propagation ${JSON.stringify(propagation)}`);
+
     result = {
       hosts: o.hosts,
       seconds: o.seconds,
@@ -355,6 +374,7 @@ async function dataPathAndPropagation(o: Required<Omit<RoutedBenchOptions, 'log'
       rttP50ByRound: rtRound,
       ratios: { throughput: ratios(tp), rttP50: ratios(rtRound) },
       routedVsFresh: { throughput: ratio(tp, 'routed', 'plain, fresh namespaces'), rttP50: ratio(rtRound, 'routed', 'plain, fresh namespaces') },
+      routedVsDaemonHosts: { throughput: ratio(tp, 'routed', 'plain, daemon hosts'), rttP50: ratio(rtRound, 'routed', 'plain, daemon hosts') },
       propagation,
     };
     return result;
@@ -445,8 +465,10 @@ export async function runRoutedBench(o: RoutedBenchOptions = {}): Promise<Routed
     tableEndpoints: o.tableEndpoints ?? 50,
     startConcurrency: o.startConcurrency ?? 4,
   };
+  const start = os.loadavg();
   const result: RoutedBenchResult = await dataPathAndPropagation(opts, log);
   if (opts.tableHosts > 0) result.table = await routeTable(opts.tableHosts, opts.tableEndpoints, opts.startConcurrency, log);
+  result.load = { start, end: os.loadavg() };
   return result;
 }
 
@@ -463,7 +485,7 @@ export function routedMarkdown(r: RoutedBenchResult): string {
     const paired = `${pct(median(r.ratios.throughput[k]))} | ${median(r.ratios.rttP50[k]).toFixed(2)}×`;
     L(`| ${k} | ${median(t).toFixed(2)} Gbit/s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)}) | ${r.rttMs[k].p50.toFixed(3)} / ${r.rttMs[k].p99.toFixed(3)} ms | ${paired} |`);
   }
-  L(`Per-round throughput ratios routed / plain: ${r.ratios.throughput.routed.map(pct).join(', ')} (target ≥ 98 %); overlay / plain: ${r.ratios.throughput.overlay.map(pct).join(', ')}; routed / plain between fresh namespaces: ${r.routedVsFresh.throughput.map(pct).join(', ')} (median ${pct(median(r.routedVsFresh.throughput))}; RTT p50 ${median(r.routedVsFresh.rttP50).toFixed(2)}×).`);
+  L(`Per-round throughput ratios routed / plain: ${r.ratios.throughput.routed.map(pct).join(', ')} (target ≥ 98 %); overlay / plain: ${r.ratios.throughput.overlay.map(pct).join(', ')}; routed / plain between fresh namespaces: ${r.routedVsFresh.throughput.map(pct).join(', ')} (median ${pct(median(r.routedVsFresh.throughput))}; RTT p50 ${median(r.routedVsFresh.rttP50).toFixed(2)}×); routed / plain through the daemons' hosts: ${r.routedVsDaemonHosts.throughput.map(pct).join(', ')} (median ${pct(median(r.routedVsDaemonHosts.throughput))}; RTT p50 ${median(r.routedVsDaemonHosts.rttP50).toFixed(2)}×).`);
   L();
   L('| attach on host0 (connect returned) → … on host1, ms p50 / p99 (n) | kernel event on host1 | first ping from host1 |');
   L('|---|---|---|');
@@ -478,6 +500,7 @@ export function routedMarkdown(r: RoutedBenchResult): string {
     L(`Route table, ${t.hosts} hosts × ${t.endpointsPerHost} endpoints on one routed network (/${BLOCK} blocks): routes of protocol 83 per host namespace: remote blocks ${t.remote.min}–${t.remote.max}, local endpoints ${t.local.min}–${t.local.max}, total ${t.total.min}–${t.total.max} (${t.blocks} blocks claimed, at most ${t.maxBlocksPerHost} per host). A route per remote endpoint would be (H − 1) × E = ${(t.hosts - 1) * t.endpointsPerHost} remote /32s. Lab start ${(t.labStartMs / 1000).toFixed(0)} s (${t.startConcurrency} daemons at once), fill ${(t.fillMs / 1000).toFixed(0)} s.`);
     if (t.leakCheck) L(`Leak check after the route-table lab: ${t.leakCheck}`);
   }
+  if (r.load) L(`\nLoad average (1 min) at the start / end: ${r.load.start[0]!.toFixed(1)} / ${r.load.end[0]!.toFixed(1)} on ${os.cpus().length} CPUs.`);
   if (r.leakCheck) L(`\nLeak check after the run: ${r.leakCheck}`);
   return out.join('\n');
 }
