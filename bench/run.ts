@@ -4,8 +4,8 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster,overlay] [--out bench/results]
- *                    [--cluster-hosts 3,20] [--cluster-endpoints 50]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster,overlay,routed] [--out bench/results]
+ *                    [--cluster-hosts 3,20] [--cluster-endpoints 50] [--routed-table-hosts 20]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
  *
@@ -32,6 +32,7 @@ import { retryCount, retryOnStaleSocket } from './client-retry.js';
 import { cniBenchAvailable, cniVsBridge } from './cni-vs-bridge.js';
 import { DEFAULT_OPTIONS as SWARM_DEFAULTS, QUICK_OPTIONS as SWARM_QUICK, SWARM_INSTALL_HINT, dockerSwarmBench, dockerSwarmInstalled, renderSwarmMarkdown } from './anchors/docker-swarm.js';
 import { clusterBench, renderCluster } from './cluster.js';
+import { routedMarkdown, runRoutedBench } from './routed.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     'cluster-hosts': { type: 'string', default: '3,20' },
     'cluster-endpoints': { type: 'string' },
+    'routed-table-hosts': { type: 'string' },
   },
 });
 const QUICK = values.quick!;
@@ -205,6 +207,13 @@ async function main(): Promise<void> {
       log('overlay on the cluster lab (bench/overlay.ts)');
       result.overlay = await runOverlayBench({ hosts: [3], seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
     }
+    if (!SKIP.has('routed')) {
+      log('routed on the cluster lab, against plain routing and the overlay (bench/routed.ts)');
+      result.routed = await runRoutedBench({
+        hosts: 3, seconds: QUICK ? 2 : 5, rounds: QUICK ? 3 : 7, iterations: QUICK ? 10 : 20,
+        tableHosts: Number(values['routed-table-hosts'] ?? (QUICK ? 5 : 20)), tableEndpoints: QUICK ? 10 : 50, log,
+      });
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -242,7 +251,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '') + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '');
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '') + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '') + (result.routed ? `\n\n${routedMarkdown(result.routed)}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);
