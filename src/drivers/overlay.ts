@@ -528,6 +528,30 @@ export class OverlayDriver implements NetworkDriver {
     if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return; // nothing programmed: already gone
+    if (!overlayOf(net).options.encrypted) {
+      // Without encryption: no dump of the device's entries (O(peers) per event, on every
+      // host taking part), one request. The FDB entry goes only if it still points at the
+      // peer's host (the kernel matches `dst`); the neighbour entry by its address: the
+      // cluster layer hands over a departure before any later arrival of the same address
+      // (events in revision order, leaves before joins in a revision; an address is claimed
+      // again only after the txn that released it), and a resync programs the whole set.
+      const gone = peerEntries([peer]);
+      const del = (rt: Rtnl, vx: number) =>
+        rt.batch((b) => {
+          for (const n of gone.neigh) b.deleteNeighbour({ index: vx, ip: n.ip, mac: n.mac });
+          for (const f of gone.fdb) b.deleteFdb({ index: vx, mac: f.mac, dst: f.dst });
+        });
+      this.onVxlan(net, 'peerLeave', (rt, vx) => {
+        try {
+          del(rt, vx);
+        } catch (err) {
+          if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
+          this.vxIndex.delete(net.id);
+          del(rt, this.vxlanIndex(net, rt, 'peerLeave'));
+        }
+      });
+      return;
+    }
     this.onVxlan(net, 'peerLeave', (rt, vx) => {
       const have = this.programmed(rt, vx);
       const gone = peerEntries([peer]);
