@@ -21,6 +21,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
@@ -72,6 +73,14 @@ export interface ClusterLabFigures {
   etcdWritesPerAttach?: number[];
   /** Steady-state attach on host 0, per phase (the daemon's SWY_TRACE_PHASES lines, engine/phase-trace.ts): ms. */
   attachPhases?: Record<string, Summary>;
+  /** Steady-state detach on host 0, per phase (SWY_TRACE_PHASES): ms. */
+  detachPhases?: Record<string, Summary>;
+  /**
+   * Daemon CPU (user + system, /proc/PID/stat) per steady-state round (a global attach and
+   * detach on host 0, plus the local pair), on host 1 (takes part in the network) and on the
+   * last host (does not): ms.
+   */
+  cpuPerRound?: { participant: number; bystander: number };
   /** A bare txn of an attach's shape against the same etcd from host 0's namespace (bench/etcd-txn-probe.ts). */
   bareTxn?: Summary;
   /** The same with its keys inside the prefix the daemons watch (each txn wakes every daemon). */
@@ -150,6 +159,14 @@ class NeighWatch {
 
 const wall = () => performance.timeOrigin + performance.now();
 
+/** A process's CPU time so far (user + system), ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
 function etcdRevision(lab: ClusterLab): number {
   const r = spawnSync('ip', ['netns', 'exec', lab.hosts[0]!.ns.name, 'curl', '-s', '--max-time', '5', '-X', 'POST', '-d', JSON.stringify({ key: Buffer.from('/').toString('base64') }), `${lab.etcd.endpoints[0]}/v3/kv/range`], { encoding: 'utf8' });
   return Number((JSON.parse(r.stdout) as { header: { revision: string } }).header.revision);
@@ -219,6 +236,8 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     const prop: number[] = [];
     const propStart: number[] = [];
     const writes: number[] = [];
+    const cpuPids = [lab.hosts[1]!.daemon.proc.pid!, lab.hosts[hosts - 1]!.daemon.proc.pid!];
+    const cpu0 = cpuPids.map(cpuMs);
     for (let k = 0; k < o.iterations; k++) {
       const sb = movers[k % movers.length]!;
       const rev0 = first && k < 5 ? etcdRevision(lab) : 0;
@@ -239,7 +258,11 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       await new Promise((r) => setTimeout(r, 20));
       watch.clear();
     }
+    const cpu1 = cpuPids.map(cpuMs);
+    const per = (i: number) => Math.round(((cpu1[i]! - cpu0[i]!) / o.iterations) * 100) / 100;
+    fig.cpuPerRound = { participant: per(0), bystander: per(1) };
     const s = rounds.summaries();
+    fig.detachPhases = phaseSummaries(lab.hosts[0]!.daemon.log(), 'disconnect gbench', o.iterations);
     if (first) {
       fig.attachPhases = phaseSummaries(lab.hosts[0]!.daemon.log(), 'connect gbench', o.iterations);
       const bare = bareTxn(lab, o.iterations);
@@ -306,6 +329,16 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
     L('|---|---|');
     for (const [k, v] of Object.entries(base.attachPhases)) L(`| ${k} | ${pp(v)} |`);
   }
+  if (base.detachPhases) {
+    L();
+    L('| detach phase (host 0, steady state, SWY_TRACE_PHASES) | p50 / p99 ms |');
+    L('|---|---|');
+    for (const [k, v] of Object.entries(base.detachPhases)) L(`| ${k} | ${pp(v)} |`);
+  }
+  L();
+  L('| hosts | daemon CPU per round, host taking part / host not taking part (ms) |');
+  L('|---|---|');
+  for (const f of figs) L(`| ${f.hosts} | ${f.cpuPerRound ? `${f.cpuPerRound.participant} / ${f.cpuPerRound.bystander}` : '—'} |`);
   L();
   L('| hosts | propagation: A returned → applied on B, p50 / p99 ms | A called → applied on B | endpoints | etcd RSS MB | daemon RSS MB min / mean / max |');
   L('|---|---|---|---|---|---|');

@@ -38,6 +38,10 @@ import {
 } from './overlay-plan.js';
 import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
+import { GRAVEYARD_GROUP } from './graveyard.js';
+
+/** How long a left endpoint's pair waits for others to be deleted with it (graveyard.ts). */
+const BURY_DELAY_MS = 100;
 
 /**
  * The overlay sandbox end asks for an unknown neighbour every 40 ms, 75 times (3 s, the
@@ -252,6 +256,8 @@ export class OverlayDriver implements NetworkDriver {
         if (!vx) throw conflict('ENDPOINT_LINK_MISSING', `VXLAN device ${names.vxlan} did not appear in the namespace of network ${net.name}`);
       }
       if (vx.master !== br.index || !vx.up || vx.mtu !== mtu) rt.setLink(vx.index, { master: br.index, up: true, mtu });
+      // Pairs buried by leave() whose deletion a stop or crash cut short.
+      if (rt.listLinks().some((l) => l.group === GRAVEYARD_GROUP)) this.buryLater(net.id, nsPath);
     } finally {
       rt.close();
     }
@@ -273,6 +279,9 @@ export class OverlayDriver implements NetworkDriver {
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     this.vxIndex.delete(net.id);
+    // Its buried pairs go with the namespace.
+    clearTimeout(this.burials.get(net.id));
+    this.burials.delete(net.id);
     // The VXLAN device first, so the network's last packets are not sent in clear; then its SAs.
     if (this.o.nsDir) this.removeNs(net, this.nsPath(net));
     if (overlayOf(net).options.encrypted) this.o.encryption?.deleteNetwork(net.id);
@@ -328,17 +337,75 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   /** Deletes the pair from the network's side (the sandbox's end goes with it); gone = success. */
-  async leave(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs): Promise<void> {
+  /**
+   * Takes the endpoint out of service at once and leaves the slow part for later, as the
+   * bridge driver does (graveyard.ts): deleting a veth costs an RCU grace period (~18 ms of
+   * a detach's ~22 here, docs/BENCHMARKS.md "Cluster"). The sandbox's end goes down without
+   * its addresses and under another name (a reconnect may want the name back) in one request;
+   * the network side's end goes down into Switchyard's device group inside the network's
+   * namespace, and the group is deleted there (the pair with it) a moment later, one grace
+   * period per batch, on the threadpool. deleteNetwork takes the whole namespace instead.
+   */
+  async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return;
+    try {
+      const index = sb.nsPath ? withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname)) : 0;
+      if (index) {
+        const srt = this.o.openRtnl(sb.nsPath);
+        try {
+          srt.batch((b) => {
+            b.setUp(index, false);
+            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
+            b.rename(index, `syd${ep.id.slice(0, 10)}`);
+          });
+        } finally {
+          srt.close();
+        }
+      }
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
+    }
     const rt = this.o.openRtnl(nsPath);
     try {
-      await rt.deleteLinkAsync(overlayVethName(ep.id));
+      const host = rt.getLink(overlayVethName(ep.id));
+      if (host) {
+        rt.setLink(host.index, { up: false, group: GRAVEYARD_GROUP });
+        this.buryLater(net.id, nsPath);
+      }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: ${String(err)}`);
     } finally {
       rt.close();
+    }
+  }
+
+  /** Per network namespace: the pending deletion of its buried veth pairs. */
+  private readonly burials = new Map<string, NodeJS.Timeout>();
+
+  private buryLater(netId: string, nsPath: string): void {
+    if (this.burials.has(netId)) return;
+    this.burials.set(
+      netId,
+      setTimeout(() => {
+        this.burials.delete(netId);
+        void this.deleteBuried(nsPath);
+      }, BURY_DELAY_MS),
+    );
+  }
+
+  /** Deletes the device group of buried pairs inside a network's namespace (if it still exists). */
+  private async deleteBuried(nsPath: string): Promise<void> {
+    if (!isNetnsMount(nsPath)) return;
+    let rt: Rtnl | undefined;
+    try {
+      rt = this.o.openRtnl(nsPath);
+      await rt.deleteGroupAsync(GRAVEYARD_GROUP);
+    } catch (err) {
+      this.o.log(`delete buried overlay pairs in ${path.basename(nsPath)}: ${String(err)}`);
+    } finally {
+      rt?.close();
     }
   }
 
@@ -461,6 +528,30 @@ export class OverlayDriver implements NetworkDriver {
     if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return; // nothing programmed: already gone
+    if (!overlayOf(net).options.encrypted) {
+      // Without encryption: no dump of the device's entries (O(peers) per event, on every
+      // host taking part), one request. The FDB entry goes only if it still points at the
+      // peer's host (the kernel matches `dst`); the neighbour entry by its address: the
+      // cluster layer hands over a departure before any later arrival of the same address
+      // (events in revision order, leaves before joins in a revision; an address is claimed
+      // again only after the txn that released it), and a resync programs the whole set.
+      const gone = peerEntries([peer]);
+      const del = (rt: Rtnl, vx: number) =>
+        rt.batch((b) => {
+          for (const n of gone.neigh) b.deleteNeighbour({ index: vx, ip: n.ip, mac: n.mac });
+          for (const f of gone.fdb) b.deleteFdb({ index: vx, mac: f.mac, dst: f.dst });
+        });
+      this.onVxlan(net, 'peerLeave', (rt, vx) => {
+        try {
+          del(rt, vx);
+        } catch (err) {
+          if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
+          this.vxIndex.delete(net.id);
+          del(rt, this.vxlanIndex(net, rt, 'peerLeave'));
+        }
+      });
+      return;
+    }
     this.onVxlan(net, 'peerLeave', (rt, vx) => {
       const have = this.programmed(rt, vx);
       const gone = peerEntries([peer]);

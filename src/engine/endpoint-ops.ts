@@ -124,11 +124,13 @@ export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: Endpoint
   trace?.mark('join');
 }
 
-export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
+export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, trace?: PhaseTrace): Promise<void> {
   const net = ctx.state.networks.get(ep.networkId);
   if (!net || !sb.nsPath) return;
   await driverOf(ctx, net).leave(net, ep, { id: sb.id, nsPath: sb.nsPath });
+  trace?.mark('leave');
   await leavePartIfIdle(ctx, net.id, ep.id);
+  trace?.mark('idle-check');
 }
 
 
@@ -253,7 +255,9 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
   if (sb0.networkMode === 'host' || driverOf(ctx, net).capabilities.attach === 'host-netns') {
     throw invalid('HOST_NETWORK', 'cannot disconnect container from host network - container was created in host network mode', 'Container');
   }
+  const trace = PhaseTrace.start(`disconnect ${net.name}`);
   await ctx.locks.withLocks([sbLock(sb0.id), `net:${net.id}`], async () => {
+    trace?.mark('lock');
     const sb = ctx.state.sandboxes.get(sb0.id);
     if (!sb) return;
     const all = ctx.state.endpointsOfSandbox(sb.id);
@@ -261,23 +265,30 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
     if (!ep) throw forbidden('NOT_CONNECTED', `container ${sb.name} is not connected to network ${net.name}`);
     if (sb.state.status === 'running') {
       const before = gatewayEndpoint(ctx, all);
-      await leaveEndpoint(ctx, sb, ep);
+      await leaveEndpoint(ctx, sb, ep, trace);
       const rest = all.filter((e) => e.id !== ep.id);
       const after = gatewayEndpoint(ctx, rest);
       if (before?.id === ep.id && after) {
         const n2 = ctx.state.networks.get(after.networkId)!;
         driverOf(ctx, n2).setGateway?.(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
       }
+      trace?.mark('gateway');
     }
-    await ctx.state.commit({
-      removeEndpoints: [ep.id],
-      releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
-    });
+    await ctx.state.commit(
+      {
+        removeEndpoints: [ep.id],
+        releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
+      },
+      trace,
+    );
     if (sb.state.status === 'running') {
       refreshNaming(ctx, sb);
+      trace?.mark('naming');
       await repointPorts(ctx, sb.id); // the ports leave the released address with the gateway
+      trace?.mark('ports');
     }
   });
+  if (trace) ctx.log(trace.line());
 }
 
 /**

@@ -263,6 +263,10 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     h1.run(() => h1.driver.peerJoin(net, { ...peerOf(h3, net, eps[1]) }));
     assert.doesNotMatch(fdbOf(h1, net), /02:42:0a:0a:00:12 dst 10\.99\.0\.2/);
     h1.run(() => h1.driver.peerJoin(net, peerOf(h2, net, eps[1])));
+    // A late departure from the host it left (no dump first: the kernel matches the FDB
+    // entry's dst) leaves the entry pointing at where it is now.
+    h1.run(() => h1.driver.peerLeave(net, { ...peerOf(h3, net, eps[1]), ipv4: '10.10.0.98/24', ipv6: 'fd00:10::98/64' }));
+    assert.match(fdbOf(h1, net), /02:42:0a:0a:00:12 dst 10\.99\.0\.2/, 'the FDB entry toward h2 stays');
     assert.ok(ping(sbs[0], '10.10.0.12'), 'back where it is');
     // The VXLAN device gone behind the driver's back: peerJoin (which keeps its index) says so
     // clearly instead of writing to another device; made again by ensureNetwork, the new one
@@ -298,6 +302,47 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     for (const s of sbs) assert.doesNotMatch(inNs(s.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'the sandbox end went with the pair');
   } finally {
     for (const s of servers) s.kill('SIGKILL');
+    lab.cleanup();
+  }
+  assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);
+});
+
+test('overlay leave: the endpoint is out of service when leave returns (no address, no traffic, its name free for a rejoin), and the pair is deleted a moment later in a batch', async () => {
+  const lab = makeLab(1);
+  try {
+    const [h1] = lab.hosts as [Host];
+    const net = network(randomBytes(32).toString('hex'));
+    const [ea, eb] = [endpoint(net.id, 1), endpoint(net.id, 2)];
+    const [sa, sb] = [sandbox(lab), sandbox(lab)];
+    h1.run(() => {
+      h1.driver.ensureNetwork(net);
+      h1.driver.join(net, ea, sbOf(sa, ea), { gateway: true });
+      h1.driver.join(net, eb, sbOf(sb, eb), { gateway: true });
+    });
+    const ovPath = path.join(h1.nsDir, overlayNsName(net.id));
+    const pairs = () => (JSON.parse(inPin(ovPath, 'ip', ['-j', '-d', 'link', 'show', 'type', 'veth']).stdout) as { ifname: string; group?: string }[]);
+    assert.ok(ping(sa, '10.10.0.12'), 'control: A reaches B on the network\'s bridge before the leave');
+    await h1.run(() => h1.driver.leave(net, eb, sbOf(sb, eb)));
+    // At once: B has no address and no eth0, the network side's end is down, nothing gets through.
+    assert.doesNotMatch(inNs(sb.name, 'ip', ['-o', 'addr']).stdout, /10\.10\.0\.12|fd00:10::12/, 'B\'s addresses are gone when leave returns');
+    assert.doesNotMatch(inNs(sb.name, 'ip', ['-o', 'link']).stdout, /\beth0\b/, 'the name eth0 is free');
+    assert.ok(!h1.run(() => h1.driver.endpointPresent(net, eb)), 'not present after leave');
+    sh('ip', ['-n', sa.name, 'neigh', 'flush', 'all']);
+    assert.ok(!ping(sa, '10.10.0.12'), 'A no longer reaches B\'s old address');
+    // A rejoin of the same sandbox right away (a new endpoint, the same ifname) works.
+    const eb2 = { ...endpoint(net.id, 2), id: `${net.id.slice(0, 2)}${'7'.repeat(62)}` };
+    h1.run(() => h1.driver.join(net, eb2, sbOf(sb, eb2), { gateway: true }));
+    sh('ip', ['-n', sa.name, 'neigh', 'flush', 'all']);
+    assert.ok(ping(sa, '10.10.0.12'), 'A reaches B again through the new pair');
+    // The buried pair is deleted (with its sandbox end) a moment later: only A's and B's new pairs remain.
+    await waitFor(() => (pairs().length === 2 ? true : undefined), 'the buried pair to be deleted');
+    assert.doesNotMatch(inNs(sb.name, 'ip', ['-o', 'link']).stdout, /syd/, 'the renamed sandbox end went with it');
+    await h1.run(() => h1.driver.leave(net, ea, sbOf(sa, ea)));
+    await h1.run(() => h1.driver.leave(net, eb2, sbOf(sb, eb2)));
+    await h1.run(() => h1.driver.deleteNetwork(net));
+    assert.deepEqual(fs.readdirSync(h1.nsDir), [], 'the network\'s namespace pin is gone');
+    await waitFor(() => (!/syd/.test(inNs(sa.name, 'ip', ['-o', 'link']).stdout + inNs(sb.name, 'ip', ['-o', 'link']).stdout) ? true : undefined), 'the sandbox ends to go with the namespace');
+  } finally {
     lab.cleanup();
   }
   assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);

@@ -8,7 +8,7 @@
 import { deleteAddressMessage, newAddressMessage, type AddAddressOptions } from './addresses.js';
 import { aliasMessage, bridgePortMessage, linkRenameMessage, linkUpMessage, type BridgePortOptions } from './links.js';
 import { EADDRNOTAVAIL, EEXIST, ENODEV, ENOENT } from './message.js';
-import { deleteNeighbourMessage, fdbReplaceMessage, neighbourAddMessage, type FdbSpec, type NeighbourSpec } from './neighbours.js';
+import { deleteNeighbourMessage, fdbDeleteMessage, fdbReplaceMessage, neighbourAddMessage, type FdbSpec, type NeighbourSpec } from './neighbours.js';
 import { addRouteMessage, describeRoute, type RouteSpec } from './routes.js';
 import type { BatchItem } from './socket.js';
 
@@ -68,6 +68,12 @@ export class RtnlBatch {
 
   deleteNeighbour(n: NeighbourSpec): this {
     this.items.push({ msg: deleteNeighbourMessage(n), what: `delete neighbour ${n.ip} dev ${n.index}`, ok: [ENOENT] });
+    return this;
+  }
+
+  /** `bridge fdb del MAC dev X [dst IP] self`: with `dst`, only that remote of a VXLAN device's entry. */
+  deleteFdb(f: FdbSpec): this {
+    this.items.push({ msg: fdbDeleteMessage(f), what: `delete fdb ${f.mac} dev ${f.index}${f.dst ? ` dst ${f.dst}` : ''}`, ok: [ENOENT] });
     return this;
   }
 }
