@@ -139,7 +139,7 @@ export const routedIpam: Ipam = {
         const holder = [...table].find(([cidr, node]) => node !== self && cidrContains(parseCidr(cidr), wanted));
         if (holder) {
           const name = ctx.state.nodeAddresses.get(holder[1])?.name ?? holder[1];
-          throw invalid('ADDRESS_IN_OTHER_HOSTS_BLOCK', `address ${wantedText} is in block ${holder[0]} of network ${net.name}, which host ${name} holds: a static address must be in one of this host's blocks (${own.map(formatCidr).join(', ') || 'none yet'}), or unset to get one`, FIELD[family]);
+          throw invalid('ADDRESS_IN_OTHER_HOSTS_BLOCK', `address ${wantedText} (${FIELD[family]}) is in block ${holder[0]} of network ${net.name}, which host ${name} holds: a static address must be in one of this host's blocks (${own.map(formatCidr).join(', ') || 'none yet'}), or unset to get one`, FIELD[family]);
         }
       }
       const used = new Set([...ctx.state.usedValues(net.id), ...extra]);
