@@ -19,6 +19,7 @@ import { inNs, waitFor } from '../helpers/netns.js';
 import { capture } from '../helpers/routed-lab.js';
 import { RTPROT_SWITCHYARD } from '../../src/drivers/routed.js';
 import { renderRoutedBase } from '../../src/services/firewall/ruleset/routed.js';
+import { renderBase } from '../../src/services/firewall/ruleset/network.js';
 
 let lab: ClusterLab;
 before(async () => {
@@ -94,10 +95,11 @@ test('routed on the underlay: the sandboxes\' own addresses, no encapsulation, f
 
 test('-p on a routed network: the port answers on its host (its address, 127.0.0.1), from another host and from a sandbox on a third; gone with the sandbox', async () => {
   const h0 = lab.hosts[0]!;
-  lab.cli(0, ['run', '-d', '--name', 'rp', '--network', 'rnet', '-p', '18081:7000', 'socat', 'TCP-LISTEN:7000,fork,reuseaddr', 'SYSTEM:echo hello-routed']);
+  lab.cli(0, ['run', '-d', '--name', 'rp', '--network', 'rnet', '-p', '18081:7000', 'sh', '-c',
+    'socat TCP-LISTEN:7001,fork,reuseaddr SYSTEM:"echo unpublished" & exec socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:"echo hello-routed"']);
   names[0]!.push('rp');
   const rpIp = info(0, 'rp').Networks['rnet']!.IPAddress;
-  const get = (i: number, addr: string) => lab.hosts[i]!.daemon.onHost('socat', ['-T', '2', '-', `TCP:${addr}:18081,connect-timeout=2`], { allowFail: true }).stdout.trim();
+  const get = (i: number, addr: string, port = 18081) => lab.hosts[i]!.daemon.onHost('socat', ['-T', '2', '-', `TCP:${addr}:${port},connect-timeout=2`], { allowFail: true }).stdout.trim();
   await waitFor(() => get(0, h0.address) === 'hello-routed', 'host0 → its own address:18081', 10_000, 100);
   assert.equal(get(0, '127.0.0.1'), 'hello-routed', 'host0 → 127.0.0.1:18081');
   assert.equal(get(1, h0.address), 'hello-routed', 'host1 → host0\'s underlay address:18081');
@@ -106,6 +108,23 @@ test('-p on a routed network: the port answers on its host (its address, 127.0.0
   // The sandbox's own address is not a way in from outside the network (only the published port is).
   const direct = lab.hosts[1]!.daemon.onHost('socat', ['-T', '2', '-', `TCP:${rpIp}:7000,connect-timeout=2`], { allowFail: true }).stdout.trim();
   assert.equal(direct, '', 'host1\'s own namespace → the sandbox address:7000 directly: dropped (not of the network)');
+  // security: a DNAT to a container port the sandbox did not publish (7001, by an admin's rule
+  // in a table of its own) is dropped by table inet switchyard (ROUTED UNPUBLISHED PORT DROP), though
+  // the routed table lets DNATed flows through. Control: without that rule it gets through.
+  inNs(h0.ns.name, 'nft', ['-f', '-'], { input: `table ip swy-admin { chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport 18082 dnat to ${rpIp}:7001; }; }\n` });
+  try {
+    assert.equal(get(1, h0.address, 18082), '', 'host1 → host0:18082 (DNAT to rp\'s unpublished port 7001): dropped');
+    const handle = /ROUTED UNPUBLISHED PORT DROP" # handle (\d+)/.exec(inNs(h0.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard', 'forward']).stdout)![1]!;
+    inNs(h0.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard', 'forward', 'handle', handle]);
+    try {
+      assert.equal(get(1, h0.address, 18082), 'unpublished', 'control: without ROUTED UNPUBLISHED PORT DROP the same connection gets through');
+    } finally {
+      inNs(h0.ns.name, 'nft', ['-f', '-'], { input: renderBase() });
+    }
+    assert.equal(get(1, h0.address, 18082), '', 'dropped again once the rule is back');
+  } finally {
+    inNs(h0.ns.name, 'nft', ['delete', 'table', 'ip', 'swy-admin'], { allowFail: true });
+  }
   const table = () => h0.daemon.onHost('nft', ['list', 'table', 'inet', 'switchyard']).stdout;
   assert.match(table(), new RegExp(`${rpIp.replace(/\./g, '\\.')} \\. 7000`), 'the DNAT elements point at the /32');
   lab.cli(0, ['rm', '-f', 'rp']);
