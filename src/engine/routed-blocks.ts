@@ -132,9 +132,9 @@ export const routedIpam: Ipam = {
         claimed.push(cidr);
         if (node === self) own.push(c);
       }
-      // security: a static address in a block another host holds is refused (Calico's
-      // strict affinity): that host routes the block, so the sandbox would be unreachable,
-      // and its source would be another host's (anti-spoofing admits only a port's own address).
+      // A static address in a block another host holds is refused (Calico's strict
+      // affinity): every host routes that block to its holder, so the sandbox would be
+      // unreachable from the others.
       if (wanted) {
         const holder = [...table].find(([cidr, node]) => node !== self && cidrContains(parseCidr(cidr), wanted));
         if (holder) {
