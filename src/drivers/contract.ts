@@ -85,6 +85,11 @@ export interface HostLink {
 /** Where a network publishes ports: the link the DNAT'ed traffic leaves by, and the default host address. */
 export interface DriverPublishTarget {
   link: string;
+  /**
+   * The link is each endpoint's own host link (its `hostLink`, e.g. the routed driver's
+   * `syr…` veth), not one per network; `link` is then ignored.
+   */
+  endpointLink?: boolean;
   /** The network's default host address for `-p` without one (undefined: the daemon's --ip). */
   defaultHostIp?: string;
 }

@@ -22,7 +22,7 @@ import { Rtnl } from '../kernel/netlink/index.js';
 import { sandboxEndPresent } from './sandbox-end.js';
 import { REMOTE_BLOCK_METRIC, RTPROT_SWITCHYARD, syncBlockRoutes } from './block-routes.js';
 import type { Nft } from '../kernel/nftables.js';
-import { LINK_ALIAS_PREFIX, type RemoteBlock, type DriverCapabilities, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
+import { LINK_ALIAS_PREFIX, type RemoteBlock, type DriverCapabilities, type DriverPublishTarget, type HostLink, type JoinOptions, type NetworkDriver, type NetworkPlanInput, type SandboxNs } from './contract.js';
 import { parseCanonicalCidr } from '../model/ip.js';
 import { checkBlockFits } from '../model/ip-blocks.js';
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
@@ -101,6 +101,15 @@ export class RoutedDriver implements NetworkDriver {
       throw notImplemented('OPTION_NOT_IMPLEMENTED', 'options com.docker.network.host_ipv4/host_ipv6 are not implemented yet by the routed driver (egress is masqueraded)', 'Options.com.docker.network.host_ipv4');
     }
     return { driver: 'routed', options };
+  }
+
+  /**
+   * Published ports DNAT to the endpoint's /32 (/128) behind its own veth: the ports service
+   * gives that veth route_localnet for 127.0.0.1 (as it does a bridge), and the firewall
+   * admits DNATed flows to published ports on `syr*` (docs/drivers/routed.md "Published ports").
+   */
+  publishTarget(_net: NetworkRecord): DriverPublishTarget {
+    return { link: '', endpointLink: true };
   }
 
   networkLinks(_net: NetworkRecord): string[] {

@@ -17,6 +17,9 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord, endpoints 
   const net = ctx.state.networks.get(gw.networkId)!;
   const via = driverOf(ctx, net).publishTarget?.(net);
   if (!via) return undefined;
+  // Routed: the endpoint's own veth (syr…) is where the DNATed packets leave.
+  const link = via.endpointLink ? gw.hostLink : via.link;
+  if (!link) return undefined;
   return {
     sandboxId: sb.id,
     requests: sb.publish,
@@ -27,7 +30,7 @@ export function publishRequest(ctx: EngineContext, sb: SandboxRecord, endpoints 
     // books only (docs/frontends/cni.md, "Published ports").
     ...(sb.owner === 'external' ? { hostSockets: false } : {}),
     target: {
-      bridge: via.link,
+      bridge: link,
       ...(gw.ipv4 ? { containerIPv4: bare(gw.ipv4) } : {}),
       ...(gw.ipv6 ? { containerIPv6: bare(gw.ipv6) } : {}),
       defaultHostIp: via.defaultHostIp ?? ctx.config.defaultBindIp,

@@ -132,6 +132,16 @@ export const routedIpam: Ipam = {
         claimed.push(cidr);
         if (node === self) own.push(c);
       }
+      // A static address in a block another host holds is refused (Calico's strict
+      // affinity): every host routes that block to its holder, so the sandbox would be
+      // unreachable from the others.
+      if (wanted) {
+        const holder = [...table].find(([cidr, node]) => node !== self && cidrContains(parseCidr(cidr), wanted));
+        if (holder) {
+          const name = ctx.state.nodeAddresses.get(holder[1])?.name ?? holder[1];
+          throw invalid('ADDRESS_IN_OTHER_HOSTS_BLOCK', `address ${wantedText} (${FIELD[family]}) is in block ${holder[0]} of network ${net.name}, which host ${name} holds: a static address must be in one of this host's blocks (${own.map(formatCidr).join(', ') || 'none yet'}), or unset to get one`, FIELD[family]);
+        }
+      }
       const used = new Set([...ctx.state.usedValues(net.id), ...extra]);
       // ipvlan: the gateway address stays reserved (no sandbox uses it; it marks the endpoint
       // that carries `default dev ethN`, as for a local L3 network), aux addresses too.

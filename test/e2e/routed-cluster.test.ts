@@ -18,6 +18,8 @@ import { startClusterLab, type ClusterLab } from '../helpers/cluster-lab.js';
 import { inNs, waitFor } from '../helpers/netns.js';
 import { capture } from '../helpers/routed-lab.js';
 import { RTPROT_SWITCHYARD } from '../../src/drivers/routed.js';
+import { renderRoutedBase } from '../../src/services/firewall/ruleset/routed.js';
+import { renderBase } from '../../src/services/firewall/ruleset/network.js';
 
 let lab: ClusterLab;
 before(async () => {
@@ -89,6 +91,90 @@ test('routed on the underlay: the sandboxes\' own addresses, no encapsulation, f
   assert.ok(icmp.some((f) => f.len === 1514), 'a full 1500-byte packet crossed the underlay');
   const encapsulated = seen.filter((f) => f.proto === 4 || f.proto === 41 || f.proto === 47 || f.proto === 50 || (f.proto === 17 && [4789, 8472, 6081, 51820].includes(f.dport ?? 0)));
   assert.deepEqual(encapsulated, [], 'no IP-in-IP, GRE, ESP, VXLAN, Geneve or WireGuard frame');
+});
+
+test('-p on a routed network: the port answers on its host (its address, 127.0.0.1), from another host and from a sandbox on a third; gone with the sandbox', async () => {
+  const h0 = lab.hosts[0]!;
+  lab.cli(0, ['run', '-d', '--name', 'rp', '--network', 'rnet', '-p', '18081:7000', 'sh', '-c',
+    'socat TCP-LISTEN:7001,fork,reuseaddr SYSTEM:"echo unpublished" & exec socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:"echo hello-routed"']);
+  names[0]!.push('rp');
+  const rpIp = info(0, 'rp').Networks['rnet']!.IPAddress;
+  const get = (i: number, addr: string, port = 18081) => lab.hosts[i]!.daemon.onHost('socat', ['-T', '2', '-', `TCP:${addr}:${port},connect-timeout=2`], { allowFail: true }).stdout.trim();
+  await waitFor(() => get(0, h0.address) === 'hello-routed', 'host0 → its own address:18081', 10_000, 100);
+  assert.equal(get(0, '127.0.0.1'), 'hello-routed', 'host0 → 127.0.0.1:18081');
+  assert.equal(get(1, h0.address), 'hello-routed', 'host1 → host0\'s underlay address:18081');
+  const fromSandbox = lab.hosts[2]!.daemon.inSandbox(sb[2]!.ns, 'socat', ['-T', '2', '-', `TCP:${h0.address}:18081,connect-timeout=2`], { allowFail: true }).stdout.trim();
+  assert.equal(fromSandbox, 'hello-routed', 'rc (host2) → host0:18081');
+  // The sandbox's own address is not a way in from outside the network (only the published port is).
+  const direct = lab.hosts[1]!.daemon.onHost('socat', ['-T', '2', '-', `TCP:${rpIp}:7000,connect-timeout=2`], { allowFail: true }).stdout.trim();
+  assert.equal(direct, '', 'host1\'s own namespace → the sandbox address:7000 directly: dropped (not of the network)');
+  // security: a DNAT to a container port the sandbox did not publish (7001, by an admin's rule
+  // in a table of its own) is dropped by table inet switchyard (ROUTED UNPUBLISHED PORT DROP), though
+  // the routed table lets DNATed flows through. Control: without that rule it gets through.
+  inNs(h0.ns.name, 'nft', ['-f', '-'], { input: `table ip swy-admin { chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport 18082 dnat to ${rpIp}:7001; }; }\n` });
+  try {
+    assert.equal(get(1, h0.address, 18082), '', 'host1 → host0:18082 (DNAT to rp\'s unpublished port 7001): dropped');
+    const handle = /ROUTED UNPUBLISHED PORT DROP" # handle (\d+)/.exec(inNs(h0.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard', 'forward']).stdout)![1]!;
+    inNs(h0.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard', 'forward', 'handle', handle]);
+    try {
+      assert.equal(get(1, h0.address, 18082), 'unpublished', 'control: without ROUTED UNPUBLISHED PORT DROP the same connection gets through');
+    } finally {
+      inNs(h0.ns.name, 'nft', ['-f', '-'], { input: renderBase() });
+    }
+    assert.equal(get(1, h0.address, 18082), '', 'dropped again once the rule is back');
+  } finally {
+    inNs(h0.ns.name, 'nft', ['delete', 'table', 'ip', 'swy-admin'], { allowFail: true });
+  }
+  const table = () => h0.daemon.onHost('nft', ['list', 'table', 'inet', 'switchyard']).stdout;
+  assert.match(table(), new RegExp(`${rpIp.replace(/\./g, '\\.')} \\. 7000`), 'the DNAT elements point at the /32');
+  lab.cli(0, ['rm', '-f', 'rp']);
+  names[0] = names[0]!.filter((n) => n !== 'rp');
+  assert.ok(!table().includes(rpIp) && !table().includes('18081'), 'nothing of rp left in nft');
+  assert.equal(get(0, h0.address), '', 'the port is gone with the sandbox');
+});
+
+test('a static --ip in another host\'s block is refused (field and holder named); a sandbox sending from another host\'s block address is dropped (control: without the check it arrives)', async () => {
+  const b = blocks(0);
+  const host1Block = Object.entries(b).find(([, n]) => n === 'host1')![0];
+  const base = host1Block.split('/')[0]!.split('.').map(Number);
+  const inHost1 = `10.77.0.${base[3]! + 5}`;
+  const r = lab.cli(0, ['run', '-d', '--name', 'rx', '--network', 'rnet', '--ip', inHost1, 'sleep', '600'], { allowFail: true });
+  lab.cli(0, ['rm', '-f', 'rx'], { allowFail: true });
+  assert.notEqual(r.status, 0, 'refused');
+  assert.match(r.stderr, new RegExp(`${inHost1.replace(/\./g, '\\.')} \\(IPAMConfig\\.IPv4Address\\) is in block ${host1Block.replace(/[./]/g, '\\$&')} .*host host1`), r.stderr);
+  // A static address in the host's own block is fine.
+  lab.cli(0, ['run', '-d', '--name', 'rs', '--network', 'rnet', '--ip', '10.77.0.6', 'sleep', '600']);
+  assert.equal(info(0, 'rs').Networks['rnet']!.IPAddress, '10.77.0.6');
+  lab.cli(0, ['rm', '-f', 'rs']);
+  // ra (host0) sends from inHost1 (host1's block) to rc (host2): host0's source check drops it.
+  const h0 = lab.hosts[0]!;
+  const rc = lab.hosts[2]!.daemon;
+  rc.inSandbox(sb[2]!.ns, 'nft', ['add', 'table', 'inet', 'swy-probe']);
+  rc.inSandbox(sb[2]!.ns, 'nft', ['add', 'chain', 'inet', 'swy-probe', 'in', '{ type filter hook input priority 0; policy accept; }']);
+  rc.inSandbox(sb[2]!.ns, 'nft', ['add', 'rule', 'inet', 'swy-probe', 'in', 'ip', 'saddr', inHost1, 'icmp', 'type', 'echo-request', 'counter']);
+  const arrived = () => Number(/packets (\d+)/.exec(rc.inSandbox(sb[2]!.ns, 'nft', ['list', 'chain', 'inet', 'swy-probe', 'in']).stdout)![1]);
+  const probe = () => {
+    h0.daemon.inSandbox(sb[0]!.ns, 'ip', ['addr', 'add', `${inHost1}/32`, 'dev', 'eth0']);
+    try {
+      ping(0, sb[0]!.ns, sb[2]!.ip, ['-I', inHost1, '-c', '2']);
+    } finally {
+      h0.daemon.inSandbox(sb[0]!.ns, 'ip', ['addr', 'del', `${inHost1}/32`, 'dev', 'eth0']);
+    }
+  };
+  try {
+    probe();
+    assert.equal(arrived(), 0, 'no packet from host1\'s block address sent by host0\'s sandbox reached rc');
+    h0.daemon.onHost('nft', ['flush', 'chain', 'inet', 'switchyard-routed', 'check-source']);
+    try {
+      probe();
+      assert.ok(arrived() > 0, 'control: without host0\'s source check the spoofed packets reach rc on host2');
+    } finally {
+      inNs(h0.ns.name, 'nft', ['-f', '-'], { input: renderRoutedBase() });
+    }
+    assert.ok(ping(0, sb[0]!.ns, sb[2]!.ip), 'ra → rc from its own address after the check is back');
+  } finally {
+    rc.inSandbox(sb[2]!.ns, 'nft', ['delete', 'table', 'inet', 'swy-probe'], { allowFail: true });
+  }
 });
 
 test('a block exhausted → a second block claimed (routed to from the other hosts); blocks released when empty', async () => {

@@ -17,6 +17,11 @@ test('routed ruleset: fail-closed source check before routing, isolation by (sub
   assert.match(check.at(-1)!, /counter drop comment "ROUTED SPOOF"/, 'and anything not from the port\'s own address last');
   assert.match(base, /from-sandbox ip saddr \. ip daddr @same4 accept\n.*from-sandbox ip6 saddr \. ip6 daddr @same6 accept\n.*from-sandbox ip daddr @routed4 counter drop/);
   assert.match(base, /postrouting oifname != "syr\*" ip saddr @egress4 ip daddr != @routed4 masquerade/);
+  // Published ports: DNATed flows pass this table (inet switchyard keeps them to published ports),
+  // an internal network's sandbox does not reach one (egress only).
+  assert.match(base, /to-sandbox ct state established,related accept\n.*to-sandbox ct status dnat ct direction original accept comment "PUBLISHED PORT \(DNAT\)"\n.*to-sandbox ip saddr \. ip daddr @same4 accept/);
+  assert.match(base, /from-sandbox ct status dnat ct direction reply accept/);
+  assert.match(base, /from-sandbox ip saddr @egress4 ct status dnat ct direction original accept/);
   assert.deepEqual(routedNetworkElements('add', { subnets: ['10.1.0.0/16', 'fd01::/64'], internal: false }), [
     'add element inet switchyard-routed same4 { 10.1.0.0/16 . 10.1.0.0/16 }',
     'add element inet switchyard-routed routed4 { 10.1.0.0/16 }',

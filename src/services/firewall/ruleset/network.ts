@@ -157,6 +157,11 @@ function postroutingRules(): string[] {
     `${dnated} ip saddr 127.0.0.0/8 masquerade comment "LOCALHOST"`,
     `${dnated} ip saddr . meta l4proto . th dport @${n.published4} masquerade comment "HAIRPIN"`,
     `${dnated} ip6 saddr . meta l4proto . th dport @${n.published6} masquerade comment "HAIRPIN"`,
+    // The same for a routed sandbox's veth (syr*, no bridge): the masquerade takes the
+    // underlay's address (the veth has none on the host side).
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ip saddr 127.0.0.0/8 masquerade comment "LOCALHOST"`,
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ip saddr . meta l4proto . th dport @${n.published4} masquerade comment "HAIRPIN"`,
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ip6 saddr . meta l4proto . th dport @${n.published6} masquerade comment "HAIRPIN"`,
     `iifname vmap @${n.postroutingOut}`,
   ];
 }
@@ -203,6 +208,14 @@ function forwardRules(): string[] {
     // Routed networks' ports (syr*): table inet switchyard-routed decides for them (isolation,
     // anti-spoofing, ruleset/routed.ts); this table only keeps the not-a-router guard off
     // them (docs/drivers/routed.md "Isolation and anti-spoofing").
+    // Published ports of routed sandboxes (DNAT to a /32 behind its syr* veth): the routed
+    // table admits any DNATed flow into or out of a sandbox; this table, which holds the
+    // published sets, keeps that to published ports (docs/drivers/routed.md "Published ports").
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original ip daddr . meta l4proto . th dport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `iifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction reply ip saddr . meta l4proto . th sport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+    `iifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
     `iifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
     `oifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
     // Whatever reaches this point neither enters nor leaves a Switchyard bridge or routed port.

@@ -11,7 +11,8 @@
  * - isolation (forward): a sandbox reaches the addresses of its own network on every host
  *   (`@same4/6`: subnet . subnet), never another routed network (`@routed4/6`: every routed
  *   subnet), and anything else only when its network is not internal (`@egress4/6`); into a
- *   sandbox only its own network's addresses and replies (ct established) come.
+ *   sandbox only its own network's addresses, replies (ct established) and DNATed flows
+ *   come; table inet switchyard keeps the DNATed ones to published ports.
  * - masquerade of egress (postrouting): a non-internal network's traffic to an address
  *   outside every routed subnet leaves with the host's address.
  */
@@ -82,6 +83,12 @@ export function renderRoutedBase(): string {
     ]),
     ...filledChain(T, n.prerouting, 'type filter hook prerouting priority raw; policy accept;', [`iifname "${ROUTED_PORT_PREFIX}*" jump ${n.checkSource}`]),
     ...filledChain(T, n.fromSandbox, undefined, [
+      // A published port's replies (table inet switchyard checks it is one).
+      'ct status dnat ct direction reply accept comment "PUBLISHED PORT (DNAT) REPLY"',
+      // A non-internal sandbox reaching a published port (DNATed by this host), whatever the
+      // target's network, as from a bridge network.
+      `ip saddr @${n.egress4} ct status dnat ct direction original accept comment "PUBLISHED PORT (DNAT)"`,
+      `ip6 saddr @${n.egress6} ct status dnat ct direction original accept comment "PUBLISHED PORT (DNAT)"`,
       `ip saddr . ip daddr @${n.same4} accept`,
       `ip6 saddr . ip6 daddr @${n.same6} accept`,
       `ip daddr @${n.routed4} counter drop comment "OTHER ROUTED NETWORK"`,
@@ -93,6 +100,9 @@ export function renderRoutedBase(): string {
     ...filledChain(T, n.toSandbox, undefined, [
       `oifname != @${n.ports} counter drop comment "UNKNOWN PORT"`,
       'ct state established,related accept',
+      // A published port (DNAT to this sandbox's address); table inet switchyard, which
+      // holds the published sets, drops a DNATed flow to any other port (ruleset/network.ts).
+      'ct status dnat ct direction original accept comment "PUBLISHED PORT (DNAT)"',
       `ip saddr . ip daddr @${n.same4} accept`,
       `ip6 saddr . ip6 daddr @${n.same6} accept`,
       'counter drop comment "NOT THIS NETWORK"',
