@@ -19,13 +19,14 @@
  * Part of `npm run bench` (skip with `--skip cluster`); alone:
  *   npm run build && node dist/bench/cluster.js [--hosts 3,20] [--iterations 30] [--endpoints 50]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { Rounds, summarize, type Summary } from './stats.js';
+import { KernelWatch } from './kernel-watch.js';
 import { rssMb } from './host-tools.js';
 import { parsePhaseLines } from '../src/engine/phase-trace.js';
 
@@ -97,66 +98,6 @@ export interface ClusterLabFigures {
   labStartMs: number;
 }
 
-/** `ip -ts monitor neigh` inside a namespace: resolves when a line naming `ip` arrives, with its wall-clock time (ms). */
-class NeighWatch {
-  private readonly proc: ChildProcess;
-  private buf = '';
-  private waiters = new Map<string, (ms: number) => void>();
-  private seen = new Map<string, number>();
-
-  constructor(nsPath: string) {
-    this.proc = spawn('nsenter', [`--net=${nsPath}`, '--', 'ip', '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    this.proc.stdout!.setEncoding('utf8');
-    this.proc.stdout!.on('data', (d: string) => {
-      const now = performance.timeOrigin + performance.now();
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        if (line.includes('Deleted')) continue;
-        // [2026-12-02T17:47:37.123456] 10.90.0.7 dev vx-… lladdr … PERMANENT
-        const m = /^\[(\S+)\]\s+(\S+)\s/.exec(line);
-        if (!m) continue;
-        const at = Date.parse(`${m[1]!.slice(0, 23)}Z`) + Number(`0.${m[1]!.slice(23, 26) || '0'}`);
-        const ms = Number.isFinite(at) ? at : now;
-        const w = this.waiters.get(m[2]!);
-        if (w) {
-          this.waiters.delete(m[2]!);
-          w(ms);
-        } else this.seen.set(m[2]!, ms);
-      }
-    });
-  }
-
-  /** Resolves with the time the neighbour entry for `ip` appeared (after `since`). */
-  next(ip: string, timeoutMs = 10_000): Promise<number> {
-    const had = this.seen.get(ip);
-    if (had !== undefined) {
-      this.seen.delete(ip);
-      return Promise.resolve(had);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(ip);
-        reject(new Error(`no neighbour entry for ${ip} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(ip, (ms) => {
-        clearTimeout(timer);
-        resolve(ms);
-      });
-    });
-  }
-
-  clear(): void {
-    this.seen.clear();
-  }
-
-  stop(): void {
-    this.proc.kill('SIGTERM');
-  }
-}
-
 const wall = () => performance.timeOrigin + performance.now();
 
 /** A process's CPU time so far (user + system), ms. */
@@ -193,7 +134,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
   const lab = await startClusterLab({ hosts });
   const labStartMs = Math.round(performance.now() - t0);
   log(`cluster: lab of ${hosts} hosts up in ${labStartMs} ms`);
-  const watches: NeighWatch[] = [];
+  const watches: KernelWatch[] = [];
   try {
     const c = (i: number) => lab.hosts[i]!.daemon.client;
     const rounds = new Rounds();
@@ -215,7 +156,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     }
     await runOn(lab, 1, 'keep1', 'gbench');
     const overlayNs = path.join(lab.hosts[1]!.daemon.execRoot, 'overlay', `1-${(await c(1).inspectNetwork('gbench')).Id.slice(0, 10)}`);
-    const watch = new NeighWatch(overlayNs);
+    const watch = new KernelWatch(overlayNs, 'neigh');
     watches.push(watch);
     await new Promise((r) => setTimeout(r, 200)); // ip monitor subscribed
     // Sandboxes on host 0 on a local network, connected to / disconnected from gbench.

@@ -43,6 +43,7 @@ import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { listTestNs, makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
 import { summarize, type Summary } from './stats.js';
+import { KernelWatch } from './kernel-watch.js';
 import { RTPROT_SWITCHYARD } from '../src/drivers/routed.js';
 
 const PATHS = ['routed', 'overlay', 'plain', 'plain, daemon hosts', 'plain, fresh namespaces', 'underlay'] as const;
@@ -78,70 +79,6 @@ async function iperf(serverNs: string, clientNs: string, addr: string, seconds: 
 function rtts(fromNs: string, addr: string, count: number): number[] {
   const out = sh(['nsenter', `--net=${fromNs}`, '--', 'ping', '-n', '-c', String(count), '-i', '0.005', '-W', '1', addr], true).stdout;
   return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
-
-/**
- * `ip -ts monitor route|neigh` inside a namespace: resolves when a line whose first field is
- * `key` (a route's prefix, a neighbour's address) arrives, with the kernel event's time as
- * `ip` stamped it (wall clock, ms). Deletions are ignored.
- */
-class KernelWatch {
-  private readonly proc: ChildProcess;
-  private buf = '';
-  private waiters = new Map<string, (ms: number) => void>();
-  private seen = new Map<string, number>();
-
-  constructor(nsPath: string, what: 'route' | 'neigh') {
-    this.proc = spawn('nsenter', [`--net=${nsPath}`, '--', 'ip', '-ts', 'monitor', what], { stdio: ['ignore', 'pipe', 'ignore'] });
-    spawned.push(this.proc);
-    this.proc.stdout!.setEncoding('utf8');
-    this.proc.stdout!.on('data', (d: string) => {
-      const now = wall();
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        // [2026-12-02T17:47:37.123456] 10.63.0.64/26 via 10.150.0.1 dev uplink proto 83
-        const m = /^\[(\S+)\]\s+(\S+)\s/.exec(line);
-        if (!m || m[2] === 'Deleted') continue;
-        const at = Date.parse(`${m[1]!.slice(0, 23)}Z`) + Number(`0.${m[1]!.slice(23, 26) || '0'}`);
-        // `ip -ts` prints local time: trust it only if it is the machine's UTC (within 5 s of arrival).
-        const ms = Number.isFinite(at) && Math.abs(at - now) < 5000 ? at : now;
-        const w = this.waiters.get(m[2]!);
-        if (w) {
-          this.waiters.delete(m[2]!);
-          w(ms);
-        } else this.seen.set(m[2]!, ms);
-      }
-    });
-  }
-
-  next(key: string, timeoutMs = 15_000): Promise<number> {
-    const had = this.seen.get(key);
-    if (had !== undefined) {
-      this.seen.delete(key);
-      return Promise.resolve(had);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(new Error(`no kernel event for ${key} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(key, (ms) => {
-        clearTimeout(timer);
-        resolve(ms);
-      });
-    });
-  }
-
-  clear(): void {
-    this.seen.clear();
-  }
-
-  stop(): void {
-    this.proc.kill('SIGTERM');
-  }
 }
 
 const wall = () => performance.timeOrigin + performance.now();
@@ -325,10 +262,10 @@ async function dataPathAndPropagation(o: Required<Omit<RoutedBenchOptions, 'log'
     const mover = 'mv';
     await run(lab, 0, mover, 'lb');
     const keep1Ns = ((await c1.inspectSandbox('keep1')) as unknown as Inspect).NetworkSettings.SandboxKey;
-    const routeWatch = new KernelWatch(lab.hosts[1]!.ns.path, 'route');
+    const routeWatch = new KernelWatch(lab.hosts[1]!.ns.path, 'route', (p) => spawned.push(p));
     watches.push(routeWatch);
     const overlayNs = path.join(lab.hosts[1]!.daemon.execRoot, 'overlay', `1-${(await c1.inspectNetwork('ovb')).Id.slice(0, 10)}`);
-    const neighWatch = new KernelWatch(overlayNs, 'neigh');
+    const neighWatch = new KernelWatch(overlayNs, 'neigh', (p) => spawned.push(p));
     watches.push(neighWatch);
     await new Promise((r) => setTimeout(r, 300)); // both monitors subscribed
     const samples = Object.fromEntries(PROPAGATION.map((k) => [k, { kernel: [] as number[], kernelFromCall: [] as number[], firstPing: [] as number[] }])) as Record<PropCase, { kernel: number[]; kernelFromCall: number[]; firstPing: number[] }>;

@@ -101,8 +101,11 @@ describe('Podman 4.3 on Switchyard through libexec/netavark (e2e)', { skip: !pod
   });
 
   test('removing the containers removes the Podman networks from Switchyard and leaves nothing behind', async () => {
-    pm.run(['rm', '-f', '-t', '0', 'web', 'cli', 'lone', 'two', 'six1', 'six2']);
-    assert.deepEqual(podmanNets(), []);
+    const rm = pm.run(['rm', '-f', '-t', '0', 'web', 'cli', 'lone', 'two', 'six1', 'six2']);
+    const left = podmanNets();
+    // On failure, what the daemon did with Podman's calls says why.
+    const calls = () => d.log().split('\n').filter((l) => /netavark|swynv|teardown|setup|detach|network/i.test(l)).slice(-80).join('\n');
+    assert.deepEqual(left, [], left.length ? `networks left; podman rm said: ${rm.stderr}\nthe daemon's log of the calls:\n${calls()}` : undefined);
     assert.match(d.cli(['network', 'ls', '--format', '{{.Name}}']).stdout, /^ownnet$/m, "Switchyard's own network stays");
     await waitFor(() => !/podman\d|syv/.test(d.onHost('ip', ['-o', 'link', 'show']).stdout) || undefined, 'no bridge or veth of the containers on the host');
     const ruleset = d.onHost('nft', ['list', 'ruleset']).stdout;

@@ -49,11 +49,19 @@ export function startPodman(hostNsPath: string, socket: string): TestPodman {
   for (const d of ['storage', 'runroot', 'tmp', 'netrun', 'networks']) fs.mkdirSync(p(d), { recursive: true });
   const madeNetrun = !fs.existsSync(NETRUN);
   fs.mkdirSync(NETRUN, { recursive: true });
+  const libexec = path.join(REPO, 'libexec');
   fs.writeFileSync(p('containers.conf'), [
     '[containers]',
     'log_driver = "k8s-file"',
     'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
     '[engine]',
+    // conmon runs `podman container cleanup` when a container exits, and that process tears
+    // the network down whenever it wins the race with `podman rm`. conmon passes it only
+    // conmon_env_vars, not Podman's environment: without these the cleanup ran Debian's own
+    // netavark, Switchyard never heard of that teardown, and the network stayed behind
+    // (the intermittent failure of "removing the containers…" in test/e2e/netavark-podman).
+    `helper_binaries_dir = ["${libexec}", "/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman"]`,
+    `conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CONTAINERS_HELPER_BINARY_DIR=${libexec}", "SWITCHYARD_NETAVARK_SOCKET=${socket}", "CONTAINERS_CONF=${p('containers.conf')}"]`,
     'cgroup_manager = "cgroupfs"',
     'events_logger = "file"',
     'runtime = "runc"',
@@ -68,7 +76,7 @@ export function startPodman(hostNsPath: string, socket: string): TestPodman {
     'set -e',
     'mount --make-slave /',
     `mount --bind ${p('netrun')} ${NETRUN}`,
-    `exec nsenter --net=${hostNsPath} -- env CONTAINERS_HELPER_BINARY_DIR=${path.join(REPO, 'libexec')} SWITCHYARD_NETAVARK_SOCKET=${socket} CONTAINERS_CONF=${p('containers.conf')} \\`,
+    `exec nsenter --net=${hostNsPath} -- env CONTAINERS_HELPER_BINARY_DIR=${libexec} SWITCHYARD_NETAVARK_SOCKET=${socket} CONTAINERS_CONF=${p('containers.conf')} \\`,
     `  podman --root ${p('storage')} --runroot ${p('runroot')} --tmpdir ${p('tmp')} --storage-driver vfs --network-config-dir ${p('networks')} \\`,
     '  --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"',
     '',

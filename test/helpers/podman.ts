@@ -73,6 +73,9 @@ export function startPodman(o: { netnsPath: string; pluginDirs: string[] }): Pri
     // This machine lacks CAP_SYS_RESOURCE for Podman's root defaults (nofile=1048576, nproc=max).
     'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
     '[engine]',
+    // conmon's `podman container cleanup` (it may tear the network down before `podman rm`
+    // does) gets only these variables: this file must reach it too, for cni_plugin_dirs.
+    `conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CONTAINERS_CONF=${path.join(dir, 'containers.conf')}"]`,
     'cgroup_manager = "cgroupfs"',
     'events_logger = "file"',
     'runtime = "runc"',
