@@ -218,6 +218,8 @@ async function dataPathAndPropagation(o: Required<Omit<RoutedBenchOptions, 'log'
     await c0.createNetwork({ Name: 'rtb', Driver: 'routed', Attachable: true, IPAM: { Config: [{ Subnet: NET.routed }] }, Options: opts });
     await c0.createNetwork({ Name: 'rtp', Driver: 'routed', Attachable: true, IPAM: { Config: [{ Subnet: NET.prop }] }, Options: opts });
     await c0.createNetwork({ Name: 'ovb', Driver: 'overlay', Attachable: true, IPAM: { Config: [{ Subnet: NET.overlay }] } });
+    // Host 1 learns the networks through its watch: wait until it has all three.
+    for (const n of ['rtb', 'rtp', 'ovb']) await waitFor(() => c1.inspectNetwork(n), `host1 to see network ${n}`, 10_000);
     const a = await run(lab, 0, 'ba', 'rtb');
     const b = await run(lab, 1, 'bb', 'rtb');
     await c0.connectNetwork('ovb', 'ba');
