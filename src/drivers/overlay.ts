@@ -486,6 +486,22 @@ export class OverlayDriver implements NetworkDriver {
     this.onVxlan(net, 'syncPeers', (rt, vx) => this.apply(rt, vx, peerDiff(this.programmed(rt, vx), peerEntries(mine))));
   }
 
+  /**
+   * `fn` on the network's VXLAN device through its cached index; if the device was made again
+   * behind that index (ENODEV), the index is looked up once more and `fn` runs again.
+   */
+  private onVxlanFresh(net: NetworkRecord, op: string, fn: (rt: Rtnl, vx: number) => void): void {
+    this.onVxlan(net, op, (rt, vx) => {
+      try {
+        fn(rt, vx);
+      } catch (err) {
+        if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
+        this.vxIndex.delete(net.id);
+        fn(rt, this.vxlanIndex(net, rt, op));
+      }
+    });
+  }
+
   peerJoin(net: NetworkRecord, peer: PeerEndpoint): void {
     if (peer.networkId !== net.id) throw internal('PEER_OF_OTHER_NETWORK', `peer ${peer.endpointId.slice(0, 12)} is on network ${peer.networkId.slice(0, 12)}, not ${net.name}`);
     if (!overlayOf(net).options.encrypted) {
@@ -497,16 +513,7 @@ export class OverlayDriver implements NetworkDriver {
           for (const f of want.fdb) b.replaceFdb({ index: vx, mac: f.mac, dst: f.dst });
           for (const n of want.neigh) b.replaceNeighbour({ index: vx, ip: n.ip, mac: n.mac });
         });
-      this.onVxlan(net, 'peerJoin', (rt, vx) => {
-        try {
-          set(rt, vx);
-        } catch (err) {
-          if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
-          // The device was made again behind the cached index: look it up once more.
-          this.vxIndex.delete(net.id);
-          set(rt, this.vxlanIndex(net, rt, 'peerJoin'));
-        }
-      });
+      this.onVxlanFresh(net, 'peerJoin', set);
       return;
     }
     this.onVxlan(net, 'peerJoin', (rt, vx) => {
@@ -541,15 +548,7 @@ export class OverlayDriver implements NetworkDriver {
           for (const n of gone.neigh) b.deleteNeighbour({ index: vx, ip: n.ip, mac: n.mac });
           for (const f of gone.fdb) b.deleteFdb({ index: vx, mac: f.mac, dst: f.dst });
         });
-      this.onVxlan(net, 'peerLeave', (rt, vx) => {
-        try {
-          del(rt, vx);
-        } catch (err) {
-          if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
-          this.vxIndex.delete(net.id);
-          del(rt, this.vxlanIndex(net, rt, 'peerLeave'));
-        }
-      });
+      this.onVxlanFresh(net, 'peerLeave', del);
       return;
     }
     this.onVxlan(net, 'peerLeave', (rt, vx) => {
