@@ -114,8 +114,8 @@ test('-p on a routed network: the port answers on its host (its address, 127.0.0
   inNs(h0.ns.name, 'nft', ['-f', '-'], { input: `table ip swy-admin { chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport 18082 dnat to ${rpIp}:7001; }; }\n` });
   try {
     assert.equal(get(1, h0.address, 18082), '', 'host1 → host0:18082 (DNAT to rp\'s unpublished port 7001): dropped');
-    const handle = /ROUTED UNPUBLISHED PORT DROP" # handle (\d+)/.exec(inNs(h0.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard', 'forward']).stdout)![1]!;
-    inNs(h0.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard', 'forward', 'handle', handle]);
+    const handle = /ROUTED UNPUBLISHED PORT DROP" # handle (\d+)/.exec(inNs(h0.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard', 'to-routed-port']).stdout)![1]!;
+    inNs(h0.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard', 'to-routed-port', 'handle', handle]);
     try {
       assert.equal(get(1, h0.address, 18082), 'unpublished', 'control: without ROUTED UNPUBLISHED PORT DROP the same connection gets through');
     } finally {

@@ -32,9 +32,29 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add set ${T} no-direct-routing { typeof fib daddr oifname; }`,
     `add chain ${T} user`,
     `add chain ${T} not-a-router`,
+    `add chain ${T} from-routed-port`,
+    `flush chain ${T} from-routed-port`,
+    `add rule ${T} from-routed-port oifname "syr*" ct status dnat ct direction original ip daddr . meta l4proto . th dport @published4 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `add rule ${T} from-routed-port oifname "syr*" ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @published6 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `add rule ${T} from-routed-port ct status dnat ct direction reply ip saddr . meta l4proto . th sport @published4 accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+    `add rule ${T} from-routed-port ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @published6 accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+    `add rule ${T} from-routed-port oifname "syr*" ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
+    `add rule ${T} from-routed-port accept comment "ROUTED PORT"`,
+    `add chain ${T} to-routed-port`,
+    `flush chain ${T} to-routed-port`,
+    `add rule ${T} to-routed-port oifname "syr*" ct status dnat ct direction original ip daddr . meta l4proto . th dport @published4 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `add rule ${T} to-routed-port oifname "syr*" ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @published6 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `add rule ${T} to-routed-port oifname "syr*" ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
+    `add rule ${T} to-routed-port accept comment "ROUTED PORT"`,
+    `add chain ${T} forward-other`,
+    `flush chain ${T} forward-other`,
+    `add rule ${T} forward-other iifname "syr*" goto from-routed-port`,
+    `add rule ${T} forward-other oifname "syr*" goto to-routed-port`,
+    `add rule ${T} forward-other jump not-a-router comment "NOT A ROUTER"`,
     `add chain ${T} forward { type filter hook forward priority filter; policy accept; }`,
     `flush chain ${T} forward`,
     `add rule ${T} forward jump user comment "USER RULES FIRST"`,
+    `add rule ${T} forward iifname != @bridges oifname != @bridges goto forward-other`,
     `add rule ${T} forward iifname . oifname @same-bridge iifname @icc accept comment "ICC"`,
     `add rule ${T} forward iifname @internal drop comment "INTERNAL EGRESS"`,
     `add rule ${T} forward oifname @internal drop comment "INTERNAL INGRESS"`,
@@ -49,14 +69,6 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add rule ${T} forward oifname @bridges ip6 daddr . meta l4proto . th dport @published6 accept comment "PUBLISHED PORT"`,
     `add rule ${T} forward oifname @bridges drop comment "UNPUBLISHED PORT DROP"`,
     `add rule ${T} forward iifname @bridges accept comment "OUTBOUND"`,
-    `add rule ${T} forward oifname "syr*" ct status dnat ct direction original ip daddr . meta l4proto . th dport @published4 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
-    `add rule ${T} forward oifname "syr*" ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @published6 accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
-    `add rule ${T} forward iifname "syr*" ct status dnat ct direction reply ip saddr . meta l4proto . th sport @published4 accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
-    `add rule ${T} forward iifname "syr*" ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @published6 accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
-    `add rule ${T} forward oifname "syr*" ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
-    `add rule ${T} forward iifname "syr*" accept comment "ROUTED PORT"`,
-    `add rule ${T} forward oifname "syr*" accept comment "ROUTED PORT"`,
-    `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`,
     `add chain ${T} raw-prerouting { type filter hook prerouting priority raw; policy accept; }`,
     `flush chain ${T} raw-prerouting`,
     `add rule ${T} raw-prerouting iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
@@ -345,13 +357,20 @@ test('the forwarding guard chain: kept as it is when unknown, else flushed and h
     `add rule ${T} not-a-router meta nfproto ipv4 drop comment "NOT A ROUTER"`,
     `add rule ${T} not-a-router meta nfproto ipv6 drop comment "NOT A ROUTER"`,
   ]);
-  // The jump is the forward chain's last rule: everything that enters or leaves a bridge has had its verdict.
-  const forward = renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} forward `));
-  assert.equal(forward.at(-1), `add rule ${T} forward jump not-a-router comment "NOT A ROUTER"`);
-  assert.ok(forward.slice(1, -1).every((r) => /[io]ifname @bridges|@same-bridge|@internal|[io]ifname "syr\*"/.test(r)), 'every other verdict is about a bridge or a routed port');
-  // Routed ports (syr*) are accepted just before the guard, and only by name: table inet
+  // The forward chain hands what neither enters nor leaves a bridge to forward-other in its
+  // second rule; every later rule is about a bridge and the last one, OUTBOUND, gives a verdict
+  // to whatever is still there. forward-other's last rule is the guard.
+  const rules = (chain: string) => renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} ${chain} `));
+  const forward = rules('forward');
+  assert.equal(forward[1], `add rule ${T} forward iifname != @bridges oifname != @bridges goto forward-other`);
+  assert.ok(forward.slice(2).every((r) => /[io]ifname @bridges|@same-bridge|@internal/.test(r)), 'every later verdict is about a bridge');
+  assert.equal(forward.at(-1), `add rule ${T} forward iifname @bridges accept comment "OUTBOUND"`);
+  assert.ok(forward.some((r) => r.endsWith('oifname @bridges drop comment "UNPUBLISHED PORT DROP"')), 'what enters a bridge gets a verdict too');
+  assert.equal(rules('forward-other').at(-1), `add rule ${T} forward-other jump not-a-router comment "NOT A ROUTER"`);
+  // Routed ports (syr*) are accepted only by name, after the published-port checks: table inet
   // switchyard-routed filters them (isolation, anti-spoofing; test/integration/routed-driver.test.ts).
-  assert.deepEqual(forward.slice(-3, -1), [`add rule ${T} forward iifname "syr*" accept comment "ROUTED PORT"`, `add rule ${T} forward oifname "syr*" accept comment "ROUTED PORT"`]);
+  assert.equal(rules('from-routed-port').at(-1), `add rule ${T} from-routed-port accept comment "ROUTED PORT"`);
+  assert.equal(rules('to-routed-port').at(-1), `add rule ${T} to-routed-port accept comment "ROUTED PORT"`);
 });
 
 test('direct routing: masquerading and internal networks are in no-direct-routing, a network without masquerade (routed) is not', () => {

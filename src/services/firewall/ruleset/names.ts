@@ -48,6 +48,14 @@ export const NAMES = {
    * a Switchyard bridge: empty, or a drop per family whose forwarding the daemon turned on.
    */
   notRouter: 'not-a-router',
+  /**
+   * Regular chain that `forward` hands everything that neither enters nor leaves a Switchyard
+   * bridge to, in one rule, so that routed traffic does not walk the bridge rules.
+   */
+  forwardOther: 'forward-other',
+  /** Regular chains for packets from / to a routed port (`syr*`) that are not bridged. */
+  fromRoutedPort: 'from-routed-port',
+  toRoutedPort: 'to-routed-port',
 } as const;
 
 /** The per-network masquerade chain. */

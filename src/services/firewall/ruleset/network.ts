@@ -77,6 +77,7 @@ export function renderBase(o: BaseOptions = {}): string {
     `add set ${T} ${n.noDirect} { typeof fib daddr oifname; }`,
     `add chain ${T} ${n.user}`,
     ...notARouterChain(o.notARouter),
+    ...forwardOtherChains(),
     ...filledChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
     ...filledChain(T, n.rawPrerouting, 'type filter hook prerouting priority raw; policy accept;', rawPreroutingRules()),
     ...filledChain(T, n.prerouting, 'type nat hook prerouting priority dstnat; policy accept;', dnatRules()),
@@ -180,6 +181,11 @@ function forwardRules(): string[] {
   return [
     // DOCKER-USER: the admin's rules see every forwarded packet before Switchyard's.
     `jump ${n.user} comment "USER RULES FIRST"`,
+    // Every rule down to OUTBOUND needs the packet to enter or leave a bridge (internal
+    // bridges are bridges too), and every packet that does gets its verdict there: the rest
+    // (routed ports, the not-a-router guard) skips them in one rule. On this machine's kernel
+    // each rule a forwarded packet walks costs it latency (docs/BENCHMARKS.md "Routed").
+    `iifname != @${n.bridges} oifname != @${n.bridges} goto ${n.forwardOther}`,
     `${same} iifname @${n.icc} accept comment "ICC"`,
     // Docker 29 DOCKER-INTERNAL: nothing leaves or enters an internal bridge, not even
     // replies; placed before the conntrack accept on purpose.
@@ -205,21 +211,44 @@ function forwardRules(): string[] {
     // where no NAT hides them (libnetwork#2557).
     `oifname @${n.bridges} drop comment "UNPUBLISHED PORT DROP"`,
     `iifname @${n.bridges} accept comment "OUTBOUND"`,
-    // Routed networks' ports (syr*): table inet switchyard-routed decides for them (isolation,
-    // anti-spoofing, ruleset/routed.ts); this table only keeps the not-a-router guard off
-    // them (docs/drivers/routed.md "Isolation and anti-spoofing").
-    // Published ports of routed sandboxes (DNAT to a /32 behind its syr* veth): the routed
-    // table admits any DNATed flow into or out of a sandbox; this table, which holds the
-    // published sets, keeps that to published ports (docs/drivers/routed.md "Published ports").
-    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original ip daddr . meta l4proto . th dport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
-    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
-    `iifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction reply ip saddr . meta l4proto . th sport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
-    `iifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
-    `oifname "${ROUTED_PORT_PREFIX}*" ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
-    `iifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
-    `oifname "${ROUTED_PORT_PREFIX}*" accept comment "ROUTED PORT"`,
-    // Whatever reaches this point neither enters nor leaves a Switchyard bridge or routed port.
-    `jump ${n.notRouter} comment "NOT A ROUTER"`,
+    // Whatever is still here entered or left a Switchyard bridge and got its verdict above.
+  ];
+}
+
+/**
+ * What `forward` hands over when a packet neither enters nor leaves a Switchyard bridge:
+ * routed ports (`syr*`) and the not-a-router guard.
+ *
+ * Routed networks' ports: table inet switchyard-routed decides for them (isolation,
+ * anti-spoofing, ruleset/routed.ts); this table only keeps the not-a-router guard off
+ * them (docs/drivers/routed.md "Isolation and anti-spoofing"). Published ports of routed
+ * sandboxes (DNAT to a /32 behind its syr* veth): the routed table admits any DNATed flow
+ * into or out of a sandbox; this table, which holds the published sets, keeps that to
+ * published ports (docs/drivers/routed.md "Published ports").
+ */
+function forwardOtherChains(): string[] {
+  const n = NAMES;
+  const port = `"${ROUTED_PORT_PREFIX}*"`;
+  const intoPort = [
+    `oifname ${port} ct status dnat ct direction original ip daddr . meta l4proto . th dport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `oifname ${port} ct status dnat ct direction original ip6 daddr . meta l4proto . th dport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT)"`,
+    `oifname ${port} ct status dnat ct direction original drop comment "ROUTED UNPUBLISHED PORT DROP"`,
+  ];
+  return [
+    ...filledChain(T, n.fromRoutedPort, undefined, [
+      ...intoPort.slice(0, 2),
+      `ct status dnat ct direction reply ip saddr . meta l4proto . th sport @${n.published4} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+      `ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @${n.published6} accept comment "ROUTED PUBLISHED PORT (DNAT) REPLY"`,
+      intoPort[2]!,
+      'accept comment "ROUTED PORT"',
+    ]),
+    ...filledChain(T, n.toRoutedPort, undefined, [...intoPort, 'accept comment "ROUTED PORT"']),
+    ...filledChain(T, n.forwardOther, undefined, [
+      `iifname ${port} goto ${n.fromRoutedPort}`,
+      `oifname ${port} goto ${n.toRoutedPort}`,
+      // Whatever reaches this point neither enters nor leaves a Switchyard bridge or routed port.
+      `jump ${n.notRouter} comment "NOT A ROUTER"`,
+    ]),
   ];
 }
 

@@ -83,14 +83,16 @@ export function renderRoutedBase(): string {
     ]),
     ...filledChain(T, n.prerouting, 'type filter hook prerouting priority raw; policy accept;', [`iifname "${ROUTED_PORT_PREFIX}*" jump ${n.checkSource}`]),
     ...filledChain(T, n.fromSandbox, undefined, [
+      // The common case first: every rule above OTHER ROUTED NETWORK accepts, so their order
+      // is free, and each rule a forwarded packet walks costs it (docs/BENCHMARKS.md "Routed").
+      `ip saddr . ip daddr @${n.same4} accept`,
+      `ip6 saddr . ip6 daddr @${n.same6} accept`,
       // A published port's replies (table inet switchyard checks it is one).
       'ct status dnat ct direction reply accept comment "PUBLISHED PORT (DNAT) REPLY"',
       // A non-internal sandbox reaching a published port (DNATed by this host), whatever the
       // target's network, as from a bridge network.
       `ip saddr @${n.egress4} ct status dnat ct direction original accept comment "PUBLISHED PORT (DNAT)"`,
       `ip6 saddr @${n.egress6} ct status dnat ct direction original accept comment "PUBLISHED PORT (DNAT)"`,
-      `ip saddr . ip daddr @${n.same4} accept`,
-      `ip6 saddr . ip6 daddr @${n.same6} accept`,
       `ip daddr @${n.routed4} counter drop comment "OTHER ROUTED NETWORK"`,
       `ip6 daddr @${n.routed6} counter drop comment "OTHER ROUTED NETWORK"`,
       `ip saddr @${n.egress4} accept`,
