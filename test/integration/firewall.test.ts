@@ -191,6 +191,20 @@ test('unpublished sandboxes are unreachable from outside, IPv6 included; a publi
     // published container port is not reached by routing straight to the sandbox.
     assert.equal(connect(t.ext, t.s1.v4), null, 'routed straight to a published container port');
     assert.equal(connect(t.ext, t.s1.v6), null, 'routed straight to a published container port (IPv6)');
+    // security: the DIRECT ROUTING rule is in forward, where a packet without conntrack state
+    // has no direction; an admin's notrack (both ways, in a table of its own) must not open the
+    // way. Control: without the rule for untracked packets the same connection gets through.
+    inNs(t.host.name, 'nft', ['-f', '-'], { input: `table ip swy-notrack { chain raw { type filter hook prerouting priority -350; policy accept; ip saddr 10.92.0.2 ip daddr ${t.s1.v4} notrack; ip saddr ${t.s1.v4} ip daddr 10.92.0.2 notrack; }; }\n` });
+    try {
+      assert.equal(connect(t.ext, t.s1.v4), null, 'untracked, routed straight to a published container port');
+      const handle = /ct state invalid,untracked drop comment "DIRECT ROUTING" # handle (\d+)/.exec(inNs(t.host.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard', 'forward']).stdout)![1]!;
+      inNs(t.host.name, 'nft', ['delete', 'rule', 'inet', 'switchyard', 'forward', 'handle', handle]);
+      assert.equal(connect(t.ext, t.s1.v4), '10.92.0.2', 'control: without the untracked rule it gets through');
+      t.fw.ensureBase();
+      assert.equal(connect(t.ext, t.s1.v4), null, 'dropped again once the rule is back');
+    } finally {
+      inNs(t.host.name, 'nft', ['delete', 'table', 'ip', 'swy-notrack'], { allowFail: true });
+    }
     // Control: a routed network (masquerade off) is left to the forward filter, which lets
     // exactly the published element through.
     t.fw.ensureNetwork({ ...t.nets.a, masquerade: false });

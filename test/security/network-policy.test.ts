@@ -178,7 +178,7 @@ describe('network policy (security)', () => {
       const direct = async () => (await runAsync('nsenter', [`--net=${ext.path}`, '--', 'socat', '-T2', '-', `TCP:${ip}:7000,connect-timeout=2`])).stdout.includes('reached');
       assert.equal(await direct(), false, 'routed straight to a port published on 127.0.0.1 only');
       // Control: with the network out of the direct-routing set, the forward filter's published element lets it in.
-      d.onHost('nft', ['delete', 'element', 'inet', 'switchyard', 'no-direct-routing', `{ "${bridge}" }`]);
+      d.onHost('nft', ['delete', 'element', 'inet', 'switchyard', 'no-direct', `{ "${bridge}" }`]);
       try {
         assert.equal(await direct(), true, 'control: without the raw rule the published container port is reached directly');
       } finally {

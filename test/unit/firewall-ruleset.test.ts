@@ -29,7 +29,7 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add map ${T} dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${T} dnat4-any { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} dnat6-any { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add set ${T} no-direct-routing { typeof fib daddr oifname; }`,
+    `add set ${T} no-direct { type ifname; }`,
     `add chain ${T} user`,
     `add chain ${T} not-a-router`,
     `add chain ${T} from-routed-port`,
@@ -63,6 +63,8 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `add rule ${T} forward iifname @bridges ct status dnat ct direction reply ip saddr . meta l4proto . th sport @published4 accept comment "PUBLISHED PORT (DNAT) REPLY"`,
     `add rule ${T} forward iifname @bridges ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @published6 accept comment "PUBLISHED PORT (DNAT) REPLY"`,
     `add rule ${T} forward iifname . oifname @same-bridge drop comment "ICC DISABLED"`,
+    `add rule ${T} forward oifname @no-direct iifname != @bridges ct direction original drop comment "DIRECT ROUTING"`,
+    `add rule ${T} forward oifname @no-direct iifname != @bridges ct state invalid,untracked drop comment "DIRECT ROUTING"`,
     `add rule ${T} forward oifname @bridges ct state established,related accept comment "ESTABLISHED"`,
     `add rule ${T} forward iifname @bridges oifname @bridges drop comment "ISOLATION"`,
     `add rule ${T} forward oifname @bridges ip daddr . meta l4proto . th dport @published4 accept comment "PUBLISHED PORT"`,
@@ -73,7 +75,8 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
     `flush chain ${T} raw-prerouting`,
     `add rule ${T} raw-prerouting iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
     `add rule ${T} raw-prerouting iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
-    `add rule ${T} raw-prerouting iifname != @bridges fib daddr oifname @no-direct-routing fib daddr type != local drop comment "DIRECT ROUTING"`,
+    `add set ${T} no-direct-routing { typeof fib daddr oifname; }`,
+    `delete set ${T} no-direct-routing`,
     ...['prerouting', 'output'].flatMap((chain) => [
       `add chain ${T} ${chain} { type nat hook ${chain} priority ${chain === 'output' ? '-100' : 'dstnat'}; policy accept; }`,
       `flush chain ${T} ${chain}`,
@@ -95,8 +98,11 @@ test('base: table, sets, maps, user chain and base chains with their priorities'
   ].join('\n'));
 });
 
-test('base never flushes the user chain, deletes anything, or names another table', () => {
-  const text = renderBase();
+test('base never flushes the user chain, deletes anything (but its own obsolete set), or names another table', () => {
+  const all = renderBase();
+  // The one delete: the set that older releases' raw DIRECT ROUTING rule used, right after that chain's flush.
+  assert.deepEqual(all.split('\n').filter((l) => /\bdelete\b/.test(l)), [`delete set ${T} no-direct-routing`]);
+  const text = all.replace(`delete set ${T} no-direct-routing\n`, '');
   assert.doesNotMatch(text, /flush chain inet switchyard user/);
   assert.doesNotMatch(text, /\b(delete|flush ruleset|flush table)\b/);
   for (const line of text.trim().split('\n')) assert.match(line, /^(add|flush) (table|set|map|chain|rule) inet switchyard\b/);
@@ -109,7 +115,7 @@ test('a normal network: memberships, ICC on, not internal, a masquerade chain fo
     `add element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
-    `add element ${T} no-direct-routing { "br-a" }`,
+    `add element ${T} no-direct { "br-a" }`,
     `add chain ${T} post-br-a`,
     `flush chain ${T} post-br-a`,
     `add rule ${T} post-br-a oifname != "br-a" ip saddr { 172.18.0.0/16 } masquerade comment "MASQUERADE"`,
@@ -126,7 +132,7 @@ test('an internal network with ICC off: no masquerade even when asked, removals 
     `add element ${T} icc { "br-i" }`,
     `delete element ${T} icc { "br-i" }`,
     `add element ${T} internal { "br-i" }`,
-    `add element ${T} no-direct-routing { "br-i" }`,
+    `add element ${T} no-direct { "br-i" }`,
     `add chain ${T} post-br-i`,
     `add element ${T} postrouting-out { "br-i" : jump post-br-i }`,
     `delete element ${T} postrouting-out { "br-i" }`,
@@ -154,8 +160,8 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
     `delete element ${T} icc { "br-a" }`,
     `add element ${T} internal { "br-a" }`,
     `delete element ${T} internal { "br-a" }`,
-    `add element ${T} no-direct-routing { "br-a" }`,
-    `delete element ${T} no-direct-routing { "br-a" }`,
+    `add element ${T} no-direct { "br-a" }`,
+    `delete element ${T} no-direct { "br-a" }`,
     `add chain ${T} post-br-a`,
     `add element ${T} postrouting-out { "br-a" : jump post-br-a }`,
     `delete element ${T} postrouting-out { "br-a" }`,
@@ -167,7 +173,7 @@ test('deleteNetwork: every object is added then deleted, so a missing one is not
 test('reload empties only the membership sets (published ports and DNAT stay)', () => {
   assert.equal(renderFlushMembership(), [
     `flush set ${T} bridges`, `flush set ${T} same-bridge`, `flush set ${T} icc`, `flush set ${T} internal`,
-    `flush set ${T} no-direct-routing`, '',
+    `flush set ${T} no-direct`, '',
   ].join('\n'));
 });
 
@@ -363,7 +369,7 @@ test('the forwarding guard chain: kept as it is when unknown, else flushed and h
   const rules = (chain: string) => renderBase().split('\n').filter((l) => l.startsWith(`add rule ${T} ${chain} `));
   const forward = rules('forward');
   assert.equal(forward[1], `add rule ${T} forward iifname != @bridges oifname != @bridges goto forward-other`);
-  assert.ok(forward.slice(2).every((r) => /[io]ifname @bridges|@same-bridge|@internal/.test(r)), 'every later verdict is about a bridge');
+  assert.ok(forward.slice(2).every((r) => /[io]ifname @bridges|@same-bridge|@internal|oifname @no-direct iifname != @bridges/.test(r)), 'every later verdict is about a bridge');
   assert.equal(forward.at(-1), `add rule ${T} forward iifname @bridges accept comment "OUTBOUND"`);
   assert.ok(forward.some((r) => r.endsWith('oifname @bridges drop comment "UNPUBLISHED PORT DROP"')), 'what enters a bridge gets a verdict too');
   assert.equal(rules('forward-other').at(-1), `add rule ${T} forward-other jump not-a-router comment "NOT A ROUTER"`);
@@ -373,8 +379,8 @@ test('the forwarding guard chain: kept as it is when unknown, else flushed and h
   assert.equal(rules('to-routed-port').at(-1), `add rule ${T} to-routed-port accept comment "ROUTED PORT"`);
 });
 
-test('direct routing: masquerading and internal networks are in no-direct-routing, a network without masquerade (routed) is not', () => {
-  assert.match(renderNetwork(normal), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
-  assert.match(renderNetwork({ ...normal, masquerade: false, internal: true }), /add element inet switchyard no-direct-routing \{ "br-a" \}\n(?!delete)/);
-  assert.match(renderNetwork({ ...normal, masquerade: false }), /add element inet switchyard no-direct-routing \{ "br-a" \}\ndelete element inet switchyard no-direct-routing \{ "br-a" \}\n/);
+test('direct routing: masquerading and internal networks are in no-direct, a network without masquerade (routed) is not', () => {
+  assert.match(renderNetwork(normal), /add element inet switchyard no-direct \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false, internal: true }), /add element inet switchyard no-direct \{ "br-a" \}\n(?!delete)/);
+  assert.match(renderNetwork({ ...normal, masquerade: false }), /add element inet switchyard no-direct \{ "br-a" \}\ndelete element inet switchyard no-direct \{ "br-a" \}\n/);
 });

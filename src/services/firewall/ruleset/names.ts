@@ -39,10 +39,16 @@ export const NAMES = {
   /** filter chain at priority raw on prerouting: drops what must never be NATed or routed. */
   rawPrerouting: 'raw-prerouting',
   /**
-   * set of bridge names (typeof fib daddr oifname): networks whose sandboxes are not reached
-   * by routing straight to them from outside (every masquerading or internal network).
+   * set of ifname: bridges of networks whose sandboxes are not reached by routing straight
+   * to them from outside (every masquerading or internal network).
    */
-  noDirect: 'no-direct-routing',
+  noDirect: 'no-direct',
+  /**
+   * The same set as releases before the DIRECT ROUTING rule moved to forward made it
+   * (`typeof fib daddr oifname`, a string type that `oifname` will not match): deleted by
+   * renderBase when present.
+   */
+  legacyNoDirect: 'no-direct-routing',
   /**
    * Regular chain jumped to at the end of `forward` by traffic that neither enters nor leaves
    * a Switchyard bridge: empty, or a drop per family whose forwarding the daemon turned on.

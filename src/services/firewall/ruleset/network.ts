@@ -74,12 +74,16 @@ export function renderBase(o: BaseOptions = {}): string {
     `add map ${T} ${n.dnat6} { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${T} ${n.dnat4Any} { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} ${n.dnat6Any} { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add set ${T} ${n.noDirect} { typeof fib daddr oifname; }`,
+    `add set ${T} ${n.noDirect} { type ifname; }`,
     `add chain ${T} ${n.user}`,
     ...notARouterChain(o.notARouter),
     ...forwardOtherChains(),
     ...filledChain(T, n.forward, 'type filter hook forward priority filter; policy accept;', forwardRules()),
     ...filledChain(T, n.rawPrerouting, 'type filter hook prerouting priority raw; policy accept;', rawPreroutingRules()),
+    // Upgrade: the old set, referenced only by the old raw rule just flushed (nft 1.0.6 has
+    // no `destroy`: add, a no-op when present, then delete).
+    `add set ${T} ${n.legacyNoDirect} { typeof fib daddr oifname; }`,
+    `delete set ${T} ${n.legacyNoDirect}`,
     ...filledChain(T, n.prerouting, 'type nat hook prerouting priority dstnat; policy accept;', dnatRules()),
     ...filledChain(T, n.output, 'type nat hook output priority -100; policy accept;', dnatRules()),
     ...filledChain(T, n.postrouting, 'type nat hook postrouting priority srcnat; policy accept;', postroutingRules()),
@@ -107,33 +111,28 @@ function notARouterChain(families: ReadonlyArray<4 | 6> | undefined): string[] {
 }
 
 /**
- * Before conntrack and NAT see them:
- * - Loopback destinations arriving on any interface but lo. Two reasons: (1) the DNAT
- *   rules run before routing, so without this a host on the local network could send to
- *   127.0.0.1:<port> and reach a port published on 127.0.0.1 only (moby#45610, fixed in
- *   Docker 28 by a raw-table drop); (2) publishing on 127.0.0.1 needs route_localnet=1 on
- *   the bridges, which would otherwise let a sandbox with CAP_NET_RAW reach the host's
- *   127.0.0.1 services (CVE-2020-8558). The kernel drops these packets as martians anyway
- *   wherever route_localnet is 0, and never routes ::1 from outside (RFC 4291 §2.5.3).
- * - Direct routing: a packet from outside Switchyard's bridges whose route leads into a
- *   masquerading (or internal) network's bridge, unless it is for a local address such as
- *   the gateway (Docker 28's `raw PREROUTING -d <ctr> ! -i <bridge> -j DROP`, per network
- *   here: one set element instead of a rule per container, and one route lookup). Without
- *   it a neighbour that routes the subnet via this host reaches every published container
- *   port whatever HostIp it was published on, bypassing DNAT.
- *   Published ports are reached through the host's addresses (DNAT rewrites the
- *   destination after this hook). From another Switchyard bridge the forward filter's
- *   ISOLATION drops it. Raw is before conntrack, so replies are dropped too: a network
- *   with masquerade off, whose sandboxes talk to the outside with their own addresses, is
- *   not in the set (Docker 28 asks for gateway_mode=routed there; Switchyard has no gateway
- *   modes yet), and the forward filter alone decides for it (published ports only).
+ * Before conntrack and NAT see them: loopback destinations arriving on any interface but
+ * lo. Two reasons: (1) the DNAT rules run before routing, so without this a host on the
+ * local network could send to 127.0.0.1:<port> and reach a port published on 127.0.0.1
+ * only (moby#45610, fixed in Docker 28 by a raw-table drop); (2) publishing on 127.0.0.1
+ * needs route_localnet=1 on the bridges, which would otherwise let a sandbox with
+ * CAP_NET_RAW reach the host's 127.0.0.1 services (CVE-2020-8558). The kernel drops these
+ * packets as martians anyway wherever route_localnet is 0, and never routes ::1 from
+ * outside (RFC 4291 §2.5.3).
+ * Direct routing (a packet from outside the bridges routed straight into a masquerading or
+ * internal network) used to be dropped here too, with two route lookups (fib) for every
+ * packet that entered the host from elsewhere; it is now a forward rule, `DIRECT ROUTING`
+ * in forwardRules, which only traffic to a bridge pays. Without it a neighbour that routes
+ * the subnet via this host would reach every published container port whatever HostIp it
+ * was published on, bypassing DNAT. A network with masquerade off, whose sandboxes talk to
+ * the outside with their own addresses, is not in the set (Docker 28 asks for
+ * gateway_mode=routed there; Switchyard has no gateway modes yet), and the forward filter
+ * alone decides for it (published ports only).
  */
 function rawPreroutingRules(): string[] {
-  const n = NAMES;
   return [
     `iifname != "lo" ip daddr 127.0.0.0/8 drop comment "LOOPBACK FROM OUTSIDE"`,
     `iifname != "lo" ip6 daddr ::1 drop comment "LOOPBACK FROM OUTSIDE"`,
-    `iifname != @${n.bridges} fib daddr oifname @${n.noDirect} fib daddr type != local drop comment "DIRECT ROUTING"`,
   ];
 }
 
@@ -202,6 +201,17 @@ function forwardRules(): string[] {
     `iifname @${n.bridges} ct status dnat ct direction reply ip saddr . meta l4proto . th sport @${n.published4} accept comment "PUBLISHED PORT (DNAT) REPLY"`,
     `iifname @${n.bridges} ct status dnat ct direction reply ip6 saddr . meta l4proto . th sport @${n.published6} accept comment "PUBLISHED PORT (DNAT) REPLY"`,
     `${same} drop comment "ICC DISABLED"`,
+    // Direct routing (Docker 28's `raw PREROUTING -d <ctr> ! -i <bridge> -j DROP`, per
+    // network here: one set element): a connection from outside the bridges into a
+    // masquerading or internal network that was not DNATed by this host (the DNATed ones
+    // to published ports were accepted above, the others are dropped either way). Replies
+    // pass: on such a network every connection out is masqueraded, so a reply was addressed
+    // to a host address until conntrack rewrote it. A packet without conntrack state
+    // (untracked, invalid) is dropped too, as the raw rule did. Here and not in raw
+    // prerouting: there it cost every packet that enters the host from elsewhere two route
+    // lookups (fib), routed networks' traffic included (docs/BENCHMARKS.md "Routed").
+    `oifname @${n.noDirect} iifname != @${n.bridges} ct direction original drop comment "DIRECT ROUTING"`,
+    `oifname @${n.noDirect} iifname != @${n.bridges} ct state invalid,untracked drop comment "DIRECT ROUTING"`,
     `oifname @${n.bridges} ct state established,related accept comment "ESTABLISHED"`,
     // Docker's DOCKER-ISOLATION: no forwarding between two Switchyard bridges, either way.
     `iifname @${n.bridges} oifname @${n.bridges} drop comment "ISOLATION"`,
