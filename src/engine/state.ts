@@ -25,6 +25,7 @@ import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
 const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 import type { PhaseTrace } from './phase-trace.js';
+import { PENDING_UNDO_PREFIX, pendingUndoKey, pendingUndoOf } from './pending-undo.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -159,6 +160,8 @@ export class EngineState {
   readonly secretReports = new Map<string, Map<string, string>>();
   /** Cluster mode: this host's endpoints on global networks whose sandbox is gone (load found them; reconcile deletes them). */
   orphanShared: KeyValue[] = [];
+  /** Cluster mode: told after a failed call's shared write was recorded for undoing (engine/undo-settler.ts settles it). */
+  onPendingUndo: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -564,12 +567,12 @@ export class EngineState {
     if (this.shared) {
       const { global, local } = this.splitChange(change);
       if (global) {
-        const undo = await this.commitShared(global, trace);
+        const { undo, writes } = await this.commitShared(global, trace);
         trace?.mark('shared-txn');
         try {
           await this.commitLocal(local);
         } catch (err) {
-          await this.shared.store.txn({ compare: [], success: undo }).catch(() => undefined);
+          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes));
           throw err;
         }
         this.apply(change);
@@ -612,8 +615,8 @@ export class EngineState {
     return { ...(Object.keys(g).length ? { global: g } : {}), local: l };
   }
 
-  /** The shared txn of a change; returns the ops that undo it. */
-  private async commitShared(change: Change, trace?: PhaseTrace): Promise<Op[]> {
+  /** The shared txn of a change; returns the ops that undo it, and its writes. */
+  private async commitShared(change: Change, trace?: PhaseTrace): Promise<{ undo: Op[]; writes: Op[] }> {
     const shared = this.shared!;
     const compare: Compare[] = [];
     const writes: Op[] = [];
@@ -682,16 +685,18 @@ export class EngineState {
     }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
     trace?.mark('txn-build');
-    const undoOf = (r: TxnResult) =>
-      keys.map((key, i): Op => {
+    const undoOf = (r: TxnResult) => ({
+      writes,
+      undo: keys.map((key, i): Op => {
         const prev = r.results[i]?.[0];
         return prev ? { type: 'put', key, value: prev.value } : { type: 'delete', key };
-      });
+      }),
+    });
     const res: TxnResult = await shared.store.txn({
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
       failure: compare.map((c) => ({ type: 'get' as const, key: c.key })),
-    });
+    }).catch((err) => this.failedShared(err, writes));
     if (!res.succeeded) {
       for (let i = 0; i < compare.length; i++) {
         const err = reasons[i]!(res.results[i]?.[0]);
@@ -702,11 +707,53 @@ export class EngineState {
       const again = await shared.store.txn({
         compare: compare.filter((_, i) => !present.has(i)),
         success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
-      });
+      }).catch((err) => this.failedShared(err, writes));
       if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
       return undoOf(again);
     }
     return undoOf(res);
+  }
+
+  /**
+   * A shared txn that failed: when etcd may have applied it all the same (STORE_UNREACHABLE:
+   * no answer by the deadline), what it wrote is recorded for undoing before the call fails
+   * (engine/pending-undo.ts). Only on this failure path: a success costs nothing more.
+   */
+  private async failedShared(err: unknown, writes: Op[]): Promise<never> {
+    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes);
+    throw err;
+  }
+
+  /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
+  private async recordPendingUndo(writes: Op[]): Promise<void> {
+    const p = pendingUndoOf(writes, Date.now());
+    if (!p) return;
+    try {
+      await this.store.put(pendingUndoKey(p.id), JSON.stringify(p));
+    } catch {
+      // the local store failed too: the call fails with etcd's error all the same
+    }
+    this.onPendingUndo?.();
+  }
+
+  /** The intents recorded by recordPendingUndo, as stored (undo-settler.ts reads them). */
+  async pendingUndos(): Promise<KeyValue[]> {
+    return this.store.range(PENDING_UNDO_PREFIX);
+  }
+
+  async dropPendingUndo(id: string): Promise<void> {
+    await this.store.delete(pendingUndoKey(id));
+  }
+
+  /**
+   * After a failed call's endpoint was undone in the shared store (undo-settler.ts): if a full
+   * re-read had taken it for this host's own meanwhile, it leaves memory too.
+   */
+  forgetUndoneEndpoint(id: string): boolean {
+    if (!this.endpoints.has(id)) return false;
+    this.gen++;
+    this.unsetEndpoint(id);
+    return true;
   }
 
   private async commitLocal(change: Change): Promise<void> {
