@@ -20,6 +20,8 @@ export interface UndoSettlerOptions {
   retryMs?: number;
   /** Told of every intent settled (tests, logs). */
   onSettled?: (p: PendingUndo, how: UndoOutcome) => void;
+  /** Told of every look at an intent and what it found (tests). */
+  onLook?: (p: PendingUndo, found: 'absent' | 'adopted' | 'undo') => void;
 }
 
 export interface UndoSettler {
@@ -61,6 +63,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       const read = await store.txn(undoReads(p));
       const held = p.keys.map((_, i) => read.results[i]?.[0]);
       const plan = planUndo(p, held, p.kind === 'network' ? read.results[p.keys.length] ?? [] : []);
+      opts.onLook?.(p, plan.kind);
       if (plan.kind === 'absent') {
         if (Date.now() < p.at + lateMs) return false;
         return done(p, 'absent');
