@@ -193,3 +193,34 @@ test('a write that lands after the first look (absent then) is undone when the w
     await cut.close();
   }
 });
+
+test('an intent left by a host that stopped before settling it is settled at its next start, also when the full read took the orphan for its own', async () => {
+  const cut = await tcpCut(etcd().endpoints[0]!);
+  try {
+    await withHost(true, async () => [cut.url], async (a, admin) => {
+      const { id: net } = await a.h.engine.createNetwork(globalSpec('gr'));
+      const sb = await runningSandbox(a, 's3');
+      await cut.cut();
+      await assert.rejects(a.h.engine.connect('gr', sb, {}), is503);
+      const p = JSON.parse((await a.h.ctx.state.pendingUndos())[0]!.value) as PendingUndo;
+      // The host stops following the cluster (a daemon stopping) before etcd answers again.
+      await a.sync.close();
+      await cut.restore();
+      // Meanwhile the write lands.
+      await admin.txn({ compare: [], success: p.keys.map((k) => ({ type: 'put' as const, key: k.key, value: k.value })) });
+      // Start: the full read takes the endpoint for this host's own (its sandbox is here)...
+      await waitFor(() => a.h.ctx.state.loadShared().then(() => true), 'the full read (the client reconnects)', 10_000, 50);
+      assert.ok(a.h.ctx.state.endpoints.has(p.id), 'the orphan is in memory after the full read (the bug the undo removes)');
+      // ... and the settler, started with the cluster sync, undoes it in etcd and in memory.
+      a.sync = await startClusterSync(a.h.ctx, { retryMs: 100, undo: { onSettled: (q, how) => a.settled.push({ p: q, how, at: Date.now() }) } });
+      await waitFor(() => a.settled.find((x) => x.p.id === p.id), 'settled at start', 10_000, 20);
+      assert.equal(a.settled.at(-1)!.how, 'undone');
+      assert.ok(!a.h.ctx.state.endpoints.has(p.id), 'gone from memory');
+      assert.deepEqual((await admin.range(`/endpoints/${net}/`)).map((x) => x.key), []);
+      await a.h.engine.connect('gr', sb, {});
+      assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1);
+    });
+  } finally {
+    await cut.close();
+  }
+});
