@@ -42,6 +42,7 @@ export async function startClusterSync(ctx: EngineContext, opts: ClusterSyncOpti
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
   const undo = opts.undo === false ? undefined : startUndoSettler(ctx, opts.undo ?? {});
+  ctx.state.recordUndos = !!undo;
   if (undo) ctx.state.onPendingUndo = () => undo.kick();
   /** Events and resyncs run one at a time, in order. */
   const serial = (fn: () => Promise<void> | void): Promise<void> => (chain = chain.then(fn).catch((err) => ctx.log(`cluster sync: ${String(err)}`)));
@@ -58,7 +59,7 @@ export async function startClusterSync(ctx: EngineContext, opts: ClusterSyncOpti
         },
       },
       (events) => {
-        if (undo?.pending().length) undo.noteKeys(new Set(events.filter((e) => e.type === 'put').map((e) => e.kv.key)));
+        if (undo?.hasPending()) undo.noteKeys(new Set(events.filter((e) => e.type === 'put').map((e) => e.kv.key)));
         void serial(() => {
           const delta = ctx.state.applySharedEvents(events, (key, err) => ctx.log(`cluster: shared record ${key} refused (${err.code}): ${err.message}`));
           applyPeerChanges(ctx, delta.peersJoined, delta.peersLeft);

@@ -162,6 +162,14 @@ export class EngineState {
   orphanShared: KeyValue[] = [];
   /** Cluster mode: told after a failed call's shared write was recorded for undoing (engine/undo-settler.ts settles it). */
   onPendingUndo: (() => void) | undefined;
+  /** Cluster mode: record failed calls' shared writes for undoing (default); false: the engine before (the tests' control). */
+  recordUndos = true;
+  /**
+   * Cluster mode: ids (endpoint or network) of the intents in the local store. A full read
+   * never takes an endpoint named here for this host's own (reconcile would join it): it is
+   * a failed call's write, to be undone (its addresses count as used until then).
+   */
+  readonly pendingUndoIds = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -219,6 +227,7 @@ export class EngineState {
     }
     this.refusedIds = refusedIds;
     if (this.shared) {
+      for (const kv of await this.store.range(PENDING_UNDO_PREFIX)) this.pendingUndoIds.add(kv.key.slice(PENDING_UNDO_PREFIX.length));
       try {
         refused.push(...(await this.loadShared()));
       } catch (err) {
@@ -336,6 +345,7 @@ export class EngineState {
     if (!this.networks.has(ep.networkId)) throw invalid('INVALID_RECORD', `endpoint ${ep.id.slice(0, 12)} belongs to a network that is not loaded`);
     if (split.extra.node === this.shared!.nodeId) {
       if (!atLoad) return undefined; // our own write: memory has it already
+      if (this.pendingUndoIds.has(ep.id)) return undefined; // a failed call's: undone by undo-settler.ts
       if (this.sandboxes.has(ep.sandboxId)) this.setEndpoint(ep);
       else this.orphanShared.push(kv);
       return undefined;
@@ -726,8 +736,9 @@ export class EngineState {
 
   /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
   private async recordPendingUndo(writes: Op[]): Promise<void> {
-    const p = pendingUndoOf(writes, Date.now());
+    const p = this.recordUndos ? pendingUndoOf(writes, Date.now()) : undefined;
     if (!p) return;
+    this.pendingUndoIds.add(p.id);
     try {
       await this.store.put(pendingUndoKey(p.id), JSON.stringify(p));
     } catch {
@@ -743,17 +754,17 @@ export class EngineState {
 
   async dropPendingUndo(id: string): Promise<void> {
     await this.store.delete(pendingUndoKey(id));
+    this.pendingUndoIds.delete(id);
   }
 
   /**
-   * After a failed call's endpoint was undone in the shared store (undo-settler.ts): if a full
-   * re-read had taken it for this host's own meanwhile, it leaves memory too.
+   * After a failed call's endpoint was undone in the shared store (undo-settler.ts): the
+   * addresses a full read had counted as used for it are free again.
    */
-  forgetUndoneEndpoint(id: string): boolean {
-    if (!this.endpoints.has(id)) return false;
+  forgetUndoneEndpoint(id: string, networkId: string, ips: string[]): void {
     this.gen++;
-    this.unsetEndpoint(id);
-    return true;
+    this.unsetEndpoint(id); // not there (see pendingUndoIds), unless an older version had loaded it
+    for (const ip of ips) this.release(networkId, ip, id);
   }
 
   private async commitLocal(change: Change): Promise<void> {

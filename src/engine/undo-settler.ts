@@ -11,6 +11,9 @@ import type { Store } from '../store/contract.js';
 import { asSwitchyardError } from '../errors.js';
 import { decodePendingUndo, planUndo, touches, undoReads, type PendingUndo } from './pending-undo.js';
 
+/** The addresses an attach intent claimed (`/ipam/<network>/<address>` keys). */
+const ipsOf = (p: PendingUndo): string[] => p.keys.filter((k) => k.key.startsWith(`/ipam/${p.networkId}/`)).map((k) => k.key.slice(`/ipam/${p.networkId}/`.length));
+
 export type UndoOutcome = 'undone' | 'adopted' | 'absent';
 
 export interface UndoSettlerOptions {
@@ -31,6 +34,7 @@ export interface UndoSettler {
   noteKeys(keys: ReadonlySet<string>): void;
   /** Intents waiting (ids). */
   pending(): string[];
+  hasPending(): boolean;
   close(): Promise<void>;
 }
 
@@ -74,7 +78,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       }
       const res = await ctx.locks.withLocks([`net:${p.networkId}`], async () => {
         const r = await store.txn(plan.txn);
-        if (r.succeeded && p.kind === 'endpoint') ctx.state.forgetUndoneEndpoint(p.id);
+        if (r.succeeded && p.kind === 'endpoint') ctx.state.forgetUndoneEndpoint(p.id, p.networkId, ipsOf(p));
         return r;
       });
       if (res.succeeded) {
@@ -147,6 +151,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       if (known.length && known.some((p) => touches(p, keys))) kick();
     },
     pending: () => known.map((p) => p.id),
+    hasPending: () => known.length > 0,
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
