@@ -12,7 +12,7 @@
  * compared on that value, so nothing another call wrote is ever deleted.
  *
  * - An attach (`endpoint`): its endpoint key and its address claims are deleted where they
- *   hold this call's values. Routed block claims (valued with the node id, shared by this
+ *   hold this call's values (an endpoint key rewritten since: kept with its claims, `adopted`). Routed block claims (valued with the node id, shared by this
  *   host's endpoints) and the network's usage key are left (the routed engine releases an
  *   empty block of its own; a usage key only moves).
  * - A global network create (`network`): all or nothing, as `network rm`: removed only if
@@ -93,6 +93,12 @@ export type UndoPlan =
 export function planUndo(p: PendingUndo, held: (KeyValue | undefined)[], endpoints: KeyValue[] = []): UndoPlan {
   const ours = p.keys.filter((k, i) => held[i] !== undefined && held[i]!.value === k.value);
   if (!ours.length) return { kind: 'absent' };
+  if (p.kind === 'endpoint') {
+    // The endpoint key names this call's endpoint id: rewritten since (not by this call), the
+    // endpoint is someone's now, and its claims stay with it.
+    const ep = held[p.keys.findIndex((k) => k.key.startsWith(SHARED_KEY.endpoints))];
+    if (ep && !ours.some((k) => k.key === ep.key)) return { kind: 'adopted', why: `endpoint ${p.id.slice(0, 12)} rewritten since` };
+  }
   if (p.kind === 'network') {
     if (!held[p.keys.findIndex((k) => k.key === SHARED_KEY.network(p.networkId))]) return { kind: 'absent' };
     if (endpoints.length) return { kind: 'adopted', why: `${endpoints.length} endpoint(s) on it` };

@@ -66,6 +66,8 @@ test('attach: absent, applied, and partly taken over by others', () => {
   // Only what still holds this call's values is deleted (the v6 claim is someone else's now).
   const some = planUndo(p, [kv(p.keys[0]!.key, p.keys[0]!.value), kv('/ipam/n1/10.0.0.2', 'ep1'), kv('/ipam/n1/fd00::2', 'ep7')]);
   assert.deepEqual((some as { txn: { success: Op[] } }).txn.success, [{ type: 'delete', key: '/endpoints/n1/ep1' }, { type: 'delete', key: '/ipam/n1/10.0.0.2' }]);
+  // The endpoint record rewritten since (not by this call): it and its claims stay.
+  assert.equal(planUndo(p, [kv(p.keys[0]!.key, '{"id":"ep1","node":"A","aliases":["x"]}'), kv('/ipam/n1/10.0.0.2', 'ep1'), undefined]).kind, 'adopted');
 });
 
 test('network create: removed whole only while nobody used it', () => {
