@@ -39,23 +39,27 @@ export const PENDING_UNDO_PREFIX = '/pending-undo/';
 export const pendingUndoKey = (id: string) => `${PENDING_UNDO_PREFIX}${id}`;
 
 /**
- * The intent of a shared txn's writes, or undefined when it writes nothing that names a
- * call (a detach: deletes only). A txn that claims a name (`/names/<name>`, valued with the
- * network id) creates that network.
+ * The intents of a shared txn's writes: one per endpoint it creates (`isNew`: not one this
+ * host already has; a rename rewrites existing ones, never to be undone) and one for the
+ * network it creates (it claims a name, `/names/<name>`, valued with the network id). [] for
+ * a txn that creates nothing (a detach: deletes only).
  */
-export function pendingUndoOf(writes: Op[], at: number): PendingUndo | undefined {
+export function pendingUndoOf(writes: Op[], at: number, isNew: (endpointId: string) => boolean): PendingUndo[] {
   const puts = writes.flatMap((op) => (op.type === 'put' ? [{ key: op.key, value: op.value }] : []));
+  const out: PendingUndo[] = [];
   const netId = puts.find((p) => p.key.startsWith(SHARED_KEY.name('')))?.value;
   if (netId !== undefined) {
     // A create: the record, name, usage key (''), driver claims and secret: all name the network.
     const keys = puts.filter((p) => p.key === SHARED_KEY.network(netId) || p.key === SHARED_KEY.usage(netId) || p.key === SHARED_KEY.secret(netId) || p.value === netId);
-    return keys.length ? { v: 1, id: netId, kind: 'network', networkId: netId, at, keys } : undefined;
+    out.push({ v: 1, id: netId, kind: 'network', networkId: netId, at, keys });
   }
-  const ep = puts.find((p) => p.key.startsWith(SHARED_KEY.endpoints));
-  if (!ep) return undefined;
-  const [networkId, epId] = ep.key.slice(SHARED_KEY.endpoints.length).split('/') as [string, string];
-  const keys = puts.filter((p) => p === ep || (p.key.startsWith(SHARED_KEY.ipamOf(networkId)) && p.value === epId));
-  return { v: 1, id: epId, kind: 'endpoint', networkId, at, keys };
+  for (const ep of puts.filter((p) => p.key.startsWith(SHARED_KEY.endpoints))) {
+    const [networkId, epId] = ep.key.slice(SHARED_KEY.endpoints.length).split('/') as [string, string];
+    if (!isNew(epId)) continue;
+    const keys = puts.filter((p) => p === ep || (p.key.startsWith(SHARED_KEY.ipamOf(networkId)) && p.value === epId));
+    out.push({ v: 1, id: epId, kind: 'endpoint', networkId, at, keys });
+  }
+  return out;
 }
 
 /** Parses a stored intent; undefined when it is not one (left for an operator). */

@@ -736,11 +736,11 @@ export class EngineState {
 
   /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
   private async recordPendingUndo(writes: Op[]): Promise<void> {
-    const p = this.recordUndos ? pendingUndoOf(writes, Date.now()) : undefined;
-    if (!p) return;
-    this.pendingUndoIds.add(p.id);
+    const intents = this.recordUndos ? pendingUndoOf(writes, Date.now(), (id) => !this.endpoints.has(id)) : [];
+    if (!intents.length) return;
+    for (const p of intents) this.pendingUndoIds.add(p.id);
     try {
-      await this.store.put(pendingUndoKey(p.id), JSON.stringify(p));
+      await this.store.txn({ compare: [], success: intents.map((p) => ({ type: 'put', key: pendingUndoKey(p.id), value: JSON.stringify(p) })) });
     } catch {
       // the local store failed too: the call fails with etcd's error all the same
     }

@@ -28,7 +28,7 @@ const createWrites: Op[] = [
 ];
 
 test('an attach names its endpoint key and its address claims, not the block claim nor the usage key', () => {
-  const p = pendingUndoOf(attachWrites, 5)!;
+  const [p] = pendingUndoOf(attachWrites, 5, () => true) as [PendingUndo];
   assert.deepEqual(p, {
     v: 1, id: 'ep1', kind: 'endpoint', networkId: 'n1', at: 5,
     keys: [
@@ -41,11 +41,26 @@ test('an attach names its endpoint key and its address claims, not the block cla
   assert.equal(decodePendingUndo('{"v":2}'), undefined);
   assert.equal(decodePendingUndo('not json'), undefined);
   // A detach writes only deletes (and the usage key): nothing to undo.
-  assert.equal(pendingUndoOf([{ type: 'delete', key: '/endpoints/n1/ep1' }, { type: 'put', key: '/usage/n1', value: '2' }], 5), undefined);
+  assert.deepEqual(pendingUndoOf([{ type: 'delete', key: '/endpoints/n1/ep1' }, { type: 'put', key: '/usage/n1', value: '2' }], 5, () => true), []);
+  // A rename rewrites endpoints this host has: never undone.
+  assert.deepEqual(pendingUndoOf(attachWrites.slice(0, 1), 5, (id) => id !== 'ep1'), []);
+});
+
+test('a sandbox created on two global networks: one intent per endpoint, each with its own claims', () => {
+  const writes: Op[] = [
+    { type: 'put', key: '/endpoints/n1/ep1', value: '{}' },
+    { type: 'put', key: '/endpoints/n2/ep2', value: '{}' },
+    { type: 'put', key: '/ipam/n1/10.0.0.2', value: 'ep1' },
+    { type: 'put', key: '/ipam/n2/10.1.0.2', value: 'ep2' },
+  ];
+  assert.deepEqual(pendingUndoOf(writes, 5, () => true).map((p) => [p.id, p.networkId, p.keys.map((k) => k.key)]), [
+    ['ep1', 'n1', ['/endpoints/n1/ep1', '/ipam/n1/10.0.0.2']],
+    ['ep2', 'n2', ['/endpoints/n2/ep2', '/ipam/n2/10.1.0.2']],
+  ]);
 });
 
 test('a network create names every key it wrote', () => {
-  const p = pendingUndoOf(createWrites, 5)!;
+  const [p] = pendingUndoOf(createWrites, 5, () => true) as [PendingUndo];
   assert.equal(p.kind, 'network');
   assert.equal(p.id, 'n2');
   assert.deepEqual(p.keys.map((k) => k.key), ['/networks/n2', '/names/g2', '/usage/n2', '/claims/overlay/vni/4097', '/overlay-keys/n2']);
@@ -53,7 +68,7 @@ test('a network create names every key it wrote', () => {
 });
 
 test('attach: absent, applied, and partly taken over by others', () => {
-  const p = pendingUndoOf(attachWrites, 5)!;
+  const [p] = pendingUndoOf(attachWrites, 5, () => true) as [PendingUndo];
   assert.deepEqual(planUndo(p, [undefined, undefined, undefined]), { kind: 'absent' });
   // Another call's claim of the same address (a retry got it after ours was never applied): not ours.
   assert.deepEqual(planUndo(p, [undefined, kv('/ipam/n1/10.0.0.2', 'ep9'), undefined]), { kind: 'absent' });
@@ -71,7 +86,7 @@ test('attach: absent, applied, and partly taken over by others', () => {
 });
 
 test('network create: removed whole only while nobody used it', () => {
-  const p = pendingUndoOf(createWrites, 5)!;
+  const [p] = pendingUndoOf(createWrites, 5, () => true) as [PendingUndo];
   const held = p.keys.map((k) => kv(k.key, k.value));
   const plan = planUndo(p, held, []);
   assert.equal(plan.kind, 'undo');
@@ -87,7 +102,7 @@ test('network create: removed whole only while nobody used it', () => {
 });
 
 test('a watched put of an intent key wakes the settler', () => {
-  const p = pendingUndoOf(attachWrites, 5) as PendingUndo;
+  const [p] = pendingUndoOf(attachWrites, 5, () => true) as [PendingUndo];
   assert.ok(touches(p, new Set(['/ipam/n1/10.0.0.2'])));
   assert.ok(!touches(p, new Set(['/usage/n1', '/ipam/n1/10.0.0.3'])));
 });
