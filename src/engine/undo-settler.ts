@@ -4,7 +4,9 @@
  * re-read (cluster-sync.ts), and whenever the watch shows a put of one of an intent's keys
  * (a write that lands late). An intent goes when what it names is undone, when the network
  * it created was used by another call meanwhile (`adopted`, kept), or when nothing of it is
- * in the store at a look taken `lateMs` after the call (its write can no longer land).
+ * in the store at a look taken `lateMs` after the call and `confirmMs` after an earlier look
+ * that found nothing either (a write still in a leader's log when etcd answers again commits
+ * with the next entries; the second look comes after those).
  */
 import type { EngineContext } from './context.js';
 import type { Store } from '../store/contract.js';
@@ -19,6 +21,8 @@ export type UndoOutcome = 'undone' | 'adopted' | 'absent';
 export interface UndoSettlerOptions {
   /** How long after the call its write may still land (default 30 s). */
   lateMs?: number;
+  /** How long after a first look that found nothing a second one must find nothing too (default 5 s). */
+  confirmMs?: number;
   /** First retry while etcd does not answer (doubling to 5 s; default 100 ms). */
   retryMs?: number;
   /** Told of every intent settled (tests, logs). */
@@ -43,6 +47,10 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
   if (!shared) throw new Error('startUndoSettler needs an EngineState with a shared store');
   const store: Store = shared.store;
   const lateMs = opts.lateMs ?? 30_000;
+  const confirmMs = opts.confirmMs ?? 5_000;
+  /** Intent id → when a look first found nothing of it. */
+  const firstAbsent = new Map<string, number>();
+  const dropAt = (p: PendingUndo): number => Math.max(p.at + lateMs, (firstAbsent.get(p.id) ?? Infinity) + confirmMs);
   const firstRetry = opts.retryMs ?? 100;
   let known: PendingUndo[] = [];
   let running: Promise<void> | undefined;
@@ -69,7 +77,8 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       const plan = planUndo(p, held, p.kind === 'network' ? read.results[p.keys.length] ?? [] : []);
       opts.onLook?.(p, plan.kind);
       if (plan.kind === 'absent') {
-        if (Date.now() < p.at + lateMs) return false;
+        if (!firstAbsent.has(p.id)) firstAbsent.set(p.id, Date.now());
+        if (Date.now() < dropAt(p)) return false;
         return done(p, 'absent');
       }
       if (plan.kind === 'adopted') {
@@ -92,6 +101,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
 
   const done = async (p: PendingUndo, how: UndoOutcome): Promise<boolean> => {
     await ctx.state.dropPendingUndo(p.id);
+    firstAbsent.delete(p.id);
     opts.onSettled?.(p, how);
     return true;
   };
@@ -109,7 +119,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       if (closed) return;
       try {
         if (await settle(p)) known = known.filter((x) => x.id !== p.id);
-        else wake = Math.min(wake, p.at + lateMs);
+        else wake = Math.min(wake, dropAt(p));
       } catch (err) {
         failed = true;
         ctx.log(`cluster: cannot settle a failed call's write yet (${asSwitchyardError(err).code}): retrying`);

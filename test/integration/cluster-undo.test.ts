@@ -20,7 +20,7 @@ import { sandboxSpecOf } from '../../src/api/docker/requests.js';
 import { httpStatusOf } from '../../src/api/http-status.js';
 import { ClusterNodes } from '../../src/engine/cluster-nodes.js';
 import { startClusterSync, type ClusterSync } from '../../src/engine/cluster-sync.js';
-import type { UndoOutcome } from '../../src/engine/undo-settler.js';
+import type { UndoOutcome, UndoSettlerOptions } from '../../src/engine/undo-settler.js';
 import type { PendingUndo } from '../../src/engine/pending-undo.js';
 import type { SwitchyardError } from '../../src/errors.js';
 import { makeHarness, type Harness } from '../helpers/engine-harness.js';
@@ -40,7 +40,7 @@ interface Host {
   looks: { id: string; found: string }[];
 }
 
-async function host(prefix: string, i: number, endpoints: string[], undo: boolean): Promise<Host> {
+async function host(prefix: string, i: number, endpoints: string[], undo: boolean | UndoSettlerOptions): Promise<Host> {
   const store = await openEtcdStore({ endpoints, prefix, requestTimeoutMs: 2000 });
   const nodeId = String(i + 1).repeat(32).slice(0, 32);
   const nodes = new ClusterNodes(store, { id: nodeId, name: `host${i}`, address: `10.7.0.${i + 1}`, dataPathAddress: `10.8.0.${i + 1}`, dataPathPort: 4789 }, { ttlSeconds: 30 });
@@ -48,11 +48,11 @@ async function host(prefix: string, i: number, endpoints: string[], undo: boolea
   const h = await makeHarness({ shared: { store, nodeId }, hostId: nodeId });
   const settled: Host['settled'] = [];
   const looks: Host['looks'] = [];
-  const sync = await startClusterSync(h.ctx, { retryMs: 100, undo: undo ? { onSettled: (p, how) => settled.push({ p, how, at: Date.now() }), onLook: (p, found) => looks.push({ id: p.id, found }) } : false });
+  const sync = await startClusterSync(h.ctx, { retryMs: 100, undo: undo ? { ...(undo === true ? {} : undo), onSettled: (p, how) => settled.push({ p, how, at: Date.now() }), onLook: (p, found) => looks.push({ id: p.id, found }) } : false });
   return { h, store, nodes, sync, settled, looks };
 }
 
-async function withHost(undo: boolean, endpointsOf: () => Promise<string[]>, body: (a: Host, admin: Store) => Promise<void>): Promise<void> {
+async function withHost(undo: boolean | UndoSettlerOptions, endpointsOf: () => Promise<string[]>, body: (a: Host, admin: Store) => Promise<void>): Promise<void> {
   const prefix = `/swy-undo-${process.pid}-${seq++}`;
   const admin = await openEtcdStore({ endpoints: etcd().endpoints, prefix });
   let a: Host | undefined;
@@ -229,6 +229,27 @@ test('an intent left by a host that stopped before settling it is settled at its
       assert.deepEqual((await admin.range(`/endpoints/${net}/`)).map((x) => x.key), []);
       await a.h.engine.connect('gr', sb, {});
       assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1);
+    });
+  } finally {
+    await cut.close();
+  }
+});
+
+test('a call that never reached etcd: its intent is dropped after two looks that found nothing (late window 300 ms, second look 200 ms after the first in this test)', async () => {
+  const cut = await tcpCut(etcd().endpoints[0]!);
+  try {
+    await withHost({ lateMs: 300, confirmMs: 200 }, async () => [cut.url], async (a, admin) => {
+      const { id: net } = await a.h.engine.createNetwork(globalSpec('ga'));
+      const sb = await runningSandbox(a, 's4');
+      await cut.cut();
+      await assert.rejects(a.h.engine.connect('ga', sb, {}), is503);
+      await cut.restore();
+      const s = await waitFor(() => a.settled[0], 'the intent dropped', 10_000, 20);
+      assert.equal(s.how, 'absent');
+      assert.ok(a.looks.filter((l) => l.found === 'absent').length >= 2, 'two looks');
+      assert.deepEqual(await a.h.ctx.state.pendingUndos(), []);
+      assert.equal(a.h.ctx.state.pendingUndoIds.size, 0);
+      assert.deepEqual((await admin.range(`/endpoints/${net}/`)).map((x) => x.key), []);
     });
   } finally {
     await cut.close();
