@@ -19,7 +19,7 @@ const ipsOf = (p: PendingUndo): string[] => p.keys.filter((k) => k.key.startsWit
 export type UndoOutcome = 'undone' | 'adopted' | 'absent';
 
 export interface UndoSettlerOptions {
-  /** How long after the call its write may still land (default 30 s). */
+  /** How long after the call its write may still land (default 5 min: a member stopped, not killed, may hold it that long). */
   lateMs?: number;
   /** How long after a first look that found nothing a second one must find nothing too (default 5 s). */
   confirmMs?: number;
@@ -46,7 +46,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
   const shared = ctx.state.shared;
   if (!shared) throw new Error('startUndoSettler needs an EngineState with a shared store');
   const store: Store = shared.store;
-  const lateMs = opts.lateMs ?? 30_000;
+  const lateMs = opts.lateMs ?? 300_000;
   const confirmMs = opts.confirmMs ?? 5_000;
   /** Intent id → when a look first found nothing of it. */
   const firstAbsent = new Map<string, number>();
