@@ -12,9 +12,10 @@
  * compared on that value, so nothing another call wrote is ever deleted.
  *
  * - An attach (`endpoint`): its endpoint key and its address claims are deleted where they
- *   hold this call's values (an endpoint key rewritten since: kept with its claims, `adopted`). Routed block claims (valued with the node id, shared by this
- *   host's endpoints) and the network's usage key are left (the routed engine releases an
- *   empty block of its own; a usage key only moves).
+ *   hold this call's values (an endpoint key rewritten since: kept with its claims,
+ *   `adopted`). Not here: a routed block claim (valued with the node id, shared by this
+ *   host's endpoints; the settler has the routed engine release this host's empty blocks
+ *   afterwards, routed-blocks.ts) and the network's usage key (it only moves).
  * - A global network create (`network`): all or nothing, as `network rm`: removed only if
  *   every key it wrote still holds this call's value, the usage key included (any attach on
  *   any host moves it), so a network another host has used meanwhile is kept (`adopted`).

@@ -11,6 +11,7 @@
 import type { EngineContext } from './context.js';
 import type { Store } from '../store/contract.js';
 import { asSwitchyardError } from '../errors.js';
+import { scheduleBlockRelease } from './routed-blocks.js';
 import { decodePendingUndo, planUndo, touches, undoReads, type PendingUndo } from './pending-undo.js';
 
 /** The addresses an attach intent claimed (`/ipam/<network>/<address>` keys). */
@@ -87,7 +88,10 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       }
       const res = await ctx.locks.withLocks([`net:${p.networkId}`], async () => {
         const r = await store.txn(plan.txn);
-        if (r.succeeded && p.kind === 'endpoint') ctx.state.forgetUndoneEndpoint(p.id, p.networkId, ipsOf(p));
+        if (r.succeeded && p.kind === 'endpoint') {
+          ctx.state.forgetUndoneEndpoint(p.id, p.networkId, ipsOf(p));
+          scheduleBlockRelease(ctx, [p.networkId]); // routed: a block the write claimed, now empty
+        }
         return r;
       });
       if (res.succeeded) {
