@@ -6,20 +6,31 @@
  * (cluster-peers.ts). A watch that ends (STORE_REVISION_COMPACTED: history it needed is
  * gone) or cannot be opened (etcd unreachable) is replaced by a full re-read, syncPeers for
  * every network this host takes part in, and a new watch; retried every `retryMs`.
+ * Writes of calls that failed with an unknown outcome are undone alongside
+ * (undo-settler.ts): at start, after each full re-read, and when the watch shows one land.
  */
 import type { EngineContext } from './context.js';
 import type { Store, Watcher } from '../store/contract.js';
 import { applyPeerChanges, applySecretChanges, resyncPeers } from './cluster-peers.js';
 import { driverOf } from './context.js';
 import { scheduleBlockRelease, syncAllRoutedBlocks } from './routed-blocks.js';
+import { startUndoSettler, type UndoSettler, type UndoSettlerOptions } from './undo-settler.js';
 
 export interface ClusterSync {
   /** Re-reads everything and resyncs the drivers now (tests; the watch's own recovery does the same). */
   resync(): Promise<void>;
+  /** The settler of failed calls' writes (undefined with `undo: false`). */
+  readonly undo: UndoSettler | undefined;
   close(): Promise<void>;
 }
 
-export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: number } = {}): Promise<ClusterSync> {
+export interface ClusterSyncOptions {
+  retryMs?: number;
+  /** Undo what failed calls had in fact written (default on); false: leave it (the tests' control). */
+  undo?: false | UndoSettlerOptions;
+}
+
+export async function startClusterSync(ctx: EngineContext, opts: ClusterSyncOptions = {}): Promise<ClusterSync> {
   const shared = ctx.state.shared;
   if (!shared) throw new Error('startClusterSync needs an EngineState with a shared store');
   const store: Store = shared.store;
@@ -30,6 +41,9 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
+  const undo = opts.undo === false ? undefined : startUndoSettler(ctx, opts.undo ?? {});
+  ctx.state.recordUndos = !!undo;
+  if (undo) ctx.state.onPendingUndo = () => undo.kick();
   /** Events and resyncs run one at a time, in order. */
   const serial = (fn: () => Promise<void> | void): Promise<void> => (chain = chain.then(fn).catch((err) => ctx.log(`cluster sync: ${String(err)}`)));
 
@@ -44,7 +58,8 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
           schedule(0);
         },
       },
-      (events) =>
+      (events) => {
+        if (undo?.hasPending()) undo.noteKeys(new Set(events.filter((e) => e.type === 'put').map((e) => e.kv.key)));
         void serial(() => {
           const delta = ctx.state.applySharedEvents(events, (key, err) => ctx.log(`cluster: shared record ${key} refused (${err.code}): ${err.message}`));
           applyPeerChanges(ctx, delta.peersJoined, delta.peersLeft);
@@ -57,7 +72,8 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
             if (!ctx.state.participating.delete(net.id)) continue;
             void driverOf(ctx, net).deleteNetwork(net).catch((err) => ctx.log(`cluster: delete ${net.name}: ${String(err)}`));
           }
-        }),
+        });
+      },
     );
     if (closed) await w.close();
     else watcher = w;
@@ -71,6 +87,7 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
         for (const r of refused) ctx.log(`cluster: shared record ${r.key} refused (${r.error.code}): ${r.error.message}`);
         resyncPeers(ctx);
       });
+      undo?.kick();
       await open();
     } catch (err) {
       ctx.log(`cluster: resync failed (${String(err)}): retrying`);
@@ -87,6 +104,7 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
     timer.unref();
   }
 
+  undo?.kick();
   if (ctx.state.sharedRevision === 0) {
     // Never read (etcd was unreachable at load): a full read first, then the watch.
     schedule(0);
@@ -98,6 +116,7 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
   }
 
   return {
+    undo,
     async resync() {
       await watcher?.close();
       watcher = undefined;
@@ -106,6 +125,8 @@ export async function startClusterSync(ctx: EngineContext, opts: { retryMs?: num
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      if (undo && ctx.state.onPendingUndo) ctx.state.onPendingUndo = undefined;
+      await undo?.close();
       await watcher?.close();
       await chain;
     },

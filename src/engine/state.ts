@@ -25,6 +25,7 @@ import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
 const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 import type { PhaseTrace } from './phase-trace.js';
+import { PENDING_UNDO_PREFIX, pendingUndoKey, pendingUndoOf } from './pending-undo.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -159,6 +160,16 @@ export class EngineState {
   readonly secretReports = new Map<string, Map<string, string>>();
   /** Cluster mode: this host's endpoints on global networks whose sandbox is gone (load found them; reconcile deletes them). */
   orphanShared: KeyValue[] = [];
+  /** Cluster mode: told after a failed call's shared write was recorded for undoing (engine/undo-settler.ts settles it). */
+  onPendingUndo: (() => void) | undefined;
+  /** Cluster mode: record failed calls' shared writes for undoing (default); false: the engine before (the tests' control). */
+  recordUndos = true;
+  /**
+   * Cluster mode: ids (endpoint or network) of the intents in the local store. A full read
+   * never takes an endpoint named here for this host's own (reconcile would join it): it is
+   * a failed call's write, to be undone (its addresses count as used until then).
+   */
+  readonly pendingUndoIds = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -216,6 +227,7 @@ export class EngineState {
     }
     this.refusedIds = refusedIds;
     if (this.shared) {
+      for (const kv of await this.store.range(PENDING_UNDO_PREFIX)) this.pendingUndoIds.add(kv.key.slice(PENDING_UNDO_PREFIX.length));
       try {
         refused.push(...(await this.loadShared()));
       } catch (err) {
@@ -333,6 +345,7 @@ export class EngineState {
     if (!this.networks.has(ep.networkId)) throw invalid('INVALID_RECORD', `endpoint ${ep.id.slice(0, 12)} belongs to a network that is not loaded`);
     if (split.extra.node === this.shared!.nodeId) {
       if (!atLoad) return undefined; // our own write: memory has it already
+      if (this.pendingUndoIds.has(ep.id)) return undefined; // a failed call's: undone by undo-settler.ts
       if (this.sandboxes.has(ep.sandboxId)) this.setEndpoint(ep);
       else this.orphanShared.push(kv);
       return undefined;
@@ -564,12 +577,12 @@ export class EngineState {
     if (this.shared) {
       const { global, local } = this.splitChange(change);
       if (global) {
-        const undo = await this.commitShared(global, trace);
+        const { undo, writes } = await this.commitShared(global, trace);
         trace?.mark('shared-txn');
         try {
           await this.commitLocal(local);
         } catch (err) {
-          await this.shared.store.txn({ compare: [], success: undo }).catch(() => undefined);
+          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes));
           throw err;
         }
         this.apply(change);
@@ -612,8 +625,8 @@ export class EngineState {
     return { ...(Object.keys(g).length ? { global: g } : {}), local: l };
   }
 
-  /** The shared txn of a change; returns the ops that undo it. */
-  private async commitShared(change: Change, trace?: PhaseTrace): Promise<Op[]> {
+  /** The shared txn of a change; returns the ops that undo it, and its writes. */
+  private async commitShared(change: Change, trace?: PhaseTrace): Promise<{ undo: Op[]; writes: Op[] }> {
     const shared = this.shared!;
     const compare: Compare[] = [];
     const writes: Op[] = [];
@@ -682,16 +695,18 @@ export class EngineState {
     }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
     trace?.mark('txn-build');
-    const undoOf = (r: TxnResult) =>
-      keys.map((key, i): Op => {
+    const undoOf = (r: TxnResult) => ({
+      writes,
+      undo: keys.map((key, i): Op => {
         const prev = r.results[i]?.[0];
         return prev ? { type: 'put', key, value: prev.value } : { type: 'delete', key };
-      });
+      }),
+    });
     const res: TxnResult = await shared.store.txn({
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
       failure: compare.map((c) => ({ type: 'get' as const, key: c.key })),
-    });
+    }).catch((err) => this.failedShared(err, writes));
     if (!res.succeeded) {
       for (let i = 0; i < compare.length; i++) {
         const err = reasons[i]!(res.results[i]?.[0]);
@@ -702,11 +717,54 @@ export class EngineState {
       const again = await shared.store.txn({
         compare: compare.filter((_, i) => !present.has(i)),
         success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
-      });
+      }).catch((err) => this.failedShared(err, writes));
       if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
       return undoOf(again);
     }
     return undoOf(res);
+  }
+
+  /**
+   * A shared txn that failed: when etcd may have applied it all the same (STORE_UNREACHABLE:
+   * no answer by the deadline), what it wrote is recorded for undoing before the call fails
+   * (engine/pending-undo.ts). Only on this failure path: a success costs nothing more.
+   */
+  private async failedShared(err: unknown, writes: Op[]): Promise<never> {
+    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes);
+    throw err;
+  }
+
+  /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
+  private async recordPendingUndo(writes: Op[]): Promise<void> {
+    const intents = this.recordUndos ? pendingUndoOf(writes, Date.now(), (id) => !this.endpoints.has(id)) : [];
+    if (!intents.length) return;
+    for (const p of intents) this.pendingUndoIds.add(p.id);
+    try {
+      await this.store.txn({ compare: [], success: intents.map((p) => ({ type: 'put', key: pendingUndoKey(p.id), value: JSON.stringify(p) })) });
+    } catch {
+      // the local store failed too: the call fails with etcd's error all the same
+    }
+    this.onPendingUndo?.();
+  }
+
+  /** The intents recorded by recordPendingUndo, as stored (undo-settler.ts reads them). */
+  async pendingUndos(): Promise<KeyValue[]> {
+    return this.store.range(PENDING_UNDO_PREFIX);
+  }
+
+  async dropPendingUndo(id: string): Promise<void> {
+    await this.store.delete(pendingUndoKey(id));
+    this.pendingUndoIds.delete(id);
+  }
+
+  /**
+   * After a failed call's endpoint was undone in the shared store (undo-settler.ts): the
+   * addresses a full read had counted as used for it are free again.
+   */
+  forgetUndoneEndpoint(id: string, networkId: string, ips: string[]): void {
+    this.gen++;
+    this.unsetEndpoint(id); // not there (see pendingUndoIds), unless an older version had loaded it
+    for (const ip of ips) this.release(networkId, ip, id);
   }
 
   private async commitLocal(change: Change): Promise<void> {

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startClusterLab, type ClusterLab } from '../helpers/cluster-lab.js';
 import { sh } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 import type { SwitchyardError } from '../../src/errors.js';
 
 let lab: ClusterLab;
@@ -39,6 +40,14 @@ function leaderIndex(): number {
 }
 
 type Net = Record<string, { IPAddress: string }>;
+
+/** Keys under a prefix of the daemons' etcd (their default prefix /switchyard/v1), read from host 0's namespace. */
+function etcdKeys(prefix: string): string[] {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  const r = sh('ip', ['netns', 'exec', lab.hosts[0]!.ns.name, 'curl', '-s', '--max-time', '5', '-X', 'POST', '-d', JSON.stringify({ key: b64(prefix), range_end: b64(end) }), `${lab.etcd.endpoints[0]}/v3/kv/range`]);
+  return ((JSON.parse(r.stdout) as { kvs?: { key: string }[] }).kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString());
+}
 
 test('three etcd members, one killed at a time under a workload on two hosts: what users see, and nothing lost', async (t) => {
   lab.cli(0, ['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.81.0.0/24', 'g3']);
@@ -103,6 +112,10 @@ test('three etcd members, one killed at a time under a workload on two hosts: wh
     const peers = (JSON.parse(lab.cli(i, ['network', 'inspect', '-v', 'g3']).stdout) as { Peers: unknown[] | null; Containers: Record<string, unknown> }[])[0]!;
     assert.deepEqual(Object.keys(peers.Containers ?? {}), [], `host${i} has no endpoint left on g3`);
   }
+  // 0 orphan records: an attach told 503 whose write etcd applied all the same (a proposal the
+  // killed leader had passed on) is undone by its host (engine/undo-settler.ts).
+  const netId = (JSON.parse(lab.cli(0, ['network', 'inspect', 'g3']).stdout) as { Id: string }[])[0]!.Id;
+  await waitFor(() => etcdKeys(`/switchyard/v1/endpoints/${netId}/`).length === 0, 'no endpoint record of g3 left in etcd', 15_000, 200);
   t.diagnostic(`${ops} operations in all; errors by phase: ${JSON.stringify(Object.fromEntries(['steady', 'follower killed', 'follower back', 'leader killed'].map((p) => [p, errors.filter((e) => e.phase === p).length])))}`);
   // What users see (docs/RELIABILITY.md "Cluster"): with a follower killed, nothing (the store
   // settles a call in flight on it: src/store/etcd-settle.ts). With the leader killed, a call
