@@ -99,6 +99,13 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Network id → its VXLAN device's index here (vxlanIndex). */
   private readonly vxIndex = new Map<string, number>();
+  /**
+   * Network id → its bridge's index and MTU here, as ensureNetwork made or verified it: a join
+   * does not look the bridge up (one netlink round trip less, one that waits for the RTNL lock
+   * while other work holds it). ensureNetwork and deleteNetwork forget it; a join whose create
+   * fails on a remembered bridge looks it up once more (gone or made again behind our back).
+   */
+  private readonly bridgeOf = new Map<string, { index: number; mtu: number }>();
 
   constructor(private readonly o: OverlayDriverOptions) {}
 
@@ -198,6 +205,7 @@ export class OverlayDriver implements NetworkDriver {
    */
   ensureNetwork(net: NetworkRecord): void {
     this.vxIndex.delete(net.id);
+    this.bridgeOf.delete(net.id);
     const state = overlayOf(net);
     if (state.options.encrypted) {
       // A host that cannot encrypt refuses to take part rather than send in clear.
@@ -258,6 +266,7 @@ export class OverlayDriver implements NetworkDriver {
       if (vx.master !== br.index || !vx.up || vx.mtu !== mtu) rt.setLink(vx.index, { master: br.index, up: true, mtu });
       // Pairs buried by leave() whose deletion a stop or crash cut short.
       if (rt.listLinks().some((l) => l.group === GRAVEYARD_GROUP)) this.buryLater(net.id, nsPath);
+      this.bridgeOf.set(net.id, { index: br.index, mtu: br.mtu });
     } finally {
       rt.close();
     }
@@ -266,6 +275,7 @@ export class OverlayDriver implements NetworkDriver {
   /** Deletes the VXLAN device first (it frees the VNI on the underlay's socket at once), then the namespace. */
   private removeNs(net: NetworkRecord, nsPath: string): void {
     this.vxIndex.delete(net.id);
+    this.bridgeOf.delete(net.id);
     if (isNetnsMount(nsPath)) {
       const rt = this.o.openRtnl(nsPath);
       try {
@@ -279,6 +289,7 @@ export class OverlayDriver implements NetworkDriver {
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     this.vxIndex.delete(net.id);
+    this.bridgeOf.delete(net.id);
     // Its buried pairs go with the namespace.
     clearTimeout(this.burials.get(net.id));
     this.burials.delete(net.id);
@@ -296,22 +307,40 @@ export class OverlayDriver implements NetworkDriver {
     const rt = this.o.openRtnl(nsPath);
     const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
     try {
-      const br = rt.getLink(names.bridge);
-      if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
+      const lookUp = (): { index: number; mtu: number } => {
+        const br = rt.getLink(names.bridge);
+        if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
+        return { index: br.index, mtu: br.mtu };
+      };
+      const remembered = this.bridgeOf.get(net.id);
       // The network's MTU on this host is its bridge's (ensureNetwork set it from the
       // underlay): no look-up of the underlay's addresses and link per join.
-      const mtu = br.mtu;
-      const create = () => rt.createVeth({ name: peerName, mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+      const create = (br: { index: number; mtu: number }) =>
+        rt.createVeth({ name: peerName, mtu: br.mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu: br.mtu } });
+      const createOnce = (br: { index: number; mtu: number }): { index: number } => {
+        try {
+          return create(br);
+        } catch (err) {
+          // createVeth's refusal of a name in use (the host end here, or the sandbox's ifname there).
+          if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
+          // A half-made join (a crash after the create) left the pair, or its sandbox end: start again.
+          if (rt.getLink(peerName)) rt.deleteLink(peerName);
+          if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
+          return create(br);
+        }
+      };
       let host: { index: number };
       try {
-        host = create();
+        host = createOnce(remembered ?? lookUp());
       } catch (err) {
-        // createVeth's refusal of a name in use (the host end here, or the sandbox's ifname there).
-        if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
-        // A half-made join (a crash after the create) left the pair, or its sandbox end: start again.
-        if (rt.getLink(peerName)) rt.deleteLink(peerName);
-        if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
-        host = create();
+        if (!remembered || (err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
+        // The bridge remembered may be gone, or made again with another index, behind the
+        // driver's back (the kernel refuses a master it does not know): look it up once more.
+        this.bridgeOf.delete(net.id);
+        const now = lookUp();
+        if (now.index === remembered.index && now.mtu === remembered.mtu) throw err;
+        this.bridgeOf.set(net.id, now);
+        host = createOnce(now);
       }
       try {
         rt.setAlias(host.index, overlayAlias('veth', ep.id));
@@ -326,6 +355,7 @@ export class OverlayDriver implements NetworkDriver {
       rt.close();
     }
   }
+
 
   private deleteInSandbox(sb: SandboxNs, ifname: string): void {
     const rt = this.o.openRtnl(sb.nsPath);

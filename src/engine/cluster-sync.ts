@@ -52,6 +52,8 @@ export async function startClusterSync(ctx: EngineContext, opts: ClusterSyncOpti
       '/',
       {
         fromRevision: ctx.state.sharedRevision + 1,
+        // Nothing here reads an event's previous state: etcd need not look it up for us.
+        prevKv: false,
         onError: (err) => {
           ctx.log(`cluster: the watch ended (${err.code}): reading the shared state again`);
           watcher = undefined;

@@ -96,6 +96,14 @@ export interface WatchOptions {
    * The embedded backend never ends a watch this way. Default: a process warning.
    */
   onError?: (err: SwitchyardError) => void;
+  /**
+   * false: the listener does not need `prevKv`, which a backend may then leave out. etcd
+   * reads each updated or deleted key's previous state once per watcher that asks for it (a
+   * range at the event's revision − 1, before the event is sent), on the path of every
+   * write's fan-out: the engine's cluster watch, which never reads it, says false. Default
+   * true (every backend gives `prevKv`); the embedded backends give it either way.
+   */
+  prevKv?: boolean;
 }
 
 /** Receives the events of one revision at a time, in revision order. */

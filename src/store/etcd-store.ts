@@ -275,7 +275,7 @@ class EtcdStore implements Store {
     } else {
       start = (await this.revision()) + 1;
     }
-    const w = new EtcdWatcher(this, this.rangeOf(prefix), start, onEvents, opts.onError ?? ((e) => this.reportBackground(e)));
+    const w = new EtcdWatcher(this, this.rangeOf(prefix), start, onEvents, opts.onError ?? ((e) => this.reportBackground(e)), opts.prevKv !== false);
     this.watchers.add(w);
     try {
       await w.open();
@@ -653,6 +653,7 @@ class EtcdWatcher implements Watcher {
     private next: number,
     private readonly listener: WatchListener,
     private readonly onError: (err: SwitchyardError) => void,
+    private readonly prevKv: boolean,
   ) {}
 
   /** Opens the first stream; resolves once etcd has created the watch. */
@@ -690,7 +691,7 @@ class EtcdWatcher implements Watcher {
         stream.on('data', (res: IWatchResponse) => stream === this.stream && this.onResponse(res));
         stream.on('error', (err: unknown) => this.onBroken(stream, err));
         stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
-        stream.write({ create_request: { ...this.range, start_revision: this.next, prev_kv: true } });
+        stream.write({ create_request: { ...this.range, start_revision: this.next, prev_kv: this.prevKv } });
       },
       (err: unknown) => this.onBroken(undefined, err),
     );

@@ -52,6 +52,7 @@ export function validateWatch(prefix: unknown, opts: WatchOptions | undefined, o
   validatePrefix(prefix, { allowEmpty: true });
   const from = opts?.fromRevision ?? 0;
   validateRevision(from, 'fromRevision');
+  if (opts?.prevKv !== undefined && typeof opts.prevKv !== 'boolean') throw invalid(STORE_ERROR.optionInvalid, 'prevKv must be a boolean when given', 'prevKv');
   if (typeof onEvents !== 'function') throw invalid(STORE_ERROR.txnInvalid, 'onEvents must be a function', 'onEvents');
   return from;
 }

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { releaseNetnsDir, warmThreadpool, withNetns } from '../../src/kernel/netns.js';
 import { OverlayDriver } from '../../src/drivers/overlay.js';
-import { overlayLinkNames, overlayNsName } from '../../src/drivers/overlay-plan.js';
+import { overlayLinkNames, overlayNsName, overlayVethName } from '../../src/drivers/overlay-plan.js';
 import type { PeerEndpoint } from '../../src/drivers/contract.js';
 import { parseOverlayOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
@@ -449,6 +449,43 @@ test('switchyard system reset removes the overlay namespaces pinned under the ex
   } finally {
     lab.cleanup();
     fs.rmSync(base, { recursive: true, force: true });
+  }
+  assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);
+});
+
+test('join uses the bridge ensureNetwork made without looking it up; made again behind the driver\'s back it is found, gone it is a clear BRIDGE_MISSING with nothing left', async () => {
+  const lab = makeLab(1);
+  try {
+    const [h] = lab.hosts as [Host];
+    const net = network(randomBytes(32).toString('hex'));
+    const ovPath = path.join(h.nsDir, overlayNsName(net.id));
+    const names = overlayLinkNames(net);
+    const [e1, e2, e3] = [1, 2, 3].map((n) => endpoint(net.id, n)) as [EndpointRecord, EndpointRecord, EndpointRecord];
+    const [s1, s2, s3] = [sandbox(lab), sandbox(lab), sandbox(lab)] as [TestNs, TestNs, TestNs];
+    const masterOf = (sb: TestNs) => {
+      const peer = (JSON.parse(inNs(sb.name, 'ip', ['-j', 'link', 'show', 'eth0']).stdout) as { link_index: number }[])[0]!.link_index;
+      const l = (JSON.parse(inPin(ovPath, 'ip', ['-j', '-d', 'link', 'show']).stdout) as { ifindex: number; master?: string; mtu: number }[]).find((x) => x.ifindex === peer);
+      return l?.master;
+    };
+    h.run(() => h.driver.ensureNetwork(net));
+    h.run(() => h.driver.join(net, e1, sbOf(s1, e1), { gateway: false }));
+    assert.equal(masterOf(s1), names.bridge);
+    // The bridge deleted and made again by hand (another index): the remembered index is refused
+    // by the kernel, the join looks the bridge up once more and uses the new one.
+    inPin(ovPath, 'ip', ['link', 'del', names.bridge]);
+    inPin(ovPath, 'ip', ['link', 'add', names.bridge, 'mtu', '1450', 'type', 'bridge']);
+    inPin(ovPath, 'ip', ['link', 'set', names.bridge, 'up']);
+    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
+    assert.equal(masterOf(s2), names.bridge, 'on the bridge made again');
+    assert.match(inNs(s2.name, 'ip', ['-o', 'addr', 'show', 'eth0']).stdout, /10\.10\.0\.12\/24/);
+    // Gone for good: a clear error, and no half-made pair on either side.
+    inPin(ovPath, 'ip', ['link', 'del', names.bridge]);
+    assert.throws(() => h.run(() => h.driver.join(net, e3, sbOf(s3, e3), { gateway: false })), (err: SwitchyardError) => err.code === 'BRIDGE_MISSING');
+    assert.doesNotMatch(inNs(s3.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'no sandbox end left');
+    assert.doesNotMatch(inPin(ovPath, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(e3.id)), 'no host end left');
+    await h.run(() => h.driver.deleteNetwork(net));
+  } finally {
+    lab.cleanup();
   }
   assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);
 });

@@ -244,6 +244,29 @@ describe('etcd backend: failures', () => {
     });
   });
 
+  test('a watch with prevKv: false gets no previous state from etcd, also after a reconnect; the default still does', async () => {
+    await withWatchBench('noprev', true, async ({ store, writer, proxy, seen, errors }) => {
+      const withPrev: WatchEvent[][] = [];
+      const w = await store.watch('/p/', { prevKv: false, onError: (e) => errors.push(e) }, (events) => seen.push(events));
+      const control = await writer.watch('/p/', {}, (events) => withPrev.push(events));
+      await writer.put('/p/a', '1');
+      await writer.put('/p/a', '2');
+      await waitFor(() => seen.length === 2 && withPrev.length === 2, 'the two puts');
+      await proxy.cut();
+      await writer.delete('/p/a');
+      await proxy.restore();
+      await waitFor(() => seen.length === 3 && withPrev.length === 3, 'the delete, after the reconnect', 5_000);
+      assert.deepEqual(seen.map((b) => [b[0]!.type, b[0]!.kv.value]), [['put', '1'], ['put', '2'], ['delete', '']]);
+      assert.deepEqual(seen.map((b) => b[0]!.prevKv), [undefined, undefined, undefined], 'no previous state asked for, none sent');
+      // Control: the same events on a default watch carry it, so the assertion above is not vacuous.
+      assert.deepEqual(withPrev.map((b) => b[0]!.prevKv?.value), [undefined, '1', '2']);
+      await rejectsWithCode(store.watch('/p/', { prevKv: 'no' as unknown as boolean }, () => undefined), 'STORE_OPTION_INVALID');
+      assert.deepEqual(errors, []);
+      await w.close();
+      await control.close();
+    });
+  });
+
   test('a watch whose resume revision was compacted while it was away ends with STORE_REVISION_COMPACTED', async () => {
     await withWatchBench('compact', true, async ({ store, writer, proxy, seen, errors }) => {
       await store.watch('/c/', { onError: (e) => errors.push(e) }, (events) => seen.push(events));
