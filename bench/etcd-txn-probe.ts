@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { openEtcdStore } from '../src/store/etcd-store.js';
 import { summarize } from './stats.js';
+import { attachShapedTxn, undoAttachShapedTxn } from './attach-txn.js';
 
 const { values } = parseArgs({ options: { endpoint: { type: 'string' }, count: { type: 'string', default: '40' }, watched: { type: 'boolean', default: false } } });
 if (!values.endpoint) throw new Error('--endpoint is required');
@@ -25,24 +26,12 @@ await store.put(net, '{}');
 const times: number[] = [];
 try {
   for (let i = 0; i < Number(values.count); i++) {
-    const ep = randomBytes(8).toString('hex');
-    const keys = [`/endpoints/n/${ep}`, `/ipam/n/10.0.${i >> 8}.${i & 255}`, '/usage/n'];
+    const { txn, keys } = attachShapedTxn(net, i);
     const t0 = performance.now();
-    const res = await store.txn({
-      compare: [
-        { key: keys[1]!, target: 'createRevision', op: '=', value: 0 },
-        { key: net, target: 'createRevision', op: '>', value: 0 },
-      ],
-      success: [
-        ...keys.map((key) => ({ type: 'get' as const, key })),
-        { type: 'put', key: keys[0]!, value: JSON.stringify({ id: ep, mac: '02:42:0a:00:00:01', ipv4: '10.0.0.1/24', node: 'probe', sandboxName: 'probe' }) },
-        { type: 'put', key: keys[1]!, value: ep },
-        { type: 'put', key: keys[2]!, value: String(Date.now()) },
-      ],
-    });
+    const res = await store.txn(txn);
     times.push(performance.now() - t0);
     if (!res.succeeded) throw new Error('probe txn failed its compare');
-    await store.txn({ compare: [], success: keys.slice(0, 2).map((key) => ({ type: 'delete' as const, key })) });
+    await undoAttachShapedTxn(store, keys);
   }
 } finally {
   await store.deletePrefix('/').catch(() => undefined);

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { openEtcdStore } from '../src/store/etcd-store.js';
 import type { Store } from '../src/store/contract.js';
 import { startEtcd } from '../test/helpers/etcd.js';
+import { attachShapedTxn, undoAttachShapedTxn } from './attach-txn.js';
 
 const PREFIX = '/swy-fanout';
 const self = fileURLToPath(import.meta.url);
@@ -57,24 +58,12 @@ async function timeTxns(store: Store, count: number, pauseMs: number): Promise<n
   await store.put(net, '{}');
   const times: number[] = [];
   for (let i = 0; i < count + 10; i++) {
-    const ep = randomBytes(8).toString('hex');
-    const keys = [`/endpoints/n/${ep}`, `/ipam/n/10.0.${i >> 8}.${i & 255}`, '/usage/n'];
+    const { txn, keys } = attachShapedTxn(net, i, 300);
     const t0 = performance.now();
-    const res = await store.txn({
-      compare: [
-        { key: keys[1]!, target: 'createRevision', op: '=', value: 0 },
-        { key: net, target: 'createRevision', op: '>', value: 0 },
-      ],
-      success: [
-        ...keys.map((key) => ({ type: 'get' as const, key })),
-        { type: 'put', key: keys[0]!, value: JSON.stringify({ id: ep, mac: '02:42:0a:00:00:01', ipv4: '10.0.0.1/24', node: 'probe', sandboxName: 'probe', pad: 'x'.repeat(300) }) },
-        { type: 'put', key: keys[1]!, value: ep },
-        { type: 'put', key: keys[2]!, value: String(Date.now()) },
-      ],
-    });
+    const res = await store.txn(txn);
     if (i >= 10) times.push(performance.now() - t0);
     if (!res.succeeded) throw new Error('txn failed its compare');
-    await store.txn({ compare: [], success: keys.slice(0, 2).map((key) => ({ type: 'delete' as const, key })) });
+    await undoAttachShapedTxn(store, keys);
     if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
   return median(times);

@@ -25,12 +25,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { waitFor } from '../test/helpers/netns.js';
 import { summarize, type Summary } from './stats.js';
+import { iperf3 } from './iperf.js';
 import { DEFAULT_OPTIONS as SWARM_DEFAULTS, SWARM_INSTALL_HINT, dockerSwarmBench, dockerSwarmInstalled, KernelMonitor, PingProbe, renderSwarmMarkdown } from './anchors/docker-swarm.js';
 
 function sh(args: string[], allowFail = false): { status: number | null; stdout: string } {
@@ -40,16 +41,7 @@ function sh(args: string[], allowFail = false): { status: number | null; stdout:
 }
 const inNs = (nsPath: string, ...args: string[]) => sh(['nsenter', `--net=${nsPath}`, '--', ...args]).stdout;
 
-async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
-  try {
-    await waitFor(() => inNs(serverNs, 'ss', '-ltn').includes(':5201'), 'iperf3 server');
-    const out = inNs(clientNs, 'iperf3', '-c', addr, '-p', '5201', '-t', String(seconds), '-J');
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-  } finally {
-    server.kill();
-  }
-}
+const iperf = iperf3;
 
 /** Per-packet RTTs (ms) of `count` pings 5 ms apart. */
 function rtts(fromNs: string, addr: string, count: number): number[] {

@@ -17,13 +17,14 @@
  *
  *   npm run build && node dist/bench/routed-rules.js [--rounds 6] [--seconds 3] [--variants none,conntrack,routed,switchyard]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { startClusterLab } from '../test/helpers/cluster-lab.js';
 import { makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
 import { renderBase } from '../src/services/firewall/ruleset/network.js';
 import { renderAntiSpoofBase } from '../src/services/firewall/ruleset/antispoof.js';
 import { renderRoutedReload } from '../src/services/firewall/ruleset/routed.js';
+import { iperf3 } from './iperf.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '3' }, variants: { type: 'string', default: 'none,conntrack,routed,switchyard' } },
@@ -39,16 +40,6 @@ function sh(args: string[], input?: string): string {
 }
 const inNs = (nsPath: string, ...args: string[]) => sh(['nsenter', `--net=${nsPath}`, '--', ...args]);
 
-async function iperf(serverNs: string, clientNs: string, addr: string): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
-  try {
-    await waitFor(() => inNs(serverNs, 'ss', '-ltn').includes(':5201'), 'iperf3 server');
-    const out = inNs(clientNs, 'iperf3', '-c', addr, '-p', '5201', '-t', String(SECONDS), '-J');
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-  } finally {
-    server.kill();
-  }
-}
 /** Mean of the fastest 90 % of 400 pings (ping prints µs steps; the mean resolves finer). */
 function rttMs(fromNs: string, addr: string): number {
   const xs = [...inNs(fromNs, 'ping', '-n', '-c', '400', '-i', '0.003', addr).matchAll(/time=([\d.]+)/g)].map((m) => Number(m[1])).sort((p, q) => p - q);
@@ -100,7 +91,7 @@ try {
       // Every variant must carry the traffic (a ruleset that drops it would measure nothing).
       await waitFor(() => spawnSync('nsenter', [`--net=${client}`, '--', 'ping', '-c1', '-W1', addr]).status === 0, `${v}: ping`, 10_000, 50);
       res[v]!.rtt.push(rttMs(client, addr));
-      res[v]!.gbps.push(await iperf(server, client, addr));
+      res[v]!.gbps.push(await iperf3(server, client, addr, SECONDS));
     }
   }
   console.log(JSON.stringify(res));

@@ -35,7 +35,7 @@
  *       [--table-hosts 20] [--table-endpoints 50] [--start-concurrency 4]
  * `--table-hosts 0` leaves the route-table lab out.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,7 @@ import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { listTestNs, makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
 import { summarize, type Summary } from './stats.js';
+import { iperf3 } from './iperf.js';
 import { KernelWatch } from './kernel-watch.js';
 import { RTPROT_SWITCHYARD } from '../src/drivers/routed.js';
 
@@ -63,17 +64,7 @@ function sh(args: string[], allowFail = false): { status: number | null; stdout:
 const inNs = (nsPath: string, ...args: string[]) => sh(['nsenter', `--net=${nsPath}`, '--', ...args]).stdout;
 const pingOnce = (fromNs: string, addr: string, wait = '1') => sh(['nsenter', `--net=${fromNs}`, '--', 'ping', '-n', '-c1', `-W${wait}`, addr], true).status === 0;
 
-async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
-  spawned.push(server);
-  try {
-    await waitFor(() => inNs(serverNs, 'ss', '-ltn').includes(':5201'), 'iperf3 server');
-    const out = inNs(clientNs, 'iperf3', '-c', addr, '-p', '5201', '-t', String(seconds), '-J');
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-  } finally {
-    server.kill();
-  }
-}
+const iperf = (serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> => iperf3(serverNs, clientNs, addr, seconds, (p) => spawned.push(p));
 
 /** Per-packet RTTs (ms) of `count` pings 5 ms apart. */
 function rtts(fromNs: string, addr: string, count: number): number[] {
