@@ -32,7 +32,7 @@ import type { Graveyard } from './graveyard.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
 import { conflict, internal, notImplemented } from '../errors.js';
 import {
-  ROUTED_PORT_PREFIX, renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
+  ROUTED_PORT_PREFIX, renderOffloadDevices, renderRoutedBase, renderRoutedReload, routedEndpointElements, routedNetworkElements, type RoutedFirewallEndpoint, type RoutedFirewallNetwork,
 } from '../services/firewall/ruleset/routed.js';
 
 /** rtm_protocol of every route this driver adds, and the metric of remote block routes (drivers/block-routes.ts). */
@@ -52,6 +52,11 @@ export interface RoutedDriverOptions {
   openRtnl: (nsPath: string) => Rtnl;
   /** nftables in the daemon's namespace, opened on first use; absent = no firewall (--firewall=false). */
   nft?: () => Nft;
+  /**
+   * Offload established same-network flows to an nftables flowtable when the kernel has one
+   * (default true; false: never, as a control in tests). docs/drivers/routed.md "Offload".
+   */
+  offload?: boolean;
   /** Batched deletion of veths (absent: deleted at once). */
   graveyard?: Graveyard;
   defaultMtu: number;
@@ -86,6 +91,8 @@ export class RoutedDriver implements NetworkDriver {
   };
   private nftHandle: Nft | undefined;
   private baseReady = false;
+  /** The table has the flowtable (known once the base is loaded). */
+  private offload = false;
   /** Blocks whose next hop the kernel refused (logged once). */
   private readonly unroutable = new Set<string>();
 
@@ -125,10 +132,46 @@ export class RoutedDriver implements NetworkDriver {
     if (!this.o.nft) return undefined;
     this.nftHandle ??= this.o.nft();
     if (!this.baseReady) {
-      this.nftHandle.run(renderRoutedBase());
+      this.offload = this.o.offload !== false && this.tryOffloadBase(this.nftHandle);
+      if (!this.offload) this.nftHandle.run(renderRoutedBase());
       this.baseReady = true;
     }
     return this.nftHandle;
+  }
+
+  /** The base with the flowtable; false (nothing changed: one transaction) on a kernel without nf_flow_table. */
+  private tryOffloadBase(nft: Nft): boolean {
+    try {
+      nft.run(renderRoutedBase({ offload: true }));
+      return true;
+    } catch (err) {
+      this.o.log(`routed: no flowtable offload (${String(err).split('\n')[0]}): established flows take the whole forward path`);
+      return false;
+    }
+  }
+
+  /** Hooks the flowtable on these devices; a failure costs speed only, so it is logged, not thrown. */
+  private offloadOn(devices: readonly string[]): void {
+    if (!devices.length || !this.nft() || !this.offload) return;
+    try {
+      this.nftHandle!.run(renderOffloadDevices(devices));
+    } catch (err) {
+      this.o.log(`routed: flowtable on ${devices.join(', ')}: ${String(err).split('\n')[0]}`);
+    }
+  }
+
+  /** The flowtable on the links that carry our routes to other hosts' blocks (the underlay). */
+  private offloadUplinks(): void {
+    if (!this.nft() || !this.offload) return;
+    const names = new Map(this.o.rtnl.listLinks().map((l) => [l.index, l.name]));
+    const devices = new Set<string>();
+    for (const family of [4, 6] as const) {
+      for (const r of this.o.rtnl.listRoutes(family)) {
+        const name = r.protocol === RTPROT_SWITCHYARD && r.gateway && r.oif ? names.get(r.oif) : undefined;
+        if (name) devices.add(name);
+      }
+    }
+    this.offloadOn([...devices]);
   }
 
   private nftRun(lines: string[]): void {
@@ -179,6 +222,7 @@ export class RoutedDriver implements NetworkDriver {
         this.revoke(fw);
         throw err;
       }
+      this.offloadOn([host]);
     } finally {
       close(nsFd);
     }
@@ -318,7 +362,11 @@ export class RoutedDriver implements NetworkDriver {
     if (!this.o.nft) return;
     const nets = networks.filter((n) => n.state.driver === 'routed');
     const ids = new Set(nets.map((n) => n.id));
-    this.nft()!.run(renderRoutedReload(nets.map(routedFirewallNetwork), runningEndpoints.filter((e) => ids.has(e.networkId) && e.hostLink).map(routedFirewallEndpoint)));
+    const nft = this.nft()!;
+    const eps = runningEndpoints.filter((e) => ids.has(e.networkId) && e.hostLink);
+    nft.run(renderRoutedReload(nets.map(routedFirewallNetwork), eps.map(routedFirewallEndpoint), { offload: this.offload }));
+    this.offloadOn(eps.map((e) => e.hostLink!).filter((l) => ifNameToIndex(l)));
+    this.offloadUplinks();
   }
 
   /**
@@ -329,6 +377,7 @@ export class RoutedDriver implements NetworkDriver {
    */
   syncRemoteBlocks(net: NetworkRecord, blocks: readonly RemoteBlock[]): void {
     syncBlockRoutes(this.o.rtnl, net, blocks, { log: this.o.log, unroutable: this.unroutable });
+    if (blocks.length) this.offloadUplinks();
   }
 
   async close(): Promise<void> {

@@ -54,12 +54,12 @@ export class RoutedLab {
   }
 
   /** A host of routed networks: forwarding on (both families), a driver with the firewall in its namespace. */
-  host(tag = 'rth', o: { firewall?: boolean } = {}): LabHost {
+  host(tag = 'rth', o: { firewall?: boolean; log?: (msg: string) => void } = {}): LabHost {
     const ns = this.ns(tag);
     inNs(ns.name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
     const rtnl = Rtnl.open(ns.path);
     const nft = o.firewall === false ? undefined : Nft.open(ns.path);
-    const driver = new RoutedDriver({ rtnl, openRtnl: (p) => Rtnl.open(p), ...(nft ? { nft: () => nft } : {}), defaultMtu: 1500, log: () => {} });
+    const driver = new RoutedDriver({ rtnl, openRtnl: (p) => Rtnl.open(p), ...(nft ? { nft: () => nft } : {}), defaultMtu: 1500, log: o.log ?? (() => {}) });
     const h: LabHost = { ns, rtnl, nft, driver, run: <T>(fn: () => T): T => { let out: T; withNetns(ns.path, () => void (out = fn())); return out!; } };
     this.hosts.push(h);
     return h;

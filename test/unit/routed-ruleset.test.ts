@@ -60,3 +60,22 @@ test('routed options and record: block size parsed once, unknown keys refused, t
   assert.deepEqual(decodeNetworkRecord(JSON.parse(encodeNetworkRecord(net))), net);
   assert.throws(() => driver.planNetwork({ id: 'cd'.repeat(32), name: 'rt', options: parseRoutedOptions({ 'com.docker.network.container_iface_prefix': 'net' }), predefined: false, others: [] }), (e: unknown) => e instanceof SwitchyardError && e.code === 'OPTION_NOT_IMPLEMENTED');
 });
+
+test('routed ruleset with offload: the flowtable, and same-network TCP/UDP handed to it before the plain same-network accept; devices added by name, checked', async () => {
+  const { renderOffloadDevices } = await import('../../src/services/firewall/ruleset/routed.js');
+  const plain = renderRoutedBase();
+  assert.doesNotMatch(plain, /flowtable|flow add/, 'no offload unless asked (a kernel without nf_flow_table refuses the whole base)');
+  const base = renderRoutedBase({ offload: true });
+  assert.match(base, /add flowtable inet switchyard-routed fastpath \{ hook ingress priority filter; \}\n/);
+  const from = base.split('\n').filter((l) => l.startsWith('add rule inet switchyard-routed from-sandbox'));
+  assert.deepEqual(from.slice(0, 3), [
+    'add rule inet switchyard-routed from-sandbox meta l4proto { tcp, udp } ip saddr . ip daddr @same4 flow add @fastpath accept comment "OFFLOAD"',
+    'add rule inet switchyard-routed from-sandbox meta l4proto { tcp, udp } ip6 saddr . ip6 daddr @same6 flow add @fastpath accept comment "OFFLOAD"',
+    'add rule inet switchyard-routed from-sandbox ip saddr . ip daddr @same4 accept',
+  ]);
+  assert.ok(!base.split('\n').some((l) => l.includes('to-sandbox') && l.includes('flow add')), 'only what leaves a sandbox of the same network is offloaded');
+  assert.match(renderRoutedReload([], [], { offload: true }), /add flowtable/);
+  assert.equal(renderOffloadDevices([]), '');
+  assert.equal(renderOffloadDevices(['syr0123456789', 'eth0']), 'add flowtable inet switchyard-routed fastpath { hook ingress priority filter; devices = { "syr0123456789", "eth0" }; }\n');
+  assert.throws(() => renderOffloadDevices(['a" }; flush ruleset; #']), (e: unknown) => e instanceof SwitchyardError && e.code === 'INVALID_INTERFACE_NAME');
+});

@@ -15,6 +15,13 @@
  *   come; table inet switchyard keeps the DNATed ones to published ports.
  * - masquerade of egress (postrouting): a non-internal network's traffic to an address
  *   outside every routed subnet leaves with the host's address.
+ * - offload (when the kernel has nf_flow_table): a TCP or UDP flow between two sandboxes of
+ *   the same network, once conntrack has confirmed it, is added to the flowtable `fastpath`,
+ *   whose ingress hook on the routed ports and the underlay forwards its later packets
+ *   straight to the output device, past every hook of every table. Only what `same4/6`
+ *   admits is offloaded (no NAT, no published port); a flow's entry holds its input device
+ *   and both addresses, so a packet with any other source still takes the normal path and
+ *   meets the source check (docs/drivers/routed.md "Offload").
  */
 import { invalid } from '../../../errors.js';
 import { formatCidr, parseCanonicalCidr, tryParseIp } from '../../../model/ip.js';
@@ -43,7 +50,15 @@ export const ROUTED_NAMES = {
   fromSandbox: 'from-sandbox',
   toSandbox: 'to-sandbox',
   postrouting: 'postrouting',
+  /** The flowtable of established same-network flows (renderRoutedBase({ offload: true })). */
+  flowtable: 'fastpath',
 } as const;
+
+/** What the base renders besides the fixed objects. */
+export interface RoutedBaseOptions {
+  /** The kernel has nf_flow_table: the flowtable and the rules that fill it. */
+  offload?: boolean;
+}
 
 /** A routed network as the firewall sees it. */
 export interface RoutedFirewallNetwork {
@@ -60,10 +75,20 @@ export interface RoutedFirewallEndpoint {
 }
 
 /** The table, its sets and its chains; re-runnable (sets are create-or-verify, chains flushed and re-filled, elements stay). */
-export function renderRoutedBase(): string {
+export function renderRoutedBase(o: RoutedBaseOptions = {}): string {
   const n = ROUTED_NAMES;
+  // Its devices are added one by one as they appear (renderOffloadDevices); a device that
+  // goes is dropped from it by the kernel.
+  const flowtable = o.offload ? [`add flowtable ${T} ${n.flowtable} { hook ingress priority filter; }`] : [];
+  const offload = o.offload
+    ? [
+        `meta l4proto { tcp, udp } ip saddr . ip daddr @${n.same4} flow add @${n.flowtable} accept comment "OFFLOAD"`,
+        `meta l4proto { tcp, udp } ip6 saddr . ip6 daddr @${n.same6} flow add @${n.flowtable} accept comment "OFFLOAD"`,
+      ]
+    : [];
   return lines(
     `add table ${T}`,
+    ...flowtable,
     `add set ${T} ${n.ports} { type ifname; }`,
     `add set ${T} ${n.src4} { type ifname . ipv4_addr; }`,
     `add set ${T} ${n.src6} { type ifname . ipv6_addr; }`,
@@ -85,6 +110,8 @@ export function renderRoutedBase(): string {
     ...filledChain(T, n.fromSandbox, undefined, [
       // The common case first: every rule above OTHER ROUTED NETWORK accepts, so their order
       // is free, and each rule a forwarded packet walks costs it (docs/BENCHMARKS.md "Routed").
+      // With offload, the same-network TCP/UDP flows are also handed to the flowtable.
+      ...offload,
       `ip saddr . ip daddr @${n.same4} accept`,
       `ip6 saddr . ip6 daddr @${n.same6} accept`,
       // A published port's replies (table inet switchyard checks it is one).
@@ -154,12 +181,19 @@ export function routedEndpointElements(op: 'add' | 'delete', ep: RoutedFirewallE
   return out;
 }
 
+/** Devices (routed ports, the underlay) whose ingress the flowtable hooks; adding one twice changes nothing. */
+export function renderOffloadDevices(devices: readonly string[]): string {
+  for (const d of devices) if (!isValidIfname(d)) throw invalid('INVALID_INTERFACE_NAME', `${JSON.stringify(d)} is not an interface name`, 'devices');
+  if (!devices.length) return '';
+  return lines(`add flowtable ${T} ${ROUTED_NAMES.flowtable} { hook ingress priority filter; devices = { ${devices.map((d) => `"${d}"`).join(', ')} }; }`);
+}
+
 /** The whole state from the records: base, every set flushed, then every element (firewall reload). */
-export function renderRoutedReload(networks: readonly RoutedFirewallNetwork[], endpoints: readonly RoutedFirewallEndpoint[]): string {
+export function renderRoutedReload(networks: readonly RoutedFirewallNetwork[], endpoints: readonly RoutedFirewallEndpoint[], o: RoutedBaseOptions = {}): string {
   const n = ROUTED_NAMES;
   const sets = [n.ports, n.src4, n.src6, n.same4, n.same6, n.routed4, n.routed6, n.egress4, n.egress6];
   return (
-    renderRoutedBase() +
+    renderRoutedBase(o) +
     lines(
       ...sets.map((s) => `flush set ${T} ${s}`),
       ...networks.flatMap((net) => routedNetworkElements('add', net)),
