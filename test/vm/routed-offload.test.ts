@@ -44,6 +44,11 @@ async function iperf(s: { ns: TestNs }[], what: ['-n' | '-t', string]): Promise<
   }
 }
 
+/** A UDP echo on :6400 (python3: the VM sees the host's files, no tool to install). */
+const UDP_ECHO = 'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(("0.0.0.0", 6400))\nwhile True:\n    d, a = s.recvfrom(64)\n    s.sendto(d, a)\n';
+/** 300 UDP round trips to argv[1]:6400 from one socket (one flow: offloaded after its first packets); prints the median in ms. */
+const UDP_PING = 'import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(2)\ns.connect((sys.argv[1], 6400))\nts = []\nfor i in range(320):\n    t0 = time.perf_counter()\n    s.send(b"x")\n    s.recv(64)\n    ts.append(time.perf_counter() - t0)\nts = sorted(ts[20:])\nprint(1000 * ts[len(ts) // 2])\n';
+
 /** Deletes the OFFLOAD rules (the control: the same flows then take the whole forward path). */
 function dropOffloadRules(h: LabHost): void {
   const list = inNs(h.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard-routed', 'from-sandbox']).stdout;
@@ -131,17 +136,30 @@ test('routed offload: established same-network flows leave the forward path, spo
     // The figures (not asserted: the VM is emulated, only the ratios mean anything): rounds of
     // 3 s each, offload / no OFFLOAD rules / no ruleset at all (plain routing between the same
     // namespaces through the same routes).
-    const rates: Record<'offload' | 'no offload' | 'no firewall', number[]> = { offload: [], 'no offload': [], 'no firewall': [] };
-    for (let r = 0; r < 3; r++) {
-      for (const [i, x] of h.entries()) x.run(() => x.driver.reloadFirewall([net], [s[i]!.ep]));
-      rates.offload.push(await iperf(s, ['-t', '3']));
-      for (const x of h) dropOffloadRules(x);
-      rates['no offload'].push(await iperf(s, ['-t', '3']));
-      for (const x of h) inNs(x.ns.name, 'nft', ['flush', 'ruleset']);
-      rates['no firewall'].push(await iperf(s, ['-t', '3']));
+    type Case = 'offload' | 'no offload' | 'no firewall';
+    const rates: Record<Case, number[]> = { offload: [], 'no offload': [], 'no firewall': [] };
+    const udpRtt: Record<Case, number[]> = { offload: [], 'no offload': [], 'no firewall': [] };
+    const echo = spawn('ip', ['netns', 'exec', s[1]!.ns.name, 'python3', '-c', UDP_ECHO], { stdio: 'ignore' });
+    try {
+      await waitFor(() => inNs(s[1]!.ns.name, 'ss', ['-lun']).stdout.includes(':6400'), 'udp echo', 30_000, 100);
+      const measure = async (k: Case) => {
+        rates[k].push(await iperf(s, ['-t', '3']));
+        udpRtt[k].push(Number(inNs(s[0]!.ns.name, 'python3', ['-c', UDP_PING, ADDR[1]]).stdout.trim()));
+      };
+      for (let r = 0; r < 3; r++) {
+        for (const [i, x] of h.entries()) x.run(() => x.driver.reloadFirewall([net], [s[i]!.ep]));
+        await measure('offload');
+        for (const x of h) dropOffloadRules(x);
+        await measure('no offload');
+        for (const x of h) inNs(x.ns.name, 'nft', ['flush', 'ruleset']);
+        await measure('no firewall');
+      }
+    } finally {
+      echo.kill();
     }
-    const ratio = (k: keyof typeof rates) => rates[k].map((v, i) => v / rates['no firewall'][i]!).sort((a, b) => a - b)[1]!;
-    t.diagnostic(`throughput in the VM (Gbit/s per round): ${JSON.stringify(rates)}; median of paired ratios to no firewall: offload ${(100 * ratio('offload')).toFixed(1)} %, no offload ${(100 * ratio('no offload')).toFixed(1)} %`);
+    const ratio = (m: Record<Case, number[]>, k: Case) => m[k].map((v, i) => v / m['no firewall'][i]!).sort((a, b) => a - b)[1]!;
+    t.diagnostic(`throughput in the VM (Gbit/s per round): ${JSON.stringify(rates)}; median of paired ratios to no firewall: offload ${(100 * ratio(rates, 'offload')).toFixed(1)} %, no offload ${(100 * ratio(rates, 'no offload')).toFixed(1)} %`);
+    t.diagnostic(`UDP round trip in the VM (ms, median of 300 per round): ${JSON.stringify(udpRtt)}; median of paired ratios to no firewall: offload ${ratio(udpRtt, 'offload').toFixed(2)}×, no offload ${ratio(udpRtt, 'no offload').toFixed(2)}×`);
   } finally {
     const names = lab.names();
     await lab.destroy();
