@@ -168,3 +168,45 @@ export async function capture(ns: string, ifname: string, seconds: number): Prom
   // Wrapped: an async function returning a promise would adopt it (and wait for the end).
   return { frames: done };
 }
+
+/** Two lab hosts (underlay 10.98.0.1/2), one routed network 10.21.0.0/16, a sandbox on each at PAIR_ADDR, the other host's /26 routed (bench/routed-offload.ts, test/vm/routed-offload.test.ts). */
+export const PAIR_ADDR = ['10.21.0.2', '10.21.0.66'] as const;
+export interface RoutedPair {
+  lab: RoutedLab;
+  h: LabHost[];
+  net: NetworkRecord;
+  s: { ns: TestNs; ep: EndpointRecord }[];
+  /** What the drivers logged. */
+  logs: string[];
+}
+export function routedPair(): RoutedPair {
+  const lab = new RoutedLab();
+  const logs: string[] = [];
+  const seg = lab.segment('rfg');
+  const h = [1, 2].map((n) => {
+    const host = lab.host('rfh', { log: (m) => logs.push(m) });
+    lab.plug(host.ns, seg, 'sywan0', [`10.98.0.${n}/24`]);
+    return host;
+  });
+  const net = routedNetwork('f1'.repeat(32), ['10.21.0.0/16'], { name: 'rfo' });
+  for (const x of h) x.run(() => x.driver.ensureNetwork(net));
+  const s = [0, 1].map((i) => {
+    const ep = routedEndpoint(net, PAIR_ADDR[i]);
+    const ns = lab.ns('rfs');
+    h[i]!.run(() => h[i]!.driver.join(net, ep, { id: ep.sandboxId, nsPath: ns.path }, { gateway: true }));
+    return { ns, ep };
+  });
+  for (const i of [0, 1]) {
+    const other = 1 - i;
+    h[i]!.run(() => h[i]!.driver.syncRemoteBlocks(net, [{ nodeId: `node${other}`, nodeAddress: `10.98.0.${other + 1}`, cidr: `10.21.0.${other * 64}/26` }]));
+  }
+  return { lab, h, net, s, logs };
+}
+
+/** Deletes the flowtable's OFFLOAD rules on a host (a control: flows then take the whole forward path); throws unless there were two. */
+export function dropOffloadRules(h: LabHost): void {
+  const list = inNs(h.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard-routed', 'from-sandbox']).stdout;
+  const handles = [...list.matchAll(/comment "OFFLOAD" # handle (\d+)/g)].map((m) => m[1]!);
+  if (handles.length !== 2) throw new Error(`expected an OFFLOAD rule per family on ${h.ns.name}, found ${handles.length}`);
+  for (const handle of handles) inNs(h.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard-routed', 'from-sandbox', 'handle', handle]);
+}

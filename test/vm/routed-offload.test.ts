@@ -4,15 +4,15 @@
  * nf_flow_table, so outside the VM the driver falls back to the whole forward path and this
  * file skips with the reason. Two lab hosts on one underlay segment (test/helpers/routed-lab.ts),
  * one routed network, a sandbox on each, the other host's block routed by hand
- * (syncRemoteBlocks, as the cluster layer does). Kept short: the VM is emulated.
+ * (syncRemoteBlocks, as the cluster layer does). Kept short: the VM is emulated. The speed
+ * figures are bench/routed-offload.ts's (docs/BENCHMARKS.md), not this test's.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { warmThreadpool } from '../../src/kernel/netns.js';
 import { assertNoLeaks, inNs, waitFor, type TestNs } from '../helpers/netns.js';
-import { routedEndpoint, routedNetwork, RoutedLab, type LabHost } from '../helpers/routed-lab.js';
-import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
+import { dropOffloadRules, PAIR_ADDR, routedPair, type LabHost } from '../helpers/routed-lab.js';
 
 const IN_VM = process.env.SWY_KVM_GUEST === '1';
 const skip = IN_VM ? false : 'needs a kernel with nf_flow_table (Debian\'s has it, this machine\'s has not): run `npm run test:vm` (SWY_KVM_GUEST is unset)';
@@ -21,8 +21,7 @@ before(async () => {
   if (IN_VM) await warmThreadpool();
 });
 
-const NET = 'f1'.repeat(32);
-const ADDR = ['10.21.0.2', '10.21.0.66'] as const;
+const ADDR = PAIR_ADDR;
 
 /** Forwarded packets seen by a table of the test's own (any forward hook sees what is not offloaded). */
 const COUNT_TABLE = 'table inet swy-count {\n  chain seen {\n    type filter hook forward priority -50; policy accept;\n    counter\n  }\n}\n';
@@ -44,41 +43,9 @@ async function iperf(s: { ns: TestNs }[], what: ['-n' | '-t', string]): Promise<
   }
 }
 
-/** A UDP echo on :6400 (python3: the VM sees the host's files, no tool to install). */
-const UDP_ECHO = 'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(("0.0.0.0", 6400))\nwhile True:\n    d, a = s.recvfrom(64)\n    s.sendto(d, a)\n';
-/** 300 UDP round trips to argv[1]:6400 from one socket (one flow: offloaded after its first packets); prints the median in ms. */
-const UDP_PING = 'import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(2)\ns.connect((sys.argv[1], 6400))\nts = []\nfor i in range(320):\n    t0 = time.perf_counter()\n    s.send(b"x")\n    s.recv(64)\n    ts.append(time.perf_counter() - t0)\nts = sorted(ts[20:])\nprint(1000 * ts[len(ts) // 2])\n';
-
-/** Deletes the OFFLOAD rules (the control: the same flows then take the whole forward path). */
-function dropOffloadRules(h: LabHost): void {
-  const list = inNs(h.ns.name, 'nft', ['-a', 'list', 'chain', 'inet', 'switchyard-routed', 'from-sandbox']).stdout;
-  const handles = [...list.matchAll(/comment "OFFLOAD" # handle (\d+)/g)].map((m) => m[1]!);
-  assert.equal(handles.length, 2, 'an OFFLOAD rule per family');
-  for (const handle of handles) inNs(h.ns.name, 'nft', ['delete', 'rule', 'inet', 'switchyard-routed', 'from-sandbox', 'handle', handle]);
-}
-
-test('routed offload: established same-network flows leave the forward path, spoofed packets still meet the source check; the figures against no firewall', { skip }, async (t) => {
-  const lab = new RoutedLab();
+test('routed offload: established same-network flows leave the forward path, spoofed packets still meet the source check', { skip }, async (t) => {
+  const { lab, h, net, s, logs } = routedPair();
   try {
-    const seg = lab.segment('rfg');
-    const logs: string[] = [];
-    const h = [1, 2].map((n) => {
-      const host = lab.host('rfh', { log: (m) => logs.push(m) });
-      lab.plug(host.ns, seg, 'sywan0', [`10.98.0.${n}/24`]);
-      return host;
-    });
-    const net: NetworkRecord = routedNetwork(NET, ['10.21.0.0/16'], { name: 'rfo' });
-    for (const x of h) x.run(() => x.driver.ensureNetwork(net));
-    const s = [0, 1].map((i) => {
-      const ep: EndpointRecord = routedEndpoint(net, ADDR[i]);
-      const ns = lab.ns('rfs');
-      h[i]!.run(() => h[i]!.driver.join(net, ep, { id: ep.sandboxId, nsPath: ns.path }, { gateway: true }));
-      return { ns, ep };
-    });
-    for (const i of [0, 1]) {
-      const other = 1 - i;
-      h[i]!.run(() => h[i]!.driver.syncRemoteBlocks(net, [{ nodeId: `node${other}`, nodeAddress: `10.98.0.${other + 1}`, cidr: `10.21.0.${other * 64}/26` }]));
-    }
     assert.ok(!logs.some((l) => l.includes('no flowtable')), `the kernel took the flowtable: ${logs.join('; ')}`);
 
     // The flowtable hooks each host's routed port and the underlay link its block routes use.
@@ -133,33 +100,6 @@ test('routed offload: established same-network flows leave the forward path, spo
       inNs(s[0]!.ns.name, 'ip', ['addr', 'del', '10.21.0.9/32', 'dev', 'eth0'], { allowFail: true });
     }
 
-    // The figures (not asserted: the VM is emulated, only the ratios mean anything): rounds of
-    // 3 s each, offload / no OFFLOAD rules / no ruleset at all (plain routing between the same
-    // namespaces through the same routes).
-    type Case = 'offload' | 'no offload' | 'no firewall';
-    const rates: Record<Case, number[]> = { offload: [], 'no offload': [], 'no firewall': [] };
-    const udpRtt: Record<Case, number[]> = { offload: [], 'no offload': [], 'no firewall': [] };
-    const echo = spawn('ip', ['netns', 'exec', s[1]!.ns.name, 'python3', '-c', UDP_ECHO], { stdio: 'ignore' });
-    try {
-      await waitFor(() => inNs(s[1]!.ns.name, 'ss', ['-lun']).stdout.includes(':6400'), 'udp echo', 30_000, 100);
-      const measure = async (k: Case) => {
-        rates[k].push(await iperf(s, ['-t', '3']));
-        udpRtt[k].push(Number(inNs(s[0]!.ns.name, 'python3', ['-c', UDP_PING, ADDR[1]]).stdout.trim()));
-      };
-      for (let r = 0; r < 3; r++) {
-        for (const [i, x] of h.entries()) x.run(() => x.driver.reloadFirewall([net], [s[i]!.ep]));
-        await measure('offload');
-        for (const x of h) dropOffloadRules(x);
-        await measure('no offload');
-        for (const x of h) inNs(x.ns.name, 'nft', ['flush', 'ruleset']);
-        await measure('no firewall');
-      }
-    } finally {
-      echo.kill();
-    }
-    const ratio = (m: Record<Case, number[]>, k: Case) => m[k].map((v, i) => v / m['no firewall'][i]!).sort((a, b) => a - b)[1]!;
-    t.diagnostic(`throughput in the VM (Gbit/s per round): ${JSON.stringify(rates)}; median of paired ratios to no firewall: offload ${(100 * ratio(rates, 'offload')).toFixed(1)} %, no offload ${(100 * ratio(rates, 'no offload')).toFixed(1)} %`);
-    t.diagnostic(`UDP round trip in the VM (ms, median of 300 per round): ${JSON.stringify(udpRtt)}; median of paired ratios to no firewall: offload ${ratio(udpRtt, 'offload').toFixed(2)}×, no offload ${ratio(udpRtt, 'no offload').toFixed(2)}×`);
   } finally {
     const names = lab.names();
     await lab.destroy();
