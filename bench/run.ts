@@ -4,7 +4,7 @@
  * anchors run in the same rounds, each inside a netns of its own (see ../shared/anchors/).
  *
  *   npm run bench -- [--vs docker,netavark,cni] [--quick] [--sandboxes 1000] [--iterations 200] [--settle-ms 250]
- *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster,overlay,routed] [--out bench/results]
+ *                    [--rounds 30] [--anchor-scale 100] [--skip dns,datapath,cli,cni,macvlan,cluster,overlay,routed,routed-offload] [--out bench/results]
  *                    [--cluster-hosts 3,20] [--cluster-endpoints 50] [--routed-table-hosts 20]
  *
  * Writes bench/results/bench-<time>.json and .md (the table for docs/BENCHMARKS.md).
@@ -13,6 +13,8 @@
  * namespaces of their own; bench/anchors/docker-swarm.ts) after the single-host figures, as
  * `dockerSwarm` in the JSON and a "Multi-host anchors" table.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -214,6 +216,12 @@ async function main(): Promise<void> {
         tableHosts: Number(values['routed-table-hosts'] ?? (QUICK ? 5 : 20)), tableEndpoints: QUICK ? 10 : 50, log,
       });
     }
+    if (!SKIP.has('routed-offload')) {
+      // The flowtable needs nf_flow_table; on a kernel without it bench/routed-offload.ts runs in the VM.
+      log('routed with the flowtable against plain routing (bench/routed-offload.ts)');
+      const r = spawnSync(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'routed-offload.js'), '--seconds', '3', '--rounds', QUICK ? '2' : '5'], { encoding: 'utf8', timeout: 1_800_000 });
+      result.routedOffload = r.status === 0 ? { table: r.stdout.split('\n').filter((l: string) => l.startsWith('|')).join('\n') } : { skipped: `exit ${r.status ?? r.signal}: ${r.stderr.split('\n').slice(-3).join(' ')}` };
+    }
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? err}`);
     process.exitCode = 1;
@@ -251,7 +259,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(values.out!, { recursive: true });
   const base = path.join(values.out!, `bench-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '') + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '') + (result.routed ? `\n\n${routedMarkdown(result.routed)}\n` : '');
+  const md = renderMarkdown(result) + (result.macvlan ? `\n\n### macvlan against the bridge\n\n${renderMacvlanBench(result.macvlan, result.command)}\n` : '') + (result.dockerSwarm?.started ? `\n## Multi-host anchors\n\n${renderSwarmMarkdown(result.dockerSwarm)}` : '') + (result.cluster ? `\n\n${renderCluster(result.cluster)}\n` : '') + (result.overlay ? `\n\n${overlayMarkdown(result.overlay)}\n` : '') + (result.routed ? `\n\n${routedMarkdown(result.routed)}\n` : '') + (result.routedOffload?.table ? `\n\n### Routed with the flowtable (bench/routed-offload.ts; in the VM on a kernel without nf_flow_table)\n\n${result.routedOffload.table}\n` : '');
   fs.writeFileSync(`${base}.md`, md);
   console.log(md);
   console.log(`\nResults written to ${base}.json and ${base}.md`);
