@@ -17,10 +17,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { warmThreadpool } from '../src/kernel/netns.js';
+import { rerunInVm } from './in-vm.js';
 import { OverlayCrypto } from '../src/drivers/overlay-crypto.js';
 import { encryptedInnerMtu, newKeyRing, planHost } from '../src/drivers/overlay-crypto-plan.js';
 import { assertNoLeaks } from '../test/helpers/netns.js';
@@ -108,13 +108,9 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
   if (process.env.SWY_KVM_GUEST === '1' || values.here) return inGuest(seconds, rounds);
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const kvm = process.env.SWY_KERNEL_VM ?? path.resolve(root, '../shared/kernel-vm/kernel-vm.sh');
-  const self = path.relative(root, fileURLToPath(import.meta.url));
-  const r = spawnSync(kvm, ['--timeout', String(120 + rounds * 2 * (seconds + 30)), '--timing', '-C', root,
-    ...(values['generic-aes'] ? [] : ['--modules', 'aesni_intel']), '--',
-    process.execPath, self, '--seconds', String(seconds), '--rounds', String(rounds)], { stdio: 'inherit' });
-  process.exitCode = r.status ?? 1;
+  rerunInVm(import.meta.url, ['--seconds', String(seconds), '--rounds', String(rounds)], {
+    timeoutSeconds: 120 + rounds * 2 * (seconds + 30), modules: values['generic-aes'] ? [] : ['aesni_intel'],
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -18,13 +18,13 @@
  *   npm run build && node dist/bench/routed-offload.js [--seconds 3] [--rounds 5] [--here]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { warmThreadpool } from '../src/kernel/netns.js';
 import { assertNoLeaks, inNs, waitFor } from '../test/helpers/netns.js';
 import { dropOffloadRules, PAIR_ADDR, routedPair } from '../test/helpers/routed-lab.js';
 import { iperf3 } from './iperf.js';
+import { rerunInVm } from './in-vm.js';
 
 const UDP_ECHO = 'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(("0.0.0.0", 6400))\nwhile True:\n    d, a = s.recvfrom(64)\n    s.sendto(d, a)\n';
 /** 320 UDP round trips from one socket (one flow), the first 20 left out; the median in ms. */
@@ -77,12 +77,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
   if (process.env.SWY_KVM_GUEST === '1' || values.here) return inGuest(seconds, rounds);
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const kvm = process.env.SWY_KERNEL_VM ?? path.resolve(root, '../shared/kernel-vm/kernel-vm.sh');
-  const self = path.relative(root, fileURLToPath(import.meta.url));
-  const r = spawnSync(kvm, ['--timeout', String(180 + rounds * 3 * (seconds + 20)), '--timing', '-C', root, '--',
-    process.execPath, self, '--seconds', String(seconds), '--rounds', String(rounds)], { stdio: 'inherit' });
-  process.exitCode = r.status ?? 1;
+  rerunInVm(import.meta.url, ['--seconds', String(seconds), '--rounds', String(rounds)], { timeoutSeconds: 180 + rounds * 3 * (seconds + 20) });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
