@@ -422,11 +422,20 @@ export class OverlayDriver implements NetworkDriver {
    */
   reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
     if (!this.o.antiSpoof || !this.o.nsDir) return;
+    // One namespace that fails does not leave the others unrestored; the first failure is
+    // thrown at the end (the caller reports it).
+    let first: unknown;
     for (const net of networks) {
       const nsPath = this.nsPath(net);
       if (!isNetnsMount(nsPath)) continue;
-      this.o.antiSpoof.reload(nsPath, runningEndpoints.filter((e) => e.networkId === net.id).map(overlayAntiSpoofSpec));
+      try {
+        this.o.antiSpoof.reload(nsPath, runningEndpoints.filter((e) => e.networkId === net.id).map(overlayAntiSpoofSpec));
+      } catch (err) {
+        this.o.log(`overlay ${net.name}: anti-spoofing reload: ${String(err)}`);
+        first ??= err;
+      }
     }
+    if (first !== undefined) throw first;
   }
 
 

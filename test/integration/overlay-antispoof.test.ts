@@ -10,7 +10,7 @@
  * can fail. Legitimate traffic flows both ways (local and across the VXLAN). The table and
  * its elements come with ensureNetwork/join, go with leave, and a new driver (a daemon
  * restart) restores them with reloadFirewall; a `syo` port without elements carries
- * nothing (fail closed). Ends with a leak check. Needs root.
+ * nothing (fail closed); a failed join leaves no element. Ends with a leak check. Needs root.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -238,7 +238,7 @@ test('A\'s forged ARP reply claiming B\'s address does not poison C\'s neighbour
   inNs(c.name, 'ip', ['neigh', 'del', bare(eb.ipv4!), 'dev', 'eth0'], { allowFail: true });
 });
 
-test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them', async () => {
+test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {
   const [h1] = hosts as [Host];
   const reachesC = () => {
     inNs(boxes.a.name, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
@@ -264,5 +264,10 @@ test('fail closed, restart and leave: a syo port without elements carries nothin
   const left = inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout;
   assert.doesNotMatch(left, new RegExp(overlayVethName(ec.id)), 'no element of C after leave');
   assert.match(left, new RegExp(overlayVethName(ea.id)), 'A\'s elements stay');
+  // A join that fails after its elements went in (here: the sandbox's namespace is gone) leaves none behind.
+  const ed = endpoint(net.id, 4);
+  assert.throws(() => h1.run(() => restarted.join(net, ed, { id: ed.sandboxId, nsPath: path.join(tmp, 'no-such-netns') }, { gateway: true })));
+  assert.doesNotMatch(inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout, new RegExp(overlayVethName(ed.id)), 'no element of a failed join');
+  assert.doesNotMatch(inPin(ov1, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(ed.id)), 'no link of a failed join');
   hosts[0]!.driver = restarted;
 });
