@@ -87,7 +87,7 @@ export interface OverlayDriverOptions {
    * Anti-spoofing inside the networks' namespaces (prefix `syo`); absent (`--firewall=false`,
    * or a test without it): none.
    */
-  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload'>;
+  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload' | 'release'>;
   log: (msg: string) => void;
 }
 
@@ -241,6 +241,8 @@ export class OverlayDriver implements NetworkDriver {
     const nsPath = this.nsPath(net);
     ensureNetnsDir(this.o.nsDir!);
     const fresh = !isNetnsMount(nsPath);
+    // A context kept for a namespace that was at this path before is no use any more.
+    if (fresh) this.o.antiSpoof?.release(nsPath);
     ensureNetns(nsPath);
     try {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
@@ -311,6 +313,8 @@ export class OverlayDriver implements NetworkDriver {
         rt.close();
       }
     }
+    // Its anti-spoofing context would keep the namespace alive.
+    this.o.antiSpoof?.release(nsPath);
     deleteNetns(nsPath);
   }
 

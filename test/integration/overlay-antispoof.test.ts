@@ -67,7 +67,7 @@ const endpoint = (netId: string, n: number): EndpointRecord => ({
 });
 const bare = (cidr: string) => cidr.split('/')[0]!;
 
-interface Host { ns: TestNs; addr: string; rtnl: Rtnl; nsDir: string; driver: OverlayDriver; run<T>(fn: () => T): T }
+interface Host { ns: TestNs; addr: string; rtnl: Rtnl; nsDir: string; as: NamespaceAntiSpoof; driver: OverlayDriver; run<T>(fn: () => T): T }
 
 const made: string[] = [];
 const procs: ChildProcess[] = [];
@@ -79,8 +79,8 @@ let net: NetworkRecord;
 let ea: EndpointRecord, eb: EndpointRecord, ec: EndpointRecord;
 let ov1: string;
 
-const newDriver = (h: Pick<Host, 'rtnl' | 'nsDir' | 'addr'>) =>
-  new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, antiSpoof: antiSpoof(), log: () => {} });
+const newDriver = (h: Pick<Host, 'rtnl' | 'nsDir' | 'addr' | 'as'>) =>
+  new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, antiSpoof: h.as, log: () => {} });
 
 /** Runs a command inside a namespace pinned outside /run/netns (the overlay networks'). */
 const inPin = (nsPath: string, cmd: string, args: string[], allowFail = false) =>
@@ -123,7 +123,8 @@ before(async () => {
       withNetns(ns.path, () => void (out = fn()));
       return out!;
     };
-    hosts.push({ ns, addr, rtnl, nsDir, driver: newDriver({ rtnl, nsDir, addr }), run });
+    const as = antiSpoof();
+    hosts.push({ ns, addr, rtnl, nsDir, as, driver: newDriver({ rtnl, nsDir, addr, as }), run });
   }
   for (const k of ['a', 'b', 'c'] as const) {
     boxes[k] = makeNs(`ova${k}`);
@@ -250,7 +251,8 @@ test('fail closed, restart and leave: a syo port without elements carries nothin
   for (const s of sets) inPin(ov1, 'nft', ['flush', 'set', 'bridge', 'switchyard', s]);
   assert.equal(reachesC(), false, 'UNKNOWN PORT: no elements, no traffic');
   // A daemon restart: a new driver over the same namespaces, reloadFirewall from the records.
-  const restarted = newDriver(h1);
+  const as2 = antiSpoof();
+  const restarted = newDriver({ ...h1, as: as2 });
   h1.run(() => restarted.reloadFirewall([net], [ea, ec]));
   await waitFor(() => reachesC() || undefined, 'A reaches C after the restarted driver\'s reload', 5000);
   // The whole table deleted from outside: reload makes it again with the elements.
@@ -269,5 +271,8 @@ test('fail closed, restart and leave: a syo port without elements carries nothin
   assert.throws(() => h1.run(() => restarted.join(net, ed, { id: ed.sandboxId, nsPath: path.join(tmp, 'no-such-netns') }, { gateway: true })));
   assert.doesNotMatch(inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout, new RegExp(overlayVethName(ed.id)), 'no element of a failed join');
   assert.doesNotMatch(inPin(ov1, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(ed.id)), 'no link of a failed join');
-  hosts[0]!.driver = restarted;
+  // The old daemon's context goes (a process that ends closes it); the new driver's is closed by deleteNetwork.
+  h1.as.release(ov1);
+  h1.as = as2;
+  h1.driver = restarted;
 });
