@@ -20,9 +20,18 @@
  * nothing made) and at every ensureNetwork; the key ring comes from the cluster layer
  * (newSecret/syncSecret); the peer *hosts* of the network go to the encryption after every
  * peer change, which keeps this host's ESP SAs and policies for exactly them.
+ *
+ * Anti-spoofing (docs/SECURITY.md, docs/drivers/overlay.md "Anti-spoofing"): with a firewall,
+ * each network's namespace holds the same `table bridge switchyard` as the daemon's namespace
+ * (services/firewall/namespace-antispoof.ts), made with the namespace; an endpoint's elements
+ * go in before its port exists and out when it leaves; reloadFirewall restores them. The
+ * VXLAN device is no sandbox port and is not checked (remote frames were checked on the
+ * host they came from).
  */
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
+import type { AntiSpoofEndpoint } from '../services/firewall/contract.js';
+import type { NamespaceAntiSpoof } from '../services/firewall/namespace-antispoof.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
 
 /** errno of a request on a device index that does not exist (any more). */
@@ -74,7 +83,22 @@ export interface OverlayDriverOptions {
   cluster?: OverlayDataPath;
   /** `-o encrypted` (absent: encrypted networks are refused with OVERLAY_ENCRYPTION_UNSUPPORTED). */
   encryption?: OverlayEncryption;
+  /**
+   * Anti-spoofing inside the networks' namespaces (prefix `syo`); absent (`--firewall=false`,
+   * or a test without it): none.
+   */
+  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload' | 'release'>;
   log: (msg: string) => void;
+}
+
+/** What the anti-spoofing sets need of an overlay endpoint: its port in the network's namespace, MAC and bare addresses. */
+export function overlayAntiSpoofSpec(ep: EndpointRecord): AntiSpoofEndpoint {
+  return {
+    port: overlayVethName(ep.id),
+    mac: ep.mac,
+    ...(ep.ipv4 ? { ipv4: bare(ep.ipv4) } : {}),
+    ...(ep.ipv6 ? { ipv6: bare(ep.ipv6) } : {}),
+  };
 }
 
 /** The overlay networks' namespaces are pinned in this directory of the exec root (`system reset` names them). */
@@ -217,6 +241,8 @@ export class OverlayDriver implements NetworkDriver {
     const nsPath = this.nsPath(net);
     ensureNetnsDir(this.o.nsDir!);
     const fresh = !isNetnsMount(nsPath);
+    // A context kept for a namespace that was at this path before is no use any more.
+    if (fresh) this.o.antiSpoof?.release(nsPath);
     ensureNetns(nsPath);
     try {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
@@ -236,6 +262,9 @@ export class OverlayDriver implements NetworkDriver {
     // (addr_gen_mode 1 = none, for every device made after this), so nothing can talk to it.
     // IPv6 itself stays on: the VXLAN device's IPv6 neighbour entries (its ND proxy) need it.
     withNetns(nsPath, () => writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1'));
+    // security: the anti-spoofing table before any port can be attached (its fail-closed rule
+    // drops whatever a `syo…` port without elements sends).
+    this.o.antiSpoof?.ensure(nsPath);
     const rt = this.o.openRtnl(nsPath);
     try {
       const br = rt.ensureBridge({ name: names.bridge, mtu, up: true });
@@ -284,6 +313,8 @@ export class OverlayDriver implements NetworkDriver {
         rt.close();
       }
     }
+    // Its anti-spoofing context would keep the namespace alive.
+    this.o.antiSpoof?.release(nsPath);
     deleteNetns(nsPath);
   }
 
@@ -304,9 +335,27 @@ export class OverlayDriver implements NetworkDriver {
     if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
     const names = overlayLinkNames(net);
     const peerName = overlayVethName(ep.id);
-    const rt = this.o.openRtnl(nsPath);
-    const nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
+    // security: the port's allowed sources are in place before it exists, so no frame of
+    // this endpoint is ever bridged unchecked; a failed join takes them out again.
+    const spec = overlayAntiSpoofSpec(ep);
+    this.o.antiSpoof?.allow(nsPath, spec);
     try {
+      this.joinLinks(net, ep, sb, nsPath, names, peerName);
+    } catch (err) {
+      try {
+        this.o.antiSpoof?.revoke(nsPath, spec);
+      } catch (e) {
+        this.o.log(`join ${ep.id.slice(0, 12)}: anti-spoofing elements left behind: ${String(e)}`);
+      }
+      throw err;
+    }
+  }
+
+  private joinLinks(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsPath: string, names: { bridge: string }, peerName: string): void {
+    const rt = this.o.openRtnl(nsPath);
+    let nsFd = -1;
+    try {
+      nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
       const lookUp = (): { index: number; mtu: number } => {
         const br = rt.getLink(names.bridge);
         if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
@@ -351,9 +400,46 @@ export class OverlayDriver implements NetworkDriver {
         throw err;
       }
     } finally {
-      close(nsFd);
+      if (nsFd >= 0) close(nsFd);
       rt.close();
     }
+  }
+
+  /** The sandbox's namespace went with its interfaces (no leave ran): the ports' anti-spoofing elements go too. */
+  releaseSandbox(_sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
+    if (!this.o.antiSpoof || !this.o.nsDir) return;
+    for (const { net, ep } of endpoints) {
+      const nsPath = this.nsPath(net);
+      if (!isNetnsMount(nsPath)) continue; // gone with the network's namespace
+      try {
+        this.o.antiSpoof.revoke(nsPath, overlayAntiSpoofSpec(ep));
+      } catch (err) {
+        this.o.log(`anti-spoofing elements of ${overlayVethName(ep.id)}: ${String(err)}`);
+      }
+    }
+  }
+
+  /**
+   * security: every network with a namespace on this host gets its anti-spoofing table back,
+   * holding exactly its running local endpoints' elements (start-up, `firewall reload`, the
+   * watchdog). A network without a namespace here is not taken part in: nothing to restore.
+   */
+  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
+    if (!this.o.antiSpoof || !this.o.nsDir) return;
+    // One namespace that fails does not leave the others unrestored; the first failure is
+    // thrown at the end (the caller reports it).
+    let first: unknown;
+    for (const net of networks) {
+      const nsPath = this.nsPath(net);
+      if (!isNetnsMount(nsPath)) continue;
+      try {
+        this.o.antiSpoof.reload(nsPath, runningEndpoints.filter((e) => e.networkId === net.id).map(overlayAntiSpoofSpec));
+      } catch (err) {
+        this.o.log(`overlay ${net.name}: anti-spoofing reload: ${String(err)}`);
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
 
@@ -408,6 +494,12 @@ export class OverlayDriver implements NetworkDriver {
       this.o.log(`leave ${ep.id.slice(0, 12)}: ${String(err)}`);
     } finally {
       rt.close();
+    }
+    // After the port is down: from here on the fail-closed rule drops whatever it still sends.
+    try {
+      this.o.antiSpoof?.revoke(nsPath, overlayAntiSpoofSpec(ep));
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: anti-spoofing elements: ${String(err)}`);
     }
   }
 

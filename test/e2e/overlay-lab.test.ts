@@ -177,7 +177,7 @@ test('-o encrypted on a kernel without it: a clear error, and nothing made on an
   lab.cli(2, ['network', 'rm', 'ovenc']);
 });
 
-test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart host1 repairs its FDB', async () => {
+test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart host1 repairs its FDB and its anti-spoofing elements', async () => {
   lab.cli(2, ['run', '-d', '--name', 'k2', '--network', 'ov1', 'sleep', '600']);
   const a0 = sbOf(0, 'a0', 'ov1');
   const k2 = sbOf(2, 'k2', 'ov1');
@@ -186,12 +186,20 @@ test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart ho
   await lab.kill(1);
   assert.ok(ping(0, a0.ns, k2.ip) && ping(2, k2.ns, a0.ip), 'host0 ↔ host2 while host1 is down');
   assert.ok(ping(0, a0.ns, a1.ip), 'a1 sandbox still answers (its data path is in the kernel)');
+  // Host1's anti-spoofing elements lost while its daemon is down: a1's port (syo…, not in
+  // @ports) carries nothing (fail closed); the restarted daemon's reload puts them back.
+  const ovNet = JSON.parse(lab.cli(0, ['network', 'inspect', 'ov1']).stdout)[0] as { Id: string };
+  const nft1 = (args: string[]) => lab.hosts[1]!.daemon.onHost('nsenter', [`--net=${lab.hosts[1]!.daemon.execRoot}/overlay/1-${ovNet.Id.slice(0, 10)}`, '--', 'nft', ...args], { allowFail: true }).stdout;
+  assert.match(nft1(['list', 'set', 'bridge', 'switchyard', 'ports']), /"syo/, 'host1\'s overlay namespace holds a1\'s port');
+  for (const set of ['ports', 'endpoint-mac', 'endpoint-ip4', 'endpoint-ip6', 'endpoint-nd6']) nft1(['flush', 'set', 'bridge', 'switchyard', set]);
+  assert.ok(!ping(0, a0.ns, a1.ip), 'a1 is cut off without its elements (fail closed)');
   // While host1 is down, k3 appears on host2 and k2 goes: host1 must learn both on restart.
   lab.cli(2, ['run', '-d', '--name', 'k3', '--network', 'ov1', 'sleep', '600']);
   lab.cli(2, ['rm', '-f', 'k2']);
   const k3 = sbOf(2, 'k3', 'ov1');
   await lab.restart(1);
   await waitFor(() => ping(1, a1.ns, k3.ip), 'a1 → k3 after restart (FDB repaired)', 10_000, 50);
+  assert.match(nft1(['list', 'set', 'bridge', 'switchyard', 'ports']), /"syo/, 'the restart restored a1\'s anti-spoofing elements');
   const net = JSON.parse(lab.cli(1, ['network', 'inspect', 'ov1']).stdout)[0] as { Id: string };
   // k2's MAC follows its address (macFromIpv4): host1's FDB no longer holds it.
   await waitFor(() => !fdb(1, net.Id).includes(macFromIpv4(k2.ip)), 'k2 gone from host1\'s FDB', 10_000, 50);

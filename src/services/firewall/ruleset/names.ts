@@ -95,3 +95,10 @@ export const ANTISPOOF = {
  * `@ports` is dropped: the check fails closed.
  */
 export const SANDBOX_PORT_PREFIX = 'syv';
+
+/**
+ * The network-namespace name prefix of every overlay sandbox port (drivers/overlay-plan.ts:
+ * `syo…`). An overlay network's namespace holds its own `table bridge switchyard`, whose
+ * fail-closed rule names this prefix (services/firewall/namespace-antispoof.ts).
+ */
+export const OVERLAY_PORT_PREFIX = 'syo';

@@ -1,0 +1,278 @@
+/**
+ * Anti-spoofing on overlay sandbox ports (docs/SECURITY.md "Anti-spoofing", issue 12), with
+ * the real kernel: two simulated hosts on an underlay bridge, each with its own overlay
+ * driver (given the daemon's NamespaceAntiSpoof, prefix `syo`), one overlay network, A and C
+ * joined on host 1 and B on host 2, peers programmed by hand as the cluster layer does.
+ * A sends hand-made frames (test/helpers/frames.ts) from its sandbox: with C's IPv4 source,
+ * with C's MAC, a forged ARP reply claiming B's address, with C's IPv6 source. None arrives
+ * (a receiver in B, C's neighbour cache); each CONTROL runs the same probe with the
+ * anti-spoofing chain emptied in host 1's overlay namespace, where it arrives, so the test
+ * can fail. Legitimate traffic flows both ways (local and across the VXLAN). The table and
+ * its elements come with ensureNetwork/join, go with leave, and a new driver (a daemon
+ * restart) restores them with reloadFirewall; a `syo` port without elements carries
+ * nothing (fail closed); a failed join leaves no element. Ends with a leak check. Needs root.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Rtnl } from '../../src/kernel/netlink/index.js';
+import { Nft } from '../../src/kernel/nftables.js';
+import { releaseNetnsDir, warmThreadpool, withNetns } from '../../src/kernel/netns.js';
+import { OverlayDriver } from '../../src/drivers/overlay.js';
+import { overlayNsName, overlayVethName } from '../../src/drivers/overlay-plan.js';
+import type { PeerEndpoint } from '../../src/drivers/contract.js';
+import { parseOverlayOptions } from '../../src/model/driver-options.js';
+import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
+import { NamespaceAntiSpoof } from '../../src/services/firewall/namespace-antispoof.js';
+import { OVERLAY_PORT_PREFIX } from '../../src/services/firewall/ruleset/names.js';
+import { arp, ether, ETH, ipv4Udp, ipv6Udp, sendFrames } from '../helpers/frames.js';
+import { assertNoLeaks, inNs, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
+
+before(async () => {
+  await warmThreadpool();
+});
+
+const PORT = 4789;
+const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-ovas-'));
+after(() => {
+  for (const d of fs.readdirSync(ROOT)) releaseNetnsDir(path.join(ROOT, d));
+  fs.rmSync(ROOT, { recursive: true, force: true });
+});
+
+const antiSpoof = () => new NamespaceAntiSpoof((ns) => Nft.open(ns), OVERLAY_PORT_PREFIX);
+const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: PORT }, log: () => {} });
+
+function network(id: string): NetworkRecord {
+  return {
+    v: 1, id, name: `ov-${id.slice(0, 4)}`, driver: 'overlay', created: '', scope: 'global', enableIPv4: true, enableIPv6: true,
+    ipamDriver: 'default', ipamOptions: {},
+    pools: [
+      { subnet: '10.10.0.0/24', gateway: '10.10.0.1', userSubnet: true },
+      { subnet: 'fd00:10::/64', gateway: 'fd00:10::1', userSubnet: true },
+    ],
+    internal: false, attachable: true, ingress: false, options: {}, labels: {}, predefined: false,
+    state: planner.planNetwork({ id, name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] }),
+  };
+}
+
+const endpoint = (netId: string, n: number): EndpointRecord => ({
+  v: 1, id: `${netId.slice(0, 2)}${`${n}`.repeat(62)}`, networkId: netId, sandboxId: `${n}`.repeat(64), ifname: 'eth0',
+  mac: `02:42:0a:0a:00:1${n}`, ipv4: `10.10.0.1${n}/24`, gateway: '10.10.0.1', ipv6: `fd00:10::1${n}/64`, ipv6Gateway: 'fd00:10::1',
+  aliases: [], links: [], dnsNames: [], order: n,
+});
+const bare = (cidr: string) => cidr.split('/')[0]!;
+
+interface Host { ns: TestNs; addr: string; rtnl: Rtnl; nsDir: string; as: NamespaceAntiSpoof; driver: OverlayDriver; run<T>(fn: () => T): T }
+
+const made: string[] = [];
+const procs: ChildProcess[] = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-ovas-rx-'));
+let underlay: TestNs;
+const hosts: Host[] = [];
+const boxes: Record<'a' | 'b' | 'c', TestNs> = {} as never;
+let net: NetworkRecord;
+let ea: EndpointRecord, eb: EndpointRecord, ec: EndpointRecord;
+let ov1: string;
+
+const newDriver = (h: Pick<Host, 'rtnl' | 'nsDir' | 'addr' | 'as'>) =>
+  new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, antiSpoof: h.as, log: () => {} });
+
+/** Runs a command inside a namespace pinned outside /run/netns (the overlay networks'). */
+const inPin = (nsPath: string, cmd: string, args: string[], allowFail = false) =>
+  sh('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], { allowFail });
+const ping = (ns: TestNs, dst: string) => inNs(ns.name, 'ping', ['-c', '1', '-W', '1', dst], { allowFail: true }).status === 0;
+const peerOf = (h: Host, ep: EndpointRecord): PeerEndpoint => ({
+  endpointId: ep.id, networkId: net.id, nodeId: h.ns.name, nodeAddress: h.addr, mac: ep.mac, ipv4: ep.ipv4!, ipv6: ep.ipv6!,
+});
+/** The control: host 1's anti-spoofing chain emptied (the prerouting hook still jumps to it). */
+const emptyChain = () => inPin(ov1, 'nft', ['flush', 'chain', 'bridge', 'switchyard', 'antispoof']);
+/** Back as the driver keeps it (and proof that reloadFirewall restores the chain). */
+const restore = () => hosts[0]!.run(() => hosts[0]!.driver.reloadFirewall([net], [ea, ec]));
+const within = async (what: () => boolean, ms = 1200): Promise<boolean> => {
+  try {
+    await waitFor(() => what() || undefined, 'probe', ms);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+before(async () => {
+  underlay = makeNs('ovau');
+  made.push(underlay.name);
+  sh('ip', ['-n', underlay.name, 'link', 'add', 'sybr0', 'type', 'bridge']);
+  sh('ip', ['-n', underlay.name, 'link', 'set', 'sybr0', 'up']);
+  const tag = randomBytes(2).toString('hex');
+  for (const i of [1, 2]) {
+    const ns = makeNs('ovah');
+    made.push(ns.name);
+    sh('ip', ['-n', ns.name, 'link', 'add', 'syul0', 'type', 'veth', 'peer', 'name', `syp${i}`, 'netns', underlay.name]);
+    sh('ip', ['-n', underlay.name, 'link', 'set', `syp${i}`, 'master', 'sybr0', 'up']);
+    const addr = `10.99.0.${i}`;
+    sh('ip', ['-n', ns.name, 'addr', 'add', `${addr}/24`, 'dev', 'syul0']);
+    sh('ip', ['-n', ns.name, 'link', 'set', 'syul0', 'up']);
+    const rtnl = Rtnl.open(ns.path);
+    const nsDir = path.join(ROOT, `${tag}-h${i}`);
+    const run = <T>(fn: () => T): T => {
+      let out: T;
+      withNetns(ns.path, () => void (out = fn()));
+      return out!;
+    };
+    const as = antiSpoof();
+    hosts.push({ ns, addr, rtnl, nsDir, as, driver: newDriver({ rtnl, nsDir, addr, as }), run });
+  }
+  for (const k of ['a', 'b', 'c'] as const) {
+    boxes[k] = makeNs(`ova${k}`);
+    made.push(boxes[k].name);
+    inNs(boxes[k].name, 'sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+  }
+  net = network(randomBytes(32).toString('hex'));
+  [ea, eb, ec] = [endpoint(net.id, 1), endpoint(net.id, 2), endpoint(net.id, 3)];
+  const [h1, h2] = hosts as [Host, Host];
+  ov1 = path.join(h1.nsDir, overlayNsName(net.id));
+  h1.run(() => {
+    h1.driver.ensureNetwork(net);
+    h1.driver.join(net, ea, { id: ea.sandboxId, nsPath: boxes.a.path }, { gateway: true });
+    h1.driver.join(net, ec, { id: ec.sandboxId, nsPath: boxes.c.path }, { gateway: true });
+    h1.driver.syncPeers(net, [peerOf(h2, eb)]);
+  });
+  h2.run(() => {
+    h2.driver.ensureNetwork(net);
+    h2.driver.join(net, eb, { id: eb.sandboxId, nsPath: boxes.b.path }, { gateway: true });
+    h2.driver.syncPeers(net, [peerOf(h1, ea), peerOf(h1, ec)]);
+  });
+});
+
+after(async () => {
+  for (const p of procs) p.kill('SIGKILL');
+  for (const [i, h] of hosts.entries()) {
+    try {
+      await h.run(() => h.driver.deleteNetwork(net));
+    } catch (err) {
+      console.error(`host ${i + 1}: ${String(err)}`);
+    }
+    h.rtnl.close();
+  }
+  for (const n of made) removeNs(n);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  assertNoLeaks(made);
+});
+
+test('the overlay namespace holds table bridge switchyard with the joined ports\' elements; the VXLAN device is not checked; legitimate traffic flows both ways', async () => {
+  const table = inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout;
+  for (const ep of [ea, ec]) {
+    assert.match(table, new RegExp(`"${overlayVethName(ep.id)}" \\. ${ep.mac} \\. ${bare(ep.ipv4!).replace(/\./g, '\\.')}`), `${ep.id.slice(0, 4)}'s IPv4 element`);
+    assert.match(table, new RegExp(`"${overlayVethName(ep.id)}" \\. ${ep.mac} \\. ${bare(ep.ipv6!)}`), `${ep.id.slice(0, 4)}'s IPv6 element`);
+  }
+  assert.match(table, /iifname "syo\*" iifname != @ports drop/, 'fail closed on the overlay prefix');
+  assert.doesNotMatch(table, /"vx-/, 'the VXLAN device is in no set');
+  await waitFor(() => ping(boxes.a, bare(eb.ipv4!)) || undefined, 'A reaches B across the VXLAN', 5000);
+  assert.ok(ping(boxes.b, bare(ea.ipv4!)), 'B reaches A');
+  assert.ok(ping(boxes.a, bare(ec.ipv4!)), 'A reaches C on the same host');
+  assert.ok(ping(boxes.c, bare(ea.ipv4!)), 'C reaches A');
+  await waitFor(() => ping(boxes.a, bare(eb.ipv6!)) || undefined, 'A reaches B over IPv6', 5000);
+  assert.ok(ping(boxes.b, bare(ea.ipv6!)), 'B reaches A over IPv6');
+});
+
+test('A cannot send with C\'s IPv4 source, C\'s MAC or C\'s IPv6 source to B on another host; with the chain emptied (control) each arrives', async () => {
+  const { a, b } = boxes;
+  const file4 = path.join(tmp, 'rx4');
+  const file6 = path.join(tmp, 'rx6');
+  procs.push(spawn('nsenter', [`--net=${b.path}`, '--', 'socat', '-u', 'UDP4-RECVFROM:9999,fork', `OPEN:${file4},creat,append`], { stdio: 'ignore' }));
+  procs.push(spawn('nsenter', [`--net=${b.path}`, '--', 'socat', '-u', 'UDP6-RECVFROM:9998,fork', `OPEN:${file6},creat,append`], { stdio: 'ignore' }));
+  await waitFor(() => (/:9999\b/.test(inNs(b.name, 'ss', ['-Hluan']).stdout) && /:9998\b/.test(inNs(b.name, 'ss', ['-Hluan']).stdout)) || undefined, 'receivers in B');
+  let seq = 0;
+  const got = (file: string, m: string) => fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(m);
+  type Kind = 'own' | 'ip4' | 'mac' | 'ip6';
+  const arrives = async (kind: Kind): Promise<boolean> => {
+    const m = `${kind}-${++seq}`;
+    const data = Buffer.from(`${m}\n`);
+    const frame = {
+      own: () => ether(eb.mac, ea.mac, ETH.ip, ipv4Udp(bare(ea.ipv4!), bare(eb.ipv4!), 9999, data)),
+      ip4: () => ether(eb.mac, ea.mac, ETH.ip, ipv4Udp(bare(ec.ipv4!), bare(eb.ipv4!), 9999, data)),
+      mac: () => ether(eb.mac, ec.mac, ETH.ip, ipv4Udp(bare(ea.ipv4!), bare(eb.ipv4!), 9999, data)),
+      ip6: () => ether(eb.mac, ea.mac, ETH.ip6, ipv6Udp(bare(ec.ipv6!), bare(eb.ipv6!), 9998, data)),
+    }[kind]();
+    sendFrames(a.name, 'eth0', [frame]);
+    return within(() => got(kind === 'ip6' ? file6 : file4, m));
+  };
+  assert.equal(await arrives('own'), true, 'A\'s own hand-made datagram arrives (the probe works)');
+  assert.equal(await arrives('ip4'), false, 'IPV4 SPOOF: C\'s IPv4 source');
+  assert.equal(await arrives('mac'), false, 'MAC SPOOF: C\'s MAC');
+  assert.equal(await arrives('ip6'), false, 'IPV6 SPOOF: C\'s IPv6 source');
+  emptyChain();
+  try {
+    assert.equal(await arrives('ip4'), true, 'control: C\'s IPv4 source arrives without the chain');
+    assert.equal(await arrives('ip6'), true, 'control: C\'s IPv6 source arrives without the chain');
+    assert.equal(await arrives('mac'), true, 'control: C\'s MAC arrives without the chain');
+  } finally {
+    restore();
+  }
+  assert.equal(await arrives('mac'), false, 'after reloadFirewall restored the chain');
+  // The spoofed MAC taught host 1's bridge that C is behind A's port; C's own traffic teaches it back.
+  await waitFor(() => ping(boxes.c, bare(ea.ipv4!)) || undefined, 'C reaches A again', 5000);
+});
+
+test('A\'s forged ARP reply claiming B\'s address does not poison C\'s neighbour cache; with the chain emptied (control) it does', async () => {
+  const { a, c } = boxes;
+  inNs(c.name, 'sysctl', ['-qw', 'net.ipv4.neigh.eth0.locktime=0']);
+  const claim = ether(ec.mac, ea.mac, ETH.arp, arp(2, ea.mac, bare(eb.ipv4!), ec.mac, bare(ec.ipv4!)));
+  const poisoned = async () => {
+    inNs(c.name, 'ip', ['neigh', 'replace', bare(eb.ipv4!), 'lladdr', eb.mac, 'dev', 'eth0', 'nud', 'stale']);
+    sendFrames(a.name, 'eth0', [claim]);
+    return within(() => inNs(c.name, 'ip', ['neigh', 'show', bare(eb.ipv4!), 'dev', 'eth0']).stdout.includes(ea.mac), 1000);
+  };
+  assert.equal(await poisoned(), false, 'ARP SPOOF');
+  emptyChain();
+  try {
+    assert.equal(await poisoned(), true, 'control: without the chain C takes A for B');
+  } finally {
+    restore();
+  }
+  inNs(c.name, 'ip', ['neigh', 'del', bare(eb.ipv4!), 'dev', 'eth0'], { allowFail: true });
+  assert.equal(await poisoned(), false, 'after reloadFirewall');
+  inNs(c.name, 'ip', ['neigh', 'del', bare(eb.ipv4!), 'dev', 'eth0'], { allowFail: true });
+});
+
+test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {
+  const [h1] = hosts as [Host];
+  const reachesC = () => {
+    inNs(boxes.a.name, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+    return ping(boxes.a, bare(ec.ipv4!));
+  };
+  await waitFor(() => reachesC() || undefined, 'A reaches C', 5000);
+  // The elements lost (as after a crash half-way): A's port is a syo port not in @ports.
+  const sets = ['ports', 'endpoint-mac', 'endpoint-ip4', 'endpoint-ip6', 'endpoint-nd6'];
+  for (const s of sets) inPin(ov1, 'nft', ['flush', 'set', 'bridge', 'switchyard', s]);
+  assert.equal(reachesC(), false, 'UNKNOWN PORT: no elements, no traffic');
+  // A daemon restart: a new driver over the same namespaces, reloadFirewall from the records.
+  const as2 = antiSpoof();
+  const restarted = newDriver({ ...h1, as: as2 });
+  h1.run(() => restarted.reloadFirewall([net], [ea, ec]));
+  await waitFor(() => reachesC() || undefined, 'A reaches C after the restarted driver\'s reload', 5000);
+  // The whole table deleted from outside: reload makes it again with the elements.
+  inPin(ov1, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
+  h1.run(() => restarted.reloadFirewall([net], [ea, ec]));
+  const table = inPin(ov1, 'nft', ['list', 'set', 'bridge', 'switchyard', 'ports']).stdout;
+  for (const ep of [ea, ec]) assert.match(table, new RegExp(overlayVethName(ep.id)), 'the port is back in @ports');
+  await waitFor(() => reachesC() || undefined, 'A reaches C after the table came back', 5000);
+  // Leave takes C's elements out; the others stay.
+  await h1.run(() => restarted.leave(net, ec, { id: ec.sandboxId, nsPath: boxes.c.path }));
+  const left = inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout;
+  assert.doesNotMatch(left, new RegExp(overlayVethName(ec.id)), 'no element of C after leave');
+  assert.match(left, new RegExp(overlayVethName(ea.id)), 'A\'s elements stay');
+  // A join that fails after its elements went in (here: the sandbox's namespace is gone) leaves none behind.
+  const ed = endpoint(net.id, 4);
+  assert.throws(() => h1.run(() => restarted.join(net, ed, { id: ed.sandboxId, nsPath: path.join(tmp, 'no-such-netns') }, { gateway: true })));
+  assert.doesNotMatch(inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout, new RegExp(overlayVethName(ed.id)), 'no element of a failed join');
+  assert.doesNotMatch(inPin(ov1, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(ed.id)), 'no link of a failed join');
+  // The old daemon's context goes (a process that ends closes it); the new driver's is closed by deleteNetwork.
+  h1.as.release(ov1);
+  h1.as = as2;
+  h1.driver = restarted;
+});
