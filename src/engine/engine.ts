@@ -11,6 +11,7 @@ import * as sbx from './sandbox-ops.js';
 import * as att from './attachment-ops.js';
 import { findSandbox } from './sandbox-lookup.js';
 import { reloadFirewall } from './firewall-reload.js';
+import { catchUpNetworks } from './cluster-catchup.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -26,22 +27,27 @@ export class SwitchyardEngine implements Engine {
     return net.listNetworks(this.ctx, filters);
   }
   async inspectNetwork(ref: string): Promise<NetworkDetails> {
+    await catchUpNetworks(this.ctx, [ref]);
     return net.inspectNetwork(this.ctx, ref);
   }
-  removeNetwork(ref: string) {
+  async removeNetwork(ref: string) {
+    await catchUpNetworks(this.ctx, [ref]);
     return net.removeNetwork(this.ctx, ref);
   }
   pruneNetworks(filters?: string) {
     return net.pruneNetworks(this.ctx, filters);
   }
-  connect(networkRef: string, sandboxRef: string, settings: EndpointSettings) {
+  async connect(networkRef: string, sandboxRef: string, settings: EndpointSettings) {
+    await catchUpNetworks(this.ctx, [networkRef]);
     return ep.connect(this.ctx, networkRef, sandboxRef, settings ?? {});
   }
-  disconnect(networkRef: string, sandboxRef: string, force: boolean) {
+  async disconnect(networkRef: string, sandboxRef: string, force: boolean) {
+    await catchUpNetworks(this.ctx, [networkRef]);
     return ep.disconnect(this.ctx, networkRef, sandboxRef, force);
   }
 
-  attach(req: AttachRequest) {
+  async attach(req: AttachRequest) {
+    await catchUpNetworks(this.ctx, [req.network]);
     return att.attach(this.ctx, req);
   }
   detach(ref: AttachmentRef) {
@@ -54,7 +60,10 @@ export class SwitchyardEngine implements Engine {
     return att.gc(this.ctx, keep, network);
   }
 
-  createSandbox(spec: SandboxSpec) {
+  async createSandbox(spec: SandboxSpec) {
+    const mode = spec.networkMode || 'bridge';
+    const named = mode === 'host' || mode === 'none' || mode.startsWith('container:') ? [] : [mode];
+    await catchUpNetworks(this.ctx, [...named, ...Object.keys(spec.endpoints)]);
     return sbx.createSandbox(this.ctx, spec);
   }
   startSandbox(ref: string) {

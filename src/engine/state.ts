@@ -152,6 +152,8 @@ export class EngineState {
   onReleased: ((netIds: string[]) => void) | undefined;
   /** Cluster mode: the shared store's revision this memory reflects (0: not read yet). */
   sharedRevision = 0;
+  /** Cluster mode: callers waiting for memory to reflect a revision (waitForSharedRevision). */
+  private sharedWaiters: { revision: number; resolve: (reached: boolean) => void }[] = [];
   /** Cluster mode: why the shared state could not be read at load, if it could not. */
   sharedLoadError: SwitchyardError | undefined;
   /** Cluster mode: global networks' shared secrets (overlay key rings) and their modRevision (0: our own write not seen yet). */
@@ -178,6 +180,31 @@ export class EngineState {
 
   get clustered(): boolean {
     return !!this.shared;
+  }
+
+  /**
+   * Cluster mode: resolves true once memory reflects `revision` of the shared store (the
+   * watch has applied it), false after `timeoutMs` without.
+   */
+  waitForSharedRevision(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.sharedRevision >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        revision,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          this.sharedWaiters = this.sharedWaiters.filter((w) => w !== waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      timer.unref();
+      this.sharedWaiters.push(waiter);
+    });
+  }
+
+  private wakeSharedWaiters(): void {
+    for (const w of this.sharedWaiters) if (this.sharedRevision >= w.revision) w.resolve(true);
   }
 
   /**
@@ -297,6 +324,7 @@ export class EngineState {
     for (const kv of res.results[6] ?? []) this.putSecret(kv);
     for (const kv of res.results[7] ?? []) this.putSecretReport(kv);
     this.sharedRevision = res.revision;
+    this.wakeSharedWaiters();
     this.gen++;
     return refused;
   }
@@ -509,6 +537,7 @@ export class EngineState {
     }
     if (goneNodes.length) delta.forgetNodes = goneNodes;
     this.sharedRevision = Math.max(this.sharedRevision, events[0]?.kv.modRevision ?? 0);
+    this.wakeSharedWaiters();
     if (delta.networksAdded.length || delta.networksRemoved.length || delta.peersJoined.length || delta.peersLeft.length) this.gen++;
     return delta;
   }

@@ -23,6 +23,7 @@ import type { SwitchyardError } from '../../src/errors.js';
 import { FakeDriver, makeHarness, type Harness } from '../helpers/engine-harness.js';
 import { etcdPerFile, tcpCut } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
+import { inspectNetwork as inspectFromMemory } from '../../src/engine/network-ops.js';
 
 const etcd = etcdPerFile();
 let seq = 0;
@@ -46,8 +47,9 @@ const seeded = (tag: string) => {
   };
 };
 
-async function host(prefix: string, i: number, endpoints?: string[]): Promise<Host> {
-  const store = await openEtcdStore({ endpoints: endpoints ?? etcd().endpoints, prefix, requestTimeoutMs: 1000 });
+async function host(prefix: string, i: number, endpoints?: string[], wrap?: (s: Store) => Store): Promise<Host> {
+  const opened = await openEtcdStore({ endpoints: endpoints ?? etcd().endpoints, prefix, requestTimeoutMs: 1000 });
+  const store = wrap ? wrap(opened) : opened;
   const nodeId = String(i + 1).repeat(32).slice(0, 32);
   const nodes = new ClusterNodes(store, { id: nodeId, name: `host${i}`, address: `10.7.0.${i + 1}`, dataPathAddress: `10.8.0.${i + 1}`, dataPathPort: 4789 }, { ttlSeconds: 6 });
   await nodes.join();
@@ -57,11 +59,16 @@ async function host(prefix: string, i: number, endpoints?: string[]): Promise<Ho
   return { h, store, nodes, sync, nodeId, driver: h.globalDriver! };
 }
 
-async function cluster(n: number, body: (hosts: Host[], prefix: string) => Promise<void>, endpointsOf?: (i: number) => string[] | undefined): Promise<void> {
+async function cluster(
+  n: number,
+  body: (hosts: Host[], prefix: string) => Promise<void>,
+  endpointsOf?: (i: number) => string[] | undefined,
+  wrapOf?: (i: number) => ((s: Store) => Store) | undefined,
+): Promise<void> {
   const prefix = `/swy-cleng-${process.pid}-${seq++}`;
   const hosts: Host[] = [];
   try {
-    for (let i = 0; i < n; i++) hosts.push(await host(prefix, i, endpointsOf?.(i)));
+    for (let i = 0; i < n; i++) hosts.push(await host(prefix, i, endpointsOf?.(i), wrapOf?.(i)));
     await body(hosts, prefix);
   } finally {
     for (const x of hosts) {
@@ -115,6 +122,52 @@ test('a global network created on one host appears on every host (scope global),
     for (const x of [a!, c!]) await waitFor(() => !x.h.ctx.state.networks.has(id), 'g1 gone on the other host', 3000, 10);
     assert.equal((await a!.store.range('/')).filter((kv) => !kv.key.startsWith('/node')).length, 0, 'nothing of g1 left in etcd');
   });
+});
+
+/** The store as it is, except that its watches hand each batch of events on `lag.ms` late (a slow watch). */
+const laggingWatch = (lag: { ms: number }) => (inner: Store): Store =>
+  new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'watch') {
+        return (prefix: string, opts: Parameters<Store['watch']>[1], onEvents: Parameters<Store['watch']>[2]) =>
+          target.watch(prefix, opts, (events) => void setTimeout(() => onEvents(events), lag.ms));
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+
+test('read-your-writes across hosts: a network just created on one host is found on another whose watch lags 400 ms (control: memory alone does not have it yet)', async () => {
+  const lag = { ms: 0 };
+  await cluster(
+    2,
+    async ([a, b]) => {
+      lag.ms = 400;
+      // Control: right after the create returns, the lagging host's memory does not hold it.
+      await a!.h.engine.createNetwork(globalSpec('ryw0'));
+      assert.throws(() => inspectFromMemory(b!.h.ctx, 'ryw0'), (e: SwitchyardError) => e.code === 'NETWORK_NOT_FOUND');
+      // The engine's calls wait for the watch to apply the record instead of answering 404.
+      await a!.h.engine.createNetwork(globalSpec('ryw1'));
+      const t0 = performance.now();
+      assert.equal((await b!.h.engine.inspectNetwork('ryw1')).network.name, 'ryw1');
+      const waited = performance.now() - t0;
+      assert.ok(waited > 100, `inspect waited for the lagging watch (${waited.toFixed(0)} ms)`);
+      await a!.h.engine.createNetwork(globalSpec('ryw2'));
+      const sb = await runningOn(b!, 'ryw-sb', 'ryw2');
+      assert.ok(ipOn(b!, sb, b!.h.ctx.state.networkByName('ryw2')!.id), 'the sandbox has an address on ryw2');
+      await a!.h.engine.createNetwork(globalSpec('ryw3'));
+      await b!.h.engine.connect('ryw3', sb, {});
+      // A name that no host has: one read of the shared store, then 404 at once (nothing newer to wait for).
+      await waitFor(() => b!.h.ctx.state.networkByName('ryw3'), 'ryw3 applied on b', 3000, 10);
+      const t1 = performance.now();
+      await assert.rejects(b!.h.engine.inspectNetwork('nope'), (e: SwitchyardError) => e.code === 'NETWORK_NOT_FOUND');
+      assert.ok(performance.now() - t1 < 300, 'an unknown name is answered without waiting');
+      lag.ms = 0;
+      await b!.h.engine.removeSandbox(sb, true);
+    },
+    undefined,
+    (i) => (i === 1 ? laggingWatch(lag) : undefined),
+  );
 });
 
 test('the same name created on two hosts at once: exactly one wins, the other gets 409', async () => {
