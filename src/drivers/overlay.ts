@@ -28,11 +28,15 @@
  * VXLAN device is no sandbox port and is not checked (remote frames were checked on the
  * host they came from).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
 import type { AntiSpoofEndpoint } from '../services/firewall/contract.js';
 import type { NamespaceAntiSpoof } from '../services/firewall/namespace-antispoof.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
+
+/** br_netfilter's per-namespace switches, off in a network's namespace (ensureInside). */
+export const BR_NF_CALL = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'] as const;
 
 /** errno of a request on a device index that does not exist (any more). */
 const ENODEV_ERRNO = 19;
@@ -261,7 +265,14 @@ export class OverlayDriver implements NetworkDriver {
     // No address on anything in the namespace, not even an IPv6 link-local one
     // (addr_gen_mode 1 = none, for every device made after this), so nothing can talk to it.
     // IPv6 itself stays on: the VXLAN device's IPv6 neighbour entries (its ND proxy) need it.
-    withNetns(nsPath, () => writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1'));
+    withNetns(nsPath, () => {
+      writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1');
+      // Frames bridged here are not handed to the IPv4/IPv6/ARP hooks (br_netfilter turns
+      // that on in every namespace): nothing here has such a table, and the detour costs
+      // every frame (docs/drivers/overlay.md "Speed"). The anti-spoofing table is of the
+      // bridge family and sees frames either way. Absent without br_netfilter: nothing to do.
+      for (const k of BR_NF_CALL) if (fs.existsSync(`/proc/sys/net/bridge/${k}`)) writeSysctl(['net', 'bridge', k], '0');
+    });
     // security: the anti-spoofing table before any port can be attached (its fail-closed rule
     // drops whatever a `syo…` port without elements sends).
     this.o.antiSpoof?.ensure(nsPath);

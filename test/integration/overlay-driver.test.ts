@@ -186,6 +186,10 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     assert.doesNotMatch(inPin(ovPath, 'ip', ['addr']).stdout, /inet/, 'no address in the overlay namespace');
     assert.equal(inPin(ovPath, 'ip', ['route']).stdout.trim(), '');
     assert.equal(inPin(ovPath, 'ip', ['-6', 'route']).stdout.trim(), '');
+    // Bridged frames skip br_netfilter's IPv4/IPv6/ARP detour there (nothing there has such a table).
+    for (const k of ['iptables', 'ip6tables', 'arptables']) {
+      assert.equal(inPin(ovPath, 'sysctl', ['-n', `net.bridge.bridge-nf-call-${k}`]).stdout.trim(), '0', `bridge-nf-call-${k} in the overlay namespace`);
+    }
     // The VXLAN's UDP socket is on the underlay (the host's namespace), not in the overlay's.
     assert.match(inNs(h1.ns.name, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`), 'VXLAN socket in the host namespace');
     assert.doesNotMatch(inPin(ovPath, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`));
