@@ -647,6 +647,10 @@ export class EngineState {
     part('removeEndpoints', (id) => this.isGlobal(this.endpoints.get(id as string)?.networkId ?? ''));
     part('releases', (r) => this.isGlobal((r as { networkId: string }).networkId));
     if (change.sandboxes) l.sandboxes = change.sandboxes;
+    // A shared endpoint record carries its sandbox's name (other hosts' DNS answers with it):
+    // a change that renames the sandbox hands the new name to the shared part too (it writes
+    // no sandbox: commitShared only reads the names).
+    if (change.sandboxes && g.endpoints) g.sandboxes = change.sandboxes;
     if (change.removeSandboxes) l.removeSandboxes = change.removeSandboxes;
     if (change.uniqueClaims?.length) g.uniqueClaims = change.uniqueClaims;
     if (change.secrets?.length) g.secrets = change.secrets;

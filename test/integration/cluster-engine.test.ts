@@ -242,6 +242,14 @@ test('attach: one etcd txn; only --attachable global networks take sandboxes (40
     assert.equal(dirA.reverse(sbA, ipB), 'sb.g');
     assert.deepEqual(new EngineDnsDirectory(b!.h.ctx).lookup(sbB, 'sa'), { v4: [ipA], v6: [] });
 
+    // A rename on B reaches A's DNS: the new name answers, the old one no longer does.
+    await b!.h.engine.renameSandbox(sbB, 'sb-renamed');
+    await waitFor(() => dirA.lookup(sbA, 'sb-renamed') !== null, 'A answers for the new name', 3000, 10);
+    assert.deepEqual(dirA.lookup(sbA, 'sb-renamed'), { v4: [ipB], v6: [] });
+    assert.equal(dirA.lookup(sbA, 'sb'), null, 'the old name is gone on A');
+    assert.equal(dirA.reverse(sbA, ipB), 'sb-renamed.g');
+    assert.equal(JSON.parse((await a!.store.get(`/endpoints/${net}/${b!.h.ctx.state.endpointsOfSandbox(sbB).find((e) => e.networkId === net)!.id}`))!.value).sandboxName, 'sb-renamed', 'the shared record carries the new name');
+
     await b!.h.engine.disconnect('g', sbB, false);
     await waitFor(() => a!.driver.calls.includes(`peerLeave g ${ipB}@10.8.0.2`), 'A hears B left', 3000, 10);
     assert.ok(b!.driver.calls.includes('deleteNetwork g'), 'B no longer takes part');
