@@ -35,11 +35,6 @@ import type { AntiSpoofEndpoint } from '../services/firewall/contract.js';
 import type { NamespaceAntiSpoof } from '../services/firewall/namespace-antispoof.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
 
-/** br_netfilter's per-namespace switches, off in a network's namespace (ensureInside). */
-export const BR_NF_CALL = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'] as const;
-
-/** errno of a request on a device index that does not exist (any more). */
-const ENODEV_ERRNO = 19;
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
 import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
@@ -52,6 +47,12 @@ import {
 import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
+
+/** errno of a request on a device index that does not exist (any more). */
+const ENODEV_ERRNO = 19;
+
+/** br_netfilter's per-namespace switches, off in a network's namespace (ensureInside). */
+export const BR_NF_CALL = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'] as const;
 
 /** How long a left endpoint's pair waits for others to be deleted with it (graveyard.ts). */
 const BURY_DELAY_MS = 100;

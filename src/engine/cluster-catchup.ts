@@ -1,5 +1,5 @@
 /**
- * Read-your-writes across hosts (docs/CLUSTER.md "Consistency"). A global network created
+ * Read-your-writes across hosts (docs/CLUSTER.md "Following the cluster"). A global network created
  * on host A reaches host B's memory through B's watch, a few milliseconds later. A call on
  * B that names it in that window would be told "not found". So when a network reference
  * does not resolve here in cluster mode, the engine reads the shared store's network
