@@ -3,9 +3,10 @@
  * the real kernel: two simulated hosts on an underlay bridge, each with its own overlay
  * driver (given the daemon's NamespaceAntiSpoof, prefix `syo`), one overlay network, A and C
  * joined on host 1 and B on host 2, peers programmed by hand as the cluster layer does.
- * A sends hand-made frames (test/helpers/frames.ts) from its sandbox: with C's IPv4 source,
- * with C's MAC, a forged ARP reply claiming B's address, with C's IPv6 source. None arrives
- * (a receiver in B, C's neighbour cache); each CONTROL runs the same probe with the
+ * A sends hand-made frames (test/helpers/frames.ts, ipv6-frames.ts) from its sandbox: with
+ * C's IPv4 source, with C's MAC, a forged ARP reply claiming B's address, with C's IPv6
+ * source, a neighbour advertisement claiming B's IPv6 address, a router advertisement. None
+ * arrives or takes effect (a receiver in B, C's neighbour cache, C's routes); each CONTROL runs the same probe with the
  * anti-spoofing chain emptied in host 1's overlay namespace, where it arrives, so the test
  * can fail. Legitimate traffic flows both ways (local and across the VXLAN). The table and
  * its elements come with ensureNetwork/join, go with leave, and a new driver (a daemon
@@ -32,6 +33,8 @@ import { OVERLAY_PORT_PREFIX } from '../../src/services/firewall/ruleset/names.j
 import { arp, ether, ETH, ipv4Udp, ipv6Udp, sendFrames } from '../helpers/frames.js';
 import { assertNoLeaks, inNs, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
+import { ALL_NODES, naArgs, raArgs } from '../helpers/ipv6-frames.js';
+import { eui64LinkLocal } from '../../src/services/firewall/ruleset/antispoof.js';
 
 before(async () => {
   await warmThreadpool();
@@ -237,6 +240,62 @@ test('A\'s forged ARP reply claiming B\'s address does not poison C\'s neighbour
   inNs(c.name, 'ip', ['neigh', 'del', bare(eb.ipv4!), 'dev', 'eth0'], { allowFail: true });
   assert.equal(await poisoned(), false, 'after reloadFirewall');
   inNs(c.name, 'ip', ['neigh', 'del', bare(eb.ipv4!), 'dev', 'eth0'], { allowFail: true });
+});
+
+test('A\'s forged neighbour advertisement claiming B\'s IPv6 address does not poison C\'s neighbour cache; with the chain emptied (control) it does', async () => {
+  const { a, c } = boxes;
+  // From A's own global address (which passes the source check), to all nodes: unsolicited,
+  // override flag, A's MAC as target link-layer address. C already knows B (a stale entry):
+  // an overriding advertisement replaces its MAC at once (RFC 4861 §7.2.5).
+  const poisoned = async () => {
+    inNs(c.name, 'ip', ['-6', 'neigh', 'replace', bare(eb.ipv6!), 'lladdr', eb.mac, 'dev', 'eth0', 'nud', 'stale']);
+    for (let i = 0; i < 3; i++) {
+      inNs(a.name, 'python3', naArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: bare(ea.ipv6!), dst: ALL_NODES.ip }, bare(eb.ipv6!)));
+      if (await within(() => inNs(c.name, 'ip', ['-6', 'neigh', 'show', bare(eb.ipv6!), 'dev', 'eth0']).stdout.includes(ea.mac), 400)) return true;
+    }
+    return false;
+  };
+  try {
+    assert.equal(await poisoned(), false, 'ND SPOOF');
+    emptyChain();
+    try {
+      assert.equal(await poisoned(), true, 'control: without the chain C takes A for B');
+    } finally {
+      restore();
+    }
+    assert.equal(await poisoned(), false, 'after reloadFirewall');
+  } finally {
+    inNs(c.name, 'ip', ['-6', 'neigh', 'del', bare(eb.ipv6!), 'dev', 'eth0'], { allowFail: true });
+  }
+});
+
+test('A\'s router advertisement does not make it C\'s IPv6 router; with the chain emptied (control) it does', async () => {
+  const { a, c } = boxes;
+  // From A's own link-local address (a valid source for A's port): "a default router for
+  // 30 min". C is a host that takes router advertisements (accept_ra 1, forwarding 0).
+  inNs(c.name, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_ra=1', 'net.ipv6.conf.eth0.forwarding=0']);
+  const aLL = eui64LinkLocal(ea.mac);
+  const viaA = () => inNs(c.name, 'ip', ['-6', 'route', 'show', 'default']).stdout.includes(`via ${aLL}`);
+  const rogue = async () => {
+    for (let i = 0; i < 3; i++) {
+      inNs(a.name, 'python3', raArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: aLL, dst: ALL_NODES.ip }));
+      if (await within(viaA, 400)) return true;
+    }
+    return false;
+  };
+  try {
+    assert.equal(await rogue(), false, 'RA GUARD');
+    emptyChain();
+    try {
+      assert.equal(await rogue(), true, 'control: without the chain C routes through A');
+    } finally {
+      restore();
+      inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
+    }
+    assert.equal(await rogue(), false, 'after reloadFirewall');
+  } finally {
+    inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
+  }
 });
 
 test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {
