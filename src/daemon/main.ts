@@ -244,7 +244,8 @@ export async function startDaemon(flags: DaemonFlags, log: ReturnType<typeof mak
   const watchdog = setInterval(() => {
     if (restoring) return;
     try {
-      if (flags.firewall && !firewall.complete()) {
+      // The host namespace's tables, then what drivers keep elsewhere (overlay namespaces' tables).
+      if (flags.firewall && (!firewall.complete() || ctx.drivers.all().some((d) => d.firewallComplete?.() === false))) {
         log('warn', 'an nftables table of switchyard is missing: restoring it');
         restoring = true;
         engine

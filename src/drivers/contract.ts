@@ -179,6 +179,8 @@ export interface NetworkDriver {
   releaseSandbox?(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void;
   /** Rebuilds the driver's firewall state from the records (firewall reload, start-up). */
   reloadFirewall?(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void;
+  /** False when firewall state the driver keeps outside the daemon's tables is gone (the watchdog then reloads). */
+  firewallComplete?(): boolean;
 
   // Global drivers (scope 'global'): the cluster layer hands over what other hosts run.
   // The engine calls ensureNetwork on a host when its first local endpoint joins a global

@@ -92,7 +92,7 @@ export interface OverlayDriverOptions {
    * Anti-spoofing inside the networks' namespaces (prefix `syo`); absent (`--firewall=false`,
    * or a test without it): none.
    */
-  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload' | 'release'>;
+  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload' | 'release' | 'present'>;
   log: (msg: string) => void;
 }
 
@@ -135,6 +135,8 @@ export class OverlayDriver implements NetworkDriver {
    * fails on a remembered bridge looks it up once more (gone or made again behind our back).
    */
   private readonly bridgeOf = new Map<string, { index: number; mtu: number }>();
+  /** Ids of the networks whose namespace ensureNetwork made or verified here, until deleteNetwork. */
+  private readonly ensured = new Set<string>();
 
   constructor(private readonly o: OverlayDriverOptions) {}
 
@@ -253,6 +255,7 @@ export class OverlayDriver implements NetworkDriver {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
       if (state.options.encrypted) this.o.encryption!.ensureNetwork(net.id, dp);
       this.ensureInside(net, nsPath, dp, mtu);
+      this.ensured.add(net.id);
     } catch (err) {
       if (fresh) this.removeNs(net, nsPath);
       if (fresh && state.options.encrypted) this.o.encryption!.deleteNetwork(net.id);
@@ -331,6 +334,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
+    this.ensured.delete(net.id);
     this.vxIndex.delete(net.id);
     this.bridgeOf.delete(net.id);
     // Its buried pairs go with the namespace.
@@ -429,6 +433,20 @@ export class OverlayDriver implements NetworkDriver {
         this.o.log(`anti-spoofing elements of ${overlayVethName(ep.id)}: ${String(err)}`);
       }
     }
+  }
+
+  /**
+   * security: false when a namespace of a network set up here (ensureNetwork, not yet
+   * deleteNetwork) has lost its anti-spoofing table (the daemon's watchdog, every 2 s, then
+   * runs the engine's firewall reload, which calls reloadFirewall below).
+   */
+  firewallComplete(): boolean {
+    if (!this.o.antiSpoof || !this.o.nsDir) return true;
+    for (const id of this.ensured) {
+      const nsPath = path.join(this.o.nsDir, overlayNsName(id));
+      if (isNetnsMount(nsPath) && !this.o.antiSpoof.present(nsPath)) return false;
+    }
+    return true;
   }
 
   /**

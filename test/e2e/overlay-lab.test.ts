@@ -200,6 +200,10 @@ test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart ho
   await lab.restart(1);
   await waitFor(() => ping(1, a1.ns, k3.ip), 'a1 → k3 after restart (FDB repaired)', 10_000, 50);
   assert.match(nft1(['list', 'set', 'bridge', 'switchyard', 'ports']), /"syo/, 'the restart restored a1\'s anti-spoofing elements');
+  // The overlay namespace's table deleted by hand: the daemon's watchdog (every 2 s) sees it and reloads.
+  nft1(['delete', 'table', 'bridge', 'switchyard']);
+  assert.doesNotMatch(nft1(['list', 'tables']), /bridge switchyard/, 'the table is gone');
+  await waitFor(() => /"syo/.test(nft1(['list', 'set', 'bridge', 'switchyard', 'ports'])) || undefined, 'the watchdog restored the overlay namespace\'s table and a1\'s elements', 8000, 200);
   const net = JSON.parse(lab.cli(1, ['network', 'inspect', 'ov1']).stdout)[0] as { Id: string };
   // k2's MAC follows its address (macFromIpv4): host1's FDB no longer holds it.
   await waitFor(() => !fdb(1, net.Id).includes(macFromIpv4(k2.ip)), 'k2 gone from host1\'s FDB', 10_000, 50);

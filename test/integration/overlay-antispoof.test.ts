@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { Nft } from '../../src/kernel/nftables.js';
+import { NftElements } from '../../src/kernel/nft-elements.js';
 import { releaseNetnsDir, warmThreadpool, withNetns } from '../../src/kernel/netns.js';
 import { OverlayDriver } from '../../src/drivers/overlay.js';
 import { overlayNsName, overlayVethName } from '../../src/drivers/overlay-plan.js';
@@ -47,7 +48,7 @@ after(() => {
   fs.rmSync(ROOT, { recursive: true, force: true });
 });
 
-const antiSpoof = () => new NamespaceAntiSpoof((ns) => Nft.open(ns), OVERLAY_PORT_PREFIX);
+const antiSpoof = () => new NamespaceAntiSpoof((ns) => Nft.open(ns), OVERLAY_PORT_PREFIX, (ns) => NftElements.open(ns));
 const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: PORT }, log: () => {} });
 
 function network(id: string): NetworkRecord {
@@ -296,6 +297,19 @@ test('A\'s router advertisement does not make it C\'s IPv6 router; with the chai
   } finally {
     inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
   }
+});
+
+test('firewallComplete (the watchdog\'s check): true with the table, false once it is deleted in an overlay namespace, true again after reloadFirewall', () => {
+  const [h1] = hosts as [Host];
+  assert.equal(h1.driver.firewallComplete(), true);
+  inPin(ov1, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
+  try {
+    assert.equal(h1.driver.firewallComplete(), false, 'a deleted table is seen');
+  } finally {
+    restore();
+  }
+  assert.equal(h1.driver.firewallComplete(), true, 'restored');
+  assert.match(inPin(ov1, 'nft', ['list', 'set', 'bridge', 'switchyard', 'ports']).stdout, new RegExp(overlayVethName(ea.id)));
 });
 
 test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {

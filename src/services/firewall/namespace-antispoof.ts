@@ -14,6 +14,7 @@
  */
 import { SwitchyardError } from '../../errors.js';
 import type { NftPort } from './firewall.js';
+import { BRIDGE_FAMILY, TABLE } from './ruleset/names.js';
 import {
   renderAddEndpoint, renderAntiSpoofBase, renderDeleteEndpoint, renderFlushEndpoints, type AntiSpoofEndpoint,
 } from './ruleset/antispoof.js';
@@ -25,15 +26,51 @@ export interface NamespaceNft extends NftPort {
   closeAsync?(): Promise<void>;
 }
 
+/** A cheap "is the table there?" bound to one namespace (kernel/nft-elements.ts NftElements: one GETTABLE). */
+export interface TableProbe {
+  hasTable(family: 'bridge', name: string): boolean;
+  close(): void;
+}
+
 export class NamespaceAntiSpoof {
   /**
    * `open` gives a context bound to the namespace pinned at a path (Nft.open); `portPrefix`
-   * is the name prefix of the sandbox ports there (a port with it and no elements carries nothing).
+   * is the name prefix of the sandbox ports there (a port with it and no elements carries
+   * nothing); `openProbe` (NftElements.open) answers present() without libnftables' cache.
    */
   constructor(
     private readonly open: (nsPath: string) => NamespaceNft,
     private readonly portPrefix: string,
+    private readonly openProbe?: (nsPath: string) => TableProbe,
   ) {}
+
+  /** Namespace pin → its probe, open until release(). */
+  private readonly probes = new Map<string, TableProbe>();
+
+  /**
+   * Is the namespace's table there? (the daemon's watchdog, every 2 s). One GETTABLE on a
+   * kept socket with a probe; without one, a listing through the kept context. A chain
+   * flushed inside a table that is there is not seen.
+   */
+  present(nsPath: string): boolean {
+    if (this.openProbe) {
+      let probe = this.probes.get(nsPath);
+      if (!probe) {
+        probe = this.openProbe(nsPath);
+        this.probes.set(nsPath, probe);
+      }
+      return probe.hasTable(BRIDGE_FAMILY, TABLE);
+    }
+    return this.with(nsPath, (nft) => {
+      try {
+        nft.run(`list table ${BRIDGE_FAMILY} ${TABLE}`);
+        return true;
+      } catch (err) {
+        if (!isNftFailure(err)) throw err;
+        return false;
+      }
+    });
+  }
 
   private base(): string {
     return renderAntiSpoofBase(this.portPrefix);
@@ -57,6 +94,8 @@ export class NamespaceAntiSpoof {
    * deleted elements a moment before waits for them to be freed (~11 ms here).
    */
   release(nsPath: string): void {
+    this.probes.get(nsPath)?.close();
+    this.probes.delete(nsPath);
     const nft = this.handles.get(nsPath);
     if (!nft) return;
     this.handles.delete(nsPath);
