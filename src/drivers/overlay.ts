@@ -135,7 +135,7 @@ export class OverlayDriver implements NetworkDriver {
    * fails on a remembered bridge looks it up once more (gone or made again behind our back).
    */
   private readonly bridgeOf = new Map<string, { index: number; mtu: number }>();
-  /** Ids of the networks whose namespace ensureNetwork made or verified here, until deleteNetwork. */
+  /** Namespace pins of the networks ensureNetwork made or verified here, until deleteNetwork. */
   private readonly ensured = new Set<string>();
 
   constructor(private readonly o: OverlayDriverOptions) {}
@@ -255,7 +255,7 @@ export class OverlayDriver implements NetworkDriver {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
       if (state.options.encrypted) this.o.encryption!.ensureNetwork(net.id, dp);
       this.ensureInside(net, nsPath, dp, mtu);
-      this.ensured.add(net.id);
+      this.ensured.add(nsPath);
     } catch (err) {
       if (fresh) this.removeNs(net, nsPath);
       if (fresh && state.options.encrypted) this.o.encryption!.deleteNetwork(net.id);
@@ -334,7 +334,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
-    this.ensured.delete(net.id);
+    if (this.o.nsDir) this.ensured.delete(this.nsPath(net));
     this.vxIndex.delete(net.id);
     this.bridgeOf.delete(net.id);
     // Its buried pairs go with the namespace.
@@ -441,11 +441,8 @@ export class OverlayDriver implements NetworkDriver {
    * runs the engine's firewall reload, which calls reloadFirewall below).
    */
   firewallComplete(): boolean {
-    if (!this.o.antiSpoof || !this.o.nsDir) return true;
-    for (const id of this.ensured) {
-      const nsPath = path.join(this.o.nsDir, overlayNsName(id));
-      if (isNetnsMount(nsPath) && !this.o.antiSpoof.present(nsPath)) return false;
-    }
+    if (!this.o.antiSpoof) return true;
+    for (const nsPath of this.ensured) if (isNetnsMount(nsPath) && !this.o.antiSpoof.present(nsPath)) return false;
     return true;
   }
 

@@ -97,6 +97,26 @@ const peerOf = (h: Host, ep: EndpointRecord): PeerEndpoint => ({
 const emptyChain = () => inPin(ov1, 'nft', ['flush', 'chain', 'bridge', 'switchyard', 'antispoof']);
 /** Back as the driver keeps it (and proof that reloadFirewall restores the chain). */
 const restore = () => hosts[0]!.run(() => hosts[0]!.driver.reloadFirewall([net], [ea, ec]));
+/** `send` up to three times, 400 ms apart, until `seen`: true when it was. */
+const sentUntil = async (send: () => void, seen: () => boolean): Promise<boolean> => {
+  for (let i = 0; i < 3; i++) {
+    send();
+    if (await within(seen, 400)) return true;
+  }
+  return false;
+};
+/** The probe is blocked by `rule`; with the chain emptied it gets through (`control`); restored (then `reset`), it is blocked again. */
+const blockedWithControl = async (probe: () => Promise<boolean>, rule: string, control: string, reset?: () => void): Promise<void> => {
+  assert.equal(await probe(), false, rule);
+  emptyChain();
+  try {
+    assert.equal(await probe(), true, control);
+  } finally {
+    restore();
+    reset?.();
+  }
+  assert.equal(await probe(), false, 'after reloadFirewall');
+};
 const within = async (what: () => boolean, ms = 1200): Promise<boolean> => {
   try {
     await waitFor(() => what() || undefined, 'probe', ms);
@@ -250,21 +270,13 @@ test('A\'s forged neighbour advertisement claiming B\'s IPv6 address does not po
   // an overriding advertisement replaces its MAC at once (RFC 4861 §7.2.5).
   const poisoned = async () => {
     inNs(c.name, 'ip', ['-6', 'neigh', 'replace', bare(eb.ipv6!), 'lladdr', eb.mac, 'dev', 'eth0', 'nud', 'stale']);
-    for (let i = 0; i < 3; i++) {
-      inNs(a.name, 'python3', naArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: bare(ea.ipv6!), dst: ALL_NODES.ip }, bare(eb.ipv6!)));
-      if (await within(() => inNs(c.name, 'ip', ['-6', 'neigh', 'show', bare(eb.ipv6!), 'dev', 'eth0']).stdout.includes(ea.mac), 400)) return true;
-    }
-    return false;
+    return sentUntil(
+      () => inNs(a.name, 'python3', naArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: bare(ea.ipv6!), dst: ALL_NODES.ip }, bare(eb.ipv6!))),
+      () => inNs(c.name, 'ip', ['-6', 'neigh', 'show', bare(eb.ipv6!), 'dev', 'eth0']).stdout.includes(ea.mac),
+    );
   };
   try {
-    assert.equal(await poisoned(), false, 'ND SPOOF');
-    emptyChain();
-    try {
-      assert.equal(await poisoned(), true, 'control: without the chain C takes A for B');
-    } finally {
-      restore();
-    }
-    assert.equal(await poisoned(), false, 'after reloadFirewall');
+    await blockedWithControl(poisoned, 'ND SPOOF', 'control: without the chain C takes A for B');
   } finally {
     inNs(c.name, 'ip', ['-6', 'neigh', 'del', bare(eb.ipv6!), 'dev', 'eth0'], { allowFail: true });
   }
@@ -277,25 +289,12 @@ test('A\'s router advertisement does not make it C\'s IPv6 router; with the chai
   inNs(c.name, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_ra=1', 'net.ipv6.conf.eth0.forwarding=0']);
   const aLL = eui64LinkLocal(ea.mac);
   const viaA = () => inNs(c.name, 'ip', ['-6', 'route', 'show', 'default']).stdout.includes(`via ${aLL}`);
-  const rogue = async () => {
-    for (let i = 0; i < 3; i++) {
-      inNs(a.name, 'python3', raArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: aLL, dst: ALL_NODES.ip }));
-      if (await within(viaA, 400)) return true;
-    }
-    return false;
-  };
+  const rogue = () => sentUntil(() => inNs(a.name, 'python3', raArgs({ ifname: 'eth0', srcMac: ea.mac, dstMac: ALL_NODES.mac, src: aLL, dst: ALL_NODES.ip })), viaA);
+  const flushRa = () => void inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
   try {
-    assert.equal(await rogue(), false, 'RA GUARD');
-    emptyChain();
-    try {
-      assert.equal(await rogue(), true, 'control: without the chain C routes through A');
-    } finally {
-      restore();
-      inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
-    }
-    assert.equal(await rogue(), false, 'after reloadFirewall');
+    await blockedWithControl(rogue, 'RA GUARD', 'control: without the chain C routes through A', flushRa);
   } finally {
-    inNs(c.name, 'ip', ['-6', 'route', 'flush', 'proto', 'ra'], { allowFail: true });
+    flushRa();
   }
 });
 

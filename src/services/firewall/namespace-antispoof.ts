@@ -41,7 +41,7 @@ export class NamespaceAntiSpoof {
   constructor(
     private readonly open: (nsPath: string) => NamespaceNft,
     private readonly portPrefix: string,
-    private readonly openProbe?: (nsPath: string) => TableProbe,
+    private readonly openProbe: (nsPath: string) => TableProbe,
   ) {}
 
   /** Namespace pin → its probe, open until release(). */
@@ -49,27 +49,15 @@ export class NamespaceAntiSpoof {
 
   /**
    * Is the namespace's table there? (the daemon's watchdog, every 2 s). One GETTABLE on a
-   * kept socket with a probe; without one, a listing through the kept context. A chain
-   * flushed inside a table that is there is not seen.
+   * kept socket. A chain flushed inside a table that is there is not seen.
    */
   present(nsPath: string): boolean {
-    if (this.openProbe) {
-      let probe = this.probes.get(nsPath);
-      if (!probe) {
-        probe = this.openProbe(nsPath);
-        this.probes.set(nsPath, probe);
-      }
-      return probe.hasTable(BRIDGE_FAMILY, TABLE);
+    let probe = this.probes.get(nsPath);
+    if (!probe) {
+      probe = this.openProbe(nsPath);
+      this.probes.set(nsPath, probe);
     }
-    return this.with(nsPath, (nft) => {
-      try {
-        nft.run(`list table ${BRIDGE_FAMILY} ${TABLE}`);
-        return true;
-      } catch (err) {
-        if (!isNftFailure(err)) throw err;
-        return false;
-      }
-    });
+    return probe.hasTable(BRIDGE_FAMILY, TABLE);
   }
 
   private base(): string {
