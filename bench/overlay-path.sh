@@ -6,13 +6,20 @@
 #            before 2026-12-03), br_netfilter's detour on; bridge0: with it off (Switchyard's now)
 #   fwd      veth + nftables netdev ingress `fwd` to/from the VXLAN device, no bridge, with a
 #            source check per port (AS-like); NOCHK=1: the same without the check
+#   bpf      veth + tc programs, no bridge: the port's ingress checks the source (MAC, ARP or
+#            IPv4 from its address) and redirects to the VXLAN device; the VXLAN device's ingress
+#            redirects into the sandbox with bpf_redirect_peer (bench/tc-redirect.ts)
 #   macvlan  a macvlan (bridge mode) on the VXLAN device, moved into the sandbox: no veth, no
-#            bridge, and no place outside the sandbox that knows which port a frame came from
+#            bridge, and no place outside the sandbox that knows which port a frame came from;
+#            EG=1: the source check as a netdev *egress* chain on the macvlan, in the sandbox's
+#            namespace (only its CAP_NET_ADMIN could remove it)
+#   mvbr     the same macvlan on a bridge that has the VXLAN device as a port (EG=1 as above)
 # AS=1 (bridge, bridge0): a bridge-family source check like Switchyard's anti-spoofing table;
 # EMPTY=1: a bridge-family prerouting chain with no rule (what the hook alone costs); ND=1: the
 # source check as a netdev ingress chain on the sandbox's port, constants instead of set look-ups.
 set -e
 MODE=$1
+here=$(cd "$(dirname "$0")" && pwd)
 P=swyx
 cleanup() { for n in ${P}hA ${P}hB ${P}oA ${P}oB ${P}sA ${P}sB; do ip netns del $n 2>/dev/null || true; done; }
 cleanup
@@ -76,14 +83,54 @@ table netdev sw {
 NFT
     fi
     ;;
-  macvlan)
+  macvlan|mvbr)
     ip -n ${P}h$h link set vx0 netns ${P}o$h
     ip -n ${P}o$h link set vx0 mtu 1450 up
-    ip -n ${P}o$h link add mv$h link vx0 type macvlan mode bridge
+    low=vx0
+    if [ $MODE = mvbr ]; then
+      ip netns exec ${P}o$h sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
+      ip -n ${P}o$h link add br0 type bridge; ip -n ${P}o$h link set br0 mtu 1450 up
+      ip -n ${P}o$h link set vx0 master br0; low=br0
+    fi
+    ip -n ${P}o$h link add mv$h link $low type macvlan mode bridge
     ip -n ${P}o$h link set mv$h netns ${P}s$h
     ip -n ${P}s$h link set mv$h name eth0
     ip -n ${P}s$h link set eth0 address 02:00:00:00:00:0$i mtu 1450
     ip -n ${P}s$h addr add $ip_/24 dev eth0; ip -n ${P}s$h link set eth0 up
+    if [ -n "$EG" ]; then ip netns exec ${P}s$h nft -f - <<NFT
+table netdev sw {
+  set mac { type ether_addr; elements = { 02:00:00:00:00:0$i } }
+  set ip4 { type ether_addr . ipv4_addr; elements = { 02:00:00:00:00:0$i . $ip_ } }
+  chain port { type filter hook egress device "eth0" priority -300; policy accept;
+    ether saddr != @mac drop
+    ether type != { arp, ip, ip6 } drop
+    ether type arp arp saddr ip != 0.0.0.0 arp saddr ether . arp saddr ip != @ip4 drop
+    ether type ip ether saddr . ip saddr != @ip4 drop
+  }
+}
+NFT
+    fi
+    ;;
+  bpf)
+    ip -n ${P}h$h link set vx0 netns ${P}o$h
+    ip -n ${P}o$h link set vx0 mtu 1450 up
+    ip -n ${P}o$h link add ve$h type veth peer name eth0 netns ${P}s$h
+    ip -n ${P}o$h link set ve$h mtu 1450 up
+    ip -n ${P}s$h link set eth0 address 02:00:00:00:00:0$i mtu 1450
+    ip -n ${P}s$h addr add $ip_/24 dev eth0; ip -n ${P}s$h link set eth0 up
+    ifindex() { ip -n ${P}o$h -j link show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])'; }
+    vxi=$(ifindex vx0); vei=$(ifindex ve$h)
+    # Pinned on a bpf file system mounted in a private mount namespace: nothing is left on the
+    # host's; the attached filters keep the programs alive.
+    fs=$(mktemp -d /tmp/swyx-bpf.XXXXXX)
+    unshare -m sh -ec "mount -t bpf bpf $fs
+      node $here/../dist/bench/tc-redirect.js tx $fs/tx $vxi 02:00:00:00:00:0$i $ip_
+      node $here/../dist/bench/tc-redirect.js rx $fs/rx $vei
+      ip netns exec ${P}o$h tc qdisc add dev ve$h clsact
+      ip netns exec ${P}o$h tc qdisc add dev vx0 clsact
+      ip netns exec ${P}o$h tc filter add dev ve$h ingress bpf da object-pinned $fs/tx
+      ip netns exec ${P}o$h tc filter add dev vx0 ingress bpf da object-pinned $fs/rx"
+    rmdir "$fs"
     ;;
   fwd)
     ip -n ${P}h$h link set vx0 netns ${P}o$h

@@ -6,15 +6,15 @@
 set -euo pipefail
 here=$(dirname "$0")
 ROUNDS=${ROUNDS:-5}; export SECS=${SECS:-4}
-variants=(${VARIANTS:-direct bridge bridge0 as:bridge as:bridge0 empty:bridge0 nd:bridge0 fwd nochk:fwd macvlan})
+variants=(${VARIANTS:-direct bridge0 as:bridge0 fwd nochk:fwd bpf macvlan eg:macvlan eg:mvbr})
 declare -A res
 for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
-    unset AS NOCHK EMPTY ND
+    unset AS NOCHK EMPTY ND EG
     m=$v
     case $v in
       as:*) export AS=1; m=${v#as:};; nochk:*) export NOCHK=1; m=${v#nochk:};;
-      empty:*) export EMPTY=1; m=${v#empty:};; nd:*) export ND=1; m=${v#nd:};;
+      empty:*) export EMPTY=1; m=${v#empty:};; nd:*) export ND=1; m=${v#nd:};; eg:*) export EG=1; m=${v#eg:};;
     esac
     # A set-up can meet the previous run's namespaces still being torn down by the kernel: retry.
     g=$(bash "$here/overlay-path.sh" "$m" 2>/dev/null || { sleep 1; bash "$here/overlay-path.sh" "$m"; })
