@@ -58,6 +58,11 @@ export interface SandboxNs {
 export interface JoinOptions {
   /** This endpoint carries the sandbox's default route for its families. */
   gateway: boolean;
+  /**
+   * The sandbox's namespace is sealed (model/namespace-seal.ts): no process let into it can
+   * hold CAP_NET_ADMIN there, so a check placed inside it stays. Absent: not sealed.
+   */
+  sealed?: boolean;
 }
 
 export interface NetworkPlanInput {
@@ -178,7 +183,7 @@ export interface NetworkDriver {
    */
   releaseSandbox?(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void;
   /** Rebuilds the driver's firewall state from the records (firewall reload, start-up). */
-  reloadFirewall?(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void;
+  reloadFirewall?(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[], sandboxNs?: (sandboxId: string) => string | undefined): void;
   /** False when firewall state the driver keeps outside the daemon's tables is gone (the watchdog then reloads). */
   firewallComplete?(): boolean;
 

@@ -60,14 +60,18 @@ export function overlayLinkNames(net: NetworkRecord): { bridge: string; vxlan: s
   return { bridge: `ov-${tag}`, vxlan: `vx-${tag}` };
 }
 
-/** The network-namespace end of an endpoint's veth (the other end is the sandbox's interface). */
+/** A guarded port's veth end in the network's namespace (the other end is the sandbox's interface). */
 export const overlayVethName = (epId: string): string => `syo${epId.slice(0, 10)}`;
+
+/** A guarded port's macvlan on the VXLAN device, with the sandbox's MAC (its frames go in and out through it). */
+export const overlayProxyName = (epId: string): string => `syp${epId.slice(0, 10)}`;
 
 /** The marks on what the driver makes (IFLA_IFALIAS), so reconcile and `system reset` can prove it is ours. */
 export const OVERLAY_ALIAS = {
   bridge: `${LINK_ALIAS_PREFIX}overlay-bridge:`,
   vxlan: `${LINK_ALIAS_PREFIX}vxlan:`,
   veth: `${LINK_ALIAS_PREFIX}overlay-veth:`,
+  proxy: `${LINK_ALIAS_PREFIX}overlay-proxy:`,
 } as const;
 export const overlayAlias = (kind: keyof typeof OVERLAY_ALIAS, id: string): string => `${OVERLAY_ALIAS[kind]}${id.slice(0, 12)}`;
 export const isOverlayAlias = (alias: string | undefined): boolean => !!alias && Object.values(OVERLAY_ALIAS).some((p) => alias.startsWith(p));

@@ -28,31 +28,27 @@
  * VXLAN device is no sandbox port and is not checked (remote frames were checked on the
  * host they came from).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';
 import type { AntiSpoofEndpoint } from '../services/firewall/contract.js';
-import type { NamespaceAntiSpoof } from '../services/firewall/namespace-antispoof.js';
+import type { GuardedPort, OverlayPorts } from './overlay-ports.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
 
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
-import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns } from '../kernel/netns.js';
+import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns, withNetnsFd } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
 import { configureSandboxEnd, sandboxEndPresent, type NeighbourRetry } from './sandbox-end.js';
 import {
-  chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayVethName, peerDiff, peerEntries,
+  chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayProxyName, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
-import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
+import { conflict, internal, notImplemented, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
 
 /** errno of a request on a device index that does not exist (any more). */
 const ENODEV_ERRNO = 19;
-
-/** br_netfilter's per-namespace switches, off in a network's namespace (ensureInside). */
-export const BR_NF_CALL = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'] as const;
 
 /** How long a left endpoint's pair waits for others to be deleted with it (graveyard.ts). */
 const BURY_DELAY_MS = 100;
@@ -89,21 +85,31 @@ export interface OverlayDriverOptions {
   /** `-o encrypted` (absent: encrypted networks are refused with OVERLAY_ENCRYPTION_UNSUPPORTED). */
   encryption?: OverlayEncryption;
   /**
-   * Anti-spoofing inside the networks' namespaces (prefix `syo`); absent (`--firewall=false`,
-   * or a test without it): none.
+   * The ports' nftables (overlay-ports.ts): a guarded port's forwarding always, the source
+   * checks when the daemon has a firewall.
    */
-  antiSpoof?: Pick<NamespaceAntiSpoof, 'ensure' | 'allow' | 'revoke' | 'reload' | 'release' | 'present'>;
+  ports: OverlayPorts;
   log: (msg: string) => void;
 }
 
-/** What the anti-spoofing sets need of an overlay endpoint: its port in the network's namespace, MAC and bare addresses. */
-export function overlayAntiSpoofSpec(ep: EndpointRecord): AntiSpoofEndpoint {
+/** What the anti-spoofing sets need of an endpoint's port: its name, MAC and bare addresses. */
+function portSpec(port: string, ep: EndpointRecord): AntiSpoofEndpoint {
   return {
-    port: overlayVethName(ep.id),
+    port,
     mac: ep.mac,
     ...(ep.ipv4 ? { ipv4: bare(ep.ipv4) } : {}),
     ...(ep.ipv6 ? { ipv6: bare(ep.ipv6) } : {}),
   };
+}
+
+/** A guarded port: its veth end in the network's namespace is checked, its proxy macvlan carries it. */
+export function guardedPort(ep: EndpointRecord): GuardedPort {
+  return { spec: portSpec(overlayVethName(ep.id), ep), proxy: overlayProxyName(ep.id) };
+}
+
+/** A direct port: the sandbox's own interface is checked, on its egress. */
+export function directPortSpec(ep: EndpointRecord): AntiSpoofEndpoint {
+  return portSpec(ep.ifname, ep);
 }
 
 /** The overlay networks' namespaces are pinned in this directory of the exec root (`system reset` names them). */
@@ -129,12 +135,12 @@ export class OverlayDriver implements NetworkDriver {
   /** Network id → its VXLAN device's index here (vxlanIndex). */
   private readonly vxIndex = new Map<string, number>();
   /**
-   * Network id → its bridge's index and MTU here, as ensureNetwork made or verified it: a join
-   * does not look the bridge up (one netlink round trip less, one that waits for the RTNL lock
-   * while other work holds it). ensureNetwork and deleteNetwork forget it; a join whose create
-   * fails on a remembered bridge looks it up once more (gone or made again behind our back).
+   * Network id → its ports' MTU here, as ensureNetwork set it on the VXLAN device (from the
+   * underlay): a join does not look the underlay up.
    */
-  private readonly bridgeOf = new Map<string, { index: number; mtu: number }>();
+  private readonly mtuOf = new Map<string, number>();
+  /** Endpoint id → the sandbox namespace of its direct port (the watchdog checks its table). */
+  private readonly direct = new Map<string, string>();
   /** Namespace pins of the networks ensureNetwork made or verified here, until deleteNetwork. */
   private readonly ensured = new Set<string>();
 
@@ -236,7 +242,7 @@ export class OverlayDriver implements NetworkDriver {
    */
   ensureNetwork(net: NetworkRecord): void {
     this.vxIndex.delete(net.id);
-    this.bridgeOf.delete(net.id);
+    this.mtuOf.delete(net.id);
     const state = overlayOf(net);
     if (state.options.encrypted) {
       // A host that cannot encrypt refuses to take part rather than send in clear.
@@ -249,7 +255,7 @@ export class OverlayDriver implements NetworkDriver {
     ensureNetnsDir(this.o.nsDir!);
     const fresh = !isNetnsMount(nsPath);
     // A context kept for a namespace that was at this path before is no use any more.
-    if (fresh) this.o.antiSpoof?.release(nsPath);
+    if (fresh) this.o.ports.release(nsPath);
     ensureNetns(nsPath);
     try {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
@@ -269,21 +275,15 @@ export class OverlayDriver implements NetworkDriver {
     // No address on anything in the namespace, not even an IPv6 link-local one
     // (addr_gen_mode 1 = none, for every device made after this), so nothing can talk to it.
     // IPv6 itself stays on: the VXLAN device's IPv6 neighbour entries (its ND proxy) need it.
-    withNetns(nsPath, () => {
-      writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1');
-      // Frames bridged here are not handed to the IPv4/IPv6/ARP hooks (br_netfilter turns
-      // that on in every namespace): nothing here has such a table, and the detour costs
-      // every frame (docs/drivers/overlay.md "Speed"). The anti-spoofing table is of the
-      // bridge family and sees frames either way. Absent without br_netfilter: nothing to do.
-      for (const k of BR_NF_CALL) if (fs.existsSync(`/proc/sys/net/bridge/${k}`)) writeSysctl(['net', 'bridge', k], '0');
-    });
-    // security: the anti-spoofing table before any port can be attached (its fail-closed rule
-    // drops whatever a `syo…` port without elements sends).
-    this.o.antiSpoof?.ensure(nsPath);
+    withNetns(nsPath, () => writeSysctl(['net', 'ipv6', 'conf', 'default', 'addr_gen_mode'], '1'));
+    // The guarded ports' forwarding and checks (security: the checks' table before any port).
+    this.o.ports.ensureNetwork(nsPath);
     const rt = this.o.openRtnl(nsPath);
     try {
-      const br = rt.ensureBridge({ name: names.bridge, mtu, up: true });
-      if (br.alias !== overlayAlias('bridge', net.id)) rt.setAlias(br.index, overlayAlias('bridge', net.id));
+      // A bridge made by an older Switchyard (veth ports on a bridge with the VXLAN device):
+      // its ports are made again as direct or guarded ones (reconcile re-joins them).
+      const old = rt.getLink(names.bridge);
+      if (old && old.alias === overlayAlias('bridge', net.id)) rt.deleteLink(old.index);
       let vx = rt.getLink(names.vxlan);
       const d = vx?.data?.kind === 'vxlan' ? vx.data : undefined;
       if (vx && !(d && d.vni === vni && d.local === dp.dataPathAddress && d.port === dp.dataPathPort && d.learning === false)) {
@@ -307,10 +307,11 @@ export class OverlayDriver implements NetworkDriver {
         vx = rt.getLink(names.vxlan);
         if (!vx) throw conflict('ENDPOINT_LINK_MISSING', `VXLAN device ${names.vxlan} did not appear in the namespace of network ${net.name}`);
       }
-      if (vx.master !== br.index || !vx.up || vx.mtu !== mtu) rt.setLink(vx.index, { master: br.index, up: true, mtu });
-      // Pairs buried by leave() whose deletion a stop or crash cut short.
-      if (rt.listLinks().some((l) => l.group === GRAVEYARD_GROUP)) this.buryLater(net.id, nsPath);
-      this.bridgeOf.set(net.id, { index: br.index, mtu: br.mtu });
+      if (vx.master !== undefined || !vx.up || vx.mtu !== mtu) rt.setLink(vx.index, { ...(vx.master !== undefined ? { master: null } : {}), up: true, mtu });
+      this.vxIndex.set(net.id, vx.index);
+      // Ports buried by leave() whose deletion a stop or crash cut short.
+      if (rt.listLinks().some((l) => l.group === GRAVEYARD_GROUP)) this.buryLater(nsPath);
+      this.mtuOf.set(net.id, mtu);
     } finally {
       rt.close();
     }
@@ -319,7 +320,7 @@ export class OverlayDriver implements NetworkDriver {
   /** Deletes the VXLAN device first (it frees the VNI on the underlay's socket at once), then the namespace. */
   private removeNs(net: NetworkRecord, nsPath: string): void {
     this.vxIndex.delete(net.id);
-    this.bridgeOf.delete(net.id);
+    this.mtuOf.delete(net.id);
     if (isNetnsMount(nsPath)) {
       const rt = this.o.openRtnl(nsPath);
       try {
@@ -328,147 +329,223 @@ export class OverlayDriver implements NetworkDriver {
         rt.close();
       }
     }
-    // Its anti-spoofing context would keep the namespace alive.
-    this.o.antiSpoof?.release(nsPath);
+    // Its nftables context would keep the namespace alive.
+    this.o.ports.release(nsPath);
     deleteNetns(nsPath);
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     if (this.o.nsDir) this.ensured.delete(this.nsPath(net));
     this.vxIndex.delete(net.id);
-    this.bridgeOf.delete(net.id);
-    // Its buried pairs go with the namespace.
-    clearTimeout(this.burials.get(net.id));
-    this.burials.delete(net.id);
+    this.mtuOf.delete(net.id);
+    // Its buried ports go with the namespace.
+    if (this.o.nsDir) {
+      const nsPath = this.nsPath(net);
+      clearTimeout(this.burials.get(nsPath));
+      this.burials.delete(nsPath);
+    }
     // The VXLAN device first, so the network's last packets are not sent in clear; then its SAs.
     if (this.o.nsDir) this.removeNs(net, this.nsPath(net));
     if (overlayOf(net).options.encrypted) this.o.encryption?.deleteNetwork(net.id);
   }
 
-  /** A veth pair: one end on the network's bridge, the other the sandbox's interface, with its addresses. */
-  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, _opts: JoinOptions): void {
+  /**
+   * A direct port for a sealed sandbox, a guarded one otherwise (overlay-ports.ts; the
+   * choice and why: docs/drivers/overlay.md "Ports").
+   */
+  join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
-    const names = overlayLinkNames(net);
-    const peerName = overlayVethName(ep.id);
-    // security: the port's allowed sources are in place before it exists, so no frame of
-    // this endpoint is ever bridged unchecked; a failed join takes them out again.
-    const spec = overlayAntiSpoofSpec(ep);
-    this.o.antiSpoof?.allow(nsPath, spec);
-    try {
-      this.joinLinks(net, ep, sb, nsPath, names, peerName);
-    } catch (err) {
-      try {
-        this.o.antiSpoof?.revoke(nsPath, spec);
-      } catch (e) {
-        this.o.log(`join ${ep.id.slice(0, 12)}: anti-spoofing elements left behind: ${String(e)}`);
-      }
-      throw err;
-    }
-  }
-
-  private joinLinks(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsPath: string, names: { bridge: string }, peerName: string): void {
     const rt = this.o.openRtnl(nsPath);
     let nsFd = -1;
     try {
       nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
-      const lookUp = (): { index: number; mtu: number } => {
-        const br = rt.getLink(names.bridge);
-        if (!br) throw conflict('BRIDGE_MISSING', `bridge ${names.bridge} of network ${net.name} does not exist`);
-        return { index: br.index, mtu: br.mtu };
-      };
-      const remembered = this.bridgeOf.get(net.id);
-      // The network's MTU on this host is its bridge's (ensureNetwork set it from the
-      // underlay): no look-up of the underlay's addresses and link per join.
-      const create = (br: { index: number; mtu: number }) =>
-        rt.createVeth({ name: peerName, mtu: br.mtu, master: br.index, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu: br.mtu } });
-      const createOnce = (br: { index: number; mtu: number }): { index: number } => {
-        try {
-          return create(br);
-        } catch (err) {
-          // createVeth's refusal of a name in use (the host end here, or the sandbox's ifname there).
-          if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
-          // A half-made join (a crash after the create) left the pair, or its sandbox end: start again.
-          if (rt.getLink(peerName)) rt.deleteLink(peerName);
-          if (withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
-          return create(br);
-        }
-      };
-      let host: { index: number };
-      try {
-        host = createOnce(remembered ?? lookUp());
-      } catch (err) {
-        if (!remembered || (err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
-        // The bridge remembered may be gone, or made again with another index, behind the
-        // driver's back (the kernel refuses a master it does not know): look it up once more.
-        this.bridgeOf.delete(net.id);
-        const now = lookUp();
-        if (now.index === remembered.index && now.mtu === remembered.mtu) throw err;
-        this.bridgeOf.set(net.id, now);
-        host = createOnce(now);
-      }
-      try {
-        rt.setAlias(host.index, overlayAlias('veth', ep.id));
-        // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
-        configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
-      } catch (err) {
-        rt.deleteLink(peerName);
-        throw err;
-      }
+      const mtu = this.mtuOf.get(net.id) ?? this.mtu(net);
+      // A half-made join (a crash after a create), or a port of the other kind made before
+      // (the sandbox's capabilities changed, or an older layout): start again.
+      this.clearPort(rt, net, ep, sb, nsFd);
+      if (opts.sealed) this.joinDirect(rt, net, ep, sb, nsFd, mtu);
+      else this.joinGuarded(rt, net, ep, sb, nsFd, nsPath, mtu);
     } finally {
       if (nsFd >= 0) close(nsFd);
       rt.close();
     }
   }
 
-  /** The sandbox's namespace went with its interfaces (no leave ran): the ports' anti-spoofing elements go too. */
-  releaseSandbox(_sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
-    if (!this.o.antiSpoof || !this.o.nsDir) return;
+  /** Whatever an earlier join of this endpoint left, in the sandbox and in the network's namespace. */
+  private clearPort(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number): void {
+    if (withNetnsFd(nsFd, () => ifNameToIndex(ep.ifname))) {
+      this.o.ports.closeDirect(sb.nsPath, directPortSpec(ep));
+      this.deleteInSandbox(sb, ep.ifname);
+    }
+    const g = guardedPort(ep);
+    if (rt.getLink(g.spec.port) || rt.getLink(g.proxy)) {
+      this.o.ports.closeGuarded(this.nsPath(net), g);
+      for (const name of [g.spec.port, g.proxy]) if (rt.getLink(name)) rt.deleteLink(name);
+    }
+  }
+
+  /** A macvlan on the VXLAN device, made in the sandbox's namespace; its check on its egress before it is up. */
+  private joinDirect(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, mtu: number): void {
+    const make = (vx: number) => rt.createTypedLink({ kind: 'macvlan', parent: vx, mode: 'bridge', name: ep.ifname, mac: ep.mac, mtu, nsFd });
+    this.withVxlan(net, rt, 'join', make);
+    const spec = directPortSpec(ep);
+    try {
+      // security: checked before it can send (it is down until configureSandboxEnd).
+      this.o.ports.openDirect(sb.nsPath, spec);
+      this.direct.set(ep.id, sb.nsPath);
+      // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
+      configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
+    } catch (err) {
+      this.direct.delete(ep.id);
+      this.undo(`join ${ep.id.slice(0, 12)}`, () => this.deleteInSandbox(sb, ep.ifname));
+      this.undo(`join ${ep.id.slice(0, 12)}`, () => this.o.ports.closeDirect(sb.nsPath, spec));
+      throw err;
+    }
+  }
+
+  /**
+   * A veth into the sandbox and a macvlan with the sandbox's MAC on the VXLAN device, joined by
+   * forwarding chains (the check on the veth end's) before either is up.
+   */
+  private joinGuarded(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, nsPath: string, mtu: number): void {
+    const g = guardedPort(ep);
+    const end = rt.createVeth({ name: g.spec.port, mtu, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+    try {
+      rt.setAlias(end.index, overlayAlias('veth', ep.id));
+      const proxy = this.withVxlan(net, rt, 'join', (vx) =>
+        rt.createTypedLink({ kind: 'macvlan', parent: vx, mode: 'bridge', name: g.proxy, mac: ep.mac, mtu, alias: overlayAlias('proxy', ep.id) }),
+      );
+      this.o.ports.openGuarded(nsPath, g);
+      rt.batch((b) => {
+        b.setUp(end.index);
+        b.setUp(proxy.index);
+      });
+      configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
+    } catch (err) {
+      this.undo(`join ${ep.id.slice(0, 12)}`, () => this.o.ports.closeGuarded(nsPath, g));
+      for (const name of [g.spec.port, g.proxy]) this.undo(`join ${ep.id.slice(0, 12)}`, () => rt.getLink(name) && rt.deleteLink(name));
+      throw err;
+    }
+  }
+
+  /** `fn` with the VXLAN device's index; once more with a fresh look-up if that device was made again (ENODEV). */
+  private withVxlan<T>(net: NetworkRecord, rt: Rtnl, what: string, fn: (vx: number) => T): T {
+    try {
+      return fn(this.vxlanIndex(net, rt, what));
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.errno === ENODEV_ERRNO)) throw err;
+      this.vxIndex.delete(net.id);
+      return fn(this.vxlanIndex(net, rt, what));
+    }
+  }
+
+  private hasLink(nsPath: string, name: string): boolean {
+    const rt = this.o.openRtnl(nsPath);
+    try {
+      return !!rt.getLink(name);
+    } finally {
+      rt.close();
+    }
+  }
+
+  private undo(what: string, fn: () => unknown): void {
+    try {
+      fn();
+    } catch (err) {
+      this.o.log(`${what}: undo: ${String(err)}`);
+    }
+  }
+
+  /**
+   * The sandbox's namespace went with its interfaces (no leave ran): a direct port's check
+   * went with it; a guarded port's proxy macvlan and chains are left in the network's namespace.
+   */
+  releaseSandbox(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
+    for (const { ep } of endpoints) this.direct.delete(ep.id);
+    this.o.ports.release(sb.nsPath);
+    if (!this.o.nsDir) return;
     for (const { net, ep } of endpoints) {
       const nsPath = this.nsPath(net);
       if (!isNetnsMount(nsPath)) continue; // gone with the network's namespace
-      try {
-        this.o.antiSpoof.revoke(nsPath, overlayAntiSpoofSpec(ep));
-      } catch (err) {
-        this.o.log(`anti-spoofing elements of ${overlayVethName(ep.id)}: ${String(err)}`);
-      }
+      const g = guardedPort(ep);
+      this.undo(`release ${g.proxy}`, () => this.o.ports.closeGuarded(nsPath, g));
+      this.undo(`release ${g.proxy}`, () => {
+        const rt = this.o.openRtnl(nsPath);
+        try {
+          for (const name of [g.spec.port, g.proxy]) if (rt.getLink(name)) rt.deleteLink(name);
+        } finally {
+          rt.close();
+        }
+      });
     }
   }
 
   /**
    * security: false when a namespace of a network set up here (ensureNetwork, not yet
-   * deleteNetwork) has lost its anti-spoofing table (the daemon's watchdog, every 2 s, then
-   * runs the engine's firewall reload, which calls reloadFirewall below).
+   * deleteNetwork) has lost its table, or a direct port's sandbox has lost its check (the
+   * daemon's watchdog, every 2 s, then runs the engine's firewall reload, which calls
+   * reloadFirewall below).
    */
   firewallComplete(): boolean {
-    if (!this.o.antiSpoof) return true;
-    for (const nsPath of this.ensured) if (isNetnsMount(nsPath) && !this.o.antiSpoof.present(nsPath)) return false;
+    for (const nsPath of this.ensured) if (isNetnsMount(nsPath) && !this.o.ports.networkPresent(nsPath)) return false;
+    for (const [epId, sbNs] of this.direct) {
+      if (!isNetnsMount(sbNs)) {
+        this.direct.delete(epId);
+        continue;
+      }
+      if (!this.o.ports.directPresent(sbNs, '')) return false;
+    }
     return true;
   }
 
   /**
-   * security: every network with a namespace on this host gets its anti-spoofing table back,
-   * holding exactly its running local endpoints' elements (start-up, `firewall reload`, the
-   * watchdog). A network without a namespace here is not taken part in: nothing to restore.
+   * security: every network with a namespace on this host gets its table back, holding
+   * exactly its running guarded ports; every sandbox with direct ports gets its check back
+   * (start-up, `firewall reload`, the watchdog). Which kind a port is, the kernel says: a
+   * guarded port has its veth end in the network's namespace.
    */
-  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[]): void {
-    if (!this.o.antiSpoof || !this.o.nsDir) return;
+  reloadFirewall(networks: readonly NetworkRecord[], runningEndpoints: readonly EndpointRecord[], sandboxNs?: (sandboxId: string) => string | undefined): void {
+    if (!this.o.nsDir) return;
     // One namespace that fails does not leave the others unrestored; the first failure is
     // thrown at the end (the caller reports it).
     let first: unknown;
+    const directBySandbox = new Map<string, AntiSpoofEndpoint[]>();
     for (const net of networks) {
       const nsPath = this.nsPath(net);
       if (!isNetnsMount(nsPath)) continue;
       try {
-        this.o.antiSpoof.reload(nsPath, runningEndpoints.filter((e) => e.networkId === net.id).map(overlayAntiSpoofSpec));
+        const rt = this.o.openRtnl(nsPath);
+        let names: Set<string>;
+        try {
+          names = new Set(rt.listLinks().map((l) => l.name));
+        } finally {
+          rt.close();
+        }
+        const mine = runningEndpoints.filter((e) => e.networkId === net.id);
+        this.o.ports.reloadNetwork(nsPath, mine.filter((e) => names.has(overlayVethName(e.id))).map(guardedPort));
+        for (const ep of mine) {
+          if (names.has(overlayVethName(ep.id))) continue;
+          const sbNs = sandboxNs?.(ep.sandboxId);
+          if (!sbNs || !isNetnsMount(sbNs)) continue;
+          directBySandbox.set(sbNs, [...(directBySandbox.get(sbNs) ?? []), directPortSpec(ep)]);
+          this.direct.set(ep.id, sbNs);
+        }
       } catch (err) {
-        this.o.log(`overlay ${net.name}: anti-spoofing reload: ${String(err)}`);
+        this.o.log(`overlay ${net.name}: firewall reload: ${String(err)}`);
+        first ??= err;
+      }
+    }
+    for (const [sbNs, specs] of directBySandbox) {
+      try {
+        this.o.ports.reloadSandbox(sbNs, specs);
+      } catch (err) {
+        this.o.log(`overlay: direct ports' check in ${sbNs}: ${String(err)}`);
         first ??= err;
       }
     }
     if (first !== undefined) throw first;
   }
-
 
   private deleteInSandbox(sb: SandboxNs, ifname: string): void {
     const rt = this.o.openRtnl(sb.nsPath);
@@ -479,20 +556,23 @@ export class OverlayDriver implements NetworkDriver {
     }
   }
 
-  /** Deletes the pair from the network's side (the sandbox's end goes with it); gone = success. */
   /**
    * Takes the endpoint out of service at once and leaves the slow part for later, as the
-   * bridge driver does (graveyard.ts): deleting a veth costs an RCU grace period (~18 ms of
-   * a detach's ~22 here, docs/BENCHMARKS.md "Cluster"). The sandbox's end goes down without
-   * its addresses and under another name (a reconnect may want the name back) in one request;
-   * the network side's end goes down into Switchyard's device group inside the network's
-   * namespace, and the group is deleted there (the pair with it) a moment later, one grace
+   * bridge driver does (graveyard.ts): deleting a device costs an RCU grace period (~18 ms of
+   * a detach's ~22 here, docs/BENCHMARKS.md "Cluster"). The sandbox's interface goes down
+   * without its addresses and under another name (a reconnect may want the name back) in one
+   * request, into Switchyard's device group; a guarded port's devices in the network's
+   * namespace go down into that group too; each group is deleted a moment later, one grace
    * period per batch, on the threadpool. deleteNetwork takes the whole namespace instead.
    */
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return;
+    const g = guardedPort(ep);
+    // Which kind: a guarded port has its veth end in the network's namespace.
+    const direct = this.direct.get(ep.id) ?? (this.hasLink(nsPath, g.spec.port) ? undefined : sb.nsPath || undefined);
+    this.direct.delete(ep.id);
     try {
       const index = sb.nsPath ? withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname)) : 0;
       if (index) {
@@ -503,48 +583,55 @@ export class OverlayDriver implements NetworkDriver {
             for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
             b.rename(index, `syd${ep.id.slice(0, 10)}`);
           });
+          // A direct port is the sandbox's own device: it is buried there.
+          if (direct) srt.setLink(index, { group: GRAVEYARD_GROUP });
         } finally {
           srt.close();
         }
+        if (direct) this.buryLater(sb.nsPath);
       }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
+    if (direct) {
+      // After the port is down: its check goes (its chain names the device's old name).
+      this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.closeDirect(direct, directPortSpec(ep)));
+      return;
+    }
     const rt = this.o.openRtnl(nsPath);
     try {
-      const host = rt.getLink(overlayVethName(ep.id));
-      if (host) {
-        rt.setLink(host.index, { up: false, group: GRAVEYARD_GROUP });
-        this.buryLater(net.id, nsPath);
+      let buried = false;
+      for (const name of [g.spec.port, g.proxy]) {
+        const link = rt.getLink(name);
+        if (!link) continue;
+        rt.setLink(link.index, { up: false, group: GRAVEYARD_GROUP });
+        buried = true;
       }
+      if (buried) this.buryLater(nsPath);
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: ${String(err)}`);
     } finally {
       rt.close();
     }
-    // After the port is down: from here on the fail-closed rule drops whatever it still sends.
-    try {
-      this.o.antiSpoof?.revoke(nsPath, overlayAntiSpoofSpec(ep));
-    } catch (err) {
-      this.o.log(`leave ${ep.id.slice(0, 12)}: anti-spoofing elements: ${String(err)}`);
-    }
+    // After the devices are down: nothing is forwarded any more.
+    this.undo(`leave ${ep.id.slice(0, 12)}: its chains`, () => this.o.ports.closeGuarded(nsPath, g));
   }
 
-  /** Per network namespace: the pending deletion of its buried veth pairs. */
+  /** Per namespace (a network's, or a sandbox's): the pending deletion of its buried devices. */
   private readonly burials = new Map<string, NodeJS.Timeout>();
 
-  private buryLater(netId: string, nsPath: string): void {
-    if (this.burials.has(netId)) return;
+  private buryLater(nsPath: string): void {
+    if (this.burials.has(nsPath)) return;
     this.burials.set(
-      netId,
+      nsPath,
       setTimeout(() => {
-        this.burials.delete(netId);
+        this.burials.delete(nsPath);
         void this.deleteBuried(nsPath);
       }, BURY_DELAY_MS),
     );
   }
 
-  /** Deletes the device group of buried pairs inside a network's namespace (if it still exists). */
+  /** Deletes the device group of buried ports inside a namespace (if it still exists). */
   private async deleteBuried(nsPath: string): Promise<void> {
     if (!isNetnsMount(nsPath)) return;
     let rt: Rtnl | undefined;
@@ -552,30 +639,41 @@ export class OverlayDriver implements NetworkDriver {
       rt = this.o.openRtnl(nsPath);
       await rt.deleteGroupAsync(GRAVEYARD_GROUP);
     } catch (err) {
-      this.o.log(`delete buried overlay pairs in ${path.basename(nsPath)}: ${String(err)}`);
+      this.o.log(`delete buried overlay ports in ${path.basename(nsPath)}: ${String(err)}`);
     } finally {
       rt?.close();
     }
   }
 
-  /** The pair's end is on the bridge and up; with `sb`, the sandbox's end is up with its addresses. */
+  /**
+   * A guarded port: its veth end and proxy are up in the network's namespace; a direct port:
+   * its check is there. With `sb`, the sandbox's interface is up with its addresses, and of
+   * its kind.
+   */
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
     if (!this.o.nsDir) return false;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return false;
+    const g = guardedPort(ep);
     const rt = this.o.openRtnl(nsPath);
+    let guarded: boolean;
     try {
-      const br = rt.getLink(overlayLinkNames(net).bridge);
-      const end = rt.getLink(overlayVethName(ep.id));
-      if (!br || !end || end.master !== br.index || !end.up) return false;
+      const end = rt.getLink(g.spec.port);
+      const proxy = rt.getLink(g.proxy);
+      guarded = !!end;
+      if (end && (!end.up || !proxy || !proxy.up)) return false;
     } finally {
       rt.close();
     }
-    if (!sb) return true;
-    return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'veth', [ep.ipv4, ep.ipv6]);
+    if (!sb) return guarded;
+    if (guarded) return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'veth', [ep.ipv4, ep.ipv6]);
+    if (!sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'macvlan', [ep.ipv4, ep.ipv6])) return false;
+    if (!this.o.ports.directPresent(sb.nsPath, ep.ifname)) return false;
+    this.direct.set(ep.id, sb.nsPath);
+    return true;
   }
 
-  /** The marks of the bridge, VXLAN device and veth ends (all inside the networks' namespaces). */
+  /** The marks of the VXLAN device, the guarded ports' veth ends and proxies (all inside the networks' namespaces). */
   ownsLink(link: HostLink): boolean {
     return isOverlayAlias(link.alias);
   }

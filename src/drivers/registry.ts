@@ -18,8 +18,7 @@ import { RoutedDriver } from './routed.js';
 import { Nft } from '../kernel/nftables.js';
 import { NftElements } from '../kernel/nft-elements.js';
 import { NoFirewall } from '../services/firewall/no-firewall.js';
-import { NamespaceAntiSpoof } from '../services/firewall/namespace-antispoof.js';
-import { OVERLAY_PORT_PREFIX } from '../services/firewall/ruleset/names.js';
+import { NftOverlayPorts } from '../services/firewall/overlay-ports.js';
 
 /** What the daemon hands every driver factory (each takes what it needs). */
 export interface DriverDeps {
@@ -47,7 +46,7 @@ export type DriverFactory = (deps: DriverDeps) => NetworkDriver;
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   (d) => new BridgeDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, firewall: d.firewall, ...(d.antiSpoof ? { antiSpoof: d.antiSpoof } : {}), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   (d) => new MacvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
-  (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster, encryption: new OverlayEncryptionHost({ log: d.log }) } : {}), ...(d.firewall instanceof NoFirewall ? {} : { antiSpoof: new NamespaceAntiSpoof((ns) => Nft.open(ns), OVERLAY_PORT_PREFIX, (ns) => NftElements.open(ns)) }), log: d.log }),
+  (d) => new OverlayDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.execRoot ? { nsDir: path.join(d.execRoot, OVERLAY_NS_SUBDIR) } : {}), ...(d.cluster ? { cluster: d.cluster, encryption: new OverlayEncryptionHost({ log: d.log }) } : {}), ports: new NftOverlayPorts({ checked: !(d.firewall instanceof NoFirewall), openNft: (ns) => Nft.open(ns), openElements: (ns) => NftElements.open(ns) }), log: d.log }),
   (d) => new IpvlanDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, log: d.log }),
   (d) => new RoutedDriver({ rtnl: d.rtnl, openRtnl: d.openRtnl, ...(d.firewall instanceof NoFirewall ? {} : { nft: () => Nft.open() }), graveyard: d.graveyard, defaultMtu: d.defaultMtu, log: d.log }),
   () => hostDriver(),

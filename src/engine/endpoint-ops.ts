@@ -26,6 +26,7 @@ import { ipamFor } from './routed-blocks.js';
 import { leavePartIfIdle, takePart } from './cluster-peers.js';
 import { PhaseTrace } from './phase-trace.js';
 import { egressByGatewayBridge, ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
+import { namespaceSealed } from '../model/namespace-seal.js';
 
 export const sbLock = (id: string): string => `sb:${id}`;
 
@@ -120,7 +121,8 @@ export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: Endpoint
   const gw = gatewayEndpoint(ctx, all);
   takePart(ctx, net);
   trace?.mark('take-part');
-  driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+  const sealed = namespaceSealed(sb, ctx.state.sandboxes.values());
+  driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id, sealed });
   trace?.mark('join');
 }
 

@@ -24,7 +24,11 @@ export function rebuildDriverFirewalls(ctx: EngineContext): void {
     if (!driver.reloadFirewall) continue;
     const nets = [...state.networks.values()].filter((n) => n.driver === driver.name);
     const ids = new Set(nets.map((n) => n.id));
-    driver.reloadFirewall(nets, [...state.endpoints.values()].filter((e) => running.has(e.sandboxId) && ids.has(e.networkId)));
+    driver.reloadFirewall(
+      nets,
+      [...state.endpoints.values()].filter((e) => running.has(e.sandboxId) && ids.has(e.networkId)),
+      (id) => state.sandboxes.get(id)?.nsPath,
+    );
   }
 }
 

@@ -18,6 +18,7 @@ import { takePart } from './cluster-peers.js';
 import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
+import { namespaceSealed } from '../model/namespace-seal.js';
 
 export interface KernelInventory {
   /** Links in the daemon's namespace. */
@@ -141,7 +142,7 @@ function restoreEndpoints(ctx: EngineContext, sb: SandboxRecord): number {
     }
     if (driver.endpointPresent(net, ep, { id: sb.id, nsPath: sb.nsPath! })) continue;
     try {
-      driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id });
+      driver.join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id, sealed: namespaceSealed(sb, ctx.state.sandboxes.values()) });
       rejoined++;
     } catch (err) {
       ctx.log(`reconcile ${sb.name}: endpoint on ${net.name}: ${String(err)}`);
