@@ -8,8 +8,10 @@
  * they are encoded here and sent as NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM between
  * NFNL_MSG_BATCH_BEGIN and _END: one transaction, all or nothing (net/netfilter/nfnetlink.c).
  *
- * Only elements: tables, sets, chains and rules stay libnftables text (kernel/nftables.ts),
- * and callers keep that path as the fallback for anything this one refuses.
+ * Only elements, and one fixed shape of chain (a sandbox port's egress chain,
+ * kernel/nft-port-chain.ts, joined and left with its elements): tables, sets, other chains
+ * and rules stay libnftables text (kernel/nftables.ts), and callers keep that path as the
+ * fallback for anything this one refuses.
  *
  * Key layout (nftables' datatypes, linux/netfilter/nf_tables.h): every part of a
  * concatenation is padded to a multiple of 4 bytes (NFT_REG32_SIZE); ifname is IFNAMSIZ
@@ -21,10 +23,9 @@ import { SwitchyardError, invalid } from '../errors.js';
 import { ipToBytes, macToBytes } from './netlink/address-codec.js';
 import { ENOENT, NLA_F_NESTED, NLM_F_CREATE, NLM_F_REQUEST, NetlinkError, attr, encodeMessage, nestedAttr, strAttr } from './netlink/message.js';
 import { NETLINK_NETFILTER, NetlinkSocket, type BatchItem } from './netlink/socket.js';
+import { NFPROTO, nfgenmsg, nftBatch, nftType, type NftFamily } from './nfnetlink.js';
+import { deletePortChainItem, portChainItems, type NetdevPortChain } from './nft-port-chain.js';
 
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFNL_MSG_BATCH_BEGIN = 0x10;
-const NFNL_MSG_BATCH_END = 0x11;
 const NFT_MSG_GETTABLE = 1;
 const NFTA_TABLE_NAME = 1;
 const NFT_MSG_NEWSETELEM = 12;
@@ -38,8 +39,7 @@ const NFTA_SET_ELEM_DATA = 2;
 const NFTA_DATA_VALUE = 1;
 const IFNAMSIZ = 16;
 
-export const NFPROTO = { inet: 1, bridge: 7 } as const;
-export type NftFamily = keyof typeof NFPROTO;
+export { NFPROTO, type NftFamily } from './nfnetlink.js';
 
 /** One field of a key or of a map's data, typed as the set declares it. */
 export type ElementPart =
@@ -106,19 +106,16 @@ export function encodeValue(parts: ElementPart[]): Buffer {
   return out;
 }
 
-function nfgenmsg(family: number, resId: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt8(family, 0);
-  b.writeUInt8(0, 1); // NFNETLINK_V0
-  b.writeUInt16BE(resId, 2);
-  return b;
-}
-
 const valueAttr = (type: number, v: Buffer): Buffer => nestedAttr(type | NLA_F_NESTED, [attr(NFTA_DATA_VALUE, v)]);
 
 /** The batch for `ops` (pure; exported for tests): begin, one message per (family, table, set, op) run, end. */
 export function elementBatch(ops: ElementOp[]): BatchItem[] {
-  const items: BatchItem[] = [{ msg: encodeMessage({ type: NFNL_MSG_BATCH_BEGIN, flags: NLM_F_REQUEST }, [nfgenmsg(0, NFNL_SUBSYS_NFTABLES)]), what: 'batch begin', unacked: true }];
+  return nftBatch(elementItems(ops));
+}
+
+/** The element messages for `ops`, without the batch markers: one per (family, table, set, op) run. */
+export function elementItems(ops: ElementOp[]): BatchItem[] {
+  const items: BatchItem[] = [];
   // Consecutive ops on the same set with the same verb share a message; order is kept.
   let i = 0;
   while (i < ops.length) {
@@ -130,7 +127,7 @@ export function elementBatch(ops: ElementOp[]): BatchItem[] {
       if (o.op === 'add' && o.data) parts.push(valueAttr(NFTA_SET_ELEM_DATA, encodeValue(o.data)));
       return nestedAttr(NFTA_LIST_ELEM | NLA_F_NESTED, parts);
     });
-    const type = (NFNL_SUBSYS_NFTABLES << 8) | (first.op === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+    const type = nftType(first.op === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
     items.push({
       msg: encodeMessage({ type, flags: NLM_F_REQUEST | (first.op === 'add' ? NLM_F_CREATE : 0) }, [
         nfgenmsg(NFPROTO[first.family], 0),
@@ -141,8 +138,12 @@ export function elementBatch(ops: ElementOp[]): BatchItem[] {
       what: `${first.op} ${run.length} element(s) in ${first.family} ${first.table} ${first.set}`,
     });
   }
-  items.push({ msg: encodeMessage({ type: NFNL_MSG_BATCH_END, flags: NLM_F_REQUEST }, [nfgenmsg(0, NFNL_SUBSYS_NFTABLES)]), what: 'batch end', unacked: true });
   return items;
+}
+
+/** A kernel refusal as NFT_FAILED with the kernel's reason; anything else as it is. */
+function wrap(err: unknown): unknown {
+  return err instanceof NetlinkError ? new SwitchyardError('internal', 'NFT_FAILED', err.message, { cause: err }) : err;
 }
 
 /** An nfnetlink socket for element batches, bound to the namespace it was opened in. */
@@ -160,11 +161,45 @@ export class NftElements {
    */
   apply(ops: ElementOp[]): void {
     if (!ops.length) return;
+    this.send(elementBatch(ops));
+  }
+
+  /**
+   * A port joins (services/firewall/ruleset/port-guard.ts): its elements `ops` and its egress
+   * chain (created or kept, holding exactly its rules: kernel/nft-port-chain.ts) as ONE transaction.
+   * Idempotent. Any failure (no table, no such device) undoes all of it: NFT_FAILED.
+   */
+  joinPortChain(chain: NetdevPortChain, ops: ElementOp[]): void {
+    this.send(nftBatch([...elementItems(ops), ...portChainItems(chain)]));
+  }
+
+  /**
+   * A port leaves: `ops` (its element deletes, written add-then-delete so that missing
+   * elements are success) and its chain's deletion (the rule goes with it) as ONE
+   * transaction. The kernel answers a missing chain with ENOENT, which would abort the whole
+   * batch, so on ENOENT the elements are deleted alone; a missing table is success (nothing
+   * of the port is left). Deleting twice is success.
+   */
+  leavePortChain(chain: NetdevPortChain, ops: ElementOp[]): void {
     try {
-      this.sock.requestBatch(elementBatch(ops));
+      this.sock.requestBatch(nftBatch([...elementItems(ops), deletePortChainItem(chain)]));
+      return;
     } catch (err) {
-      if (err instanceof NetlinkError) throw new SwitchyardError('internal', 'NFT_FAILED', err.message, { cause: err });
-      throw err;
+      if (!(err instanceof NetlinkError && err.errno === ENOENT)) throw wrap(err);
+    }
+    try {
+      if (ops.length) this.sock.requestBatch(nftBatch(elementItems(ops)));
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === ENOENT && !this.hasTable('netdev', chain.table)) return;
+      throw wrap(err);
+    }
+  }
+
+  private send(items: BatchItem[]): void {
+    try {
+      this.sock.requestBatch(items);
+    } catch (err) {
+      throw wrap(err);
     }
   }
 
@@ -174,7 +209,7 @@ export class NftElements {
    * with 1,000 endpoints' elements, every watchdog tick).
    */
   hasTable(family: NftFamily, name: string): boolean {
-    const msg = encodeMessage({ type: (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, flags: NLM_F_REQUEST }, [
+    const msg = encodeMessage({ type: nftType(NFT_MSG_GETTABLE), flags: NLM_F_REQUEST }, [
       nfgenmsg(NFPROTO[family], 0),
       strAttr(NFTA_TABLE_NAME, name),
     ]);

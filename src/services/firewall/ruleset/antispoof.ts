@@ -17,9 +17,12 @@ import { invalid } from '../../../errors.js';
 import type { ElementOp, ElementPart } from '../../../kernel/nft-elements.js';
 import { formatIpValue, tryParseIp } from '../../../model/ip.js';
 import { addThenDelete, canonicalMac, elementText, filledChain, isFamilyAddr, lines, validateBridge } from './elements.js';
-import { ANTISPOOF, BRIDGE_FAMILY, SANDBOX_PORT_PREFIX, TABLE } from './names.js';
+import { ANTISPOOF, BRIDGE_FAMILY, NETDEV_FAMILY, SANDBOX_PORT_PREFIX, TABLE } from './names.js';
 
 const B = `${BRIDGE_FAMILY} ${TABLE}`;
+
+/** The families whose `switchyard` table holds the anti-spoofing sets. */
+export type AntiSpoofFamily = typeof BRIDGE_FAMILY | typeof NETDEV_FAMILY;
 
 /** One endpoint as the anti-spoofing sets see it. */
 export interface AntiSpoofEndpoint {
@@ -68,32 +71,56 @@ const ND_TARGET = '@th,64,128';
 export function renderAntiSpoofBase(portPrefix: string = SANDBOX_PORT_PREFIX): string {
   validateBridge(`${portPrefix}x`, 'portPrefix');
   const a = ANTISPOOF;
-  const probe = 'ether type arp arp saddr ip 0.0.0.0';
   return lines(
     `add table ${B}`,
-    `add set ${B} ${a.ports} { type ifname; }`,
-    `add set ${B} ${a.mac} { type ifname . ether_addr; }`,
-    `add set ${B} ${a.ip4} { type ifname . ether_addr . ipv4_addr; }`,
-    `add set ${B} ${a.ip6} { type ifname . ether_addr . ipv6_addr; }`,
-    `add set ${B} ${a.nd6} { typeof iifname . ether saddr . ${ND_TARGET}; }`,
-    ...filledChain(B, a.check, undefined, [
-      `iifname . ether saddr != @${a.mac} drop comment "MAC SPOOF"`,
-      `ether type != { arp, ip, ip6 } drop comment "NOT UNTAGGED IP"`,
-      `ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ether . arp saddr ip != @${a.ip4} drop comment "ARP SPOOF"`,
-      `${probe} arp operation != request drop comment "ARP PROBE"`,
-      `${probe} iifname . arp saddr ether != @${a.mac} drop comment "ARP PROBE"`,
-      `ether type ip iifname . ether saddr . ip saddr != @${a.ip4} drop comment "IPV4 SPOOF"`,
-      `ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop comment "RA GUARD"`,
-      `ether type ip6 icmpv6 type nd-neighbor-advert iifname . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "ND SPOOF"`,
-      `ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "DAD SPOOF"`,
-      `ether type ip6 ip6 saddr :: icmpv6 type { nd-router-solicit, nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return comment "IPV6 DAD"`,
-      `ether type ip6 iifname . ether saddr . ip6 saddr != @${a.ip6} drop comment "IPV6 SPOOF"`,
-    ]),
+    ...antiSpoofSets(B, 'iifname'),
+    ...filledChain(B, a.check, undefined, antiSpoofCheckRules('iifname')),
     ...filledChain(B, a.prerouting, 'type filter hook prerouting priority -300; policy accept;', [
       `iifname @${a.ports} jump ${a.check}`,
       `iifname "${portPrefix}*" iifname != @${a.ports} drop comment "UNKNOWN PORT"`,
     ]),
   );
+}
+
+/**
+ * Which interface name a frame's port is: `iifname` on the bridge's prerouting hook (the
+ * frame comes in on the host-side veth), `oifname` on a port's own egress hook inside the
+ * sandbox (ruleset/port-guard.ts).
+ */
+export type PortKey = 'iifname' | 'oifname';
+
+/** The five anti-spoofing sets of `table` (e.g. `bridge switchyard`), keyed on the port by `port`. */
+export function antiSpoofSets(table: string, port: PortKey): string[] {
+  const a = ANTISPOOF;
+  return [
+    `add set ${table} ${a.ports} { type ifname; }`,
+    `add set ${table} ${a.mac} { type ifname . ether_addr; }`,
+    `add set ${table} ${a.ip4} { type ifname . ether_addr . ipv4_addr; }`,
+    `add set ${table} ${a.ip6} { type ifname . ether_addr . ipv6_addr; }`,
+    `add set ${table} ${a.nd6} { typeof ${port} . ether saddr . ${ND_TARGET}; }`,
+  ];
+}
+
+/**
+ * The rules of the check chain (what a port may send, above), the port named by `port`:
+ * one list for the bridge table and the per-port egress one, so the two cannot drift.
+ */
+export function antiSpoofCheckRules(port: PortKey): string[] {
+  const a = ANTISPOOF;
+  const probe = 'ether type arp arp saddr ip 0.0.0.0';
+  return [
+    `${port} . ether saddr != @${a.mac} drop comment "MAC SPOOF"`,
+    `ether type != { arp, ip, ip6 } drop comment "NOT UNTAGGED IP"`,
+    `ether type arp arp saddr ip != 0.0.0.0 ${port} . arp saddr ether . arp saddr ip != @${a.ip4} drop comment "ARP SPOOF"`,
+    `${probe} arp operation != request drop comment "ARP PROBE"`,
+    `${probe} ${port} . arp saddr ether != @${a.mac} drop comment "ARP PROBE"`,
+    `ether type ip ${port} . ether saddr . ip saddr != @${a.ip4} drop comment "IPV4 SPOOF"`,
+    `ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop comment "RA GUARD"`,
+    `ether type ip6 icmpv6 type nd-neighbor-advert ${port} . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "ND SPOOF"`,
+    `ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit ${port} . ether saddr . ${ND_TARGET} != @${a.nd6} drop comment "DAD SPOOF"`,
+    `ether type ip6 ip6 saddr :: icmpv6 type { nd-router-solicit, nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return comment "IPV6 DAD"`,
+    `ether type ip6 ${port} . ether saddr . ip6 saddr != @${a.ip6} drop comment "IPV6 SPOOF"`,
+  ];
 }
 
 /**
@@ -134,14 +161,16 @@ export function antiSpoofIpv6(e: Pick<AntiSpoofEndpoint, 'mac' | 'ipv6'>): strin
  * The endpoint's elements, one per set and address, as structured operations: the text below
  * is rendered from them, and the firewall's fast path (kernel/nft-elements.ts) encodes the
  * same operations as bytes, so the two can never name different elements. Validates.
+ * `family`: the table's, `bridge` here; `netdev` for the per-port egress check
+ * (ruleset/port-guard.ts portGuardOps), whose sets are the same.
  */
-export function antiSpoofOps(e: AntiSpoofEndpoint): ElementOp[] {
+export function antiSpoofOps(e: AntiSpoofEndpoint, family: AntiSpoofFamily = BRIDGE_FAMILY): ElementOp[] {
   validateBridge(e.port, 'port');
   const mac = canonicalMac(e.mac);
   if (e.ipv4 !== undefined && !isFamilyAddr(4, e.ipv4)) throw invalid('FIREWALL_INVALID_ENDPOINT', `"${e.ipv4}" is not an IPv4 address`, 'ipv4');
   const own = antiSpoofIpv6({ mac, ...(e.ipv6 !== undefined ? { ipv6: e.ipv6 } : {}) });
   const key: ElementPart[] = [{ ifname: e.port }, { ether: mac }];
-  const op = (set: string, parts: ElementPart[]): ElementOp => ({ op: 'add', family: BRIDGE_FAMILY, table: TABLE, set, key: parts });
+  const op = (set: string, parts: ElementPart[]): ElementOp => ({ op: 'add', family, table: TABLE, set, key: parts });
   return [
     op(ANTISPOOF.mac, key),
     ...(e.ipv4 !== undefined ? [op(ANTISPOOF.ip4, [...key, { ipv4: e.ipv4 }])] : []),
@@ -153,8 +182,8 @@ export function antiSpoofOps(e: AntiSpoofEndpoint): ElementOp[] {
 }
 
 /** renderDeleteEndpoint's elements for the fast path: all added, then all deleted ("already gone" is success). */
-export function deleteAntiSpoofOps(e: AntiSpoofEndpoint): ElementOp[] {
-  return addThenDelete(antiSpoofOps(e));
+export function deleteAntiSpoofOps(e: AntiSpoofEndpoint, family: AntiSpoofFamily = BRIDGE_FAMILY): ElementOp[] {
+  return addThenDelete(antiSpoofOps(e, family));
 }
 
 const opText = (o: ElementOp): string => `${o.op} element ${B} ${o.set} { ${elementText(o.key)} }`;

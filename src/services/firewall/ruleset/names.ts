@@ -9,6 +9,12 @@ export const TABLE = 'switchyard';
 /** `table bridge switchyard`: anti-spoofing on bridge ports (ruleset/antispoof.ts). */
 export const BRIDGE_FAMILY = 'bridge';
 
+/**
+ * `table netdev switchyard`, inside a sandbox's namespace: the anti-spoofing check on the
+ * egress hook of the sandbox's own port device (ruleset/port-guard.ts).
+ */
+export const NETDEV_FAMILY = 'netdev';
+
 /** The objects of `table inet switchyard`. */
 export const NAMES = {
   /** Admin's chain, jumped to first from `forward`; Switchyard never writes to it. */
@@ -88,6 +94,14 @@ export const ANTISPOOF = {
   prerouting: 'prerouting',
   check: 'antispoof',
 } as const;
+
+/**
+ * The per-port base chain of `table netdev switchyard` (ruleset/port-guard.ts): hook egress
+ * on device `ifname` (the port's name inside the sandbox); frames the check can read go to
+ * `antispoof`, the others are dropped with the comment PORT_GUARD_UNCHECKABLE.
+ */
+export const portGuardChain = (ifname: string): string => `port-${ifname}`;
+export const PORT_GUARD_UNCHECKABLE = 'UNCHECKABLE';
 
 /**
  * The host-side name prefix of every sandbox port the bridge driver makes
