@@ -19,7 +19,11 @@ import * as path from 'node:path';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { releaseNetnsDir, warmThreadpool, withNetns } from '../../src/kernel/netns.js';
 import { OverlayDriver } from '../../src/drivers/overlay.js';
-import { overlayLinkNames, overlayNsName, overlayVethName } from '../../src/drivers/overlay-plan.js';
+import { overlayLinkNames, overlayNsName, overlayProxyName, overlayVethName } from '../../src/drivers/overlay-plan.js';
+import type { OverlayPorts } from '../../src/drivers/overlay-ports.js';
+import { NftOverlayPorts } from '../../src/services/firewall/overlay-ports.js';
+import { Nft } from '../../src/kernel/nftables.js';
+import { NftElements } from '../../src/kernel/nft-elements.js';
 import type { PeerEndpoint } from '../../src/drivers/contract.js';
 import { parseOverlayOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
@@ -42,7 +46,10 @@ after(() => {
   fs.rmSync(ROOT, { recursive: true, force: true });
 });
 
-const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
+const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, ports: null as unknown as OverlayPorts, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
+
+/** The ports' nftables without a firewall: the guarded ports' forwarding only (the checks: overlay-antispoof.test.ts). */
+const forwardingOnly = (): OverlayPorts => new NftOverlayPorts({ checked: false, openNft: (ns) => Nft.open(ns), openElements: (ns) => NftElements.open(ns) });
 
 function network(id: string, options: Record<string, string> = {}, others: NetworkRecord[] = []): NetworkRecord {
   return {
@@ -99,7 +106,7 @@ function makeLab(n: number, mtu = 1500): Lab {
     sh('ip', ['-n', ns.name, 'link', 'set', 'syul0', 'up']);
     const rtnl = Rtnl.open(ns.path);
     const nsDir = path.join(ROOT, `${tag}-h${i}`);
-    const driver = new OverlayDriver({ rtnl, openRtnl: (p) => Rtnl.open(p), nsDir, cluster: { dataPathAddress: addr, dataPathPort: PORT }, log: () => {} });
+    const driver = new OverlayDriver({ rtnl, openRtnl: (p) => Rtnl.open(p), ports: forwardingOnly(), nsDir, cluster: { dataPathAddress: addr, dataPathPort: PORT }, log: () => {} });
     // Synchronous work runs inside the host; an async call's synchronous part does (its promise is returned).
     const run = <T>(fn: () => T): T => {
       let out: T;
@@ -170,26 +177,28 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     lab.hosts.forEach((h, i) => h.run(() => {
       h.driver.ensureNetwork(net);
       h.driver.ensureNetwork(net); // idempotent
-      h.driver.join(net, eps[i]!, sbOf(sbs[i]!, eps[i]!), { gateway: true });
+      // Host 1's sandbox is sealed (a direct port), the others not (guarded ports): every pair of kinds talks below.
+      h.driver.join(net, eps[i]!, sbOf(sbs[i]!, eps[i]!), { gateway: true, sealed: i === 0 });
     }));
     const ovPath = path.join(h1.nsDir, overlayNsName(net.id));
+    assert.match(inNs(sbs[0].name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout, /macvlan mode bridge/, 'a sealed sandbox: a macvlan (direct port)');
+    assert.match(inNs(sbs[1].name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout, /veth/, 'otherwise a veth (guarded port)');
+    const ov2 = path.join(lab.hosts[1]!.nsDir, overlayNsName(net.id));
+    assert.match(inPin(ov2, 'ip', ['-d', 'link', 'show', overlayProxyName(eps[1].id)]).stdout, /macvlan mode bridge/, 'the guarded port\'s proxy macvlan');
     const names = overlayLinkNames(net);
 
-    // The layout: VXLAN with learning off and the proxy on, on the network's bridge, no flood entry.
+    // The layout: VXLAN with learning off and the proxy on, no bridge, no flood entry.
     const vxText = inPin(ovPath, 'ip', ['-d', 'link', 'show', names.vxlan]).stdout;
     assert.match(vxText, new RegExp(`vxlan id ${vni} local 10\\.99\\.0\\.1 .*dstport ${PORT}`), vxText);
     assert.match(vxText, /nolearning/);
     assert.match(vxText, /proxy/);
-    assert.match(vxText, new RegExp(`master ${names.bridge}`));
+    assert.doesNotMatch(vxText, /master/, 'the VXLAN device is on no bridge (its ports are macvlans)');
+    assert.doesNotMatch(inPin(ovPath, 'ip', ['-o', 'link', 'show', 'type', 'bridge']).stdout, /\S/, 'no bridge in the network\'s namespace');
     assert.doesNotMatch(fdbOf(h1, net), /00:00:00:00:00:00/, 'no all-zeros (flood) entry');
     // The network's namespace holds no address and no route: nothing in it can be talked to.
     assert.doesNotMatch(inPin(ovPath, 'ip', ['addr']).stdout, /inet/, 'no address in the overlay namespace');
     assert.equal(inPin(ovPath, 'ip', ['route']).stdout.trim(), '');
     assert.equal(inPin(ovPath, 'ip', ['-6', 'route']).stdout.trim(), '');
-    // Bridged frames skip br_netfilter's IPv4/IPv6/ARP detour there (nothing there has such a table).
-    for (const k of ['iptables', 'ip6tables', 'arptables']) {
-      assert.equal(inPin(ovPath, 'sysctl', ['-n', `net.bridge.bridge-nf-call-${k}`]).stdout.trim(), '0', `bridge-nf-call-${k} in the overlay namespace`);
-    }
     // The VXLAN's UDP socket is on the underlay (the host's namespace), not in the overlay's.
     assert.match(inNs(h1.ns.name, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`), 'VXLAN socket in the host namespace');
     assert.doesNotMatch(inPin(ovPath, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`));
@@ -281,6 +290,10 @@ test('overlay across three hosts: v4/v6 ping and TCP once peers are programmed, 
     h1.run(() => h1.driver.peerJoin(net, peerOf(h2, net, eps[1])));
     h1.run(() => h1.driver.peerJoin(net, peerOf(h3, net, eps[2])));
     assert.match(fdbOf(h1, net), /02:42:0a:0a:00:12 dst 10\.99\.0\.2/, 'the new device has the entry');
+    // The port was a macvlan on the old device and went with it: not present, and joined again
+    // (as the daemon's reconcile does) it is on the new one.
+    assert.ok(!h1.run(() => h1.driver.endpointPresent(net, eps[0], sbOf(sbs[0], eps[0]))), 'the port went with the device');
+    h1.run(() => h1.driver.join(net, eps[0], sbOf(sbs[0], eps[0]), { gateway: true, sealed: true }));
     assert.ok(ping(sbs[0], '10.10.0.12'), 'reached through the new device');
 
     // After peerLeave (on both sides) the ping fails again, and nothing is flooded.
@@ -406,9 +419,9 @@ test('overlay: clear errors and nothing made without a cluster, with a data-path
       return 'accepted';
     };
     const net = network(randomBytes(32).toString('hex'));
-    const bare = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, log: () => {} });
+    const bare = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), ports: forwardingOnly(), nsDir: h.nsDir, log: () => {} });
     assert.equal(code(() => bare.ensureNetwork(net)), 'OVERLAY_NO_CLUSTER');
-    const elsewhere = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: '10.99.0.77', dataPathPort: PORT }, log: () => {} });
+    const elsewhere = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), ports: forwardingOnly(), nsDir: h.nsDir, cluster: { dataPathAddress: '10.99.0.77', dataPathPort: PORT }, log: () => {} });
     assert.equal(code(() => elsewhere.ensureNetwork(net)), 'DATA_PATH_ADDRESS_MISSING');
     // Underlay MTU 1400: the limit is 1350.
     assert.equal(code(() => h.driver.ensureNetwork(network(randomBytes(32).toString('hex'), { 'com.docker.network.driver.mtu': '1351' }))), 'OVERLAY_MTU_TOO_LARGE');
@@ -433,7 +446,8 @@ test('switchyard system reset removes the overlay namespaces pinned under the ex
   fs.mkdirSync(dataRoot);
   try {
     const [h] = lab.hosts as [Host];
-    const driver = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: path.join(execRoot, 'overlay'), cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, log: () => {} });
+    const ports = forwardingOnly();
+    const driver = new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), ports, nsDir: path.join(execRoot, 'overlay'), cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, log: () => {} });
     const net = network(randomBytes(32).toString('hex'));
     const ep = endpoint(net.id, 1);
     const sb = sandbox(lab);
@@ -443,6 +457,8 @@ test('switchyard system reset removes the overlay namespaces pinned under the ex
     });
     const pin = path.join(execRoot, 'overlay', overlayNsName(net.id));
     assert.ok(fs.existsSync(pin));
+    // `system reset` runs with the daemon stopped: nothing of it holds the namespace open.
+    ports.release(pin);
     assert.match(inNs(h.ns.name, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`));
     // A private socket path: no daemon is found, none of the machine's is touched.
     const r = inNs(h.ns.name, CLI, ['-H', `unix://${path.join(base, 'none.sock')}`, 'system', 'reset', '-f', '--data-root', dataRoot, '--exec-root', execRoot]);
@@ -457,7 +473,7 @@ test('switchyard system reset removes the overlay namespaces pinned under the ex
   assertNoLeaks([lab.underlay.name, ...lab.hosts.map((h) => h.ns.name), ...lab.sandboxes.map((s) => s.name)]);
 });
 
-test('join uses the bridge ensureNetwork made without looking it up; made again behind the driver\'s back it is found, gone it is a clear BRIDGE_MISSING with nothing left', async () => {
+test('ports on one host: direct and guarded reach each other; a rejoin of the other kind replaces the port; the VXLAN device gone is a clear OVERLAY_NETWORK_MISSING with nothing left, and made again it is used', async () => {
   const lab = makeLab(1);
   try {
     const [h] = lab.hosts as [Host];
@@ -466,27 +482,39 @@ test('join uses the bridge ensureNetwork made without looking it up; made again 
     const names = overlayLinkNames(net);
     const [e1, e2, e3] = [1, 2, 3].map((n) => endpoint(net.id, n)) as [EndpointRecord, EndpointRecord, EndpointRecord];
     const [s1, s2, s3] = [sandbox(lab), sandbox(lab), sandbox(lab)] as [TestNs, TestNs, TestNs];
-    const masterOf = (sb: TestNs) => {
-      const peer = (JSON.parse(inNs(sb.name, 'ip', ['-j', 'link', 'show', 'eth0']).stdout) as { link_index: number }[])[0]!.link_index;
-      const l = (JSON.parse(inPin(ovPath, 'ip', ['-j', '-d', 'link', 'show']).stdout) as { ifindex: number; master?: string; mtu: number }[]).find((x) => x.ifindex === peer);
-      return l?.master;
-    };
+    const kindOf = (sb: TestNs) => /macvlan/.test(inNs(sb.name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout) ? 'direct' : 'guarded';
+    const ovLinks = () => inPin(ovPath, 'ip', ['-o', 'link']).stdout;
     h.run(() => h.driver.ensureNetwork(net));
-    h.run(() => h.driver.join(net, e1, sbOf(s1, e1), { gateway: false }));
-    assert.equal(masterOf(s1), names.bridge);
-    // The bridge deleted and made again by hand (another index): the remembered index is refused
-    // by the kernel, the join looks the bridge up once more and uses the new one.
-    inPin(ovPath, 'ip', ['link', 'del', names.bridge]);
-    inPin(ovPath, 'ip', ['link', 'add', names.bridge, 'mtu', '1450', 'type', 'bridge']);
-    inPin(ovPath, 'ip', ['link', 'set', names.bridge, 'up']);
+    h.run(() => h.driver.join(net, e1, sbOf(s1, e1), { gateway: false, sealed: true }));
     h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
-    assert.equal(masterOf(s2), names.bridge, 'on the bridge made again');
-    assert.match(inNs(s2.name, 'ip', ['-o', 'addr', 'show', 'eth0']).stdout, /10\.10\.0\.12\/24/);
-    // Gone for good: a clear error, and no half-made pair on either side.
-    inPin(ovPath, 'ip', ['link', 'del', names.bridge]);
-    assert.throws(() => h.run(() => h.driver.join(net, e3, sbOf(s3, e3), { gateway: false })), (err: SwitchyardError) => err.code === 'BRIDGE_MISSING');
-    assert.doesNotMatch(inNs(s3.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'no sandbox end left');
-    assert.doesNotMatch(inPin(ovPath, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(e3.id)), 'no host end left');
+    assert.deepEqual([kindOf(s1), kindOf(s2)], ['direct', 'guarded']);
+    assert.ok(h.run(() => h.driver.endpointPresent(net, e1, sbOf(s1, e1))), 'the direct port is present');
+    assert.ok(h.run(() => h.driver.endpointPresent(net, e2, sbOf(s2, e2))), 'the guarded port is present');
+    // On one host the macvlans (the direct port, the guarded port's proxy) reach each other directly.
+    assert.ok(ping(s1, '10.10.0.12'), 'direct → guarded (v4)');
+    assert.ok(ping(s2, 'fd00:10::11'), 'guarded → direct (v6)');
+    // The guarded sandbox joins again as a sealed one: its veth and proxy go, a macvlan comes.
+    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false, sealed: true }));
+    assert.equal(kindOf(s2), 'direct');
+    assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e2.id)}|${overlayProxyName(e2.id)}`), 'no guarded devices left');
+    assert.ok(ping(s1, '10.10.0.12'), 'direct → direct');
+    // And back.
+    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
+    assert.equal(kindOf(s2), 'guarded');
+    assert.ok(ping(s1, '10.10.0.12'), 'direct → guarded again');
+    // The VXLAN device deleted behind the driver's back (its macvlans go with it): a join is a
+    // clear error, and leaves nothing on either side.
+    inPin(ovPath, 'ip', ['link', 'del', names.vxlan]);
+    for (const sealed of [true, false]) {
+      assert.throws(() => h.run(() => h.driver.join(net, e3, sbOf(s3, e3), { gateway: false, sealed })), (err: SwitchyardError) => err.code === 'OVERLAY_NETWORK_MISSING');
+      assert.doesNotMatch(inNs(s3.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'no sandbox end left');
+      assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e3.id)}|${overlayProxyName(e3.id)}`), 'no port left in the network\'s namespace');
+    }
+    // Made again by ensureNetwork: the joins use the new device.
+    h.run(() => h.driver.ensureNetwork(net));
+    h.run(() => h.driver.join(net, e1, sbOf(s1, e1), { gateway: false, sealed: true }));
+    h.run(() => h.driver.join(net, e3, sbOf(s3, e3), { gateway: false }));
+    assert.ok(ping(s3, '10.10.0.11'), 'through the new device');
     await h.run(() => h.driver.deleteNetwork(net));
   } finally {
     lab.cleanup();

@@ -17,9 +17,11 @@
  * the data path) and nothing else.
  */
 import { SwitchyardError } from '../../errors.js';
+import { withNetns } from '../../kernel/netns.js';
 import type { ElementOp } from '../../kernel/nft-elements.js';
 import type { GuardedPort, OverlayPorts } from '../../drivers/overlay-ports.js';
-import type { NamespaceNft, TableProbe } from './namespace-antispoof.js';
+import type { NftPort } from './firewall.js';
+import type { NftFamily } from '../../kernel/nft-elements.js';
 import { antiSpoofCheckRules, antiSpoofOps, antiSpoofSets, deleteAntiSpoofOps, type AntiSpoofEndpoint } from './ruleset/antispoof.js';
 import { elementText, filledChain, lines, validateBridge } from './ruleset/elements.js';
 import { ANTISPOOF, NETDEV_FAMILY, TABLE } from './ruleset/names.js';
@@ -29,11 +31,19 @@ import type { NetdevPortChain } from '../../kernel/nft-port-chain.js';
 const N = `${NETDEV_FAMILY} ${TABLE}`;
 const PRIORITY = -300;
 
-/** What the sandbox side needs of kernel/nft-elements.ts's NftElements, opened in a namespace. */
-export interface PortChainSocket extends TableProbe {
+/** An nftables context bound to one namespace (kernel/nftables.ts's Nft). */
+export interface NamespaceNft extends NftPort {
+  close(): void;
+  /** close() off the event loop (Nft.closeAsync); absent: close(). */
+  closeAsync?(): Promise<void>;
+}
+
+/** What this needs of kernel/nft-elements.ts's NftElements, opened in a namespace. */
+export interface PortChainSocket {
+  hasTable(family: NftFamily, name: string): boolean;
   joinPortChain(chain: NetdevPortChain, ops: ElementOp[]): void;
   leavePortChain(chain: NetdevPortChain, ops: ElementOp[]): void;
-  hasChain?(family: 'netdev', table: string, chain: string): boolean;
+  close(): void;
 }
 
 const portChain = (dev: string): string => `port-${dev}`;
@@ -71,7 +81,7 @@ export function renderGuardedPortDelete(p: GuardedPort, checked: boolean): strin
 export class NftOverlayPorts implements OverlayPorts {
   /** Network namespace pin → its kept context and probe. */
   private readonly handles = new Map<string, NamespaceNft>();
-  private readonly probes = new Map<string, TableProbe>();
+  private readonly probes = new Map<string, PortChainSocket>();
 
   constructor(
     private readonly o: {
@@ -84,13 +94,18 @@ export class NftOverlayPorts implements OverlayPorts {
     },
   ) {}
 
+  /**
+   * `fn` with the namespace's kept context, run from inside that namespace: libnftables looks
+   * up the interface a `fwd to "name"` names in the calling thread's namespace, not its socket's.
+   */
   private with<T>(nsPath: string, fn: (nft: NamespaceNft) => T): T {
     let nft = this.handles.get(nsPath);
     if (!nft) {
       nft = this.o.openNft(nsPath);
       this.handles.set(nsPath, nft);
     }
-    return fn(nft);
+    const kept = nft;
+    return withNetns(nsPath, () => fn(kept));
   }
 
   ensureNetwork(nsPath: string): void {
