@@ -1,19 +1,21 @@
 /**
  * Anti-spoofing on overlay sandbox ports (docs/SECURITY.md "Anti-spoofing", issue 12), with
- * the real kernel: two simulated hosts on an underlay bridge, each with its own overlay
- * driver (given the daemon's NamespaceAntiSpoof, prefix `syo`), one overlay network, A and C
+ * the real kernel, for both kinds of port (drivers/overlay-ports.ts): guarded (the check on
+ * the veth end's ingress in the network's namespace) and direct (the check on the macvlan's
+ * own egress in the sandbox's namespace). Two simulated hosts on an underlay bridge, each with
+ * its own overlay driver (given the daemon's NftOverlayPorts), one overlay network, A and C
  * joined on host 1 and B on host 2, peers programmed by hand as the cluster layer does.
  * A sends hand-made frames (test/helpers/frames.ts, ipv6-frames.ts) from its sandbox: with
  * C's IPv4 source, with C's MAC, a forged ARP reply claiming B's address, with C's IPv6
  * source, a neighbour advertisement claiming B's IPv6 address, a router advertisement. None
  * arrives or takes effect (a receiver in B, C's neighbour cache, C's routes); each CONTROL runs the same probe with the
- * anti-spoofing chain emptied in host 1's overlay namespace, where it arrives, so the test
- * can fail. Legitimate traffic flows both ways (local and across the VXLAN). The table and
- * its elements come with ensureNetwork/join, go with leave, and a new driver (a daemon
- * restart) restores them with reloadFirewall; a `syo` port without elements carries
- * nothing (fail closed); a failed join leaves no element. Ends with a leak check. Needs root.
+ * anti-spoofing chain emptied where A's check is, where it arrives, so the test can fail.
+ * Legitimate traffic flows both ways (local and across the VXLAN). The table and its
+ * elements come with ensureNetwork/join, go with leave, and a new driver (a daemon restart)
+ * restores them with reloadFirewall; a port without elements carries nothing (fail closed);
+ * a failed join leaves no element. Ends with a leak check. Needs root.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,11 +28,11 @@ import { NftElements } from '../../src/kernel/nft-elements.js';
 import { releaseNetnsDir, warmThreadpool, withNetns } from '../../src/kernel/netns.js';
 import { OverlayDriver } from '../../src/drivers/overlay.js';
 import { overlayNsName, overlayVethName } from '../../src/drivers/overlay-plan.js';
+import type { OverlayPorts } from '../../src/drivers/overlay-ports.js';
 import type { PeerEndpoint } from '../../src/drivers/contract.js';
 import { parseOverlayOptions } from '../../src/model/driver-options.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/model/records.js';
-import { NamespaceAntiSpoof } from '../../src/services/firewall/namespace-antispoof.js';
-import { OVERLAY_PORT_PREFIX } from '../../src/services/firewall/ruleset/names.js';
+import { NftOverlayPorts } from '../../src/services/firewall/overlay-ports.js';
 import { arp, ether, ETH, ipv4Udp, ipv6Udp, sendFrames } from '../helpers/frames.js';
 import { assertNoLeaks, inNs, makeNs, removeNs, sh, type TestNs } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
@@ -48,8 +50,8 @@ after(() => {
   fs.rmSync(ROOT, { recursive: true, force: true });
 });
 
-const antiSpoof = () => new NamespaceAntiSpoof((ns) => Nft.open(ns), OVERLAY_PORT_PREFIX, (ns) => NftElements.open(ns));
-const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: PORT }, log: () => {} });
+const antiSpoof = () => new NftOverlayPorts({ checked: true, openNft: (ns) => Nft.open(ns), openElements: (ns) => NftElements.open(ns) });
+const planner = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, ports: null as unknown as OverlayPorts, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: PORT }, log: () => {} });
 
 function network(id: string): NetworkRecord {
   return {
@@ -71,7 +73,9 @@ const endpoint = (netId: string, n: number): EndpointRecord => ({
 });
 const bare = (cidr: string) => cidr.split('/')[0]!;
 
-interface Host { ns: TestNs; addr: string; rtnl: Rtnl; nsDir: string; as: NamespaceAntiSpoof; driver: OverlayDriver; run<T>(fn: () => T): T }
+interface Host { ns: TestNs; addr: string; rtnl: Rtnl; nsDir: string; as: NftOverlayPorts; driver: OverlayDriver; run<T>(fn: () => T): T }
+
+for (const kind of ['guarded', 'direct'] as const) describe(`${kind} ports`, () => {
 
 const made: string[] = [];
 const procs: ChildProcess[] = [];
@@ -84,7 +88,7 @@ let ea: EndpointRecord, eb: EndpointRecord, ec: EndpointRecord;
 let ov1: string;
 
 const newDriver = (h: Pick<Host, 'rtnl' | 'nsDir' | 'addr' | 'as'>) =>
-  new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, antiSpoof: h.as, log: () => {} });
+  new OverlayDriver({ rtnl: h.rtnl, openRtnl: (p) => Rtnl.open(p), nsDir: h.nsDir, cluster: { dataPathAddress: h.addr, dataPathPort: PORT }, ports: h.as, log: () => {} });
 
 /** Runs a command inside a namespace pinned outside /run/netns (the overlay networks'). */
 const inPin = (nsPath: string, cmd: string, args: string[], allowFail = false) =>
@@ -93,10 +97,15 @@ const ping = (ns: TestNs, dst: string) => inNs(ns.name, 'ping', ['-c', '1', '-W'
 const peerOf = (h: Host, ep: EndpointRecord): PeerEndpoint => ({
   endpointId: ep.id, networkId: net.id, nodeId: h.ns.name, nodeAddress: h.addr, mac: ep.mac, ipv4: ep.ipv4!, ipv6: ep.ipv6!,
 });
-/** The control: host 1's anti-spoofing chain emptied (the prerouting hook still jumps to it). */
-const emptyChain = () => inPin(ov1, 'nft', ['flush', 'chain', 'bridge', 'switchyard', 'antispoof']);
+/** Where A's (and C's) check is: the network's namespace on host 1 (guarded), or each sandbox's own (direct). */
+const checkNs = (box: 'a' | 'c' = 'a') => (kind === 'direct' ? boxes[box].path : ov1);
+/** The port the check's elements name: the veth end (guarded), or the sandbox's interface (direct). */
+const portOf = (ep: EndpointRecord) => (kind === 'direct' ? ep.ifname : overlayVethName(ep.id));
+/** The control: A's anti-spoofing chain emptied (its port chain still jumps to it). */
+const emptyChain = () => inPin(checkNs(), 'nft', ['flush', 'chain', 'netdev', 'switchyard', 'antispoof']);
+const sandboxNs = (id: string) => ({ [ea.sandboxId]: boxes.a.path, [ec.sandboxId]: boxes.c.path })[id];
 /** Back as the driver keeps it (and proof that reloadFirewall restores the chain). */
-const restore = () => hosts[0]!.run(() => hosts[0]!.driver.reloadFirewall([net], [ea, ec]));
+const restore = () => hosts[0]!.run(() => hosts[0]!.driver.reloadFirewall([net], [ea, ec], sandboxNs));
 /** `send` up to three times, 400 ms apart, until `seen`: true when it was. */
 const sentUntil = async (send: () => void, seen: () => boolean): Promise<boolean> => {
   for (let i = 0; i < 3; i++) {
@@ -161,8 +170,8 @@ before(async () => {
   ov1 = path.join(h1.nsDir, overlayNsName(net.id));
   h1.run(() => {
     h1.driver.ensureNetwork(net);
-    h1.driver.join(net, ea, { id: ea.sandboxId, nsPath: boxes.a.path }, { gateway: true });
-    h1.driver.join(net, ec, { id: ec.sandboxId, nsPath: boxes.c.path }, { gateway: true });
+    h1.driver.join(net, ea, { id: ea.sandboxId, nsPath: boxes.a.path }, { gateway: true, sealed: kind === 'direct' });
+    h1.driver.join(net, ec, { id: ec.sandboxId, nsPath: boxes.c.path }, { gateway: true, sealed: kind === 'direct' });
     h1.driver.syncPeers(net, [peerOf(h2, eb)]);
   });
   h2.run(() => {
@@ -187,14 +196,14 @@ after(async () => {
   assertNoLeaks(made);
 });
 
-test('the overlay namespace holds table bridge switchyard with the joined ports\' elements; the VXLAN device is not checked; legitimate traffic flows both ways', async () => {
-  const table = inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout;
-  for (const ep of [ea, ec]) {
-    assert.match(table, new RegExp(`"${overlayVethName(ep.id)}" \\. ${ep.mac} \\. ${bare(ep.ipv4!).replace(/\./g, '\\.')}`), `${ep.id.slice(0, 4)}'s IPv4 element`);
-    assert.match(table, new RegExp(`"${overlayVethName(ep.id)}" \\. ${ep.mac} \\. ${bare(ep.ipv6!)}`), `${ep.id.slice(0, 4)}'s IPv6 element`);
+test('table netdev switchyard holds the joined ports\' elements and a chain per port; the VXLAN device is not checked; legitimate traffic flows both ways', async () => {
+  for (const [box, ep] of [['a', ea], ['c', ec]] as const) {
+    const table = inPin(checkNs(box), 'nft', ['list', 'table', 'netdev', 'switchyard']).stdout;
+    assert.match(table, new RegExp(`"${portOf(ep)}" \\. ${ep.mac} \\. ${bare(ep.ipv4!).replace(/\./g, '\\.')}`), `${ep.id.slice(0, 4)}'s IPv4 element`);
+    assert.match(table, new RegExp(`"${portOf(ep)}" \\. ${ep.mac} \\. ${bare(ep.ipv6!)}`), `${ep.id.slice(0, 4)}'s IPv6 element`);
+    assert.match(table, new RegExp(`hook ${kind === 'direct' ? 'egress' : 'ingress'} device "${portOf(ep)}"`), 'the port\'s own chain');
+    assert.doesNotMatch(table, /"vx-/, 'the VXLAN device is in no set');
   }
-  assert.match(table, /iifname "syo\*" iifname != @ports drop/, 'fail closed on the overlay prefix');
-  assert.doesNotMatch(table, /"vx-/, 'the VXLAN device is in no set');
   await waitFor(() => ping(boxes.a, bare(eb.ipv4!)) || undefined, 'A reaches B across the VXLAN', 5000);
   assert.ok(ping(boxes.b, bare(ea.ipv4!)), 'B reaches A');
   assert.ok(ping(boxes.a, bare(ec.ipv4!)), 'A reaches C on the same host');
@@ -238,7 +247,6 @@ test('A cannot send with C\'s IPv4 source, C\'s MAC or C\'s IPv6 source to B on 
     restore();
   }
   assert.equal(await arrives('mac'), false, 'after reloadFirewall restored the chain');
-  // The spoofed MAC taught host 1's bridge that C is behind A's port; C's own traffic teaches it back.
   await waitFor(() => ping(boxes.c, bare(ea.ipv4!)) || undefined, 'C reaches A again', 5000);
 });
 
@@ -301,50 +309,51 @@ test('A\'s router advertisement does not make it C\'s IPv6 router; with the chai
 test('firewallComplete (the watchdog\'s check): true with the table, false once it is deleted in an overlay namespace, true again after reloadFirewall', () => {
   const [h1] = hosts as [Host];
   assert.equal(h1.driver.firewallComplete(), true);
-  inPin(ov1, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
+  inPin(checkNs(), 'nft', ['delete', 'table', 'netdev', 'switchyard']);
   try {
     assert.equal(h1.driver.firewallComplete(), false, 'a deleted table is seen');
   } finally {
     restore();
   }
   assert.equal(h1.driver.firewallComplete(), true, 'restored');
-  assert.match(inPin(ov1, 'nft', ['list', 'set', 'bridge', 'switchyard', 'ports']).stdout, new RegExp(overlayVethName(ea.id)));
+  assert.match(inPin(checkNs(), 'nft', ['list', 'set', 'netdev', 'switchyard', 'ports']).stdout, new RegExp(`"${portOf(ea)}"`));
 });
 
-test('fail closed, restart and leave: a syo port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {
+test('fail closed, restart and leave: a port without elements carries nothing; a new driver\'s reloadFirewall puts them back (table deleted too); leave removes them; a failed join leaves none', async () => {
   const [h1] = hosts as [Host];
   const reachesC = () => {
     inNs(boxes.a.name, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
     return ping(boxes.a, bare(ec.ipv4!));
   };
   await waitFor(() => reachesC() || undefined, 'A reaches C', 5000);
-  // The elements lost (as after a crash half-way): A's port is a syo port not in @ports.
+  // The elements lost (as after a crash half-way): A's port has no MAC element.
   const sets = ['ports', 'endpoint-mac', 'endpoint-ip4', 'endpoint-ip6', 'endpoint-nd6'];
-  for (const s of sets) inPin(ov1, 'nft', ['flush', 'set', 'bridge', 'switchyard', s]);
-  assert.equal(reachesC(), false, 'UNKNOWN PORT: no elements, no traffic');
+  for (const s of sets) inPin(checkNs(), 'nft', ['flush', 'set', 'netdev', 'switchyard', s]);
+  assert.equal(reachesC(), false, 'MAC SPOOF: no elements, no traffic');
   // A daemon restart: a new driver over the same namespaces, reloadFirewall from the records.
   const as2 = antiSpoof();
   const restarted = newDriver({ ...h1, as: as2 });
-  h1.run(() => restarted.reloadFirewall([net], [ea, ec]));
+  h1.run(() => restarted.reloadFirewall([net], [ea, ec], sandboxNs));
   await waitFor(() => reachesC() || undefined, 'A reaches C after the restarted driver\'s reload', 5000);
   // The whole table deleted from outside: reload makes it again with the elements.
-  inPin(ov1, 'nft', ['delete', 'table', 'bridge', 'switchyard']);
-  h1.run(() => restarted.reloadFirewall([net], [ea, ec]));
-  const table = inPin(ov1, 'nft', ['list', 'set', 'bridge', 'switchyard', 'ports']).stdout;
-  for (const ep of [ea, ec]) assert.match(table, new RegExp(overlayVethName(ep.id)), 'the port is back in @ports');
+  inPin(checkNs(), 'nft', ['delete', 'table', 'netdev', 'switchyard']);
+  h1.run(() => restarted.reloadFirewall([net], [ea, ec], sandboxNs));
+  const table = inPin(checkNs(), 'nft', ['list', 'set', 'netdev', 'switchyard', 'ports']).stdout;
+  assert.match(table, new RegExp(`"${portOf(ea)}"`), 'the port is back in @ports');
   await waitFor(() => reachesC() || undefined, 'A reaches C after the table came back', 5000);
-  // Leave takes C's elements out; the others stay.
+  // Leave takes C's elements and chain out; A's stay.
   await h1.run(() => restarted.leave(net, ec, { id: ec.sandboxId, nsPath: boxes.c.path }));
-  const left = inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout;
-  assert.doesNotMatch(left, new RegExp(overlayVethName(ec.id)), 'no element of C after leave');
-  assert.match(left, new RegExp(overlayVethName(ea.id)), 'A\'s elements stay');
+  const left = inPin(checkNs('c'), 'nft', ['list', 'table', 'netdev', 'switchyard']).stdout;
+  assert.doesNotMatch(left, new RegExp(`"${portOf(ec)}"`), 'no element or chain of C after leave');
+  assert.match(inPin(checkNs(), 'nft', ['list', 'table', 'netdev', 'switchyard']).stdout, new RegExp(`"${portOf(ea)}"`), 'A\'s elements stay');
   // A join that fails after its elements went in (here: the sandbox's namespace is gone) leaves none behind.
   const ed = endpoint(net.id, 4);
-  assert.throws(() => h1.run(() => restarted.join(net, ed, { id: ed.sandboxId, nsPath: path.join(tmp, 'no-such-netns') }, { gateway: true })));
-  assert.doesNotMatch(inPin(ov1, 'nft', ['list', 'table', 'bridge', 'switchyard']).stdout, new RegExp(overlayVethName(ed.id)), 'no element of a failed join');
+  assert.throws(() => h1.run(() => restarted.join(net, ed, { id: ed.sandboxId, nsPath: path.join(tmp, 'no-such-netns') }, { gateway: true, sealed: kind === 'direct' })));
+  assert.doesNotMatch(inPin(ov1, 'nft', ['list', 'table', 'netdev', 'switchyard']).stdout, new RegExp(overlayVethName(ed.id)), 'no element of a failed join');
   assert.doesNotMatch(inPin(ov1, 'ip', ['-o', 'link']).stdout, new RegExp(overlayVethName(ed.id)), 'no link of a failed join');
   // The old daemon's context goes (a process that ends closes it); the new driver's is closed by deleteNetwork.
   h1.as.release(ov1);
   h1.as = as2;
   h1.driver = restarted;
+});
 });
