@@ -175,6 +175,12 @@ export interface NetworkDriver {
   setGateway?(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, gateway: boolean): void;
   /** True when the endpoint's kernel state exists (for reconcile); with `sb`, its sandbox end is checked too. */
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean;
+  /**
+   * True when the endpoint's port relies on its sandbox's namespace being sealed (its check
+   * lives inside it: the overlay's direct ports). The engine joins it again unsealed when a
+   * sandbox that may hold CAP_NET_ADMIN comes to share that namespace. Absent: never.
+   */
+  portSealed?(ep: EndpointRecord): boolean;
   /** True for a host link this driver made (reconcile deletes only such links when no record explains them). */
   ownsLink(link: HostLink): boolean;
   /**

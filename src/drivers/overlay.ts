@@ -673,6 +673,11 @@ export class OverlayDriver implements NetworkDriver {
     return true;
   }
 
+  /** A direct port: its check is inside the sandbox's namespace. */
+  portSealed(ep: EndpointRecord): boolean {
+    return this.direct.has(ep.id);
+  }
+
   /** The marks of the VXLAN device, the guarded ports' veth ends and proxies (all inside the networks' namespaces). */
   ownsLink(link: HostLink): boolean {
     return isOverlayAlias(link.alias);

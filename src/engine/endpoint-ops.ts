@@ -126,6 +126,26 @@ export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: Endpoint
   trace?.mark('join');
 }
 
+/**
+ * A sandbox that may hold CAP_NET_ADMIN now shares `target`'s namespace (`--network
+ * container:`): every port of `target` whose check lives inside that namespace is joined
+ * again unsealed (the overlay's direct port becomes a guarded one: the same endpoint,
+ * address and MAC). The caller holds `target`'s lock.
+ */
+export function unsealPorts(ctx: EngineContext, target: SandboxRecord): void {
+  if (target.state.status !== 'running' || !target.nsPath) return;
+  const all = ctx.state.endpointsOfSandbox(target.id);
+  const gw = gatewayEndpoint(ctx, all);
+  for (const ep of all) {
+    const net = ctx.state.networks.get(ep.networkId);
+    if (!net) continue;
+    const driver = driverOf(ctx, net);
+    if (!driver.portSealed?.(ep)) continue;
+    driver.join(net, ep, { id: target.id, nsPath: target.nsPath }, { gateway: gw?.id === ep.id, sealed: false });
+    ctx.log(`sandbox ${target.name}: its port on ${net.name} joined again outside its namespace (a sandbox sharing it may hold CAP_NET_ADMIN)`);
+  }
+}
+
 export async function leaveEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, trace?: PhaseTrace): Promise<void> {
   const net = ctx.state.networks.get(ep.networkId);
   if (!net || !sb.nsPath) return;

@@ -13,7 +13,8 @@ import type { EndpointSettings, SandboxDetails, SandboxSpec, TeardownReport } fr
 import type { AddressClaim } from './state.js';
 import { endpointAddresses } from './state.js';
 import { findNetwork, netLock } from './network-ops.js';
-import { joinEndpoint, planEndpoint, sbLock } from './endpoint-ops.js';
+import { joinEndpoint, planEndpoint, sbLock, unsealPorts } from './endpoint-ops.js';
+import { mayHoldNetAdmin } from '../model/namespace-seal.js';
 import { ensureGatewayBridge, isGatewayBridge, needsGatewayBridge } from './gateway-bridge.js';
 import { leavePartIfIdle } from './cluster-peers.js';
 import { findSandbox } from './sandbox-lookup.js';
@@ -219,7 +220,10 @@ export async function startSandbox(ctx: EngineContext, runtime: SandboxRuntime, 
   for (;;) {
     const nets = networksOf();
     const netLocks = nets ? nets.split(',').map(netLock) : [];
-    const done = await ctx.locks.withLocks([sbLock(sb0.id)], async () => {
+    // Sharing another sandbox's namespace with CAP_NET_ADMIN: that sandbox's sealed ports are
+    // joined again (unsealPorts), under its lock too.
+    const sharing = sb0.networkMode.startsWith('container:') && mayHoldNetAdmin(sb0) ? [sbLock(sb0.networkMode.slice('container:'.length))] : [];
+    const done = await ctx.locks.withLocks([sbLock(sb0.id), ...sharing], async () => {
       const sb = ctx.state.sandboxes.get(sb0.id);
       if (!sb) throw conflict('SANDBOX_GONE', `sandbox ${ref} was removed concurrently`);
       if (networksOf() !== nets) return false;
@@ -245,6 +249,8 @@ async function bringUp(ctx: EngineContext, runtime: SandboxRuntime, sb0: Sandbox
         throw conflict('TARGET_NOT_RUNNING', `cannot join the network namespace of ${target?.name ?? sb.networkMode}: it is not running`);
       }
       sb.nsPath = target.nsPath;
+      // security: before this sandbox's process exists (startSandbox holds the target's lock).
+      if (mayHoldNetAdmin(sb)) unsealPorts(ctx, target);
     } else if (sb.networkMode === 'host') {
       delete sb.nsPath;
     } else {

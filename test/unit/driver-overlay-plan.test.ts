@@ -16,9 +16,10 @@ import { networkView } from '../../src/api/docker-views.js';
 import { SwitchyardError } from '../../src/errors.js';
 import { vxlanInfoData } from '../../src/kernel/netlink/index.js';
 import { parseAttrs } from '../../src/kernel/netlink/message.js';
+import type { OverlayPorts } from '../../src/drivers/overlay-ports.js';
 
 const VXLAN = 'com.docker.network.driver.overlay.vxlanid_list';
-const driver = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
+const driver = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, ports: null as unknown as OverlayPorts, cluster: { dataPathAddress: '10.99.0.1', dataPathPort: 4789 }, log: () => {} });
 
 const code = (fn: () => unknown): string => {
   try {
@@ -67,7 +68,7 @@ test('options: vxlanid_list (Docker\'s errors), mtu, encrypted as present/""/tru
 });
 
 test('planNetwork on a daemon without a cluster: a clear error (503) mentioning the cluster store', () => {
-  const alone = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, log: () => {} });
+  const alone = new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, ports: null as unknown as OverlayPorts, log: () => {} });
   assert.equal(code(() => alone.planNetwork({ id: 'a'.repeat(64), name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] })), 'unavailable:OVERLAY_NO_CLUSTER:');
   assert.throws(() => alone.planNetwork({ id: 'a'.repeat(64), name: 'ov', options: parseOverlayOptions({}), predefined: false, others: [] }), /cluster store/);
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwitchyardError } from '../../src/errors.js';
 import {
-  ANTISPOOF, OVERLAY_PORT_PREFIX, antiSpoofIpv6, eui64LinkLocal, ndTargetKey, renderAddEndpoint, renderAntiSpoofBase, renderBase, renderDeleteEndpoint,
+  ANTISPOOF, antiSpoofIpv6, eui64LinkLocal, ndTargetKey, renderAddEndpoint, renderAntiSpoofBase, renderBase, renderDeleteEndpoint,
   renderDeleteNetwork, renderFlushEndpoints, renderFlushMembership, renderNetwork, splitSubnets, validateBridge,
   type FirewallNetwork,
 } from '../../src/services/firewall/ruleset.js';
@@ -262,14 +262,6 @@ test('anti-spoofing base: sets (nd6 on a raw payload), the check chain in order,
     `add rule ${B} prerouting iifname "syv*" iifname != @ports drop comment "UNKNOWN PORT"`,
     '',
   ].join('\n'));
-});
-
-test('anti-spoofing base in an overlay namespace: the same table, only the fail-closed prefix is the overlay ports\' (syo)', () => {
-  const overlay = renderAntiSpoofBase(OVERLAY_PORT_PREFIX);
-  assert.match(overlay, /iifname "syo\*" iifname != @ports drop comment "UNKNOWN PORT"/);
-  assert.doesNotMatch(overlay, /"syv\*"/);
-  assert.equal(overlay.replace('"syo*"', '"syv*"'), renderAntiSpoofBase(), 'nothing else differs');
-  assert.throws(() => renderAntiSpoofBase('bad" name'), (e: unknown) => e instanceof SwitchyardError && e.code === 'FIREWALL_INVALID_BRIDGE' && e.field === 'portPrefix');
 });
 
 test('anti-spoofing base: re-runnable (create-or-verify sets, flushed chains), no blanket link-local pass', () => {

@@ -21,6 +21,7 @@ import { SwitchyardError, unavailable } from '../../src/errors.js';
 import { rotationLeader } from '../../src/engine/cluster-keys.js';
 import { nextRing } from '../../src/drivers/overlay-encryption.js';
 import { DEFAULT_KEY_ROTATION_MS, parseKeyRotation, parseClusterFlags } from '../../src/daemon/cluster-flags.js';
+import type { OverlayPorts } from '../../src/drivers/overlay-ports.js';
 
 const code = (fn: () => unknown): string => {
   try {
@@ -64,7 +65,7 @@ function record(driver: OverlayDriver, id: string, options: Record<string, strin
 }
 
 const driverWith = (encryption?: OverlayEncryptionHost) =>
-  new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, cluster: DP, ...(encryption ? { encryption } : {}), log: () => {} });
+  new OverlayDriver({ rtnl: null as unknown as Rtnl, openRtnl: () => null as unknown as Rtnl, ports: null as unknown as OverlayPorts, cluster: DP, ...(encryption ? { encryption } : {}), log: () => {} });
 
 test('planNetwork probes -o encrypted: refused (503, nothing planned) when the kernel cannot, accepted when it can', () => {
   const plan = (d: OverlayDriver) => () => d.planNetwork({ id: 'a'.repeat(64), name: 'enc', options: parseOverlayOptions({ encrypted: '' }), predefined: false, others: [] });

@@ -6,7 +6,8 @@
  *   chain keyed on `iifname` (ruleset/antispoof.ts, the rules the bridge table has), and per
  *   guarded port two ingress chains: on its veth end `jump check` (with a firewall) then
  *   `fwd` to its proxy macvlan, on the proxy `fwd` back to the veth end. Text through
- *   libnftables, one context kept per network namespace (as NamespaceAntiSpoof keeps one).
+ *   libnftables, one context kept per network namespace until release(): the kernel's close()
+ *   of a socket that deleted set elements waits for their RCU-deferred destruction (~11 ms).
  * - In a sandbox's namespace with a direct port, `table netdev switchyard` keyed on `oifname`
  *   (ruleset/port-guard.ts): the base once per namespace through libnftables, then each
  *   port's egress chain and elements as nfnetlink bytes in one batch (NftElements

@@ -60,16 +60,15 @@ const ND_TARGET = '@th,64,128';
  *   sandbox is never a router on its network: its router advertisements and redirects are
  *   dropped (RA guard, RFC 6105), so it cannot become its peers' default router.
  *
- * Fail closed: a frame from a sandbox port (`portPrefix`: `syv…`, the bridge driver's
- * names, in the daemon's namespace; `syo…` in an overlay network's namespace) that is
+ * Fail closed: a frame from a sandbox port (`syv…`, the bridge driver's names) that is
  * not in `@ports` is dropped, so a port whose elements are missing (being re-added by a
  * reload, or left by a process that escaped its sandbox's teardown) carries nothing.
  *
  * Re-runnable on an existing table: `add set` is create-or-verify and the chains are
  * flushed and re-filled, so the elements stay and an older table gains the new set.
  */
-export function renderAntiSpoofBase(portPrefix: string = SANDBOX_PORT_PREFIX): string {
-  validateBridge(`${portPrefix}x`, 'portPrefix');
+export function renderAntiSpoofBase(): string {
+  const portPrefix = SANDBOX_PORT_PREFIX;
   const a = ANTISPOOF;
   return lines(
     `add table ${B}`,

@@ -109,10 +109,3 @@ export const PORT_GUARD_UNCHECKABLE = 'UNCHECKABLE';
  * `@ports` is dropped: the check fails closed.
  */
 export const SANDBOX_PORT_PREFIX = 'syv';
-
-/**
- * The network-namespace name prefix of every overlay sandbox port (drivers/overlay-plan.ts:
- * `syo…`). An overlay network's namespace holds its own `table bridge switchyard`, whose
- * fail-closed rule names this prefix (services/firewall/namespace-antispoof.ts).
- */
-export const OVERLAY_PORT_PREFIX = 'syo';
