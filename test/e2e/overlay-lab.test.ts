@@ -177,6 +177,39 @@ test('-o encrypted on a kernel without it: a clear error, and nothing made on an
   lab.cli(2, ['network', 'rm', 'ovenc']);
 });
 
+test('ports follow capabilities: a default sandbox gets a direct port whose check it cannot remove; --cap-add NET_ADMIN gets a guarded one; a NET_ADMIN sandbox sharing a namespace turns its direct port into a guarded one', async () => {
+  const d0 = lab.hosts[0]!.daemon;
+  lab.cli(2, ['run', '-d', '--name', 'q2', '--network', 'ov1', 'sleep', '600']);
+  const a0 = sbOf(0, 'a0', 'ov1');
+  const a2 = sbOf(2, 'q2', 'ov1');
+  /** The kind of the interface holding `ip` in the sandbox: macvlan (direct port) or veth (guarded). */
+  const kindOf = (ns: string, ip: string) => {
+    const ifname = d0.inSandbox(ns, 'ip', ['-o', 'addr', 'show', 'to', ip]).stdout.split(/\s+/)[1]!;
+    return /macvlan/.test(d0.inSandbox(ns, 'ip', ['-d', 'link', 'show', ifname]).stdout) ? 'direct' : 'guarded';
+  };
+  assert.equal(kindOf(a0.ns, a0.ip), 'direct', 'run\'s default capabilities: a sealed sandbox');
+  // security: the check is in a0's namespace, and a0's own processes cannot remove it.
+  const tryDelete = lab.cli(0, ['exec', 'a0', 'nft', 'delete', 'table', 'netdev', 'switchyard'], { allowFail: true });
+  assert.notEqual(tryDelete.status, 0, 'a default sandbox cannot delete its check');
+  assert.match(tryDelete.stderr, /Operation not permitted/i, tryDelete.stderr);
+  assert.match(d0.inSandbox(a0.ns, 'nft', ['list', 'tables']).stdout, /netdev switchyard/, 'still there');
+  // --cap-add NET_ADMIN: a guarded port, its check out of its namespace.
+  lab.cli(0, ['run', '-d', '--name', 'n0', '--cap-add', 'NET_ADMIN', '--network', 'ov1', 'sleep', '600']);
+  const n0 = sbOf(0, 'n0', 'ov1');
+  assert.equal(kindOf(n0.ns, n0.ip), 'guarded');
+  assert.doesNotMatch(d0.inSandbox(n0.ns, 'nft', ['list', 'tables']).stdout, /switchyard/, 'nothing of the check inside its namespace');
+  await waitFor(() => ping(0, n0.ns, a2.ip), 'n0 → a2 across hosts', 10_000, 50);
+  assert.ok(ping(0, n0.ns, a0.ip), 'guarded → direct on one host');
+  // A NET_ADMIN sandbox started in a0's namespace: a0's port is joined again as a guarded one first.
+  lab.cli(0, ['run', '-d', '--name', 's0', '--network', 'container:a0', '--cap-add', 'NET_ADMIN', 'sleep', '600']);
+  assert.equal(kindOf(a0.ns, a0.ip), 'guarded', 'a0\'s port went out of reach of s0');
+  assert.equal(sbOf(0, 'a0', 'ov1').ip, a0.ip, 'the same address');
+  await waitFor(() => ping(0, a0.ns, a2.ip), 'a0 → a2 through its guarded port', 10_000, 50);
+  await waitFor(() => ping(2, a2.ns, a0.ip), 'a2 → a0', 10_000, 50);
+  lab.cli(0, ['rm', '-f', 's0', 'n0']);
+  lab.cli(2, ['rm', '-f', 'q2']);
+});
+
 test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart host1 repairs its FDB and its anti-spoofing elements', async () => {
   lab.cli(2, ['run', '-d', '--name', 'k2', '--network', 'ov1', 'sleep', '600']);
   const a0 = sbOf(0, 'a0', 'ov1');
@@ -186,12 +219,13 @@ test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart ho
   await lab.kill(1);
   assert.ok(ping(0, a0.ns, k2.ip) && ping(2, k2.ns, a0.ip), 'host0 ↔ host2 while host1 is down');
   assert.ok(ping(0, a0.ns, a1.ip), 'a1 sandbox still answers (its data path is in the kernel)');
-  // Host1's anti-spoofing elements lost while its daemon is down: a1's port (syo…, not in
-  // @ports) carries nothing (fail closed); the restarted daemon's reload puts them back.
-  const ovNet = JSON.parse(lab.cli(0, ['network', 'inspect', 'ov1']).stdout)[0] as { Id: string };
-  const nft1 = (args: string[]) => lab.hosts[1]!.daemon.onHost('nsenter', [`--net=${lab.hosts[1]!.daemon.execRoot}/overlay/1-${ovNet.Id.slice(0, 10)}`, '--', 'nft', ...args], { allowFail: true }).stdout;
-  assert.match(nft1(['list', 'set', 'bridge', 'switchyard', 'ports']), /"syo/, 'host1\'s overlay namespace holds a1\'s port');
-  for (const set of ['ports', 'endpoint-mac', 'endpoint-ip4', 'endpoint-ip6', 'endpoint-nd6']) nft1(['flush', 'set', 'bridge', 'switchyard', set]);
+  // a1 is a sealed sandbox (run's default capabilities): its port is direct, its check in its
+  // own namespace. Lost while host1's daemon is down, a1 carries nothing (fail closed: no
+  // element, no source allowed); the restarted daemon's reload puts the elements back.
+  const check1 = (args: string[]) => lab.hosts[1]!.daemon.onHost('nsenter', [`--net=${a1.ns}`, '--', 'nft', ...args], { allowFail: true }).stdout;
+  assert.match(check1(['list', 'set', 'netdev', 'switchyard', 'ports']), /"eth/, 'a1\'s namespace holds its port\'s check');
+  assert.match(check1(['list', 'table', 'netdev', 'switchyard']), /hook egress device "eth/, 'on its own egress');
+  for (const set of ['ports', 'endpoint-mac', 'endpoint-ip4', 'endpoint-ip6', 'endpoint-nd6']) check1(['flush', 'set', 'netdev', 'switchyard', set]);
   assert.ok(!ping(0, a0.ns, a1.ip), 'a1 is cut off without its elements (fail closed)');
   // While host1 is down, k3 appears on host2 and k2 goes: host1 must learn both on restart.
   lab.cli(2, ['run', '-d', '--name', 'k3', '--network', 'ov1', 'sleep', '600']);
@@ -199,11 +233,11 @@ test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart ho
   const k3 = sbOf(2, 'k3', 'ov1');
   await lab.restart(1);
   await waitFor(() => ping(1, a1.ns, k3.ip), 'a1 → k3 after restart (FDB repaired)', 10_000, 50);
-  assert.match(nft1(['list', 'set', 'bridge', 'switchyard', 'ports']), /"syo/, 'the restart restored a1\'s anti-spoofing elements');
-  // The overlay namespace's table deleted by hand: the daemon's watchdog (every 2 s) sees it and reloads.
-  nft1(['delete', 'table', 'bridge', 'switchyard']);
-  assert.doesNotMatch(nft1(['list', 'tables']), /bridge switchyard/, 'the table is gone');
-  await waitFor(() => /"syo/.test(nft1(['list', 'set', 'bridge', 'switchyard', 'ports'])) || undefined, 'the watchdog restored the overlay namespace\'s table and a1\'s elements', 8000, 200);
+  assert.match(check1(['list', 'set', 'netdev', 'switchyard', 'ports']), /"eth/, 'the restart restored a1\'s anti-spoofing elements');
+  // The check's table deleted by hand: the daemon's watchdog (every 2 s) sees it and reloads.
+  check1(['delete', 'table', 'netdev', 'switchyard']);
+  assert.doesNotMatch(check1(['list', 'tables']), /netdev switchyard/, 'the table is gone');
+  await waitFor(() => /"eth/.test(check1(['list', 'set', 'netdev', 'switchyard', 'ports'])) || undefined, 'the watchdog restored a1\'s table and elements', 8000, 200);
   const net = JSON.parse(lab.cli(1, ['network', 'inspect', 'ov1']).stdout)[0] as { Id: string };
   // k2's MAC follows its address (macFromIpv4): host1's FDB no longer holds it.
   await waitFor(() => !fdb(1, net.Id).includes(macFromIpv4(k2.ip)), 'k2 gone from host1\'s FDB', 10_000, 50);
