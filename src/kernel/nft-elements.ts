@@ -167,7 +167,7 @@ export class NftElements {
   /**
    * A port joins (services/firewall/ruleset/port-guard.ts): its elements `ops` and its egress
    * chain (created or kept, holding exactly its rules: kernel/nft-port-chain.ts) as ONE transaction.
-   * Idempotent. Any failure (no table, no such device) undoes all of it: NFT_FAILED.
+   * Idempotent. Any failure (no table, a device the kernel will not hook) undoes all of it: NFT_FAILED.
    */
   joinPortChain(chain: NetdevPortChain, ops: ElementOp[]): void {
     this.send(nftBatch([...elementItems(ops), ...portChainItems(chain)]));
@@ -175,7 +175,7 @@ export class NftElements {
 
   /**
    * A port leaves: `ops` (its element deletes, written add-then-delete so that missing
-   * elements are success) and its chain's deletion (the rule goes with it) as ONE
+   * elements are success) and its chain's deletion (its rules go with it) as ONE
    * transaction. The kernel answers a missing chain with ENOENT, which would abort the whole
    * batch, so on ENOENT the elements are deleted alone; a missing table is success (nothing
    * of the port is left). Deleting twice is success.

@@ -117,3 +117,69 @@ export function sendFrames(ns: string, ifname: string, frames: Buffer[], expect?
   const r = inNs(ns, 'python3', ['-c', SEND, ifname, frames.map((f) => f.toString('hex')).join(','), match, String((expect?.timeoutMs ?? 1000) / 1000)]);
   return r.stdout.includes('matched');
 }
+
+const ALL_NODES_IP = 'ff02::1';
+
+/** A neighbour advertisement (RFC 4861 §4.4): override flag, `target`, and its target link-layer address option. */
+export function neighbourAdvert(src: string, dst: string, target: string, mac: string): Buffer {
+  const upper = Buffer.concat([Buffer.from([136, 0, 0, 0]), u32(0x20000000), ipBytes(target), Buffer.from([2, 1]), macBytes(mac)]);
+  return ipv6(src, dst, 58, upper, 2, { hop: 255 });
+}
+
+/** A neighbour solicitation (RFC 4861 §4.3) from `src` for `target`, to its solicited-node group, with the source link-layer address option. */
+export function neighbourSolicit(src: string, target: string, mac: string): { packet: Buffer; dstMac: string } {
+  const { dstMac } = dadProbe(target);
+  const t = ipBytes(target);
+  const group = `ff02::1:ff${t.subarray(13).toString('hex').replace(/^(..)(....)$/, '$1:$2')}`;
+  const upper = Buffer.concat([Buffer.from([135, 0, 0, 0]), u32(0), t, Buffer.from([1, 1]), macBytes(mac)]);
+  return { packet: ipv6(src, group, 58, upper, 2, { hop: 255 }), dstMac };
+}
+
+/** A router advertisement (RFC 4861 §4.2) offering a default route for `lifetime` seconds, with the source link-layer address option. */
+export function routerAdvert(src: string, mac: string, lifetime = 1800): Buffer {
+  const upper = Buffer.concat([Buffer.from([134, 0, 0, 0, 64, 0]), u16(lifetime), u32(0), u32(0), Buffer.from([1, 1]), macBytes(mac)]);
+  return ipv6(src, ALL_NODES_IP, 58, upper, 2, { hop: 255 });
+}
+
+/** One frame for sendRawFrames: its bytes, the protocol the socket names for it, whether it skips the qdisc layer. */
+export interface RawFrame {
+  bytes: Buffer;
+  /** sll_protocol for sendto (becomes skb->protocol); absent: the socket's ETH_P_ALL, which the kernel replaces by the frame's EtherType. */
+  protocol?: number;
+  /** PACKET_QDISC_BYPASS (SOL_PACKET 263, option 20): the frame goes straight to the driver (dev_direct_xmit). */
+  bypass?: boolean;
+}
+
+const SEND_RAW = `
+import socket, sys, json
+ifname, frames = sys.argv[1], json.loads(sys.argv[2])
+plain = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+plain.bind((ifname, 0))
+bypass = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+bypass.setsockopt(263, 20, 1)
+bypass.bind((ifname, 0))
+out = []
+for f in frames:
+    s = bypass if f["bypass"] else plain
+    try:
+        if f["protocol"]:
+            s.sendto(bytes.fromhex(f["hex"]), (ifname, f["protocol"]))
+        else:
+            s.send(bytes.fromhex(f["hex"]))
+        out.append("sent")
+    except OSError as e:
+        out.append(e.strerror or str(e.errno))
+print(json.dumps(out))
+`;
+
+/**
+ * Sends each frame on `ifname` inside namespace `ns` from a packet socket, in order, and
+ * returns what each send() said: "sent", or the error (a drop by an egress hook is reported
+ * to the sender as "No buffer space available"). Unlike sendFrames, a refused frame does not
+ * stop the ones after it.
+ */
+export function sendRawFrames(ns: string, ifname: string, frames: RawFrame[]): string[] {
+  const spec = frames.map((f) => ({ hex: f.bytes.toString('hex'), protocol: f.protocol ?? 0, bypass: f.bypass ?? false }));
+  const r = inNs(ns, 'python3', ['-c', SEND_RAW, ifname, JSON.stringify(spec)]);
+  return JSON.parse(r.stdout) as string[];
+}

@@ -26,7 +26,7 @@ export type AntiSpoofFamily = typeof BRIDGE_FAMILY | typeof NETDEV_FAMILY;
 
 /** One endpoint as the anti-spoofing sets see it. */
 export interface AntiSpoofEndpoint {
-  /** Host-side veth name (the bridge port). */
+  /** Host-side veth name (the bridge port); in `table netdev switchyard`, the port device's name inside the sandbox. */
   port: string;
   mac: string;
   /** Addresses without prefix length. */
