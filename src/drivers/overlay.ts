@@ -2,10 +2,12 @@
  * The overlay driver (Docker's `-d overlay`, moby libnetwork/drivers/overlay): a network
  * that spans the hosts of a cluster as a VXLAN segment. On each host that runs one of its
  * endpoints, the network has a namespace of its own (pinned as `<dir>/1-<netid10>`), holding
- * a bridge and a VXLAN device; every endpoint is a veth pair from that bridge into the
- * sandbox. The VXLAN device is created from the daemon's namespace, so its UDP socket lives
- * on the underlay (data-path address and port), and then lives inside the network's
- * namespace, which has no other way in or out: no addresses, no routes, nothing to the host.
+ * its VXLAN device; every endpoint is a port on that device (overlay-ports.ts): a macvlan in
+ * the sandbox (direct, for a sealed sandbox) or a veth joined to a macvlan with the
+ * sandbox's MAC (guarded). The VXLAN device is created from the daemon's namespace, so its
+ * UDP socket lives on the underlay (data-path address and port), and then lives inside the
+ * network's namespace, which has no other way in or out: no addresses, no routes, nothing to
+ * the host.
  *
  * No flood and learn: learning is off, there is no all-zeros (flood) FDB entry, and the
  * VXLAN device answers ARP and neighbour solicitations itself (proxy) from the permanent
@@ -21,12 +23,12 @@
  * (newSecret/syncSecret); the peer *hosts* of the network go to the encryption after every
  * peer change, which keeps this host's ESP SAs and policies for exactly them.
  *
- * Anti-spoofing (docs/SECURITY.md, docs/drivers/overlay.md "Anti-spoofing"): with a firewall,
- * each network's namespace holds the same `table bridge switchyard` as the daemon's namespace
- * (services/firewall/namespace-antispoof.ts), made with the namespace; an endpoint's elements
- * go in before its port exists and out when it leaves; reloadFirewall restores them. The
- * VXLAN device is no sandbox port and is not checked (remote frames were checked on the
- * host they came from).
+ * Anti-spoofing (docs/SECURITY.md, docs/drivers/overlay.md "Anti-spoofing"): each port is
+ * checked before it can send, by the rules of the bridge driver's check, in a
+ * `table netdev switchyard`: a direct port's on its own egress in the sandbox's namespace, a
+ * guarded port's on its veth end's ingress in the network's (services/firewall/overlay-ports.ts);
+ * reloadFirewall restores them. The VXLAN device is not checked (remote frames were checked
+ * on the host they came from).
  */
 import * as path from 'node:path';
 import type { EndpointRecord, NetworkRecord, OverlayNetworkState } from '../model/records.js';

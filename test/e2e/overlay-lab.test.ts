@@ -180,34 +180,41 @@ test('-o encrypted on a kernel without it: a clear error, and nothing made on an
 test('ports follow capabilities: a default sandbox gets a direct port whose check it cannot remove; --cap-add NET_ADMIN gets a guarded one; a NET_ADMIN sandbox sharing a namespace turns its direct port into a guarded one', async () => {
   const d0 = lab.hosts[0]!.daemon;
   lab.cli(2, ['run', '-d', '--name', 'q2', '--network', 'ov1', 'sleep', '600']);
-  const a0 = sbOf(0, 'a0', 'ov1');
-  const a2 = sbOf(2, 'q2', 'ov1');
-  /** The kind of the interface holding `ip` in the sandbox: macvlan (direct port) or veth (guarded). */
-  const kindOf = (ns: string, ip: string) => {
-    const ifname = d0.inSandbox(ns, 'ip', ['-o', 'addr', 'show', 'to', ip]).stdout.split(/\s+/)[1]!;
-    return /macvlan/.test(d0.inSandbox(ns, 'ip', ['-d', 'link', 'show', ifname]).stdout) ? 'direct' : 'guarded';
-  };
-  assert.equal(kindOf(a0.ns, a0.ip), 'direct', 'run\'s default capabilities: a sealed sandbox');
-  // security: the check is in a0's namespace, and a0's own processes cannot remove it.
-  const tryDelete = lab.cli(0, ['exec', 'a0', 'nft', 'delete', 'table', 'netdev', 'switchyard'], { allowFail: true });
-  assert.notEqual(tryDelete.status, 0, 'a default sandbox cannot delete its check');
-  assert.match(tryDelete.stderr, /Operation not permitted/i, tryDelete.stderr);
-  assert.match(d0.inSandbox(a0.ns, 'nft', ['list', 'tables']).stdout, /netdev switchyard/, 'still there');
-  // --cap-add NET_ADMIN: a guarded port, its check out of its namespace.
-  lab.cli(0, ['run', '-d', '--name', 'n0', '--cap-add', 'NET_ADMIN', '--network', 'ov1', 'sleep', '600']);
-  const n0 = sbOf(0, 'n0', 'ov1');
-  assert.equal(kindOf(n0.ns, n0.ip), 'guarded');
-  assert.doesNotMatch(d0.inSandbox(n0.ns, 'nft', ['list', 'tables']).stdout, /switchyard/, 'nothing of the check inside its namespace');
-  await waitFor(() => ping(0, n0.ns, a2.ip), 'n0 → a2 across hosts', 10_000, 50);
-  assert.ok(ping(0, n0.ns, a0.ip), 'guarded → direct on one host');
-  // A NET_ADMIN sandbox started in a0's namespace: a0's port is joined again as a guarded one first.
-  lab.cli(0, ['run', '-d', '--name', 's0', '--network', 'container:a0', '--cap-add', 'NET_ADMIN', 'sleep', '600']);
-  assert.equal(kindOf(a0.ns, a0.ip), 'guarded', 'a0\'s port went out of reach of s0');
-  assert.equal(sbOf(0, 'a0', 'ov1').ip, a0.ip, 'the same address');
-  await waitFor(() => ping(0, a0.ns, a2.ip), 'a0 → a2 through its guarded port', 10_000, 50);
-  await waitFor(() => ping(2, a2.ns, a0.ip), 'a2 → a0', 10_000, 50);
-  lab.cli(0, ['rm', '-f', 's0', 'n0']);
-  lab.cli(2, ['rm', '-f', 'q2']);
+  try {
+    const a0 = sbOf(0, 'a0', 'ov1');
+    const a2 = sbOf(2, 'q2', 'ov1');
+    /** The kind of the interface holding `ip` in the sandbox: macvlan (direct port) or veth (guarded). */
+    const kindOf = (ns: string, ip: string) => {
+      const ifname = d0.inSandbox(ns, 'ip', ['-o', 'addr', 'show', 'to', ip]).stdout.split(/\s+/)[1]!;
+      return /macvlan/.test(d0.inSandbox(ns, 'ip', ['-d', 'link', 'show', ifname]).stdout) ? 'direct' : 'guarded';
+    };
+    assert.equal(kindOf(a0.ns, a0.ip), 'direct', 'run\'s default capabilities: a sealed sandbox');
+    // security: the check is in a0's namespace, and a0's own processes cannot remove it.
+    const tryDelete = lab.cli(0, ['exec', 'a0', 'nft', 'delete', 'table', 'netdev', 'switchyard'], { allowFail: true });
+    assert.notEqual(tryDelete.status, 0, 'a default sandbox cannot delete its check');
+    assert.match(tryDelete.stderr, /Operation not permitted/i, tryDelete.stderr);
+    assert.match(d0.inSandbox(a0.ns, 'nft', ['list', 'tables']).stdout, /netdev switchyard/, 'still there');
+    // Control: with full capabilities in that namespace (nsenter as root) the same delete works;
+    // the daemon's watchdog then puts the check back.
+    assert.equal(d0.inSandbox(a0.ns, 'nft', ['delete', 'table', 'netdev', 'switchyard'], { allowFail: true }).status, 0, 'control: root in the namespace can');
+    await waitFor(() => /netdev switchyard/.test(d0.inSandbox(a0.ns, 'nft', ['list', 'tables']).stdout) || undefined, 'the watchdog restored a0\'s check', 8000, 200);
+    // --cap-add NET_ADMIN: a guarded port, its check out of its namespace.
+    lab.cli(0, ['run', '-d', '--name', 'n0', '--cap-add', 'NET_ADMIN', '--network', 'ov1', 'sleep', '600']);
+    const n0 = sbOf(0, 'n0', 'ov1');
+    assert.equal(kindOf(n0.ns, n0.ip), 'guarded');
+    assert.doesNotMatch(d0.inSandbox(n0.ns, 'nft', ['list', 'tables']).stdout, /switchyard/, 'nothing of the check inside its namespace');
+    await waitFor(() => ping(0, n0.ns, a2.ip), 'n0 → a2 across hosts', 10_000, 50);
+    assert.ok(ping(0, n0.ns, a0.ip), 'guarded → direct on one host');
+    // A NET_ADMIN sandbox started in a0's namespace: a0's port is joined again as a guarded one first.
+    lab.cli(0, ['run', '-d', '--name', 's0', '--network', 'container:a0', '--cap-add', 'NET_ADMIN', 'sleep', '600']);
+    assert.equal(kindOf(a0.ns, a0.ip), 'guarded', 'a0\'s port went out of reach of s0');
+    assert.equal(sbOf(0, 'a0', 'ov1').ip, a0.ip, 'the same address');
+    await waitFor(() => ping(0, a0.ns, a2.ip), 'a0 → a2 through its guarded port', 10_000, 50);
+    await waitFor(() => ping(2, a2.ns, a0.ip), 'a2 → a0', 10_000, 50);
+  } finally {
+    lab.cli(0, ['rm', '-f', 's0', 'n0'], { allowFail: true });
+    lab.cli(2, ['rm', '-f', 'q2'], { allowFail: true });
+  }
 });
 
 test('kill -9 of host1\'s daemon: host0 and host2 keep talking; after restart host1 repairs its FDB and its anti-spoofing elements', async () => {
