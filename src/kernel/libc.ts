@@ -232,6 +232,14 @@ export function getsockname(fd: number, size = 128): Buffer {
 export function close(fd: number): void {
   c.close(fd);
 }
+/**
+ * close(2) on libuv's threadpool: the kernel's close() of a netlink socket that deleted
+ * nftables objects a moment before waits for their destruction (~11-14 ms here), which
+ * would block the event loop.
+ */
+export function closeAsync(fd: number): Promise<void> {
+  return new Promise((resolve) => c.close.async(fd, () => resolve()));
+}
 /** open(2), always close-on-exec (see socket()). */
 export function open(path: string, flags: number, mode = 0): number {
   return check('open', c.open(path, flags | O_CLOEXEC, mode), path);

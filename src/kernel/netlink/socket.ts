@@ -16,7 +16,7 @@
 import { SwitchyardError } from '../../errors.js';
 import {
   AF_NETLINK, EAGAIN, MSG_DONTWAIT, MSG_TRUNC, NETLINK_CAP_ACK, NETLINK_EXT_ACK, SOCK_CLOEXEC, SOCK_RAW, SOL_NETLINK,
-  SOL_SOCKET, SO_RCVTIMEO, SyscallError, bind, close, pollInAsync, recv, sendto, sendtoAsync, setsockoptBuffer,
+  SOL_SOCKET, SO_RCVTIMEO, SyscallError, bind, close, closeAsync, pollInAsync, recv, sendto, sendtoAsync, setsockoptBuffer,
   setsockoptInt, socket,
 } from '../libc.js';
 import { withNetns, withNetnsFd } from '../netns.js';
@@ -174,6 +174,13 @@ export class NetlinkSocket {
     if (this.closed) return;
     this.closed = true;
     close(this.fd);
+  }
+
+  /** close() on the threadpool (libc closeAsync); the socket is unusable at once. */
+  closeAsync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return closeAsync(this.fd);
   }
 
   /** Numbers a message that gets no answer (no NLM_F_ACK, nothing pending). */
