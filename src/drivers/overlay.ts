@@ -121,6 +121,9 @@ const noCluster = (what: string) =>
   unavailable('OVERLAY_NO_CLUSTER', `${what} needs this daemon to be part of a cluster (a cluster store, and a data-path address for the VXLAN traffic); it has none`);
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
+
+/** The MAC a left direct port gets until it is deleted: locally administered, from the endpoint id, no endpoint's. */
+const buriedMac = (epId: string): string => `0a:${epId.slice(0, 10).match(/../g)!.join(':')}`;
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 export class OverlayDriver implements NetworkDriver {
@@ -465,6 +468,10 @@ export class OverlayDriver implements NetworkDriver {
    */
   releaseSandbox(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
     for (const { ep } of endpoints) this.direct.delete(ep.id);
+    // Its buried direct ports and their chains went with the namespace.
+    clearTimeout(this.burials.get(sb.nsPath));
+    this.burials.delete(sb.nsPath);
+    this.buriedPorts.delete(sb.nsPath);
     this.o.ports.release(sb.nsPath);
     if (!this.o.nsDir) return;
     for (const { net, ep } of endpoints) {
@@ -575,6 +582,10 @@ export class OverlayDriver implements NetworkDriver {
     // Which kind: a guarded port has its veth end in the network's namespace.
     const direct = this.direct.get(ep.id) ?? (this.hasLink(nsPath, g.spec.port) ? undefined : sb.nsPath || undefined);
     this.direct.delete(ep.id);
+    if (direct) {
+      this.leaveDirect(ep, direct);
+      return;
+    }
     try {
       const index = sb.nsPath ? withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname)) : 0;
       if (index) {
@@ -585,20 +596,12 @@ export class OverlayDriver implements NetworkDriver {
             for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
             b.rename(index, `syd${ep.id.slice(0, 10)}`);
           });
-          // A direct port is the sandbox's own device: it is buried there.
-          if (direct) srt.setLink(index, { group: GRAVEYARD_GROUP });
         } finally {
           srt.close();
         }
-        if (direct) this.buryLater(sb.nsPath);
       }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
-    }
-    if (direct) {
-      // After the port is down: its check goes (its chain names the device's old name).
-      this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.closeDirect(direct, directPortSpec(ep)));
-      return;
     }
     const rt = this.o.openRtnl(nsPath);
     try {
@@ -618,6 +621,45 @@ export class OverlayDriver implements NetworkDriver {
     // After the devices are down: nothing is forwarded any more.
     this.undo(`leave ${ep.id.slice(0, 12)}: its chains`, () => this.o.ports.closeGuarded(nsPath, g));
   }
+
+  /**
+   * A direct port goes out of service without being set down: a macvlan's close waits for an
+   * RCU grace period (macvlan_hash_del; 6-19 ms of a detach here, measured 2026-12-03). Its
+   * addresses go, its MAC becomes one no endpoint has (no frame for the endpoint reaches it),
+   * and its elements go while its chain stays: the chain then drops everything it sends. The
+   * device is buried in the sandbox's namespace (deleted a moment later with the group), and
+   * its chain after it (unless the port was joined again meanwhile).
+   */
+  private leaveDirect(ep: EndpointRecord, sbNs: string): void {
+    let buried = false;
+    try {
+      const index = withNetns(sbNs, () => ifNameToIndex(ep.ifname));
+      if (index) {
+        const srt = this.o.openRtnl(sbNs);
+        try {
+          srt.batch((b) => {
+            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
+          });
+          srt.setLink(index, { mac: buriedMac(ep.id), group: GRAVEYARD_GROUP });
+          buried = true;
+        } finally {
+          srt.close();
+        }
+      }
+    } catch (err) {
+      this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
+    }
+    this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.revokeDirect(sbNs, directPortSpec(ep)));
+    if (!buried) {
+      this.undo(`leave ${ep.id.slice(0, 12)}: its chain`, () => this.o.ports.dropDirectChain(sbNs, ep.ifname));
+      return;
+    }
+    this.buriedPorts.set(sbNs, [...(this.buriedPorts.get(sbNs) ?? []), ep.ifname]);
+    this.buryLater(sbNs);
+  }
+
+  /** Sandbox namespace pin → the names of the direct ports buried there, whose chains go after them. */
+  private readonly buriedPorts = new Map<string, string[]>();
 
   /** Per namespace (a network's, or a sandbox's): the pending deletion of its buried devices. */
   private readonly burials = new Map<string, NodeJS.Timeout>();
@@ -640,6 +682,9 @@ export class OverlayDriver implements NetworkDriver {
     try {
       rt = this.o.openRtnl(nsPath);
       await rt.deleteGroupAsync(GRAVEYARD_GROUP);
+      const ports = this.buriedPorts.get(nsPath) ?? [];
+      this.buriedPorts.delete(nsPath);
+      for (const port of ports) this.undo(`buried port ${port}: its chain`, () => this.o.ports.dropDirectChain(nsPath, port));
     } catch (err) {
       this.o.log(`delete buried overlay ports in ${path.basename(nsPath)}: ${String(err)}`);
     } finally {
