@@ -29,10 +29,8 @@ export interface OverlayPorts {
   openDirect(sandboxNsPath: string, spec: AntiSpoofEndpoint): void;
   /** Its chain and elements gone; already gone is success. */
   closeDirect(sandboxNsPath: string, spec: AntiSpoofEndpoint): void;
-  /** Its elements gone, its chain kept (it then drops all the port sends: a leave, before the device goes). */
+  /** Its elements gone, its chain kept: it then drops all the port sends (a leave, before the port is down). */
   revokeDirect(sandboxNsPath: string, spec: AntiSpoofEndpoint): void;
-  /** The chain of a port whose device went; kept if the port was joined again meanwhile. */
-  dropDirectChain(sandboxNsPath: string, port: string): void;
   /** The direct port's chain is there (true without a firewall). */
   directPresent(sandboxNsPath: string, port: string): boolean;
   /** The network namespace's table is there. */

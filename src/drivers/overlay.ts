@@ -122,8 +122,6 @@ const noCluster = (what: string) =>
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 
-/** The MAC a left direct port gets until it is deleted: locally administered, from the endpoint id, no endpoint's. */
-const buriedMac = (epId: string): string => `0a:${epId.slice(0, 10).match(/../g)!.join(':')}`;
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 export class OverlayDriver implements NetworkDriver {
@@ -468,10 +466,9 @@ export class OverlayDriver implements NetworkDriver {
    */
   releaseSandbox(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
     for (const { ep } of endpoints) this.direct.delete(ep.id);
-    // Its buried direct ports and their chains went with the namespace.
+    // Its buried direct ports went with the namespace.
     clearTimeout(this.burials.get(sb.nsPath));
     this.burials.delete(sb.nsPath);
-    this.buriedPorts.delete(sb.nsPath);
     this.o.ports.release(sb.nsPath);
     if (!this.o.nsDir) return;
     for (const { net, ep } of endpoints) {
@@ -582,10 +579,7 @@ export class OverlayDriver implements NetworkDriver {
     // Which kind: a guarded port has its veth end in the network's namespace.
     const direct = this.direct.get(ep.id) ?? (this.hasLink(nsPath, g.spec.port) ? undefined : sb.nsPath || undefined);
     this.direct.delete(ep.id);
-    if (direct) {
-      this.leaveDirect(ep, direct);
-      return;
-    }
+    if (direct) return this.leaveDirect(ep, direct);
     try {
       const index = sb.nsPath ? withNetns(sb.nsPath, () => ifNameToIndex(ep.ifname)) : 0;
       if (index) {
@@ -623,43 +617,35 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   /**
-   * A direct port goes out of service without being set down: a macvlan's close waits for an
-   * RCU grace period (macvlan_hash_del; 6-19 ms of a detach here, measured 2026-12-03). Its
-   * addresses go, its MAC becomes one no endpoint has (no frame for the endpoint reaches it),
-   * and its elements go while its chain stays: the chain then drops everything it sends. The
-   * device is buried in the sandbox's namespace (deleted a moment later with the group), and
-   * its chain after it (unless the port was joined again meanwhile).
+   * A direct port goes out of service at once: its addresses and its elements go (its chain,
+   * left without elements, drops whatever it still sends). Then it goes down, off the event
+   * loop (a macvlan's close waits for an RCU grace period: macvlan_hash_del, 6-19 ms of a
+   * detach here, measured 2026-12-03), and, down, is renamed (a reconnect may want its name
+   * at once) and buried in the sandbox's namespace; its chain goes with it.
    */
-  private leaveDirect(ep: EndpointRecord, sbNs: string): void {
-    let buried = false;
+  private async leaveDirect(ep: EndpointRecord, sbNs: string): Promise<void> {
+    let srt: Rtnl | undefined;
     try {
       const index = withNetns(sbNs, () => ifNameToIndex(ep.ifname));
       if (index) {
-        const srt = this.o.openRtnl(sbNs);
-        try {
-          srt.batch((b) => {
-            for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
-          });
-          srt.setLink(index, { mac: buriedMac(ep.id), group: GRAVEYARD_GROUP });
-          buried = true;
-        } finally {
-          srt.close();
-        }
+        srt = this.o.openRtnl(sbNs);
+        const rt = srt;
+        rt.batch((b) => {
+          for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
+        });
+        this.undo(`leave ${ep.id.slice(0, 12)}: its elements`, () => this.o.ports.revokeDirect(sbNs, directPortSpec(ep)));
+        await rt.setUpAsync(index, false);
+        rt.setLink(index, { name: `syd${ep.id.slice(0, 10)}`, group: GRAVEYARD_GROUP });
+        this.buryLater(sbNs);
       }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
+    } finally {
+      srt?.close();
     }
-    this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.revokeDirect(sbNs, directPortSpec(ep)));
-    if (!buried) {
-      this.undo(`leave ${ep.id.slice(0, 12)}: its chain`, () => this.o.ports.dropDirectChain(sbNs, ep.ifname));
-      return;
-    }
-    this.buriedPorts.set(sbNs, [...(this.buriedPorts.get(sbNs) ?? []), ep.ifname]);
-    this.buryLater(sbNs);
+    // Down (or gone): nothing more can be sent through it.
+    this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.closeDirect(sbNs, directPortSpec(ep)));
   }
-
-  /** Sandbox namespace pin → the names of the direct ports buried there, whose chains go after them. */
-  private readonly buriedPorts = new Map<string, string[]>();
 
   /** Per namespace (a network's, or a sandbox's): the pending deletion of its buried devices. */
   private readonly burials = new Map<string, NodeJS.Timeout>();
@@ -682,9 +668,6 @@ export class OverlayDriver implements NetworkDriver {
     try {
       rt = this.o.openRtnl(nsPath);
       await rt.deleteGroupAsync(GRAVEYARD_GROUP);
-      const ports = this.buriedPorts.get(nsPath) ?? [];
-      this.buriedPorts.delete(nsPath);
-      for (const port of ports) this.undo(`buried port ${port}: its chain`, () => this.o.ports.dropDirectChain(nsPath, port));
     } catch (err) {
       this.o.log(`delete buried overlay ports in ${path.basename(nsPath)}: ${String(err)}`);
     } finally {

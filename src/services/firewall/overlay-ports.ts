@@ -224,37 +224,15 @@ export class NftOverlayPorts implements OverlayPorts {
 
   revokeDirect(sbNsPath: string, spec: AntiSpoofEndpoint): void {
     if (!this.o.checked) return;
-    const entry = this.sandbox(sbNsPath);
-    entry.ports.delete(spec.port);
+    const entry = this.sandboxes.get(sbNsPath);
+    if (!entry) return; // nothing kept: the port's check was never written here, or has gone
     try {
       entry.sock.apply(deletePortGuardOps(spec));
     } catch (err) {
       // No table any more: nothing of the port is left to revoke.
       if (!isNftFailure(err) || entry.sock.hasTable(NETDEV_FAMILY, TABLE)) throw err;
     }
-    // The socket stays while the chain does (dropDirectChain closes it with the last one).
-    this.revoked.set(sbNsPath, (this.revoked.get(sbNsPath) ?? 0) + 1);
   }
-
-  dropDirectChain(sbNsPath: string, port: string): void {
-    if (!this.o.checked) return;
-    const left = (this.revoked.get(sbNsPath) ?? 1) - 1;
-    if (left > 0) this.revoked.set(sbNsPath, left);
-    else this.revoked.delete(sbNsPath);
-    const entry = this.sandboxes.get(sbNsPath);
-    try {
-      // Joined again meanwhile: the chain is the new port's.
-      if (entry?.ports.has(port)) return;
-      const sock = entry?.sock ?? this.sandbox(sbNsPath).sock;
-      sock.leavePortChain(portGuardChainSpec(port), []);
-    } finally {
-      const now = this.sandboxes.get(sbNsPath);
-      if (now && now.ports.size === 0 && !this.revoked.has(sbNsPath)) this.closeSandbox(sbNsPath);
-    }
-  }
-
-  /** Sandbox namespace pin → how many of its ports were revoked and still have their chain. */
-  private readonly revoked = new Map<string, number>();
 
   directPresent(sbNsPath: string, _port: string): boolean {
     if (!this.o.checked) return true;
@@ -288,7 +266,6 @@ export class NftOverlayPorts implements OverlayPorts {
   }
 
   release(nsPath: string): void {
-    this.revoked.delete(nsPath);
     this.closeSandbox(nsPath);
     this.probes.get(nsPath)?.close();
     this.probes.delete(nsPath);
