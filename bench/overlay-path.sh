@@ -27,6 +27,15 @@ for n in hA hB sA sB oA oB; do ip netns add ${P}$n; ip -n ${P}$n link set lo up;
 ip link add ${P}ua netns ${P}hA type veth peer name ${P}ub netns ${P}hB
 ip -n ${P}hA addr add 192.168.77.1/24 dev ${P}ua; ip -n ${P}hA link set ${P}ua up
 ip -n ${P}hB addr add 192.168.77.2/24 dev ${P}ub; ip -n ${P}hB link set ${P}ub up
+# The VXLAN device in the network namespace and a veth from there into the sandbox, no bridge.
+veth_port() {
+  ip -n ${P}h$h link set vx0 netns ${P}o$h
+  ip -n ${P}o$h link set vx0 mtu 1450 up
+  ip -n ${P}o$h link add ve$h type veth peer name eth0 netns ${P}s$h
+  ip -n ${P}o$h link set ve$h mtu 1450 up
+  ip -n ${P}s$h link set eth0 address 02:00:00:00:00:0$i mtu 1450
+  ip -n ${P}s$h addr add $ip_/24 dev eth0; ip -n ${P}s$h link set eth0 up
+}
 i=0
 for h in A B; do
   i=$((i+1)); me=192.168.77.$i; peer=192.168.77.$((3-i)); ip_=10.99.0.$i
@@ -112,12 +121,7 @@ NFT
     fi
     ;;
   bpf)
-    ip -n ${P}h$h link set vx0 netns ${P}o$h
-    ip -n ${P}o$h link set vx0 mtu 1450 up
-    ip -n ${P}o$h link add ve$h type veth peer name eth0 netns ${P}s$h
-    ip -n ${P}o$h link set ve$h mtu 1450 up
-    ip -n ${P}s$h link set eth0 address 02:00:00:00:00:0$i mtu 1450
-    ip -n ${P}s$h addr add $ip_/24 dev eth0; ip -n ${P}s$h link set eth0 up
+    veth_port
     ifindex() { ip -n ${P}o$h -j link show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])'; }
     vxi=$(ifindex vx0); vei=$(ifindex ve$h)
     # Pinned on a bpf file system mounted in a private mount namespace: nothing is left on the
@@ -133,12 +137,7 @@ NFT
     rmdir "$fs"
     ;;
   fwd)
-    ip -n ${P}h$h link set vx0 netns ${P}o$h
-    ip -n ${P}o$h link set vx0 mtu 1450 up
-    ip -n ${P}o$h link add ve$h type veth peer name eth0 netns ${P}s$h
-    ip -n ${P}o$h link set ve$h mtu 1450 up
-    ip -n ${P}s$h link set eth0 address 02:00:00:00:00:0$i mtu 1450
-    ip -n ${P}s$h addr add $ip_/24 dev eth0; ip -n ${P}s$h link set eth0 up
+    veth_port
     ip netns exec ${P}o$h nft -f - <<NFT
 table netdev t {
   chain fromsb { type filter hook ingress device "ve$h" priority 0; ${NOCHK:+fwd to "vx0";} ether saddr 02:00:00:00:00:0$i ip saddr $ip_ fwd to "vx0"; ether type arp fwd to "vx0"; drop; }
