@@ -31,8 +31,8 @@ export interface OverlayPorts {
   closeDirect(sandboxNsPath: string, spec: AntiSpoofEndpoint): void;
   /** Its elements gone, its chain kept: it then drops all the port sends (a leave, before the port is down). */
   revokeDirect(sandboxNsPath: string, spec: AntiSpoofEndpoint): void;
-  /** The direct port's chain is there (true without a firewall). */
-  directPresent(sandboxNsPath: string, port: string): boolean;
+  /** The sandbox's check table is there (true without a firewall). */
+  directPresent(sandboxNsPath: string): boolean;
   /** The network namespace's table is there. */
   networkPresent(nsPath: string): boolean;
   /** The network namespace's table as it must be, holding exactly these guarded ports. */

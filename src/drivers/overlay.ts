@@ -495,13 +495,12 @@ export class OverlayDriver implements NetworkDriver {
    */
   firewallComplete(): boolean {
     for (const nsPath of this.ensured) if (isNetnsMount(nsPath) && !this.o.ports.networkPresent(nsPath)) return false;
+    const sandboxes = new Set<string>();
     for (const [epId, sbNs] of this.direct) {
-      if (!isNetnsMount(sbNs)) {
-        this.direct.delete(epId);
-        continue;
-      }
-      if (!this.o.ports.directPresent(sbNs, '')) return false;
+      if (isNetnsMount(sbNs)) sandboxes.add(sbNs);
+      else this.direct.delete(epId);
     }
+    for (const sbNs of sandboxes) if (!this.o.ports.directPresent(sbNs)) return false;
     return true;
   }
 
@@ -698,7 +697,7 @@ export class OverlayDriver implements NetworkDriver {
     if (!sb) return guarded;
     if (guarded) return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'veth', [ep.ipv4, ep.ipv6]);
     if (!sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'macvlan', [ep.ipv4, ep.ipv6])) return false;
-    if (!this.o.ports.directPresent(sb.nsPath, ep.ifname)) return false;
+    if (!this.o.ports.directPresent(sb.nsPath)) return false;
     this.direct.set(ep.id, sb.nsPath);
     return true;
   }

@@ -6,7 +6,7 @@
  * is killed with SIGKILL at random moments and started again. Afterwards, with every daemon
  * back: 0 addresses held twice cluster-wide, 0 orphan records in etcd (every endpoint record
  * is a sandbox on its host and every address claim an endpoint), every acknowledged
- * operation present, and each host's overlay namespace holds exactly one veth per local
+ * operation present, and each host holds exactly one port (a macvlan: a direct port) per local
  * endpoint (0 leaked kernel objects; the lab's close checks the namespaces).
  *
  * SWY_CLUSTER_KILLS (default 6) and SWY_CHAOS_SEED set the size and the seed.
@@ -41,7 +41,7 @@ function etcdRange(prefix: string): { key: string; value: string }[] {
   return kvs.map((kv) => ({ key: Buffer.from(kv.key, 'base64').toString(), value: Buffer.from(kv.value, 'base64').toString() }));
 }
 
-test('kill -9 of random daemons under a mixed multi-host workload: no address twice, no orphan record, nothing acknowledged lost, no leaked veth', async (t) => {
+test('kill -9 of random daemons under a mixed multi-host workload: no address twice, no orphan record, nothing acknowledged lost, no leaked port', async (t) => {
   const seed = chaosSeed();
   const rnd = new SeededRandom(seed);
   const kills = Number(process.env.SWY_CLUSTER_KILLS ?? 6);
@@ -177,15 +177,24 @@ test('kill -9 of random daemons under a mixed multi-host workload: no address tw
     else if (st.s === 'off') assert.ok(a && !a.ip, `${name} exists, not on ${NET}`);
     else assert.equal(a?.ip, st.ip, `${name} on ${NET} with ${st.ip}`);
   }
-  // Kernel: one veth per local endpoint in each host's overlay namespace.
+  // Kernel: one port per local endpoint. run's default capabilities make every sandbox here
+  // sealed: its port is a macvlan in its own namespace (a direct port), and the overlay
+  // namespace holds no veth (a guarded port's); a sandbox off the network holds none.
+  const count = (nsPath: string, type: string) => {
+    const r = spawnSync('nsenter', [`--net=${nsPath}`, '--', 'ip', '-o', 'link', 'show', 'type', type], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).length : 0;
+  };
   for (const i of [0, 1, 2]) {
     const local = [...actual.values()].filter((a) => a.host === i && a.ip).length;
     const nsPath = path.join(lab.hosts[i]!.daemon.execRoot, 'overlay', `1-${netId.slice(0, 10)}`);
+    const keys = [...actual.entries()]
+      .filter(([, a]) => a.host === i)
+      .map(([n]) => (JSON.parse(lab.cli(i, ['inspect', n], { allowFail: true }).stdout || '[{}]') as { NetworkSettings?: { SandboxKey?: string } }[])[0]?.NetworkSettings?.SandboxKey)
+      .filter((k): k is string => !!k);
     await waitFor(() => {
-      const r = spawnSync('nsenter', [`--net=${nsPath}`, '--', 'ip', '-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
-      const veths = r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).length : 0;
-      return veths === local;
-    }, `host${i}: ${local} veths in the overlay namespace`, 5_000, 100);
+      const macvlans = keys.reduce((n, k) => n + count(k, 'macvlan'), 0);
+      return count(nsPath, 'veth') === 0 && macvlans === local;
+    }, `host${i}: ${local} direct ports in its sandboxes and no guarded one`, 5_000, 100);
   }
   t.diagnostic(`after: ${ips.length} endpoints on ${NET} across 3 hosts, ${actual.size} sandboxes, ${claims.length} claims`);
   for (const i of [0, 1, 2]) lab.cli(i, ['rm', '-f', ...[...actual.entries()].filter(([, a]) => a.host === i).map(([n]) => n)], { allowFail: true });

@@ -234,7 +234,7 @@ export class NftOverlayPorts implements OverlayPorts {
     }
   }
 
-  directPresent(sbNsPath: string, _port: string): boolean {
+  directPresent(sbNsPath: string): boolean {
     if (!this.o.checked) return true;
     const kept = this.sandboxes.get(sbNsPath);
     try {
