@@ -466,9 +466,6 @@ export class OverlayDriver implements NetworkDriver {
    */
   releaseSandbox(sb: SandboxNs, endpoints: readonly { net: NetworkRecord; ep: EndpointRecord }[]): void {
     for (const { ep } of endpoints) this.direct.delete(ep.id);
-    // Its buried direct ports went with the namespace.
-    clearTimeout(this.burials.get(sb.nsPath));
-    this.burials.delete(sb.nsPath);
     this.o.ports.release(sb.nsPath);
     if (!this.o.nsDir) return;
     for (const { net, ep } of endpoints) {
@@ -617,10 +614,12 @@ export class OverlayDriver implements NetworkDriver {
 
   /**
    * A direct port goes out of service at once: its addresses and its elements go (its chain,
-   * left without elements, drops whatever it still sends). Then it goes down, off the event
-   * loop (a macvlan's close waits for an RCU grace period: macvlan_hash_del, 6-19 ms of a
-   * detach here, measured 2026-12-03), and, down, is renamed (a reconnect may want its name
-   * at once) and buried in the sandbox's namespace; its chain goes with it.
+   * left without elements, drops whatever it still sends). Then the macvlan is deleted, off
+   * the event loop (the kernel waits for an RCU grace period: 6-19 ms of a detach here,
+   * measured 2026-12-03), and only then its chain. It is not buried for later like a guarded
+   * port's devices: buried in the sandbox's namespace, a crash in between would leave it
+   * there for good, and its name must be free when the call returns (a connect right after
+   * may want it).
    */
   private async leaveDirect(ep: EndpointRecord, sbNs: string): Promise<void> {
     let srt: Rtnl | undefined;
@@ -633,20 +632,18 @@ export class OverlayDriver implements NetworkDriver {
           for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.deleteAddress(index, cidr);
         });
         this.undo(`leave ${ep.id.slice(0, 12)}: its elements`, () => this.o.ports.revokeDirect(sbNs, directPortSpec(ep)));
-        await rt.setUpAsync(index, false);
-        rt.setLink(index, { name: `syd${ep.id.slice(0, 10)}`, group: GRAVEYARD_GROUP });
-        this.buryLater(sbNs);
+        await rt.deleteLinkAsync(index);
       }
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     } finally {
       srt?.close();
     }
-    // Down (or gone): nothing more can be sent through it.
+    // Gone: nothing more can be sent through it.
     this.undo(`leave ${ep.id.slice(0, 12)}: its check`, () => this.o.ports.closeDirect(sbNs, directPortSpec(ep)));
   }
 
-  /** Per namespace (a network's, or a sandbox's): the pending deletion of its buried devices. */
+  /** Per network namespace: the pending deletion of its buried guarded ports. */
   private readonly burials = new Map<string, NodeJS.Timeout>();
 
   private buryLater(nsPath: string): void {

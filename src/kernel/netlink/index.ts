@@ -98,14 +98,6 @@ export class Rtnl {
     links.deleteLink(this.sock, ref);
   }
   /** deleteLink without blocking the event loop for the kernel's ~30 ms. */
-  /**
-   * Sets a link up or down on the threadpool: taking some devices down waits for an RCU grace
-   * period in the kernel (a macvlan's close, macvlan_hash_del: 6-19 ms here).
-   */
-  async setUpAsync(index: number, up: boolean): Promise<void> {
-    await this.sock.requestAsync(links.linkUpMessage(index, up), `set link ${index} ${up ? 'up' : 'down'}`);
-  }
-
   /** Deletes a whole device group in one kernel batch (see links.deleteGroupAsync). */
   deleteGroupAsync(group: number): Promise<void> {
     return links.deleteGroupAsync(this.sock, group);
