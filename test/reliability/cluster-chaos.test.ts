@@ -177,24 +177,39 @@ test('kill -9 of random daemons under a mixed multi-host workload: no address tw
     else if (st.s === 'off') assert.ok(a && !a.ip, `${name} exists, not on ${NET}`);
     else assert.equal(a?.ip, st.ip, `${name} on ${NET} with ${st.ip}`);
   }
-  // Kernel: one port per local endpoint. run's default capabilities make every sandbox here
-  // sealed: its port is a macvlan in its own namespace (a direct port), and the overlay
-  // namespace holds no veth (a guarded port's); a sandbox off the network holds none.
+  // Kernel: one port per local endpoint (a sandbox left created or exited is started first). run's default capabilities make
+  // every sandbox here sealed: its port is a macvlan in its own namespace (a direct port), and
+  // the overlay namespace holds no veth (a guarded port's); a sandbox off the network holds none.
   const count = (nsPath: string, type: string) => {
     const r = spawnSync('nsenter', [`--net=${nsPath}`, '--', 'ip', '-o', 'link', 'show', 'type', type], { encoding: 'utf8' });
     return r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).length : 0;
   };
   for (const i of [0, 1, 2]) {
-    const local = [...actual.values()].filter((a) => a.host === i && a.ip).length;
     const nsPath = path.join(lab.hosts[i]!.daemon.execRoot, 'overlay', `1-${netId.slice(0, 10)}`);
-    const keys = [...actual.entries()]
+    const inspect = (n: string) =>
+      (JSON.parse(lab.cli(i, ['inspect', n], { allowFail: true }).stdout || '[{}]') as { State?: { Status?: string }; NetworkSettings?: { SandboxKey?: string } }[])[0];
+    const sandboxes = [...actual.entries()]
       .filter(([, a]) => a.host === i)
-      .map(([n]) => (JSON.parse(lab.cli(i, ['inspect', n], { allowFail: true }).stdout || '[{}]') as { NetworkSettings?: { SandboxKey?: string } }[])[0]?.NetworkSettings?.SandboxKey)
-      .filter((k): k is string => !!k);
+      .map(([n, a]) => {
+        let ins = inspect(n);
+        // A kill between create and start leaves a sandbox created, and one in the middle of an
+        // rm -f leaves it exited: either holds its address with no port, and gets one when it
+        // starts (as `docker start` would).
+        if (ins?.State?.Status === 'created' || ins?.State?.Status === 'exited') {
+          lab.cli(i, ['start', n]);
+          ins = inspect(n);
+        }
+        return { name: n, ip: a.ip, status: ins?.State?.Status, key: ins?.NetworkSettings?.SandboxKey };
+      });
+    const local = sandboxes.filter((s) => s.ip).length;
+    const keys = sandboxes.map((s) => s.key).filter((k): k is string => !!k);
+    const seen = () => `${count(nsPath, 'veth')} veths in the overlay namespace; ` + sandboxes.map((s) => `${s.name} ${s.status} ${s.ip ?? 'off'}: ${s.key ? count(s.key, 'macvlan') : '-'} macvlan`).join(', ');
     await waitFor(() => {
       const macvlans = keys.reduce((n, k) => n + count(k, 'macvlan'), 0);
       return count(nsPath, 'veth') === 0 && macvlans === local;
-    }, `host${i}: ${local} direct ports in its sandboxes and no guarded one`, 5_000, 100);
+    }, `host${i}: ${local} direct ports in its sandboxes and no guarded one`, 5_000, 100).catch((err: Error) => {
+      throw new Error(`${err.message}; seen: ${seen()}\n${lab.hosts[i]!.daemon.log().slice(-4000)}`);
+    });
   }
   t.diagnostic(`after: ${ips.length} endpoints on ${NET} across 3 hosts, ${actual.size} sandboxes, ${claims.length} claims`);
   for (const i of [0, 1, 2]) lab.cli(i, ['rm', '-f', ...[...actual.entries()].filter(([, a]) => a.host === i).map(([n]) => n)], { allowFail: true });
