@@ -15,8 +15,10 @@
  * their control (the chain replaced by a bare jump) lets them through. Control of the whole
  * check: after the leave path (chain deleted) the forged IPv4 frame arrives. Leave twice is
  * success, join again works, a chain deleted from outside leaves only elements to delete, a
- * join on a missing device changes nothing. The chain written as bytes lists expression by
- * expression like the one nft makes from renderPortGuardChain. Ends with a leak check. Root.
+ * join on a missing device changes nothing. The fast path lets the port's own IPv4 and
+ * non-ICMPv6 IPv6 frames out without the check (shown by a check that drops all, and its
+ * control), and nothing else. The chain written as bytes lists expression by expression like
+ * the one nft makes from renderPortGuardChain. Ends with a leak check. Root.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -199,6 +201,44 @@ describe('per-port egress check (netdev family) against hand-made frames', () =>
     }
     assert.deepEqual(await arrivals(aroundBareJump()), all(Object.keys(a), false), 'after joining again');
     assert.equal((listChain().stdout.match(/goto antispoof/g) ?? []).length, 3, 'one rule per EtherType, not stacked');
+  });
+
+  test('the fast path: the port\'s own IPv4 and non-ICMPv6 IPv6 frames leave without the check, nothing else does (control: without the fast rules the check sees them)', async () => {
+    // The check is made to drop what it would let through: UDP to port 7, and neighbour
+    // solicitations. Each probe's sentinel (UDP to port 9) still goes through the check.
+    const udp4To7 = (src: string, mac: string, text: string, o: Omit<RawFrame, 'bytes'> = {}): RawFrame => ({ bytes: ether(PEER.mac, mac, ETH.ip, ipv4Udp(src, PEER.ipv4, 7, Buffer.from(`${text}-${++seq}`))), ...o });
+    const udp6To7 = (src: string, text: string): RawFrame => ({ bytes: ether(PEER.mac, ep.mac, ETH.ip6, ipv6Udp(src, PEER.ipv6, 7, Buffer.from(`${text}-${++seq}`))) });
+    const own = (): Record<string, RawFrame> => ({
+      'IPv4 from its address': udp4To7(ep.ipv4, ep.mac, 'fast4'),
+      'IPv6 from its global address': udp6To7(ep.ipv6, 'fast6'),
+      'IPv6 from its link-local address': udp6To7(LL, 'fast6ll'),
+    });
+    const rest = (): Record<string, RawFrame> => ({
+      'neighbour solicitation (ICMPv6: always the check)': legit()['neighbour solicitation']!,
+      'forged IPv4 source': udp4To7(OTHER.ipv4, ep.mac, 'f4'),
+      'forged source MAC': udp4To7(ep.ipv4, OTHER.mac, 'fmac'),
+      'forged IPv6 source': udp6To7(OTHER.ipv6, 'f6'),
+      'own IPv4, PACKET_QDISC_BYPASS, protocol named (no link-layer offset)': udp4To7(ep.ipv4, ep.mac, 'fbypass', { protocol: ETH.ip, bypass: true }),
+      ...aroundBareJump(),
+    });
+    nft.run('insert rule netdev switchyard antispoof udp dport 7 drop comment "TEST"\ninsert rule netdev switchyard antispoof icmpv6 type nd-neighbor-solicit drop comment "TEST"\n');
+    try {
+      const o = own();
+      const r = rest();
+      assert.deepEqual(await arrivals({ ...o, ...r }), { ...all(Object.keys(o), true), ...all(Object.keys(r), false) });
+      // Control: the port chain without its two accept rules (gotos and drop only).
+      nft.run(`flush chain netdev switchyard ${chain.chain}\n${['arp', 'ip', 'ip6'].map((t) => `add rule netdev switchyard ${chain.chain} meta protocol ${t} ether type ${t} goto antispoof\n`).join('')}add rule netdev switchyard ${chain.chain} drop\n`);
+      const o2 = own();
+      assert.deepEqual(await arrivals(o2), all(Object.keys(o2), false), 'control: through the check, which drops them');
+    } finally {
+      nft.run(renderPortGuardBase()); // the check flushed and filled again
+      el.joinPortChain(chain, portGuardOps(ep));
+    }
+    const o3 = own();
+    assert.deepEqual(await arrivals(o3), all(Object.keys(o3), true), 'with the check as it is, they leave');
+    const l = legit();
+    assert.deepEqual(await arrivals(l), all(Object.keys(l), true), 'every legitimate frame again');
+    assert.equal((listChain().stdout.match(/ accept$/gm) ?? []).length, 2, 'two accept rules, not stacked');
   });
 
   test('the chain written as bytes is, expression by expression, what nft makes of renderPortGuardChain', () => {

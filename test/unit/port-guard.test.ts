@@ -34,17 +34,22 @@ test('port guard base: sets and check chain are exactly the bridge table\'s with
   assert.doesNotMatch(renderPortGuardBase(), /iifname|hook|UNKNOWN PORT|delete|flush (set|table|ruleset)/);
 });
 
-test('a port\'s chain as text: hook egress on its device, checkable frames go to the check, the rest is dropped', () => {
+test('a port\'s chain as text: hook egress on its device, its own IPv4 and non-ICMPv6 IPv6 sources accepted at once, other checkable frames go to the check, the rest is dropped', () => {
   assert.equal(renderPortGuardChain('eth1'), [
     `add chain ${N} port-eth1 { type filter hook egress device "eth1" priority -300; policy accept; }`,
     `flush chain ${N} port-eth1`,
+    `add rule ${N} port-eth1 meta protocol ip ether type ip oifname . ether saddr . ip saddr @endpoint-ip4 accept`,
+    `add rule ${N} port-eth1 meta protocol ip6 ether type ip6 meta l4proto != ipv6-icmp oifname . ether saddr . ip6 saddr @endpoint-ip6 accept`,
     `add rule ${N} port-eth1 meta protocol arp ether type arp goto antispoof`,
     `add rule ${N} port-eth1 meta protocol ip ether type ip goto antispoof`,
     `add rule ${N} port-eth1 meta protocol ip6 ether type ip6 goto antispoof`,
     `add rule ${N} port-eth1 drop comment "UNCHECKABLE"`,
     '',
   ].join('\n'));
-  assert.deepEqual(portGuardChainSpec('eth1'), { table: 'switchyard', chain: 'port-eth1', device: 'eth1', priority: -300, target: 'antispoof', dropComment: 'UNCHECKABLE' });
+  assert.deepEqual(portGuardChainSpec('eth1'), {
+    table: 'switchyard', chain: 'port-eth1', device: 'eth1', priority: -300, target: 'antispoof', dropComment: 'UNCHECKABLE',
+    fastPath: { ip4Set: 'endpoint-ip4', ip6Set: 'endpoint-ip6' },
+  });
   for (const bad of ['', 'a-name-of-16-chr', 'eth1"; flush', 'eth 1', '-eth', 'eth1\n']) {
     assert.throws(() => renderPortGuardChain(bad), (e: unknown) => e instanceof SwitchyardError && e.code === 'FIREWALL_INVALID_BRIDGE' && e.field === 'ifname', JSON.stringify(bad));
     assert.throws(() => portGuardChainSpec(bad), (e: unknown) => e instanceof SwitchyardError && e.field === 'ifname', JSON.stringify(bad));
@@ -86,26 +91,41 @@ test('the port chain\'s nfnetlink messages: golden bytes (linux/netfilter/nf_tab
   // DELCHAIN: recursive, the rules go with the chain.
   assert.equal(hex(deleteChainMessage(chain)), head(0x34, '05', '0100') + TABLE + NAME('03'));
   const rules = portRuleMessages(chain).map(hex);
-  assert.equal(rules.length, 4);
+  assert.equal(rules.length, 6);
   // NEWRULE, NLM_F_REQUEST|NLM_F_CREATE|NLM_F_APPEND. Expressions as nft 1.0.6 emits
   // `meta protocol arp ether type arp goto antispoof`; each is {name, data}; registers: 1 (NFT_REG_1), 0 (verdict).
   const expr = (len: string, name: string, dataLen: string, data: string) => `${len}000180` + name + `${dataLen}000280` + data;
   const meta = (key: string) => expr('24', '09000100' + '6d65746100000000', '14', '08000200' + key + '08000100' + '00000001');
   const cmp = (value: string) => expr('2c', '08000100' + '636d7000', '20', '08000100' + '00000001' + '08000200' + '00000000' + '0c000380' + '06000100' + value + '0000');
-  const payload = expr('34', '0c000100' + '7061796c6f616400', '24', '08000100' + '00000001' + '08000200' + '00000000' + '08000300' + '0000000c' + '08000400' + '00000002');
+  const payloadAt = (dreg: string, base: string, offset: string, len: string) =>
+    expr('34', '0c000100' + '7061796c6f616400', '24', '08000100' + dreg + '08000200' + base + '08000300' + offset + '08000400' + len);
+  const payload = payloadAt('00000001', '00000000', '0000000c', '00000002'); // link layer + 12, 2 bytes (EtherType) → NFT_REG_1
   const imm = (len: string, dataLen: string, verdict: string) => expr(len, '0e000100' + '696d6d6564696174650000' + '00', dataLen, '08000100' + '00000000' + verdict);
   const gotoCheck = imm('40', '2c', '20000280' + '1c000280' + '08000100' + 'fffffffc' + '0e000200' + '616e746973706f6f6600' + '0000'); // NFT_GOTO (-4) "antispoof"
   const iiftypeEther = meta('00000008') + cmp(endianness() === 'LE' ? '0100' : '0001'); // NFT_META_IIFTYPE == ARPHRD_ETHER (a host-order u16)
   const gotoRule = (ethertype: string) =>
     head(0x178, '06', '010c') + TABLE + NAME('02') + '44010480' + meta('00000001') + cmp(ethertype) + iiftypeEther + payload + cmp(ethertype) + gotoCheck;
-  assert.deepEqual(rules.slice(0, 3), ['0806', '0800', '86dd'].map(gotoRule), 'ARP, IPv4, IPv6: skb->protocol and the EtherType at link layer + 12 both equal');
+  assert.deepEqual(rules.slice(2, 5), ['0806', '0800', '86dd'].map(gotoRule), 'ARP, IPv4, IPv6: skb->protocol and the EtherType at link layer + 12 both equal');
+  // The fast path, first: `meta protocol ip ether type ip oifname . ether saddr . ip saddr @endpoint-ip4 accept`
+  // and its IPv6 twin with `meta l4proto != ipv6-icmp` (cmp NFT_CMP_NEQ, a 1-byte 58). The
+  // concatenation's registers as nft lays them out: oifname (key 7) → 1, ether saddr (link
+  // layer + 6, 6 bytes) → 2 (NFT_REG_2), the address (network header + 12, 4 bytes; + 8, 16
+  // bytes) → 14 (NFT_REG32_06); then lookup {sreg 1, set "endpoint-ip4\0", set id 0}, and
+  // immediate NF_ACCEPT (1).
+  const neqIcmpv6 = expr('2c', '08000100' + '636d7000', '20', '08000100' + '00000001' + '08000200' + '00000001' + '0c000380' + '05000100' + '3a000000');
+  const lookup = (set: string) => expr('38', '0b000100' + '6c6f6f6b757000' + '00', '28', '08000200' + '00000001' + '11000100' + Buffer.from(`${set}\0`).toString('hex') + '000000' + '08000400' + '00000000');
+  const accept = imm('30', '1c', '10000280' + '0c000280' + '08000100' + '00000001');
+  const ownSource = (ethertype: string) => meta('00000001') + cmp(ethertype) + iiftypeEther + payload + cmp(ethertype) + meta('00000007') + payloadAt('00000002', '00000000', '00000006', '00000006');
+  assert.equal(rules[0], head(0x22c, '06', '010c') + TABLE + NAME('02') + 'f8010480' + ownSource('0800') + payloadAt('0000000e', '00000001', '0000000c', '00000004') + lookup('endpoint-ip4') + accept);
+  assert.equal(rules[1], head(0x27c, '06', '010c') + TABLE + NAME('02') + '48020480' + meta('00000001') + cmp('86dd') + iiftypeEther + payload + cmp('86dd') + meta('00000010') + neqIcmpv6 +
+    meta('00000007') + payloadAt('00000002', '00000000', '00000006', '00000006') + payloadAt('0000000e', '00000001', '00000008', '00000010') + lookup('endpoint-ip6') + accept);
   // The drop: immediate NF_DROP (0), and the comment as libnftnl's user data TLV (type 0, length 12, "UNCHECKABLE\0").
-  assert.equal(rules[3], head(0x7c, '06', '010c') + TABLE + NAME('02') + '34000480' + imm('30', '1c', '10000280' + '0c000280' + '08000100' + '00000000') + '12000700' + '000c554e434845434b41424c4500' + '0000');
+  assert.equal(rules[5], head(0x7c, '06', '010c') + TABLE + NAME('02') + '34000480' + imm('30', '1c', '10000280' + '0c000280' + '08000100' + '00000000') + '12000700' + '000c554e434845434b41424c4500' + '0000');
 });
 
-test('join is chain, flush, four rules; a batch brackets them; names are validated before anything is encoded', () => {
+test('join is chain, flush, six rules; a batch brackets them; names are validated before anything is encoded', () => {
   const items = portChainItems(chain);
-  assert.deepEqual(items.map((i) => i.msg.readUInt16LE(4)), [0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x0a06]);
+  assert.deepEqual(items.map((i) => i.msg.readUInt16LE(4)), [0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x0a06, 0x0a06, 0x0a06]);
   const batch = nftBatch(items);
   assert.equal(batch.length, items.length + 2);
   assert.ok(batch[0]!.unacked && batch.at(-1)!.unacked);
@@ -118,4 +138,5 @@ test('join is chain, flush, four rules; a batch brackets them; names are validat
   bad({ target: '' }, 'target');
   bad({ priority: 2 ** 31 }, 'priority');
   bad({ dropComment: 'say "hi"' }, 'dropComment');
+  bad({ fastPath: { ip4Set: 'endpoint-ip4', ip6Set: 'a set' } }, 'fastPath.ip6Set');
 });

@@ -17,6 +17,10 @@
  * (kernel/nft-port-chain.ts), and deleted with the port. No fail-closed prefix rule either:
  * the hook exists exactly for the ports that were joined.
  *
+ * The port chain first accepts, at once, an IPv4 frame or a non-ICMPv6 IPv6 frame whose
+ * (port, MAC, source address) is in the check's ip4/ip6 set: the check would let exactly
+ * these through, after a dozen rules (kernel/nft-port-chain.ts says why nothing changes).
+ *
  * The port chain is not a bare `jump antispoof`: a frame goes to the check (`goto`) only when
  * skb->protocol equals its EtherType (ARP, IPv4 or IPv6) and its link-layer header can be
  * read; every other frame is dropped ("UNCHECKABLE"). On the egress hook a packet socket can
@@ -55,6 +59,8 @@ export function renderPortGuardChain(ifname: string): string {
   const spec = `type filter hook egress device "${ifname}" priority ${PORT_GUARD_PRIORITY}; policy accept;`;
   return lines(
     ...filledChain(N, portGuardChain(ifname), spec, [
+      `meta protocol ip ether type ip oifname . ether saddr . ip saddr @${ANTISPOOF.ip4} accept`,
+      `meta protocol ip6 ether type ip6 meta l4proto != ipv6-icmp oifname . ether saddr . ip6 saddr @${ANTISPOOF.ip6} accept`,
       ...['arp', 'ip', 'ip6'].map((t) => `meta protocol ${t} ether type ${t} goto ${ANTISPOOF.check}`),
       `drop comment "${PORT_GUARD_UNCHECKABLE}"`,
     ]),
@@ -68,7 +74,10 @@ export function renderPortGuardChain(ifname: string): string {
  */
 export function portGuardChainSpec(ifname: string): NetdevPortChain {
   validateBridge(ifname, 'ifname');
-  return { table: TABLE, chain: portGuardChain(ifname), device: ifname, priority: PORT_GUARD_PRIORITY, target: ANTISPOOF.check, dropComment: PORT_GUARD_UNCHECKABLE };
+  return {
+    table: TABLE, chain: portGuardChain(ifname), device: ifname, priority: PORT_GUARD_PRIORITY, target: ANTISPOOF.check, dropComment: PORT_GUARD_UNCHECKABLE,
+    fastPath: { ip4Set: ANTISPOOF.ip4, ip6Set: ANTISPOOF.ip6 },
+  };
 }
 
 /**
