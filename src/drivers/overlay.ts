@@ -109,6 +109,22 @@ export function guardedPort(ep: EndpointRecord): GuardedPort {
   return { spec: portSpec(overlayVethName(ep.id), ep), proxy: overlayProxyName(ep.id) };
 }
 
+/**
+ * A guarded port's veth end and proxy, each deleted if present (in the network's namespace).
+ * Each is tried; the first failure is thrown after both.
+ */
+function deleteGuardedDevices(rt: Rtnl, g: GuardedPort): void {
+  let first: unknown;
+  for (const name of [g.spec.port, g.proxy]) {
+    try {
+      if (rt.getLink(name)) rt.deleteLink(name);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
 /** A direct port: the sandbox's own interface is checked, on its egress. */
 export function directPortSpec(ep: EndpointRecord): AntiSpoofEndpoint {
   return portSpec(ep.ifname, ep);
@@ -382,9 +398,10 @@ export class OverlayDriver implements NetworkDriver {
       this.deleteInSandbox(sb, ep.ifname);
     }
     const g = guardedPort(ep);
+    // Both looked up: a proxy can outlive its veth end (a crash between their deletions).
     if (rt.getLink(g.spec.port) || rt.getLink(g.proxy)) {
       this.o.ports.closeGuarded(this.nsPath(net), g);
-      for (const name of [g.spec.port, g.proxy]) if (rt.getLink(name)) rt.deleteLink(name);
+      deleteGuardedDevices(rt, g);
     }
   }
 
@@ -427,7 +444,7 @@ export class OverlayDriver implements NetworkDriver {
       configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
     } catch (err) {
       this.undo(`join ${ep.id.slice(0, 12)}`, () => this.o.ports.closeGuarded(nsPath, g));
-      for (const name of [g.spec.port, g.proxy]) this.undo(`join ${ep.id.slice(0, 12)}`, () => rt.getLink(name) && rt.deleteLink(name));
+      this.undo(`join ${ep.id.slice(0, 12)}`, () => deleteGuardedDevices(rt, g));
       throw err;
     }
   }
@@ -476,7 +493,7 @@ export class OverlayDriver implements NetworkDriver {
       this.undo(`release ${g.proxy}`, () => {
         const rt = this.o.openRtnl(nsPath);
         try {
-          for (const name of [g.spec.port, g.proxy]) if (rt.getLink(name)) rt.deleteLink(name);
+          deleteGuardedDevices(rt, g);
         } finally {
           rt.close();
         }
