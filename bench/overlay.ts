@@ -6,7 +6,8 @@
  *     hosts over a Switchyard overlay, vs a hand-built VXLAN pair between the SAME sandbox
  *     namespaces (a bare vxlan device in each, socket on the same underlay: the kernel's
  *     limit for this encapsulation), vs the plain underlay (host namespace to host namespace);
- *     rounds alternate the three paths (first lab only, unless --datapath-all);
+ *     rounds alternate the three paths, the order reversed every other round (first lab only,
+ *     unless --datapath-all);
  *   - time from `run -d` (create + start through the API) of a sandbox with a fixed address on
  *     host A to the first reply to pings from sandboxes on host B that started before it (the
  *     Docker anchor's probe, bench/anchors/docker-swarm.ts PingProbe), three probes at once:
@@ -287,7 +288,10 @@ async function datapath(lab: ClusterLab, a: Inspect, b: Inspect, bIp: string, se
     const tp: Record<P, number[]> = { overlay: [], 'hand-built vxlan': [], underlay: [] };
     const rt: Record<P, number[]> = { overlay: [], 'hand-built vxlan': [], underlay: [] };
     for (let r = 0; r < rounds; r++) {
-      for (const k of Object.keys(paths) as P[]) {
+      // The order reverses every other round (A B C, C B A, …): a path is not always the one
+      // measured first, or right after the underlay's run.
+      const order = Object.keys(paths) as P[];
+      for (const k of r % 2 === 0 ? order : [...order].reverse()) {
         const p = paths[k];
         tp[k].push(await iperf(p.server, p.client, p.addr, seconds));
         rt[k].push(...rtts(p.client, p.addr, 200));
@@ -356,7 +360,12 @@ export async function runOverlayBench(o: OverlayBenchOptions = {}): Promise<Over
   return out;
 }
 
-const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+/** The median; of an even count, the mean of the two middle values. */
+const med = (xs: number[]) => {
+  const s = [...xs].sort((p, q) => p - q);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
 const pp = (s: Summary | undefined) => (s?.n ? `${f(s.p50)} / ${f(s.p99)}` : '—');
@@ -415,7 +424,7 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
   }
   for (const run of r.runs.filter((x) => x.throughputGbps)) {
     L();
-    L(`Data path between two of the ${run.hosts} hosts (one TCP stream per round, rounds alternating the paths):`);
+    L(`Data path between two of the ${run.hosts} hosts (one TCP stream per round, rounds alternating the paths, the order reversed every other round):`);
     L();
     L('| path | Gbit/s, median (rounds) | RTT p50 / p99 (ms) |');
     L('|---|---|---|');

@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     }
     if (!SKIP.has('overlay')) {
       log('overlay on the cluster lab (bench/overlay.ts)');
-      result.overlay = await runOverlayBench({ hosts: [3], seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 3, iterations: QUICK ? 10 : 30, log });
+      result.overlay = await runOverlayBench({ hosts: [3], seconds: QUICK ? 2 : 5, rounds: QUICK ? 1 : 8, iterations: QUICK ? 10 : 30, log });
     }
     if (!SKIP.has('routed')) {
       log('routed on the cluster lab, against plain routing and the overlay (bench/routed.ts)');
