@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { makeNs, removeNs, waitFor, type TestNs } from '../test/helpers/netns.js';
 import { DockerAnchor, dockerInstalled } from './anchors/docker.js';
-import { Rounds, summarize, type Summary } from './stats.js';
+import { Rounds, medianOf, quantile, summarize, type Summary } from './stats.js';
 
 export interface MacvlanBenchOptions {
   d: TestDaemon;
@@ -270,16 +270,5 @@ export function renderMacvlanBench(result: MacvlanBenchResult, command: string):
   }
   return lines.join('\n');
 }
-
-/** Linear-interpolated quantile (q in [0, 1]). */
-export function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (i - lo);
-}
-
-export const medianOf = (values: number[]): number => quantile(values, 0.5);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { startClusterLab, type ClusterLab } from '../test/helpers/cluster-lab.js';
 import { waitFor } from '../test/helpers/netns.js';
-import { summarize, type Summary } from './stats.js';
+import { medianOf, summarize, type Summary } from './stats.js';
 import { iperf3 } from './iperf.js';
 import { DEFAULT_OPTIONS as SWARM_DEFAULTS, SWARM_INSTALL_HINT, dockerSwarmBench, dockerSwarmInstalled, KernelMonitor, PingProbe, renderSwarmMarkdown } from './anchors/docker-swarm.js';
 
@@ -224,7 +224,7 @@ async function runOnLab(hosts: number, o: { seconds: number; rounds: number; ite
       await sleep(o.settleMs);
     }
     const summary = (m: Record<string, number[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, summarize(v)]));
-    const paired = (x: number[], y: number[]) => med(x.map((v, i) => v / y[i]!));
+    const paired = (x: number[], y: number[]) => medianOf(x.map((v, i) => v / y[i]!));
     result = {
       hosts,
       labStartMs,
@@ -360,12 +360,6 @@ export async function runOverlayBench(o: OverlayBenchOptions = {}): Promise<Over
   return out;
 }
 
-/** The median; of an even count, the mean of the two middle values. */
-const med = (xs: number[]) => {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
 const pp = (s: Summary | undefined) => (s?.n ? `${f(s.p50)} / ${f(s.p99)}` : '—');
@@ -429,7 +423,7 @@ export function overlayMarkdown(r: OverlayBenchResult): string {
     L('| path | Gbit/s, median (rounds) | RTT p50 / p99 (ms) |');
     L('|---|---|---|');
     for (const k of ['overlay', 'hand-built vxlan', 'underlay'] as const) {
-      L(`| ${k} | ${f(med(run.throughputGbps![k]), 2)} (${run.throughputGbps![k].map((x) => x.toFixed(2)).join(', ')}) | ${f(run.rttMs![k].p50, 3)} / ${f(run.rttMs![k].p99, 3)} |`);
+      L(`| ${k} | ${f(medianOf(run.throughputGbps![k]), 2)} (${run.throughputGbps![k].map((x) => x.toFixed(2)).join(', ')}) | ${f(run.rttMs![k].p50, 3)} / ${f(run.rttMs![k].p99, 3)} |`);
     }
     L();
     L(`Median of the per-round ratios: ${Object.entries(run.throughputPairedRatios ?? {}).map(([k, v]) => `${k} ${f(100 * v, 0)} %`).join(', ')}.`);

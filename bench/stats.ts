@@ -14,6 +14,18 @@ export interface Summary {
   max: number;
 }
 
+/** Linear-interpolated quantile (q in [0, 1]). */
+export function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (i - lo);
+}
+
+/** The median; of an even count, the mean of the two middle values. */
+export const medianOf = (values: number[]): number => quantile(values, 0.5);
+
 export function summarize(samples: number[]): Summary {
   return {
     n: samples.length,

@@ -97,12 +97,12 @@ export class Rtnl {
   deleteLink(ref: links.LinkRef): void {
     links.deleteLink(this.sock, ref);
   }
-  /** deleteLink without blocking the event loop for the kernel's ~30 ms. */
   /** Deletes a whole device group in one kernel batch (see links.deleteGroupAsync). */
   deleteGroupAsync(group: number): Promise<void> {
     return links.deleteGroupAsync(this.sock, group);
   }
 
+  /** deleteLink without blocking the event loop for the kernel's ~30 ms. */
   deleteLinkAsync(ref: links.LinkRef): Promise<void> {
     return links.deleteLinkAsync(this.sock, ref);
   }
