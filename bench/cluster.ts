@@ -120,6 +120,16 @@ async function runOn(lab: ClusterLab, i: number, name: string, network: string):
   return Id;
 }
 
+/**
+ * The untimed pause after each detach, as in the single-host bench (docs/BENCHMARKS.md): a
+ * detach leaves asynchronous kernel work behind (the bridge's batched veth deletion 100 ms
+ * later, an RCU grace period under the RTNL lock; a network namespace's teardown), which
+ * otherwise lands in whatever is timed next: the local baseline's deletion landed in the next
+ * round's global attach.
+ */
+const SETTLE_MS = 250;
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS));
+
 async function ipOn(lab: ClusterLab, i: number, sandbox: string, network: string): Promise<string> {
   const s = (await lab.hosts[i]!.daemon.client.inspectSandbox(sandbox)) as { NetworkSettings: { Networks: Record<string, { IPAddress: string }> } };
   return s.NetworkSettings.Networks[network]!.IPAddress;
@@ -170,6 +180,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       for (let k = 0; k < Math.min(10, o.iterations); k++) {
         await rounds.timed('attach first', () => c(0).connectNetwork('gbench', movers[0]!));
         await rounds.timed('detach last', () => c(0).disconnectNetwork('gbench', movers[0]!));
+        await settle();
       }
     }
     // Then steady state: host 0 takes part (keep0 stays on gbench).
@@ -193,10 +204,11 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       prop.push(applied - returned);
       propStart.push(applied - startWall);
       await rounds.timed('detach', () => c(0).disconnectNetwork('gbench', sb));
+      await settle();
       // The same sandbox on a local bridge network, in the same rounds: the machine's baseline.
       await rounds.timed('attach local', () => c(0).connectNetwork('lb2', sb));
       await rounds.timed('detach local', () => c(0).disconnectNetwork('lb2', sb));
-      await new Promise((r) => setTimeout(r, 20));
+      await settle();
       watch.clear();
     }
     const cpu1 = cpuPids.map(cpuMs);

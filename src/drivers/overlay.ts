@@ -37,7 +37,7 @@ import type { GuardedPort, OverlayPorts } from './overlay-ports.js';
 import { NetlinkError, type LinkInfo, type Rtnl } from '../kernel/netlink/index.js';
 
 import { close, ifNameToIndex, open, O_CLOEXEC, O_RDONLY } from '../kernel/libc.js';
-import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, withNetns, withNetnsFd } from '../kernel/netns.js';
+import { deleteNetns, ensureNetns, ensureNetnsDir, isNetnsMount, pinnedNetnsId, withNetns, withNetnsFd } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
 import type { DriverCapabilities, HostLink, JoinOptions, NetworkDriver, NetworkPlanInput, PeerEndpoint, SandboxNs, SecretRotationInput } from './contract.js';
 import { configureSandboxEnd, sandboxEndPresent, type NeighbourRetry } from './sandbox-end.js';
@@ -45,7 +45,7 @@ import {
   chooseVni, isOverlayAlias, overlayAlias, overlayLinkNames, overlayMtu, overlayNsName, overlayOf, overlayProxyName, overlayVethName, peerDiff, peerEntries,
   vniClaim, type PeerEntries,
 } from './overlay-plan.js';
-import { conflict, internal, notImplemented, unavailable } from '../errors.js';
+import { conflict, internal, notImplemented, SwitchyardError, unavailable } from '../errors.js';
 import { keyRingReport, rotateKeyRing, type OverlayEncryption } from './overlay-encryption.js';
 import { GRAVEYARD_GROUP } from './graveyard.js';
 
@@ -162,6 +162,13 @@ export class OverlayDriver implements NetworkDriver {
   private readonly direct = new Map<string, string>();
   /** Namespace pins of the networks ensureNetwork made or verified here, until deleteNetwork. */
   private readonly ensured = new Set<string>();
+  /**
+   * Network namespace pin → rtnetlink kept inside it, with the namespace's inode (netRt).
+   * Opening a socket there costs two setns and a 64 KB buffer, on every join and on every
+   * peer event of every host taking part (the largest item of a participating daemon's CPU
+   * profile, docs/CLUSTER.md). Closed by removeNs, and when a namespace is made anew at the pin.
+   */
+  private readonly netRts = new Map<string, { rt: Rtnl; ino: bigint }>();
 
   constructor(private readonly o: OverlayDriverOptions) {}
 
@@ -274,7 +281,10 @@ export class OverlayDriver implements NetworkDriver {
     ensureNetnsDir(this.o.nsDir!);
     const fresh = !isNetnsMount(nsPath);
     // A context kept for a namespace that was at this path before is no use any more.
-    if (fresh) this.o.ports.release(nsPath);
+    if (fresh) {
+      this.o.ports.release(nsPath);
+      this.dropNetRt(nsPath);
+    }
     ensureNetns(nsPath);
     try {
       // The SAs, the block policy and the marks before the VXLAN device can send anything.
@@ -340,15 +350,13 @@ export class OverlayDriver implements NetworkDriver {
   private removeNs(net: NetworkRecord, nsPath: string): void {
     this.vxIndex.delete(net.id);
     this.mtuOf.delete(net.id);
-    if (isNetnsMount(nsPath)) {
-      const rt = this.o.openRtnl(nsPath);
-      try {
-        rt.deleteLink(overlayLinkNames(net).vxlan);
-      } finally {
-        rt.close();
-      }
+    const rt = this.netRt(nsPath);
+    try {
+      rt?.deleteLink(overlayLinkNames(net).vxlan);
+    } finally {
+      // It, and its nftables context, would keep the namespace alive.
+      this.dropNetRt(nsPath);
     }
-    // Its nftables context would keep the namespace alive.
     this.o.ports.release(nsPath);
     deleteNetns(nsPath);
   }
@@ -374,20 +382,21 @@ export class OverlayDriver implements NetworkDriver {
    */
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void {
     const nsPath = this.nsPath(net);
-    if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
-    const rt = this.o.openRtnl(nsPath);
+    const rt = this.netRt(nsPath);
+    if (!rt) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host (ensureNetwork first)`);
     let nsFd = -1;
     try {
       nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
       const mtu = this.mtuOf.get(net.id) ?? this.mtu(net);
-      // A half-made join (a crash after a create), or a port of the other kind made before
-      // (the sandbox's capabilities changed, or an older layout): start again.
-      this.clearPort(rt, net, ep, sb, nsFd);
       if (opts.sealed) this.joinDirect(rt, net, ep, sb, nsFd, mtu);
-      else this.joinGuarded(rt, net, ep, sb, nsFd, nsPath, mtu);
+      else {
+        // What an earlier join left (a crash after a create, a port of the other kind: the
+        // sandbox's capabilities changed, an older layout) is cleared first.
+        this.clearPort(rt, net, ep, sb, nsFd);
+        this.joinGuarded(rt, net, ep, sb, nsFd, nsPath, mtu);
+      }
     } finally {
       if (nsFd >= 0) close(nsFd);
-      rt.close();
     }
   }
 
@@ -408,7 +417,20 @@ export class OverlayDriver implements NetworkDriver {
   /** A macvlan on the VXLAN device, made in the sandbox's namespace; its check on its egress before it is up. */
   private joinDirect(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, mtu: number): void {
     const make = (vx: number) => rt.createTypedLink({ kind: 'macvlan', parent: vx, mode: 'bridge', name: ep.ifname, mac: ep.mac, mtu, nsFd });
-    this.withVxlan(net, rt, 'join', make);
+    // What an earlier join left is cleared first, with one look-up on the happy path: a
+    // guarded port's proxy (it can outlive its veth: a crash between their deletions) holds
+    // the endpoint's MAC on the VXLAN device, and bringing the new port up would fail
+    // (EADDRINUSE); anything in the sandbox by the interface's name (a direct port a crash
+    // left, a guarded port's veth end) makes the create fail (LINK_EXISTS), and then the
+    // port is cleared and made once more.
+    if (rt.getLink(guardedPort(ep).proxy)) this.clearPort(rt, net, ep, sb, nsFd);
+    try {
+      this.withVxlan(net, rt, 'join', make);
+    } catch (err) {
+      if (!(err instanceof SwitchyardError && err.code === 'LINK_EXISTS')) throw err;
+      this.clearPort(rt, net, ep, sb, nsFd);
+      this.withVxlan(net, rt, 'join', make);
+    }
     const spec = directPortSpec(ep);
     try {
       // security: checked before it can send (it is down until configureSandboxEnd).
@@ -458,6 +480,35 @@ export class OverlayDriver implements NetworkDriver {
       this.vxIndex.delete(net.id);
       return fn(this.vxlanIndex(net, rt, what));
     }
+  }
+
+  /**
+   * rtnetlink in the network's namespace pinned at `nsPath`, kept (do not close it), or
+   * undefined when nothing is pinned there. One stat of the pin per call: a namespace made
+   * anew at the pin (another inode) gets a new socket, and the old one is closed.
+   */
+  private netRt(nsPath: string): Rtnl | undefined {
+    const id = pinnedNetnsId(nsPath);
+    const kept = this.netRts.get(nsPath);
+    if (kept && kept.ino === id) return kept.rt;
+    this.dropNetRt(nsPath);
+    if (id === undefined) return undefined;
+    const rt = this.o.openRtnl(nsPath);
+    this.netRts.set(nsPath, { rt, ino: id });
+    return rt;
+  }
+
+  /** The daemon stops: the sockets kept in the networks' namespaces are closed (they would keep them alive). */
+  async close(): Promise<void> {
+    for (const nsPath of [...this.netRts.keys()]) this.dropNetRt(nsPath);
+  }
+
+  /** Closes the socket kept in the namespace at `nsPath` (it would keep that namespace alive). */
+  private dropNetRt(nsPath: string): void {
+    const kept = this.netRts.get(nsPath);
+    if (!kept) return;
+    this.netRts.delete(nsPath);
+    kept.rt.close();
   }
 
   private hasLink(nsPath: string, name: string): boolean {
@@ -730,14 +781,9 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Runs `fn` with rtnetlink in the network's namespace and its VXLAN device's index. */
   private onVxlan<T>(net: NetworkRecord, what: string, fn: (rt: Rtnl, vx: number) => T): T {
-    const nsPath = this.nsPath(net);
-    if (!isNetnsMount(nsPath)) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no namespace on this host (ensureNetwork first)`);
-    const rt = this.o.openRtnl(nsPath);
-    try {
-      return fn(rt, this.vxlanIndex(net, rt, what));
-    } finally {
-      rt.close();
-    }
+    const rt = this.netRt(this.nsPath(net));
+    if (!rt) throw conflict('OVERLAY_NETWORK_MISSING', `${what}: network ${net.name} has no namespace on this host (ensureNetwork first)`);
+    return fn(rt, this.vxlanIndex(net, rt, what));
   }
 
   /**
@@ -828,8 +874,7 @@ export class OverlayDriver implements NetworkDriver {
   /** Removes the peer's entries (those still pointing at it: a MAC or IP taken over since is left alone). */
   peerLeave(net: NetworkRecord, peer: PeerEndpoint): void {
     if (!this.o.nsDir) return;
-    const nsPath = this.nsPath(net);
-    if (!isNetnsMount(nsPath)) return; // nothing programmed: already gone
+    if (pinnedNetnsId(this.nsPath(net)) === undefined) return; // nothing programmed: already gone
     if (!overlayOf(net).options.encrypted) {
       // Without encryption: no dump of the device's entries (O(peers) per event, on every
       // host taking part), one request. The FDB entry goes only if it still points at the

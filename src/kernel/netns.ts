@@ -126,6 +126,23 @@ export function isNetnsMount(nsPath: string): boolean {
   }
 }
 
+let nsfsDev: bigint | undefined;
+
+/**
+ * The inode (the namespace's identity) of the network namespace pinned at `nsPath`, or
+ * undefined when no namespace is mounted there: isNetnsMount and netnsId in one stat (a
+ * namespace file lives on the nsfs device, which /proc/self/ns/net names).
+ */
+export function pinnedNetnsId(nsPath: string): bigint | undefined {
+  try {
+    nsfsDev ??= fs.statSync('/proc/self/ns/net', { bigint: true }).dev;
+    const st = fs.statSync(nsPath, { bigint: true });
+    return st.dev === nsfsDev ? st.ino : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Inode of a namespace file: equal inodes mean the same namespace. */
 export function netnsId(nsPath: string): bigint {
   return fs.statSync(nsPath, { bigint: true }).ino;

@@ -457,8 +457,10 @@ test('switchyard system reset removes the overlay namespaces pinned under the ex
     });
     const pin = path.join(execRoot, 'overlay', overlayNsName(net.id));
     assert.ok(fs.existsSync(pin));
-    // `system reset` runs with the daemon stopped: nothing of it holds the namespace open.
+    // `system reset` runs with the daemon stopped: nothing of it holds the namespace open
+    // (the daemon's stop closes its drivers).
     ports.release(pin);
+    await driver.close();
     assert.match(inNs(h.ns.name, 'ss', ['-uln']).stdout, new RegExp(`:${PORT}\\b`));
     // A private socket path: no daemon is found, none of the machine's is touched.
     const r = inNs(h.ns.name, CLI, ['-H', `unix://${path.join(base, 'none.sock')}`, 'system', 'reset', '-f', '--data-root', dataRoot, '--exec-root', execRoot]);
@@ -502,6 +504,17 @@ test('ports on one host: direct and guarded reach each other; a rejoin of the ot
     h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
     assert.equal(kindOf(s2), 'guarded');
     assert.ok(ping(s1, '10.10.0.12'), 'direct → guarded again');
+    // A crash between the guarded port's two deletions: its veth pair went, its proxy (up,
+    // with the endpoint's MAC on the VXLAN device) stayed. A sealed join clears it first
+    // (bringing a second macvlan with that MAC up fails with EADDRINUSE).
+    inPin(ovPath, 'ip', ['link', 'del', overlayVethName(e2.id)]);
+    assert.match(ovLinks(), new RegExp(overlayProxyName(e2.id)), 'the proxy outlived its veth');
+    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false, sealed: true }));
+    assert.equal(kindOf(s2), 'direct');
+    assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e2.id)}|${overlayProxyName(e2.id)}`), 'the proxy left is gone');
+    assert.ok(ping(s1, '10.10.0.12'), 'direct → direct after the clear-up');
+    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
+    assert.equal(kindOf(s2), 'guarded');
     // The VXLAN device deleted behind the driver's back (its macvlans go with it): a join is a
     // clear error, and leaves nothing on either side.
     inPin(ovPath, 'ip', ['link', 'del', names.vxlan]);

@@ -78,7 +78,8 @@ export function messagePayload(msg: Buffer): Buffer {
 export class NetlinkSocket {
   readonly nsPath: string | undefined;
   private readonly fd: number;
-  private readonly buf = Buffer.alloc(RECV_BUFFER);
+  // Not zero-filled (a socket is opened per request in many places): only what recv() wrote is read.
+  private readonly buf = Buffer.allocUnsafeSlow(RECV_BUFFER);
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private polling: Promise<unknown> | null = null;

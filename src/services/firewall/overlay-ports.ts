@@ -159,12 +159,12 @@ export class NftOverlayPorts implements OverlayPorts {
    * wait ~14 ms for what it deleted). It keeps the namespace alive: it is closed when the
    * namespace's last direct port leaves, or by release() when the namespace goes.
    */
-  private readonly sandboxes = new Map<string, { sock: PortChainSocket; ports: Set<string>; base: boolean }>();
+  private readonly sandboxes = new Map<string, { sock: PortChainSocket; ports: Set<string> }>();
 
-  private sandbox(sbNsPath: string): { sock: PortChainSocket; ports: Set<string>; base: boolean } {
+  private sandbox(sbNsPath: string): { sock: PortChainSocket; ports: Set<string> } {
     let entry = this.sandboxes.get(sbNsPath);
     if (!entry) {
-      entry = { sock: this.o.openElements(sbNsPath), ports: new Set(), base: false };
+      entry = { sock: this.o.openElements(sbNsPath), ports: new Set() };
       this.sandboxes.set(sbNsPath, entry);
     }
     return entry;
@@ -195,13 +195,13 @@ export class NftOverlayPorts implements OverlayPorts {
     const ops = portGuardOps(spec);
     const entry = this.sandbox(sbNsPath);
     try {
-      if (!entry.base && !entry.sock.hasTable(NETDEV_FAMILY, TABLE)) this.sandboxBase(sbNsPath);
-      entry.base = true;
+      // No look-up of the table first: the batch fails as a whole without it (the sandbox's
+      // first direct port, or the table deleted from outside), and then the base is made and
+      // the batch sent again (a reload restores the other ports).
       try {
         entry.sock.joinPortChain(chain, ops);
       } catch (err) {
         if (!isNftFailure(err)) throw err;
-        // The table was deleted from outside: make it again (reload restores the other ports).
         this.sandboxBase(sbNsPath);
         entry.sock.joinPortChain(chain, ops);
       }
@@ -254,7 +254,6 @@ export class NftOverlayPorts implements OverlayPorts {
     if (!this.o.checked) return;
     this.sandboxBase(sbNsPath);
     const entry = this.sandbox(sbNsPath);
-    entry.base = true;
     try {
       for (const spec of specs) {
         entry.sock.joinPortChain(portGuardChainSpec(spec.port), portGuardOps(spec));
