@@ -13,6 +13,7 @@
 import type { Compare, KeyValue, Op, Store } from '../store/contract.js';
 import { tryParseIp } from '../model/ip.js';
 import { packTxnBatches, type TxnItem } from './txn-batches.js';
+import { SHARED_KEY } from './shared-keys.js';
 import { asSwitchyardError, conflict, invalid, notFound, type SwitchyardError } from '../errors.js';
 
 export const CLUSTER_KEY = {
@@ -307,6 +308,8 @@ export class ClusterNodes {
         { type: 'delete', key: CLUSTER_KEY.node(node.id) },
         { type: 'delete', key: CLUSTER_KEY.aliveOf(node.id) },
         { type: 'delete', key: CLUSTER_KEY.nodeName(node.name) },
+        // Its fence (engine/pending-undo.ts): a txn it still had in flight compared it, and now cannot apply.
+        { type: 'delete', key: SHARED_KEY.fence(node.id) },
       ],
     };
     const batches = packTxnBatches(items, [unchanged], last);

@@ -34,6 +34,13 @@ export interface PendingUndo {
   at: number;
   /** Every key the txn put that names this call, with the value it put there. */
   keys: { key: string; value: string }[];
+  /**
+   * The modRevision of this node's fence that the txn compared (SHARED_KEY.fence). Once the
+   * fence has moved past it, the txn can never apply: a read then is final, and an intent
+   * found absent is dropped at once. Absent (an older version's intent, or a txn known to
+   * have applied): the late window (`lateMs`) applies.
+   */
+  fence?: number;
 }
 
 export const PENDING_UNDO_PREFIX = '/pending-undo/';
@@ -45,20 +52,20 @@ export const pendingUndoKey = (id: string) => `${PENDING_UNDO_PREFIX}${id}`;
  * network it creates (it claims a name, `/names/<name>`, valued with the network id). [] for
  * a txn that creates nothing (a detach: deletes only).
  */
-export function pendingUndoOf(writes: Op[], at: number, isNew: (endpointId: string) => boolean): PendingUndo[] {
+export function pendingUndoOf(writes: Op[], at: number, isNew: (endpointId: string) => boolean, fence?: number): PendingUndo[] {
   const puts = writes.flatMap((op) => (op.type === 'put' ? [{ key: op.key, value: op.value }] : []));
   const out: PendingUndo[] = [];
   const netId = puts.find((p) => p.key.startsWith(SHARED_KEY.name('')))?.value;
   if (netId !== undefined) {
     // A create: the record, name, usage key (''), driver claims and secret: all name the network.
     const keys = puts.filter((p) => p.key === SHARED_KEY.network(netId) || p.key === SHARED_KEY.usage(netId) || p.key === SHARED_KEY.secret(netId) || p.value === netId);
-    out.push({ v: 1, id: netId, kind: 'network', networkId: netId, at, keys });
+    out.push({ v: 1, id: netId, kind: 'network', networkId: netId, at, keys, ...(fence !== undefined ? { fence } : {}) });
   }
   for (const ep of puts.filter((p) => p.key.startsWith(SHARED_KEY.endpoints))) {
     const [networkId, epId] = ep.key.slice(SHARED_KEY.endpoints.length).split('/') as [string, string];
     if (!isNew(epId)) continue;
     const keys = puts.filter((p) => p === ep || (p.key.startsWith(SHARED_KEY.ipamOf(networkId)) && p.value === epId));
-    out.push({ v: 1, id: epId, kind: 'endpoint', networkId, at, keys });
+    out.push({ v: 1, id: epId, kind: 'endpoint', networkId, at, keys, ...(fence !== undefined ? { fence } : {}) });
   }
   return out;
 }
@@ -68,7 +75,8 @@ export function decodePendingUndo(text: string): PendingUndo | undefined {
   try {
     const r = JSON.parse(text) as PendingUndo;
     const ok = r.v === 1 && typeof r.id === 'string' && (r.kind === 'endpoint' || r.kind === 'network') && typeof r.networkId === 'string' && typeof r.at === 'number'
-      && Array.isArray(r.keys) && r.keys.every((k) => typeof k?.key === 'string' && typeof k.value === 'string');
+      && Array.isArray(r.keys) && r.keys.every((k) => typeof k?.key === 'string' && typeof k.value === 'string')
+      && (r.fence === undefined || (Number.isSafeInteger(r.fence) && r.fence >= 0));
     return ok ? r : undefined;
   } catch {
     return undefined;

@@ -21,6 +21,13 @@ export const SHARED_KEY = {
   /** A driver's cluster-wide unique names (overlay: `vni/<n>`). */
   claim: (driver: string, name: string) => `/claims/${driver}/${name}`,
   nodes: '/nodes/',
+  /**
+   * Each node's fence: every shared txn of the node compares its modRevision unchanged, and the
+   * node moves it before settling a failed call's write, so that a write held by an etcd
+   * member can no longer land afterwards (engine/pending-undo.ts).
+   */
+  fences: '/fences/',
+  fence: (nodeId: string) => `/fences/${nodeId}`,
   /** A global network's shared secret (overlay `-o encrypted`: its key ring), apart from its record. */
   secrets: '/overlay-keys/',
   secret: (netId: string) => `/overlay-keys/${netId}`,

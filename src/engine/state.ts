@@ -167,6 +167,13 @@ export class EngineState {
   /** Cluster mode: record failed calls' shared writes for undoing (default); false: the engine before (the tests' control). */
   recordUndos = true;
   /**
+   * Cluster mode: the modRevision of this node's fence (SHARED_KEY.fence) as last seen (0: no
+   * such key), which every shared txn compares unchanged; moved by bumpFence.
+   */
+  fenceRevision = 0;
+  /** Cluster mode: shared txns compare the fence (default); false: the engine before (the tests' control). */
+  fenceWrites = true;
+  /**
    * Cluster mode: ids (endpoint or network) of the intents in the local store. A full read
    * never takes an endpoint named here for this host's own (reconcile would join it): it is
    * a failed call's write, to be undone (its addresses count as used until then).
@@ -286,8 +293,10 @@ export class EngineState {
         { type: 'range', prefix: ALIVE_PREFIX },
         { type: 'range', prefix: SHARED_KEY.secrets },
         { type: 'range', prefix: SHARED_KEY.secretReports },
+        { type: 'get', key: SHARED_KEY.fence(shared.nodeId) },
       ],
     });
+    this.fenceRevision = res.results[8]?.[0]?.modRevision ?? 0;
     const refused: RefusedRecord[] = [];
     // A re-read (after a compacted watch) starts from what the store says now.
     for (const n of [...this.networks.values()]) if (n.scope === 'global') this.dropGlobalNetwork(n.id);
@@ -524,6 +533,8 @@ export class EngineState {
           else if (this.putSecret(ev.kv)) (delta.secretsChanged ??= []).push(id);
         } else if (key.startsWith(SHARED_KEY.secretReports)) {
           this.putSecretReport(ev.kv, ev.type === 'delete');
+        } else if (key === SHARED_KEY.fence(this.shared!.nodeId)) {
+          this.fenceRevision = ev.type === 'delete' ? 0 : Math.max(this.fenceRevision, ev.kv.modRevision);
         } else if (key.startsWith(SHARED_KEY.nodes)) {
           // A node removed with its endpoints (node rm): its address is forgotten after this
           // batch, which the caller hands to peerLeave still carrying it.
@@ -611,7 +622,7 @@ export class EngineState {
         try {
           await this.commitLocal(local);
         } catch (err) {
-          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes));
+          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes, undefined));
           throw err;
         }
         this.apply(change);
@@ -658,8 +669,32 @@ export class EngineState {
     return { ...(Object.keys(g).length ? { global: g } : {}), local: l };
   }
 
-  /** The shared txn of a change; returns the ops that undo it, and its writes. */
+  /**
+   * The shared txn of a change; returns the ops that undo it, and its writes. A txn refused
+   * only because this node's fence moved meanwhile (bumpFence: a failed call is being
+   * settled) applied nothing: it runs once more with the fence as it is now.
+   */
   private async commitShared(change: Change, trace?: PhaseTrace): Promise<{ undo: Op[]; writes: Op[] }> {
+    try {
+      return await this.commitSharedOnce(change, trace);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'FENCE_MOVED') throw err;
+      return this.commitSharedOnce(change, trace);
+    }
+  }
+
+  /**
+   * Moves this node's fence (a put of SHARED_KEY.fence): from then on no shared txn this node
+   * sent before can apply (each compares the fence's modRevision it knew), so a read taken
+   * after it sees every such write that will ever land (engine/undo-settler.ts).
+   */
+  async bumpFence(): Promise<void> {
+    const shared = this.shared!;
+    const res = await shared.store.txn({ compare: [], success: [{ type: 'put', key: SHARED_KEY.fence(shared.nodeId), value: String(Date.now()) }] });
+    this.fenceRevision = Math.max(this.fenceRevision, res.revision);
+  }
+
+  private async commitSharedOnce(change: Change, trace?: PhaseTrace): Promise<{ undo: Op[]; writes: Op[] }> {
     const shared = this.shared!;
     const compare: Compare[] = [];
     const writes: Op[] = [];
@@ -726,6 +761,19 @@ export class EngineState {
       reasons.push((kv) => (kv ? undefined : conflict('NETWORK_GONE', `network ${name} was removed (on another host)`)));
       writes.push({ type: 'put', key: SHARED_KEY.usage(netId), value: String(Date.now()) });
     }
+    // This node's fence, unchanged (last among the compares).
+    const fence = this.fenceWrites ? this.fenceRevision : undefined;
+    const fenceAt = compare.length;
+    if (fence !== undefined) {
+      compare.push({ key: SHARED_KEY.fence(shared.nodeId), target: 'modRevision', op: '=', value: fence });
+      reasons.push((kv) => {
+        const now = kv?.modRevision ?? 0;
+        if (now === fence) return undefined;
+        if (kv) this.fenceRevision = Math.max(this.fenceRevision, now);
+        else this.fenceRevision = 0;
+        return conflict('FENCE_MOVED', 'this host\'s fence in the cluster store moved meanwhile: try again');
+      });
+    }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
     trace?.mark('txn-build');
     const undoOf = (r: TxnResult) => ({
@@ -739,8 +787,13 @@ export class EngineState {
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
       failure: compare.map((c) => ({ type: 'get' as const, key: c.key })),
-    }).catch((err) => this.failedShared(err, writes));
+    }).catch((err) => this.failedShared(err, writes, fence));
     if (!res.succeeded) {
+      // The fence first: a txn refused for it is sent again (commitShared), and then reports its real conflict, if any.
+      if (fence !== undefined) {
+        const err = reasons[fenceAt]!(res.results[fenceAt]?.[0]);
+        if (err) throw err;
+      }
       for (let i = 0; i < compare.length; i++) {
         const err = reasons[i]!(res.results[i]?.[0]);
         if (err) throw err;
@@ -750,7 +803,7 @@ export class EngineState {
       const again = await shared.store.txn({
         compare: compare.filter((_, i) => !present.has(i)),
         success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
-      }).catch((err) => this.failedShared(err, writes));
+      }).catch((err) => this.failedShared(err, writes, fence));
       if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
       return undoOf(again);
     }
@@ -762,14 +815,14 @@ export class EngineState {
    * no answer by the deadline), what it wrote is recorded for undoing before the call fails
    * (engine/pending-undo.ts). Only on this failure path: a success costs nothing more.
    */
-  private async failedShared(err: unknown, writes: Op[]): Promise<never> {
-    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes);
+  private async failedShared(err: unknown, writes: Op[], fence: number | undefined): Promise<never> {
+    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes, fence);
     throw err;
   }
 
   /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
-  private async recordPendingUndo(writes: Op[]): Promise<void> {
-    const intents = this.recordUndos ? pendingUndoOf(writes, Date.now(), (id) => !this.endpoints.has(id)) : [];
+  private async recordPendingUndo(writes: Op[], fence: number | undefined): Promise<void> {
+    const intents = this.recordUndos ? pendingUndoOf(writes, Date.now(), (id) => !this.endpoints.has(id), fence) : [];
     if (!intents.length) return;
     for (const p of intents) this.pendingUndoIds.add(p.id);
     try {

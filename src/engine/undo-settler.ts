@@ -4,9 +4,14 @@
  * re-read (cluster-sync.ts), and whenever the watch shows a put of one of an intent's keys
  * (a write that lands late). An intent goes when what it names is undone, when the network
  * it created was used by another call meanwhile (`adopted`, kept), or when nothing of it is
- * in the store at a look taken `lateMs` after the call and `confirmMs` after an earlier look
- * that found nothing either (a write still in a leader's log when etcd answers again commits
- * with the next entries; the second look comes after those).
+ * in the store:
+ * - a fenced intent (its txn compared this node's fence): the settler first moves the fence
+ *   (EngineState.bumpFence), after which that txn can never apply, so the first read after
+ *   it is final and an intent found absent goes at once;
+ * - an unfenced one (an older version's): at a look taken `lateMs` after the call and
+ *   `confirmMs` after an earlier look that found nothing either (a write still in a leader's
+ *   log when etcd answers again commits with the next entries; the second look comes after
+ *   those).
  */
 import type { EngineContext } from './context.js';
 import type { Store } from '../store/contract.js';
@@ -70,14 +75,19 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
     timer.unref();
   };
 
-  /** One intent: true when it is settled (gone), false when it waits for its late window. */
+  /** One intent: true when it is settled (gone), false when it waits for its late window (an unfenced intent). */
   const settle = async (p: PendingUndo): Promise<boolean> => {
+    // A fenced intent: once this node's fence has moved past the one its txn compared, that
+    // txn can never apply, so what the read below finds is final.
+    const fenced = p.fence !== undefined;
+    if (fenced && ctx.state.fenceRevision === p.fence) await ctx.state.bumpFence();
     for (let attempt = 0; attempt < 5; attempt++) {
       const read = await store.txn(undoReads(p));
       const held = p.keys.map((_, i) => read.results[i]?.[0]);
       const plan = planUndo(p, held, p.kind === 'network' ? read.results[p.keys.length] ?? [] : []);
       opts.onLook?.(p, plan.kind);
       if (plan.kind === 'absent') {
+        if (fenced) return done(p, 'absent');
         if (!firstAbsent.has(p.id)) firstAbsent.set(p.id, Date.now());
         if (Date.now() < dropAt(p)) return false;
         return done(p, 'absent');

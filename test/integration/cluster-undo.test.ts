@@ -162,10 +162,11 @@ test('global network create told 503 whose write landed late: removed, and the n
   });
 });
 
-test('a write that lands after the first look (absent then) is undone when the watch shows it; nothing another call wrote is deleted', async () => {
+test('unfenced (an older version\'s intent): a write that lands after the first look (absent then) is undone when the watch shows it; nothing another call wrote is deleted', async () => {
   const cut = await tcpCut(etcd().endpoints[0]!);
   try {
     await withHost(true, async () => [cut.url], async (a, admin) => {
+      a.h.ctx.state.fenceWrites = false;
       const { id: net } = await a.h.engine.createNetwork(globalSpec('gl'));
       const sb = await runningSandbox(a, 's2');
       await cut.cut();
@@ -235,10 +236,11 @@ test('an intent left by a host that stopped before settling it is settled at its
   }
 });
 
-test('a call that never reached etcd: its intent is dropped after two looks that found nothing (late window 300 ms, second look 200 ms after the first in this test)', async () => {
+test('unfenced: a call that never reached etcd: its intent is dropped after two looks that found nothing (late window 300 ms, second look 200 ms after the first in this test)', async () => {
   const cut = await tcpCut(etcd().endpoints[0]!);
   try {
     await withHost({ lateMs: 300, confirmMs: 200 }, async () => [cut.url], async (a, admin) => {
+      a.h.ctx.state.fenceWrites = false;
       const { id: net } = await a.h.engine.createNetwork(globalSpec('ga'));
       const sb = await runningSandbox(a, 's4');
       await cut.cut();
@@ -254,4 +256,64 @@ test('a call that never reached etcd: its intent is dropped after two looks that
   } finally {
     await cut.close();
   }
+});
+
+for (const fenced of [true, false]) {
+  test(`${fenced ? 'fenced: the settler moves the host\'s fence first, so the failed txn, arriving late, is refused by etcd, and the intent goes at its first look (late window 10 min)' : 'control, unfenced: the same late txn lands after the first look'}`, async () => {
+    const cut = await tcpCut(etcd().endpoints[0]!);
+    try {
+      await withHost({ lateMs: 600_000 }, async () => [cut.url], async (a, admin) => {
+        a.h.ctx.state.fenceWrites = fenced;
+        const { id: net } = await a.h.engine.createNetwork(globalSpec(fenced ? 'gf' : 'gu'));
+        const sb = await runningSandbox(a, fenced ? 's5' : 's6');
+        const fenceKey = `/fences/${a.h.ctx.state.shared!.nodeId}`;
+        await cut.cut();
+        await assert.rejects(a.h.engine.connect(fenced ? 'gf' : 'gu', sb, {}), is503);
+        const p = JSON.parse((await a.h.ctx.state.pendingUndos())[0]!.value) as PendingUndo;
+        assert.equal(p.fence !== undefined, fenced, 'the intent records the fence its txn compared');
+        await cut.restore();
+        await waitFor(() => a.looks.some((l) => l.id === p.id && l.found === 'absent'), 'a look that found nothing', 10_000, 20);
+        // The txn the call sent, as etcd would apply it had a member held it until now: its
+        // compares (the fence, when fenced) and its writes.
+        const late = await admin.txn({
+          compare: p.fence !== undefined ? [{ key: fenceKey, target: 'modRevision', op: '=', value: p.fence }] : [],
+          success: p.keys.map((k) => ({ type: 'put' as const, key: k.key, value: k.value })),
+        });
+        if (!fenced) {
+          assert.ok(late.succeeded, 'without a fence the late write lands');
+          assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1, 'the orphan is in the store after the first look');
+          assert.equal(a.settled.length, 0, 'still waiting for its window when it landed');
+          return;
+        }
+        assert.ok(!late.succeeded, 'the late txn is refused: the fence moved before the look');
+        assert.ok(((await admin.get(fenceKey))?.modRevision ?? 0) > p.fence!, 'the fence moved');
+        const s = await waitFor(() => a.settled.find((x) => x.p.id === p.id), 'the intent settled', 10_000, 20);
+        assert.equal(s.how, 'absent');
+        assert.equal(a.looks.filter((l) => l.id === p.id).length, 1, 'one look was enough');
+        assert.deepEqual(await a.h.ctx.state.pendingUndos(), []);
+        assert.deepEqual((await admin.range(`/endpoints/${net}/`)).map((x) => x.key), [], 'nothing of the call in the store');
+        // The same connect now succeeds, with the fence as it is.
+        await a.h.engine.connect('gf', sb, {});
+        assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1);
+      });
+    } finally {
+      await cut.close();
+    }
+  });
+}
+
+test('a txn refused only because this host\'s fence moved meanwhile (its memory stale) applied nothing and is sent once more', async () => {
+  await withHost(true, async () => etcd().endpoints, async (a, admin) => {
+    const { id: net } = await a.h.engine.createNetwork(globalSpec('gs'));
+    const sb = await runningSandbox(a, 's7');
+    const fenceKey = `/fences/${a.h.ctx.state.shared!.nodeId}`;
+    await admin.put(fenceKey, 'moved');
+    const now = (await admin.get(fenceKey))!.modRevision;
+    a.h.ctx.state.fenceRevision = now - 1; // as if the watch had not brought the move yet
+    await a.h.engine.connect('gs', sb, {});
+    assert.equal(a.h.ctx.state.fenceRevision, now, 'learnt from the refused txn');
+    assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1, 'one endpoint');
+    assert.equal((await admin.range(`/ipam/${net}/`)).length, 1, 'one address claim');
+    assert.deepEqual(await a.h.ctx.state.pendingUndos(), [], 'no intent: the refusal was certain');
+  });
 });

@@ -46,6 +46,16 @@ test('an attach names its endpoint key and its address claims, not the block cla
   assert.deepEqual(pendingUndoOf(attachWrites.slice(0, 1), 5, (id) => id !== 'ep1'), []);
 });
 
+test('a fenced txn: its intents carry the fence it compared (0: no fence key yet), and decode with it; a bad fence is refused', () => {
+  const [p] = pendingUndoOf(attachWrites, 5, () => true, 41) as [PendingUndo];
+  assert.equal(p.fence, 41);
+  assert.deepEqual(decodePendingUndo(JSON.stringify(p)), p);
+  const [n] = pendingUndoOf(createWrites, 5, () => true, 0) as [PendingUndo];
+  assert.equal(n.fence, 0, 'a node whose fence key does not exist yet compares 0');
+  assert.equal('fence' in (pendingUndoOf(attachWrites, 5, () => true)[0] as PendingUndo), false, 'unfenced: no field');
+  for (const bad of [-1, 1.5, '7', null]) assert.equal(decodePendingUndo(JSON.stringify({ ...p, fence: bad })), undefined, `fence ${String(bad)}`);
+});
+
 test('a sandbox created on two global networks: one intent per endpoint, each with its own claims', () => {
   const writes: Op[] = [
     { type: 'put', key: '/endpoints/n1/ep1', value: '{}' },
