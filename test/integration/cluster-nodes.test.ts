@@ -147,7 +147,9 @@ test('a lost lease is replaced: the node is ready again within two keep-alive pe
     await stores[0]!.revokeLease(lease);
     assert.equal((await nodes[0]!.find('host1')).status, 'down');
     await waitFor(async () => (await nodes[0]!.find('host1')).status === 'ready', 'host1 ready again', 3000, 50);
-    assert.notEqual(nodes[1]!.currentLease, lease);
+    // Its txn is committed (host0 sees it ready) a moment before host1 takes the new lease as its own.
+    await waitFor(() => nodes[1]!.currentLease !== lease || undefined, 'host1 on its new lease', 1000, 5);
+    assert.notEqual(nodes[1]!.currentLease, undefined);
   });
 });
 
