@@ -369,10 +369,53 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: SwitchyardErr
     'Content-Length': String(Buffer.byteLength(body)),
     'Switchyard-Error-Code': err.code,
   };
-  // An unread body would be parsed as the next request: close instead of draining a big one.
-  if (!req.complete) headers['Connection'] = 'close';
+  // An unread body would be parsed as the next request: close instead of draining a big one,
+  // but only once the client has sent it (lingerBeforeClose).
+  if (!req.complete) {
+    headers['Connection'] = 'close';
+    lingerBeforeClose(req);
+  }
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/** A lingering close reads and drops at most this much of an unread body ... */
+const LINGER_BYTES = 4 * 1024 * 1024;
+/** ... for at most this long. */
+const LINGER_MS = 2_000;
+
+/**
+ * A "lingering close" (RFC 9112 §9.6) for an answer sent before the request's body was read
+ * (a refused version, route or body size): after the answer, the connection is half-closed
+ * and what the client still sends of its body is read and dropped until it closes its side
+ * (bounded by LINGER_BYTES and LINGER_MS), and only then closed. Closed at once, with part of
+ * the body still unread, the kernel resets the client's side, and a client still writing its
+ * body can lose the answer (the API fuzzer lost answers so in CI runs: a 40 KB body to
+ * `/v1.9/…`, a declared 1 MiB + body). Node's http server calls `destroySoon()` once a
+ * `Connection: close` answer is written: that call starts the linger.
+ */
+function lingerBeforeClose(req: IncomingMessage): void {
+  const sock = req.socket as import('node:net').Socket & { destroySoon(): void };
+  let started = false;
+  sock.destroySoon = () => {
+    if (started) return;
+    started = true;
+    let dropped = 0;
+    const close = (): void => {
+      clearTimeout(timer);
+      sock.destroy();
+    };
+    const timer = setTimeout(close, LINGER_MS);
+    timer.unref();
+    sock.end();
+    sock.on('data', (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER_BYTES) close();
+    });
+    sock.once('end', close);
+    req.resume();
+    sock.resume();
+  };
 }
 
 /** Reads and parses the body; undefined when empty. */

@@ -523,6 +523,47 @@ test('a client that half-closes after its request still gets an answer that was 
   assert.match(text, /"Name":"netA"/);
 });
 
+test('an answer sent before the body was read: the server reads and drops the rest of the body before it closes, so a client still writing it gets no reset (a lingering close), and a client that stops sending is closed within 2 s', { timeout: 15_000 }, async () => {
+  // Refused from the path alone (API 1.9), before any of the declared 300 000 bytes is read.
+  const sock = connect({ path: socketPath, allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  let writeError: string | undefined;
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  sock.on('error', (err: NodeJS.ErrnoException) => (writeError ??= err.code ?? err.message));
+  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+  sock.write('POST /v1.9/networks/create HTTP/1.1\r\nHost: switchyard\r\nContent-Type: application/json\r\nContent-Length: 300000\r\n\r\n');
+  sock.write('x'.repeat(1000));
+  while (!chunks.length && !writeError) await new Promise((r) => setTimeout(r, 5));
+  assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 [\s\S]*Connection: close[\s\S]*client version 1\.9 is too old/);
+  // The answer is in, the server has half-closed: the rest of the body still goes through.
+  await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 9 && !writeError; i++) {
+    await new Promise<void>((resolve) => sock.write('x'.repeat(33_000), () => resolve()));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(writeError, undefined, 'the rest of the body was read, not refused with a reset');
+  sock.end();
+  await closed;
+  // A client that sends nothing more and keeps its side open: the server half-closes after its
+  // answer, and closes for good after the linger (2 s): a write then is refused.
+  const idle = connect({ path: socketPath, allowHalfOpen: true });
+  const idleData: Buffer[] = [];
+  let idleError: string | undefined;
+  let idleEnded = false;
+  idle.on('data', (c: Buffer) => idleData.push(c));
+  idle.on('end', () => (idleEnded = true));
+  idle.on('error', (err: NodeJS.ErrnoException) => (idleError ??= err.code ?? err.message));
+  idle.write('POST /v1.9/networks/create HTTP/1.1\r\nHost: switchyard\r\nContent-Length: 300000\r\n\r\nxx');
+  while (!idleData.length || !idleEnded) await new Promise((r) => setTimeout(r, 5));
+  await new Promise<void>((resolve) => idle.write('still here', () => resolve()));
+  assert.equal(idleError, undefined, 'within the linger, more of the body is read');
+  await new Promise((r) => setTimeout(r, 2600));
+  await new Promise<void>((resolve) => idle.write('too late', () => resolve()));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.match(String(idleError), /EPIPE|ECONNRESET/, 'after the linger the server has closed');
+  idle.destroy();
+});
+
 test('the client rebuilds SwitchyardError from status, code header and message', { timeout: 10_000 }, async () => {
   const client = new SwitchyardClient({ host: `unix://${socketPath}` });
   try {
