@@ -486,6 +486,17 @@ test('ports on one host: direct and guarded reach each other; a rejoin of the ot
     const [s1, s2, s3] = [sandbox(lab), sandbox(lab), sandbox(lab)] as [TestNs, TestNs, TestNs];
     const kindOf = (sb: TestNs) => /macvlan/.test(inNs(sb.name, 'ip', ['-d', 'link', 'show', 'eth0']).stdout) ? 'direct' : 'guarded';
     const ovLinks = () => inPin(ovPath, 'ip', ['-o', 'link']).stdout;
+    /** s2 joins again as a sealed sandbox: a direct port, no guarded device of e2 left, s1 reaches it. */
+    const rejoinSealed = (noGuarded: string, reached: string): void => {
+      h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false, sealed: true }));
+      assert.equal(kindOf(s2), 'direct');
+      assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e2.id)}|${overlayProxyName(e2.id)}`), noGuarded);
+      assert.ok(ping(s1, '10.10.0.12'), reached);
+    };
+    const rejoinGuarded = (): void => {
+      h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
+      assert.equal(kindOf(s2), 'guarded');
+    };
     h.run(() => h.driver.ensureNetwork(net));
     h.run(() => h.driver.join(net, e1, sbOf(s1, e1), { gateway: false, sealed: true }));
     h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
@@ -496,25 +507,17 @@ test('ports on one host: direct and guarded reach each other; a rejoin of the ot
     assert.ok(ping(s1, '10.10.0.12'), 'direct → guarded (v4)');
     assert.ok(ping(s2, 'fd00:10::11'), 'guarded → direct (v6)');
     // The guarded sandbox joins again as a sealed one: its veth and proxy go, a macvlan comes.
-    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false, sealed: true }));
-    assert.equal(kindOf(s2), 'direct');
-    assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e2.id)}|${overlayProxyName(e2.id)}`), 'no guarded devices left');
-    assert.ok(ping(s1, '10.10.0.12'), 'direct → direct');
+    rejoinSealed('no guarded devices left', 'direct → direct');
     // And back.
-    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
-    assert.equal(kindOf(s2), 'guarded');
+    rejoinGuarded();
     assert.ok(ping(s1, '10.10.0.12'), 'direct → guarded again');
     // A crash between the guarded port's two deletions: its veth pair went, its proxy (up,
     // with the endpoint's MAC on the VXLAN device) stayed. A sealed join clears it first
     // (bringing a second macvlan with that MAC up fails with EADDRINUSE).
     inPin(ovPath, 'ip', ['link', 'del', overlayVethName(e2.id)]);
     assert.match(ovLinks(), new RegExp(overlayProxyName(e2.id)), 'the proxy outlived its veth');
-    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false, sealed: true }));
-    assert.equal(kindOf(s2), 'direct');
-    assert.doesNotMatch(ovLinks(), new RegExp(`${overlayVethName(e2.id)}|${overlayProxyName(e2.id)}`), 'the proxy left is gone');
-    assert.ok(ping(s1, '10.10.0.12'), 'direct → direct after the clear-up');
-    h.run(() => h.driver.join(net, e2, sbOf(s2, e2), { gateway: false }));
-    assert.equal(kindOf(s2), 'guarded');
+    rejoinSealed('the proxy left is gone', 'direct → direct after the clear-up');
+    rejoinGuarded();
     // The VXLAN device deleted behind the driver's back (its macvlans go with it): a join is a
     // clear error, and leaves nothing on either side.
     inPin(ovPath, 'ip', ['link', 'del', names.vxlan]);
