@@ -12,6 +12,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startClusterLab, type ClusterLab } from '../helpers/cluster-lab.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/netns.js';
@@ -47,11 +48,15 @@ test('node ls on every host: three nodes, ready, SELF right; info shows the clus
 
 test('a second daemon with a node name the cluster already has refuses to start, naming --node-name', async () => {
   const { ns, address } = lab.addNamespace('cldup');
+  const e2eMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('/swy-e2e-')).sort();
+  const mountsBefore = e2eMounts();
   await assert.rejects(
     startDaemon({ host: ns, args: ['--cluster-store', lab.store, '--cluster-advertise', address, '--node-name', 'host0'] }),
     (e: Error) => /node name "host0" is already used/.test(e.message) && /--node-name/.test(e.message),
   );
   assert.equal(rows(0).length, 3);
+  // The failed start leaves no mount behind (its exec root's netns directory was bind-mounted).
+  assert.deepEqual(e2eMounts(), mountsBefore);
 });
 
 test('kill -9 of a daemon: its node goes down within the lease TTL; node rm refuses self and a ready node, and forgets a down one everywhere', async (t) => {

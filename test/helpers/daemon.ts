@@ -94,7 +94,22 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
       client.close();
     }
   };
-  await launch();
+  // The daemon bind-mounts its exec root's netns directory before it can fail (a node name
+  // the cluster already has, say): a failed first start takes back what this helper made.
+  const release = () => {
+    for (const nsDir of [path.join(execRoot, 'netns'), path.join(execRoot, 'overlay')]) {
+      for (const entry of safeReaddir(nsDir)) spawnSync('umount', ['-l', path.join(nsDir, entry)]);
+      releaseNetnsDir(nsDir);
+    }
+  };
+  try {
+    await launch();
+  } catch (err) {
+    release();
+    fs.rmSync(root, { recursive: true, force: true });
+    if (!opts.host) removeNs(host);
+    throw err;
+  }
 
   const d: TestDaemon = {
     host,
@@ -142,12 +157,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         }
       }
       // Sandboxes' namespaces, and the overlay networks' (left pinned when a daemon dies).
-      for (const nsDir of [path.join(execRoot, 'netns'), path.join(execRoot, 'overlay')]) {
-        for (const entry of safeReaddir(nsDir)) {
-          spawnSync('umount', ['-l', path.join(nsDir, entry)]);
-        }
-        releaseNetnsDir(nsDir);
-      }
+      release();
       if (!o.keepHost) removeNs(host);
       const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root));
       fs.rmSync(root, { recursive: true, force: true });
