@@ -512,12 +512,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   private hasLink(nsPath: string, name: string): boolean {
-    const rt = this.o.openRtnl(nsPath);
-    try {
-      return !!rt.getLink(name);
-    } finally {
-      rt.close();
-    }
+    return !!this.netRt(nsPath)?.getLink(name);
   }
 
   private undo(what: string, fn: () => unknown): void {
@@ -661,20 +656,18 @@ export class OverlayDriver implements NetworkDriver {
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: sandbox side: ${String(err)}`);
     }
-    const rt = this.o.openRtnl(nsPath);
     try {
+      const rt = this.netRt(nsPath);
       let buried = false;
       for (const name of [g.spec.port, g.proxy]) {
-        const link = rt.getLink(name);
+        const link = rt?.getLink(name);
         if (!link) continue;
-        rt.setLink(link.index, { up: false, group: GRAVEYARD_GROUP });
+        rt!.setLink(link.index, { up: false, group: GRAVEYARD_GROUP });
         buried = true;
       }
       if (buried) this.buryLater(nsPath);
     } catch (err) {
       this.o.log(`leave ${ep.id.slice(0, 12)}: ${String(err)}`);
-    } finally {
-      rt.close();
     }
     // After the devices are down: nothing is forwarded any more.
     this.undo(`leave ${ep.id.slice(0, 12)}: its chains`, () => this.o.ports.closeGuarded(nsPath, g));
@@ -746,19 +739,13 @@ export class OverlayDriver implements NetworkDriver {
    */
   endpointPresent(net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
     if (!this.o.nsDir) return false;
-    const nsPath = this.nsPath(net);
-    if (!isNetnsMount(nsPath)) return false;
+    const rt = this.netRt(this.nsPath(net));
+    if (!rt) return false;
     const g = guardedPort(ep);
-    const rt = this.o.openRtnl(nsPath);
-    let guarded: boolean;
-    try {
-      const end = rt.getLink(g.spec.port);
-      const proxy = rt.getLink(g.proxy);
-      guarded = !!end;
-      if (end && (!end.up || !proxy || !proxy.up)) return false;
-    } finally {
-      rt.close();
-    }
+    const end = rt.getLink(g.spec.port);
+    const proxy = rt.getLink(g.proxy);
+    const guarded = !!end;
+    if (end && (!end.up || !proxy || !proxy.up)) return false;
     if (!sb) return guarded;
     if (guarded) return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'veth', [ep.ipv4, ep.ipv6]);
     if (!sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, 'macvlan', [ep.ipv4, ep.ipv6])) return false;
