@@ -285,24 +285,35 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
     const all = ctx.state.endpointsOfSandbox(sb.id);
     const ep = all.find((e) => e.networkId === net.id);
     if (!ep) throw forbidden('NOT_CONNECTED', `container ${sb.name} is not connected to network ${net.name}`);
+    let left = false;
+    let newGateway: EndpointRecord | undefined;
     if (sb.state.status === 'running') {
       const before = gatewayEndpoint(ctx, all);
+      left = true;
       await leaveEndpoint(ctx, sb, ep, trace);
       const rest = all.filter((e) => e.id !== ep.id);
       const after = gatewayEndpoint(ctx, rest);
       if (before?.id === ep.id && after) {
         const n2 = ctx.state.networks.get(after.networkId)!;
         driverOf(ctx, n2).setGateway?.(n2, after, { id: sb.id, nsPath: sb.nsPath! }, true);
+        newGateway = after;
       }
       trace?.mark('gateway');
     }
-    await ctx.state.commit(
-      {
-        removeEndpoints: [ep.id],
-        releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
-      },
-      trace,
-    );
+    try {
+      await ctx.state.commit(
+        {
+          removeEndpoints: [ep.id],
+          releases: endpointAddresses(ep).map((ip) => ({ networkId: net.id, ip })),
+        },
+        trace,
+      );
+    } catch (err) {
+      // The records stay (etcd unreachable, say): so does the sandbox's kernel side. It had
+      // left already (the address is released only once nothing uses it): join it again.
+      if (left) rejoinAfterFailedLeave(ctx, sb, ep, all, newGateway);
+      throw err;
+    }
     if (sb.state.status === 'running') {
       refreshNaming(ctx, sb);
       trace?.mark('naming');
@@ -311,6 +322,20 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
     }
   });
   if (trace) ctx.log(trace.line());
+}
+
+/** Undoes a disconnect's kernel work when its commit failed: the gateway back, the endpoint joined again. */
+function rejoinAfterFailedLeave(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[], newGateway: EndpointRecord | undefined): void {
+  const sbNs = { id: sb.id, nsPath: sb.nsPath! };
+  try {
+    if (newGateway) {
+      const n2 = ctx.state.networks.get(newGateway.networkId)!;
+      driverOf(ctx, n2).setGateway?.(n2, newGateway, sbNs, false);
+    }
+    joinEndpoint(ctx, sb, ep, all);
+  } catch (e) {
+    ctx.log(`undo disconnect of ${sb.name}: join again: ${String(e)}`);
+  }
 }
 
 /**

@@ -19,20 +19,25 @@
  * - A global network create (`network`): all or nothing, as `network rm`: removed only if
  *   every key it wrote still holds this call's value, the usage key included (any attach on
  *   any host moves it), so a network another host has used meanwhile is kept (`adopted`).
+ * - A detach (`restore`): the other way round. The call failed, so the endpoint stays on this
+ *   host (endpoint-ops.ts joins it again), and what the txn deleted is put back: its endpoint
+ *   key and address claims with the values they held, each compared absent (an address
+ *   another host claimed meanwhile is never taken from it), once the settler has seen that
+ *   the delete applied and the endpoint is still this host's.
  */
 import type { KeyValue, Op, Txn } from '../store/contract.js';
 import { SHARED_KEY } from './shared-keys.js';
 
 export interface PendingUndo {
   v: 1;
-  /** The endpoint id (attach) or network id (network create): the intent's id on this host. */
+  /** The endpoint id (attach), network id (network create) or `restore-<endpoint id>` (detach): the intent's id on this host. */
   id: string;
-  kind: 'endpoint' | 'network';
+  kind: 'endpoint' | 'network' | 'restore';
   /** The global network concerned. */
   networkId: string;
   /** When the call failed (ms since the epoch). */
   at: number;
-  /** Every key the txn put that names this call, with the value it put there. */
+  /** Every key the txn put that names this call, with the value it put there (restore: each key it deleted, endpoint key first, with the value it held). */
   keys: { key: string; value: string }[];
   /**
    * The modRevision of this node's fence that the txn compared (SHARED_KEY.fence). Once the
@@ -70,11 +75,50 @@ export function pendingUndoOf(writes: Op[], at: number, isNew: (endpointId: stri
   return out;
 }
 
+/** A detach's shared keys as they were (the endpoint key first, then its address claims). */
+export interface RemovedEndpoint {
+  endpointId: string;
+  networkId: string;
+  keys: { key: string; value: string }[];
+}
+
+export const restoreId = (endpointId: string) => `restore-${endpointId}`;
+
+/** The intents of a failed detach's txn: one per endpoint it deleted, to put back. */
+export function pendingRestoreOf(removed: RemovedEndpoint[], at: number, fence?: number): PendingUndo[] {
+  return removed.map((r) => ({ v: 1, id: restoreId(r.endpointId), kind: 'restore', networkId: r.networkId, at, keys: r.keys, ...(fence !== undefined ? { fence } : {}) }));
+}
+
+/** The endpoint a restore intent puts back. */
+export const restoredEndpointId = (p: PendingUndo): string => p.id.slice('restore-'.length);
+
+/**
+ * A restore intent, given each of its keys now (`held`, same order) and whether this host
+ * still has the endpoint: `absent` when there is nothing to put back (the delete did not
+ * apply, or the endpoint left this host since), else the txn that puts back every key,
+ * compared absent, with the network still there and its usage key moved (as an attach moves
+ * it: a racing `network rm` fails).
+ */
+export function planRestore(p: PendingUndo, held: (KeyValue | undefined)[], stillHere: boolean, now: number): UndoPlan {
+  if (held[0] !== undefined || !stillHere) return { kind: 'absent' };
+  return {
+    kind: 'undo',
+    txn: {
+      compare: [
+        ...p.keys.map((k) => ({ key: k.key, target: 'createRevision' as const, op: '=' as const, value: 0 })),
+        { key: SHARED_KEY.network(p.networkId), target: 'createRevision', op: '>', value: 0 },
+      ],
+      success: [...p.keys.map((k): Op => ({ type: 'put', key: k.key, value: k.value })), { type: 'put', key: SHARED_KEY.usage(p.networkId), value: String(now) }],
+      failure: [...p.keys.map((k): Op => ({ type: 'get', key: k.key })), { type: 'get', key: SHARED_KEY.network(p.networkId) }],
+    },
+  };
+}
+
 /** Parses a stored intent; undefined when it is not one (left for an operator). */
 export function decodePendingUndo(text: string): PendingUndo | undefined {
   try {
     const r = JSON.parse(text) as PendingUndo;
-    const ok = r.v === 1 && typeof r.id === 'string' && (r.kind === 'endpoint' || r.kind === 'network') && typeof r.networkId === 'string' && typeof r.at === 'number'
+    const ok = r.v === 1 && typeof r.id === 'string' && (r.kind === 'endpoint' || r.kind === 'network' || (r.kind === 'restore' && r.id.startsWith('restore-') && r.keys.length > 0)) && typeof r.networkId === 'string' && typeof r.at === 'number'
       && Array.isArray(r.keys) && r.keys.every((k) => typeof k?.key === 'string' && typeof k.value === 'string')
       && (r.fence === undefined || (Number.isSafeInteger(r.fence) && r.fence >= 0));
     return ok ? r : undefined;

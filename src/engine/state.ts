@@ -25,7 +25,7 @@ import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
 const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 import type { PhaseTrace } from './phase-trace.js';
-import { PENDING_UNDO_PREFIX, pendingUndoKey, pendingUndoOf } from './pending-undo.js';
+import { PENDING_UNDO_PREFIX, pendingRestoreOf, pendingUndoKey, pendingUndoOf, type RemovedEndpoint } from './pending-undo.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -622,7 +622,7 @@ export class EngineState {
         try {
           await this.commitLocal(local);
         } catch (err) {
-          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes, undefined));
+          await this.shared.store.txn({ compare: [], success: undo }).catch(() => this.recordPendingUndo(writes, undefined, global));
           throw err;
         }
         this.apply(change);
@@ -787,7 +787,7 @@ export class EngineState {
       compare,
       success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
       failure: compare.map((c) => ({ type: 'get' as const, key: c.key })),
-    }).catch((err) => this.failedShared(err, writes, fence));
+    }).catch((err) => this.failedShared(err, writes, fence, change));
     if (!res.succeeded) {
       // The fence first: a txn refused for it is sent again (commitShared), and then reports its real conflict, if any.
       if (fence !== undefined) {
@@ -795,6 +795,7 @@ export class EngineState {
         if (err) throw err;
       }
       for (let i = 0; i < compare.length; i++) {
+        if (i === fenceAt && fence !== undefined) continue; // looked at above
         const err = reasons[i]!(res.results[i]?.[0]);
         if (err) throw err;
       }
@@ -803,7 +804,7 @@ export class EngineState {
       const again = await shared.store.txn({
         compare: compare.filter((_, i) => !present.has(i)),
         success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
-      }).catch((err) => this.failedShared(err, writes, fence));
+      }).catch((err) => this.failedShared(err, writes, fence, change));
       if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
       return undoOf(again);
     }
@@ -815,14 +816,19 @@ export class EngineState {
    * no answer by the deadline), what it wrote is recorded for undoing before the call fails
    * (engine/pending-undo.ts). Only on this failure path: a success costs nothing more.
    */
-  private async failedShared(err: unknown, writes: Op[], fence: number | undefined): Promise<never> {
-    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes, fence);
+  private async failedShared(err: unknown, writes: Op[], fence: number | undefined, change: Change): Promise<never> {
+    if ((err as { code?: string }).code === 'STORE_UNREACHABLE') await this.recordPendingUndo(writes, fence, change);
     throw err;
   }
 
-  /** Writes the intent to undo a shared txn's writes (pending-undo.ts) in the local store, and tells the settler. */
-  private async recordPendingUndo(writes: Op[], fence: number | undefined): Promise<void> {
-    const intents = this.recordUndos ? pendingUndoOf(writes, Date.now(), (id) => !this.endpoints.has(id), fence) : [];
+  /**
+   * Writes the intents to undo a shared txn's writes (pending-undo.ts) in the local store, and
+   * tells the settler: what it created is to be deleted, what it deleted (a detach: the
+   * endpoint stays on this host) to be put back.
+   */
+  private async recordPendingUndo(writes: Op[], fence: number | undefined, change: Change): Promise<void> {
+    const at = Date.now();
+    const intents = this.recordUndos ? [...pendingUndoOf(writes, at, (id) => !this.endpoints.has(id), fence), ...pendingRestoreOf(this.removedShared(change), at, fence)] : [];
     if (!intents.length) return;
     for (const p of intents) this.pendingUndoIds.add(p.id);
     try {
@@ -831,6 +837,24 @@ export class EngineState {
       // the local store failed too: the call fails with etcd's error all the same
     }
     this.onPendingUndo?.();
+  }
+
+  /** The shared keys of the global endpoints a change removes, as they are now (a restore intent's keys). */
+  private removedShared(change: Change): RemovedEndpoint[] {
+    return (change.removeEndpoints ?? []).flatMap((id) => {
+      const e = this.endpoints.get(id);
+      if (!e || !this.isGlobal(e.networkId)) return [];
+      const released = new Set((change.releases ?? []).filter((r) => r.networkId === e.networkId).map((r) => r.ip));
+      const value = encodeSharedEndpoint(e, { node: this.shared!.nodeId, sandboxName: this.sandboxes.get(e.sandboxId)?.name ?? '' });
+      return [{
+        endpointId: id,
+        networkId: e.networkId,
+        keys: [
+          { key: SHARED_KEY.endpoint(e.networkId, id), value },
+          ...endpointAddresses(e).filter((ip) => released.has(ip)).map((ip) => ({ key: SHARED_KEY.address(e.networkId, ip), value: id })),
+        ],
+      }];
+    });
   }
 
   /** The intents recorded by recordPendingUndo, as stored (undo-settler.ts reads them). */

@@ -2,7 +2,9 @@
  * Settles the intents a failed call left (engine/pending-undo.ts): in the background, at
  * once and again with backoff while etcd does not answer, at start and after each full
  * re-read (cluster-sync.ts), and whenever the watch shows a put of one of an intent's keys
- * (a write that lands late). An intent goes when what it names is undone, when the network
+ * (a write that lands late). A failed detach's intent (`restore`) puts back what its txn
+ * deleted instead, when the delete applied and the endpoint is still this host's.
+ * An intent goes when what it names is undone, when the network
  * it created was used by another call meanwhile (`adopted`, kept), or when nothing of it is
  * in the store:
  * - a fenced intent (its txn compared this node's fence): the settler first moves the fence
@@ -17,7 +19,7 @@ import type { EngineContext } from './context.js';
 import type { Store } from '../store/contract.js';
 import { asSwitchyardError } from '../errors.js';
 import { scheduleBlockRelease } from './routed-blocks.js';
-import { decodePendingUndo, planUndo, touches, undoReads, type PendingUndo } from './pending-undo.js';
+import { decodePendingUndo, planRestore, planUndo, restoredEndpointId, touches, undoReads, type PendingUndo } from './pending-undo.js';
 
 /** The addresses an attach intent claimed (`/ipam/<network>/<address>` keys). */
 const ipsOf = (p: PendingUndo): string[] => p.keys.filter((k) => k.key.startsWith(`/ipam/${p.networkId}/`)).map((k) => k.key.slice(`/ipam/${p.networkId}/`.length));
@@ -81,6 +83,7 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
     // txn can never apply, so what the read below finds is final.
     const fenced = p.fence !== undefined;
     if (fenced && ctx.state.fenceRevision === p.fence) await ctx.state.bumpFence();
+    if (p.kind === 'restore') return restore(p, fenced);
     for (let attempt = 0; attempt < 5; attempt++) {
       const read = await store.txn(undoReads(p));
       const held = p.keys.map((_, i) => read.results[i]?.[0]);
@@ -111,6 +114,36 @@ export function startUndoSettler(ctx: EngineContext, opts: UndoSettlerOptions = 
       // Changed between the read and the txn: read again.
     }
     return false;
+  };
+
+  /**
+   * A failed detach (pending-undo.ts `restore`): its endpoint is still this host's, so what the
+   * txn deleted, if it applied, is put back. Under the network's lock, as a connect or
+   * disconnect: the endpoint cannot leave this host between the look and the txn.
+   */
+  const restore = async (p: PendingUndo, fenced: boolean): Promise<boolean> => {
+    const epId = restoredEndpointId(p);
+    const read = await store.txn(undoReads(p));
+    const held = p.keys.map((_, i) => read.results[i]?.[0]);
+    return ctx.locks.withLocks([`net:${p.networkId}`], async () => {
+      const plan = planRestore(p, held, ctx.state.endpoints.has(epId), Date.now());
+      opts.onLook?.(p, plan.kind);
+      if (plan.kind !== 'undo') {
+        if (fenced || held[0] === undefined) return done(p, 'absent');
+        // Unfenced, not applied yet: it may still land within the late window.
+        if (!firstAbsent.has(p.id)) firstAbsent.set(p.id, Date.now());
+        return Date.now() < dropAt(p) ? false : done(p, 'absent');
+      }
+      const res = await store.txn(plan.txn);
+      if (res.succeeded) {
+        ctx.log(`cluster: put back the shared records of a failed disconnect (endpoint ${epId.slice(0, 12)})`);
+        return done(p, 'undone');
+      }
+      const taken = p.keys.filter((_, i) => res.results[i]?.[0] !== undefined).map((k) => k.key);
+      const why = res.results[p.keys.length]?.[0] === undefined ? 'its network was removed' : `held by another call now: ${taken.join(', ')}`;
+      ctx.log(`cluster: cannot put back the shared records of a failed disconnect (endpoint ${epId.slice(0, 12)}): ${why}; disconnect it again`);
+      return done(p, 'adopted');
+    });
   };
 
   const done = async (p: PendingUndo, how: UndoOutcome): Promise<boolean> => {

@@ -91,7 +91,7 @@ test('races across hosts through the daemons: the same network name, the same st
   lab.cli(1, ['rm', '-f', 's1']);
 });
 
-test('etcd stopped: traffic across hosts goes on, global operations fail at once with 503 and leave nothing, local ones work; etcd back: every host converges', async (t) => {
+test('etcd stopped: traffic across hosts goes on, global operations (a disconnect too) fail at once with 503 and leave nothing, local ones work; etcd back: every host converges', async (t) => {
   const ipB = ipOf(1, 'sb', 'gov');
   lab.cli(2, ['run', '-d', '--name', 'c0', 'sleep', '600']);
   const c0Links = linksOf(2, 'c0');
@@ -105,14 +105,18 @@ test('etcd stopped: traffic across hosts goes on, global operations fail at once
       lab.hosts[0]!.daemon.client.createNetwork({ Name: 'gdown', Driver: 'overlay', IPAM: { Config: [{ Subnet: '10.79.0.0/24' }] } }),
       lab.hosts[2]!.daemon.client.connectNetwork('gov', 'c0'),
       lab.hosts[1]!.daemon.client.removeNetwork('gov'),
+      lab.hosts[0]!.daemon.client.disconnectNetwork('gov', 'sa'),
     ]);
     const failMs = Date.now() - t0;
     failed = res.map(statusOf);
-    t.diagnostic(`etcd stopped: create / connect / rm of global networks answered ${failed.join(',')} after ${failMs} ms`);
-    assert.deepEqual(failed, [503, 503, 503]);
+    t.diagnostic(`etcd stopped: create / connect / rm / disconnect of global networks answered ${failed.join(',')} after ${failMs} ms`);
+    assert.deepEqual(failed, [503, 503, 503, 503]);
     assert.ok(failMs < 3_000, `took ${failMs} ms to fail`);
     assert.equal(sandbox(2, 'c0').Networks['gov'], undefined, 'c0 is not half-attached');
     assert.deepEqual(linksOf(2, 'c0'), c0Links, 'nor is its namespace (no interface from gov left)');
+    // The failed disconnect left sa on gov, in its records and in its namespace.
+    assert.ok(sandbox(0, 'sa').Networks['gov'], 'sa is still on gov');
+    await waitFor(() => pings(0, 'sa', ipB), 'sa still pings b across hosts', 5_000, 100);
     lab.cli(2, ['network', 'create', '--subnet', '10.92.0.0/24', 'loc2']);
     lab.cli(2, ['network', 'connect', 'loc2', 'c0']);
   } finally {

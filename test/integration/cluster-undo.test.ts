@@ -140,6 +140,48 @@ for (const undo of [true, false]) {
   });
 }
 
+for (const undo of [true, false]) {
+  test(`disconnect told 503 whose delete etcd applied late: ${undo ? 'the sandbox stays connected and its records are put back; a later disconnect leaves nothing' : 'control, no undo: the host keeps the endpoint and etcd has lost it'}`, async (t) => {
+    await withHost(undo, followerOnly, async (a, admin) => {
+      const { id: net } = await a.h.engine.createNetwork(globalSpec('g'));
+      const sb = await runningSandbox(a, 's1');
+      await a.h.engine.connect('g', sb, {});
+      const ep = a.h.ctx.state.endpointsOfSandbox(sb).find((e) => e.networkId === net)!;
+      const kvs = async () => [...(await admin.range(`/endpoints/${net}/`)), ...(await admin.range(`/ipam/${net}/`))].map((kv) => `${kv.key}=${kv.value}`);
+      const before = await kvs();
+      assert.equal(before.length, 2, 'an endpoint record and its address claim');
+      const calls = a.h.globalDriver!.calls.length;
+      const leader = await etcd().leader();
+      await leader.pause();
+      const t0 = Date.now();
+      let resumedAt = 0;
+      try {
+        await assert.rejects(a.h.engine.disconnect('g', sb, false), is503);
+        t.diagnostic(`disconnect failed after ${Date.now() - t0} ms`);
+        resumedAt = Date.now() + 500;
+      } finally {
+        await new Promise((r) => setTimeout(r, 500));
+        leader.resume();
+      }
+      assert.ok(a.h.ctx.state.endpointsOfSandbox(sb).some((e) => e.id === ep.id), 'still connected in memory');
+      assert.deepEqual(a.h.globalDriver!.calls.slice(calls).filter((c) => /^(join|leave) /.test(c)), ['leave g eth1', 'join g eth1'], 'left, then joined again when the commit failed');
+      if (!undo) {
+        await waitFor(async () => (await kvs()).length === 0, 'the late delete', 10_000, 20);
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.deepEqual(await kvs(), [], 'etcd has lost the endpoint this host still has');
+        return;
+      }
+      const s = await waitFor(() => a.settled.find((x) => x.p.kind === 'restore'), 'the intent settled', 20_000, 20);
+      t.diagnostic(`settled (${s.how}) ${s.at - resumedAt} ms after the leader resumed`);
+      assert.equal(s.how, 'undone', 'the delete had landed (the scenario is not vacuous) and was put back');
+      assert.deepEqual(await kvs(), before, 'the endpoint record and its claim, as they were');
+      assert.deepEqual(await a.h.ctx.state.pendingUndos(), [], 'the intent is gone');
+      await a.h.engine.disconnect('g', sb, false);
+      assert.deepEqual(await kvs(), [], 'a later disconnect leaves nothing');
+    });
+  });
+}
+
 test('global network create told 503 whose write landed late: removed, and the name can be created again', async (t) => {
   await withHost(true, followerOnly, async (a, admin) => {
     const leader = await etcd().leader();

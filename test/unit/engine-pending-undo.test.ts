@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePendingUndo, pendingUndoOf, planUndo, touches, undoReads, type PendingUndo } from '../../src/engine/pending-undo.js';
+import { decodePendingUndo, pendingRestoreOf, pendingUndoOf, planRestore, planUndo, restoredEndpointId, touches, undoReads, type PendingUndo } from '../../src/engine/pending-undo.js';
 import type { KeyValue, Op } from '../../src/store/contract.js';
 
 const kv = (key: string, value: string, rev = 7): KeyValue => ({ key, value, createRevision: rev, modRevision: rev, version: 1 });
@@ -115,4 +115,36 @@ test('a watched put of an intent key wakes the settler', () => {
   const [p] = pendingUndoOf(attachWrites, 5, () => true) as [PendingUndo];
   assert.ok(touches(p, new Set(['/ipam/n1/10.0.0.2'])));
   assert.ok(!touches(p, new Set(['/usage/n1', '/ipam/n1/10.0.0.3'])));
+});
+
+test('detach (restore): one intent per endpoint it deleted, fenced, decoded back; put back only when the delete applied and the endpoint is still here', () => {
+  const keys = [
+    { key: '/endpoints/n1/ep1', value: '{"id":"ep1","node":"A"}' },
+    { key: '/ipam/n1/10.0.0.2', value: 'ep1' },
+  ];
+  const [p, ...rest] = pendingRestoreOf([{ endpointId: 'ep1', networkId: 'n1', keys }], 1000, 42);
+  assert.equal(rest.length, 0);
+  assert.deepEqual(p, { v: 1, id: 'restore-ep1', kind: 'restore', networkId: 'n1', at: 1000, keys, fence: 42 });
+  assert.equal(restoredEndpointId(p!), 'ep1');
+  assert.deepEqual(decodePendingUndo(JSON.stringify(p)), p);
+  assert.equal(decodePendingUndo(JSON.stringify({ ...p, id: 'ep1' })), undefined, 'a restore id names what it restores');
+  assert.equal(decodePendingUndo(JSON.stringify({ ...p, keys: [] })), undefined, 'a restore has keys');
+  // The delete did not apply (the endpoint key is there): nothing to do.
+  assert.deepEqual(planRestore(p!, [kv(keys[0]!.key, keys[0]!.value), kv(keys[1]!.key, 'ep1')], true, 5), { kind: 'absent' });
+  // Applied, but the endpoint left this host since (disconnected again): nothing to do.
+  assert.deepEqual(planRestore(p!, [undefined, undefined], false, 5), { kind: 'absent' });
+  // Applied, still here: every key put back, each compared absent, the network compared present, its usage moved.
+  const plan = planRestore(p!, [undefined, undefined], true, 5);
+  assert.equal(plan.kind, 'undo');
+  const txn = (plan as { txn: { compare: unknown[]; success: Op[] } }).txn;
+  assert.deepEqual(txn.compare, [
+    { key: '/endpoints/n1/ep1', target: 'createRevision', op: '=', value: 0 },
+    { key: '/ipam/n1/10.0.0.2', target: 'createRevision', op: '=', value: 0 },
+    { key: '/networks/n1', target: 'createRevision', op: '>', value: 0 },
+  ]);
+  assert.deepEqual(txn.success, [
+    { type: 'put', key: '/endpoints/n1/ep1', value: keys[0]!.value },
+    { type: 'put', key: '/ipam/n1/10.0.0.2', value: 'ep1' },
+    { type: 'put', key: '/usage/n1', value: '5' },
+  ]);
 });
