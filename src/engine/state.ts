@@ -776,7 +776,7 @@ export class EngineState {
     }
     const keys = [...new Set(writes.map((w) => (w as { key: string }).key))];
     trace?.mark('txn-build');
-    const undoOf = (r: TxnResult) => ({
+    const undoOf = (r: TxnResult, keys: string[], writes: Op[]) => ({
       writes,
       undo: keys.map((key, i): Op => {
         const prev = r.results[i]?.[0];
@@ -799,16 +799,47 @@ export class EngineState {
         const err = reasons[i]!(res.results[i]?.[0]);
         if (err) throw err;
       }
-      if (![...present].some((i) => res.results[i]?.[0] === undefined)) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
-      // Some endpoint keys were gone already: the same txn without their compares.
+      const gone = new Set([...present].filter((i) => res.results[i]?.[0] === undefined).map((i) => compare[i]!.key.slice(compare[i]!.key.lastIndexOf('/') + 1)));
+      if (!gone.size) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
+      // Some endpoint keys were gone already (`node rm -f` of this running node removed them):
+      // the same txn without their compares, and their address claims, which another host may
+      // hold by now, deleted only while they still name the endpoint (else left alone).
+      const guard = await this.goneEndpointClaims(change, writes, gone);
+      const kept = writes.filter((w) => !guard.foreign.has((w as { key: string }).key));
+      const keptKeys = keys.filter((k) => !guard.foreign.has(k));
       const again = await shared.store.txn({
-        compare: compare.filter((_, i) => !present.has(i)),
-        success: [...keys.map((key) => ({ type: 'get' as const, key })), ...writes],
-      }).catch((err) => this.failedShared(err, writes, fence, change));
+        compare: [...compare.filter((_, i) => !present.has(i)), ...guard.compare],
+        success: [...keptKeys.map((key) => ({ type: 'get' as const, key })), ...kept],
+      }).catch((err) => this.failedShared(err, kept, fence, change));
       if (!again.succeeded) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
-      return undoOf(again);
+      return undoOf(again, keptKeys, kept);
     }
-    return undoOf(res);
+    return undoOf(res, keys, writes);
+  }
+
+  /**
+   * The address claims of endpoints whose keys were gone already (`gone`: their ids) that the
+   * change deletes: read now; `foreign` are those another endpoint holds (not to be deleted),
+   * `compare` keeps the others as read until the txn (still the endpoint's, or still absent).
+   */
+  private async goneEndpointClaims(change: Change, writes: Op[], gone: ReadonlySet<string>): Promise<{ foreign: Set<string>; compare: Compare[] }> {
+    const ownerOf = new Map<string, string>();
+    for (const id of change.removeEndpoints ?? []) {
+      const e = this.endpoints.get(id);
+      if (e && gone.has(id)) for (const ip of endpointAddresses(e)) ownerOf.set(SHARED_KEY.address(e.networkId, ip), id);
+    }
+    const claims = writes.flatMap((w) => (w.type === 'delete' && ownerOf.has(w.key) ? [w.key] : []));
+    const foreign = new Set<string>();
+    const compare: Compare[] = [];
+    if (!claims.length) return { foreign, compare };
+    const now = await this.shared!.store.txn({ compare: [], success: claims.map((key) => ({ type: 'get' as const, key })) });
+    claims.forEach((key, i) => {
+      const kv = now.results[i]?.[0];
+      if (!kv) compare.push({ key, target: 'createRevision', op: '=', value: 0 });
+      else if (kv.value === ownerOf.get(key)) compare.push({ key, target: 'value', op: '=', value: kv.value });
+      else foreign.add(key);
+    });
+    return { foreign, compare };
   }
 
   /**

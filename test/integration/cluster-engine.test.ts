@@ -281,6 +281,26 @@ test('the same static address on two hosts at once: exactly one wins; dynamic al
   });
 });
 
+test('an endpoint whose records were removed under its running host (node rm -f): its disconnect succeeds and leaves the address another host claimed since', async () => {
+  await cluster(2, async ([a, b]) => {
+    const { id: net } = await a!.h.engine.createNetwork(globalSpec('g'));
+    await waitFor(() => b!.h.ctx.state.networks.get(net), 'g on B', 3000, 10);
+    const sub = a!.h.ctx.state.networks.get(net)!.pools[0]!.subnet.replace(/\.0\/24$/, '');
+    const sa = await running(a!, 'sa', 'g', `${sub}.50`);
+    const epA = a!.h.ctx.state.endpointsOfSandbox(sa).find((e) => e.networkId === net)!;
+    await waitFor(() => b!.h.ctx.state.remoteEndpointsOf(net).length === 1, 'B sees A\'s endpoint', 3000, 10);
+    // What `node rm -f` of A does to A's records while A runs on.
+    await a!.store.txn({ compare: [], success: [{ type: 'delete', key: `/endpoints/${net}/${epA.id}` }, { type: 'delete', key: `/ipam/${net}/${sub}.50` }] });
+    await waitFor(() => b!.h.ctx.state.remoteEndpointsOf(net).length === 0, 'B dropped it', 3000, 10);
+    const sb = await running(b!, 'sb', 'g', `${sub}.50`);
+    const epB = b!.h.ctx.state.endpointsOfSandbox(sb).find((e) => e.networkId === net)!;
+    await a!.h.engine.disconnect('g', sa, false);
+    assert.equal(a!.h.ctx.state.endpointsOfSandbox(sa).filter((e) => e.networkId === net).length, 0, 'A is disconnected');
+    assert.deepEqual((await a!.store.range(`/ipam/${net}/`)).map((kv) => `${kv.key}=${kv.value}`), [`/ipam/${net}/${sub}.50=${epB.id}`], 'B\'s claim on the address is left');
+    assert.deepEqual((await a!.store.range(`/endpoints/${net}/`)).map((kv) => kv.key), [`/endpoints/${net}/${epB.id}`]);
+  });
+});
+
 test('network rm is refused while any host has an endpoint (403, Docker wording), and an attach racing it never leaves an endpoint on a removed network', async () => {
   await cluster(2, async ([a, b]) => {
     const { id: net } = await a!.h.engine.createNetwork(globalSpec('g'));
