@@ -81,13 +81,11 @@ function send(socketPath: string, c: Case): Promise<Answer> {
       const chunked = /^transfer-encoding:\s*chunked/im.test(m[2]!);
       resolve({ status: Number(m[1]), type, code, ms: performance.now() - started, body: chunked ? dechunk(m[3]!) : m[3]! });
     });
-    // One write, so the server cannot answer and close between headers and body (our
-    // EPIPE would lose its answer). A body over the limit is refused from its declared
-    // length alone, so only its first 16 KiB are sent: the kernel splits a larger write to a
-    // Unix socket into several buffers (at most 32 KiB of pages each), and the server can read
-    // the first, answer and close before the next is queued (a CI run lost two answers so,
-    // with 64 KiB).
-    const sent = body.length > 1024 * 1024 ? body.subarray(0, 16 * 1024) : body;
+    // One write. A body over the limit is refused from its declared length alone, so only its
+    // first 64 KiB are sent: more than one buffer of a Unix socket (the kernel splits a write
+    // into buffers of at most ~32 KiB of pages), so the server may answer between them, and
+    // its lingering close (src/api/server.ts) must keep the rest from resetting the answer.
+    const sent = body.length > 1024 * 1024 ? body.subarray(0, 64 * 1024) : body;
     sock.write(Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), sent]));
   });
 }
