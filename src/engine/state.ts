@@ -25,7 +25,7 @@ import { BLOCKS_PREFIX, BlockTable } from './routed-blocks.js';
 const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 import type { PhaseTrace } from './phase-trace.js';
-import { PENDING_UNDO_PREFIX, pendingRestoreOf, pendingUndoKey, pendingUndoOf, type RemovedEndpoint } from './pending-undo.js';
+import { PENDING_UNDO_PREFIX, decodePendingUndo, pendingRestoreOf, pendingUndoKey, pendingUndoOf, type RemovedEndpoint } from './pending-undo.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -179,6 +179,13 @@ export class EngineState {
    * a failed call's write, to be undone (its addresses count as used until then).
    */
   readonly pendingUndoIds = new Set<string>();
+  /**
+   * Cluster mode: failed detaches whose records are to be put back (restore intents, by
+   * intent id): the endpoint key and the value it held. A full read at start takes such an
+   * endpoint for this host's own even when etcd has lost it (the delete applied), so the
+   * sandbox keeps it until the settler puts its records back.
+   */
+  private readonly pendingRestores = new Map<string, { key: string; value: string }>();
 
   constructor(
     private readonly store: Store,
@@ -261,7 +268,11 @@ export class EngineState {
     }
     this.refusedIds = refusedIds;
     if (this.shared) {
-      for (const kv of await this.store.range(PENDING_UNDO_PREFIX)) this.pendingUndoIds.add(kv.key.slice(PENDING_UNDO_PREFIX.length));
+      for (const kv of await this.store.range(PENDING_UNDO_PREFIX)) {
+        this.pendingUndoIds.add(kv.key.slice(PENDING_UNDO_PREFIX.length));
+        const p = decodePendingUndo(kv.value);
+        if (p?.kind === 'restore') this.pendingRestores.set(p.id, p.keys[0]!);
+      }
       try {
         refused.push(...(await this.loadShared()));
       } catch (err) {
@@ -322,6 +333,19 @@ export class EngineState {
         this.putSharedEndpoint(kv, true);
       } catch (err) {
         refused.push({ key: kv.key, error: asSwitchyardError(err) });
+      }
+    }
+    // A failed detach whose delete etcd applied, not put back yet: the endpoint is still this
+    // host's while its sandbox is here (never an orphan to delete: etcd no longer has it).
+    const inStore = new Set((res.results[1] ?? []).map((kv) => kv.key));
+    for (const { key, value } of this.pendingRestores.values()) {
+      if (inStore.has(key)) continue;
+      try {
+        const split = splitSharedEndpoint(parseJson(value));
+        const ep = split ? decodeEndpointRecord(split.record) : undefined;
+        if (ep && this.networks.has(ep.networkId) && this.sandboxes.has(ep.sandboxId) && !this.endpoints.has(ep.id)) this.setEndpoint(ep);
+      } catch (err) {
+        refused.push({ key, error: asSwitchyardError(err) });
       }
     }
     for (const kv of res.results[2] ?? []) {
@@ -861,7 +885,10 @@ export class EngineState {
     const at = Date.now();
     const intents = this.recordUndos ? [...pendingUndoOf(writes, at, (id) => !this.endpoints.has(id), fence), ...pendingRestoreOf(this.removedShared(change), at, fence)] : [];
     if (!intents.length) return;
-    for (const p of intents) this.pendingUndoIds.add(p.id);
+    for (const p of intents) {
+      this.pendingUndoIds.add(p.id);
+      if (p.kind === 'restore') this.pendingRestores.set(p.id, p.keys[0]!);
+    }
     try {
       await this.store.txn({ compare: [], success: intents.map((p) => ({ type: 'put', key: pendingUndoKey(p.id), value: JSON.stringify(p) })) });
     } catch {
@@ -896,6 +923,7 @@ export class EngineState {
   async dropPendingUndo(id: string): Promise<void> {
     await this.store.delete(pendingUndoKey(id));
     this.pendingUndoIds.delete(id);
+    this.pendingRestores.delete(id);
   }
 
   /**

@@ -19,6 +19,7 @@ import { validateNetworkCreate, type NetworkSpec } from '../../src/model/network
 import { sandboxSpecOf } from '../../src/api/docker/requests.js';
 import { httpStatusOf } from '../../src/api/http-status.js';
 import { ClusterNodes } from '../../src/engine/cluster-nodes.js';
+import { EngineState } from '../../src/engine/state.js';
 import { startClusterSync, type ClusterSync } from '../../src/engine/cluster-sync.js';
 import type { UndoOutcome, UndoSettlerOptions } from '../../src/engine/undo-settler.js';
 import type { PendingUndo } from '../../src/engine/pending-undo.js';
@@ -272,6 +273,47 @@ test('an intent left by a host that stopped before settling it is settled at its
       assert.deepEqual((await admin.range(`/endpoints/${net}/`)).map((x) => x.key), []);
       await a.h.engine.connect('gr', sb, {});
       assert.equal((await admin.range(`/endpoints/${net}/`)).length, 1);
+    });
+  } finally {
+    await cut.close();
+  }
+});
+
+test('a failed disconnect whose delete landed while the host was away: the load at the next start keeps the endpoint from the intent, and the settler puts its records back', async () => {
+  const cut = await tcpCut(etcd().endpoints[0]!);
+  try {
+    await withHost(true, async () => [cut.url], async (a, admin) => {
+      const { id: net } = await a.h.engine.createNetwork(globalSpec('gd'));
+      const sb = await runningSandbox(a, 's4');
+      await a.h.engine.connect('gd', sb, {});
+      const ep = a.h.ctx.state.endpointsOfSandbox(sb).find((e) => e.networkId === net)!;
+      const ip = ep.ipv4!.split('/')[0]!;
+      const kvs = async () => [...(await admin.range(`/endpoints/${net}/`)), ...(await admin.range(`/ipam/${net}/`))].map((kv) => `${kv.key}=${kv.value}`);
+      const before = await kvs();
+      await cut.cut();
+      await assert.rejects(a.h.engine.disconnect('gd', sb, false), is503);
+      const p = JSON.parse((await a.h.ctx.state.pendingUndos())[0]!.value) as PendingUndo;
+      assert.equal(p.kind, 'restore');
+      // The host stops following the cluster (a daemon stopping) before etcd answers again.
+      await a.sync.close();
+      await cut.restore();
+      // Meanwhile the delete lands.
+      await admin.txn({ compare: [], success: p.keys.map((k) => ({ type: 'delete' as const, key: k.key })) });
+      // The next start (a new process: a fresh state over the same local store) keeps the
+      // endpoint, from the intent, and its address as used.
+      const next = new EngineState(a.h.store as unknown as Store, a.h.ctx.state.shared);
+      await waitFor(async () => {
+        next.sharedLoadError = undefined;
+        await next.load();
+        return !next.sharedLoadError;
+      }, 'the load at start (the client reconnects)', 10_000, 50);
+      assert.ok(next.endpoints.has(ep.id), 'the endpoint is still this host\'s');
+      assert.equal(next.usedAddresses(net).get(ip), ep.id, 'its address counts as used');
+      // The settler, started with the cluster sync, puts the records back as they were.
+      a.sync = await startClusterSync(a.h.ctx, { retryMs: 100, undo: { onSettled: (q, how) => a.settled.push({ p: q, how, at: Date.now() }) } });
+      await waitFor(() => a.settled.find((x) => x.p.id === p.id), 'settled at start', 10_000, 20);
+      assert.equal(a.settled.at(-1)!.how, 'undone');
+      assert.deepEqual(await kvs(), before);
     });
   } finally {
     await cut.close();
