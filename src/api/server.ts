@@ -315,16 +315,25 @@ function guardConnections(server: Server | import('node:https').Server, event: '
 
 /** Node's parser codes for a request it could not read (node:http "Event: 'clientError'"). */
 function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  // Each later read of an unparsable request is one more parser error: answered once, the
+  // socket is lingering (below) and closes by itself.
+  if (answeredClientErrors.has(socket)) return;
   if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
+  answeredClientErrors.add(socket);
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
   const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
   const message = tooLarge ? 'request headers are too large' : `malformed HTTP request: ${err.code ?? err.message}`;
   const body = `${JSON.stringify({ message })}\n`;
-  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.write(`HTTP/1.1 ${status}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // What the client still sends of its request goes nowhere: the parser is done with it.
+  socket.removeAllListeners('data');
+  lingerThenClose(socket as import('node:net').Socket);
 }
+
+const answeredClientErrors = new WeakSet<object>();
 
 function setCommonHeaders(res: ServerResponse, serverHeader: string): void {
   res.setHeader('Server', serverHeader);
@@ -400,22 +409,32 @@ function lingerBeforeClose(req: IncomingMessage): void {
   sock.destroySoon = () => {
     if (started) return;
     started = true;
-    let dropped = 0;
-    const close = (): void => {
-      clearTimeout(timer);
-      sock.destroy();
-    };
-    const timer = setTimeout(close, LINGER_MS);
-    timer.unref();
-    sock.end();
-    sock.on('data', (chunk: Buffer) => {
-      dropped += chunk.length;
-      if (dropped > LINGER_BYTES) close();
-    });
-    sock.once('end', close);
     req.resume();
-    sock.resume();
+    lingerThenClose(sock);
   };
+}
+
+/**
+ * The lingering close itself, once the answer is written: half-closes, then reads and drops
+ * what the client still sends until it closes its side, LINGER_BYTES or LINGER_MS, and
+ * closes. Also after a request Node's parser refused (answerClientError: headers too large,
+ * malformed), whose rest the client may still be writing.
+ */
+function lingerThenClose(sock: import('node:net').Socket): void {
+  let dropped = 0;
+  const close = (): void => {
+    clearTimeout(timer);
+    sock.destroy();
+  };
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  sock.end();
+  sock.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) close();
+  });
+  sock.once('end', close);
+  sock.resume();
 }
 
 /** Reads and parses the body; undefined when empty. */

@@ -564,6 +564,28 @@ test('an answer sent before the body was read: the server reads and drops the re
   idle.destroy();
 });
 
+test('a request line or headers too large: 431, and what the client still sends of them is read and dropped before the close (no reset)', { timeout: 15_000 }, async () => {
+  // Node's parser gives up past 16 KiB of headers; the rest of this 200 KB request line
+  // arrives after the answer, in many reads (each one its own parser error).
+  const sock = connect({ path: socketPath, allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  let writeError: string | undefined;
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  sock.on('error', (err: NodeJS.ErrnoException) => (writeError ??= err.code ?? err.message));
+  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+  sock.write(`POST /networks/prune?filters=${'%7B'.repeat(8_000)}`);
+  while (!chunks.length && !writeError) await new Promise((r) => setTimeout(r, 5));
+  assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 431 [\s\S]*Connection: close[\s\S]*request headers are too large/);
+  await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 6 && !writeError; i++) {
+    await new Promise<void>((resolve) => sock.write('%7B'.repeat(11_000), () => resolve()));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(writeError, undefined, 'the rest was read, not refused with a reset');
+  sock.end();
+  await closed;
+});
+
 test('the client rebuilds SwitchyardError from status, code header and message', { timeout: 10_000 }, async () => {
   const client = new SwitchyardClient({ host: `unix://${socketPath}` });
   try {
