@@ -39,9 +39,9 @@ function phaseSummaries(log: string, what: string, n: number): Record<string, Su
 }
 
 /** bench/etcd-txn-probe.ts inside host 0's namespace: a bare attach-shaped txn, `count` times. */
-function bareTxn(lab: ClusterLab, count: number, watched = false): Summary | undefined {
+function bareTxn(lab: ClusterLab, count: number, watched = false, idleMs = 0): Summary | undefined {
   const probe = path.join(path.dirname(new URL(import.meta.url).pathname), 'etcd-txn-probe.js');
-  const r = spawnSync('nsenter', [`--net=${lab.hosts[0]!.ns.path}`, '--', process.execPath, probe, '--endpoint', lab.etcd.endpoints[0]!, '--count', String(count), ...(watched ? ['--watched'] : [])], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('nsenter', [`--net=${lab.hosts[0]!.ns.path}`, '--', process.execPath, probe, '--endpoint', lab.etcd.endpoints[0]!, '--count', String(count), ...(watched ? ['--watched'] : []), ...(idleMs ? ['--idle-ms', String(idleMs)] : [])], { encoding: 'utf8', timeout: 120_000 });
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Summary;
   } catch {
@@ -86,6 +86,8 @@ export interface ClusterLabFigures {
   bareTxn?: Summary;
   /** The same with its keys inside the prefix the daemons watch (each txn wakes every daemon). */
   bareTxnWatched?: Summary;
+  /** The watched one again, each txn after SETTLE_MS idle, as an attach is timed (a machine that idles wakes slowly: a VM's halted vCPUs). */
+  bareTxnAfterIdle?: Summary;
   /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
   propagation: Summary;
   /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
@@ -222,6 +224,9 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       if (bare) fig.bareTxn = bare;
       const watched = bareTxn(lab, o.iterations, true);
       if (watched) fig.bareTxnWatched = watched;
+      // As the attach is timed: after an untimed pause (SETTLE_MS), not back to back.
+      const idle = bareTxn(lab, o.iterations, true, SETTLE_MS);
+      if (idle) fig.bareTxnAfterIdle = idle;
     }
     if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
@@ -276,6 +281,7 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L(`| etcd revisions per attach | ${base.etcdWritesPerAttach?.join(', ') ?? '—'} | 1 |`);
   L(`| a bare attach-shaped etcd txn from host 0 (bench/etcd-txn-probe.ts) | ${pp(base.bareTxn)} | |`);
   L(`| the same, keys inside the daemons' watched prefix (wakes every daemon) | ${pp(base.bareTxnWatched)} | |`);
+  L(`| the same, each after ${SETTLE_MS} ms idle (as the attach is timed) | ${pp(base.bareTxnAfterIdle)} | |`);
   if (base.attachPhases) {
     L();
     L('| attach phase (host 0, steady state, SWY_TRACE_PHASES) | p50 / p99 ms |');
