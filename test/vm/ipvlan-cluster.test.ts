@@ -14,7 +14,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { validateNetworkCreate } from '../../src/model/network-spec.js';
 import { sandboxSpecOf } from '../../src/api/docker/requests.js';
 import { warmThreadpool } from '../../src/kernel/netns.js';
@@ -35,6 +35,8 @@ before(async () => {
 const routes = (ns: TestNs) => inNs(ns.name, 'ip', ['route', 'show', 'proto', String(RTPROT_SWITCHYARD)]).stdout.trim();
 const pings = (from: TestNs, to: string, tries = 3): boolean =>
   inNs(from.name, 'ping', ['-c', '1', '-W', '2', to], { allowFail: true }).status === 0 || (tries > 1 && pings(from, to, tries - 1));
+const pingsAsync = (from: TestNs, to: string): Promise<boolean> =>
+  new Promise((resolve) => execFile('nsenter', [`--net=${NETNS_DIR}/${from.name}`, '--', 'ping', '-c', '1', '-W', '2', to], (err) => resolve(!err)));
 const silent = (from: TestNs, to: string): boolean => inNs(from.name, 'ping', ['-c', '1', '-W', '1', to], { allowFail: true }).status !== 0;
 function tcp(from: TestNs, to: string): string | null {
   for (let i = 0; i < 10; i++) {
@@ -102,7 +104,17 @@ test('ipvlan L3 across two hosts: blocks, routes via the data-path addresses out
     await waitFor(() => /^10\.30\.0\.64\/26 via 10\.99\.0\.2/.test(routes(a.ns)), 'the resync puts the route back', 15_000, 50);
     // Answered again once the route is back (a CI run's VM, under load, needed more than the
     // three 2 s tries of pings(): wait up to 15 s).
-    await waitFor(() => pings(sa, addr[1]!, 1) || undefined, 'route back: answered', 15_000, 200);
+    try {
+      // An async ping: both engines live in this process, and a spawnSync loop would hold
+      // their event loop (lease keep-alives, the watch) for most of the wait.
+      await waitFor(async () => (await pingsAsync(sa, addr[1]!)) || undefined, 'route back: answered', 15_000, 200);
+    } catch (err) {
+      // What the data path looks like then (the answer failed twice in CI runs' VMs).
+      const show = (ns: string, ...args: string[]) => `${ns}$ ip ${args.join(' ')}\n${inNs(ns, 'ip', args, { allowFail: true }).stdout}`;
+      const host = (ns: TestNs, to: string) => `${ns.name}$ ping ${to}: ${inNs(ns.name, 'ping', ['-c', '1', '-W', '2', to], { allowFail: true }).status === 0 ? 'answered' : 'no answer'}`;
+      console.error([show(a.ns.name, 'route'), show(a.ns.name, 'neigh'), show(a.ns.name, '-s', 'link'), show(b.ns.name, 'route'), show(b.ns.name, 'neigh'), show(sa.name, 'route'), show(sa.name, '-s', 'link'), show(sb.name, '-s', 'link'), host(a.ns, '10.99.0.2'), host(b.ns, '10.99.0.1'), host(sa, addr[1]!)].join('\n'));
+      throw err;
+    }
 
     // B's sandbox goes: its endpoint, then its block (released), then A's route to it.
     await b.h.engine.removeSandbox('s1', true);
