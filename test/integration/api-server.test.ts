@@ -523,27 +523,40 @@ test('a client that half-closes after its request still gets an answer that was 
   assert.match(text, /"Name":"netA"/);
 });
 
-test('an answer sent before the body was read: the server reads and drops the rest of the body before it closes, so a client still writing it gets no reset (a lingering close), and a client that stops sending is closed within 2 s', { timeout: 15_000 }, async () => {
-  // Refused from the path alone (API 1.9), before any of the declared 300 000 bytes is read.
+/**
+ * Writes `head`, waits for the server's answer (matched against `answer`), then writes `rest`
+ * `times` times, 10 ms apart: none of those writes may be refused (a reset would lose the
+ * answer of a client still writing); then closes.
+ */
+async function answeredThenRest(head: string[], answer: RegExp, rest: string, times: number): Promise<void> {
   const sock = connect({ path: socketPath, allowHalfOpen: true });
   const chunks: Buffer[] = [];
   let writeError: string | undefined;
   sock.on('data', (c: Buffer) => chunks.push(c));
   sock.on('error', (err: NodeJS.ErrnoException) => (writeError ??= err.code ?? err.message));
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-  sock.write('POST /v1.9/networks/create HTTP/1.1\r\nHost: switchyard\r\nContent-Type: application/json\r\nContent-Length: 300000\r\n\r\n');
-  sock.write('x'.repeat(1000));
+  for (const h of head) sock.write(h);
   while (!chunks.length && !writeError) await new Promise((r) => setTimeout(r, 5));
-  assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 [\s\S]*Connection: close[\s\S]*client version 1\.9 is too old/);
-  // The answer is in, the server has half-closed: the rest of the body still goes through.
+  assert.match(Buffer.concat(chunks).toString(), answer);
+  // The answer is in, the server has half-closed: the rest still goes through.
   await new Promise((r) => setTimeout(r, 50));
-  for (let i = 0; i < 9 && !writeError; i++) {
-    await new Promise<void>((resolve) => sock.write('x'.repeat(33_000), () => resolve()));
+  for (let i = 0; i < times && !writeError; i++) {
+    await new Promise<void>((resolve) => sock.write(rest, () => resolve()));
     await new Promise((r) => setTimeout(r, 10));
   }
-  assert.equal(writeError, undefined, 'the rest of the body was read, not refused with a reset');
+  assert.equal(writeError, undefined, 'the rest was read, not refused with a reset');
   sock.end();
   await closed;
+}
+
+test('an answer sent before the body was read: the server reads and drops the rest of the body before it closes, so a client still writing it gets no reset (a lingering close), and a client that stops sending is closed within 2 s', { timeout: 15_000 }, async () => {
+  // Refused from the path alone (API 1.9), before any of the declared 300 000 bytes is read.
+  await answeredThenRest(
+    ['POST /v1.9/networks/create HTTP/1.1\r\nHost: switchyard\r\nContent-Type: application/json\r\nContent-Length: 300000\r\n\r\n', 'x'.repeat(1000)],
+    /^HTTP\/1\.1 400 [\s\S]*Connection: close[\s\S]*client version 1\.9 is too old/,
+    'x'.repeat(33_000),
+    9,
+  );
   // A client that sends nothing more and keeps its side open: the server half-closes after its
   // answer, and closes for good after the linger (2 s): a write then is refused.
   const idle = connect({ path: socketPath, allowHalfOpen: true });
@@ -567,23 +580,7 @@ test('an answer sent before the body was read: the server reads and drops the re
 test('a request line or headers too large: 431, and what the client still sends of them is read and dropped before the close (no reset)', { timeout: 15_000 }, async () => {
   // Node's parser gives up past 16 KiB of headers; the rest of this 200 KB request line
   // arrives after the answer, in many reads (each one its own parser error).
-  const sock = connect({ path: socketPath, allowHalfOpen: true });
-  const chunks: Buffer[] = [];
-  let writeError: string | undefined;
-  sock.on('data', (c: Buffer) => chunks.push(c));
-  sock.on('error', (err: NodeJS.ErrnoException) => (writeError ??= err.code ?? err.message));
-  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-  sock.write(`POST /networks/prune?filters=${'%7B'.repeat(8_000)}`);
-  while (!chunks.length && !writeError) await new Promise((r) => setTimeout(r, 5));
-  assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 431 [\s\S]*Connection: close[\s\S]*request headers are too large/);
-  await new Promise((r) => setTimeout(r, 50));
-  for (let i = 0; i < 6 && !writeError; i++) {
-    await new Promise<void>((resolve) => sock.write('%7B'.repeat(11_000), () => resolve()));
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.equal(writeError, undefined, 'the rest was read, not refused with a reset');
-  sock.end();
-  await closed;
+  await answeredThenRest([`POST /networks/prune?filters=${'%7B'.repeat(8_000)}`], /^HTTP\/1\.1 431 [\s\S]*Connection: close[\s\S]*request headers are too large/, '%7B'.repeat(11_000), 6);
 });
 
 test('the client rebuilds SwitchyardError from status, code header and message', { timeout: 10_000 }, async () => {

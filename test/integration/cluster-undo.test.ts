@@ -238,6 +238,15 @@ test('unfenced (an older version\'s intent): a write that lands after the first 
   }
 });
 
+/** The load at a daemon's start, once etcd answers again (the client reconnects). */
+async function loadAtStart(state: EngineState): Promise<void> {
+  await waitFor(async () => {
+    state.sharedLoadError = undefined;
+    await state.load();
+    return !state.sharedLoadError;
+  }, 'the load at start (the client reconnects)', 10_000, 50);
+}
+
 test('an intent left by a host that stopped before settling it is settled at its next start; the full read meanwhile does not take the orphan for its own', async () => {
   const cut = await tcpCut(etcd().endpoints[0]!);
   try {
@@ -256,11 +265,7 @@ test('an intent left by a host that stopped before settling it is settled at its
       // sandbox is here (reconcile would join it), and counts its address as used...
       const state = a.h.ctx.state;
       state.pendingUndoIds.clear(); // what a new process starts with: load() reads them back from the local store
-      await waitFor(async () => {
-        state.sharedLoadError = undefined;
-        await state.load();
-        return !state.sharedLoadError;
-      }, 'the load at start (the client reconnects)', 10_000, 50);
+      await loadAtStart(state);
       assert.ok(state.pendingUndoIds.has(p.id), 'the intent read back at load');
       assert.ok(!a.h.ctx.state.endpoints.has(p.id), "the orphan is not this host's endpoint");
       const ip = p.keys.find((k) => k.key.startsWith('/ipam/'))!.key.split('/').pop()!;
@@ -302,11 +307,7 @@ test('a failed disconnect whose delete landed while the host was away: the load 
       // The next start (a new process: a fresh state over the same local store) keeps the
       // endpoint, from the intent, and its address as used.
       const next = new EngineState(a.h.store as unknown as Store, a.h.ctx.state.shared);
-      await waitFor(async () => {
-        next.sharedLoadError = undefined;
-        await next.load();
-        return !next.sharedLoadError;
-      }, 'the load at start (the client reconnects)', 10_000, 50);
+      await loadAtStart(next);
       assert.ok(next.endpoints.has(ep.id), 'the endpoint is still this host\'s');
       assert.equal(next.usedAddresses(net).get(ip), ep.id, 'its address counts as used');
       // The settler, started with the cluster sync, puts the records back as they were.
