@@ -285,11 +285,10 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
     const all = ctx.state.endpointsOfSandbox(sb.id);
     const ep = all.find((e) => e.networkId === net.id);
     if (!ep) throw forbidden('NOT_CONNECTED', `container ${sb.name} is not connected to network ${net.name}`);
-    let left = false;
+    const running = sb.state.status === 'running';
     let newGateway: EndpointRecord | undefined;
-    if (sb.state.status === 'running') {
+    if (running) {
       const before = gatewayEndpoint(ctx, all);
-      left = true;
       await leaveEndpoint(ctx, sb, ep, trace);
       const rest = all.filter((e) => e.id !== ep.id);
       const after = gatewayEndpoint(ctx, rest);
@@ -311,10 +310,10 @@ async function disconnectOne(ctx: EngineContext, net: NetworkRecord, sbRef: stri
     } catch (err) {
       // The records stay (etcd unreachable, say): so does the sandbox's kernel side. It had
       // left already (the address is released only once nothing uses it): join it again.
-      if (left) rejoinAfterFailedLeave(ctx, sb, ep, all, newGateway);
+      if (running) rejoinAfterFailedLeave(ctx, sb, ep, all, newGateway);
       throw err;
     }
-    if (sb.state.status === 'running') {
+    if (running) {
       refreshNaming(ctx, sb);
       trace?.mark('naming');
       await repointPorts(ctx, sb.id); // the ports leave the released address with the gateway

@@ -762,11 +762,11 @@ export class EngineState {
     // A removed endpoint's key is compared present: the txn is then one the store can settle
     // after a lost etcd member (src/store/etcd-settle.ts, a "deleted" witness). Already gone
     // (a `node rm -f` of this running node): removed again without that compare, below.
-    const present = new Set<number>();
+    const present = new Map<number, string>(); // compare index → the removed endpoint's id
     for (const id of change.removeEndpoints ?? []) {
       const e = this.endpoints.get(id)!;
       const key = SHARED_KEY.endpoint(e.networkId, e.id);
-      present.add(compare.length);
+      present.set(compare.length, id);
       compare.push({ key, target: 'createRevision', op: '>', value: 0 });
       reasons.push(() => undefined);
       writes.push({ type: 'delete', key });
@@ -823,7 +823,7 @@ export class EngineState {
         const err = reasons[i]!(res.results[i]?.[0]);
         if (err) throw err;
       }
-      const gone = new Set([...present].filter((i) => res.results[i]?.[0] === undefined).map((i) => compare[i]!.key.slice(compare[i]!.key.lastIndexOf('/') + 1)));
+      const gone = new Set([...present].filter(([i]) => res.results[i]?.[0] === undefined).map(([, id]) => id));
       if (!gone.size) throw conflict('SHARED_CHANGED', 'the cluster store changed meanwhile: try again');
       // Some endpoint keys were gone already (`node rm -f` of this running node removed them):
       // the same txn without their compares, and their address claims, which another host may
