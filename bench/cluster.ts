@@ -19,7 +19,8 @@
  * Part of `npm run bench` (skip with `--skip cluster`); alone:
  *   npm run build && node dist/bench/cluster.js [--hosts 3,20] [--iterations 30] [--endpoints 50]
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -55,6 +56,12 @@ export interface ClusterBenchOptions {
   iterations: number;
   /** Endpoints per host on the global network in the memory figure. */
   endpoints: number;
+  /**
+   * etcd on a CPU of its own (`taskset`: etcd on the last CPU, this process, the daemons and
+   * everything they start on the others), as etcd on machines of its own would be. Off: all
+   * share every CPU (on a 2-core machine, etcd then competes with the joins it overlaps).
+   */
+  etcdCpu?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -143,7 +150,13 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
   log(`cluster: starting a lab of ${hosts} hosts`);
   // The daemons inherit it: each connect logs its phases (engine/phase-trace.ts).
   process.env.SWY_TRACE_PHASES = '1';
+  const cpus = os.cpus().length;
+  if (o.etcdCpu && cpus >= 2) execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 2}`, String(process.pid)], { stdio: 'ignore' });
   const lab = await startClusterLab({ hosts });
+  if (o.etcdCpu && cpus >= 2) {
+    for (const m of lab.etcd.members) execFileSync('taskset', ['-a', '-p', '-c', String(cpus - 1), String(m.pid())], { stdio: 'ignore' });
+    log(`cluster: etcd on CPU ${cpus - 1}, the rest on 0-${cpus - 2}`);
+  }
   const labStartMs = Math.round(performance.now() - t0);
   log(`cluster: lab of ${hosts} hosts up in ${labStartMs} ms`);
   const watches: KernelWatch[] = [];
@@ -310,11 +323,12 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '3,20' }, iterations: { type: 'string', default: '30' }, endpoints: { type: 'string', default: '50' } } });
+  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '3,20' }, iterations: { type: 'string', default: '30' }, endpoints: { type: 'string', default: '50' }, 'etcd-cpu': { type: 'boolean', default: false } } });
   const figs = await clusterBench({
     hosts: values.hosts!.split(',').map(Number),
     iterations: Number(values.iterations),
     endpoints: Number(values.endpoints),
+    etcdCpu: values['etcd-cpu'],
     log: (m) => console.error(`[${new Date().toISOString()}] ${m}`),
   });
   console.log(JSON.stringify(figs, null, 2));

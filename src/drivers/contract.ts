@@ -63,6 +63,13 @@ export interface JoinOptions {
    * hold CAP_NET_ADMIN there, so a check placed inside it stays. Absent: not sealed.
    */
   sealed?: boolean;
+  /**
+   * Held: the port is made whole (interface, addresses, checks) but passes no traffic
+   * until `release` (only asked of a driver that has `release`). The engine joins held while
+   * the endpoint's cluster txn is in flight, so that the kernel work and etcd's commit
+   * overlap, and releases once the txn has succeeded (endpoint-ops.ts, docs/CLUSTER.md).
+   */
+  held?: boolean;
 }
 
 export interface NetworkPlanInput {
@@ -169,6 +176,11 @@ export interface NetworkDriver {
   deleteNetwork(net: NetworkRecord): Promise<void>;
   /** Creates the endpoint's interface inside the sandbox, with addresses and routes. */
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void;
+  /**
+   * Lets a port joined `held` pass traffic (one link brought up). Drivers without it are
+   * never asked to hold a join: the engine then commits first and joins after.
+   */
+  release?(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): void;
   /** Removes the endpoint's interface; the slow kernel part may finish after the promise. */
   leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void>;
   /** Moves the default route to/from this endpoint (moby ExtConner); absent = nothing to move. */

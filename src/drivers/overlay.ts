@@ -160,6 +160,11 @@ export class OverlayDriver implements NetworkDriver {
   private readonly mtuOf = new Map<string, number>();
   /** Endpoint id → the sandbox namespace of its direct port (the watchdog checks its table). */
   private readonly direct = new Map<string, string>();
+  /**
+   * Ports joined held (JoinOptions.held), by endpoint id: the link `release` brings up. Direct:
+   * the port in the sandbox, with a socket kept open there (`rt`); guarded: its proxy.
+   */
+  private readonly heldPorts = new Map<string, { index: number; rt?: Rtnl }>();
   /** Namespace pins of the networks ensureNetwork made or verified here, until deleteNetwork. */
   private readonly ensured = new Set<string>();
   /**
@@ -388,12 +393,13 @@ export class OverlayDriver implements NetworkDriver {
     try {
       nsFd = open(sb.nsPath, O_RDONLY | O_CLOEXEC);
       const mtu = this.mtuOf.get(net.id) ?? this.mtu(net);
-      if (opts.sealed) this.joinDirect(rt, net, ep, sb, nsFd, mtu);
+      this.dropHeld(ep.id);
+      if (opts.sealed) this.joinDirect(rt, net, ep, sb, nsFd, mtu, !!opts.held);
       else {
         // What an earlier join left (a crash after a create, a port of the other kind: the
         // sandbox's capabilities changed, an older layout) is cleared first.
         this.clearPort(rt, net, ep, sb, nsFd);
-        this.joinGuarded(rt, net, ep, sb, nsFd, nsPath, mtu);
+        this.joinGuarded(rt, net, ep, sb, nsFd, nsPath, mtu, !!opts.held);
       }
     } finally {
       if (nsFd >= 0) close(nsFd);
@@ -415,7 +421,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   /** A macvlan on the VXLAN device, made in the sandbox's namespace; its check on its egress before it is up. */
-  private joinDirect(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, mtu: number): void {
+  private joinDirect(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, mtu: number, held: boolean): void {
     const make = (vx: number) => rt.createTypedLink({ kind: 'macvlan', parent: vx, mode: 'bridge', name: ep.ifname, mac: ep.mac, mtu, nsFd });
     // What an earlier join left is cleared first, with one look-up on the happy path: a
     // guarded port's proxy (it can outlive its veth: a crash between their deletions) holds
@@ -433,11 +439,12 @@ export class OverlayDriver implements NetworkDriver {
     }
     const spec = directPortSpec(ep);
     try {
-      // security: checked before it can send (it is down until configureSandboxEnd).
+      // security: checked before it can send (it is down until configureSandboxEnd, or until release when held).
       this.o.ports.openDirect(sb.nsPath, spec);
       this.direct.set(ep.id, sb.nsPath);
       // No default route through the overlay: its egress is the gateway bridge's (engine/gateway-bridge.ts).
-      configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
+      const end = configureSandboxEnd(nsFd, net, ep, sb, { gateway: false, held }, OVERLAY_NEIGHBOUR_RETRY);
+      if (end) this.heldPorts.set(ep.id, end);
     } catch (err) {
       this.direct.delete(ep.id);
       this.undo(`join ${ep.id.slice(0, 12)}`, () => this.deleteInSandbox(sb, ep.ifname));
@@ -450,7 +457,7 @@ export class OverlayDriver implements NetworkDriver {
    * A veth into the sandbox and a macvlan with the sandbox's MAC on the VXLAN device, joined by
    * forwarding chains (the check on the veth end's) before either is up.
    */
-  private joinGuarded(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, nsPath: string, mtu: number): void {
+  private joinGuarded(rt: Rtnl, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, nsFd: number, nsPath: string, mtu: number, held: boolean): void {
     const g = guardedPort(ep);
     const end = rt.createVeth({ name: g.spec.port, mtu, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
     try {
@@ -459,11 +466,13 @@ export class OverlayDriver implements NetworkDriver {
         rt.createTypedLink({ kind: 'macvlan', parent: vx, mode: 'bridge', name: g.proxy, mac: ep.mac, mtu, alias: overlayAlias('proxy', ep.id) }),
       );
       this.o.ports.openGuarded(nsPath, g);
+      // Held: the proxy stays down, so nothing passes between the veth and the VXLAN device.
       rt.batch((b) => {
         b.setUp(end.index);
-        b.setUp(proxy.index);
+        if (!held) b.setUp(proxy.index);
       });
       configureSandboxEnd(nsFd, net, ep, sb, { gateway: false }, OVERLAY_NEIGHBOUR_RETRY);
+      if (held) this.heldPorts.set(ep.id, { index: proxy.index });
     } catch (err) {
       this.undo(`join ${ep.id.slice(0, 12)}`, () => this.o.ports.closeGuarded(nsPath, g));
       this.undo(`join ${ep.id.slice(0, 12)}`, () => deleteGuardedDevices(rt, g));
@@ -630,7 +639,33 @@ export class OverlayDriver implements NetworkDriver {
    * namespace go down into that group too; each group is deleted a moment later, one grace
    * period per batch, on the threadpool. deleteNetwork takes the whole namespace instead.
    */
+  /** A held port passes traffic: its one link comes up (a direct port's announces the address then: arp_notify). */
+  release(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): void {
+    const h = this.heldPorts.get(ep.id);
+    if (!h) throw conflict('ENDPOINT_NOT_HELD', `endpoint ${ep.id.slice(0, 12)} on ${net.name} was not joined held`);
+    this.heldPorts.delete(ep.id);
+    if (h.rt) {
+      try {
+        h.rt.setLink(h.index, { up: true });
+      } finally {
+        h.rt.close();
+      }
+      return;
+    }
+    const rt = this.netRt(this.nsPath(net));
+    if (!rt) throw conflict('OVERLAY_NETWORK_MISSING', `network ${net.name} has no namespace on this host`);
+    rt.setLink(h.index, { up: true });
+  }
+
+  private dropHeld(id: string): void {
+    const h = this.heldPorts.get(id);
+    if (!h) return;
+    this.heldPorts.delete(id);
+    h.rt?.close();
+  }
+
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
+    this.dropHeld(ep.id);
     if (!this.o.nsDir) return;
     const nsPath = this.nsPath(net);
     if (!isNetnsMount(nsPath)) return;

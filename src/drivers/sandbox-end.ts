@@ -8,7 +8,7 @@ import { Rtnl } from '../kernel/netlink/index.js';
 import { ifNameToIndex } from '../kernel/libc.js';
 import { withNetnsFd } from '../kernel/netns.js';
 import { writeSysctl } from '../kernel/sysctl.js';
-import { conflict } from '../errors.js';
+import { conflict, invalid } from '../errors.js';
 import type { JoinOptions, SandboxNs } from './contract.js';
 
 /**
@@ -25,7 +25,9 @@ export interface NeighbourRetry {
   solicit: number;
 }
 
-export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions, retry?: NeighbourRetry): void {
+export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions, retry?: NeighbourRetry): HeldSandboxEnd | undefined {
+  // Held (JoinOptions.held): left down, and so without routes through it; the driver's release brings it up.
+  if (opts.held && opts.gateway && !net.internal && defaultRoutes(0, ep).length) throw invalid('INVALID_JOIN', 'an endpoint that carries the default route cannot be joined held', 'gateway');
   const { index, rt } = withNetnsFd(nsFd, () => {
     const index = ifNameToIndex(ep.ifname);
     if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);
@@ -49,13 +51,27 @@ export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: Endpoi
     rt.batch((b) => {
       if (ep.ipv4) b.addAddress(index, ep.ipv4);
       if (ep.ipv6) b.addAddress(index, ep.ipv6, { noDad: true });
+      if (opts.held) return;
       b.setUp(index);
       // The route's gateway must be reachable through an up link: it comes after both.
       if (opts.gateway && !net.internal) for (const r of defaultRoutes(index, ep)) b.addRoute(r);
     });
-  } finally {
+  } catch (err) {
     rt.close();
+    throw err;
   }
+  if (opts.held) return { index, rt };
+  rt.close();
+  return undefined;
+}
+
+/**
+ * A sandbox end configured held: its index and the netlink socket made in the sandbox's
+ * namespace, kept open (the caller closes it) so that the release is one request, no setns.
+ */
+export interface HeldSandboxEnd {
+  index: number;
+  rt: Rtnl;
 }
 
 /** The endpoint's default routes (one per family with a gateway) through interface `oif`. */

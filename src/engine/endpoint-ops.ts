@@ -11,7 +11,7 @@ import type { EngineContext } from './context.js';
 import { driverOf } from './context.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/records.js';
 import type { EndpointSettings } from './contract.js';
-import type { AddressClaim } from './state.js';
+import type { AddressClaim, Change } from './state.js';
 import { endpointAddresses } from './state.js';
 import { macFromIpv4, parseMac, randomMac } from '../model/ip.js';
 import { newId, shortId, validateAlias } from '../model/names.js';
@@ -115,14 +115,14 @@ export function gatewayEndpoint(ctx: EngineContext, endpoints: EndpointRecord[])
 }
 
 /** Creates the kernel side of an endpoint for a running sandbox. */
-export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[], trace?: PhaseTrace): void {
+export function joinEndpoint(ctx: EngineContext, sb: SandboxRecord, ep: EndpointRecord, all: EndpointRecord[], trace?: PhaseTrace, held = false): void {
   const net = ctx.state.networks.get(ep.networkId)!;
   admitEndpoint(ctx, net);
   const gw = gatewayEndpoint(ctx, all);
   takePart(ctx, net);
   trace?.mark('take-part');
   const sealed = namespaceSealed(sb, ctx.state.sandboxes.values());
-  driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id, sealed });
+  driverOf(ctx, net).join(net, ep, { id: sb.id, nsPath: sb.nsPath! }, { gateway: gw?.id === ep.id, sealed, ...(held ? { held } : {}) });
   trace?.mark('join');
 }
 
@@ -203,6 +203,11 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
     const siblings = ctx.state.endpointsOfSandbox(sb.id);
     let planned: PlannedEndpoint;
     let move: ReturnType<typeof movePorts>;
+    // A global network whose driver can hold a port: the kernel work overlaps etcd's commit
+    // (commitWhileJoining), and the port passes traffic once the commit succeeded.
+    const driver = driverOf(ctx, net);
+    const canHold = sb.state.status === 'running' && ctx.state.clustered && net.scope === 'global' && !!driver.release;
+    let held = false;
     // A global network's dynamic address may lose its claim to another host (the watch had
     // not brought that host's endpoint yet): re-read the claims and take the next address.
     for (let attempt = 1; ; attempt++) {
@@ -214,8 +219,12 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
       // sandbox's new bindings are ONE store commit. Not running: joined when it starts.
       move = movePorts(ctx, sb, all, siblings);
       trace?.mark('plan');
+      const change: Change = { endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) };
       try {
-        await ctx.state.commit({ endpoints: [planned.endpoint], claims: planned.claims, ...(move ? { sandboxes: [{ ...sb, ports: move.ports }] } : {}) }, trace);
+        // (Never the endpoint that carries the default route: a held port has no routes yet.)
+        held = canHold && gatewayEndpoint(ctx, all)?.id !== planned.endpoint.id;
+        if (held) await commitWhileJoining(ctx, sb, planned, move, change, all, trace);
+        else await ctx.state.commit(change, trace);
         break;
       } catch (err) {
         move?.undo();
@@ -224,25 +233,75 @@ async function connectOne(ctx: EngineContext, net: NetworkRecord, sbRef: string,
         await ctx.state.refreshSharedClaims(net.id);
       }
     }
-    const { endpoint, claims } = planned;
+    const { endpoint } = planned;
     const all = [...siblings, endpoint];
     if (sb.state.status !== 'running') return;
     try {
-      joinEndpoint(ctx, sb, endpoint, all, trace);
+      if (held) {
+        driver.release!(net, endpoint, { id: sb.id, nsPath: sb.nsPath! });
+        trace?.mark('release');
+      } else joinEndpoint(ctx, sb, endpoint, all, trace);
       refreshNaming(ctx, sb);
       trace?.mark('naming');
     } catch (err) {
       await leaveEndpoint(ctx, sb, endpoint).catch((e) => ctx.log(`undo join: ${String(e)}`));
       move?.undo();
-      await ctx.state.commit({
-        removeEndpoints: [endpoint.id],
-        releases: claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
-        ...(move ? { sandboxes: [{ ...ctx.state.sandboxes.get(sb.id)!, ports: sb.ports }] } : {}),
-      });
+      await uncommitEndpoint(ctx, sb, planned, move);
       throw err;
     }
   });
   if (trace) ctx.log(trace.line());
+}
+
+/** Removes a committed new endpoint's records again (its join failed); the sandbox's ports as they were. */
+async function uncommitEndpoint(ctx: EngineContext, sb: SandboxRecord, planned: PlannedEndpoint, move: ReturnType<typeof movePorts>): Promise<void> {
+  await ctx.state.commit({
+    removeEndpoints: [planned.endpoint.id],
+    releases: planned.claims.map((c) => ({ networkId: c.networkId, ip: c.ip })),
+    ...(move ? { sandboxes: [{ ...ctx.state.sandboxes.get(sb.id)!, ports: sb.ports }] } : {}),
+  });
+}
+
+/**
+ * A new endpoint's commit and its join at once (docs/CLUSTER.md "An attach's txn and join
+ * overlap"): the shared txn is sent, the join intent written (join-intent.ts: the port must
+ * never outlive a crash unexplained), then the
+ * port made held while etcd commits. Both succeeded: the intent is dropped and the caller
+ * releases the port. Either failed: the port is removed, the intent dropped, a commit that
+ * succeeded undone, and the first failure thrown (the caller's retry sees the commit's).
+ */
+async function commitWhileJoining(ctx: EngineContext, sb: SandboxRecord, planned: PlannedEndpoint, move: ReturnType<typeof movePorts>, change: Change, all: EndpointRecord[], trace?: PhaseTrace): Promise<void> {
+  const ep = planned.endpoint;
+  const committing = ctx.state.commit(change, trace);
+  committing.catch(() => undefined); // awaited below, after the join
+  let joinErr: unknown;
+  try {
+    const recording = ctx.state.recordJoinIntent(ep);
+    // One turn of the event loop first: the txn's HTTP/2 frames are written in its check
+    // phase (setImmediate runs after them), and the join below keeps the loop for milliseconds.
+    await new Promise((resolve) => setImmediate(resolve));
+    trace?.mark('send');
+    await recording;
+    trace?.mark('intent');
+    joinEndpoint(ctx, sb, ep, all, trace, true);
+  } catch (err) {
+    joinErr = err;
+  }
+  const committed = await committing.then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  if (!joinErr && !committed) {
+    await ctx.state.dropJoinIntent(ep.id);
+    return;
+  }
+  await leaveEndpoint(ctx, sb, ep).catch((e) => ctx.log(`undo join: ${String(e)}`));
+  await ctx.state.dropJoinIntent(ep.id).catch((e) => ctx.log(`undo join: its intent: ${String(e)}`));
+  if (joinErr && !committed) {
+    await uncommitEndpoint(ctx, sb, planned, move);
+    throw joinErr;
+  }
+  throw committed ? committed.err : joinErr;
 }
 
 

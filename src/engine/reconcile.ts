@@ -19,6 +19,7 @@ import { gatewayEndpoint } from './endpoint-ops.js';
 import { writeSandboxFiles, usesEmbeddedDns } from './sandbox-files.js';
 import { publishRequest, repointPorts } from './publish.js';
 import { namespaceSealed } from '../model/namespace-seal.js';
+import { judgeJoinIntent } from './join-intent.js';
 
 export interface KernelInventory {
   /** Links in the daemon's namespace. */
@@ -56,6 +57,8 @@ export async function reconcile(
       ctx.log(`reconcile: this node's global endpoints of removed sandboxes stay for now: ${String(err)}`);
     }
   }
+
+  await settleJoinIntents(ctx);
 
   for (const net of ctx.state.networks.values()) {
     // A global network's kernel state comes with its first running local endpoint (takePart, below).
@@ -109,6 +112,37 @@ export async function reconcile(
 
   await collectGarbage(ctx, kernel, report);
   return report;
+}
+
+/**
+ * Join intents a crash left (join-intent.ts): an attach whose port was made, held, while its
+ * txn was in flight. Its endpoint loaded: the txn applied, the port stays (restoreEndpoints
+ * brings it up). Otherwise the port is removed; one that cannot be yet is kept for a later start.
+ */
+async function settleJoinIntents(ctx: EngineContext): Promise<void> {
+  for (const { endpoint: ep } of [...ctx.state.joinIntents]) {
+    const sb = ctx.state.sandboxes.get(ep.sandboxId);
+    const net = ctx.state.networks.get(ep.networkId);
+    const verdict = judgeJoinIntent({
+      sharedLoaded: !ctx.state.sharedLoadError,
+      endpointLoaded: ctx.state.endpoints.has(ep.id),
+      sandboxRunning: sb?.state.status === 'running' && !!sb.nsPath,
+      networkKnown: !!net,
+    });
+    if (verdict.kind === 'unknown') {
+      ctx.log(`reconcile: the attach of ${ep.id.slice(0, 12)} was cut before its txn answered; settled once the cluster store is read at a start`);
+      continue;
+    }
+    if (verdict.kind === 'remove-port') {
+      try {
+        await driverOf(ctx, net!).leave(net!, ep, { id: sb!.id, nsPath: sb!.nsPath! });
+      } catch (err) {
+        ctx.log(`reconcile: the port of an attach cut before its txn (${ep.id.slice(0, 12)}) stays for now: ${String(err)}`);
+        continue;
+      }
+    }
+    await ctx.state.dropJoinIntent(ep.id).catch((err) => ctx.log(`reconcile: join intent ${ep.id.slice(0, 12)}: ${String(err)}`));
+  }
 }
 
 /** Brings a live sandbox's kernel side back to its records; returns endpoints recreated. */

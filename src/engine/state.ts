@@ -26,6 +26,7 @@ const ALIVE_PREFIX = '/nodes-alive/';
 import { blockClaimKey } from '../model/ip-blocks.js';
 import type { PhaseTrace } from './phase-trace.js';
 import { PENDING_UNDO_PREFIX, decodePendingUndo, pendingRestoreOf, pendingUndoKey, pendingUndoOf, type RemovedEndpoint } from './pending-undo.js';
+import { JOIN_INTENT_PREFIX, decodeJoinIntent, encodeJoinIntent, joinIntentKey, type JoinIntent } from './join-intent.js';
 
 export const KEY = {
   networks: '/networks/',
@@ -186,6 +187,8 @@ export class EngineState {
    * sandbox keeps it until the settler puts its records back.
    */
   private readonly pendingRestores = new Map<string, { key: string; value: string }>();
+  /** Cluster mode: the join intents found at start (join-intent.ts), until reconcile settles them. */
+  joinIntents: JoinIntent[] = [];
 
   constructor(
     private readonly store: Store,
@@ -268,6 +271,11 @@ export class EngineState {
     }
     this.refusedIds = refusedIds;
     if (this.shared) {
+      for (const kv of await this.store.range(JOIN_INTENT_PREFIX)) {
+        const i = decodeJoinIntent(kv.key, kv.value);
+        if (i) this.joinIntents.push(i);
+        else refused.push({ key: kv.key, error: invalid('INVALID_RECORD', 'a join intent that does not decode') });
+      }
       for (const kv of await this.store.range(PENDING_UNDO_PREFIX)) {
         this.pendingUndoIds.add(kv.key.slice(PENDING_UNDO_PREFIX.length));
         const p = decodePendingUndo(kv.value);
@@ -916,6 +924,19 @@ export class EngineState {
   }
 
   /** The intents recorded by recordPendingUndo, as stored (undo-settler.ts reads them). */
+  /**
+   * A join ahead of its commit (join-intent.ts): recorded before the kernel makes the port,
+   * dropped once the commit and the join have both succeeded, or the port is removed.
+   */
+  async recordJoinIntent(ep: EndpointRecord): Promise<void> {
+    await this.store.put(joinIntentKey(ep.id), encodeJoinIntent(ep));
+  }
+
+  async dropJoinIntent(id: string): Promise<void> {
+    await this.store.delete(joinIntentKey(id));
+    this.joinIntents = this.joinIntents.filter((i) => i.endpoint.id !== id);
+  }
+
   async pendingUndos(): Promise<KeyValue[]> {
     return this.store.range(PENDING_UNDO_PREFIX);
   }

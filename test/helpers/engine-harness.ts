@@ -72,7 +72,7 @@ async function harnessStore(): Promise<HarnessStore> {
   }) as HarnessStore;
 }
 
-export type DriverOp = 'ensureNetwork' | 'deleteNetwork' | 'join' | 'leave' | 'setGateway' | 'endpointPresent';
+export type DriverOp = 'ensureNetwork' | 'deleteNetwork' | 'join' | 'leave' | 'setGateway' | 'endpointPresent' | 'release';
 
 /** A driver that records its calls and keeps "kernel state" in sets; fails on demand. */
 export class FakeDriver implements NetworkDriver {
@@ -119,8 +119,16 @@ export class FakeDriver implements NetworkDriver {
         this.peers.get(net.id)?.delete(p.endpointId);
       };
       this.uniqueClaims = (net) => (net.labels['vni'] ? [`vni/${net.labels['vni']}`] : []);
+      // Like the overlay: joined held while the attach's txn is in flight, released after.
+      this.release = (net, ep, sb) => {
+        this.step('release', `${net.name} ${ep.ifname}`);
+        if (!this.held.delete(`${sb.nsPath}|${ep.id}`)) throw new Error(`release of ${ep.ifname}: not held`);
+      };
     }
   }
+  release?: NetworkDriver['release'];
+  /** Ports joined held and not released yet (`nsPath|endpoint id`). */
+  readonly held = new Set<string>();
   syncPeers?: NetworkDriver['syncPeers'];
   peerJoin?: NetworkDriver['peerJoin'];
   peerLeave?: NetworkDriver['peerLeave'];
@@ -165,14 +173,17 @@ export class FakeDriver implements NetworkDriver {
     this.links.delete(this.networkLinks(net)[0]!);
   }
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, o: JoinOptions): void {
-    this.step('join', `${net.name} ${ep.ifname}${o.gateway ? ' gw' : ''}`);
+    this.step('join', `${net.name} ${ep.ifname}${o.gateway ? ' gw' : ''}${o.held ? ' held' : ''}`);
     this.endpoints.add(`${sb.nsPath}|${ep.id}`);
+    if (o.held) this.held.add(`${sb.nsPath}|${ep.id}`);
+    else this.held.delete(`${sb.nsPath}|${ep.id}`);
     this.elements.add(`spoof:${ep.id}`);
     this.links.set(ep.hostLink!, { name: ep.hostLink!, alias: `${LINK_ALIAS_PREFIX}fake-port:${ep.id.slice(0, 12)}` });
   }
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     this.step('leave', `${net.name} ${ep.ifname}`);
     this.endpoints.delete(`${sb.nsPath}|${ep.id}`);
+    this.held.delete(`${sb.nsPath}|${ep.id}`);
     this.elements.delete(`spoof:${ep.id}`);
     this.links.delete(ep.hostLink!);
   }
@@ -186,7 +197,8 @@ export class FakeDriver implements NetworkDriver {
     this.step('setGateway', `${net.name} ${ep.ifname} ${on}`);
   }
   endpointPresent(_net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
-    return sb ? this.endpoints.has(`${sb.nsPath}|${ep.id}`) : this.links.has(ep.hostLink!);
+    // A held port is not up: not present (the overlay's checks the link is up).
+    return sb ? this.endpoints.has(`${sb.nsPath}|${ep.id}`) && !this.held.has(`${sb.nsPath}|${ep.id}`) : this.links.has(ep.hostLink!);
   }
   ownsLink(link: HostLink): boolean {
     return !!link.alias?.startsWith(`${LINK_ALIAS_PREFIX}fake`);

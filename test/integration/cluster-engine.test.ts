@@ -24,6 +24,10 @@ import { FakeDriver, makeHarness, type Harness } from '../helpers/engine-harness
 import { etcdPerFile, tcpCut } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
 import { inspectNetwork as inspectFromMemory } from '../../src/engine/network-ops.js';
+import { EngineState } from '../../src/engine/state.js';
+import { reconcile } from '../../src/engine/reconcile.js';
+import { KeyedMutex } from '../../src/engine/locks.js';
+import type { Txn } from '../../src/store/contract.js';
 
 const etcd = etcdPerFile();
 let seq = 0;
@@ -219,7 +223,7 @@ test('attach: one etcd txn; only --attachable global networks take sandboxes (40
     assert.equal((await a!.store.revision()) - rev0, 1, 'the attach is one etcd revision (one txn)');
     const ipA = ipOn(a!, sbA, net)!;
     assert.ok((await a!.store.get(`/ipam/${net}/${ipA}`))?.value);
-    assert.deepEqual(a!.driver.calls.filter((x) => !x.startsWith('endpointPresent')), ['ensureNetwork g', `syncPeers g []`, 'join g eth1']);
+    assert.deepEqual(a!.driver.calls.filter((x) => !x.startsWith('endpointPresent')), ['ensureNetwork g', `syncPeers g []`, 'join g eth1 held', 'release g eth1']);
     assert.equal(b!.driver.calls.length, 0, 'a host without a local endpoint does not take part');
 
     const sbB = await runningOn(b!, 'sb', 'g');
@@ -301,6 +305,84 @@ test('an endpoint whose records were removed under its running host (node rm -f)
   });
 });
 
+/**
+ * A store whose next attach txn (one that puts an endpoint key) never answers: `unsent` drops
+ * it, `applied` sends it and drops etcd's answer. The attach then stops where a crash would.
+ */
+function attachCutter(): { arm: (how: 'unsent' | 'applied') => void; wrap: (s: Store) => Store } {
+  let armed: 'unsent' | 'applied' | undefined;
+  const isAttach = (t: Txn) => t.success.some((op) => op.type === 'put' && op.key.startsWith('/endpoints/'));
+  return {
+    arm: (how) => void (armed = how),
+    wrap: (s) =>
+      new Proxy(s, {
+        get(target, k) {
+          if (k === 'txn') {
+            return async (t: Txn) => {
+              const how = isAttach(t) ? armed : undefined;
+              if (!how) return target.txn(t);
+              armed = undefined;
+              if (how === 'applied') await target.txn(t);
+              return new Promise(() => {}); // the daemon died waiting
+            };
+          }
+          const v = Reflect.get(target, k) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }),
+  };
+}
+
+/** What a start after a crash does: a fresh state over the same local store, its load, then reconcile (the kernel, here the fake driver's, stays as it was). */
+async function restartAfterCrash(x: Host): Promise<void> {
+  const state = new EngineState(x.h.store, x.h.ctx.state.shared);
+  (x.h.ctx as { state: EngineState }).state = state;
+  (x.h.ctx as { locks: KeyedMutex }).locks = new KeyedMutex(); // the cut call holds its locks for ever
+  const { strayClaims } = await state.load();
+  await reconcile(x.h.ctx, x.h.engine.runtime, { links: () => [], deleteLink: async () => {}, pinNetnsFromProcess: () => {} }, strayClaims);
+}
+
+for (const how of ['unsent', 'applied'] as const) {
+  test(`an attach cut by a crash between its held join and its txn's answer (${how === 'unsent' ? 'the txn never applied: the next start removes the port' : 'the txn applied: the next start keeps the port and brings it up'})`, async () => {
+    const cutter = attachCutter();
+    await cluster(
+      1,
+      async ([a]) => {
+        const { id: net } = await a!.h.engine.createNetwork(globalSpec('g'));
+        const sa = await running(a!, 'sa');
+        cutter.arm(how);
+        void a!.h.engine.connect('g', sa, {}); // never returns: the daemon "dies" in it
+        await waitFor(() => a!.driver.held.size === 1, 'the port made, held', 3000, 5);
+        const [port] = [...a!.driver.held];
+        const epId = port!.split('|')[1]!;
+        const intents = await a!.h.store.range('/joining/');
+        assert.deepEqual(intents.map((kv) => kv.key), [`/joining/${epId}`], 'its intent is on disk before the port exists');
+        const inEtcd = async () => (await a!.store.range(`/endpoints/${net}/`)).map((kv) => kv.key.split('/').pop());
+        if (how === 'applied') await waitFor(async () => (await inEtcd()).length === 1, 'the txn applied', 3000, 10);
+        await restartAfterCrash(a!);
+        assert.deepEqual(await a!.h.store.range('/joining/'), [], 'the intent is settled');
+        assert.equal(a!.driver.held.size, 0, 'no port left held');
+        if (how === 'unsent') {
+          assert.deepEqual(await inEtcd(), []);
+          assert.ok(!a!.driver.endpoints.has(port!), 'the port is removed');
+          assert.equal(a!.h.ctx.state.endpointsOfSandbox(sa).filter((e) => e.networkId === net).length, 0);
+          await a!.h.engine.connect('g', sa, {}); // and the same attach works
+          assert.deepEqual(await inEtcd(), [a!.h.ctx.state.endpointsOfSandbox(sa).find((e) => e.networkId === net)!.id]);
+        } else {
+          assert.deepEqual(await inEtcd(), [epId]);
+          assert.ok(a!.driver.endpoints.has(port!), 'the port is kept');
+          assert.equal(a!.h.ctx.state.endpointsOfSandbox(sa).find((e) => e.networkId === net)?.id, epId, 'the endpoint is this host\'s');
+          const joins = a!.driver.calls.filter((c) => c.startsWith('join g eth1'));
+          assert.equal(joins.length, 2, `held, then joined again by reconcile (a held port is not present): ${JSON.stringify(a!.driver.calls)}`);
+          assert.ok(joins[0]!.endsWith(' held') && !joins[1]!.endsWith(' held'));
+        }
+      },
+      undefined,
+      () => cutter.wrap,
+    );
+  });
+}
+
 test('network rm is refused while any host has an endpoint (403, Docker wording), and an attach racing it never leaves an endpoint on a removed network', async () => {
   await cluster(2, async ([a, b]) => {
     const { id: net } = await a!.h.engine.createNetwork(globalSpec('g'));
@@ -358,7 +440,8 @@ test('etcd unreachable: global operations fail at once with 503 and change nothi
         await assert.rejects(a!.h.engine.createNetwork(globalSpec('g2')), (e: SwitchyardError) => httpStatusOf(e) === 503);
         assert.ok(Date.now() - t0 < 3000, `failed after ${Date.now() - t0} ms`);
         assert.equal(ipOn(a!, sa, net), undefined, 'nothing half-applied');
-        assert.equal(a!.driver.calls.filter((x) => x.startsWith('join')).length, 0);
+        assert.equal(a!.driver.endpoints.size, 0, 'no port left (the held join was undone)');
+        assert.ok(!a!.driver.calls.includes('release g eth1'), 'never released');
         // Local work does not wait on etcd.
         const t1 = Date.now();
         await a!.h.engine.createNetwork(localSpec('l1', '10.62.0.0/24'));
