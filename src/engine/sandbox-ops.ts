@@ -342,6 +342,14 @@ export async function tearDown(ctx: EngineContext, runtime: SandboxRuntime, sb: 
   const bound = ctx.state.sandboxes.get(sb.id)?.ports ?? [];
   if (ctx.ports && bound.length) await step('ports', () => ctx.ports!.unpublish(sb.id, bound));
   if (sb.nsPath && !sb.networkMode.startsWith('container:') && sb.networkMode !== 'host') {
+    // A global network's port goes now, not whenever the kernel gets round to the dead
+    // namespace (its devices outlive the unmount for a while): an overlay port's MAC follows
+    // its address on the network's VXLAN device, and the address, released below, may be
+    // taken again on this host at once (before, its port then failed to come up: EADDRINUSE).
+    for (const ep of ctx.state.endpointsOfSandbox(sb.id)) {
+      const net = ctx.state.networks.get(ep.networkId);
+      if (net?.scope === 'global') await step(`leave ${net.name}`, () => driverOf(ctx, net).leave(net, ep, { id: sb.id, nsPath: sb.nsPath! }));
+    }
     await step('netns', () => deleteSandboxNetns(ctx, sb.nsPath!));
   }
   const done: SandboxRecord = {

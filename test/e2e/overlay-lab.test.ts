@@ -14,6 +14,7 @@ import { startClusterLab, type ClusterLab } from '../helpers/cluster-lab.js';
 import { captureVxlan } from '../helpers/vxlan-capture.js';
 import { waitFor } from '../helpers/netns.js';
 import { macFromIpv4 } from '../../src/model/ip.js';
+import type { SwitchyardError } from '../../src/errors.js';
 
 let lab: ClusterLab;
 before(async () => {
@@ -214,6 +215,44 @@ test('ports follow capabilities: a default sandbox gets a direct port whose chec
   } finally {
     lab.cli(0, ['rm', '-f', 's0', 'n0'], { allowFail: true });
     lab.cli(2, ['rm', '-f', 'q2'], { allowFail: true });
+  }
+});
+
+test('an address freed by rm -f is taken again at once on the same host: every connect succeeds (the removed sandbox\'s port went with it, not with its namespace later)', async () => {
+  const c = lab.hosts[0]!.daemon.client;
+  await c.createNetwork({ Name: 'ovr', Driver: 'overlay', Attachable: true, IPAM: { Config: [{ Subnet: '10.92.0.0/24' }] } });
+  await c.createNetwork({ Name: 'rlb', IPAM: { Config: [{ Subnet: '10.93.0.0/24' }] } });
+  const run = async (name: string) => {
+    const { Id } = await c.createSandbox({ Name: name, Cmd: ['sleep', '600'], NetworkMode: 'rlb' });
+    await c.startSandbox(Id);
+    return Id;
+  };
+  const made: string[] = [];
+  try {
+    made.push(await run('rk0'));
+    await c.connectNetwork('ovr', 'rk0', {}); // host 0 keeps taking part
+    made.push(await run('ra0'));
+    await c.connectNetwork('ovr', 'ra0', { IPAMConfig: { IPv4Address: '10.92.0.50' } });
+    const failed: string[] = [];
+    // Before the fix 1 to 3 of 20 rounds failed with NETLINK_EADDRINUSE (the port of the
+    // removed sandbox, whose MAC follows the address, was still up on the VXLAN device).
+    for (let k = 1; k <= 30; k++) {
+      made.push(await run(`ra${k}`));
+      await c.removeSandbox(`ra${k - 1}`, true);
+      await c.connectNetwork('ovr', `ra${k}`, { IPAMConfig: { IPv4Address: '10.92.0.50' } }).catch((err: SwitchyardError) => {
+        failed.push(`round ${k}: ${err.code} ${err.message}`);
+      });
+    }
+    assert.deepEqual(failed, []);
+    const last = sbOf(0, 'ra30', 'ovr');
+    assert.equal(last.ip, '10.92.0.50');
+    lab.cli(1, ['run', '-d', '--name', 'rb1', '--network', 'ovr', 'sleep', '600']);
+    await waitFor(() => ping(1, sbOf(1, 'rb1', 'ovr').ns, last.ip), 'host 1 reaches the address\'s last holder', 10_000, 50);
+  } finally {
+    lab.cli(1, ['rm', '-f', 'rb1'], { allowFail: true });
+    for (const id of made) await c.removeSandbox(id, true).catch(() => undefined);
+    await c.removeNetwork('ovr').catch(() => undefined);
+    await c.removeNetwork('rlb').catch(() => undefined);
   }
 });
 
