@@ -630,15 +630,6 @@ export class OverlayDriver implements NetworkDriver {
     }
   }
 
-  /**
-   * Takes the endpoint out of service at once and leaves the slow part for later, as the
-   * bridge driver does (graveyard.ts): deleting a device costs an RCU grace period (~18 ms of
-   * a detach's ~22 here, docs/BENCHMARKS.md "Cluster"). The sandbox's interface goes down
-   * without its addresses and under another name (a reconnect may want the name back) in one
-   * request, into Switchyard's device group; a guarded port's devices in the network's
-   * namespace go down into that group too; each group is deleted a moment later, one grace
-   * period per batch, on the threadpool. deleteNetwork takes the whole namespace instead.
-   */
   /** A held port passes traffic: its one link comes up (a direct port's announces the address then: arp_notify). */
   release(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): void {
     const h = this.heldPorts.get(ep.id);
@@ -664,6 +655,15 @@ export class OverlayDriver implements NetworkDriver {
     h.rt?.close();
   }
 
+  /**
+   * Takes the endpoint out of service at once and leaves the slow part for later, as the
+   * bridge driver does (graveyard.ts): deleting a device costs an RCU grace period (~18 ms of
+   * a detach's ~22 here, docs/BENCHMARKS.md "Cluster"). The sandbox's interface goes down
+   * without its addresses and under another name (a reconnect may want the name back) in one
+   * request, into Switchyard's device group; a guarded port's devices in the network's
+   * namespace go down into that group too; each group is deleted a moment later, one grace
+   * period per batch, on the threadpool. deleteNetwork takes the whole namespace instead.
+   */
   async leave(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): Promise<void> {
     this.dropHeld(ep.id);
     if (!this.o.nsDir) return;
