@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const exited = new Promise((r) => d.proc.once('exit', r));
     d.proc.kill('SIGTERM');
     await exited;
-    fs.mkdirSync(values.dir!, { recursive: true });
+    if (!values.plain) fs.mkdirSync(values.dir!, { recursive: true });
     const prof = spawn('nsenter', [`--net=${d.host.path}`, '--', process.execPath, ...(values.plain ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.dir}`]), CLI, 'daemon', '--data-root', d.dataRoot, '--exec-root', d.execRoot, '-H', `unix://${d.socket}`, '--log-level', 'warn'], { stdio: 'ignore' });
     const c = retryOnStaleSocket(new SwitchyardClient({ host: `unix://${d.socket}` }));
     await waitFor(() => c.ping().then(() => true, () => false), 'profiled daemon', 60_000, 50);
@@ -74,12 +74,15 @@ async function main(): Promise<void> {
     c.close();
     console.log(`attach ${JSON.stringify(summarize(att))}\ndetach ${JSON.stringify(summarize(det))}`);
     const done = new Promise((r) => prof.once('exit', r));
-    const before = new Set(fs.readdirSync(values.dir!));
+    const before = new Set(values.plain ? [] : fs.readdirSync(values.dir!));
     prof.kill('SIGTERM');
     await done;
-    const file = fs.readdirSync(values.dir!).find((f) => !before.has(f) && f.endsWith('.cpuprofile'));
-    if (file) console.log(`profile: ${values.dir}/${file}\n${topSelf(`${values.dir}/${file}`).join('\n')}`);
-    else console.log('no profile written (the daemon did not exit normally)');
+    // --plain: no profile asked for, and no directory made for one.
+    if (!values.plain) {
+      const file = fs.readdirSync(values.dir!).find((f) => !before.has(f) && f.endsWith('.cpuprofile'));
+      if (file) console.log(`profile: ${values.dir}/${file}\n${topSelf(`${values.dir}/${file}`).join('\n')}`);
+      else console.log('no profile written (the daemon did not exit normally)');
+    }
     await d.restart();
   } finally {
     await d.stop();
