@@ -26,8 +26,9 @@ export interface NeighbourRetry {
 }
 
 export function configureSandboxEnd(nsFd: number, net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions, retry?: NeighbourRetry): HeldSandboxEnd | undefined {
-  // Held (JoinOptions.held): left down, and so without routes through it; the driver's release brings it up.
-  if (opts.held && opts.gateway && !net.internal && defaultRoutes(0, ep).length) throw invalid('INVALID_JOIN', 'an endpoint that carries the default route cannot be joined held', 'gateway');
+  // Held (JoinOptions.held): left down, and so without routes through it; the driver's
+  // release brings it up, and returns the index and the socket made here, left open.
+  if (opts.held && opts.gateway && !net.internal && (ep.gateway || ep.ipv6Gateway)) throw invalid('INVALID_JOIN', 'an endpoint that carries the default route cannot be joined held', 'gateway');
   const { index, rt } = withNetnsFd(nsFd, () => {
     const index = ifNameToIndex(ep.ifname);
     if (!index) throw conflict('ENDPOINT_LINK_MISSING', `interface ${ep.ifname} did not appear in sandbox ${sb.id}`);

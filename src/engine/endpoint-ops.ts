@@ -266,8 +266,9 @@ async function uncommitEndpoint(ctx: EngineContext, sb: SandboxRecord, planned: 
  * A new endpoint's commit and its join at once (docs/CLUSTER.md "An attach's txn and join
  * overlap"): the shared txn is sent, the join intent written (join-intent.ts: the port must
  * never outlive a crash unexplained), then the port made held while etcd commits. Both
- * succeeded: the intent is dropped and the caller releases the port. Either failed: the port is removed, the intent dropped, a commit that
- * succeeded undone, and the first failure thrown (the caller's retry sees the commit's).
+ * succeeded: the intent is dropped and the caller releases the port. Either failed: the port
+ * is removed, the intent dropped, a commit that succeeded undone, and the first failure
+ * thrown (the caller's retry sees the commit's).
  */
 async function commitWhileJoining(ctx: EngineContext, sb: SandboxRecord, planned: PlannedEndpoint, move: ReturnType<typeof movePorts>, change: Change, all: EndpointRecord[], trace?: PhaseTrace): Promise<void> {
   const ep = planned.endpoint;

@@ -3,8 +3,8 @@
  * a global network whose driver can hold a port (NetworkDriver.release) sends its etcd txn
  * and makes the port while the txn is in flight, held (no traffic) until the txn succeeds.
  * For that window a port exists that no record explains, so the engine first writes this
- * intent to the local store: the endpoint as planned. The commit that succeeds deletes it in
- * its local part; a failed one removes the port, then the intent. One found at start (the
+ * intent to the local store: the endpoint as planned. It is dropped once the txn and the join
+ * have both succeeded, or once a failure has removed the port. One found at start (the
  * daemon died in between) is settled by reconcile.ts: the endpoint loaded (its txn applied)
  * keeps its port, which is brought up as any other; otherwise the port is removed. Pure
  * decisions only.
