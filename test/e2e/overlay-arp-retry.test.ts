@@ -19,6 +19,8 @@ import { KernelMonitor, PingProbe } from '../../bench/anchors/docker-swarm.js';
 import { OVERLAY_NEIGHBOUR_RETRY } from '../../src/drivers/overlay.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Between the overlay's 40 ms retry and the kernel's 1 s one, with room for a loaded machine. */
+const LAG_BOUND_MS = 250;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 let lab: ClusterLab;
@@ -70,7 +72,10 @@ test('an overlay sandbox waiting for a not-yet-known peer reaches it within the 
   const control: number[] = [];
   for (let i = 0; i < 7; i++) control.push(await lag());
   t.diagnostic(`lag from host1's neighbour entry to the first reply (ms): overlay retry ${fixed.map((x) => x.toFixed(0)).join(', ')}; kernel defaults ${control.map((x) => x.toFixed(0)).join(', ')}`);
-  assert.ok(median(fixed) < 120, `median lag with the overlay's retry ${median(fixed).toFixed(0)} ms (< 120)`);
-  // Control: the kernel's 1 s retry; the lag is uniform over its cycle (median ~500 ms).
-  assert.ok(median(control) > 120, `control: median lag with the kernel's defaults ${median(control).toFixed(0)} ms (> 120)`);
+  // The bound is a quarter of the kernel's 1 s cycle, six of the overlay's retries: on a quiet
+  // machine the medians are 40-70 ms; a loaded CI run measured 125 ms, which a bound of 120 failed.
+  assert.ok(median(fixed) < LAG_BOUND_MS, `median lag with the overlay's retry ${median(fixed).toFixed(0)} ms (< ${LAG_BOUND_MS})`);
+  // Control: the kernel's 1 s retry. The lag is wherever its cycle is when the entry appears;
+  // with this test's timing it was 640-860 ms on a quiet machine.
+  assert.ok(median(control) > LAG_BOUND_MS, `control: median lag with the kernel's defaults ${median(control).toFixed(0)} ms (> ${LAG_BOUND_MS})`);
 });
