@@ -177,8 +177,9 @@ export interface NetworkDriver {
   /** Creates the endpoint's interface inside the sandbox, with addresses and routes. */
   join(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs, opts: JoinOptions): void;
   /**
-   * Lets a port joined `held` pass traffic (one link brought up). Drivers without it are
-   * never asked to hold a join: the engine then commits first and joins after.
+   * Lets a port joined `held` pass traffic (its link brought up: the overlay's port or proxy,
+   * the routed driver's host end with its host routes). Drivers without it are never asked
+   * to hold a join: the engine then commits first and joins after.
    */
   release?(net: NetworkRecord, ep: EndpointRecord, sb: SandboxNs): void;
   /** Removes the endpoint's interface; the slow kernel part may finish after the promise. */

@@ -209,35 +209,57 @@ export class RoutedDriver implements NetworkDriver {
       try {
         // A half-made join (crash after the create): the sandbox end is still there.
         if (withNetnsFd(nsFd, () => ifNameToIndex(ep.ifname))) this.deleteInSandbox(sb, ep.ifname);
-        made = this.o.rtnl.createVeth({ name: host, mtu, mac: HOST_END_MAC, up: true, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
+        // Held (JoinOptions.held): the host end stays down, so nothing passes (a veth whose
+        // peer is down delivers nothing), and without its host routes (they need it up).
+        made = this.o.rtnl.createVeth({ name: host, mtu, mac: HOST_END_MAC, up: !opts.held, peer: { name: ep.ifname, nsFd, mac: ep.mac, mtu } });
       } catch (err) {
         this.revoke(fw);
         throw err;
       }
       try {
-        this.configureHostEnd(made.index, ep);
+        this.configureHostEnd(made.index, ep, !!opts.held);
         this.configureSandboxEnd(nsFd, net, ep, sb, opts);
       } catch (err) {
         this.o.rtnl.deleteLink(host);
         this.revoke(fw);
         throw err;
       }
-      this.offloadOn([host]);
+      if (!opts.held) this.offloadOn([host]);
     } finally {
       close(nsFd);
     }
   }
 
-  /** Host end: marked, IPv6 on (no RA), a host route and a permanent neighbour per address of the endpoint. */
-  private configureHostEnd(index: number, ep: EndpointRecord): void {
+  /**
+   * Host end: marked, IPv6 on (no RA), a host route and a permanent neighbour per address of
+   * the endpoint; held, the routes and neighbours wait for release (a route needs its link up,
+   * and a link going up keeps no neighbours it had while down).
+   */
+  private configureHostEnd(index: number, ep: EndpointRecord, held: boolean): void {
     const host = ep.hostLink!;
     writeSysctl(['net', 'ipv6', 'conf', host, 'accept_ra'], '0');
     writeSysctl(['net', 'ipv6', 'conf', host, 'disable_ipv6'], ep.ipv6 ? '0' : '1');
     this.o.rtnl.batch((b) => {
       b.setAlias(index, routedAlias(ep));
-      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: index, protocol: RTPROT_SWITCHYARD });
+      if (!held) for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: index, protocol: RTPROT_SWITCHYARD });
     });
-    for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) this.o.rtnl.addNeighbour({ index, ip: bare(cidr), mac: ep.mac });
+    if (!held) for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) this.o.rtnl.addNeighbour({ index, ip: bare(cidr), mac: ep.mac });
+  }
+
+  /**
+   * A held port passes traffic: its host end comes up with its host routes and permanent
+   * neighbours (one rtnetlink batch, in that order), then the flowtable hooks it.
+   */
+  release(net: NetworkRecord, ep: EndpointRecord, _sb: SandboxNs): void {
+    const link = this.o.rtnl.getLink(ep.hostLink!);
+    if (!link || link.alias !== routedAlias(ep)) throw conflict('ENDPOINT_LINK_MISSING', `endpoint ${ep.id.slice(0, 12)} on ${net.name} has no host end ${ep.hostLink}`);
+    if (link.up) throw conflict('ENDPOINT_NOT_HELD', `endpoint ${ep.id.slice(0, 12)} on ${net.name} was not joined held`);
+    this.o.rtnl.batch((b) => {
+      b.setUp(link.index);
+      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: link.index, protocol: RTPROT_SWITCHYARD });
+      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.replaceNeighbour({ index: link.index, ip: bare(cidr), mac: ep.mac });
+    });
+    this.offloadOn([ep.hostLink!]);
   }
 
   /**
@@ -344,7 +366,8 @@ export class RoutedDriver implements NetworkDriver {
 
   endpointPresent(_net: NetworkRecord, ep: EndpointRecord, sb?: SandboxNs): boolean {
     const link = this.o.rtnl.getLink(ep.hostLink!);
-    if (!link || link.alias !== routedAlias(ep)) return false;
+    // A held port (host end down) is not present: reconcile joins it again.
+    if (!link || link.alias !== routedAlias(ep) || !link.up) return false;
     if (!sb) return true;
     return sandboxEndPresent(this.o.openRtnl, sb, ep.ifname, undefined, [ep.ipv4 && hostCidr(ep.ipv4), ep.ipv6 && hostCidr(ep.ipv6)]);
   }

@@ -195,6 +195,43 @@ test('a block exhausted → a second block claimed (routed to from the other hos
   await waitFor(() => !routes(0).includes(`${second} via`), 'host0 no longer routes it', 10_000, 100);
 });
 
+test('connect of a running sandbox to the routed network (held while its txn is in flight): reached across hosts when it returns; with etcd down it fails 503 and leaves no host end', async () => {
+  const hostEnds = () => inNs(lab.hosts[1]!.ns.name, 'ip', ['-o', 'link', 'show']).stdout.split('\n').filter((l) => / syr[0-9a-f]+@/.test(l));
+  lab.cli(1, ['network', 'create', '--subnet', '10.88.1.0/24', 'rloc']);
+  try {
+    for (const name of ['rd', 're']) {
+      lab.cli(1, ['run', '-d', '--name', name, '--network', 'rloc', 'sleep', '600']);
+      names[1]!.push(name);
+    }
+    const before = hostEnds().length;
+    // Its second network: not the gateway's, so the engine joins it held and releases it once etcd has committed.
+    lab.cli(1, ['network', 'connect', 'rnet', 'rd']);
+    const rd = info(1, 'rd');
+    const ip = rd.Networks['rnet']!.IPAddress;
+    assert.equal(rd.Networks['rnet']!.IPPrefixLen, 32);
+    assert.equal(hostEnds().length, before + 1, 'one host end more on host1');
+    assert.match(hostEnds().join('\n'), /state UP/, 'up once connect returned');
+    assert.match(inNs(lab.hosts[1]!.ns.name, 'ip', ['route']).stdout, new RegExp(`${ip.replace(/\./g, '\\.')} dev syr`), 'with its host route');
+    await waitFor(() => ping(0, sb[0]!.ns, ip), 'ra (host0) → rd (host1)', 5_000, 100);
+    assert.ok(ping(1, rd.SandboxKey, sb[2]!.ip), 'rd → rc (host2)');
+    await lab.stopEtcd();
+    try {
+      const res = await lab.hosts[1]!.daemon.client.connectNetwork('rnet', 're').then(() => undefined, (e: { code?: string; kind?: string }) => e);
+      assert.equal(res?.code, 'STORE_UNREACHABLE', 'connect with etcd down: 503');
+      assert.equal(info(1, 're').Networks['rnet'], undefined, 're is not half-attached');
+      assert.equal(hostEnds().length, before + 1, 'and no host end of it is left');
+      assert.doesNotMatch(lab.hosts[1]!.daemon.inSandbox(info(1, 're').SandboxKey, 'ip', ['-o', 'link']).stdout, /eth1/, 'nor its sandbox end');
+    } finally {
+      await lab.startEtcd();
+    }
+    await waitFor(() => lab.cli(1, ['node', 'ls'], { allowFail: true }).status === 0, 'etcd back', 15_000, 100);
+    lab.cli(1, ['rm', '-f', 'rd', 're']);
+    names[1] = names[1]!.filter((n) => n !== 'rd' && n !== 're');
+  } finally {
+    lab.cli(1, ['network', 'rm', 'rloc'], { allowFail: true });
+  }
+});
+
 test('etcd down: routes stay and traffic flows', async () => {
   await lab.stopEtcd();
   try {

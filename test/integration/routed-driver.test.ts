@@ -215,6 +215,37 @@ test('routed anti-spoofing: a sandbox sends only from its own address (control: 
   assert.ok(ping(s1, addr(sa[1]!.ep)), 'after the reload the sandbox still reaches A2');
 });
 
+test('routed held ports (an attach whose txn is in flight): whole but passing nothing, no host route, not present, until release; a held port left is removed by leave', async () => {
+  const { lab, sa, h, a } = getWorld();
+  const h2 = h[1]!;
+  const ep = routedEndpoint(a, '10.20.0.70', 'fd20::46');
+  const ns = lab.ns('rts');
+  const sbNs = { id: ep.sandboxId, nsPath: ns.path };
+  h2.run(() => h2.driver.join(a, ep, sbNs, { gateway: true, held: true }));
+  assert.match(inNs(ns.name, 'ip', ['-o', 'addr', 'show', 'eth0']).stdout, /inet 10\.20\.0\.70\/32/, 'the held port has its address');
+  assert.doesNotMatch(inNs(h2.ns.name, 'ip', ['-o', 'link', 'show', ep.hostLink!]).stdout, /[<,]UP[,>]/, 'its host end is down');
+  assert.doesNotMatch(inNs(h2.ns.name, 'ip', ['route']).stdout, /10\.20\.0\.70 dev/, 'and has no host route yet');
+  assert.ok(!h2.run(() => h2.driver.endpointPresent(a, ep, sbNs)), 'held: not present');
+  assert.ok(!ping(sa[1]!.ns.name, '10.20.0.70'), 'nothing reaches it from the same host');
+  assert.ok(!ping(sa[0]!.ns.name, '10.20.0.70'), 'nor from another host');
+  assert.ok(!ping(ns.name, addr(sa[1]!.ep)), 'nothing leaves it');
+  h2.run(() => h2.driver.release!(a, ep, sbNs));
+  assert.ok(ping(sa[1]!.ns.name, '10.20.0.70'), 'released: reached from the same host');
+  assert.ok(ping(sa[0]!.ns.name, '10.20.0.70'), 'and from another host (v4)');
+  assert.ok(ping(sa[0]!.ns.name, 'fd20::46'), 'and from another host (v6)');
+  assert.ok(ping(ns.name, addr(sa[0]!.ep)), 'and it reaches another host');
+  assert.ok(h2.run(() => h2.driver.endpointPresent(a, ep, sbNs)), 'released: present');
+  assert.throws(() => h2.run(() => h2.driver.release!(a, ep, sbNs)), (e: unknown) => e instanceof SwitchyardError && e.code === 'ENDPOINT_NOT_HELD');
+  await h2.run(() => h2.driver.leave(a, ep, sbNs));
+  // A held port whose commit failed: leave removes it (the engine's undo; reconcile's after a crash).
+  h2.run(() => h2.driver.join(a, ep, sbNs, { gateway: true, held: true }));
+  await h2.run(() => h2.driver.leave(a, ep, sbNs));
+  assert.throws(() => h2.run(() => h2.driver.release!(a, ep, sbNs)), (e: unknown) => e instanceof SwitchyardError && e.code === 'ENDPOINT_LINK_MISSING');
+  assert.ok(!linksIn(h2.ns.name).includes(ep.hostLink!), 'no host end left');
+  assert.doesNotMatch(inNs(h2.ns.name, 'nft', ['list', 'set', 'inet', 'switchyard-routed', 'ports']).stdout, new RegExp(ep.hostLink!), 'nor its elements');
+  assert.doesNotMatch(inNs(ns.name, 'ip', ['-o', 'link']).stdout, /eth0/, 'nor its sandbox end');
+});
+
 test('routed: syncRemoteBlocks removes only our routes; leave and deleteNetwork leave nothing of the endpoint or the network', async () => {
   const { sa, h, a } = getWorld();
   const h1 = h[0]!;
