@@ -18,7 +18,7 @@
  * subnet), and calling syncRemoteBlocks when claims change.
  */
 import type { EndpointRecord, NetworkRecord, RoutedNetworkState } from '../model/records.js';
-import { Rtnl } from '../kernel/netlink/index.js';
+import { Rtnl, type RtnlBatch } from '../kernel/netlink/index.js';
 import { sandboxEndPresent } from './sandbox-end.js';
 import { REMOTE_BLOCK_METRIC, RTPROT_SWITCHYARD, syncBlockRoutes } from './block-routes.js';
 import type { Nft } from '../kernel/nftables.js';
@@ -70,6 +70,12 @@ export function routedOf(net: NetworkRecord): RoutedNetworkState {
 
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 const hostCidr = (cidr: string): string => `${bare(cidr)}/${cidr.includes(':') ? 128 : 32}`;
+
+/** The host's way to a sandbox: per address of the endpoint, a host route through its host end and a permanent neighbour. */
+function routeToSandbox(b: RtnlBatch, index: number, ep: EndpointRecord): void {
+  for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: index, protocol: RTPROT_SWITCHYARD });
+  for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.replaceNeighbour({ index, ip: bare(cidr), mac: ep.mac });
+}
 
 export function routedFirewallNetwork(net: NetworkRecord): RoutedFirewallNetwork {
   return { subnets: net.pools.map((p) => p.subnet), internal: net.internal };
@@ -241,9 +247,8 @@ export class RoutedDriver implements NetworkDriver {
     writeSysctl(['net', 'ipv6', 'conf', host, 'disable_ipv6'], ep.ipv6 ? '0' : '1');
     this.o.rtnl.batch((b) => {
       b.setAlias(index, routedAlias(ep));
-      if (!held) for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: index, protocol: RTPROT_SWITCHYARD });
+      if (!held) routeToSandbox(b, index, ep);
     });
-    if (!held) for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) this.o.rtnl.addNeighbour({ index, ip: bare(cidr), mac: ep.mac });
   }
 
   /**
@@ -256,8 +261,7 @@ export class RoutedDriver implements NetworkDriver {
     if (link.up) throw conflict('ENDPOINT_NOT_HELD', `endpoint ${ep.id.slice(0, 12)} on ${net.name} was not joined held`);
     this.o.rtnl.batch((b) => {
       b.setUp(link.index);
-      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.addRoute({ dst: hostCidr(cidr), oif: link.index, protocol: RTPROT_SWITCHYARD });
-      for (const cidr of [ep.ipv4, ep.ipv6]) if (cidr) b.replaceNeighbour({ index: link.index, ip: bare(cidr), mac: ep.mac });
+      routeToSandbox(b, link.index, ep);
     });
     this.offloadOn([ep.hostLink!]);
   }
