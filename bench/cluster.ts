@@ -30,6 +30,7 @@ import { Rounds, summarize, type Summary } from './stats.js';
 import { KernelWatch } from './kernel-watch.js';
 import { rssMb } from './host-tools.js';
 import { parsePhaseLines } from '../src/engine/phase-trace.js';
+import { startAttachFloor, type AttachFloor } from './attach-floor.js';
 
 /** Per-phase summaries of the last `n` trace lines of `what` in a daemon log. */
 function phaseSummaries(log: string, what: string, n: number): Record<string, Summary> {
@@ -95,6 +96,12 @@ export interface ClusterLabFigures {
   bareTxnWatched?: Summary;
   /** The watched one again, each txn after SETTLE_MS idle, as an attach is timed (a machine that idles wakes slowly: a VM's halted vCPUs). */
   bareTxnAfterIdle?: Summary;
+  /**
+   * The floor, in the same rounds as the attach and after the same pause: a POST to a bare
+   * HTTP server in host 0's namespace that answers after one watched attach-shaped txn through
+   * the daemon's etcd client (bench/attach-floor.ts). No engine, no kernel work.
+   */
+  attachFloor?: Summary;
   /** Applied on B minus the connect's return on A (negative: B had it before A's call returned). */
   propagation: Summary;
   /** Applied on B minus the start of the connect call on A (an upper bound of commit → applied). */
@@ -160,6 +167,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
   const labStartMs = Math.round(performance.now() - t0);
   log(`cluster: lab of ${hosts} hosts up in ${labStartMs} ms`);
   const watches: KernelWatch[] = [];
+  let floor: AttachFloor | undefined;
   try {
     const c = (i: number) => lab.hosts[i]!.daemon.client;
     const rounds = new Rounds();
@@ -203,6 +211,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     const prop: number[] = [];
     const propStart: number[] = [];
     const writes: number[] = [];
+    if (first) floor = await startAttachFloor(lab.hosts[0]!.ns.path, lab.etcd.endpoints[0]!, path.join(lab.hosts[0]!.daemon.execRoot, 'attach-floor.sock'));
     const cpuPids = [lab.hosts[1]!.daemon.proc.pid!, lab.hosts[hosts - 1]!.daemon.proc.pid!];
     const cpu0 = cpuPids.map(cpuMs);
     for (let k = 0; k < o.iterations; k++) {
@@ -224,6 +233,10 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       await rounds.timed('attach local', () => c(0).connectNetwork('lb2', sb));
       await rounds.timed('detach local', () => c(0).disconnectNetwork('lb2', sb));
       await settle();
+      if (floor) {
+        await rounds.timed('floor', () => floor!.post());
+        await settle();
+      }
       watch.clear();
     }
     const cpu1 = cpuPids.map(cpuMs);
@@ -241,7 +254,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
       const idle = bareTxn(lab, o.iterations, true, SETTLE_MS);
       if (idle) fig.bareTxnAfterIdle = idle;
     }
-    if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], etcdWritesPerAttach: writes });
+    if (first) Object.assign(fig, { networkCreate: s.create, networkRemove: s.remove, attach: s.attach, detach: s.detach, attachFirst: s['attach first'], detachLast: s['detach last'], attachLocal: s['attach local'], detachLocal: s['detach local'], attachFloor: s['floor'], etcdWritesPerAttach: writes });
     fig.propagation = summarize(prop);
     fig.propagationFromCall = summarize(propStart);
     log(`cluster: ${hosts} hosts × ${o.endpoints} endpoints for memory`);
@@ -260,6 +273,7 @@ async function benchLab(hosts: number, o: ClusterBenchOptions, first: boolean): 
     return fig as ClusterLabFigures;
   } finally {
     for (const w of watches) w.stop();
+    await floor?.close().catch((err) => log(`cluster: attach floor: ${String(err)}`));
     log('cluster: teardown');
     // The lab's leak check also looks at the machine's own namespace, where other work may
     // have left something: reported, and the figures are kept.
@@ -295,6 +309,7 @@ export function renderCluster(figs: ClusterLabFigures[]): string {
   L(`| a bare attach-shaped etcd txn from host 0 (bench/etcd-txn-probe.ts) | ${pp(base.bareTxn)} | |`);
   L(`| the same, keys inside the daemons' watched prefix (wakes every daemon) | ${pp(base.bareTxnWatched)} | |`);
   L(`| the same, each after ${SETTLE_MS} ms idle (as the attach is timed) | ${pp(base.bareTxnAfterIdle)} | |`);
+  L(`| the floor, same rounds: a POST to a bare server in host 0's namespace answering after one such txn (bench/attach-floor.ts) | ${pp(base.attachFloor)} | |`);
   if (base.attachPhases) {
     L();
     L('| attach phase (host 0, steady state, SWY_TRACE_PHASES) | p50 / p99 ms |');
