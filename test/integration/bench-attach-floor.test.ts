@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEtcd } from '../helpers/etcd.js';
 import { openEtcdStore } from '../../src/store/etcd-store.js';
-import { startAttachFloor } from '../../bench/attach-floor.js';
+import { startAttachFloor, type AttachFloor } from '../../bench/attach-floor.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -26,7 +26,7 @@ test('the attach floor answers after one applied txn, and leaves nothing behind'
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-floor-'));
   const socket = path.join(dir, 'floor.sock');
   const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: '/switchyard/v1/probe' });
-  let floor: Awaited<ReturnType<typeof startAttachFloor>> | undefined;
+  let floor: AttachFloor | undefined;
   try {
     floor = await startAttachFloor(undefined, etcd.endpoints[0]!, socket);
     for (let i = 0; i < 3; i++) {
