@@ -1,5 +1,5 @@
 // Steady-state connect/disconnect of a running sandbox (on a local bridge of host0) to a routed network, 3-host lab:
-// client-side p50 and the daemon's phase trace. usage: node routed-attach.mjs <repo dir> [iterations]
+// client-side p50 and the daemon's phase trace. usage: node bench/results/routed-attach-probe.mjs <repo dir> [iterations] [pin]  (pin: etcd on CPU 1, the rest on CPU 0)
 const repo = process.argv[2]; const N = Number(process.argv[3] ?? 40);
 process.env.SWY_TRACE_PHASES = '1';
 const { startClusterLab } = await import(`${repo}/dist/test/helpers/cluster-lab.js`);
